@@ -1,0 +1,245 @@
+/**
+ * An informer for one custom resource: client-node's `makeInformer` (LIST + WATCH with
+ * resourceVersion tracking and re-list on 410 Gone) plus what client-node leaves out — restarts
+ * after other errors, with exponential backoff, and a sync signal (client-go `HasSynced`).
+ */
+import { CustomObjectsApi, makeInformer } from '@kubernetes/client-node';
+import type {
+  Informer,
+  KubeConfig,
+  KubernetesListObject,
+  KubernetesObject,
+  ObjectCache,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { realClock } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { sanitizeError } from './sanitize.js';
+
+/** Read access to an informer's cache; what reconcilers get to read objects without API calls. */
+export interface InformerCache<T> {
+  /** The cached object `namespace/name` (namespace `''` for cluster-scoped), or undefined. */
+  get(namespace: string, name: string): T | undefined;
+  /** Every cached object (a new array; the objects are shared — do not mutate them). */
+  list(): T[];
+  /** True once the initial LIST has been applied (stays true across later restarts). */
+  hasSynced(): boolean;
+}
+
+/** Which custom resource to watch. */
+export interface CustomResourceRef {
+  group: string;
+  version: string;
+  /** Lower-case plural, e.g. `ecsextensions`. */
+  plural: string;
+  /** Namespace to watch; undefined = all namespaces. */
+  namespace?: string;
+}
+
+/** Options of {@link CustomResourceInformer}. */
+export interface CustomResourceInformerOptions extends CustomResourceRef {
+  kubeConfig: KubeConfig;
+  /** Label selector for LIST and WATCH (e.g. `app=x`). */
+  labelSelector?: string;
+  logger?: Logger;
+  clock?: Clock;
+  /** First restart delay after an error, in milliseconds (default 1000). */
+  restartBaseDelayMs?: number;
+  /** Cap of the restart delay, in milliseconds (default 30 000, like client-node's reconnect cap). */
+  restartMaxDelayMs?: number;
+}
+
+/** The `namespace/name` key of an object (client-go `MetaNamespaceKeyFunc`); `name` alone when cluster-scoped. */
+export function objectKey(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  const name = obj.metadata?.name ?? '';
+  return ns ? `${ns}/${name}` : name;
+}
+
+/** Splits a key produced by {@link objectKey} into namespace (`''` if none) and name. */
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/** The API path of a custom resource collection, as watched by the informer. */
+export function resourcePath(ref: CustomResourceRef): string {
+  return ref.namespace
+    ? `/apis/${ref.group}/${ref.version}/namespaces/${ref.namespace}/${ref.plural}`
+    : `/apis/${ref.group}/${ref.version}/${ref.plural}`;
+}
+
+type Handler<T> = (obj: T) => void;
+
+/**
+ * A restarting informer over a custom resource, generic over the object type `T`.
+ *
+ * Handlers (`onAdd`, `onUpdate`, `onDelete`) are for enqueueing keys only (level-triggered
+ * reconcile); a throwing handler is logged and does not disturb the informer. `onUpdate` fires only
+ * when the resourceVersion changed. After a 410 Gone client-node re-lists, emitting `onDelete`
+ * for objects that vanished meanwhile.
+ *
+ * Errors other than 410 stop client-node's informer; this wrapper restarts it after
+ * `restartBaseDelayMs`, doubling up to `restartMaxDelayMs` on consecutive failures, and resets the
+ * delay once a start completes without error. A restart keeps the last resourceVersion.
+ */
+export class CustomResourceInformer<T extends KubernetesObject> implements InformerCache<T> {
+  readonly ref: CustomResourceRef;
+  private readonly informer: Informer<T> & ObjectCache<T>;
+  private readonly clock: Clock;
+  private readonly log: Logger | undefined;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private delayMs = 0;
+  private errors = 0;
+  private synced = false;
+  private running = false;
+  private restartTimer: TimerHandle | undefined;
+  private syncWaiters: Array<() => void> = [];
+  private readonly handlers = {
+    add: [] as Handler<T>[],
+    update: [] as Handler<T>[],
+    delete: [] as Handler<T>[],
+  };
+
+  constructor(opts: CustomResourceInformerOptions) {
+    this.ref = { group: opts.group, version: opts.version, plural: opts.plural, namespace: opts.namespace };
+    this.clock = opts.clock ?? realClock;
+    this.log = opts.logger;
+    this.baseDelayMs = opts.restartBaseDelayMs ?? 1000;
+    this.maxDelayMs = opts.restartMaxDelayMs ?? 30_000;
+    const api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
+    const { group, version, plural, namespace, labelSelector } = opts;
+    const listFn = async (): Promise<KubernetesListObject<T>> =>
+      (namespace
+        ? await api.listNamespacedCustomObject({ group, version, plural, namespace, labelSelector })
+        : await api.listClusterCustomObject({
+            group,
+            version,
+            plural,
+            labelSelector,
+          })) as KubernetesListObject<T>;
+    this.informer = makeInformer<T>(opts.kubeConfig, resourcePath(this.ref), listFn, labelSelector);
+    this.informer.on('add', (obj) => this.dispatch('add', obj));
+    this.informer.on('update', (obj) => this.dispatch('update', obj));
+    this.informer.on('delete', (obj) => this.dispatch('delete', obj));
+    this.informer.on('error', (err: unknown) => this.onError(err));
+  }
+
+  /** Registers a handler for objects seen for the first time (including the initial LIST). */
+  onAdd(fn: Handler<T>): void {
+    this.handlers.add.push(fn);
+  }
+
+  /** Registers a handler for objects whose resourceVersion changed. */
+  onUpdate(fn: Handler<T>): void {
+    this.handlers.update.push(fn);
+  }
+
+  /** Registers a handler for deleted objects (the last known state). */
+  onDelete(fn: Handler<T>): void {
+    this.handlers.delete.push(fn);
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.informer.get(name, namespace || undefined);
+  }
+
+  list(): T[] {
+    return [...this.informer.list()];
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /**
+   * Starts LIST + WATCH. Resolves after the first attempt (synced or not: on failure the informer
+   * keeps retrying in the background); use {@link waitForSync} to wait for the cache.
+   */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await this.attempt();
+  }
+
+  /**
+   * Resolves once the initial LIST has been applied. Rejects with the signal's reason if `signal`
+   * aborts first.
+   */
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason as Error);
+        return;
+      }
+      const onAbort = (): void => {
+        this.syncWaiters = this.syncWaiters.filter((w) => w !== done);
+        reject(signal?.reason as Error);
+      };
+      const done = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.syncWaiters.push(done);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Stops the watch and any pending restart. The cache keeps its last content. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.restartTimer !== undefined) this.clock.clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    await this.informer.stop();
+  }
+
+  private async attempt(): Promise<void> {
+    const errorsBefore = this.errors;
+    try {
+      await this.informer.start();
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+    if (this.errors !== errorsBefore || !this.running) return;
+    this.delayMs = 0;
+    if (!this.synced) {
+      this.synced = true;
+      this.log?.debug({ resource: this.describe() }, 'informer synced');
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private onError(err: unknown): void {
+    this.errors++;
+    if (!this.running || this.restartTimer !== undefined) return;
+    this.delayMs = this.delayMs === 0 ? this.baseDelayMs : Math.min(this.delayMs * 2, this.maxDelayMs);
+    this.log?.warn(
+      { resource: this.describe(), error: sanitizeError(err), restartInMs: this.delayMs },
+      'informer stopped on error; restarting',
+    );
+    this.restartTimer = this.clock.setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.running) void this.attempt();
+    }, this.delayMs);
+  }
+
+  private dispatch(kind: 'add' | 'update' | 'delete', obj: T): void {
+    for (const fn of this.handlers[kind]) {
+      try {
+        fn(obj);
+      } catch (err) {
+        this.log?.error(
+          { resource: this.describe(), error: sanitizeError(err) },
+          `informer ${kind} handler threw`,
+        );
+      }
+    }
+  }
+
+  private describe(): string {
+    return `${this.ref.plural}.${this.ref.group}/${this.ref.version}${this.ref.namespace ? ` in ${this.ref.namespace}` : ''}`;
+  }
+}
