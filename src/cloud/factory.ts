@@ -1,0 +1,164 @@
+/**
+ * `createCloudClients`: the one place that builds the real OOS and ECS clients. Clients are
+ * created lazily and cached per (product, region); each has its own rate-limit queue.
+ */
+import type { CredentialsProvider } from '@alicloud/credentials';
+import type { Registry } from 'prom-client';
+import { ApiCaller, type ActionSafety, type CloudLogger } from './caller.js';
+import {
+  checkCredentials,
+  createCredentialsProvider,
+  toSdkCredential,
+  type CredentialIdentity,
+  type StaticCredential,
+} from './credentials.js';
+import { ECS_ACTIONS, EcsClient } from './ecs.js';
+import { cloudMetrics, initActionMetrics } from './metrics.js';
+import { OOS_ACTIONS, OosClient } from './oos.js';
+import { createSdkClient, createSdkSend, sdkEndpoint } from './sdk.js';
+import type { CloudClients, CloudProduct, EcsApi, OosApi } from './types.js';
+
+/** Options of the cloud layer. Durations are named by unit. */
+export interface CloudOptions {
+  /** `host[:port]` per product, used verbatim instead of the regional endpoint (emulator). */
+  endpointOverride?: { oos?: string; ecs?: string };
+  /** Default `HTTPS`; the emulator needs `HTTP`. */
+  protocol?: 'HTTPS' | 'HTTP';
+  /** `v3` (default): ACS3-HMAC-SHA256 header signature. `v2`: V1 HMAC-SHA1 query signature. */
+  signatureAlgorithm?: 'v3' | 'v2';
+  /** Explicit credential (tests, emulator). Default: the `@alicloud/credentials` default chain. */
+  credential?: StaticCredential;
+  /** A custom `@alicloud/credentials` provider (ignored when `credential` is set). */
+  credentialsProvider?: CredentialsProvider;
+  /** Requests started per second, per (product, region). Default 20. */
+  qps?: number;
+  /** Requests in flight per (product, region). Default 10. */
+  concurrency?: number;
+  /** In-layer re-sends after transient errors. Default 5. */
+  maxRetries?: number;
+  /** Backoff base, milliseconds. Default 200. */
+  retryBaseDelayMs?: number;
+  /** Backoff cap (also caps `x-acs-retry-after`), milliseconds. Default 10000. */
+  retryMaxDelayMs?: number;
+  /** HTTP read timeout, milliseconds. Default 10000. */
+  readTimeoutMs?: number;
+  /**
+   * HTTP connect timeout, milliseconds. Default 10000. NB: the SDK's HTTP layer (httpx) also
+   * runs this timer on reused keep-alive sockets, where it bounds the wait for the response, so
+   * keep it ≥ `readTimeoutMs`.
+   */
+  connectTimeoutMs?: number;
+  /** Appended to the SDK user agent, e.g. `ecsops/0.1.0`. */
+  userAgent?: string;
+}
+
+/** Injected dependencies. */
+export interface CloudDeps {
+  /** Private prom-client Registry that receives the `ecsops_cloud_api_*` metrics. */
+  registry: Registry;
+  /** pino logger (or anything with `debug`/`warn`); receives only sanitized text. */
+  logger?: CloudLogger;
+}
+
+/** The cloud layer handed to `main.ts`: per-region clients plus a credential check. */
+export interface CloudLayer extends CloudClients {
+  /**
+   * Resolves a credential once (for `/readyz`). Resolves `{ providerName }`; rejects with a
+   * permanent `CloudError` (category `credentials`) naming the chain and env vars to set.
+   */
+  checkCredentials(): Promise<CredentialIdentity>;
+  /** The endpoint (`host[:port]`) used for (product, region). */
+  endpoint(product: CloudProduct, regionId: string): string;
+}
+
+export const CLOUD_DEFAULTS = {
+  qps: 20,
+  concurrency: 10,
+  maxRetries: 5,
+  retryBaseDelayMs: 200,
+  retryMaxDelayMs: 10_000,
+  readTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+} as const;
+
+const REGION_ID = /^[a-z0-9-]+$/;
+
+/**
+ * Builds the cloud layer. Nothing is contacted until the first call. `oos(regionId)` /
+ * `ecs(regionId)` throw `TypeError` for a region ID that is not lower-case letters, digits and
+ * hyphens (it becomes part of a host name). Option values must be positive where they are rates
+ * or sizes; `RangeError` otherwise.
+ */
+export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLayer {
+  const o = { ...CLOUD_DEFAULTS, ...stripUndefined(opts) };
+  if (!(o.qps > 0) || !(o.concurrency > 0) || !(o.maxRetries >= 0)) {
+    throw new RangeError('cloud options: qps and concurrency must be > 0 and maxRetries >= 0');
+  }
+  const provider = createCredentialsProvider({
+    ...(opts.credential ? { credential: opts.credential } : {}),
+    ...(opts.credentialsProvider ? { credentialsProvider: opts.credentialsProvider } : {}),
+  });
+  const credential = toSdkCredential(provider);
+  const metrics = cloudMetrics(deps.registry);
+  initActionMetrics(metrics, 'oos', Object.keys(OOS_ACTIONS));
+  initActionMetrics(metrics, 'ecs', Object.keys(ECS_ACTIONS));
+
+  const endpoints = new Map<string, string>();
+  const build = (
+    product: CloudProduct,
+    regionId: string,
+    actions: Readonly<Record<string, ActionSafety>>,
+  ): ApiCaller => {
+    if (!REGION_ID.test(regionId)) throw new TypeError(`invalid region ID ${JSON.stringify(regionId)}`);
+    const override = opts.endpointOverride?.[product];
+    const transport = {
+      product,
+      regionId,
+      credential,
+      readTimeoutMs: o.readTimeoutMs,
+      connectTimeoutMs: o.connectTimeoutMs,
+      ...(override ? { endpoint: override } : {}),
+      ...(opts.protocol ? { protocol: opts.protocol } : {}),
+      ...(opts.signatureAlgorithm ? { signatureAlgorithm: opts.signatureAlgorithm } : {}),
+      ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+    };
+    const client = createSdkClient(transport);
+    endpoints.set(`${product}/${regionId}`, sdkEndpoint(client));
+    return new ApiCaller(createSdkSend(client, transport), {
+      product,
+      regionId,
+      actions,
+      qps: o.qps,
+      concurrency: o.concurrency,
+      retry: { maxRetries: o.maxRetries, baseDelayMs: o.retryBaseDelayMs, maxDelayMs: o.retryMaxDelayMs },
+      attemptTimeoutMs: Math.max(o.readTimeoutMs, o.connectTimeoutMs) + 1_000,
+      metrics,
+      ...(deps.logger ? { logger: deps.logger } : {}),
+    });
+  };
+
+  const oosClients = new Map<string, OosApi>();
+  const ecsClients = new Map<string, EcsApi>();
+  return {
+    oos(regionId) {
+      let c = oosClients.get(regionId);
+      if (!c) oosClients.set(regionId, (c = new OosClient(build('oos', regionId, OOS_ACTIONS))));
+      return c;
+    },
+    ecs(regionId) {
+      let c = ecsClients.get(regionId);
+      if (!c) ecsClients.set(regionId, (c = new EcsClient(build('ecs', regionId, ECS_ACTIONS))));
+      return c;
+    },
+    checkCredentials: () => checkCredentials(provider),
+    endpoint(product, regionId) {
+      if (product === 'oos') this.oos(regionId);
+      else this.ecs(regionId);
+      return endpoints.get(`${product}/${regionId}`) ?? '';
+    },
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

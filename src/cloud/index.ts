@@ -1,0 +1,29 @@
+/**
+ * Public surface of the Alibaba Cloud access layer. Controllers import types from here and
+ * receive `CloudClients` through their constructor; only `main.ts` calls `createCloudClients`.
+ */
+export * from './types.js';
+export {
+  CloudError,
+  isCloudError,
+  classifyCode,
+  type CloudErrorKind,
+  type CloudErrorCategory,
+} from './errors.js';
+export {
+  createCloudClients,
+  CLOUD_DEFAULTS,
+  type CloudOptions,
+  type CloudDeps,
+  type CloudLayer,
+} from './factory.js';
+export {
+  checkCredentials,
+  createCredentialsProvider,
+  CREDENTIAL_CHAIN_HELP,
+  type CredentialIdentity,
+  type StaticCredential,
+} from './credentials.js';
+export type { CloudLogger } from './caller.js';
+export { OOS_ACTIONS } from './oos.js';
+export { ECS_ACTIONS } from './ecs.js';

@@ -1,0 +1,247 @@
+import { ServerError, ThrottlingError, ClientError } from '@alicloud/openapi-core';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { ApiCaller, type ActionSafety, type SendFn } from '../../../src/cloud/caller.js';
+import { isCloudError } from '../../../src/cloud/errors.js';
+import { cloudMetrics } from '../../../src/cloud/metrics.js';
+
+const ACTIONS: Record<string, ActionSafety> = { Read: 'read', Start: 'idempotentWrite', Cancel: 'write' };
+
+const throttled = () =>
+  new ThrottlingError({ statusCode: 400, code: 'Throttling.User', message: 'flow control', data: {} });
+const unavailable = () =>
+  new ServerError({ statusCode: 503, code: 'ServiceUnavailable', message: 'down', data: {} });
+const forbidden = () =>
+  new ClientError({ statusCode: 403, code: 'Forbidden.RAM', message: 'denied', data: {} });
+
+/** A scripted transport: each call takes the next outcome (an error to throw or a body). */
+function scripted(outcomes: Array<Error | Record<string, unknown>>) {
+  const calls: Array<{ action: string; params: Record<string, unknown> }> = [];
+  const send: SendFn = async (action, params) => {
+    calls.push({ action, params });
+    const next = outcomes.shift() ?? { RequestId: 'ok' };
+    if (next instanceof Error) throw next;
+    return next;
+  };
+  return { send, calls };
+}
+
+function setup(outcomes: Array<Error | Record<string, unknown>>, maxRetries = 3) {
+  const registry = new Registry();
+  const metrics = cloudMetrics(registry);
+  const delays: number[] = [];
+  const { send, calls } = scripted(outcomes);
+  const caller = new ApiCaller(send, {
+    product: 'oos',
+    regionId: 'cn-hangzhou',
+    actions: ACTIONS,
+    qps: 1000,
+    concurrency: 4,
+    retry: { maxRetries, baseDelayMs: 100, maxDelayMs: 1000 },
+    metrics,
+    sleep: async (ms) => {
+      delays.push(ms);
+    },
+    random: () => 1, // upper bound of full jitter, so delays are predictable
+  });
+  return { caller, calls, delays, registry };
+}
+
+async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const m = await registry.getSingleMetric(name)?.get();
+  const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+}
+
+describe('ApiCaller', () => {
+  it('always sends RegionId and drops undefined parameters', async () => {
+    const { caller, calls } = setup([]);
+    await caller.call('Read', { A: 'x', B: undefined, C: [] });
+    expect(calls[0]?.params).toEqual({ RegionId: 'cn-hangzhou', A: 'x' });
+  });
+
+  it('retries throttling with exponential backoff and succeeds', async () => {
+    const { caller, calls, delays, registry } = setup([throttled(), throttled(), { Ok: true }]);
+    await expect(caller.call('Read')).resolves.toEqual({ Ok: true });
+    expect(calls).toHaveLength(3);
+    expect(delays).toEqual([100, 200]);
+    expect(
+      await metricValue(registry, 'ecsops_cloud_api_requests_total', {
+        action: 'Read',
+        code: 'Throttling.User',
+      }),
+    ).toBe(2);
+    expect(
+      await metricValue(registry, 'ecsops_cloud_api_requests_total', { action: 'Read', code: 'OK' }),
+    ).toBe(1);
+    expect(await metricValue(registry, 'ecsops_cloud_api_retries_total', { action: 'Read' })).toBe(2);
+    const hist = await registry.getSingleMetric('ecsops_cloud_api_request_duration_seconds')?.get();
+    expect(
+      (
+        hist?.values as
+          Array<{ metricName?: string; labels: Record<string, unknown>; value: number }> | undefined
+      )?.find((v) => v.metricName?.endsWith('_count') && v.labels['action'] === 'Read')?.value,
+    ).toBe(3);
+  });
+
+  it('gives up after maxRetries with a transient CloudError', async () => {
+    const { caller, calls, delays } = setup(Array.from({ length: 10 }, throttled), 3);
+    const err = await caller.call('Read').catch((e: unknown) => e);
+    expect(isCloudError(err) && err.kind).toBe('transient');
+    expect(isCloudError(err) && err.attempts).toBe(4);
+    expect(calls).toHaveLength(4);
+    expect(delays).toEqual([100, 200, 400]);
+  });
+
+  it('caps the backoff and honours retry-after (ms) up to the cap', async () => {
+    const ra = new ThrottlingError({
+      statusCode: 400,
+      code: 'Throttling.User',
+      message: 'm',
+      retryAfter: 700,
+      data: {},
+    });
+    const huge = new ThrottlingError({
+      statusCode: 400,
+      code: 'Throttling.User',
+      message: 'm',
+      retryAfter: 60_000,
+      data: {},
+    });
+    const { caller, delays } = setup([ra, huge, throttled(), throttled(), throttled()], 5);
+    await caller.call('Read');
+    expect(delays).toEqual([700, 1000, 400, 800, 1000]);
+  });
+
+  it('never retries permanent errors', async () => {
+    const { caller, calls } = setup([forbidden()]);
+    await expect(caller.call('Read')).rejects.toMatchObject({
+      code: 'Forbidden.RAM',
+      kind: 'permanent',
+      attempts: 1,
+    });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('retries an idempotent write only when it carries a ClientToken', async () => {
+    const a = setup([unavailable(), {}]);
+    await a.caller.call('Start', { ClientToken: 'tok' });
+    expect(a.calls).toHaveLength(2);
+    const b = setup([unavailable(), {}]);
+    await expect(b.caller.call('Start', {})).rejects.toMatchObject({ code: 'ServiceUnavailable' });
+    expect(b.calls).toHaveLength(1);
+  });
+
+  it('re-sends a non-idempotent write only when the service did not act on it', async () => {
+    const a = setup([unavailable()]);
+    await expect(a.caller.call('Cancel')).rejects.toMatchObject({ code: 'ServiceUnavailable' });
+    expect(a.calls).toHaveLength(1);
+    const b = setup([
+      throttled(),
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      {},
+    ]);
+    await b.caller.call('Cancel');
+    expect(b.calls).toHaveLength(3);
+    const c = setup([Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })]);
+    await expect(c.caller.call('Cancel')).rejects.toMatchObject({ code: 'NetworkError' });
+    expect(c.calls).toHaveLength(1);
+  });
+
+  it('counts network errors as NetworkError', async () => {
+    const { caller, registry } = setup([Object.assign(new Error('reset'), { code: 'ECONNRESET' }), {}]);
+    await caller.call('Read');
+    expect(
+      await metricValue(registry, 'ecsops_cloud_api_requests_total', {
+        action: 'Read',
+        code: 'NetworkError',
+      }),
+    ).toBe(1);
+  });
+
+  it('rejects a non-object body as InvalidResponse', async () => {
+    const registry = new Registry();
+    const caller = new ApiCaller(async () => 'not json', {
+      product: 'ecs',
+      regionId: 'r',
+      actions: ACTIONS,
+      qps: 10,
+      concurrency: 1,
+      retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+      metrics: cloudMetrics(registry),
+    });
+    await expect(caller.call('Read')).rejects.toMatchObject({ code: 'InvalidResponse', product: 'ecs' });
+  });
+
+  it('bounds one attempt by attemptTimeoutMs (NetworkError, retried for reads)', async () => {
+    const registry = new Registry();
+    let calls = 0;
+    const caller = new ApiCaller(
+      () => {
+        calls++;
+        return calls === 1 ? new Promise(() => undefined) : Promise.resolve({ Ok: 1 });
+      },
+      {
+        product: 'oos',
+        regionId: 'r',
+        actions: ACTIONS,
+        qps: 1000,
+        concurrency: 1,
+        retry: { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 1 },
+        attemptTimeoutMs: 20,
+        metrics: cloudMetrics(registry),
+      },
+    );
+    await expect(caller.call('Read')).resolves.toEqual({ Ok: 1 });
+    expect(calls).toBe(2);
+    expect(
+      await metricValue(registry, 'ecsops_cloud_api_requests_total', {
+        action: 'Read',
+        code: 'NetworkError',
+      }),
+    ).toBe(1);
+  });
+
+  it('limits concurrency per caller', async () => {
+    const registry = new Registry();
+    let inFlight = 0;
+    let peak = 0;
+    const release: Array<() => void> = [];
+    const send: SendFn = () =>
+      new Promise((resolve) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        release.push(() => {
+          inFlight--;
+          resolve({});
+        });
+      });
+    const caller = new ApiCaller(send, {
+      product: 'oos',
+      regionId: 'r',
+      actions: ACTIONS,
+      qps: 1000,
+      concurrency: 2,
+      retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+      metrics: cloudMetrics(registry),
+    });
+    const tick = () => new Promise((r) => setTimeout(r, 5));
+    const all = Promise.all(Array.from({ length: 5 }, () => caller.call('Read')));
+    let started = 0;
+    while (started < 5) {
+      await tick();
+      expect(inFlight).toBeLessThanOrEqual(2);
+      const r = release.shift();
+      if (r) {
+        started++;
+        r();
+      }
+    }
+    await all;
+    expect(peak).toBe(2);
+  });
+});

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import {
+  allPages,
+  base64Text,
+  bool,
+  countMap,
+  jsonObject,
+  num,
+  tagList,
+  tagMap,
+} from '../../../src/cloud/convert.js';
+import { extractParameters, parseTemplateContent } from '../../../src/cloud/template.js';
+
+describe('converters', () => {
+  it('num/bool/base64', () => {
+    expect(num('3')).toBe(3);
+    expect(num('100%')).toBe(100);
+    expect(num('abc')).toBeUndefined();
+    expect(bool('true')).toBe(true);
+    expect(bool('False')).toBe(false);
+    expect(bool('yes')).toBeUndefined();
+    expect(base64Text(Buffer.from('héllo\n').toString('base64'))).toBe('héllo\n');
+  });
+
+  it('jsonObject parses JSON strings, keeps invalid text as raw', () => {
+    expect(jsonObject('{"a":1}')).toEqual({ a: 1 });
+    expect(jsonObject({ a: 1 })).toEqual({ a: 1 });
+    expect(jsonObject('not json')).toEqual({ raw: 'not json' });
+    expect(jsonObject('[1]')).toEqual({ raw: [1] });
+    expect(jsonObject('')).toEqual({});
+  });
+
+  it('countMap converts string counts; tagMap and tagList normalise tags', () => {
+    expect(countMap('{"Success":"2","Failed":0}')).toEqual({ Success: 2, Failed: 0 });
+    expect(tagMap('{"k":"v"}')).toEqual({ k: 'v' });
+    expect(tagList({ Tag: [{ TagKey: 'env', TagValue: 'prod' }] })).toEqual([{ key: 'env', value: 'prod' }]);
+    expect(tagList([{ Key: 'a' }])).toEqual([{ key: 'a', value: '' }]);
+  });
+
+  it('allPages follows NextToken and stops on a repeated token', async () => {
+    const pages: Record<string, { items: number[]; nextToken?: string }> = {
+      '': { items: [1], nextToken: 'a' },
+      a: { items: [2], nextToken: 'b' },
+      b: { items: [3] },
+    };
+    expect(await allPages(async (t) => pages[t ?? ''] as { items: number[] })).toEqual([1, 2, 3]);
+    let calls = 0;
+    expect(await allPages(async () => ({ items: [calls++], nextToken: 'same' }))).toEqual([0, 1]);
+  });
+});
+
+describe('template content', () => {
+  const yamlTemplate = `
+FormatVersion: OOS-2019-06-01
+Parameters:
+  action:
+    Type: String
+    Default: install
+    AllowedValues: [install, uninstall]
+  packageName:
+    Type: String
+    Description:
+      en: Package template name
+      zh-cn: 包名
+  retentionDays:
+    Type: Number
+    Default: 7
+    MinValue: 1
+    MaxValue: 65536
+Tasks: []
+`;
+
+  it('parses YAML and JSON and extracts parameters', () => {
+    const doc = parseTemplateContent(yamlTemplate, 'YAML');
+    expect(extractParameters(doc)).toEqual({
+      action: {
+        type: 'String',
+        default: 'install',
+        allowedValues: ['install', 'uninstall'],
+        required: false,
+      },
+      packageName: { type: 'String', description: 'Package template name', required: true },
+      retentionDays: { type: 'Number', default: 7, minValue: 1, maxValue: 65536, required: false },
+    });
+    const json = parseTemplateContent(JSON.stringify({ Parameters: { x: { Type: 'Json', Default: {} } } }));
+    expect(extractParameters(json)).toEqual({ x: { type: 'Json', default: {}, required: false } });
+    expect(extractParameters({})).toEqual({});
+  });
+
+  it('throws on content that is not a mapping', () => {
+    expect(() => parseTemplateContent('- a\n- b', 'YAML')).toThrow();
+    expect(() => parseTemplateContent('{bad', 'JSON')).toThrow();
+  });
+});

@@ -1,0 +1,47 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createCloudClients } from '../../../src/cloud/index.js';
+
+const credential = { accessKeyId: 'fake-id', accessKeySecret: 'fake-secret-for-factory-test' };
+
+describe('createCloudClients', () => {
+  it('caches one client per (product, region) and sends nothing on construction', () => {
+    const layer = createCloudClients({ credential }, { registry: new Registry() });
+    expect(layer.oos('cn-hangzhou')).toBe(layer.oos('cn-hangzhou'));
+    expect(layer.oos('cn-hangzhou')).not.toBe(layer.oos('cn-shanghai'));
+    expect(layer.ecs('cn-hangzhou').regionId).toBe('cn-hangzhou');
+  });
+
+  it('uses the OOS regional rule and the ECS endpoint map of @alicloud/ecs20140526', () => {
+    const layer = createCloudClients({ credential }, { registry: new Registry() });
+    expect(layer.endpoint('oos', 'cn-hangzhou')).toBe('oos.cn-hangzhou.aliyuncs.com');
+    expect(layer.endpoint('ecs', 'cn-hangzhou')).toBe('ecs-cn-hangzhou.aliyuncs.com');
+    expect(layer.endpoint('ecs', 'eu-central-1')).toBe('ecs.eu-central-1.aliyuncs.com');
+    const local = createCloudClients(
+      { credential, endpointOverride: { ecs: '127.0.0.1:1' } },
+      { registry: new Registry() },
+    );
+    expect(local.endpoint('ecs', 'cn-hangzhou')).toBe('127.0.0.1:1');
+    expect(local.endpoint('oos', 'cn-hangzhou')).toBe('oos.cn-hangzhou.aliyuncs.com');
+  });
+
+  it('rejects region IDs that cannot be part of a host name, and bad rates', () => {
+    const layer = createCloudClients({ credential }, { registry: new Registry() });
+    expect(() => layer.oos('cn-hangzhou.evil.com/')).toThrow(TypeError);
+    expect(() => createCloudClients({ credential, qps: 0 }, { registry: new Registry() })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('registers the metrics once per Registry and pre-initialises them to zero', async () => {
+    const registry = new Registry();
+    createCloudClients({ credential }, { registry });
+    createCloudClients({ credential }, { registry });
+    const text = await registry.metrics();
+    expect(text).toContain(
+      'ecsops_cloud_api_requests_total{product="oos",action="StartExecution",code="OK"} 0',
+    );
+    expect(text).toContain('ecsops_cloud_api_retries_total{product="ecs",action="RunCommand"} 0');
+    expect(text).toContain('# TYPE ecsops_cloud_api_request_duration_seconds histogram');
+  });
+});
