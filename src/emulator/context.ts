@@ -1,0 +1,17 @@
+import type { ExecutionEngine } from './engine.js';
+import type { InvocationEngine } from './invocations.js';
+import type { Params } from './params.js';
+import type { CloudState } from './state.js';
+
+/** What an action handler gets: the request's parameters and the emulator's state. */
+export interface ActionContext {
+  params: Params;
+  /** From the `RegionId` parameter (default region when absent and the action allows it). */
+  regionId: string;
+  state: CloudState;
+  executions: ExecutionEngine;
+  invocations: InvocationEngine;
+}
+
+/** An action handler returns the response body without `RequestId` (added by the server). */
+export type ActionHandler = (ctx: ActionContext) => Record<string, unknown>;

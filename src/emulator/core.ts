@@ -1,0 +1,171 @@
+import type { ExecutionRecord } from './engine.js';
+import { ExecutionEngine } from './engine.js';
+import type { FaultConfig } from './faults.js';
+import { Faults } from './faults.js';
+import type { InvocationRecord, InvocationScriptRule } from './invocations.js';
+import { InvocationEngine } from './invocations.js';
+import { Scheduler } from './scheduler.js';
+import type { InstanceStatus, Seed, SeedInstance } from './seed.js';
+import type {
+  InstanceRecord,
+  PackageStateRecord,
+  PatchRecord,
+  PatchStateRecord,
+  SnapshotRecord,
+} from './state.js';
+import { CloudState } from './state.js';
+
+/** Filter of {@link EmulatorCore.listExecutions}; all given fields must match. */
+export interface ExecutionFilter {
+  tagKey?: string;
+  /** Only with tagKey: the tag's value must equal this. */
+  tagValue?: string;
+  /** Exact template name. */
+  templateName?: string;
+  status?: string;
+  regionId?: string;
+}
+
+/** Changes of {@link EmulatorCore.updateInstance}. `tags` replaces the whole tag map. */
+export interface InstanceUpdate {
+  tags?: Record<string, string>;
+  status?: InstanceStatus;
+  cloudAssistantOnline?: boolean;
+}
+
+/** Patch state of one instance plus its patch list, as the control API returns it. */
+export interface PatchStateView extends PatchStateRecord {
+  regionId: string;
+  patches: PatchRecord[];
+}
+
+/**
+ * The emulator's state and engines behind both the API server and the control API.
+ * All durations are scaled by `timeScale`.
+ */
+export class EmulatorCore {
+  state = new CloudState();
+  readonly scheduler: Scheduler;
+  readonly faults = new Faults();
+  readonly invocations: InvocationEngine;
+  readonly executions: ExecutionEngine;
+  readonly requestCounts = new Map<string, number>();
+  private initialSeed: Seed | undefined;
+
+  constructor(opts: { timeScale: number; seed?: Seed }) {
+    this.scheduler = new Scheduler(opts.timeScale);
+    this.invocations = new InvocationEngine(this.state, this.scheduler, this.faults);
+    this.executions = new ExecutionEngine(this.state, this.scheduler, this.faults, this.invocations);
+    this.initialSeed = opts.seed;
+    if (opts.seed) this.state.applySeed(opts.seed);
+  }
+
+  /** Merges a seed into the current state. @throws Error on an invalid seed. */
+  seed(doc: Seed): void {
+    this.state.applySeed(doc);
+  }
+
+  /**
+   * Back to the start-up state: timers cancelled, executions, invocations, scripts, faults and
+   * request counts dropped, and the state rebuilt from the start-up seed.
+   */
+  reset(): void {
+    this.scheduler.clearAll();
+    this.executions.reset();
+    this.invocations.reset();
+    this.faults.clear();
+    this.requestCounts.clear();
+    const fresh = new CloudState();
+    if (this.initialSeed) fresh.applySeed(this.initialSeed);
+    this.state.regions.clear();
+    for (const [k, v] of fresh.regions) this.state.regions.set(k, v);
+    this.state.templates.clear();
+    for (const [k, v] of fresh.templates) this.state.templates.set(k, v);
+  }
+
+  /** Executions matching the filter, oldest first. */
+  listExecutions(f: ExecutionFilter = {}): ExecutionRecord[] {
+    return this.executions.executions.filter(
+      (e) =>
+        (f.regionId === undefined || e.regionId === f.regionId) &&
+        (f.templateName === undefined || e.templateName === f.templateName) &&
+        (f.status === undefined || e.status === f.status) &&
+        (f.tagKey === undefined ||
+          (f.tagKey in e.tags && (f.tagValue === undefined || e.tags[f.tagKey] === f.tagValue))),
+    );
+  }
+
+  /** Request counts per action since start or the last reset of counters. */
+  counts(): Record<string, number> {
+    return Object.fromEntries(this.requestCounts);
+  }
+
+  /** Replaces the fault configuration. */
+  setFaults(f: FaultConfig): void {
+    this.faults.set(f);
+  }
+
+  /**
+   * Changes an instance. @returns the updated instance, or undefined when it does not exist.
+   */
+  updateInstance(regionId: string, instanceId: string, u: InstanceUpdate): InstanceRecord | undefined {
+    const i = this.state.region(regionId).instances.get(instanceId);
+    if (!i) return undefined;
+    if (u.tags !== undefined) i.tags = { ...u.tags };
+    if (u.status !== undefined) i.status = u.status;
+    if (u.cloudAssistantOnline !== undefined) i.cloudAssistantOnline = u.cloudAssistantOnline;
+    return i;
+  }
+
+  /** Adds or replaces instances. @throws Error on an invalid instance ID. */
+  addInstances(regionId: string, list: SeedInstance[]): InstanceRecord[] {
+    return this.state.addInstances(regionId, list);
+  }
+
+  /** Instances of a region in seed order. */
+  listInstances(regionId: string): InstanceRecord[] {
+    return [...this.state.region(regionId).instances.values()];
+  }
+
+  /** Package states of a region, optionally of one instance. */
+  packageStates(regionId: string, instanceId?: string): PackageStateRecord[] {
+    return [...this.state.region(regionId).packageStates.values()].filter(
+      (s) => instanceId === undefined || s.instanceId === instanceId,
+    );
+  }
+
+  /** Deletes one package state (drift injection). @returns whether it existed. */
+  deletePackageState(regionId: string, instanceId: string, templateName: string): boolean {
+    return this.state.region(regionId).packageStates.delete(`${instanceId}/${templateName}`);
+  }
+
+  /** Patch states (with patch lists) of a region, optionally of one instance. */
+  patchStates(regionId: string, instanceId?: string): PatchStateView[] {
+    const r = this.state.region(regionId);
+    return [...r.patchStates.values()]
+      .filter((s) => instanceId === undefined || s.instanceId === instanceId)
+      .map((s) => ({ ...s, regionId, patches: r.instances.get(s.instanceId)?.patches ?? [] }));
+  }
+
+  /** Adds a Cloud Assistant script rule (first match wins, in the order added). */
+  scriptInvocation(rule: InvocationScriptRule): void {
+    this.invocations.rules.push({ ...rule });
+  }
+
+  /** Every invocation, oldest first. */
+  listInvocations(): InvocationRecord[] {
+    return this.invocations.invocations;
+  }
+
+  /** Snapshots of every region, or of one. */
+  listSnapshots(regionId?: string): SnapshotRecord[] {
+    return [...this.state.regions.values()]
+      .filter((r) => regionId === undefined || r.regionId === regionId)
+      .flatMap((r) => r.snapshots);
+  }
+
+  /** Cancels every timer (stop). */
+  shutdown(): void {
+    this.scheduler.clearAll();
+  }
+}

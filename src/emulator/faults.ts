@@ -1,0 +1,85 @@
+import { mulberry32 } from './rng.js';
+
+/** Faults for one action (or `*` for every action). Rates are probabilities in 0..1. */
+export interface ActionFaults {
+  /** Probability of answering `Throttling.User` (HTTP 400). */
+  throttleRate?: number;
+  /** Probability of answering a 5xx error. */
+  errorRate?: number;
+  /** Code used for injected 5xx errors: `ServiceUnavailable` (503, default) or `InternalError` (500). */
+  errorCode?: 'ServiceUnavailable' | 'InternalError';
+  /** Added latency before the response, in real milliseconds (not scaled by timeScale). */
+  latencyMs?: number;
+}
+
+/**
+ * Fault-injection configuration set through the control API. Decisions draw from a PRNG seeded
+ * with `seed` (default 1), one draw per API request, so the same request sequence gets the same
+ * faults in every run.
+ */
+export interface FaultConfig {
+  seed?: number;
+  /** Keyed by action name (`DescribeInstances`) or `*`; an action's own entry wins over `*`. */
+  actions?: Record<string, ActionFaults>;
+  /** When set, throttled responses carry `x-acs-retry-after: <seconds>` (the real service mostly does not). */
+  retryAfterSeconds?: number;
+  /** Instances whose per-instance work (OOS loop items, Cloud Assistant commands) fails, with the reason. */
+  failInstances?: Record<string, string>;
+}
+
+/** What to do to one request. */
+export interface FaultDecision {
+  kind: 'none' | 'throttle' | 'error';
+  errorCode: 'ServiceUnavailable' | 'InternalError';
+  latencyMs: number;
+}
+
+/** Holds the fault configuration and its seeded PRNG. */
+export class Faults {
+  private cfg: FaultConfig = {};
+  private rng = mulberry32(1);
+
+  /** Replaces the configuration and re-seeds the PRNG. */
+  set(cfg: FaultConfig): void {
+    this.cfg = structuredClone(cfg);
+    this.rng = mulberry32(cfg.seed ?? 1);
+  }
+
+  /** Removes every fault. */
+  clear(): void {
+    this.set({});
+  }
+
+  /** The current configuration (a copy). */
+  get(): FaultConfig {
+    return structuredClone(this.cfg);
+  }
+
+  /** Decides the fault for one request of `action`. Draws from the PRNG only when a rate is set. */
+  decide(action: string): FaultDecision {
+    const f = this.cfg.actions?.[action] ?? this.cfg.actions?.['*'];
+    const d: FaultDecision = {
+      kind: 'none',
+      errorCode: f?.errorCode ?? 'ServiceUnavailable',
+      latencyMs: f?.latencyMs ?? 0,
+    };
+    const t = f?.throttleRate ?? 0;
+    const e = f?.errorRate ?? 0;
+    if (t > 0 || e > 0) {
+      const r = this.rng();
+      if (r < t) d.kind = 'throttle';
+      else if (r < t + e) d.kind = 'error';
+    }
+    return d;
+  }
+
+  /** Seconds for `x-acs-retry-after`, or undefined when not configured. */
+  retryAfterSeconds(): number | undefined {
+    return this.cfg.retryAfterSeconds;
+  }
+
+  /** The injected failure reason of an instance, if any. */
+  instanceFailure(instanceId: string): string | undefined {
+    return this.cfg.failInstances?.[instanceId];
+  }
+}

@@ -1,0 +1,124 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { EmulatorControl } from './control-client.js';
+import { createControlServer } from './control.js';
+import { EmulatorCore } from './core.js';
+import type { Seed } from './seed.js';
+import { createApiServer } from './server.js';
+
+export { EmulatorControl } from './control-client.js';
+export type { ExecutionFilter, InstanceUpdate, PatchStateView } from './control-client.js';
+export type { ExecutionRecord, ItemResult, RateControl } from './engine.js';
+export type { ActionFaults, FaultConfig } from './faults.js';
+export type { InvocationRecord, InvocationScriptRule, InvokeInstanceRecord } from './invocations.js';
+export { loadSeedFile, parseSeed } from './seed.js';
+export type {
+  Seed,
+  SeedGenerate,
+  SeedInstance,
+  SeedPackageTemplate,
+  SeedParameterDecl,
+  SeedPatch,
+} from './seed.js';
+export type { InstanceRecord, PackageStateRecord, SnapshotRecord } from './state.js';
+export { APPLY_PATCH_TEMPLATE, CONFIGURE_PACKAGE_TEMPLATE, RUN_COMMAND_TEMPLATE } from './templates.js';
+export { DEFAULT_REGION_ID } from './server.js';
+
+/**
+ * The public, fake demo AccessKey pair the emulator accepts by default. It is not a real Alibaba
+ * Cloud credential; printing it is fine.
+ */
+export const DEMO_ACCESS_KEY = Object.freeze({
+  id: 'emulator-demo-access-key-id',
+  secret: 'emulator-demo-access-key-secret-not-real',
+});
+
+/** Options of {@link startEmulator}. */
+export interface EmulatorOptions {
+  /** Listen address; default `127.0.0.1`. */
+  host?: string;
+  /** API port, 0 = ephemeral (default). */
+  port?: number;
+  /** Control API port, 0 = ephemeral (default). */
+  controlPort?: number;
+  /** Accepted AccessKey pairs; default `[DEMO_ACCESS_KEY]`. */
+  accessKeys?: Array<{ id: string; secret: string }>;
+  /** Parsed seed document applied at start (and again by `reset()`). */
+  seed?: Seed;
+  /** Multiplies every modelled duration; default 1; tests use ~0.01. */
+  timeScale?: number;
+  /** Request log sink: one object per API request (action, region, status, code, durationMs). Never sees secrets or signatures. */
+  logger?: (line: object) => void;
+}
+
+/** A running emulator. */
+export interface Emulator {
+  /** `127.0.0.1:PORT` — pass as SDK `Config.endpoint` with `protocol: 'HTTP'`. */
+  endpoint: string;
+  /** `http://127.0.0.1:CPORT` — base URL of the control API. */
+  controlUrl: string;
+  /** Typed client of the control API. */
+  control: EmulatorControl;
+  /** Closes both servers and cancels every timer; nothing keeps the process alive afterwards. */
+  stop(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * Starts the Alibaba Cloud OOS (2019-06-01) + ECS (2014-05-26) emulator: an API server speaking
+ * the RPC wire protocol (ACS3-HMAC-SHA256 and V1 HMAC-SHA1 signatures) and a separate control API.
+ * @throws Error when a port cannot be bound or the seed is invalid.
+ */
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const host = opts.host ?? '127.0.0.1';
+  const core = new EmulatorCore({ timeScale: opts.timeScale ?? 1, seed: opts.seed });
+  const keys = new Map((opts.accessKeys ?? [DEMO_ACCESS_KEY]).map((k) => [k.id, k.secret]));
+  const api = createApiServer({
+    state: core.state,
+    executions: core.executions,
+    invocations: core.invocations,
+    faults: core.faults,
+    keys,
+    requestCounts: core.requestCounts,
+    logger: opts.logger,
+  });
+  const ctl = createControlServer(core);
+  api.keepAliveTimeout = 5000;
+  const port = await listen(api, opts.port ?? 0, host);
+  let cport: number;
+  try {
+    cport = await listen(ctl, opts.controlPort ?? 0, host);
+  } catch (e) {
+    await close(api);
+    throw e;
+  }
+  const controlUrl = `http://${host}:${cport}`;
+  let stopped = false;
+  return {
+    endpoint: `${host}:${port}`,
+    controlUrl,
+    control: new EmulatorControl(controlUrl),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      core.shutdown();
+      await Promise.all([close(api), close(ctl)]);
+    },
+  };
+}

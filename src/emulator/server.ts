@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ActionHandler } from './context.js';
+import { ECS_ACTIONS, ECS_VERSION } from './ecs.js';
+import type { ExecutionEngine } from './engine.js';
+import { ApiError } from './errors.js';
+import type { Faults } from './faults.js';
+import type { InvocationEngine } from './invocations.js';
+import { OOS_ACTIONS, OOS_VERSION } from './oos.js';
+import { Params } from './params.js';
+import type { SignedRequest } from './signature.js';
+import { NonceCache, verifySignature } from './signature.js';
+import type { CloudState } from './state.js';
+
+/** Region used for OOS requests without a `RegionId` parameter. */
+export const DEFAULT_REGION_ID = 'cn-hangzhou';
+
+/** Everything the API server needs. */
+export interface ApiServerDeps {
+  state: CloudState;
+  executions: ExecutionEngine;
+  invocations: InvocationEngine;
+  faults: Faults;
+  keys: ReadonlyMap<string, string>;
+  requestCounts: Map<string, number>;
+  logger?: (line: object) => void;
+}
+
+interface Product {
+  name: 'Oos' | 'Ecs';
+  actions: Record<string, ActionHandler>;
+}
+
+const PRODUCTS: Record<string, Product> = {
+  [OOS_VERSION]: { name: 'Oos', actions: OOS_ACTIONS },
+  [ECS_VERSION]: { name: 'Ecs', actions: ECS_ACTIONS },
+};
+
+function firstValues(q: ReturnType<typeof parseQuery>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? (v[0] ?? '') : v;
+  }
+  return out;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: object,
+  requestId: string,
+  extra: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json;charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'x-acs-request-id': requestId,
+    ...extra,
+  });
+  res.end(text);
+}
+
+/**
+ * Creates the RPC API server: POST (or GET) `/` with `x-acs-action`/`x-acs-version` headers
+ * (ACS3) or `Action`/`Version` query parameters (V1). Unknown product version or action →
+ * `InvalidAction.NotFound` (404); then the signature is verified, the request counted, faults
+ * applied and the action handler run. Errors use Alibaba's body
+ * `{ RequestId, HostId, Code, Message, Recommend }`.
+ */
+export function createApiServer(deps: ApiServerDeps): Server {
+  const nonces = new NonceCache();
+  return createServer((req, res) => {
+    void handle(deps, nonces, req, res);
+  });
+}
+
+async function handle(
+  deps: ApiServerDeps,
+  nonces: NonceCache,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const requestId = randomUUID().toUpperCase();
+  const started = Date.now();
+  let action = '';
+  let product: Product | undefined;
+  let regionId = DEFAULT_REGION_ID;
+  const hostId = () => (product?.name === 'Ecs' ? 'ecs.aliyuncs.com' : `oos.${regionId}.aliyuncs.com`);
+  const fail = (e: ApiError, extra: Record<string, string> = {}) => {
+    send(
+      res,
+      e.httpStatus,
+      {
+        RequestId: requestId,
+        HostId: hostId(),
+        Code: e.code,
+        Message: e.message,
+        Recommend: `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(e.code)}&product=${product?.name ?? ''}&requestId=${requestId}`,
+      },
+      requestId,
+      extra,
+    );
+    deps.logger?.({
+      requestId,
+      action,
+      regionId,
+      status: e.httpStatus,
+      code: e.code,
+      durationMs: Date.now() - started,
+    });
+  };
+  try {
+    const body = await readBody(req);
+    const url = req.url ?? '/';
+    const qi = url.indexOf('?');
+    const path = qi < 0 ? url : url.slice(0, qi);
+    const query = firstValues(parseQuery(qi < 0 ? '' : url.slice(qi + 1)));
+    const ctype = String(req.headers['content-type'] ?? '');
+    const bodyParams = ctype.startsWith('application/x-www-form-urlencoded')
+      ? firstValues(parseQuery(body.toString('utf8')))
+      : {};
+    const headers: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(req.headersDistinct)) if (v) headers[k] = v;
+    action = headers['x-acs-action']?.[0] ?? query['Action'] ?? '';
+    const version = headers['x-acs-version']?.[0] ?? query['Version'] ?? '';
+    product = PRODUCTS[version];
+    const all: Record<string, string> = { ...query, ...bodyParams };
+    if (all['RegionId']) regionId = all['RegionId'];
+    const handler = product?.actions[action];
+    if (!product || !handler) {
+      throw new ApiError(
+        404,
+        'InvalidAction.NotFound',
+        `Specified api is not found, please check your url and method. (${action || '<none>'} ${version || '<none>'})`,
+      );
+    }
+    const signed: SignedRequest = { method: req.method ?? 'POST', path, query, headers, body, bodyParams };
+    verifySignature(signed, deps.keys, nonces);
+    deps.requestCounts.set(action, (deps.requestCounts.get(action) ?? 0) + 1);
+    const fault = deps.faults.decide(action);
+    if (fault.latencyMs > 0) await sleep(fault.latencyMs, undefined, { ref: false });
+    if (fault.kind === 'throttle') {
+      const ra = deps.faults.retryAfterSeconds();
+      fail(
+        new ApiError(400, 'Throttling.User', 'Request was denied due to user flow control.'),
+        ra !== undefined ? { 'x-acs-retry-after': String(ra) } : {},
+      );
+      return;
+    }
+    if (fault.kind === 'error') {
+      fail(
+        fault.errorCode === 'InternalError'
+          ? new ApiError(500, 'InternalError', 'The request processing has failed due to some unknown error.')
+          : new ApiError(
+              503,
+              'ServiceUnavailable',
+              'The request has failed due to a temporary failure of the server.',
+            ),
+      );
+      return;
+    }
+    delete all['Signature'];
+    const out = handler({
+      params: new Params(all),
+      regionId,
+      state: deps.state,
+      executions: deps.executions,
+      invocations: deps.invocations,
+    });
+    send(res, 200, { RequestId: requestId, ...out }, requestId);
+    deps.logger?.({ requestId, action, regionId, status: 200, durationMs: Date.now() - started });
+  } catch (err) {
+    if (err instanceof ApiError) fail(err);
+    else {
+      fail(
+        new ApiError(500, 'InternalError', 'The request processing has failed due to some unknown error.'),
+      );
+      deps.logger?.({ requestId, action, internalError: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}
