@@ -1,0 +1,214 @@
+/**
+ * Schemas and types shared by every ecsops kind (API group `ecsops.io`, version `v1alpha1`).
+ *
+ * These TypeBox schemas are the single source of truth: TypeScript types are derived with
+ * `Static<>`, and `crds/*.yaml` is generated from them (`npm run crds`; a test fails when the
+ * committed YAML drifts). They must stay Kubernetes *structural* schemas: no `anyOf` of types,
+ * no `patternProperties`; free-form maps use `x-kubernetes-preserve-unknown-fields`.
+ */
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+export const GROUP = 'ecsops.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Finalizer that holds deletion until cleanup (DESIGN §3). */
+export const FINALIZER = 'ecsops.io/cleanup';
+/** Flux-style on-demand reconcile annotation; its value is echoed to status.lastHandledReconcileAt. */
+export const RECONCILE_REQUESTED_ANNOTATION = 'ecsops.io/reconcile-requested-at';
+/** OOS execution tag naming the owning resource's UID (DESIGN §3 idempotency). */
+export const OWNER_UID_TAG = 'ecsops.io/owner-uid';
+export const OWNER_KIND_TAG = 'ecsops.io/owner-kind';
+export const OWNER_NAME_TAG = 'ecsops.io/owner';
+
+/** Alibaba Cloud instance ID, e.g. `i-bp67acfmxazb4p****` (lower-case alphanumerics after `i-`). */
+export const INSTANCE_ID_PATTERN = '^i-[a-z0-9]+$';
+/** Alibaba Cloud region ID, e.g. `cn-hangzhou`, `ap-southeast-1`, `cn-shanghai-finance-1`. */
+export const REGION_ID_PATTERN = '^[a-z]{2,4}(-[a-z0-9]+){1,3}$';
+/** Go-style duration as used by Flux `interval` (e.g. `30s`, `10m`, `1h30m`). */
+export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
+
+/** Integer or string (`x-kubernetes-int-or-string`), e.g. `10` or `"25%"`. */
+export function IntOrString(options: Record<string, unknown>) {
+  return Type.Unsafe<number | string>({ 'x-kubernetes-int-or-string': true, ...options });
+}
+
+/** A free-form JSON object kept as-is by the API server. */
+export function FreeFormObject(options: Record<string, unknown>) {
+  return Type.Unsafe<Record<string, unknown>>({
+    type: 'object',
+    'x-kubernetes-preserve-unknown-fields': true,
+    ...options,
+  });
+}
+
+export const RegionIdSchema = Type.String({
+  description: 'Alibaba Cloud region ID of every targeted instance, e.g. cn-hangzhou.',
+  pattern: REGION_ID_PATTERN,
+  maxLength: 64,
+});
+
+const InstanceIdSchema = Type.String({ pattern: INSTANCE_ID_PATTERN, maxLength: 64 });
+
+export const TagSchema = Type.Object({
+  key: Type.String({ description: 'ECS tag key.', minLength: 1, maxLength: 128 }),
+  value: Type.Optional(
+    Type.String({ description: 'ECS tag value; omitted = any value of the key.', maxLength: 128 }),
+  ),
+});
+export type Tag = Static<typeof TagSchema>;
+
+export const TargetsSchema = Type.Object(
+  {
+    instanceIds: Type.Optional(
+      Type.Array(InstanceIdSchema, {
+        description: 'Explicit ECS instance IDs (pattern ^i-[a-z0-9]+$).',
+        minItems: 1,
+        maxItems: 10000,
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+    tags: Type.Optional(
+      Type.Array(TagSchema, {
+        description:
+          'Instances carrying all of these ECS tags. Re-resolved on every reconcile, so newly tagged instances are enrolled automatically.',
+        minItems: 1,
+        maxItems: 20,
+      }),
+    ),
+    excludeInstanceIds: Type.Optional(
+      Type.Array(InstanceIdSchema, {
+        description: 'Instance IDs never acted on, even when matched by instanceIds or tags.',
+        maxItems: 10000,
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+  },
+  {
+    description: 'Which instances the resource applies to: exactly one of instanceIds or tags.',
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.instanceIds) != has(self.tags)',
+        message: 'exactly one of targets.instanceIds or targets.tags must be set',
+      },
+    ],
+  },
+);
+export type Targets = Static<typeof TargetsSchema>;
+
+/** CEL: an int-or-string that is an integer >= min, or a percentage string 1%..100% (0% when min is 0). */
+function countOrPercentRule(field: string, min: number) {
+  const pct = min === 0 ? '^(100|[1-9]?[0-9])%$' : '^(100|[1-9][0-9]?)%$';
+  return {
+    rule: `type(self) == int ? self >= ${min} : self.matches('${pct}')`,
+    message: `${field} must be an integer >= ${min} or a percentage string between ${min === 0 ? '0' : '1'}% and 100%`,
+  };
+}
+
+export const RateControlSchema = Type.Object(
+  {
+    concurrency: Type.Optional(
+      IntOrString({
+        description:
+          'How many instances OOS works on at once: an integer >= 1 or a percentage of the batch ("25%"). Passed to OOS rateControl.Concurrency.',
+        default: 10,
+        'x-kubernetes-validations': [countOrPercentRule('concurrency', 1)],
+      }),
+    ),
+    maxErrors: Type.Optional(
+      IntOrString({
+        description:
+          'How many instances may fail before OOS stops the execution: an integer >= 0 or a percentage ("10%"). Passed to OOS rateControl.MaxErrors.',
+        default: 0,
+        'x-kubernetes-validations': [countOrPercentRule('maxErrors', 0)],
+      }),
+    ),
+  },
+  { description: 'OOS rate control for each execution (Mode Concurrency).' },
+);
+export type RateControl = Static<typeof RateControlSchema>;
+
+/** Common spec fields (DESIGN §1). */
+export const commonSpecProperties = {
+  regionId: RegionIdSchema,
+  targets: TargetsSchema,
+  rateControl: Type.Optional(RateControlSchema),
+  suspend: Type.Optional(
+    Type.Boolean({
+      description: 'When true the controller makes no cloud writes (it keeps reading state for status).',
+      default: false,
+    }),
+  ),
+  interval: Type.Optional(
+    Type.String({
+      description: 'How often live state is re-read to detect drift (Go duration, e.g. 10m). ±5% jitter.',
+      default: '10m',
+      pattern: DURATION_PATTERN,
+      maxLength: 32,
+    }),
+  ),
+};
+
+export const ConditionSchema = Type.Object({
+  type: Type.String({ description: 'Condition type: Ready, Reconciling or Stalled.', maxLength: 316 }),
+  status: Type.Union([Type.Literal('True'), Type.Literal('False'), Type.Literal('Unknown')], {
+    description: 'True, False or Unknown.',
+  }),
+  observedGeneration: Type.Optional(Type.Integer({ description: 'Generation the condition was set for.' })),
+  lastTransitionTime: Type.String({
+    format: 'date-time',
+    description: 'When status, reason or message last changed.',
+  }),
+  reason: Type.String({ description: 'CamelCase reason.', maxLength: 1024 }),
+  message: Type.String({ description: 'Human-readable detail.', maxLength: 32768 }),
+});
+export type Condition = Static<typeof ConditionSchema>;
+
+export const commonStatusProperties = {
+  observedGeneration: Type.Optional(
+    Type.Integer({ description: 'The generation whose reconcile last completed.' }),
+  ),
+  conditions: Type.Optional(
+    Type.Array(ConditionSchema, {
+      description: 'kstatus conditions: Ready (always), Reconciling and Stalled (only while True).',
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    }),
+  ),
+  lastHandledReconcileAt: Type.Optional(
+    Type.String({ description: `Last value of the ${RECONCILE_REQUESTED_ANNOTATION} annotation handled.` }),
+  ),
+};
+
+/**
+ * Object metadata. NB: custom objects arrive as raw JSON, so the Date-typed timestamps of
+ * V1ObjectMeta are really RFC 3339 strings at run time; only test them for presence.
+ */
+export type ObjectMeta = V1ObjectMeta;
+
+/** Removes TypeBox's symbol keys and returns plain JSON (for the CRD's openAPIV3Schema). */
+export function toJsonSchema(schema: TSchema): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+}
+
+/**
+ * Converts a union of string literals (TypeBox `anyOf` of `const`) into the structural
+ * `{type: string, enum: [...]}` form Kubernetes requires. Applied recursively by the CRD builder.
+ */
+export function structural(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(structural);
+  if (node === null || typeof node !== 'object') return node;
+  const obj = node as Record<string, unknown>;
+  const anyOf = obj.anyOf as Array<Record<string, unknown>> | undefined;
+  if (anyOf && anyOf.every((s) => typeof s.const === 'string')) {
+    const { anyOf: _drop, ...rest } = obj;
+    return { ...(structural(rest) as object), type: 'string', enum: anyOf.map((s) => s.const) };
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (k === 'const') continue;
+    out[k] = structural(v);
+  }
+  return out;
+}

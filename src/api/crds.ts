@@ -1,0 +1,118 @@
+/**
+ * Builds the CustomResourceDefinition objects from the TypeBox schemas in this folder.
+ * `crds/*.yaml` are generated from these (`npm run crds`) and a unit test fails when they drift.
+ */
+import { Type, type TSchema } from '@sinclair/typebox';
+import { GROUP, structural, toJsonSchema, VERSION } from './common.js';
+import {
+  ECS_EXTENSION_KIND,
+  ECS_EXTENSION_PLURAL,
+  EcsExtensionSpecSchema,
+  EcsExtensionStatusSchema,
+} from './ecsextension.js';
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+}
+
+export interface CrdDefinition {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  description: string;
+  spec: TSchema;
+  status: TSchema;
+  printerColumns: PrinterColumn[];
+}
+
+const readyColumns: PrinterColumn[] = [
+  { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+  { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
+];
+const tailColumns: PrinterColumn[] = [
+  {
+    name: 'Message',
+    type: 'string',
+    priority: 1,
+    jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+  },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+];
+
+export const definitions: CrdDefinition[] = [
+  {
+    kind: ECS_EXTENSION_KIND,
+    plural: ECS_EXTENSION_PLURAL,
+    singular: 'ecsextension',
+    shortNames: ['ecsext'],
+    description:
+      'EcsExtension declares that an OOS extension package (version, parameters) is installed on a set of ECS instances. The ecsops controller closes gaps with OOS executions of ACS-ECS-BulkyConfigureOOSPackageWithTemporaryURL.',
+    spec: EcsExtensionSpecSchema,
+    status: EcsExtensionStatusSchema,
+    printerColumns: [
+      ...readyColumns,
+      { name: 'Installed', type: 'integer', jsonPath: '.status.summary.installed' },
+      { name: 'Targeted', type: 'integer', jsonPath: '.status.summary.targeted' },
+      { name: 'Failed', type: 'integer', jsonPath: '.status.summary.failed', priority: 1 },
+      { name: 'Unreachable', type: 'integer', jsonPath: '.status.summary.unreachable', priority: 1 },
+      { name: 'Version', type: 'string', jsonPath: '.status.resolvedPackageVersion', priority: 1 },
+      ...tailColumns,
+    ],
+  },
+];
+
+/** The CRD object (apiextensions.k8s.io/v1) for one definition. */
+export function buildCrd(def: CrdDefinition): Record<string, unknown> {
+  const root = Type.Object(
+    {
+      apiVersion: Type.Optional(
+        Type.String({ description: 'APIVersion of this object (ecsops.io/v1alpha1).' }),
+      ),
+      kind: Type.Optional(Type.String({ description: `Kind of this object (${def.kind}).` })),
+      metadata: Type.Optional(Type.Object({})),
+      spec: def.spec,
+      status: Type.Optional(def.status),
+    },
+    { description: def.description },
+  );
+  const schema = structural(toJsonSchema(root)) as Record<string, unknown>;
+  // metadata must be a bare `type: object` for the API server to apply ObjectMeta validation.
+  (schema.properties as Record<string, unknown>).metadata = { type: 'object' };
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${def.plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: def.kind,
+        listKind: `${def.kind}List`,
+        plural: def.plural,
+        singular: def.singular,
+        shortNames: def.shortNames,
+        categories: ['ecsops'],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: def.printerColumns,
+          schema: { openAPIV3Schema: schema },
+        },
+      ],
+    },
+  };
+}
+
+/** File name under crds/ for a definition, e.g. `ecsops.io_ecsextensions.yaml`. */
+export function crdFileName(def: CrdDefinition): string {
+  return `${GROUP}_${def.plural}.yaml`;
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * `ecsops` command line:
+ *   ecsops controller [flags]   run the controller (default command; `--help` lists every flag)
+ *   ecsops emulator [flags]     run the OOS/ECS emulator (see docs/emulator.md)
+ *   ecsops crds                 print the CustomResourceDefinitions as YAML
+ */
+import { Command } from 'commander';
+import { stringify } from 'yaml';
+import { buildCrd, definitions } from './api/crds.js';
+import { addControllerOptions, toConfig } from './config.js';
+import { startController, VERSION_STRING } from './main.js';
+
+async function runController(opts: Record<string, unknown>): Promise<void> {
+  const cfg = toConfig(opts);
+  const running = await startController(cfg);
+  const shutdown = (signal: string): void => {
+    running.logger.info({ signal }, 'shutting down');
+    running
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        running.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ecsops')
+    .description('Kubernetes controller keeping Alibaba Cloud ECS fleets in a declared state')
+    .version(VERSION_STRING);
+  addControllerOptions(
+    program
+      .command('controller', { isDefault: true })
+      .description('run the controller against the current kubeconfig and Alibaba Cloud credentials'),
+  ).action(async (_opts: unknown, cmd: Command) => runController(cmd.opts()));
+  program
+    .command('emulator')
+    .description(
+      'run the Alibaba Cloud OOS/ECS emulator (flags: --port, --control-port, --seed, --time-scale, --host)',
+    )
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      const { runEmulatorCli } = await import('./emulator/cli.js');
+      await runEmulatorCli(args);
+    });
+  program
+    .command('crds')
+    .description('print the CustomResourceDefinitions (YAML)')
+    .action(() => {
+      process.stdout.write(definitions.map((d) => stringify(buildCrd(d), { lineWidth: 0 })).join('---\n'));
+    });
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.stderr.write(`ecsops: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });

@@ -1,0 +1,297 @@
+/**
+ * Flags + environment → one validated {@link Config} (commander). Every flag also reads an
+ * `ECSOPS_*` environment variable; flags win. `ecsops controller --help` lists them all.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import parseDuration from 'parse-duration';
+
+export interface Config {
+  kubeconfig?: string;
+  /** Watched namespace; undefined = all namespaces. */
+  namespace?: string;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  leaderElect: boolean;
+  leaderElectionId: string;
+  leaderElectionNamespace: string;
+  /** Milliseconds. */
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  ecsExtensionWorkers: number;
+  cloudQps: number;
+  cloudConcurrency: number;
+  cloudMaxRetries: number;
+  oosEndpoint?: string;
+  ecsEndpoint?: string;
+  cloudProtocol: 'HTTPS' | 'HTTP';
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  maxInstanceRows: number;
+  /** Milliseconds. */
+  executionPollMinMs: number;
+  executionPollMaxMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  shutdownTimeoutMs: number;
+}
+
+function duration(flag: string) {
+  return (value: string): number => {
+    const ms = parseDuration(value);
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+      throw new InvalidArgumentError(`${flag}: "${value}" is not a positive duration (e.g. 500ms, 15s, 10m)`);
+    }
+    return ms;
+  };
+}
+
+function positiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${flag}: "${value}" is not an integer >= 1`);
+    return n;
+  };
+}
+
+function nonNegativeInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${flag}: "${value}" is not an integer >= 0`);
+    return n;
+  };
+}
+
+function bool(value: string): boolean {
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new InvalidArgumentError(`"${value}" is not a boolean (true/false)`);
+}
+
+function opt(flags: string, description: string, env: string): Option {
+  return new Option(flags, description).env(env);
+}
+
+/** Adds every controller flag to `cmd` (used by `ecsops controller` and `npm start`). */
+export function addControllerOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      opt(
+        '--kubeconfig <path>',
+        'kubeconfig file; default: $KUBECONFIG, ~/.kube/config, then in-cluster',
+        'KUBECONFIG',
+      ),
+    )
+    .addOption(
+      opt('--namespace <ns>', 'watch only this namespace (default: all namespaces)', 'ECSOPS_NAMESPACE'),
+    )
+    .addOption(
+      opt(
+        '--metrics-bind-address <addr>',
+        'address of /metrics ("0" disables)',
+        'ECSOPS_METRICS_BIND_ADDRESS',
+      ).default(':8080'),
+    )
+    .addOption(
+      opt(
+        '--health-probe-bind-address <addr>',
+        'address of /healthz and /readyz',
+        'ECSOPS_HEALTH_PROBE_BIND_ADDRESS',
+      ).default(':8081'),
+    )
+    .addOption(
+      opt(
+        '--leader-elect <bool>',
+        'run leader election on a Lease; only the leader reconciles',
+        'ECSOPS_LEADER_ELECT',
+      )
+        .argParser(bool)
+        .default(true),
+    )
+    .addOption(
+      opt('--leader-election-id <name>', 'name of the Lease', 'ECSOPS_LEADER_ELECTION_ID').default(
+        'ecsops-controller',
+      ),
+    )
+    .addOption(
+      opt(
+        '--leader-election-namespace <ns>',
+        'namespace of the Lease (default: $POD_NAMESPACE, else "default")',
+        'ECSOPS_LEADER_ELECTION_NAMESPACE',
+      ),
+    )
+    .addOption(
+      opt('--lease-duration <duration>', 'Lease duration', 'ECSOPS_LEASE_DURATION')
+        .argParser(duration('--lease-duration'))
+        .default(15_000, '15s'),
+    )
+    .addOption(
+      opt(
+        '--renew-deadline <duration>',
+        'how long the leader retries renewing before giving up',
+        'ECSOPS_RENEW_DEADLINE',
+      )
+        .argParser(duration('--renew-deadline'))
+        .default(10_000, '10s'),
+    )
+    .addOption(
+      opt('--retry-period <duration>', 'interval between Lease acquire/renew attempts', 'ECSOPS_RETRY_PERIOD')
+        .argParser(duration('--retry-period'))
+        .default(2_000, '2s'),
+    )
+    .addOption(
+      opt('--ecsextension-workers <n>', 'concurrent EcsExtension reconciles', 'ECSOPS_ECSEXTENSION_WORKERS')
+        .argParser(positiveInt('--ecsextension-workers'))
+        .default(4),
+    )
+    .addOption(
+      opt(
+        '--cloud-qps <n>',
+        'Alibaba Cloud API requests per second, per product and region',
+        'ECSOPS_CLOUD_QPS',
+      )
+        .argParser(positiveInt('--cloud-qps'))
+        .default(20),
+    )
+    .addOption(
+      opt(
+        '--cloud-concurrency <n>',
+        'Alibaba Cloud API requests in flight, per product and region',
+        'ECSOPS_CLOUD_CONCURRENCY',
+      )
+        .argParser(positiveInt('--cloud-concurrency'))
+        .default(10),
+    )
+    .addOption(
+      opt(
+        '--cloud-max-retries <n>',
+        'retries of throttled / 5xx / network-failed cloud calls',
+        'ECSOPS_CLOUD_MAX_RETRIES',
+      )
+        .argParser(nonNegativeInt('--cloud-max-retries'))
+        .default(5),
+    )
+    .addOption(
+      opt(
+        '--oos-endpoint <host:port>',
+        'override the OOS endpoint (e.g. the emulator 127.0.0.1:9100)',
+        'ECSOPS_OOS_ENDPOINT',
+      ),
+    )
+    .addOption(opt('--ecs-endpoint <host:port>', 'override the ECS endpoint', 'ECSOPS_ECS_ENDPOINT'))
+    .addOption(
+      opt('--cloud-protocol <protocol>', 'HTTPS, or HTTP for the emulator', 'ECSOPS_CLOUD_PROTOCOL')
+        .choices(['HTTPS', 'HTTP'])
+        .default('HTTPS'),
+    )
+    .addOption(
+      opt('--log-level <level>', 'log level', 'LOG_LEVEL')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+        .default('info'),
+    )
+    .addOption(
+      opt(
+        '--max-instance-rows <n>',
+        'bound on status.instances rows per resource',
+        'ECSOPS_MAX_INSTANCE_ROWS',
+      )
+        .argParser(positiveInt('--max-instance-rows'))
+        .default(100),
+    )
+    .addOption(
+      opt(
+        '--execution-poll-min <duration>',
+        'first poll delay of a running execution',
+        'ECSOPS_EXECUTION_POLL_MIN',
+      )
+        .argParser(duration('--execution-poll-min'))
+        .default(5_000, '5s'),
+    )
+    .addOption(
+      opt(
+        '--execution-poll-max <duration>',
+        'longest poll delay of a running execution',
+        'ECSOPS_EXECUTION_POLL_MAX',
+      )
+        .argParser(duration('--execution-poll-max'))
+        .default(60_000, '60s'),
+    )
+    .addOption(
+      opt(
+        '--retry-base <duration>',
+        'first retry delay for failed instances (doubles per failed round)',
+        'ECSOPS_RETRY_BASE',
+      )
+        .argParser(duration('--retry-base'))
+        .default(30_000, '30s'),
+    )
+    .addOption(
+      opt('--retry-max <duration>', 'longest retry delay for failed instances', 'ECSOPS_RETRY_MAX')
+        .argParser(duration('--retry-max'))
+        .default(1_800_000, '30m'),
+    )
+    .addOption(
+      opt(
+        '--shutdown-timeout <duration>',
+        'how long SIGTERM waits for in-flight reconciles',
+        'ECSOPS_SHUTDOWN_TIMEOUT',
+      )
+        .argParser(duration('--shutdown-timeout'))
+        .default(30_000, '30s'),
+    );
+}
+
+/** Turns parsed commander options into a {@link Config}. @throws Error on inconsistent values. */
+export function toConfig(o: Record<string, unknown>): Config {
+  const cfg: Config = {
+    kubeconfig: o.kubeconfig as string | undefined,
+    namespace: (o.namespace as string | undefined) || undefined,
+    metricsBindAddress: o.metricsBindAddress as string,
+    healthProbeBindAddress: o.healthProbeBindAddress as string,
+    leaderElect: o.leaderElect as boolean,
+    leaderElectionId: o.leaderElectionId as string,
+    leaderElectionNamespace:
+      (o.leaderElectionNamespace as string | undefined) ?? process.env.POD_NAMESPACE ?? 'default',
+    leaseDurationMs: o.leaseDuration as number,
+    renewDeadlineMs: o.renewDeadline as number,
+    retryPeriodMs: o.retryPeriod as number,
+    ecsExtensionWorkers: o.ecsextensionWorkers as number,
+    cloudQps: o.cloudQps as number,
+    cloudConcurrency: o.cloudConcurrency as number,
+    cloudMaxRetries: o.cloudMaxRetries as number,
+    oosEndpoint: o.oosEndpoint as string | undefined,
+    ecsEndpoint: o.ecsEndpoint as string | undefined,
+    cloudProtocol: o.cloudProtocol as 'HTTPS' | 'HTTP',
+    logLevel: o.logLevel as Config['logLevel'],
+    maxInstanceRows: o.maxInstanceRows as number,
+    executionPollMinMs: o.executionPollMin as number,
+    executionPollMaxMs: o.executionPollMax as number,
+    retryBaseMs: o.retryBase as number,
+    retryMaxMs: o.retryMax as number,
+    shutdownTimeoutMs: o.shutdownTimeout as number,
+  };
+  if (cfg.renewDeadlineMs >= cfg.leaseDurationMs) {
+    throw new Error('--renew-deadline must be shorter than --lease-duration');
+  }
+  if (cfg.retryPeriodMs >= cfg.renewDeadlineMs) {
+    throw new Error('--retry-period must be shorter than --renew-deadline');
+  }
+  if (cfg.executionPollMinMs > cfg.executionPollMaxMs) {
+    throw new Error('--execution-poll-min must not exceed --execution-poll-max');
+  }
+  return cfg;
+}
+
+/** Parses controller flags from `argv` (user args only, no node/script). @throws commander errors. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const saved = process.env;
+  process.env = env;
+  try {
+    const cmd = addControllerOptions(new Command('controller')).exitOverride().allowExcessArguments(false);
+    cmd.parse(argv, { from: 'user' });
+    return toConfig(cmd.opts());
+  } finally {
+    process.env = saved;
+  }
+}

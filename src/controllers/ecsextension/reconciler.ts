@@ -1,0 +1,702 @@
+/**
+ * EcsExtension reconciler (DESIGN §1/§3): preamble (get → deletion → finalizer → stalled gate)
+ * then an ordered list of phases that record facts on a scope, then one status patch.
+ *
+ * Cloud side: ECS DescribeInstances / DescribeCloudAssistantStatus (targets), OOS GetTemplate
+ * (version + declared Parameters), OOS ListExecutions / ListTaskExecutions (tracked executions),
+ * OOS ListInstancePackageStates (live state), OOS StartExecution of
+ * ACS-ECS-BulkyConfigureOOSPackageWithTemporaryURL (install / update / uninstall) in batches of
+ * at most 50 instances with a deterministic ClientToken and owner tags.
+ */
+import parseDuration from 'parse-duration';
+import { FINALIZER, OWNER_UID_TAG, RECONCILE_REQUESTED_ANNOTATION } from '../../api/common.js';
+import { NotAPackageTemplateReason, TemplateNotFoundReason } from '../../api/conditions.js';
+import {
+  CONFIGURE_PACKAGE_TEMPLATE,
+  ECS_EXTENSION_KIND,
+  type EcsExtension,
+  type EcsExtensionStatus,
+  type TrackedExecution,
+} from '../../api/ecsextension.js';
+import {
+  TERMINAL_EXECUTION_STATUSES,
+  type CloudClients,
+  type Execution,
+  type PackageState,
+} from '../../cloud/types.js';
+import { getCondition, type Condition } from '../../runtime/conditions.js';
+import { ReconcileError, StalledError, TransientError } from '../../runtime/errors.js';
+import type {
+  Reconciler,
+  ReconcileContext,
+  ReconcileRequest,
+  ReconcileResult,
+} from '../../runtime/controller.js';
+import { sanitizeText } from '../../runtime/sanitize.js';
+import { isNotFound, toReconcileError } from '../shared/cloud-errors.js';
+import {
+  chunk,
+  clientToken,
+  OOS_BATCH_SIZE,
+  oosRateControl,
+  ownerTags,
+  retryDelayMs,
+} from '../shared/execution.js';
+import { validateParameters } from '../shared/parameters.js';
+import { resolveTargets, type ResolvedTarget } from '../shared/targets.js';
+import { instanceRows, setEcsExtensionConditions, summarize, type InstanceFact } from './status.js';
+
+/** Writes to the Kubernetes API (status subresource and finalizers only; never spec). */
+export interface KubeWriter {
+  /** Writes `status` to the /status subresource when it differs from `obj.status`. */
+  patchStatus(obj: EcsExtension, status: EcsExtensionStatus): Promise<unknown>;
+  addFinalizer(obj: EcsExtension, finalizer: string): Promise<unknown>;
+  removeFinalizer(obj: EcsExtension, finalizer: string): Promise<unknown>;
+}
+
+/** events.k8s.io/v1 recorder; never throws. `note` must already be sanitized. */
+export interface EventSink {
+  event(obj: EcsExtension, type: 'Normal' | 'Warning', reason: string, action: string, note: string): unknown;
+}
+
+/** Domain metrics the controller reports. */
+export interface ControllerMetrics {
+  executionStarted(template: string, action: string): void;
+  executionFinished(template: string, status: string): void;
+  setInstanceCounts(kind: string, namespace: string, name: string, counts: Record<string, number>): void;
+  deleteResource(kind: string, namespace: string, name: string): void;
+}
+
+export interface EcsExtensionOptions {
+  /** Bound on status.instances rows. Default 100. */
+  maxInstanceRows: number;
+  /** Poll delay for running executions, milliseconds: grows from min to max with execution age. */
+  pollMinMs: number;
+  pollMaxMs: number;
+  /** Backoff for retrying failed instances, milliseconds. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export const defaultEcsExtensionOptions: EcsExtensionOptions = {
+  maxInstanceRows: 100,
+  pollMinMs: 5_000,
+  pollMaxMs: 60_000,
+  retryBaseMs: 30_000,
+  retryMaxMs: 30 * 60_000,
+};
+
+export interface EcsExtensionDeps {
+  /** Reads the object from the informer cache. */
+  getObject(namespace: string, name: string): EcsExtension | undefined;
+  kube: KubeWriter;
+  cloud: CloudClients;
+  events: EventSink;
+  metrics: ControllerMetrics;
+  now?: () => Date;
+  options?: Partial<EcsExtensionOptions>;
+}
+
+type Action = TrackedExecution['action'];
+
+/** Facts gathered during one reconcile. */
+interface Scope {
+  obj: EcsExtension;
+  ctx: ReconcileContext;
+  now: Date;
+  targets: ResolvedTarget[];
+  resolvedVersion?: string;
+  /** Tracked executions still running after this reconcile's poll (plus any started now). */
+  inFlight: TrackedExecution[];
+  /** Failures not superseded by success, by instance ID. */
+  failures: Map<string, { message: string; executionId?: string }>;
+  /** Instances that succeeded in executions that finished during this reconcile. */
+  succeeded: Set<string>;
+  states?: Map<string, PackageState | undefined>;
+  sequence: number;
+  retry?: EcsExtensionStatus['retry'];
+  requeueAfterMs?: number;
+}
+
+function durationMs(value: string | undefined, fallbackMs: number): number {
+  const ms = value ? parseDuration(value) : undefined;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : fallbackMs;
+}
+
+function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function sameValues(want: Record<string, unknown>, got: Record<string, unknown>): boolean {
+  return Object.entries(want).every(
+    ([k, v]) => JSON.stringify(got[k]) === JSON.stringify(v) || String(got[k]) === String(v),
+  );
+}
+
+export class EcsExtensionReconciler implements Reconciler {
+  private readonly opts: EcsExtensionOptions;
+  private readonly now: () => Date;
+  /** Last package states read per resource UID, reused while executions are in flight. */
+  private readonly stateCache = new Map<string, Map<string, PackageState | undefined>>();
+
+  constructor(private readonly deps: EcsExtensionDeps) {
+    this.opts = { ...defaultEcsExtensionOptions, ...deps.options };
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Reconciles one EcsExtension by key; see the module comment. */
+  async reconcile(req: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const obj = this.deps.getObject(req.namespace, req.name);
+    if (!obj) return {};
+    const uid = obj.metadata.uid ?? '';
+
+    if (obj.metadata.deletionTimestamp) {
+      if (!obj.metadata.finalizers?.includes(FINALIZER)) return {};
+      return this.reconcileDelete(obj, ctx);
+    }
+    if (!obj.metadata.finalizers?.includes(FINALIZER)) {
+      await this.deps.kube.addFinalizer(obj, FINALIZER);
+    }
+
+    // Stalled gate: no cloud calls until the generation changes or a reconcile is requested.
+    const generation = obj.metadata.generation ?? 0;
+    const stalled = getCondition(obj.status?.conditions as Condition[] | undefined, 'Stalled');
+    const requested = obj.metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION];
+    if (
+      stalled?.status === 'True' &&
+      stalled.observedGeneration === generation &&
+      (requested === undefined || requested === obj.status?.lastHandledReconcileAt)
+    ) {
+      ctx.log.debug({ reason: stalled.reason }, 'stalled for this generation; skipping');
+      return {};
+    }
+
+    const scope = this.newScope(obj, ctx);
+    try {
+      await this.reconcileTargets(scope);
+      await this.reconcileTemplate(scope);
+      await this.reconcileExecutions(scope);
+      await this.reconcilePackageStates(scope);
+      await this.reconcileInstall(scope);
+    } catch (err) {
+      const rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile');
+      await this.writeStatus(scope, rerr);
+      if (rerr instanceof StalledError) {
+        this.deps.events.event(obj, 'Warning', rerr.reason, 'Reconcile', rerr.message);
+      }
+      this.stateCache.delete(uid);
+      throw rerr;
+    }
+    await this.writeStatus(scope);
+    return { requeueAfterMs: this.requeueAfter(scope) };
+  }
+
+  private newScope(obj: EcsExtension, ctx: ReconcileContext): Scope {
+    const failures = new Map<string, { message: string; executionId?: string }>();
+    for (const row of obj.status?.instances ?? []) {
+      if (row.state === 'Failed')
+        failures.set(row.instanceId, { message: row.message ?? 'failed', executionId: row.executionId });
+    }
+    return {
+      obj,
+      ctx,
+      now: this.now(),
+      targets: [],
+      inFlight: [...(obj.status?.executions ?? [])],
+      failures,
+      succeeded: new Set(),
+      sequence: obj.status?.executionSequence ?? 0,
+      retry: obj.status?.retry,
+    };
+  }
+
+  /** reconcileTargets resolves spec.targets; sets no condition itself, throws InstanceNotFound (stalled). */
+  private async reconcileTargets(scope: Scope): Promise<void> {
+    const { spec } = scope.obj;
+    scope.targets = await resolveTargets(this.deps.cloud.ecs(spec.regionId), spec.regionId, spec.targets);
+  }
+
+  /**
+   * reconcileTemplate resolves the package version (pin or latest) with OOS GetTemplate and
+   * validates spec.parameters against the declared Parameters. Throws StalledError
+   * (`TemplateNotFound`, `NotAPackageTemplate`, `ParameterNotDeclared`, ...) when only a spec
+   * change can help.
+   */
+  private async reconcileTemplate(scope: Scope): Promise<void> {
+    const { spec } = scope.obj;
+    const oos = this.deps.cloud.oos(spec.regionId);
+    const what = `${spec.packageName}${spec.packageVersion ? ` ${spec.packageVersion}` : ''}`;
+    let template;
+    try {
+      template = await oos.getTemplate(spec.packageName, spec.packageVersion);
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new StalledError(
+          TemplateNotFoundReason,
+          `OOS package template ${what} does not exist in region ${spec.regionId}`,
+        );
+      }
+      throw toReconcileError(err, 'OOS GetTemplate');
+    }
+    if (template.templateType && template.templateType !== 'Package') {
+      throw new StalledError(
+        NotAPackageTemplateReason,
+        `OOS template ${spec.packageName} is of type ${template.templateType}, not Package`,
+      );
+    }
+    scope.resolvedVersion = template.templateVersion ?? spec.packageVersion;
+    const problem = validateParameters(
+      spec.parameters ?? {},
+      template.parameters,
+      `package template ${spec.packageName} ${scope.resolvedVersion ?? ''}`.trimEnd(),
+    );
+    if (problem) throw new StalledError(problem.reason, problem.message);
+  }
+
+  /**
+   * reconcileExecutions polls the executions tracked in status (OOS ListExecutions by ID).
+   * Finished ones are folded into per-instance results (OOS ListTaskExecutions loop children),
+   * emit Events and metrics, and drive the retry backoff.
+   */
+  private async reconcileExecutions(scope: Scope): Promise<void> {
+    const oos = this.deps.cloud.oos(scope.obj.spec.regionId);
+    const still: TrackedExecution[] = [];
+    let failedThisRound = 0;
+    let finishedAny = false;
+    for (const tracked of scope.inFlight) {
+      let exec: Execution | undefined;
+      try {
+        exec = await oos.getExecution(tracked.executionId);
+      } catch (err) {
+        throw toReconcileError(err, 'OOS ListExecutions');
+      }
+      if (!exec) {
+        scope.ctx.log.warn(
+          { executionId: tracked.executionId },
+          'tracked execution no longer listed by OOS; dropping it',
+        );
+        continue;
+      }
+      if (!TERMINAL_EXECUTION_STATUSES.includes(exec.status)) {
+        still.push(tracked);
+        continue;
+      }
+      finishedAny = true;
+      failedThisRound += await this.collectResults(scope, tracked, exec);
+    }
+    scope.inFlight = still;
+    if (finishedAny) {
+      if (failedThisRound > 0) {
+        const failures = (scope.retry?.failures ?? 0) + 1;
+        const delay = retryDelayMs(failures, this.opts.retryBaseMs, this.opts.retryMaxMs);
+        scope.retry = { failures, nextRetryTime: isoSeconds(new Date(scope.now.getTime() + delay)) };
+      } else if (scope.failures.size === 0) {
+        scope.retry = undefined;
+      }
+    }
+  }
+
+  /** Records per-instance outcomes of a finished execution; returns how many instances failed. */
+  private async collectResults(scope: Scope, tracked: TrackedExecution, exec: Execution): Promise<number> {
+    const { obj } = scope;
+    const oos = this.deps.cloud.oos(obj.spec.regionId);
+    let children: Awaited<ReturnType<typeof oos.listTaskExecutions>>;
+    try {
+      children = await oos.listTaskExecutions({
+        executionId: exec.executionId,
+        includeChildTaskExecution: true,
+      });
+    } catch (err) {
+      throw toReconcileError(err, 'OOS ListTaskExecutions');
+    }
+    const byInstance = new Map<string, { status: string; message?: string }>();
+    for (const t of children) {
+      if (t.loopItem && t.loopItem.startsWith('i-'))
+        byInstance.set(t.loopItem, { status: t.status, message: t.statusMessage });
+    }
+    const failed: string[] = [];
+    for (const id of tracked.instanceIds) {
+      const r = byInstance.get(id);
+      const ok = r ? r.status === 'Success' : exec.status === 'Success';
+      if (ok) {
+        scope.failures.delete(id);
+        scope.succeeded.add(id);
+      } else {
+        const why = r?.message || r?.status || exec.statusMessage || `execution ${exec.status}`;
+        scope.failures.set(id, { message: sanitizeText(why).slice(0, 512), executionId: exec.executionId });
+        failed.push(id);
+      }
+    }
+    this.deps.metrics.executionFinished(CONFIGURE_PACKAGE_TEMPLATE, exec.status);
+    if (failed.length === 0 && exec.status === 'Success') {
+      this.deps.events.event(
+        obj,
+        'Normal',
+        'ExecutionSucceeded',
+        tracked.action,
+        `OOS execution ${exec.executionId} (${tracked.action}) succeeded on ${tracked.instanceIds.length} instance(s)`,
+      );
+    } else {
+      const first = failed[0];
+      const detail = first ? `; ${first}: ${scope.failures.get(first)?.message ?? ''}` : '';
+      this.deps.events.event(
+        obj,
+        'Warning',
+        'ExecutionFailed',
+        tracked.action,
+        sanitizeText(
+          `OOS execution ${exec.executionId} (${tracked.action}) ended ${exec.status}: ${failed.length} of ${tracked.instanceIds.length} instance(s) failed${detail}`,
+        ).slice(0, 1024),
+      );
+    }
+    return failed.length;
+  }
+
+  /**
+   * reconcilePackageStates reads OOS ListInstancePackageStates for every reachable target when no
+   * execution is in flight (drift check); while executions run it reuses the last read.
+   */
+  private async reconcilePackageStates(scope: Scope): Promise<void> {
+    const uid = scope.obj.metadata.uid ?? '';
+    const cached = this.stateCache.get(uid);
+    if (scope.inFlight.length > 0 && cached) {
+      scope.states = cached;
+      return;
+    }
+    scope.states = await this.readStates(
+      scope,
+      scope.targets.filter((t) => t.reachable).map((t) => t.instanceId),
+    );
+    this.stateCache.set(uid, scope.states);
+  }
+
+  private async readStates(scope: Scope, ids: string[]): Promise<Map<string, PackageState | undefined>> {
+    const { spec } = scope.obj;
+    const oos = this.deps.cloud.oos(spec.regionId);
+    const states = new Map<string, PackageState | undefined>();
+    try {
+      await Promise.all(
+        ids.map(async (id) => {
+          const list = await oos.listInstancePackageStates(id, [spec.packageName]);
+          states.set(
+            id,
+            list.find((s) => s.templateName === spec.packageName),
+          );
+        }),
+      );
+    } catch (err) {
+      throw toReconcileError(err, 'OOS ListInstancePackageStates');
+    }
+    return states;
+  }
+
+  private isUpToDate(scope: Scope, state: PackageState | undefined): boolean {
+    if (!state) return false;
+    if (scope.resolvedVersion && state.templateVersion && state.templateVersion !== scope.resolvedVersion)
+      return false;
+    return sameValues(scope.obj.spec.parameters ?? {}, state.parameters ?? {});
+  }
+
+  /**
+   * reconcileInstall starts executions for reachable targets that lack the desired version, in
+   * Enforce mode, when not suspended and nothing is in flight. Before starting it adopts any
+   * running execution tagged with this resource's UID (a crash after StartExecution but before
+   * the status write), so no duplicate execution is started.
+   */
+  private async reconcileInstall(scope: Scope): Promise<void> {
+    const { spec } = scope.obj;
+    if (spec.mode === 'Observe' || spec.suspend || scope.inFlight.length > 0) return;
+    const inBackoff = scope.retry && Date.parse(scope.retry.nextRetryTime) > scope.now.getTime();
+    const install: string[] = [];
+    const update: string[] = [];
+    for (const t of scope.targets) {
+      if (!t.reachable) continue;
+      const state = scope.states?.get(t.instanceId);
+      if (this.isUpToDate(scope, state)) continue;
+      if (inBackoff && scope.failures.has(t.instanceId)) continue;
+      (state ? update : install).push(t.instanceId);
+    }
+    if (install.length + update.length === 0) return;
+    if (await this.adoptRunning(scope)) return;
+    scope.sequence += 1;
+    await this.start(scope, 'install', install);
+    await this.start(scope, 'update', update);
+  }
+
+  /** Tracks running executions tagged with this resource's UID that status does not know. */
+  private async adoptRunning(scope: Scope): Promise<boolean> {
+    const { obj } = scope;
+    const oos = this.deps.cloud.oos(obj.spec.regionId);
+    let owned: Execution[];
+    try {
+      owned = await oos.listAllExecutions({ tags: { [OWNER_UID_TAG]: obj.metadata.uid ?? '' } });
+    } catch (err) {
+      throw toReconcileError(err, 'OOS ListExecutions');
+    }
+    const known = new Set(scope.inFlight.map((e) => e.executionId));
+    for (const exec of owned) {
+      if (TERMINAL_EXECUTION_STATUSES.includes(exec.status) || known.has(exec.executionId)) continue;
+      const targets = exec.parameters.targets as { ResourceIds?: string[] } | string | undefined;
+      const parsed =
+        typeof targets === 'string' ? (JSON.parse(targets) as { ResourceIds?: string[] }) : targets;
+      const action = String(exec.parameters.action ?? 'install') as Action;
+      scope.inFlight.push({
+        executionId: exec.executionId,
+        action,
+        instanceIds: parsed?.ResourceIds ?? [],
+        clientToken: '',
+        startTime: exec.startDate ?? exec.createDate ?? isoSeconds(scope.now),
+      });
+      scope.ctx.log.info(
+        { executionId: exec.executionId },
+        'adopted running execution owned by this resource',
+      );
+    }
+    return scope.inFlight.length > known.size;
+  }
+
+  /** Starts `action` executions on `ids` in batches of at most 50 (OOS StartExecution). */
+  private async start(scope: Scope, action: Action, ids: string[]): Promise<void> {
+    const { obj } = scope;
+    const { spec, metadata } = obj;
+    const oos = this.deps.cloud.oos(spec.regionId);
+    for (const batch of chunk([...ids].sort(), OOS_BATCH_SIZE)) {
+      const token = clientToken({
+        uid: metadata.uid ?? '',
+        generation: metadata.generation ?? 0,
+        sequence: scope.sequence,
+        action,
+        instanceIds: batch,
+      });
+      const parameters: Record<string, unknown> = {
+        action,
+        packageName: spec.packageName,
+        targets: { Type: 'ResourceIds', RegionId: spec.regionId, ResourceIds: batch },
+        rateControl: oosRateControl(spec.rateControl),
+        parameters: spec.parameters ?? {},
+      };
+      if (action !== 'uninstall' && scope.resolvedVersion) parameters.packageVersion = scope.resolvedVersion;
+      let exec: Execution;
+      try {
+        exec = await oos.startExecution({
+          templateName: CONFIGURE_PACKAGE_TEMPLATE,
+          parameters,
+          clientToken: token,
+          tags: ownerTags(
+            ECS_EXTENSION_KIND,
+            metadata.namespace ?? '',
+            metadata.name ?? '',
+            metadata.uid ?? '',
+          ),
+          mode: 'Automatic',
+          safetyCheck: 'Skip',
+          description: `ecsops ${ECS_EXTENSION_KIND} ${metadata.namespace}/${metadata.name} ${action}`,
+        });
+      } catch (err) {
+        // Whatever started before this failure is recorded by the status write in the caller.
+        throw toReconcileError(err, 'OOS StartExecution');
+      }
+      scope.inFlight.push({
+        executionId: exec.executionId,
+        action,
+        instanceIds: batch,
+        clientToken: token,
+        startTime: isoSeconds(scope.now),
+      });
+      for (const id of batch) scope.succeeded.delete(id);
+      this.deps.metrics.executionStarted(CONFIGURE_PACKAGE_TEMPLATE, action);
+      this.deps.events.event(
+        obj,
+        'Normal',
+        'ExecutionStarted',
+        action,
+        `Started OOS execution ${exec.executionId} (${action} ${spec.packageName} ${scope.resolvedVersion ?? ''}) on ${batch.length} instance(s)`.replace(
+          / \)/,
+          ')',
+        ),
+      );
+      scope.ctx.log.info(
+        { executionId: exec.executionId, action, instances: batch.length },
+        'started execution',
+      );
+    }
+  }
+
+  /** Facts per targeted instance for status derivation. */
+  private facts(scope: Scope): InstanceFact[] {
+    const inFlightBy = new Map<string, string>();
+    for (const e of scope.inFlight) for (const id of e.instanceIds) inFlightBy.set(id, e.executionId);
+    return scope.targets.map((t) => {
+      const state = scope.states?.get(t.instanceId);
+      const upToDate = t.reachable && this.isUpToDate(scope, state);
+      const f: InstanceFact = {
+        instanceId: t.instanceId,
+        reachable: t.reachable,
+        unreachableReason: t.unreachableReason,
+        installedVersion: state?.templateVersion,
+        upToDate,
+        inFlightExecutionId: inFlightBy.get(t.instanceId),
+      };
+      const failure = scope.failures.get(t.instanceId);
+      if (failure && !upToDate) f.failure = failure;
+      return f;
+    });
+  }
+
+  /** Derives and patches status once (skipped by the writer when unchanged). */
+  private async writeStatus(scope: Scope, err?: ReconcileError): Promise<void> {
+    const { obj } = scope;
+    const prev = obj.status ?? {};
+    const generation = obj.metadata.generation ?? 0;
+    const status: EcsExtensionStatus = { ...prev };
+    const facts = scope.targets.length > 0 || !err ? this.facts(scope) : undefined;
+    const retrying = err instanceof TransientError ? { reason: err.reason, message: err.message } : undefined;
+    const stalled = err instanceof StalledError ? { reason: err.reason, message: err.message } : undefined;
+
+    if (facts && !stalled) {
+      const summary = summarize(facts);
+      status.summary = summary;
+      status.instances = instanceRows(
+        facts,
+        prev.instances,
+        scope.resolvedVersion,
+        this.opts.maxInstanceRows,
+        scope.now,
+      );
+      this.deps.metrics.setInstanceCounts(
+        ECS_EXTENSION_KIND,
+        obj.metadata.namespace ?? '',
+        obj.metadata.name ?? '',
+        summary,
+      );
+    }
+    if (scope.resolvedVersion) status.resolvedPackageVersion = scope.resolvedVersion;
+    status.executions = scope.inFlight;
+    if (scope.inFlight.length === 0) delete status.executions;
+    if (scope.sequence > 0) status.executionSequence = scope.sequence;
+    if (scope.retry && scope.failures.size > 0) status.retry = scope.retry;
+    else delete status.retry;
+
+    const failedList = facts
+      ? facts
+          .filter((f) => f.failure && !f.inFlightExecutionId && f.reachable)
+          .map((f) => ({ instanceId: f.instanceId, message: f.failure?.message ?? '' }))
+      : [];
+    status.conditions = setEcsExtensionConditions(
+      prev.conditions as Condition[] | undefined,
+      {
+        generation,
+        packageName: obj.spec.packageName,
+        desiredVersion: scope.resolvedVersion,
+        summary: status.summary,
+        failed: failedList,
+        stalled,
+        retrying,
+        deleting: Boolean(obj.metadata.deletionTimestamp),
+        observe: obj.spec.mode === 'Observe',
+        suspended: Boolean(obj.spec.suspend),
+        nextRetryTime: status.retry?.nextRetryTime,
+      },
+      scope.now,
+    );
+    if (!retrying) {
+      status.observedGeneration = generation;
+      const requested = obj.metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION];
+      if (requested !== undefined) status.lastHandledReconcileAt = requested;
+    }
+    await this.deps.kube.patchStatus(obj, status);
+  }
+
+  /**
+   * The lowest of: execution poll delay, failed-instance retry time, and the drift interval.
+   * Milliseconds; the controller adds ±5 % jitter.
+   */
+  private requeueAfter(scope: Scope): number {
+    const candidates = [durationMs(scope.obj.spec.interval, 10 * 60_000)];
+    if (scope.inFlight.length > 0) {
+      const oldest = Math.min(...scope.inFlight.map((e) => Date.parse(e.startTime) || scope.now.getTime()));
+      const age = scope.now.getTime() - oldest;
+      candidates.push(Math.min(this.opts.pollMaxMs, Math.max(this.opts.pollMinMs, age / 4)));
+    }
+    if (
+      scope.retry &&
+      scope.failures.size > 0 &&
+      !scope.obj.spec.suspend &&
+      scope.obj.spec.mode !== 'Observe'
+    ) {
+      candidates.push(
+        Math.max(this.opts.pollMinMs, Date.parse(scope.retry.nextRetryTime) - scope.now.getTime()),
+      );
+    }
+    return Math.max(1, Math.round(Math.min(...candidates)));
+  }
+
+  /**
+   * reconcileDelete runs while the finalizer is present. Orphan: remove the finalizer at once.
+   * Uninstall: uninstall the package from every reachable instance that has it (batches of 50),
+   * wait for those executions, then remove the finalizer. Unreachable instances cannot be
+   * uninstalled and are skipped with a Warning Event.
+   */
+  private async reconcileDelete(obj: EcsExtension, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const { metadata, spec } = obj;
+    const done = async (): Promise<ReconcileResult> => {
+      await this.deps.kube.removeFinalizer(obj, FINALIZER);
+      this.stateCache.delete(metadata.uid ?? '');
+      this.deps.metrics.deleteResource(ECS_EXTENSION_KIND, metadata.namespace ?? '', metadata.name ?? '');
+      return {};
+    };
+    if ((spec.deletionPolicy ?? 'Orphan') === 'Orphan' || spec.mode === 'Observe') return done();
+
+    const scope = this.newScope(obj, ctx);
+    try {
+      try {
+        await this.reconcileTargets(scope);
+      } catch (err) {
+        if (!(err instanceof StalledError)) throw err;
+        // Some listed instances are gone: uninstall from the ones that exist.
+        const ecs = this.deps.cloud.ecs(spec.regionId);
+        const { instanceIds: _ids, ...rest } = spec.targets;
+        const found = await ecs.describeInstances({ instanceIds: spec.targets.instanceIds ?? [] });
+        scope.targets = await resolveTargets(ecs, spec.regionId, {
+          ...rest,
+          instanceIds: found.map((i) => i.instanceId),
+        });
+      }
+      await this.reconcileExecutions(scope);
+      if (scope.inFlight.length > 0) {
+        await this.writeStatus(scope);
+        return { requeueAfterMs: this.requeueAfter(scope) };
+      }
+      const reachable = scope.targets.filter((t) => t.reachable).map((t) => t.instanceId);
+      scope.states = await this.readStates(scope, reachable);
+      const installed = reachable.filter((id) => scope.states?.get(id));
+      if (installed.length === 0) {
+        const skipped = scope.targets.filter((t) => !t.reachable).map((t) => t.instanceId);
+        if (skipped.length > 0) {
+          this.deps.events.event(
+            obj,
+            'Warning',
+            'UninstallSkipped',
+            'uninstall',
+            `${skipped.length} unreachable instance(s) were not uninstalled: ${skipped.slice(0, 5).join(', ')}`,
+          );
+        }
+        return done();
+      }
+      const inBackoff = scope.retry && Date.parse(scope.retry.nextRetryTime) > scope.now.getTime();
+      if (!inBackoff && !(await this.adoptRunning(scope))) {
+        scope.sequence += 1;
+        await this.start(scope, 'uninstall', installed);
+      }
+    } catch (err) {
+      const rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile deletion');
+      await this.writeStatus(
+        scope,
+        rerr instanceof StalledError ? new TransientError(rerr.reason, rerr.message) : rerr,
+      );
+      throw rerr instanceof StalledError ? new TransientError(rerr.reason, rerr.message) : rerr;
+    }
+    await this.writeStatus(scope);
+    return { requeueAfterMs: this.requeueAfter(scope) };
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Target resolution shared by every kind: `spec.targets` (instance IDs or tags, minus
+ * exclusions) → the instances that exist in the region, each marked reachable or not.
+ *
+ * Reads ECS DescribeInstances (IDs in batches of 100, or tag filters) and
+ * DescribeCloudAssistantStatus for the Running ones. Tag targets are re-resolved on every call,
+ * so newly tagged instances are enrolled without a spec change (DESIGN §1).
+ */
+import type { Targets } from '../../api/common.js';
+import { InstanceNotFoundReason } from '../../api/conditions.js';
+import type { EcsApi, Instance } from '../../cloud/types.js';
+import { StalledError } from '../../runtime/errors.js';
+import { toReconcileError } from './cloud-errors.js';
+
+export interface ResolvedTarget {
+  instanceId: string;
+  instance: Instance;
+  /** Running and Cloud Assistant online: OOS can act on it. */
+  reachable: boolean;
+  /** Why it is not reachable, e.g. `instance is Stopped`. */
+  unreachableReason?: string;
+}
+
+/** Lists at most `max` IDs, then `(and N more)`. */
+export function listIds(ids: readonly string[], max = 5): string {
+  const head = ids.slice(0, max).join(', ');
+  return ids.length > max ? `${head} (and ${ids.length - max} more)` : head;
+}
+
+/**
+ * Resolves `targets` in `regionId`.
+ * @returns targets sorted by instance ID.
+ * @throws StalledError `InstanceNotFound` when explicitly listed instance IDs do not exist in the
+ *   region (wrong region or released instances — only a spec change fixes it).
+ * @throws TransientError / StalledError mapped from cloud failures (see `toReconcileError`).
+ */
+export async function resolveTargets(
+  ecs: EcsApi,
+  regionId: string,
+  targets: Targets,
+): Promise<ResolvedTarget[]> {
+  const excluded = new Set(targets.excludeInstanceIds ?? []);
+  let instances: Instance[];
+  try {
+    if (targets.instanceIds) {
+      const wanted = targets.instanceIds.filter((id) => !excluded.has(id));
+      instances = wanted.length > 0 ? await ecs.describeInstances({ instanceIds: wanted }) : [];
+      const found = new Set(instances.map((i) => i.instanceId));
+      const missing = wanted.filter((id) => !found.has(id)).sort();
+      if (missing.length > 0) {
+        throw new StalledError(
+          InstanceNotFoundReason,
+          `${missing.length} instance(s) not found in region ${regionId}: ${listIds(missing)}`,
+        );
+      }
+    } else {
+      const tags = (targets.tags ?? []).map((t) =>
+        t.value === undefined ? { key: t.key } : { key: t.key, value: t.value },
+      );
+      instances = await ecs.describeInstances({ tags });
+    }
+  } catch (err) {
+    throw toReconcileError(err, 'ECS DescribeInstances');
+  }
+  instances = instances.filter((i) => !excluded.has(i.instanceId));
+
+  const running = instances.filter((i) => i.status === 'Running').map((i) => i.instanceId);
+  let online = new Map<string, boolean>();
+  if (running.length > 0) {
+    try {
+      const statuses = await ecs.describeCloudAssistantStatus(running);
+      online = new Map(statuses.map((s) => [s.instanceId, s.online]));
+    } catch (err) {
+      throw toReconcileError(err, 'ECS DescribeCloudAssistantStatus');
+    }
+  }
+
+  return instances
+    .map((instance): ResolvedTarget => {
+      if (instance.status !== 'Running') {
+        return {
+          instanceId: instance.instanceId,
+          instance,
+          reachable: false,
+          unreachableReason: `instance is ${instance.status}`,
+        };
+      }
+      if (!online.get(instance.instanceId)) {
+        return {
+          instanceId: instance.instanceId,
+          instance,
+          reachable: false,
+          unreachableReason: 'Cloud Assistant agent is offline',
+        };
+      }
+      return { instanceId: instance.instanceId, instance, reachable: true };
+    })
+    .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+}
