@@ -103,9 +103,10 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
   const metrics = new DomainMetrics(registry, {
     [CONFIGURE_PACKAGE_TEMPLATE]: ['install', 'update', 'uninstall'],
   });
-  let cache: InformerCache<EcsExtension> | undefined;
+  // The reconciler reads from the informer cache that addController creates for it.
+  const caches: { ecsExtension?: InformerCache<EcsExtension> } = {};
   const reconciler = new EcsExtensionReconciler({
-    getObject: (namespace, name) => cache?.get(namespace, name),
+    getObject: (namespace, name) => caches.ecsExtension?.get(namespace, name),
     kube: new StatusPatcher({ kubeConfig, group: GROUP, version: VERSION, plural: ECS_EXTENSION_PLURAL }),
     cloud,
     events,
@@ -118,7 +119,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
       retryMaxMs: cfg.retryMaxMs,
     },
   });
-  cache = manager.addController<EcsExtension>({
+  caches.ecsExtension = manager.addController<EcsExtension>({
     name: 'ecsextension',
     group: GROUP,
     version: VERSION,
