@@ -22,6 +22,7 @@ export const DriftDetectedReason = 'DriftDetected';
 export const PendingReason = 'Pending';
 export const SuspendedReason = 'Suspended';
 export const RetryBackoffReason = 'RetryBackoff';
+export const AllTargetsUnreachableReason = 'AllTargetsUnreachable';
 
 // Stalled=True reasons (no progress without a spec change)
 export const TemplateNotFoundReason = 'TemplateNotFound';

@@ -5,6 +5,7 @@
  */
 import type { ExtensionInstanceStatus, EcsExtensionStatus, InstanceState } from '../../api/ecsextension.js';
 import {
+  AllTargetsUnreachableReason,
   DriftDetectedReason,
   InstallFailedReason,
   InstallInProgressReason,
@@ -213,6 +214,15 @@ export function setEcsExtensionConditions(
     conds = markReady(
       conds,
       { reason: NoTargetsReason, message: 'no instance matches spec.targets', observedGeneration: g },
+      now,
+    );
+    return clearReconciling(conds);
+  }
+  if (reachable === 0) {
+    const msg = `all ${s.targeted} targeted instance(s) are unreachable (stopped or Cloud Assistant offline)`;
+    conds = markNotReady(
+      conds,
+      { reason: AllTargetsUnreachableReason, message: msg, observedGeneration: g },
       now,
     );
     return clearReconciling(conds);

@@ -75,11 +75,11 @@ export function validateParameters(
         message: `parameter ${name} of ${what} must be of type ${p.type}`,
       };
     }
-    if (
-      p.allowedValues &&
-      p.allowedValues.length > 0 &&
-      !p.allowedValues.some((a) => JSON.stringify(a) === JSON.stringify(value))
-    ) {
+    // OOS receives parameters as JSON text, so "2" matches an allowed 2 and "true" matches true.
+    const same = (a: unknown): boolean =>
+      JSON.stringify(a) === JSON.stringify(value) ||
+      (typeof a !== 'object' && typeof value !== 'object' && String(a) === String(value));
+    if (p.allowedValues && p.allowedValues.length > 0 && !p.allowedValues.some(same)) {
       return {
         reason: InvalidParameterValueReason,
         message: `parameter ${name} of ${what} must be one of ${p.allowedValues.map((a) => JSON.stringify(a)).join(', ')}`,

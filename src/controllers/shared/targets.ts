@@ -7,7 +7,7 @@
  * so newly tagged instances are enrolled without a spec change (DESIGN §1).
  */
 import type { Targets } from '../../api/common.js';
-import { InstanceNotFoundReason } from '../../api/conditions.js';
+import { InstanceNotFoundReason, InvalidSpecReason } from '../../api/conditions.js';
 import type { EcsApi, Instance } from '../../cloud/types.js';
 import { StalledError } from '../../runtime/errors.js';
 import { toReconcileError } from './cloud-errors.js';
@@ -53,13 +53,17 @@ export async function resolveTargets(
           `${missing.length} instance(s) not found in region ${regionId}: ${listIds(missing)}`,
         );
       }
-    } else {
-      const tags = (targets.tags ?? []).map((t) =>
+    } else if (targets.tags && targets.tags.length > 0) {
+      const tags = targets.tags.map((t) =>
         t.value === undefined ? { key: t.key } : { key: t.key, value: t.value },
       );
       instances = await ecs.describeInstances({ tags });
+    } else {
+      // Admission rejects this (CEL); an object stored before the rule must never mean "the whole region".
+      throw new StalledError(InvalidSpecReason, 'spec.targets must set exactly one of instanceIds or tags');
     }
   } catch (err) {
+    if (err instanceof StalledError) throw err;
     throw toReconcileError(err, 'ECS DescribeInstances');
   }
   instances = instances.filter((i) => !excluded.has(i.instanceId));

@@ -1,0 +1,227 @@
+import { Command, CommanderError } from 'commander';
+import { describe, expect, it, vi } from 'vitest';
+import { addControllerOptions, parseConfig, type Config } from '../../src/config.js';
+
+/** Runs parseConfig and returns the thrown error's message (commander errors included). */
+function errorOf(argv: string[], env: NodeJS.ProcessEnv = {}): string {
+  // Commander also prints the error to stderr (the CLI's behaviour); keep the test output clean.
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    parseConfig(argv, env);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    stderr.mockRestore();
+  }
+  throw new Error(`parseConfig(${JSON.stringify(argv)}) did not throw`);
+}
+
+describe('parseConfig', () => {
+  it('applies the defaults (durations in milliseconds)', () => {
+    const cfg = parseConfig([], {});
+    const want: Config = {
+      kubeconfig: undefined,
+      namespace: undefined,
+      metricsBindAddress: ':8080',
+      healthProbeBindAddress: ':8081',
+      leaderElect: true,
+      leaderElectionId: 'ecsops-controller',
+      leaderElectionNamespace: 'default',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      ecsExtensionWorkers: 4,
+      cloudQps: 20,
+      cloudConcurrency: 10,
+      cloudMaxRetries: 5,
+      oosEndpoint: undefined,
+      ecsEndpoint: undefined,
+      cloudProtocol: 'HTTPS',
+      logLevel: 'info',
+      maxInstanceRows: 100,
+      executionPollMinMs: 5_000,
+      executionPollMaxMs: 60_000,
+      retryBaseMs: 30_000,
+      retryMaxMs: 1_800_000,
+      shutdownTimeoutMs: 30_000,
+    };
+    expect(cfg).toEqual(want);
+  });
+
+  it('reads the environment (not process.env)', () => {
+    const cfg = parseConfig([], {
+      KUBECONFIG: '/etc/kube/config',
+      ECSOPS_NAMESPACE: 'fleet',
+      ECSOPS_LEADER_ELECT: 'false',
+      ECSOPS_LEASE_DURATION: '1m',
+      ECSOPS_RENEW_DEADLINE: '40s',
+      ECSOPS_RETRY_PERIOD: '500ms',
+      ECSOPS_ECSEXTENSION_WORKERS: '8',
+      ECSOPS_CLOUD_MAX_RETRIES: '0',
+      ECSOPS_OOS_ENDPOINT: '127.0.0.1:9100',
+      ECSOPS_CLOUD_PROTOCOL: 'HTTP',
+      LOG_LEVEL: 'debug',
+      ECSOPS_EXECUTION_POLL_MAX: '2m',
+    });
+    expect(cfg).toMatchObject({
+      kubeconfig: '/etc/kube/config',
+      namespace: 'fleet',
+      leaderElect: false,
+      leaseDurationMs: 60_000,
+      renewDeadlineMs: 40_000,
+      retryPeriodMs: 500,
+      ecsExtensionWorkers: 8,
+      cloudMaxRetries: 0,
+      oosEndpoint: '127.0.0.1:9100',
+      cloudProtocol: 'HTTP',
+      logLevel: 'debug',
+      executionPollMaxMs: 120_000,
+    });
+  });
+
+  it('takes the Lease namespace from POD_NAMESPACE when the flag is unset', () => {
+    expect(parseConfig([], { POD_NAMESPACE: 'ecsops-system' }).leaderElectionNamespace).toBe('ecsops-system');
+    expect(
+      parseConfig(['--leader-election-namespace', 'kube-system'], { POD_NAMESPACE: 'ecsops-system' })
+        .leaderElectionNamespace,
+    ).toBe('kube-system');
+  });
+
+  it('lets flags beat the environment', () => {
+    const cfg = parseConfig(
+      ['--namespace', 'from-flag', '--lease-duration', '30s', '--leader-elect', 'true', '--cloud-qps=7'],
+      {
+        ECSOPS_NAMESPACE: 'from-env',
+        ECSOPS_LEASE_DURATION: '1m',
+        ECSOPS_LEADER_ELECT: 'false',
+        ECSOPS_CLOUD_QPS: '99',
+      },
+    );
+    expect(cfg).toMatchObject({
+      namespace: 'from-flag',
+      leaseDurationMs: 30_000,
+      leaderElect: true,
+      cloudQps: 7,
+    });
+  });
+
+  const booleans: Array<[string, boolean]> = [
+    ['true', true],
+    ['1', true],
+    ['yes', true],
+    ['FALSE', false],
+    ['0', false],
+    ['no', false],
+  ];
+  for (const [text, want] of booleans) {
+    it(`parses --leader-elect ${text} as ${want}`, () => {
+      expect(parseConfig(['--leader-elect', text], {}).leaderElect).toBe(want);
+    });
+  }
+
+  const invalid: Array<{ name: string; argv: string[]; env?: NodeJS.ProcessEnv; flag: string }> = [
+    { name: 'duration without a number', argv: ['--lease-duration', 'soon'], flag: '--lease-duration' },
+    { name: 'zero duration', argv: ['--retry-base', '0s'], flag: '--retry-base' },
+    { name: 'negative duration', argv: ['--shutdown-timeout', '-5s'], flag: '--shutdown-timeout' },
+    {
+      name: 'duration from env',
+      argv: [],
+      env: { ECSOPS_EXECUTION_POLL_MIN: 'fast' },
+      flag: '--execution-poll-min',
+    },
+    {
+      name: 'non-integer worker count',
+      argv: ['--ecsextension-workers', '2.5'],
+      flag: '--ecsextension-workers',
+    },
+    { name: 'zero worker count', argv: ['--ecsextension-workers', '0'], flag: '--ecsextension-workers' },
+    { name: 'non-numeric qps', argv: ['--cloud-qps', 'many'], flag: '--cloud-qps' },
+    { name: 'negative retries', argv: ['--cloud-max-retries', '-1'], flag: '--cloud-max-retries' },
+    {
+      name: 'int from env',
+      argv: [],
+      env: { ECSOPS_MAX_INSTANCE_ROWS: 'lots' },
+      flag: '--max-instance-rows',
+    },
+    { name: 'boolean', argv: ['--leader-elect', 'maybe'], flag: '--leader-elect' },
+    { name: 'boolean from env', argv: [], env: { ECSOPS_LEADER_ELECT: 'perhaps' }, flag: '--leader-elect' },
+    { name: 'protocol not in choices', argv: ['--cloud-protocol', 'FTP'], flag: '--cloud-protocol' },
+    { name: 'log level not in choices', argv: ['--log-level', 'loud'], flag: '--log-level' },
+    { name: 'unknown flag', argv: ['--no-such-flag'], flag: '--no-such-flag' },
+  ];
+  for (const c of invalid) {
+    it(`rejects an invalid ${c.name}, naming ${c.flag}`, () => {
+      expect(errorOf(c.argv, c.env)).toContain(c.flag);
+    });
+  }
+
+  it('throws commander errors (no process exit)', () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(() => parseConfig(['--cloud-qps', 'x'], {})).toThrow(CommanderError);
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+
+  const inconsistent: Array<{ name: string; argv: string[]; message: string }> = [
+    {
+      name: 'renew deadline equal to the lease duration',
+      argv: ['--lease-duration', '10s', '--renew-deadline', '10s'],
+      message: '--renew-deadline must be shorter than --lease-duration',
+    },
+    {
+      name: 'renew deadline longer than the lease duration',
+      argv: ['--renew-deadline', '20s'],
+      message: '--renew-deadline must be shorter than --lease-duration',
+    },
+    {
+      name: 'retry period not shorter than the renew deadline',
+      argv: ['--retry-period', '10s'],
+      message: '--retry-period must be shorter than --renew-deadline',
+    },
+    {
+      name: 'poll min above poll max',
+      argv: ['--execution-poll-min', '2m', '--execution-poll-max', '1m'],
+      message: '--execution-poll-min must not exceed --execution-poll-max',
+    },
+  ];
+  for (const c of inconsistent) {
+    it(`rejects ${c.name}`, () => {
+      expect(errorOf(c.argv)).toBe(c.message);
+    });
+  }
+
+  it('accepts poll min equal to poll max', () => {
+    const cfg = parseConfig(['--execution-poll-min', '30s', '--execution-poll-max', '30s'], {});
+    expect([cfg.executionPollMinMs, cfg.executionPollMaxMs]).toEqual([30_000, 30_000]);
+  });
+
+  it('does not leave the given env in process.env', () => {
+    const before = process.env;
+    parseConfig([], { ECSOPS_NAMESPACE: 'x' });
+    expect(process.env).toBe(before);
+    expect(errorOf(['--cloud-qps', 'x'])).toContain('--cloud-qps');
+    expect(process.env).toBe(before);
+  });
+});
+
+describe('controller --help', () => {
+  const cmd = addControllerOptions(new Command('controller'));
+  // Commander wraps descriptions at the terminal width; compare on collapsed whitespace.
+  const help = cmd.helpInformation().replace(/\s+/g, ' ');
+
+  it('lists every option with its environment variable', () => {
+    expect(cmd.options.length).toBeGreaterThanOrEqual(24);
+    for (const o of cmd.options) {
+      expect(help).toContain(o.long);
+      expect(o.envVar, `${o.long} has no environment variable`).toBeTruthy();
+      expect(help).toContain(`env: ${o.envVar}`);
+    }
+  });
+
+  it('shows human defaults for durations', () => {
+    expect(help).toMatch(/--lease-duration <duration> Lease duration \(default: 15s,/);
+    expect(help).not.toContain('default: 15000');
+  });
+});
