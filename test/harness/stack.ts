@@ -275,10 +275,13 @@ export async function waitForReady(
 
 /** Starts `ecsops controller` as a child process (for SIGKILL and leader-election tests). */
 export function spawnController(args: string[], env: NodeJS.ProcessEnv = emulatorEnv()): ChildProcess {
+  // Run node itself with the tsx loader: the tsx CLI is a wrapper process, and a SIGKILL to it
+  // would leave the real controller running as an orphan.
   const child = spawn(
-    join(REPO_ROOT, 'node_modules/.bin/tsx'),
-    [join(REPO_ROOT, 'src/cli.ts'), 'controller', ...args],
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'src/cli.ts'), 'controller', ...args],
     {
+      cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -99,6 +99,9 @@ export interface EcsExtensionDeps {
 
 type Action = TrackedExecution['action'];
 
+/** OOS execution statuses in which work may still start or run. */
+const ACTIVE_EXECUTION_STATUSES = ['Started', 'Queued', 'Running', 'Waiting'] as const;
+
 /** Facts gathered during one reconcile. */
 interface Scope {
   obj: EcsExtension;
@@ -176,6 +179,7 @@ export class EcsExtensionReconciler implements Reconciler {
       await this.reconcileTargets(scope);
       await this.reconcileTemplate(scope);
       await this.reconcileExecutions(scope);
+      await this.reconcileAdoption(scope);
       await this.reconcilePackageStates(scope);
       await this.reconcileInstall(scope);
     } catch (err) {
@@ -417,10 +421,22 @@ export class EcsExtensionReconciler implements Reconciler {
       (state ? update : install).push(t.instanceId);
     }
     if (install.length + update.length === 0) return;
-    if (await this.adoptRunning(scope)) return;
     scope.sequence += 1;
     await this.start(scope, 'install', install);
     await this.start(scope, 'update', update);
+  }
+
+  /**
+   * reconcileAdoption tracks running executions tagged with this resource's UID that status does
+   * not list (a crash after StartExecution but before the status write, or a stale informer
+   * cache right after one). It runs BEFORE package states are read, so an execution that ends in
+   * between is seen either as running (tracked, nothing new starts) or through its effect on the
+   * package states — never as neither. Skipped when status already tracks executions.
+   */
+  private async reconcileAdoption(scope: Scope): Promise<void> {
+    const { spec } = scope.obj;
+    if (scope.inFlight.length > 0 || spec.suspend || spec.mode === 'Observe') return;
+    await this.adoptRunning(scope);
   }
 
   /** Tracks running executions tagged with this resource's UID that status does not know. */
@@ -429,7 +445,13 @@ export class EcsExtensionReconciler implements Reconciler {
     const oos = this.deps.cloud.oos(obj.spec.regionId);
     let owned: Execution[];
     try {
-      owned = await oos.listAllExecutions({ tags: { [OWNER_UID_TAG]: obj.metadata.uid ?? '' } });
+      // One ListExecutions per non-terminal status keeps the answer small however long the
+      // resource's execution history grows.
+      const tags = { [OWNER_UID_TAG]: obj.metadata.uid ?? '' };
+      const pages = await Promise.all(
+        ACTIVE_EXECUTION_STATUSES.map((status) => oos.listAllExecutions({ tags, status })),
+      );
+      owned = pages.flat();
     } catch (err) {
       throw toReconcileError(err, 'OOS ListExecutions');
     }
@@ -663,6 +685,7 @@ export class EcsExtensionReconciler implements Reconciler {
         });
       }
       await this.reconcileExecutions(scope);
+      if (scope.inFlight.length === 0) await this.adoptRunning(scope);
       if (scope.inFlight.length > 0) {
         await this.writeStatus(scope);
         return { requeueAfterMs: this.requeueAfter(scope) };
@@ -684,7 +707,7 @@ export class EcsExtensionReconciler implements Reconciler {
         return done();
       }
       const inBackoff = scope.retry && Date.parse(scope.retry.nextRetryTime) > scope.now.getTime();
-      if (!inBackoff && !(await this.adoptRunning(scope))) {
+      if (!inBackoff) {
         scope.sequence += 1;
         await this.start(scope, 'uninstall', installed);
       }
