@@ -5,8 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { inject } from 'vitest';
@@ -21,8 +20,9 @@ import { DEMO_ACCESS_KEY, startEmulator, type Emulator, type Seed } from '../../
 import { startController, type RunningController } from '../../src/main.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { applyCrd, createTestNamespace, getTestKubeConfig } from './env.js';
+import { REPO_ROOT } from './paths.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { REPO_ROOT };
 export const NODE_PACKAGE = 'ACS-Extension-node-1853370294850618';
 export const REGION = 'cn-hangzhou';
 

@@ -1,0 +1,176 @@
+/**
+ * `npm run local`: the whole product on this machine with nothing installed.
+ *
+ * Starts a real kube-apiserver + etcd (built from Go modules, cached), the OOS/ECS emulator with
+ * the demo fleet (deploy/emulator/fleet.yaml), and the real controller; applies crds/ and
+ * deploy/examples/ecsextension.yaml; prints progress until the example is Ready; then keeps
+ * running (kubeconfig path and metrics URL printed) until Ctrl-C, which cleans everything up.
+ *
+ * Flags: --exit-when-ready (stop once the example is Ready; used by CI), --time-scale N
+ * (emulator speed, default 0.05), --metrics-port N (default 8080), --probe-port N (default 8081),
+ * --timeout SECONDS (give up waiting for Ready; default 300).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { parseConfig } from '../src/config.js';
+import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator } from '../src/emulator/index.js';
+import { startController } from '../src/main.js';
+import { createLogger } from '../src/runtime/logger.js';
+import { startControlPlane } from '../test/harness/controlplane.js';
+import { kubeRequestRaw } from '../test/harness/kube-raw.js';
+import { REPO_ROOT } from '../test/harness/paths.js';
+
+const program = new Command('local')
+  .option('--exit-when-ready', 'stop once the example is Ready (CI smoke run)', false)
+  .option('--time-scale <n>', 'emulator time scale (1 = real OOS durations)', '0.05')
+  .option('--metrics-port <n>', 'controller metrics port', '8080')
+  .option('--probe-port <n>', 'controller /healthz /readyz port', '8081')
+  .option('--timeout <seconds>', 'give up waiting for Ready after this many seconds', '300')
+  .parse(process.argv);
+const opts = program.opts<{
+  exitWhenReady: boolean;
+  timeScale: string;
+  metricsPort: string;
+  probePort: string;
+  timeout: string;
+}>();
+
+const say = (s: string): void => void process.stdout.write(`[local] ${s}\n`);
+
+/** Server-side applies every document of a YAML file (CRDs or custom resources). */
+async function applyFile(kc: KubeConfig, file: string): Promise<void> {
+  for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+    const obj = doc.toJS() as {
+      apiVersion: string;
+      kind: string;
+      metadata: { name: string; namespace?: string };
+    } | null;
+    if (!obj?.kind || obj.kind === 'Kustomization') continue;
+    const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion];
+    const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
+    const plural =
+      obj.kind === 'CustomResourceDefinition' ? 'customresourcedefinitions' : `${obj.kind.toLowerCase()}s`;
+    const ns = obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : '';
+    await kubeRequestRaw(
+      kc,
+      'PATCH',
+      `${base}${ns}/${plural}/${obj.metadata.name}?fieldManager=ecsops-local&force=true`,
+      obj,
+      'application/apply-patch+yaml',
+    );
+    say(
+      `applied ${obj.kind} ${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata.name}`,
+    );
+  }
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+async function cleanup(): Promise<void> {
+  for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  say('starting kube-apiserver + etcd (first run builds them from Go modules: several minutes)');
+  const cp = await startControlPlane();
+  cleanups.push(() => cp.stop());
+  say(`control plane ready at ${cp.server} (${Date.now() - started} ms)`);
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+
+  const seedFile = join(REPO_ROOT, 'deploy/emulator/fleet.yaml');
+  const emu = await startEmulator({ seed: await loadSeedFile(seedFile), timeScale: Number(opts.timeScale) });
+  cleanups.push(() => emu.stop());
+  say(`emulator ready at http://${emu.endpoint} (control API ${emu.controlUrl}), seeded from ${seedFile}`);
+
+  for (const f of readdirSync(join(REPO_ROOT, 'crds')).filter(
+    (f) => f.endsWith('.yaml') && f !== 'kustomization.yaml',
+  )) {
+    await applyFile(kc, join(REPO_ROOT, 'crds', f));
+  }
+  await new Promise((r) => setTimeout(r, 1000)); // let the CRDs become Established
+
+  const cfg = parseConfig([
+    '--kubeconfig',
+    cp.kubeconfigPath,
+    '--leader-elect',
+    'false',
+    '--metrics-bind-address',
+    `127.0.0.1:${opts.metricsPort}`,
+    '--health-probe-bind-address',
+    `127.0.0.1:${opts.probePort}`,
+    '--oos-endpoint',
+    emu.endpoint,
+    '--ecs-endpoint',
+    emu.endpoint,
+    '--cloud-protocol',
+    'HTTP',
+    '--execution-poll-min',
+    '1s',
+    '--execution-poll-max',
+    '5s',
+    '--log-level',
+    process.env.LOG_LEVEL ?? 'warn',
+  ]);
+  const controller = await startController(cfg, {
+    cloud: { credential: { accessKeyId: DEMO_ACCESS_KEY.id, accessKeySecret: DEMO_ACCESS_KEY.secret } },
+    logger: createLogger({ level: cfg.logLevel }),
+  });
+  cleanups.push(() => controller.stop());
+  say(`controller running; metrics http://127.0.0.1:${controller.probes.metricsPort}/metrics`);
+
+  const example = join(REPO_ROOT, 'deploy/examples/ecsextension.yaml');
+  await applyFile(kc, example);
+  const deadline = Date.now() + Number(opts.timeout) * 1000;
+  let last = '';
+  for (;;) {
+    const obj = (await kubeRequestRaw(
+      kc,
+      'GET',
+      '/apis/ecsops.io/v1alpha1/namespaces/default/ecsextensions/nodejs-web',
+    )) as {
+      status?: {
+        summary?: Record<string, number>;
+        conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+      };
+    };
+    const ready = obj.status?.conditions?.find((c) => c.type === 'Ready');
+    const s = obj.status?.summary;
+    const line = `nodejs-web Ready=${ready?.status ?? '?'} ${ready?.reason ?? ''}: ${s ? `installed ${s.installed}/${s.targeted}, in progress ${s.inProgress}, failed ${s.failed}, unreachable ${s.unreachable}` : 'no status yet'}`;
+    if (line !== last) say(line);
+    last = line;
+    if (ready?.status === 'True') break;
+    if (Date.now() > deadline)
+      throw new Error(`example not Ready after ${opts.timeout} s: ${ready?.message ?? 'no Ready condition'}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  say(`example Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (opts.exitWhenReady) return;
+
+  say('');
+  say('everything is running. Try:');
+  say(`  export KUBECONFIG=${cp.kubeconfigPath}`);
+  say(`  ${join(cp.binDir, 'kubectl')} get ecsextensions -A -o wide`);
+  say(`  curl -s http://127.0.0.1:${controller.probes.metricsPort}/metrics | grep ecsops_`);
+  say(`  curl -s ${emu.controlUrl}/executions   # the emulator's view`);
+  say('Ctrl-C stops and removes everything.');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+main()
+  .then(async () => {
+    await cleanup();
+    say('stopped; control plane processes and temp files removed');
+    process.exit(0);
+  })
+  .catch(async (err: unknown) => {
+    process.stderr.write(`[local] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    await cleanup();
+    process.exit(1);
+  });
