@@ -31,6 +31,28 @@ const OpenApi = cjsDefault(OpenApiModule);
 const EcsSdkClient = cjsDefault(EcsModule);
 type OpenApiClient = InstanceType<typeof OpenApi>;
 
+/**
+ * `Params` of an RPC-style call (POST `/`, query-string parameters, JSON body), exactly what the
+ * generated `@alicloud/oos20190601` / `@alicloud/ecs20140526` clients send for every action.
+ */
+export function rpcParams(
+  action: string,
+  version: string,
+  protocol: 'HTTPS' | 'HTTP' = 'HTTPS',
+): $OpenApiUtil.Params {
+  return new $OpenApiUtil.Params({
+    action,
+    version,
+    protocol,
+    pathname: '/',
+    method: 'POST',
+    authType: 'AK',
+    style: 'RPC',
+    reqBodyType: 'formData',
+    bodyType: 'json',
+  });
+}
+
 export interface SdkTransportOptions {
   product: CloudProduct;
   regionId: string;
@@ -93,17 +115,7 @@ export function createSdkSend(
   const version = VERSIONS[opts.product];
   return async (action, params) => {
     const res = await client.callApi(
-      new $OpenApiUtil.Params({
-        action,
-        version,
-        protocol: opts.protocol ?? 'HTTPS',
-        pathname: '/',
-        method: 'POST',
-        authType: 'AK',
-        style: 'RPC',
-        reqBodyType: 'formData',
-        bodyType: 'json',
-      }),
+      rpcParams(action, version, opts.protocol ?? 'HTTPS'),
       new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(params) }),
       new $dara.RuntimeOptions({
         autoretry: false,

@@ -12,6 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import OpenApiModule, { $OpenApiUtil, OpenApiUtil } from '@alicloud/openapi-core';
 import * as $dara from '@darabonba/typescript';
+import { rpcParams } from '../../src/cloud/sdk.js';
 import { DEMO_ACCESS_KEY, RUN_COMMAND_TEMPLATE, startEmulator } from '../../src/emulator/index.js';
 
 type OpenApiClass = typeof OpenApiModule.default;
@@ -55,17 +56,7 @@ try {
   );
   const rpc = (action: string, version: string, query: Record<string, unknown>) =>
     client.callApi(
-      new $OpenApiUtil.Params({
-        action,
-        version,
-        protocol: 'HTTPS',
-        pathname: '/',
-        method: 'POST',
-        authType: 'AK',
-        style: 'RPC',
-        reqBodyType: 'formData',
-        bodyType: 'json',
-      }),
+      rpcParams(action, version),
       new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(query) }),
       new $dara.RuntimeOptions({}),
     ) as Promise<{ body: Record<string, unknown> }>;

@@ -62,6 +62,11 @@ export function fleetSeed(prefix: string, count: number, extra: Partial<Seed> = 
   };
 }
 
+/** Deterministic instance IDs `i-<prefix>NNNN` for `from..to` (the emulator's generated fleet IDs). */
+export function instanceIds(prefix: string, from: number, to: number): string[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => `i-${prefix}${String(from + i).padStart(4, '0')}`);
+}
+
 /** Controller flags for tests: one namespace, no leader election, ephemeral ports, fast polls. */
 export function testControllerArgs(namespace: string, emu: Emulator, extra: string[] = []): string[] {
   return [

@@ -8,6 +8,7 @@ import { CONFIGURE_PACKAGE_TEMPLATE } from '../../../src/api/ecsextension.js';
 import {
   condition,
   createEcsExtension,
+  instanceIds as ids,
   fleetSeed,
   getEcsExtension,
   NODE_PACKAGE,
@@ -17,9 +18,6 @@ import {
   waitForReady,
   type Stack,
 } from '../../harness/stack.js';
-
-const ids = (prefix: string, from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => `i-${prefix}${String(from + i).padStart(4, '0')}`);
 
 describe('EcsExtension converges', () => {
   let stack: Stack;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OWNER_UID_TAG } from '../../../src/api/common.js';
 import {
   condition,
+  instanceIds,
   createEcsExtension,
   fleetSeed,
   getEcsExtension,
@@ -18,8 +19,7 @@ import {
   type Stack,
 } from '../../harness/stack.js';
 
-const ids = (from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => `i-pol${String(from + i).padStart(4, '0')}`);
+const ids = (from: number, to: number) => instanceIds('pol', from, to);
 
 describe('EcsExtension policies', () => {
   let stack: Stack;

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { OWNER_UID_TAG } from '../../../src/api/common.js';
 import {
   createEcsExtension,
+  instanceIds as ids,
   emulatorEnv,
   fleetSeed,
   getEcsExtension,
@@ -23,8 +24,6 @@ import {
 } from '../../harness/stack.js';
 
 const execFileAsync = promisify(execFile);
-const ids = (prefix: string, from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => `i-${prefix}${String(from + i).padStart(4, '0')}`);
 
 /** Collects JSON log lines of a child controller; resolves the metrics port from the start line. */
 function watchLogs(child: ChildProcess) {

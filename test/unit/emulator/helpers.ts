@@ -1,5 +1,6 @@
 import OpenApiModule, { $OpenApiUtil, OpenApiUtil } from '@alicloud/openapi-core';
 import * as $dara from '@darabonba/typescript';
+import { rpcParams } from '../../../src/cloud/sdk.js';
 
 // Node's ESM loader hands the CommonJS module object to a default import (the class is `.default`);
 // vitest's loader hands over the class itself. Accept both.
@@ -33,17 +34,7 @@ export async function call(
   action: string,
   query: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
-  const params = new $OpenApiUtil.Params({
-    action,
-    version: product === 'oos' ? '2019-06-01' : '2014-05-26',
-    protocol: 'HTTPS',
-    pathname: '/',
-    method: 'POST',
-    authType: 'AK',
-    style: 'RPC',
-    reqBodyType: 'formData',
-    bodyType: 'json',
-  });
+  const params = rpcParams(action, product === 'oos' ? '2019-06-01' : '2014-05-26');
   const res = (await client.callApi(
     params,
     new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(query) }),
