@@ -129,6 +129,17 @@ describe('EcsExtension converges', () => {
       expect((e.parameters.targets as { ResourceIds: string[] }).ResourceIds).toEqual(['i-conv0126']);
     }
 
+    // events.k8s.io/v1 Events regarding the object: a Warning for the failure.
+    const { EventsV1Api } = await import('@kubernetes/client-node');
+    const events = await stack.kc
+      .makeApiClient(EventsV1Api)
+      .listNamespacedEvent({ namespace: stack.namespace });
+    const mine = events.items.filter((e) => e.regarding?.name === 'failing');
+    expect(mine.some((e) => e.type === 'Normal' && e.reason === 'ExecutionStarted')).toBe(true);
+    const warning = mine.find((e) => e.type === 'Warning' && e.reason === 'ExecutionFailed');
+    expect(warning?.note).toContain('i-conv0126');
+    expect(warning?.reportingController).toBe('ecsops.io/controller');
+
     await stack.emu.control.clearFaults();
     const recovered = await waitForReady(stack, 'failing', 'True', 60_000);
     expect(recovered.status?.summary).toMatchObject({ installed: 3, failed: 0 });

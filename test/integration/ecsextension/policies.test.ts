@@ -68,6 +68,16 @@ describe('EcsExtension policies', () => {
       );
     }
 
+    // The reconcile-requested-at annotation forces one more attempt and is echoed to status.
+    await patchEcsExtension(stack, 'missing-pkg', {
+      metadata: { annotations: { 'ecsops.io/reconcile-requested-at': 'try-again-1' } },
+    });
+    const retried = await waitFor('lastHandledReconcileAt echoed', async () => {
+      const o = await getEcsExtension(stack, 'missing-pkg');
+      return o?.status?.lastHandledReconcileAt === 'try-again-1' ? o : undefined;
+    });
+    expect(condition(retried, 'Stalled')?.reason).toBe('TemplateNotFound');
+
     // A spec change un-stalls it.
     // JSON merge patch: null removes the undeclared key.
     await patchEcsExtension(stack, 'bad-param', { spec: { parameters: { colour: null, version: '18' } } });
