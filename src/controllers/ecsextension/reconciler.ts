@@ -571,7 +571,9 @@ export class EcsExtensionReconciler implements Reconciler {
     const prev = obj.status ?? {};
     const generation = obj.metadata.generation ?? 0;
     const status: EcsExtensionStatus = { ...prev };
-    const facts = scope.targets.length > 0 || !err ? this.facts(scope) : undefined;
+    // Per-instance facts need this reconcile's package states; without them (an error before the
+    // read) the previous summary and rows stay as they were instead of showing everything Pending.
+    const facts = scope.states ? this.facts(scope) : undefined;
     const retrying = err instanceof TransientError ? { reason: err.reason, message: err.message } : undefined;
     const stalled = err instanceof StalledError ? { reason: err.reason, message: err.message } : undefined;
 
@@ -687,6 +689,7 @@ export class EcsExtensionReconciler implements Reconciler {
       await this.reconcileExecutions(scope);
       if (scope.inFlight.length === 0) await this.adoptRunning(scope);
       if (scope.inFlight.length > 0) {
+        scope.states = this.stateCache.get(metadata.uid ?? '');
         await this.writeStatus(scope);
         return { requeueAfterMs: this.requeueAfter(scope) };
       }

@@ -129,6 +129,37 @@ describe('EcsExtension policies', () => {
     }
   });
 
+  it('a transient cloud error keeps Ready and the counts, and says so in Reconciling', async () => {
+    await createEcsExtension(stack, 'steady', { targets: { instanceIds: ids(45, 47) } });
+    await waitForReady(stack, 'steady');
+    await stack.emu.control.setFaults({ actions: { ListInstancePackageStates: { throttleRate: 1 } } });
+    try {
+      await patchEcsExtension(stack, 'steady', {
+        metadata: { annotations: { 'ecsops.io/reconcile-requested-at': 'throttle-1' } },
+      });
+      const obj = await waitFor('Reconciling=True Throttled', async () => {
+        const o = await getEcsExtension(stack, 'steady');
+        return condition(o, 'Reconciling')?.reason === 'Throttled' ? o : undefined;
+      });
+      expect(condition(obj, 'Ready')).toMatchObject({ status: 'True', reason: 'Installed' });
+      expect(obj.status?.summary).toMatchObject({ targeted: 3, installed: 3, pending: 0 });
+      expect(obj.status?.lastHandledReconcileAt).toBeUndefined(); // not handled until it completes
+    } finally {
+      await stack.emu.control.clearFaults();
+    }
+    const healed = await waitFor(
+      'Reconciling cleared',
+      async () => {
+        const o = await getEcsExtension(stack, 'steady');
+        return o?.status?.lastHandledReconcileAt === 'throttle-1' && !condition(o, 'Reconciling')
+          ? o
+          : undefined;
+      },
+      90_000,
+    );
+    expect(condition(healed, 'Ready')?.status).toBe('True');
+  });
+
   it('suspend: true starts nothing new; resuming installs', async () => {
     await createEcsExtension(stack, 'suspended', { targets: { instanceIds: ids(40, 42) }, suspend: true });
     const obj = await waitForReady(stack, 'suspended', 'False', 30_000, 'Suspended');
