@@ -23,6 +23,7 @@ import {
   type CloudClients,
   type Execution,
   type PackageState,
+  type TaskExecution,
 } from '../../cloud/types.js';
 import { getCondition, type Condition } from '../../runtime/conditions.js';
 import { ReconcileError, StalledError, TransientError } from '../../runtime/errors.js';
@@ -264,30 +265,45 @@ export class EcsExtensionReconciler implements Reconciler {
    */
   private async reconcileExecutions(scope: Scope): Promise<void> {
     const oos = this.deps.cloud.oos(scope.obj.spec.regionId);
+    // Read every tracked execution first (the cloud layer rate-limits the fan-out), so a failed
+    // read leaves nothing half-processed: results and Events of a finished execution are
+    // recorded exactly once, in the reconcile that also drops it from status.
+    let listed: Array<Execution | undefined>;
+    try {
+      listed = await Promise.all(scope.inFlight.map((t) => oos.getExecution(t.executionId)));
+    } catch (err) {
+      throw toReconcileError(err, 'OOS ListExecutions');
+    }
     const still: TrackedExecution[] = [];
-    let failedThisRound = 0;
-    let finishedAny = false;
-    for (const tracked of scope.inFlight) {
-      let exec: Execution | undefined;
-      try {
-        exec = await oos.getExecution(tracked.executionId);
-      } catch (err) {
-        throw toReconcileError(err, 'OOS ListExecutions');
-      }
+    const finished: Array<{ tracked: TrackedExecution; exec: Execution }> = [];
+    for (const [i, tracked] of scope.inFlight.entries()) {
+      const exec = listed[i];
       if (!exec) {
         scope.ctx.log.warn(
           { executionId: tracked.executionId },
           'tracked execution no longer listed by OOS; dropping it',
         );
-        continue;
-      }
-      if (!TERMINAL_EXECUTION_STATUSES.includes(exec.status)) {
+      } else if (TERMINAL_EXECUTION_STATUSES.includes(exec.status)) {
+        finished.push({ tracked, exec });
+      } else {
         still.push(tracked);
-        continue;
       }
-      finishedAny = true;
-      failedThisRound += await this.collectResults(scope, tracked, exec);
     }
+    let children: TaskExecution[][];
+    try {
+      children = await Promise.all(
+        finished.map(({ exec }) =>
+          oos.listTaskExecutions({ executionId: exec.executionId, includeChildTaskExecution: true }),
+        ),
+      );
+    } catch (err) {
+      throw toReconcileError(err, 'OOS ListTaskExecutions');
+    }
+    let failedThisRound = 0;
+    for (const [i, { tracked, exec }] of finished.entries()) {
+      failedThisRound += this.collectResults(scope, tracked, exec, children[i] ?? []);
+    }
+    const finishedAny = finished.length > 0;
     scope.inFlight = still;
     if (finishedAny) {
       if (failedThisRound > 0) {
@@ -300,19 +316,17 @@ export class EcsExtensionReconciler implements Reconciler {
     }
   }
 
-  /** Records per-instance outcomes of a finished execution; returns how many instances failed. */
-  private async collectResults(scope: Scope, tracked: TrackedExecution, exec: Execution): Promise<number> {
+  /**
+   * Records per-instance outcomes of a finished execution from its loop children (OOS
+   * ListTaskExecutions), emits its Event and metric; returns how many instances failed.
+   */
+  private collectResults(
+    scope: Scope,
+    tracked: TrackedExecution,
+    exec: Execution,
+    children: TaskExecution[],
+  ): number {
     const { obj } = scope;
-    const oos = this.deps.cloud.oos(obj.spec.regionId);
-    let children: Awaited<ReturnType<typeof oos.listTaskExecutions>>;
-    try {
-      children = await oos.listTaskExecutions({
-        executionId: exec.executionId,
-        includeChildTaskExecution: true,
-      });
-    } catch (err) {
-      throw toReconcileError(err, 'OOS ListTaskExecutions');
-    }
     const byInstance = new Map<string, { status: string; message?: string }>();
     for (const t of children) {
       if (t.loopItem && t.loopItem.startsWith('i-'))
