@@ -21,8 +21,13 @@ export interface FaultConfig {
   seed?: number;
   /** Keyed by action name (`DescribeInstances`) or `*`; an action's own entry wins over `*`. */
   actions?: Record<string, ActionFaults>;
-  /** When set, throttled responses carry `x-acs-retry-after: <seconds>` (the real service mostly does not). */
-  retryAfterSeconds?: number;
+  /**
+   * When set, throttled responses carry `x-acs-retry-after: <milliseconds>` (the real service
+   * mostly sends none). Milliseconds because that is how Alibaba's own SDK reads the header:
+   * openapi-core `getThrottlingTimeLeft` → `ThrottlingError.retryAfter`, used by
+   * @darabonba/typescript `getBackoffDelay` as a delay in ms.
+   */
+  retryAfterMs?: number;
   /** Instances whose per-instance work (OOS loop items, Cloud Assistant commands) fails, with the reason. */
   failInstances?: Record<string, string>;
 }
@@ -73,9 +78,9 @@ export class Faults {
     return d;
   }
 
-  /** Seconds for `x-acs-retry-after`, or undefined when not configured. */
-  retryAfterSeconds(): number | undefined {
-    return this.cfg.retryAfterSeconds;
+  /** Milliseconds for `x-acs-retry-after`, or undefined when not configured. */
+  retryAfterMs(): number | undefined {
+    return this.cfg.retryAfterMs;
   }
 
   /** The injected failure reason of an instance, if any. */

@@ -151,7 +151,7 @@ async function handle(
     const fault = deps.faults.decide(action);
     if (fault.latencyMs > 0) await sleep(fault.latencyMs, undefined, { ref: false });
     if (fault.kind === 'throttle') {
-      const ra = deps.faults.retryAfterSeconds();
+      const ra = deps.faults.retryAfterMs();
       fail(
         new ApiError(400, 'Throttling.User', 'Request was denied due to user flow control.'),
         ra !== undefined ? { 'x-acs-retry-after': String(ra) } : {},

@@ -54,7 +54,7 @@ describe('emulator fault injection', () => {
   });
 
   it('sends x-acs-retry-after only when configured, which the SDK surfaces as ThrottlingError.retryAfter', async () => {
-    await emu.control.setFaults({ actions: { '*': { throttleRate: 1 } }, retryAfterSeconds: 2 });
+    await emu.control.setFaults({ actions: { '*': { throttleRate: 1 } }, retryAfterMs: 1500 });
     const c = sdkClient(emu.endpoint, DEMO_ACCESS_KEY);
     const e = (await call(c, 'oos', 'ListTemplates', {}).catch((x: unknown) => x)) as {
       name: string;
@@ -62,6 +62,6 @@ describe('emulator fault injection', () => {
       code: string;
     };
     expect(e.code).toBe('Throttling.User');
-    expect(e.retryAfter).toBeGreaterThan(0);
+    expect(e.retryAfter).toBe(1500); // milliseconds, as the SDK's retry policy reads it
   });
 });
