@@ -103,6 +103,22 @@ type Action = TrackedExecution['action'];
 /** OOS execution statuses in which work may still start or run. */
 const ACTIVE_EXECUTION_STATUSES = ['Started', 'Queued', 'Running', 'Waiting'] as const;
 
+/**
+ * What the last reads of a resource found, kept between reconciles so that polls of running
+ * executions and the reconcile that folds their results do not re-read the whole fleet
+ * (ListInstancePackageStates takes one instance per call). Valid only for the generation and
+ * reconcile request it was read for, and for 90 % of `spec.interval` after the last full read,
+ * so drift is still detected within one interval.
+ */
+interface LiveCache {
+  generation: number;
+  requested?: string;
+  /** When every reachable target's package state was last read, ms since the epoch. */
+  readAtMs: number;
+  targets: ResolvedTarget[];
+  states: Map<string, PackageState | undefined>;
+}
+
 /** Facts gathered during one reconcile. */
 interface Scope {
   obj: EcsExtension;
@@ -114,8 +130,10 @@ interface Scope {
   inFlight: TrackedExecution[];
   /** Failures not superseded by success, by instance ID. */
   failures: Map<string, { message: string; executionId?: string }>;
-  /** Instances that succeeded in executions that finished during this reconcile. */
-  succeeded: Set<string>;
+  /** Package states implied by executions that finished during this reconcile (success only). */
+  outcomes: Map<string, PackageState | undefined>;
+  /** Instances whose execution failed during this reconcile: their state must be re-read. */
+  stale: Set<string>;
   states?: Map<string, PackageState | undefined>;
   sequence: number;
   retry?: EcsExtensionStatus['retry'];
@@ -140,8 +158,16 @@ function sameValues(want: Record<string, unknown>, got: Record<string, unknown>)
 export class EcsExtensionReconciler implements Reconciler {
   private readonly opts: EcsExtensionOptions;
   private readonly now: () => Date;
-  /** Last package states read per resource UID, reused while executions are in flight. */
-  private readonly stateCache = new Map<string, Map<string, PackageState | undefined>>();
+  /** Live state per resource UID (see {@link LiveCache}). */
+  private readonly live = new Map<string, LiveCache>();
+  /**
+   * The status this process last wrote, per UID. The controller is the only status writer, so
+   * this is newer than or equal to the informer's copy, which lags a status patch by up to a
+   * watch round trip — long enough for a poll to miss executions it just started.
+   */
+  private readonly written = new Map<string, EcsExtensionStatus>();
+  /** UID per `namespace/name`, to drop the per-UID memory when an object is gone. */
+  private readonly uidByKey = new Map<string, string>();
 
   constructor(private readonly deps: EcsExtensionDeps) {
     this.opts = { ...defaultEcsExtensionOptions, ...deps.options };
@@ -150,9 +176,19 @@ export class EcsExtensionReconciler implements Reconciler {
 
   /** Reconciles one EcsExtension by key; see the module comment. */
   async reconcile(req: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileResult> {
-    const obj = this.deps.getObject(req.namespace, req.name);
-    if (!obj) return {};
-    const uid = obj.metadata.uid ?? '';
+    const key = `${req.namespace}/${req.name}`;
+    const cached = this.deps.getObject(req.namespace, req.name);
+    if (!cached) {
+      this.forget(this.uidByKey.get(key) ?? '');
+      this.uidByKey.delete(key);
+      return {};
+    }
+    const uid = cached.metadata.uid ?? '';
+    const previousUid = this.uidByKey.get(key);
+    if (previousUid !== undefined && previousUid !== uid) this.forget(previousUid); // deleted and re-created
+    this.uidByKey.set(key, uid);
+    const written = this.written.get(uid);
+    const obj: EcsExtension = written ? { ...cached, status: written } : cached;
 
     if (obj.metadata.deletionTimestamp) {
       if (!obj.metadata.finalizers?.includes(FINALIZER)) return {};
@@ -189,11 +225,17 @@ export class EcsExtensionReconciler implements Reconciler {
       if (rerr instanceof StalledError) {
         this.deps.events.event(obj, 'Warning', rerr.reason, 'Reconcile', rerr.message);
       }
-      this.stateCache.delete(uid);
+      this.live.delete(uid);
       throw rerr;
     }
     await this.writeStatus(scope);
     return { requeueAfterMs: this.requeueAfter(scope) };
+  }
+
+  /** Drops what this process remembers about a resource UID. */
+  private forget(uid: string): void {
+    this.live.delete(uid);
+    this.written.delete(uid);
   }
 
   private newScope(obj: EcsExtension, ctx: ReconcileContext): Scope {
@@ -209,16 +251,38 @@ export class EcsExtensionReconciler implements Reconciler {
       targets: [],
       inFlight: [...(obj.status?.executions ?? [])],
       failures,
-      succeeded: new Set(),
+      outcomes: new Map(),
+      stale: new Set(),
       sequence: obj.status?.executionSequence ?? 0,
       retry: obj.status?.retry,
     };
   }
 
-  /** reconcileTargets resolves spec.targets; sets no condition itself, throws InstanceNotFound (stalled). */
+  /**
+   * reconcileTargets resolves spec.targets (throws InstanceNotFound, stalled). A poll of running
+   * executions reuses the targets of a fresh {@link LiveCache} instead of calling ECS again.
+   */
   private async reconcileTargets(scope: Scope): Promise<void> {
     const { spec } = scope.obj;
+    const cache = this.freshCache(scope);
+    if (cache && scope.inFlight.length > 0) {
+      scope.targets = cache.targets;
+      return;
+    }
     scope.targets = await resolveTargets(this.deps.cloud.ecs(spec.regionId), spec.regionId, spec.targets);
+  }
+
+  /** The resource's {@link LiveCache} if it is still valid for this reconcile. */
+  private freshCache(scope: Scope): LiveCache | undefined {
+    const { metadata, spec } = scope.obj;
+    const cache = this.live.get(metadata.uid ?? '');
+    if (!cache) return undefined;
+    const intervalMs = durationMs(spec.interval, 10 * 60_000);
+    const fresh =
+      cache.generation === (metadata.generation ?? 0) &&
+      cache.requested === metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION] &&
+      scope.now.getTime() - cache.readAtMs < 0.9 * intervalMs;
+    return fresh ? cache : undefined;
   }
 
   /**
@@ -338,8 +402,18 @@ export class EcsExtensionReconciler implements Reconciler {
       const ok = r ? r.status === 'Success' : exec.status === 'Success';
       if (ok) {
         scope.failures.delete(id);
-        scope.succeeded.add(id);
+        scope.outcomes.set(
+          id,
+          tracked.action === 'uninstall'
+            ? undefined
+            : {
+                templateName: obj.spec.packageName,
+                templateVersion: scope.resolvedVersion,
+                parameters: obj.spec.parameters ?? {},
+              },
+        );
       } else {
+        scope.stale.add(id);
         const why = r?.message || r?.status || exec.statusMessage || `execution ${exec.status}`;
         scope.failures.set(id, { message: sanitizeText(why).slice(0, 512), executionId: exec.executionId });
         failed.push(id);
@@ -371,21 +445,32 @@ export class EcsExtensionReconciler implements Reconciler {
   }
 
   /**
-   * reconcilePackageStates reads OOS ListInstancePackageStates for every reachable target when no
-   * execution is in flight (drift check); while executions run it reuses the last read.
+   * reconcilePackageStates knows the package state of every reachable target. With a fresh
+   * {@link LiveCache} it folds in the outcomes of executions that just finished and reads only
+   * targets it has no state for (new or failed ones); otherwise (first visit, spec change,
+   * reconcile request, or `interval` elapsed: the drift check) it reads them all.
    */
   private async reconcilePackageStates(scope: Scope): Promise<void> {
-    const uid = scope.obj.metadata.uid ?? '';
-    const cached = this.stateCache.get(uid);
-    if (scope.inFlight.length > 0 && cached) {
-      scope.states = cached;
+    const { metadata } = scope.obj;
+    const reachable = scope.targets.filter((t) => t.reachable).map((t) => t.instanceId);
+    const cache = this.freshCache(scope);
+    if (cache) {
+      for (const [id, state] of scope.outcomes) cache.states.set(id, state);
+      for (const id of scope.stale) cache.states.delete(id);
+      const missing = reachable.filter((id) => !cache.states.has(id));
+      for (const [id, state] of await this.readStates(scope, missing)) cache.states.set(id, state);
+      cache.targets = scope.targets;
+      scope.states = cache.states;
       return;
     }
-    scope.states = await this.readStates(
-      scope,
-      scope.targets.filter((t) => t.reachable).map((t) => t.instanceId),
-    );
-    this.stateCache.set(uid, scope.states);
+    scope.states = await this.readStates(scope, reachable);
+    this.live.set(metadata.uid ?? '', {
+      generation: metadata.generation ?? 0,
+      requested: metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION],
+      readAtMs: scope.now.getTime(),
+      targets: scope.targets,
+      states: scope.states,
+    });
   }
 
   private async readStates(scope: Scope, ids: string[]): Promise<Map<string, PackageState | undefined>> {
@@ -539,7 +624,6 @@ export class EcsExtensionReconciler implements Reconciler {
         clientToken: token,
         startTime: isoSeconds(scope.now),
       });
-      for (const id of batch) scope.succeeded.delete(id);
       this.deps.metrics.executionStarted(CONFIGURE_PACKAGE_TEMPLATE, action);
       this.deps.events.event(
         obj,
@@ -643,6 +727,7 @@ export class EcsExtensionReconciler implements Reconciler {
       if (requested !== undefined) status.lastHandledReconcileAt = requested;
     }
     await this.deps.kube.patchStatus(obj, status);
+    this.written.set(obj.metadata.uid ?? '', status);
   }
 
   /**
@@ -679,7 +764,7 @@ export class EcsExtensionReconciler implements Reconciler {
     const { metadata, spec } = obj;
     const done = async (): Promise<ReconcileResult> => {
       await this.deps.kube.removeFinalizer(obj, FINALIZER);
-      this.stateCache.delete(metadata.uid ?? '');
+      this.forget(metadata.uid ?? '');
       this.deps.metrics.deleteResource(ECS_EXTENSION_KIND, metadata.namespace ?? '', metadata.name ?? '');
       return {};
     };
@@ -703,7 +788,7 @@ export class EcsExtensionReconciler implements Reconciler {
       await this.reconcileExecutions(scope);
       if (scope.inFlight.length === 0) await this.adoptRunning(scope);
       if (scope.inFlight.length > 0) {
-        scope.states = this.stateCache.get(metadata.uid ?? '');
+        scope.states = this.live.get(metadata.uid ?? '')?.states;
         await this.writeStatus(scope);
         return { requeueAfterMs: this.requeueAfter(scope) };
       }
