@@ -131,12 +131,7 @@ export function base64Text(v: unknown): string | undefined {
   return Buffer.from(v, 'base64').toString('utf8');
 }
 
-/** Splits `items` into chunks of at most `size` (at least one chunk only when `items` is non-empty). */
-export function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
+export { chunks } from '../util/chunks.js';
 
 /** Copies only defined values (keeps optional fields absent rather than `undefined`). */
 export function defined<T extends object>(o: T): T {

@@ -4,7 +4,7 @@ import type { InvocationRecord, InvokeInstanceRecord } from './invocations.js';
 import { invocationStatus } from './invocations.js';
 import type { PageLimits } from './params.js';
 import { paginate } from './params.js';
-import type { InstanceRecord } from './state.js';
+import { isoNow, type InstanceRecord } from './state.js';
 
 /** ECS API version served. */
 export const ECS_VERSION = '2014-05-26';
@@ -144,7 +144,7 @@ const describeCloudAssistantStatus: ActionHandler = (ctx) => {
           InstanceId: i.instanceId,
           CloudAssistantStatus: up ? 'true' : 'false',
           CloudAssistantVersion: i.cloudAssistantOnline ? i.cloudAssistantVersion : '',
-          LastHeartbeatTime: up ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') : '',
+          LastHeartbeatTime: up ? isoNow() : '',
           LastInvokedTime: invs.at(-1)?.creationTime ?? '',
           ActiveTaskCount: invs.filter((v) =>
             v.instances.some(

@@ -27,6 +27,40 @@ export async function createTestNamespace(kc: KubeConfig, prefix: string): Promi
 }
 
 /**
+ * A namespaced test CRD (apiextensions.k8s.io/v1, one served+stored version with a status
+ * subresource) as plain JSON, so `x-kubernetes-*` keys in `openAPIV3Schema` survive (see
+ * {@link kubeRequest}). `singular` and `plural` are derived from `kind` (`Widget` → `widgets`).
+ */
+export function testCrd(
+  group: string,
+  version: string,
+  kind: string,
+  openAPIV3Schema: Record<string, unknown>,
+): Record<string, unknown> {
+  const singular = kind.toLowerCase();
+  const plural = `${singular}s`;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.${group}` },
+    spec: {
+      group,
+      scope: 'Namespaced',
+      names: { plural, singular, kind, listKind: `${kind}List` },
+      versions: [
+        {
+          name: version,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema },
+        },
+      ],
+    },
+  };
+}
+
+/**
  * Server-side applies a CustomResourceDefinition (plain JSON, wire field names) and waits
  * (up to `timeoutMs` milliseconds) until its `Established` condition is True.
  * @throws Error when the API server rejects it or it is not established in time.

@@ -13,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, startControlPlane } from '../harness/controlplane.js';
-import { applyCrd, createTestNamespace, getTestKubeConfig } from '../harness/env.js';
+import { applyCrd, testCrd, createTestNamespace, getTestKubeConfig } from '../harness/env.js';
 
 const group = 'cp-test.ecsops.io';
 const version = 'v1';
@@ -24,43 +24,23 @@ interface Widget extends KubernetesObject {
   status?: { phase?: string; count?: number };
 }
 
-const crd = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: `${plural}.${group}` },
-  spec: {
-    group,
-    scope: 'Namespaced',
-    names: { plural, singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-    versions: [
-      {
-        name: version,
-        served: true,
-        storage: true,
-        subresources: { status: {} },
-        schema: {
-          openAPIV3Schema: {
-            type: 'object',
-            properties: {
-              spec: {
-                type: 'object',
-                required: ['size', 'min'],
-                properties: { size: { type: 'integer' }, min: { type: 'integer' } },
-                'x-kubernetes-validations': [
-                  { rule: 'self.size >= self.min', message: 'spec.size must be at least spec.min' },
-                ],
-              },
-              status: {
-                type: 'object',
-                properties: { phase: { type: 'string' }, count: { type: 'integer' } },
-              },
-            },
-          },
-        },
-      },
-    ],
+const crd = testCrd(group, version, 'Widget', {
+  type: 'object',
+  properties: {
+    spec: {
+      type: 'object',
+      required: ['size', 'min'],
+      properties: { size: { type: 'integer' }, min: { type: 'integer' } },
+      'x-kubernetes-validations': [
+        { rule: 'self.size >= self.min', message: 'spec.size must be at least spec.min' },
+      ],
+    },
+    status: {
+      type: 'object',
+      properties: { phase: { type: 'string' }, count: { type: 'integer' } },
+    },
   },
-};
+});
 
 describe('local control plane', () => {
   const kc = getTestKubeConfig('admin');

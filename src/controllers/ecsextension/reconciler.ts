@@ -25,7 +25,7 @@ import {
   type PackageState,
   type TaskExecution,
 } from '../../cloud/types.js';
-import { getCondition, type Condition } from '../../runtime/conditions.js';
+import { getCondition, toMetaTime, type Condition } from '../../runtime/conditions.js';
 import { ReconcileError, StalledError, TransientError } from '../../runtime/errors.js';
 import type {
   Reconciler,
@@ -35,14 +35,8 @@ import type {
 } from '../../runtime/controller.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
 import { isNotFound, toReconcileError } from '../shared/cloud-errors.js';
-import {
-  chunk,
-  clientToken,
-  OOS_BATCH_SIZE,
-  oosRateControl,
-  ownerTags,
-  retryDelayMs,
-} from '../shared/execution.js';
+import { clientToken, OOS_BATCH_SIZE, oosRateControl, ownerTags, retryDelayMs } from '../shared/execution.js';
+import { chunks } from '../../util/chunks.js';
 import { validateParameters } from '../shared/parameters.js';
 import { resolveTargets, type ResolvedTarget } from '../shared/targets.js';
 import { instanceRows, setEcsExtensionConditions, summarize, type InstanceFact } from './status.js';
@@ -137,16 +131,11 @@ interface Scope {
   states?: Map<string, PackageState | undefined>;
   sequence: number;
   retry?: EcsExtensionStatus['retry'];
-  requeueAfterMs?: number;
 }
 
 function durationMs(value: string | undefined, fallbackMs: number): number {
   const ms = value ? parseDuration(value) : undefined;
   return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : fallbackMs;
-}
-
-function isoSeconds(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function sameValues(want: Record<string, unknown>, got: Record<string, unknown>): boolean {
@@ -373,7 +362,7 @@ export class EcsExtensionReconciler implements Reconciler {
       if (failedThisRound > 0) {
         const failures = (scope.retry?.failures ?? 0) + 1;
         const delay = retryDelayMs(failures, this.opts.retryBaseMs, this.opts.retryMaxMs);
-        scope.retry = { failures, nextRetryTime: isoSeconds(new Date(scope.now.getTime() + delay)) };
+        scope.retry = { failures, nextRetryTime: toMetaTime(new Date(scope.now.getTime() + delay)) };
       } else if (scope.failures.size === 0) {
         scope.retry = undefined;
       }
@@ -539,7 +528,7 @@ export class EcsExtensionReconciler implements Reconciler {
   }
 
   /** Tracks running executions tagged with this resource's UID that status does not know. */
-  private async adoptRunning(scope: Scope): Promise<boolean> {
+  private async adoptRunning(scope: Scope): Promise<void> {
     const { obj } = scope;
     const oos = this.deps.cloud.oos(obj.spec.regionId);
     let owned: Execution[];
@@ -556,7 +545,7 @@ export class EcsExtensionReconciler implements Reconciler {
     }
     const known = new Set(scope.inFlight.map((e) => e.executionId));
     for (const exec of owned) {
-      if (TERMINAL_EXECUTION_STATUSES.includes(exec.status) || known.has(exec.executionId)) continue;
+      if (known.has(exec.executionId)) continue;
       const targets = exec.parameters.targets as { ResourceIds?: string[] } | string | undefined;
       const parsed =
         typeof targets === 'string' ? (JSON.parse(targets) as { ResourceIds?: string[] }) : targets;
@@ -566,14 +555,13 @@ export class EcsExtensionReconciler implements Reconciler {
         action,
         instanceIds: parsed?.ResourceIds ?? [],
         clientToken: '',
-        startTime: exec.startDate ?? exec.createDate ?? isoSeconds(scope.now),
+        startTime: exec.startDate ?? exec.createDate ?? toMetaTime(scope.now),
       });
       scope.ctx.log.info(
         { executionId: exec.executionId },
         'adopted running execution owned by this resource',
       );
     }
-    return scope.inFlight.length > known.size;
   }
 
   /** Starts `action` executions on `ids` in batches of at most 50 (OOS StartExecution). */
@@ -581,7 +569,7 @@ export class EcsExtensionReconciler implements Reconciler {
     const { obj } = scope;
     const { spec, metadata } = obj;
     const oos = this.deps.cloud.oos(spec.regionId);
-    for (const batch of chunk([...ids].sort(), OOS_BATCH_SIZE)) {
+    for (const batch of chunks([...ids].sort(), OOS_BATCH_SIZE)) {
       const token = clientToken({
         uid: metadata.uid ?? '',
         generation: metadata.generation ?? 0,
@@ -622,7 +610,7 @@ export class EcsExtensionReconciler implements Reconciler {
         action,
         instanceIds: batch,
         clientToken: token,
-        startTime: isoSeconds(scope.now),
+        startTime: toMetaTime(scope.now),
       });
       this.deps.metrics.executionStarted(CONFIGURE_PACKAGE_TEMPLATE, action);
       this.deps.events.event(
@@ -772,19 +760,10 @@ export class EcsExtensionReconciler implements Reconciler {
 
     const scope = this.newScope(obj, ctx);
     try {
-      try {
-        await this.reconcileTargets(scope);
-      } catch (err) {
-        if (!(err instanceof StalledError)) throw err;
-        // Some listed instances are gone: uninstall from the ones that exist.
-        const ecs = this.deps.cloud.ecs(spec.regionId);
-        const { instanceIds: _ids, ...rest } = spec.targets;
-        const found = await ecs.describeInstances({ instanceIds: spec.targets.instanceIds ?? [] });
-        scope.targets = await resolveTargets(ecs, spec.regionId, {
-          ...rest,
-          instanceIds: found.map((i) => i.instanceId),
-        });
-      }
+      // Listed instances that no longer exist cannot hold the package: uninstall from the rest.
+      scope.targets = await resolveTargets(this.deps.cloud.ecs(spec.regionId), spec.regionId, spec.targets, {
+        missing: 'skip',
+      });
       await this.reconcileExecutions(scope);
       if (scope.inFlight.length === 0) await this.adoptRunning(scope);
       if (scope.inFlight.length > 0) {

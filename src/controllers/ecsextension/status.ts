@@ -25,6 +25,7 @@ import {
   markReadyUnknown,
   markReconciling,
   markStalled,
+  toMetaTime,
   type Condition,
 } from '../../runtime/conditions.js';
 
@@ -88,7 +89,7 @@ export function instanceRows(
   now: Date,
 ): ExtensionInstanceStatus[] {
   const prev = new Map((previous ?? []).map((r) => [r.instanceId, r]));
-  const nowIso = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const nowIso = toMetaTime(now);
   const rows = facts.map((f) => {
     const state = instanceState(f);
     const before = prev.get(f.instanceId);

@@ -43,13 +43,6 @@ export function ownerTags(
   };
 }
 
-/** Splits `items` into chunks of at most `size`. */
-export function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
 /**
  * The bulky templates' `rateControl` parameter (`{"Mode":"Concurrency","Concurrency":..,"MaxErrors":..}`)
  * from `spec.rateControl` with the DESIGN defaults (concurrency 10, maxErrors 0). Percent strings

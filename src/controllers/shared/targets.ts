@@ -29,15 +29,18 @@ export function listIds(ids: readonly string[], max = 5): string {
 
 /**
  * Resolves `targets` in `regionId`.
+ * @param options.missing what explicitly listed instance IDs that do not exist in the region
+ *   mean: `stall` (default; wrong region or released instances — only a spec change fixes it) or
+ *   `skip` (deletion: nothing to clean up there).
  * @returns targets sorted by instance ID.
- * @throws StalledError `InstanceNotFound` when explicitly listed instance IDs do not exist in the
- *   region (wrong region or released instances — only a spec change fixes it).
+ * @throws StalledError `InstanceNotFound` for missing listed instance IDs when `missing` is `stall`.
  * @throws TransientError / StalledError mapped from cloud failures (see `toReconcileError`).
  */
 export async function resolveTargets(
   ecs: EcsApi,
   regionId: string,
   targets: Targets,
+  options: { missing?: 'stall' | 'skip' } = {},
 ): Promise<ResolvedTarget[]> {
   const excluded = new Set(targets.excludeInstanceIds ?? []);
   let instances: Instance[];
@@ -47,7 +50,7 @@ export async function resolveTargets(
       instances = wanted.length > 0 ? await ecs.describeInstances({ instanceIds: wanted }) : [];
       const found = new Set(instances.map((i) => i.instanceId));
       const missing = wanted.filter((id) => !found.has(id)).sort();
-      if (missing.length > 0) {
+      if (missing.length > 0 && options.missing !== 'skip') {
         throw new StalledError(
           InstanceNotFoundReason,
           `${missing.length} instance(s) not found in region ${regionId}: ${listIds(missing)}`,

@@ -9,34 +9,17 @@ import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { Manager } from '../../../src/runtime/manager.js';
-import { applyCrd, createTestNamespace, getTestKubeConfig } from '../../harness/env.js';
+import { applyCrd, testCrd, createTestNamespace, getTestKubeConfig } from '../../harness/env.js';
 import { TcpProxy, eventually } from './tcp-proxy.js';
 
 const group = 'runtime-test.ecsops.io';
 const version = 'v1';
 const plural = 'gizmos';
 
-const crd: Record<string, unknown> = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: `${plural}.${group}` },
-  spec: {
-    group,
-    scope: 'Namespaced',
-    names: { plural, singular: 'gizmo', kind: 'Gizmo', listKind: 'GizmoList' },
-    versions: [
-      {
-        name: version,
-        served: true,
-        storage: true,
-        subresources: { status: {} },
-        schema: {
-          openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-        },
-      },
-    ],
-  },
-};
+const crd = testCrd(group, version, 'Gizmo', {
+  type: 'object',
+  'x-kubernetes-preserve-unknown-fields': true,
+});
 
 let kc: KubeConfig;
 const cleanups: Array<() => Promise<void>> = [];

@@ -19,7 +19,7 @@ import type {
   ReconcileResult,
 } from '../../../src/runtime/manager.js';
 import { StatusPatcher } from '../../../src/runtime/status.js';
-import { applyCrd, createTestNamespace, getTestKubeConfig } from '../../harness/env.js';
+import { applyCrd, testCrd, createTestNamespace, getTestKubeConfig } from '../../harness/env.js';
 import { TcpProxy, eventually } from './tcp-proxy.js';
 
 const group = 'runtime-test.ecsops.io';
@@ -31,37 +31,16 @@ interface Gadget extends KubernetesObject {
   status?: { observedGeneration?: number; phase?: string; items?: string[]; extra?: string };
 }
 
-// A plain object: client-node's typed serializer would drop the x-kubernetes-* wire names.
-const crd: Record<string, unknown> = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: `${plural}.${group}` },
-  spec: {
-    group,
-    scope: 'Namespaced',
-    names: { plural, singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
-    versions: [
-      {
-        name: version,
-        served: true,
-        storage: true,
-        subresources: { status: {} },
-        schema: {
-          openAPIV3Schema: {
-            type: 'object',
-            properties: {
-              spec: {
-                type: 'object',
-                properties: { size: { type: 'integer' }, mode: { type: 'string' } },
-              },
-              status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-            },
-          },
-        },
-      },
-    ],
+const crd = testCrd(group, version, 'Gadget', {
+  type: 'object',
+  properties: {
+    spec: {
+      type: 'object',
+      properties: { size: { type: 'integer' }, mode: { type: 'string' } },
+    },
+    status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
   },
-};
+});
 
 let kc: KubeConfig;
 let api: CustomObjectsApi;

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  chunk,
   clientToken,
   oosRateControl,
   ownerTags,
   retryDelayMs,
 } from '../../../src/controllers/shared/execution.js';
+import { chunks as chunk } from '../../../src/util/chunks.js';
 
 const base = {
   uid: '0b4f6c3e-5d1a-4a8e-9c1f-7e2d3b4a5c6d',
