@@ -116,10 +116,11 @@ export interface CredentialIdentity {
 
 /**
  * Resolves a credential once from `provider` (default: the default chain), for `/readyz`.
- * Resolves `{ providerName }`. Rejects with a permanent `CloudError` (code
+ * Resolves `{ providerName }`. Rejects with a transient `CloudError` (code
  * `CredentialsUnavailable`, category `credentials`, product `credentials`, action
- * `ResolveCredentials`) whose message names the chain and the environment variables to set;
- * the message never contains a secret.
+ * `ResolveCredentials`; transient because a credential source such as the metadata service or
+ * an OIDC token file may become readable) whose message names the chain and the environment
+ * variables to set; the message never contains a secret.
  */
 export async function checkCredentials(
   provider: CredentialsProvider = createCredentialsProvider(),
@@ -134,7 +135,7 @@ export async function checkCredentials(
       message,
       action: 'ResolveCredentials',
       product: 'credentials',
-      kind: 'permanent',
+      kind: 'transient',
       category: 'credentials',
     });
   }

@@ -5,6 +5,12 @@
  * Every rejection of an `OosApi` / `EcsApi` method is a {@link CloudError}. Its `message` is
  * sanitized ({@link sanitizeErrorText}); it carries no `cause` (SDK errors hold the signed
  * request, including query-string signatures and STS tokens).
+ *
+ * Only failures known to need a change by someone (bad parameters, missing entities, denied
+ * permissions, wrong AccessKey or signature, an explicit 4xx code the table does not know) are
+ * `permanent`. Everything unclassified — an error of unknown shape, any socket errno, an expired
+ * STS token, a credential source that cannot be read right now — is `transient`, so the
+ * controller keeps retrying with backoff rather than stalling the resource forever.
  */
 import { AlibabaCloudError, ThrottlingError } from '@alicloud/openapi-core';
 import { sanitizeErrorText } from '../util/sanitize.js';
@@ -21,7 +27,14 @@ export type CloudErrorCategory =
   | 'invalidParameter'
   | 'notFound'
   | 'credentials'
+  /** The caller's `AbortSignal` aborted the call (code `Aborted`). */
+  | 'aborted'
+  /** An error of unknown shape (code `UnknownError`): transient, but not retried in the layer. */
+  | 'unknown'
   | 'other';
+
+/** `CloudError.code` of a call stopped by the caller's `AbortSignal` (see {@link isAborted}). */
+export const ABORTED_CODE = 'Aborted';
 
 /** Fields of a {@link CloudError}. */
 export interface CloudErrorInit {
@@ -75,15 +88,59 @@ export class CloudError extends Error {
     this.attempts = init.attempts ?? 1;
   }
 
-  /** True for categories worth an in-layer retry with backoff (throttling, server, network, conflict). */
+  /**
+   * True for errors worth an immediate in-layer retry with backoff: transient throttling, server,
+   * network and state-conflict (`other`) errors. False for permanent errors and for the transient
+   * categories an immediate re-send cannot fix: `credentials` (the provider hands out the same
+   * cached token until it refreshes it; the reconcile-level backoff retries later), `unknown`
+   * (an error of unknown shape may be a local bug, and a write may have been processed) and
+   * `aborted` (the caller asked to stop).
+   */
   get retryable(): boolean {
-    return this.kind === 'transient' && this.category !== 'credentials';
+    return (
+      this.kind === 'transient' &&
+      this.category !== 'credentials' &&
+      this.category !== 'unknown' &&
+      this.category !== 'aborted'
+    );
   }
 }
 
 /** Type guard for {@link CloudError}. */
 export function isCloudError(err: unknown): err is CloudError {
   return err instanceof CloudError;
+}
+
+/**
+ * True when `err` is a {@link CloudError} with code `Aborted`: the call was stopped because the
+ * `AbortSignal` given to `CloudClients.oos/ecs(regionId, { signal })` aborted. Such an error says
+ * nothing about the service; callers usually just stop (they are shutting down or lost leadership).
+ */
+export function isAborted(err: unknown): err is CloudError {
+  return err instanceof CloudError && err.code === ABORTED_CODE;
+}
+
+/**
+ * The {@link CloudError} for a call stopped by an aborted signal: code `Aborted`, kind
+ * `transient`, category `aborted` (never `retryable`). `reason` is the signal's `reason`; only
+ * its message is kept (sanitized).
+ */
+export function abortedError(
+  product: CloudProduct,
+  action: string,
+  reason?: unknown,
+  attempts = 0,
+): CloudError {
+  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  return new CloudError({
+    code: ABORTED_CODE,
+    message: `call aborted by the caller (${why})`,
+    action,
+    product,
+    kind: 'transient',
+    category: 'aborted',
+    attempts,
+  });
 }
 
 /** Classification of one error code. */
@@ -104,6 +161,11 @@ const startsWith =
   (...prefixes: string[]) =>
   (c: string) =>
     prefixes.some((p) => c.startsWith(p));
+
+/** `InvalidSecurityToken.Expired` and the other `InvalidSecurityToken.*` codes about expiry. */
+function isSecurityTokenExpiry(code: string): boolean {
+  return code.startsWith('InvalidSecurityToken') && /expire/i.test(code);
+}
 
 /**
  * THE classification table (first match wins). Sources: reference §1.5 (Terraform provider
@@ -131,14 +193,16 @@ const RULES: readonly Rule[] = [
     kind: 'transient',
     category: 'other',
   },
+  // An expired STS token is replaced by the next refresh of the credential provider; a
+  // credential source that cannot be read now (metadata service, OIDC token file) may recover.
+  {
+    test: (c) => isSecurityTokenExpiry(c) || c === 'CredentialsUnavailable',
+    kind: 'transient',
+    category: 'credentials',
+  },
   {
     test: (c) =>
-      startsWith(
-        'InvalidAccessKeyId',
-        'InvalidSecurityToken',
-        'InvalidCredentials',
-        'CredentialsUnavailable',
-      )(c) ||
+      startsWith('InvalidAccessKeyId', 'InvalidSecurityToken', 'InvalidCredentials')(c) ||
       is('SignatureDoesNotMatch', 'IncompleteSignature', 'SignatureNonceUsed', 'InvalidTimeStamp.Expired')(c),
     kind: 'permanent',
     category: 'credentials',
@@ -165,7 +229,8 @@ const RULES: readonly Rule[] = [
 /**
  * Classifies an Alibaba Cloud error `code` (with the HTTP status when known) using the table
  * above; unknown codes fall back on the status: ≥ 500 → transient `server`, 429 → transient
- * `throttling`, anything else → permanent `other`.
+ * `throttling`, another 4xx (the service named a client error) → permanent `other`, no status or
+ * anything else → transient `unknown`. Never throws.
  */
 export function classifyCode(code: string, httpStatus?: number): Classification {
   for (const rule of RULES) {
@@ -173,10 +238,21 @@ export function classifyCode(code: string, httpStatus?: number): Classification 
   }
   if (httpStatus !== undefined && httpStatus >= 500) return { kind: 'transient', category: 'server' };
   if (httpStatus === 429) return { kind: 'transient', category: 'throttling' };
-  return { kind: 'permanent', category: 'other' };
+  if (httpStatus !== undefined && httpStatus >= 400) return { kind: 'permanent', category: 'other' };
+  return { kind: 'transient', category: 'unknown' };
 }
 
-/** Node.js socket error codes treated as network errors (all transient). */
+/**
+ * True for an errno-shaped code (`ECONNRESET`, `EPROTO`, `EMFILE`, `EAI_AGAIN`, ...) or an undici
+ * code (`UND_ERR_*`): every such error is a network error (transient). Node's own `ERR_*` codes
+ * are not errnos.
+ */
+export function isErrnoCode(code: string): boolean {
+  if (code.startsWith('UND_ERR_')) return true;
+  return /^E[A-Z]+(?:_[A-Z]+)*$/.test(code) && !code.startsWith('ERR_');
+}
+
+/** Node.js socket error codes known to be network errors (any other errno is one too, see {@link isErrnoCode}). */
 const NETWORK_ERRNOS = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
@@ -217,11 +293,13 @@ function str(v: unknown): string | undefined {
  *   HTTP status, request ID, and `retryAfter` (openapi-core parses the `x-acs-retry-after`
  *   header with `parseInt` and its own retry loop sleeps that many **milliseconds**; we keep the
  *   same unit);
- * - socket / timeout errors from the HTTP layer (`ECONNRESET`, `RequestTimeoutError`, ...):
- *   code `NetworkError`;
- * - {@link CredentialResolutionError}: code `CredentialsUnavailable` (permanent, `credentials`);
+ * - socket / timeout errors from the HTTP layer (any errno-shaped code such as `ECONNRESET` or
+ *   `EPROTO`, any `UND_ERR_*`, `RequestTimeoutError`, ...): code `NetworkError`, transient
+ *   `network`;
+ * - {@link CredentialResolutionError}: code `CredentialsUnavailable` (transient, `credentials`:
+ *   the credential source may be readable on the next try);
  * - a response body that is not JSON (`SyntaxError`): code `InvalidResponse` (transient `server`);
- * - anything else: code `UnknownError`, permanent `other`.
+ * - anything else: code `UnknownError`, transient `unknown` (not retried in the layer).
  * Never throws. An existing `CloudError` is returned as is.
  */
 export function toCloudError(err: unknown, product: CloudProduct, action: string): CloudError {
@@ -254,7 +332,7 @@ export function toCloudError(err: unknown, product: CloudProduct, action: string
       message: err.message,
       action,
       product,
-      kind: 'permanent',
+      kind: 'transient',
       category: 'credentials',
     });
   }
@@ -263,7 +341,7 @@ export function toCloudError(err: unknown, product: CloudProduct, action: string
   const name = typeof e?.name === 'string' ? e.name : '';
   const text = typeof e?.message === 'string' ? e.message : String(err);
   if (
-    (errno !== undefined && NETWORK_ERRNOS.has(errno)) ||
+    (errno !== undefined && (NETWORK_ERRNOS.has(errno) || isErrnoCode(errno))) ||
     /Timeout/i.test(name) ||
     /^(Connect|Read)Timeout/.test(text)
   ) {
@@ -295,7 +373,7 @@ export function toCloudError(err: unknown, product: CloudProduct, action: string
     message: text,
     action,
     product,
-    kind: 'permanent',
-    category: 'other',
+    kind: 'transient',
+    category: 'unknown',
   });
 }

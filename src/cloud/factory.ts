@@ -64,7 +64,8 @@ export interface CloudDeps {
 export interface CloudLayer extends CloudClients {
   /**
    * Resolves a credential once (for `/readyz`). Resolves `{ providerName }`; rejects with a
-   * permanent `CloudError` (category `credentials`) naming the chain and env vars to set.
+   * transient `CloudError` (code `CredentialsUnavailable`, category `credentials`) naming the
+   * chain and env vars to set.
    */
   checkCredentials(): Promise<CredentialIdentity>;
   /** The endpoint (`host[:port]`) used for (product, region). */

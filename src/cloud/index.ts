@@ -6,6 +6,7 @@ export * from './types.js';
 export {
   CloudError,
   isCloudError,
+  isAborted,
   classifyCode,
   type CloudErrorKind,
   type CloudErrorCategory,

@@ -58,12 +58,12 @@ describe('credentials', () => {
     expect(sanitizeErrorText('fake-env-secret-value')).toBe('[REDACTED]');
   });
 
-  it('a missing credential is a permanent CloudError naming the chain and its env vars', async () => {
+  it('a missing credential is a transient CloudError naming the chain and its env vars', async () => {
     const err = await checkCredentials(createCredentialsProvider()).catch((e: unknown) => e);
     expect(isCloudError(err)).toBe(true);
     expect(err).toMatchObject({
       code: 'CredentialsUnavailable',
-      kind: 'permanent',
+      kind: 'transient',
       category: 'credentials',
       action: 'ResolveCredentials',
     });

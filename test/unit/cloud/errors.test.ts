@@ -1,12 +1,16 @@
 import { ClientError, ServerError, ThrottlingError } from '@alicloud/openapi-core';
 import { describe, expect, it } from 'vitest';
 import {
+  abortedError,
   classifyCode,
   CloudError,
   CredentialResolutionError,
+  isAborted,
   isCloudError,
+  isErrnoCode,
   toCloudError,
 } from '../../../src/cloud/errors.js';
+import { isAborted as isAbortedFromIndex } from '../../../src/cloud/index.js';
 
 describe('classifyCode', () => {
   it.each([
@@ -24,7 +28,13 @@ describe('classifyCode', () => {
     ['InvalidAccessKeyId.NotFound', 404, 'permanent', 'credentials'],
     ['InvalidAccessKeyId', 400, 'permanent', 'credentials'],
     ['SignatureDoesNotMatch', 400, 'permanent', 'credentials'],
-    ['InvalidSecurityToken.Expired', 400, 'permanent', 'credentials'],
+    // A refreshed STS token or a recovered credential source fixes these.
+    ['InvalidSecurityToken.Expired', 400, 'transient', 'credentials'],
+    ['InvalidSecurityToken.TokenExpired', 400, 'transient', 'credentials'],
+    ['CredentialsUnavailable', undefined, 'transient', 'credentials'],
+    ['InvalidSecurityToken.Malformed', 400, 'permanent', 'credentials'],
+    ['InvalidAccessKeyId.Inactive', 400, 'permanent', 'credentials'],
+    ['IncompleteSignature', 400, 'permanent', 'credentials'],
     ['EntityNotExists.Template', 404, 'permanent', 'notFound'],
     ['InvalidInstanceIds.NotFound', 404, 'permanent', 'notFound'],
     ['InvalidParameter', 400, 'permanent', 'invalidParameter'],
@@ -34,6 +44,8 @@ describe('classifyCode', () => {
     ['SomethingNew', 502, 'transient', 'server'],
     ['SomethingNew', 429, 'transient', 'throttling'],
     ['SomethingNew', 400, 'permanent', 'other'],
+    ['SomethingNew', undefined, 'transient', 'unknown'],
+    ['UnknownError', undefined, 'transient', 'unknown'],
   ] as const)('%s (HTTP %s) → %s/%s', (code, status, kind, category) => {
     expect(classifyCode(code, status)).toEqual({ kind, category });
   });
@@ -137,9 +149,52 @@ describe('toCloudError', () => {
     expect(c.rejectedBeforeProcessing).toBe(false);
   });
 
-  it('maps credential resolution failures to permanent credentials errors', () => {
+  it.each(['EPROTO', 'EMFILE', 'ENOBUFS', 'EAI_NONAME', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT'])(
+    'maps any errno-shaped code (%s) to a transient NetworkError',
+    (errno) => {
+      const e = Object.assign(new Error(`${errno}: something on the socket`), { code: errno });
+      const ce = toCloudError(e, 'oos', 'ListExecutions');
+      expect(ce).toMatchObject({ code: 'NetworkError', kind: 'transient', category: 'network' });
+      expect(ce.retryable).toBe(true);
+      expect(ce.rejectedBeforeProcessing).toBe(false);
+    },
+  );
+
+  it.each([
+    ['ECONNRESET', true],
+    ['EAI_AGAIN', true],
+    ['EPROTO', true],
+    ['UND_ERR_SOCKET', true],
+    ['UND_ERR_BODY_TIMEOUT', true],
+    ['ERR_INVALID_URL', false],
+    ['ERR_STREAM_PREMATURE_CLOSE', false],
+    ['Econnreset', false],
+    ['E', false],
+    ['Forbidden.RAM', false],
+  ])('isErrnoCode(%s) = %s', (code, want) => {
+    expect(isErrnoCode(code)).toBe(want);
+  });
+
+  it('maps credential resolution failures to transient credentials errors, not retried in the layer', () => {
     const ce = toCloudError(new CredentialResolutionError('no credential'), 'oos', 'ListTemplates');
-    expect(ce).toMatchObject({ code: 'CredentialsUnavailable', kind: 'permanent', category: 'credentials' });
+    expect(ce).toMatchObject({ code: 'CredentialsUnavailable', kind: 'transient', category: 'credentials' });
+    expect(ce.retryable).toBe(false);
+  });
+
+  it('makes an expired STS token transient (credentials) and a wrong AccessKey permanent', () => {
+    const expired = toCloudError(
+      new ClientError({ statusCode: 400, code: 'InvalidSecurityToken.Expired', message: 'm', data: {} }),
+      'ecs',
+      'DescribeInstances',
+    );
+    expect(expired).toMatchObject({ kind: 'transient', category: 'credentials' });
+    expect(expired.retryable).toBe(false);
+    const wrongKey = toCloudError(
+      new ClientError({ statusCode: 404, code: 'InvalidAccessKeyId.NotFound', message: 'm', data: {} }),
+      'ecs',
+      'DescribeInstances',
+    );
+    expect(wrongKey).toMatchObject({ kind: 'permanent', category: 'credentials' });
   });
 
   it('maps non-JSON bodies and unknown errors', () => {
@@ -147,10 +202,33 @@ describe('toCloudError', () => {
       code: 'InvalidResponse',
       kind: 'transient',
     });
-    expect(toCloudError('weird', 'oos', 'X')).toMatchObject({
+    const unknown = toCloudError('weird', 'oos', 'X');
+    expect(unknown).toMatchObject({ code: 'UnknownError', kind: 'transient', category: 'unknown' });
+    // Transient for the reconcile backoff, but not re-sent at once by the layer.
+    expect(unknown.retryable).toBe(false);
+    expect(toCloudError(new TypeError('x is not a function'), 'oos', 'X')).toMatchObject({
       code: 'UnknownError',
-      kind: 'permanent',
-      category: 'other',
+      kind: 'transient',
     });
+  });
+});
+
+describe('isAborted', () => {
+  it('recognises the Aborted CloudError only', () => {
+    const aborted = abortedError('ecs', 'DescribeInstances', new Error('leadership lost'), 2);
+    expect(aborted).toMatchObject({
+      code: 'Aborted',
+      kind: 'transient',
+      category: 'aborted',
+      attempts: 2,
+      action: 'DescribeInstances',
+    });
+    expect(aborted.retryable).toBe(false);
+    expect(aborted.message).toContain('leadership lost');
+    expect(isAborted(aborted)).toBe(true);
+    expect(isAbortedFromIndex(aborted)).toBe(true);
+    expect(isAborted(toCloudError(new Error('x'), 'oos', 'X'))).toBe(false);
+    expect(isAborted(new DOMException('aborted', 'AbortError'))).toBe(false);
+    expect(isAborted(undefined)).toBe(false);
   });
 });
