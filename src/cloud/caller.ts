@@ -17,9 +17,22 @@
  * - other writes (`CancelExecution`, `StopInvocation`, `RunCommand` without a ClientToken) are
  *   re-sent only when the service certainly did not act (throttled, connection refused); a
  *   reset or 5xx is returned to the caller, whose reconcile re-reads state before acting again.
+ *
+ * Cancellation: a call made with an `AbortSignal` ({@link ApiCaller.withSignal}) shares the
+ * same queue as every other call of its (product, region). When the signal aborts:
+ * - an attempt still waiting for a rate-limit slot is removed from the queue (p-queue
+ *   `add(fn, { signal })`) and never sent;
+ * - a backoff sleep between retries is interrupted, and no further retry (or page, or batch: every
+ *   page goes through {@link ApiCaller.call}) is started;
+ * - an attempt already on the wire is **abandoned**, not cancelled: the call rejects at once, the
+ *   HTTP request runs on until it completes or hits `attemptTimeoutMs`, its concurrency slot is
+ *   released immediately (p-queue semantics), and its result is discarded — so a write may still
+ *   take effect on the service (writes carry a ClientToken or are re-checked by the reconciler);
+ * - the call rejects with a `CloudError` code `Aborted` (transient, category `aborted`, not
+ *   retryable; see `isAborted`), whatever error the abort interrupted.
  */
 import PQueue from 'p-queue';
-import { CloudError, toCloudError } from './errors.js';
+import { abortedError, CloudError, toCloudError } from './errors.js';
 import type { CloudMetrics } from './metrics.js';
 import type { CloudProduct } from './types.js';
 
@@ -31,6 +44,23 @@ export type ActionSafety = 'read' | 'idempotentWrite' | 'write';
  * flattened to `Key.N` / `Key.N.Sub` by the transport) and resolves the parsed JSON body.
  */
 export type SendFn = (action: string, params: Record<string, unknown>) => Promise<unknown>;
+
+/**
+ * The calls of one (product, region), as the product wrappers (`OosClient`, `EcsClient`) see
+ * them. {@link ApiCaller} implements it; {@link ApiCaller.withSignal} returns one bound to an
+ * `AbortSignal`.
+ */
+export interface RegionCaller {
+  readonly regionId: string;
+  /** See {@link ApiCaller.call}. */
+  call(action: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/** Per-call options of {@link ApiCaller.call}. */
+export interface CallOptions {
+  /** Stops the call (see the module comment): it then rejects with a `CloudError` code `Aborted`. */
+  signal?: AbortSignal;
+}
 
 /** Minimal logger (pino's `Logger` satisfies it). Only sanitized text is passed to it. */
 export interface CloudLogger {
@@ -67,18 +97,57 @@ export interface ApiCallerOptions {
   attemptTimeoutMs?: number;
   metrics: CloudMetrics;
   logger?: CloudLogger;
-  /** Injectable for tests; default `setTimeout`. */
-  sleep?: (ms: number) => Promise<void>;
+  /**
+   * Injectable for tests; default `setTimeout`. Resolves after `ms` milliseconds; may resolve
+   * early when `signal` aborts (the caller also stops waiting on abort when it does not).
+   */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Injectable for tests; default `Math.random`. */
   random?: () => number;
 }
 
-const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Largest delay Node.js timers honour (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, ms)),
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+/** Resolves when `signal` aborts (never without one); `dispose()` removes the listener. */
+function whenAborted(signal: AbortSignal | undefined): { promise: Promise<void>; dispose: () => void } {
+  if (!signal) return { promise: new Promise<void>(() => undefined), dispose: () => undefined };
+  let onAbort: (() => void) | undefined;
+  const promise = new Promise<void>((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return { promise, dispose: () => onAbort && signal.removeEventListener('abort', onAbort) };
+}
 
 /** Calls the actions of one (product, region). */
-export class ApiCaller {
+export class ApiCaller implements RegionCaller {
   private readonly queue: PQueue;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly random: () => number;
 
   constructor(
@@ -100,17 +169,43 @@ export class ApiCaller {
   }
 
   /**
+   * A view of this caller whose calls all carry `signal` (same queue, same rate limit). Returns
+   * `this` when `signal` is undefined.
+   */
+  withSignal(signal: AbortSignal | undefined): RegionCaller {
+    if (!signal) return this;
+    return {
+      regionId: this.regionId,
+      call: (action, params) => this.call(action, params, { signal }),
+    };
+  }
+
+  /**
    * Calls `action` with `params` (`RegionId` is always added; `undefined` values are dropped),
    * retrying per the policy above. Resolves the response body (a JSON object). Rejects with a
-   * `CloudError` whose `attempts` says how many HTTP attempts were made.
+   * `CloudError` whose `attempts` says how many HTTP attempts were made; when `opts.signal`
+   * aborts (before or during the call), with a `CloudError` code `Aborted` (see the module
+   * comment for what happens to queued and in-flight attempts).
    */
-  async call(action: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  async call(
+    action: string,
+    params: Record<string, unknown> = {},
+    opts: CallOptions = {},
+  ): Promise<Record<string, unknown>> {
     const query = compact({ RegionId: this.opts.regionId, ...params });
     const { product, metrics } = this.opts;
+    const { signal } = opts;
+    let sent = 0;
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw this.aborted(action, signal, sent);
       try {
-        return await this.queue.add(() => this.attempt(action, query));
+        const run = (): Promise<Record<string, unknown>> => {
+          sent = attempt;
+          return this.attempt(action, query);
+        };
+        return await (signal ? this.queue.add(run, { signal }) : this.queue.add(run));
       } catch (raw) {
+        if (signal?.aborted) throw this.aborted(action, signal, sent);
         const err = toCloudError(raw, product, action);
         err.attempts = attempt;
         if (!this.shouldRetry(err, action, query, attempt)) {
@@ -142,9 +237,23 @@ export class ApiCaller {
           },
           `retrying cloud API call after transient error: ${err.message}`,
         );
-        await this.sleep(delay);
+        const abort = whenAborted(signal);
+        try {
+          await Promise.race([this.sleep(delay, signal), abort.promise]);
+        } finally {
+          abort.dispose();
+        }
       }
     }
+  }
+
+  private aborted(action: string, signal: AbortSignal, attempts: number): CloudError {
+    const err = abortedError(this.opts.product, action, signal.reason, attempts);
+    this.opts.logger?.debug(
+      { product: this.opts.product, action, regionId: this.opts.regionId, attempts },
+      'cloud API call aborted',
+    );
+    return err;
   }
 
   /** One HTTP attempt, timed and counted. */

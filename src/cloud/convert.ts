@@ -1,9 +1,10 @@
 /**
  * Small, total converters from raw Alibaba Cloud JSON (PascalCase, strings for numbers and
  * booleans, JSON in strings, `{ Instance: [...] }` wrappers) to the plain types of `types.ts`.
- * None of them throws.
+ * None of them throws, except {@link allPages} (documented there).
  */
-import type { Tag } from './types.js';
+import { CloudError } from './errors.js';
+import type { CloudProduct, Tag } from './types.js';
 
 export type Raw = Record<string, unknown>;
 
@@ -143,22 +144,49 @@ export function defined<T extends object>(o: T): T {
 /** Upper bound on pages followed by one list call (guards against a token that never ends). */
 export const MAX_PAGES = 10_000;
 
+/** Code of the {@link CloudError} thrown when a paged list cannot be read to its end. */
+export const PAGINATION_INCOMPLETE = 'PaginationIncomplete';
+
 /**
- * Follows `NextToken` pages: calls `fetchPage(token)` until it returns no token. Stops (and
- * returns what it has) if a token repeats or after {@link MAX_PAGES} pages.
+ * Follows `NextToken` pages: calls `fetchPage(token)` (first with `undefined`) until it returns no
+ * token, and resolves every page's items in order. `what` names the list call for errors.
+ *
+ * Never returns a partial list: rejects with a transient `CloudError` (code
+ * `PaginationIncomplete`, category `server`, message naming the action and the page count) when
+ * the service repeats a token it already returned (the pages would loop) or when
+ * `maxPages` (default {@link MAX_PAGES}) pages have been read and it still returns a token.
+ * Rejections of `fetchPage` propagate unchanged.
  */
 export async function allPages<T>(
+  what: { product: CloudProduct; action: string },
   fetchPage: (nextToken: string | undefined) => Promise<{ items: T[]; nextToken?: string }>,
+  maxPages: number = MAX_PAGES,
 ): Promise<T[]> {
   const out: T[] = [];
   const seen = new Set<string>();
   let token: string | undefined;
-  for (let page = 0; page < MAX_PAGES; page++) {
+  for (let page = 1; ; page++) {
     const res = await fetchPage(token);
     out.push(...res.items);
-    if (!res.nextToken || seen.has(res.nextToken)) break;
+    if (!res.nextToken) return out;
+    if (seen.has(res.nextToken)) {
+      throw incomplete(what, `page ${page} repeated a NextToken already followed; the list would loop`);
+    }
+    if (page >= maxPages) {
+      throw incomplete(what, `still returned a NextToken after ${page} pages (limit ${maxPages})`);
+    }
     seen.add(res.nextToken);
     token = res.nextToken;
   }
-  return out;
+}
+
+function incomplete(what: { product: CloudProduct; action: string }, detail: string): CloudError {
+  return new CloudError({
+    code: PAGINATION_INCOMPLETE,
+    message: `${what.action} ${detail}; refusing to return a partial list`,
+    action: what.action,
+    product: what.product,
+    kind: 'transient',
+    category: 'server',
+  });
 }

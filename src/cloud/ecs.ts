@@ -5,7 +5,7 @@
  * strings, `InstanceId` lists are repeat lists (`InstanceId.N`), `Tag` lists are `Tag.N.Key` /
  * `Tag.N.Value`. `RegionId` is always sent.
  */
-import type { ApiCaller, ActionSafety } from './caller.js';
+import type { ActionSafety, RegionCaller } from './caller.js';
 import { CloudError } from './errors.js';
 import {
   allPages,
@@ -176,7 +176,7 @@ function toSnapshot(r: Raw): Snapshot {
 
 /** ECS client of one region. Construct through `createCloudClients`. */
 export class EcsClient implements EcsApi {
-  constructor(private readonly caller: ApiCaller) {}
+  constructor(private readonly caller: RegionCaller) {}
 
   get regionId(): string {
     return this.caller.regionId;
@@ -194,7 +194,7 @@ export class EcsClient implements EcsApi {
       req.instanceIds === undefined ? [undefined] : chunks(req.instanceIds, INSTANCE_ID_BATCH);
     const out: Instance[] = [];
     for (const ids of idBatches) {
-      const instances = await allPages(async (nextToken) => {
+      const instances = await allPages({ product: 'ecs', action: 'DescribeInstances' }, async (nextToken) => {
         const body = await this.caller.call('DescribeInstances', {
           InstanceIds: ids ? JSON.stringify(ids) : undefined,
           Tag: tags,
@@ -219,28 +219,31 @@ export class EcsClient implements EcsApi {
   async describeCloudAssistantStatus(instanceIds: string[]): Promise<CloudAssistantStatus[]> {
     const out: CloudAssistantStatus[] = [];
     for (const ids of chunks(instanceIds, CLOUD_ASSISTANT_BATCH)) {
-      const statuses = await allPages(async (nextToken) => {
-        const body = await this.caller.call('DescribeCloudAssistantStatus', {
-          InstanceId: ids,
-          MaxResults: CLOUD_ASSISTANT_BATCH,
-          NextToken: nextToken,
-        });
-        const items = wrapped(body['InstanceCloudAssistantStatusSet'], 'InstanceCloudAssistantStatus').map(
-          (r) =>
-            defined<CloudAssistantStatus>({
-              instanceId: str(r['InstanceId']) ?? '',
-              online: bool(r['CloudAssistantStatus']) ?? false,
-              cloudAssistantVersion: str(r['CloudAssistantVersion']),
-              lastHeartbeatTime: str(r['LastHeartbeatTime']),
-              lastInvokedTime: str(r['LastInvokedTime']),
-              activeTaskCount: num(r['ActiveTaskCount']),
-              invocationCount: num(r['InvocationCount']),
-              osType: str(r['OSType']),
-              supportSessionManager: bool(r['SupportSessionManager']),
-            }),
-        );
-        return defined({ items, nextToken: str(body['NextToken']) });
-      });
+      const statuses = await allPages(
+        { product: 'ecs', action: 'DescribeCloudAssistantStatus' },
+        async (nextToken) => {
+          const body = await this.caller.call('DescribeCloudAssistantStatus', {
+            InstanceId: ids,
+            MaxResults: CLOUD_ASSISTANT_BATCH,
+            NextToken: nextToken,
+          });
+          const items = wrapped(body['InstanceCloudAssistantStatusSet'], 'InstanceCloudAssistantStatus').map(
+            (r) =>
+              defined<CloudAssistantStatus>({
+                instanceId: str(r['InstanceId']) ?? '',
+                online: bool(r['CloudAssistantStatus']) ?? false,
+                cloudAssistantVersion: str(r['CloudAssistantVersion']),
+                lastHeartbeatTime: str(r['LastHeartbeatTime']),
+                lastInvokedTime: str(r['LastInvokedTime']),
+                activeTaskCount: num(r['ActiveTaskCount']),
+                invocationCount: num(r['InvocationCount']),
+                osType: str(r['OSType']),
+                supportSessionManager: bool(r['SupportSessionManager']),
+              }),
+          );
+          return defined({ items, nextToken: str(body['NextToken']) });
+        },
+      );
       out.push(...statuses);
     }
     return out;
@@ -280,7 +283,7 @@ export class EcsClient implements EcsApi {
    */
   async describeInvocations(req: DescribeInvocationsRequest): Promise<Invocation[]> {
     const tags = tagParams(req.tags, 'DescribeInvocations');
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'ecs', action: 'DescribeInvocations' }, async (nextToken) => {
       const body = await this.caller.call('DescribeInvocations', {
         InvokeId: req.invokeId,
         InstanceId: req.instanceId,
@@ -304,7 +307,7 @@ export class EcsClient implements EcsApi {
    * `Invocation.InvocationResults.InvocationResult[]` and decodes `Output` from Base64.
    */
   async describeInvocationResults(req: DescribeInvocationResultsRequest): Promise<InvocationResult[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'ecs', action: 'DescribeInvocationResults' }, async (nextToken) => {
       const body = await this.caller.call('DescribeInvocationResults', {
         InvokeId: req.invokeId,
         InstanceId: req.instanceId,
@@ -339,7 +342,7 @@ export class EcsClient implements EcsApi {
       req.snapshotIds === undefined ? [undefined] : chunks(req.snapshotIds, SNAPSHOT_ID_BATCH);
     const out: Snapshot[] = [];
     for (const ids of idBatches) {
-      const snapshots = await allPages(async (nextToken) => {
+      const snapshots = await allPages({ product: 'ecs', action: 'DescribeSnapshots' }, async (nextToken) => {
         const body = await this.caller.call('DescribeSnapshots', {
           InstanceId: req.instanceId,
           DiskId: req.diskId,

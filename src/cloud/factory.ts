@@ -1,6 +1,7 @@
 /**
  * `createCloudClients`: the one place that builds the real OOS and ECS clients. Clients are
- * created lazily and cached per (product, region); each has its own rate-limit queue.
+ * created lazily and cached per (product, region); each (product, region) has its own rate-limit
+ * queue, shared by the clients obtained with an `AbortSignal` (see `CloudClients`).
  */
 import type { CredentialsProvider } from '@alicloud/credentials';
 import type { Registry } from 'prom-client';
@@ -85,10 +86,12 @@ export const CLOUD_DEFAULTS = {
 const REGION_ID = /^[a-z0-9-]+$/;
 
 /**
- * Builds the cloud layer. Nothing is contacted until the first call. `oos(regionId)` /
- * `ecs(regionId)` throw `TypeError` for a region ID that is not lower-case letters, digits and
- * hyphens (it becomes part of a host name). Option values must be positive where they are rates
- * or sizes; `RangeError` otherwise.
+ * Builds the cloud layer. Nothing is contacted until the first call. `oos(regionId, { signal })`
+ * / `ecs(regionId, { signal })` return the cached client of that region, or with a signal a view
+ * of it whose calls stop with a `CloudError` `Aborted` when the signal aborts (see
+ * `CloudClients`); both throw `TypeError` for a region ID that is not lower-case letters, digits
+ * and hyphens (it becomes part of a host name). Option values must be positive where they are
+ * rates or sizes; `RangeError` otherwise.
  */
 export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLayer {
   const o = { ...CLOUD_DEFAULTS, ...stripUndefined(opts) };
@@ -138,18 +141,26 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
     });
   };
 
-  const oosClients = new Map<string, OosApi>();
-  const ecsClients = new Map<string, EcsApi>();
+  const oosClients = new Map<string, { caller: ApiCaller; client: OosApi }>();
+  const ecsClients = new Map<string, { caller: ApiCaller; client: EcsApi }>();
   return {
-    oos(regionId) {
+    oos(regionId, clientOpts) {
       let c = oosClients.get(regionId);
-      if (!c) oosClients.set(regionId, (c = new OosClient(build('oos', regionId, OOS_ACTIONS))));
-      return c;
+      if (!c) {
+        const caller = build('oos', regionId, OOS_ACTIONS);
+        oosClients.set(regionId, (c = { caller, client: new OosClient(caller) }));
+      }
+      const signal = clientOpts?.signal;
+      return signal ? new OosClient(c.caller.withSignal(signal)) : c.client;
     },
-    ecs(regionId) {
+    ecs(regionId, clientOpts) {
       let c = ecsClients.get(regionId);
-      if (!c) ecsClients.set(regionId, (c = new EcsClient(build('ecs', regionId, ECS_ACTIONS))));
-      return c;
+      if (!c) {
+        const caller = build('ecs', regionId, ECS_ACTIONS);
+        ecsClients.set(regionId, (c = { caller, client: new EcsClient(caller) }));
+      }
+      const signal = clientOpts?.signal;
+      return signal ? new EcsClient(c.caller.withSignal(signal)) : c.client;
     },
     checkCredentials: () => checkCredentials(provider),
     endpoint(product, regionId) {

@@ -4,7 +4,7 @@
  * client (reference §2): `Parameters`, `Tags`, `TemplateNames`, `InstanceIds`, `PatchStatuses`
  * are JSON strings; all parameters travel in the query; `RegionId` is always sent.
  */
-import type { ApiCaller, ActionSafety } from './caller.js';
+import type { ActionSafety, RegionCaller } from './caller.js';
 import { CloudError } from './errors.js';
 import {
   allPages,
@@ -213,7 +213,7 @@ function jsonMap(m: Record<string, unknown> | undefined): string | undefined {
 
 /** OOS client of one region. Construct through `createCloudClients`. */
 export class OosClient implements OosApi {
-  constructor(private readonly caller: ApiCaller) {}
+  constructor(private readonly caller: RegionCaller) {}
 
   get regionId(): string {
     return this.caller.regionId;
@@ -256,7 +256,7 @@ export class OosClient implements OosApi {
 
   /** OOS `ListExecutions`, following `NextToken` with pages of 100. */
   async listAllExecutions(req: ListAllExecutionsRequest): Promise<Execution[]> {
-    return allPages((nextToken) =>
+    return allPages({ product: 'oos', action: 'ListExecutions' }, (nextToken) =>
       this.listExecutions({ ...req, maxResults: MAX_RESULTS, ...(nextToken ? { nextToken } : {}) }),
     );
   }
@@ -274,7 +274,7 @@ export class OosClient implements OosApi {
 
   /** OOS `ListResourceExecutionStatus`, all pages: the per-instance result of an execution. */
   async listResourceExecutionStatus(executionId: string): Promise<ResourceExecutionStatus[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'oos', action: 'ListResourceExecutionStatus' }, async (nextToken) => {
       const body = await this.caller.call('ListResourceExecutionStatus', {
         ExecutionId: executionId,
         MaxResults: MAX_RESULTS,
@@ -295,7 +295,7 @@ export class OosClient implements OosApi {
 
   /** OOS `ListTaskExecutions`, all pages (loop children carry `loopItem`). */
   async listTaskExecutions(req: ListTaskExecutionsRequest): Promise<TaskExecution[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'oos', action: 'ListTaskExecutions' }, async (nextToken) => {
       const body = await this.caller.call('ListTaskExecutions', {
         ExecutionId: req.executionId,
         TaskName: req.taskName,
@@ -314,7 +314,7 @@ export class OosClient implements OosApi {
 
   /** OOS `ListExecutionLogs`, all pages. */
   async listExecutionLogs(executionId: string, taskExecutionId?: string): Promise<ExecutionLog[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'oos', action: 'ListExecutionLogs' }, async (nextToken) => {
       const body = await this.caller.call('ListExecutionLogs', {
         ExecutionId: executionId,
         TaskExecutionId: taskExecutionId,
@@ -335,7 +335,7 @@ export class OosClient implements OosApi {
 
   /** OOS `ListTemplates`, all pages (`TemplateName` is a substring filter on the OOS side). */
   async listTemplates(req: ListTemplatesRequest = {}): Promise<TemplateSummary[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'oos', action: 'ListTemplates' }, async (nextToken) => {
       const body = await this.caller.call('ListTemplates', {
         TemplateType: req.templateType,
         TemplateName: req.templateName,
@@ -386,7 +386,7 @@ export class OosClient implements OosApi {
 
   /** OOS `ListTemplateVersions`, all pages. */
   async listTemplateVersions(name: string): Promise<TemplateVersionInfo[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'oos', action: 'ListTemplateVersions' }, async (nextToken) => {
       const body = await this.caller.call('ListTemplateVersions', {
         TemplateName: name,
         MaxResults: MAX_RESULTS,
@@ -411,7 +411,7 @@ export class OosClient implements OosApi {
    * `TemplateNames` is sent as a JSON array string. An entry means "recorded as installed".
    */
   async listInstancePackageStates(instanceId: string, templateNames?: string[]): Promise<PackageState[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'oos', action: 'ListInstancePackageStates' }, async (nextToken) => {
       const body = await this.caller.call('ListInstancePackageStates', {
         InstanceId: instanceId,
         TemplateNames: templateNames && templateNames.length > 0 ? JSON.stringify(templateNames) : undefined,
@@ -431,16 +431,19 @@ export class OosClient implements OosApi {
   async listInstancePatchStates(instanceIds: string[]): Promise<InstancePatchState[]> {
     const out: InstancePatchState[] = [];
     for (const batch of chunks(instanceIds, PATCH_STATE_BATCH)) {
-      const states = await allPages(async (nextToken) => {
-        const body = await this.caller.call('ListInstancePatchStates', {
-          InstanceIds: JSON.stringify(batch),
-          NextToken: nextToken,
-        });
-        return defined({
-          items: arr(body['InstancePatchStates']).map(toPatchState),
-          nextToken: str(body['NextToken']),
-        });
-      });
+      const states = await allPages(
+        { product: 'oos', action: 'ListInstancePatchStates' },
+        async (nextToken) => {
+          const body = await this.caller.call('ListInstancePatchStates', {
+            InstanceIds: JSON.stringify(batch),
+            NextToken: nextToken,
+          });
+          return defined({
+            items: arr(body['InstancePatchStates']).map(toPatchState),
+            nextToken: str(body['NextToken']),
+          });
+        },
+      );
       out.push(...states);
     }
     return out;
@@ -448,7 +451,7 @@ export class OosClient implements OosApi {
 
   /** OOS `ListInstancePatches` for one instance, all pages; `PatchStatuses` as a JSON array string. */
   async listInstancePatches(instanceId: string, statuses?: string[]): Promise<InstancePatch[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'oos', action: 'ListInstancePatches' }, async (nextToken) => {
       const body = await this.caller.call('ListInstancePatches', {
         InstanceId: instanceId,
         PatchStatuses: statuses && statuses.length > 0 ? JSON.stringify(statuses) : undefined,
@@ -471,7 +474,7 @@ export class OosClient implements OosApi {
 
   /** OOS `ListPatchBaselines`, all pages. */
   async listPatchBaselines(req: ListPatchBaselinesRequest = {}): Promise<PatchBaseline[]> {
-    return allPages(async (nextToken) => {
+    return allPages({ product: 'oos', action: 'ListPatchBaselines' }, async (nextToken) => {
       const body = await this.caller.call('ListPatchBaselines', {
         OperationSystem: req.operationSystem,
         ShareType: req.shareType,

@@ -575,8 +575,21 @@ export interface EcsApi {
   describeSnapshots(req: DescribeSnapshotsRequest): Promise<Snapshot[]>;
 }
 
-/** Per-region access to OOS and ECS. Clients are cached per (product, region). */
+/**
+ * Per-region access to OOS and ECS. Clients are cached per (product, region); every client of
+ * one (product, region) shares one rate-limit queue.
+ *
+ * With `opts.signal`, the returned client's calls stop when the signal aborts: calls waiting in
+ * the rate-limit queue are dropped unsent, a retry backoff is interrupted, no further retry, page
+ * or batch is started, and an attempt already on the wire is abandoned (it may still complete on
+ * the service; its result is discarded). Every call then rejects with a `CloudError` code
+ * `Aborted` (transient, category `aborted`, not retryable; test with `isAborted`). A client
+ * obtained with a signal is a cheap view, not cached: get one per reconcile.
+ *
+ * Both methods throw `TypeError` for a region ID that is not lower-case letters, digits and
+ * hyphens.
+ */
 export interface CloudClients {
-  oos(regionId: string): OosApi;
-  ecs(regionId: string): EcsApi;
+  oos(regionId: string, opts?: { signal?: AbortSignal }): OosApi;
+  ecs(regionId: string, opts?: { signal?: AbortSignal }): EcsApi;
 }

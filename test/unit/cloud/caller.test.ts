@@ -2,8 +2,9 @@ import { ServerError, ThrottlingError, ClientError } from '@alicloud/openapi-cor
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ApiCaller, type ActionSafety, type SendFn } from '../../../src/cloud/caller.js';
-import { isCloudError } from '../../../src/cloud/errors.js';
+import { isAborted, isCloudError, type CloudError } from '../../../src/cloud/errors.js';
 import { cloudMetrics } from '../../../src/cloud/metrics.js';
+import { OOS_ACTIONS, OosClient } from '../../../src/cloud/oos.js';
 
 const ACTIONS: Record<string, ActionSafety> = { Read: 'read', Start: 'idempotentWrite', Cancel: 'write' };
 
@@ -243,5 +244,148 @@ describe('ApiCaller', () => {
     }
     await all;
     expect(peak).toBe(2);
+  });
+});
+
+describe('ApiCaller with an AbortSignal', () => {
+  const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  function limited(send: SendFn, retry = { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 }) {
+    return new ApiCaller(send, {
+      product: 'ecs',
+      regionId: 'cn-hangzhou',
+      actions: ACTIONS,
+      qps: 1,
+      concurrency: 4,
+      retry,
+      metrics: cloudMetrics(new Registry()),
+    });
+  }
+
+  it('drops queued calls, abandons the one in flight, and rejects them all with Aborted', async () => {
+    let sends = 0;
+    const send: SendFn = () => {
+      sends++;
+      return new Promise(() => undefined); // on the wire forever
+    };
+    const caller = limited(send);
+    const ac = new AbortController();
+    const client = caller.withSignal(ac.signal);
+    const results = Array.from({ length: 50 }, () =>
+      client.call('Read').then(
+        () => 'resolved',
+        (e: unknown) => e,
+      ),
+    );
+    await tick(20);
+    expect(sends).toBe(1); // qps 1: one started, 49 waiting for a rate-limit slot
+    ac.abort(new Error('leadership lost'));
+    const errors = await Promise.all(results);
+    for (const e of errors) {
+      expect(isAborted(e)).toBe(true);
+      expect(e).toMatchObject({ code: 'Aborted', kind: 'transient', category: 'aborted', action: 'Read' });
+    }
+    expect((errors[0] as CloudError).attempts).toBe(1); // the abandoned attempt was sent
+    expect((errors[1] as CloudError).attempts).toBe(0);
+    expect(caller.pending).toBe(0);
+    await tick(1_200); // past the next rate-limit window
+    expect(sends).toBe(1);
+  });
+
+  it('shares the rate-limit queue with unsignalled calls, which an abort does not touch', async () => {
+    const sent: string[] = [];
+    const caller = limited(async (_action, params) => {
+      sent.push(String(params['Who']));
+      return {};
+    });
+    const ac = new AbortController();
+    const first = caller.call('Read', { Who: 'plain-1' });
+    const signalled = caller
+      .withSignal(ac.signal)
+      .call('Read', { Who: 'signalled' })
+      .catch((e: unknown) => e);
+    const second = caller.call('Read', { Who: 'plain-2' });
+    await first;
+    await tick(20);
+    expect(sent).toEqual(['plain-1']); // the signalled call waits behind the same qps budget
+    ac.abort();
+    expect(isAborted(await signalled)).toBe(true);
+    await second;
+    expect(sent).toEqual(['plain-1', 'plain-2']);
+  });
+
+  it('interrupts a retry backoff and starts no further retry', async () => {
+    let sends = 0;
+    const caller = limited(
+      async () => {
+        sends++;
+        throw throttled();
+      },
+      { maxRetries: 5, baseDelayMs: 60_000, maxDelayMs: 60_000 },
+    );
+    const ac = new AbortController();
+    const started = Date.now();
+    const pending = caller
+      .withSignal(ac.signal)
+      .call('Read')
+      .catch((e: unknown) => e);
+    await tick(20);
+    ac.abort();
+    const err = await pending;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(isAborted(err)).toBe(true);
+    expect((err as CloudError).attempts).toBe(1);
+    expect(sends).toBe(1);
+  });
+
+  it('sends nothing when the signal is already aborted', async () => {
+    let sends = 0;
+    const caller = limited(async () => {
+      sends++;
+      return {};
+    });
+    const err = await caller.call('Read', {}, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'Aborted', attempts: 0 });
+    expect(sends).toBe(0);
+  });
+
+  it('starts no further page after an abort (OosClient over a signalled caller)', async () => {
+    const ac = new AbortController();
+    const tokens: unknown[] = [];
+    const caller = new ApiCaller(
+      async (_action, params) => {
+        tokens.push(params['NextToken']);
+        ac.abort(); // abort while page 1 is on the wire; its body still arrives
+        return { Templates: [{ TemplateName: 'a' }], NextToken: 'page-2' };
+      },
+      {
+        product: 'oos',
+        regionId: 'cn-hangzhou',
+        actions: OOS_ACTIONS,
+        qps: 1000,
+        concurrency: 4,
+        retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 1 },
+        metrics: cloudMetrics(new Registry()),
+      },
+    );
+    const err = await new OosClient(caller.withSignal(ac.signal)).listTemplates().catch((e: unknown) => e);
+    expect(isAborted(err)).toBe(true);
+    expect(tokens).toEqual([undefined]);
+    // The same caller without the signal is unaffected.
+    let pages = 0;
+    const plain = new ApiCaller(
+      async () => (++pages === 1 ? { Templates: [], NextToken: 'p2' } : { Templates: [] }),
+      {
+        product: 'oos',
+        regionId: 'cn-hangzhou',
+        actions: OOS_ACTIONS,
+        qps: 1000,
+        concurrency: 4,
+        retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+        metrics: cloudMetrics(new Registry()),
+      },
+    );
+    await expect(new OosClient(plain).listTemplates()).resolves.toEqual([]);
+    expect(pages).toBe(2);
   });
 });

@@ -5,10 +5,13 @@ import {
   bool,
   countMap,
   jsonObject,
+  MAX_PAGES,
   num,
+  PAGINATION_INCOMPLETE,
   tagList,
   tagMap,
 } from '../../../src/cloud/convert.js';
+import { isCloudError } from '../../../src/cloud/errors.js';
 import { extractParameters, parseTemplateContent } from '../../../src/cloud/template.js';
 
 describe('converters', () => {
@@ -37,15 +40,54 @@ describe('converters', () => {
     expect(tagList([{ Key: 'a' }])).toEqual([{ key: 'a', value: '' }]);
   });
 
-  it('allPages follows NextToken and stops on a repeated token', async () => {
+  const LIST = { product: 'oos', action: 'ListThings' } as const;
+
+  it('allPages follows NextToken to the last page', async () => {
     const pages: Record<string, { items: number[]; nextToken?: string }> = {
       '': { items: [1], nextToken: 'a' },
       a: { items: [2], nextToken: 'b' },
       b: { items: [3] },
     };
-    expect(await allPages(async (t) => pages[t ?? ''] as { items: number[] })).toEqual([1, 2, 3]);
+    expect(await allPages(LIST, async (t) => pages[t ?? ''] as { items: number[] })).toEqual([1, 2, 3]);
+  });
+
+  it('allPages rejects instead of returning a partial list when the page cap is hit', async () => {
     let calls = 0;
-    expect(await allPages(async () => ({ items: [calls++], nextToken: 'same' }))).toEqual([0, 1]);
+    const err = await allPages(LIST, async () => ({ items: [calls], nextToken: `t${++calls}` }), 5).catch(
+      (e: unknown) => e,
+    );
+    expect(calls).toBe(5);
+    expect(isCloudError(err)).toBe(true);
+    expect(err).toMatchObject({
+      code: PAGINATION_INCOMPLETE,
+      kind: 'transient',
+      category: 'server',
+      action: 'ListThings',
+      product: 'oos',
+    });
+    expect((err as Error).message).toContain('ListThings');
+    expect((err as Error).message).toContain('5 pages');
+  });
+
+  it('allPages enforces MAX_PAGES by default', async () => {
+    let calls = 0;
+    await expect(allPages(LIST, async () => ({ items: [], nextToken: `t${++calls}` }))).rejects.toMatchObject(
+      { code: PAGINATION_INCOMPLETE },
+    );
+    expect(calls).toBe(MAX_PAGES);
+  });
+
+  it('allPages rejects a repeated token instead of looping or truncating', async () => {
+    let calls = 0;
+    await expect(allPages(LIST, async () => ({ items: [calls++], nextToken: 'same' }))).rejects.toMatchObject(
+      { code: PAGINATION_INCOMPLETE, kind: 'transient' },
+    );
+    expect(calls).toBe(2);
+  });
+
+  it('allPages passes fetch errors through unchanged', async () => {
+    const boom = new Error('boom');
+    await expect(allPages(LIST, () => Promise.reject(boom))).rejects.toBe(boom);
   });
 });
 

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createCloudClients } from '../../../src/cloud/index.js';
+import { createCloudClients, isAborted } from '../../../src/cloud/index.js';
 
 /** Obviously fake; a named constant so secret scanners see no key-like literal. */
 const FAKE_SECRET = 'fake-secret-for-factory-test';
@@ -45,5 +45,22 @@ describe('createCloudClients', () => {
     );
     expect(text).toContain('ecsops_cloud_api_retries_total{product="ecs",action="RunCommand"} 0');
     expect(text).toContain('# TYPE ecsops_cloud_api_request_duration_seconds histogram');
+  });
+
+  it('hands out a signal-bound view of the cached client; an aborted signal sends nothing', async () => {
+    const layer = createCloudClients(
+      { credential, endpointOverride: { oos: '127.0.0.1:1', ecs: '127.0.0.1:1' }, protocol: 'HTTP' },
+      { registry: new Registry() },
+    );
+    const signal = AbortSignal.abort();
+    const oos = layer.oos('cn-hangzhou', { signal });
+    expect(oos).not.toBe(layer.oos('cn-hangzhou'));
+    expect(oos.regionId).toBe('cn-hangzhou');
+    expect(layer.oos('cn-hangzhou', {})).toBe(layer.oos('cn-hangzhou'));
+    await expect(oos.listTemplates()).rejects.toSatisfy(isAborted);
+    await expect(
+      layer.ecs('cn-hangzhou', { signal }).describeInstances({ instanceIds: ['i-1'] }),
+    ).rejects.toMatchObject({ code: 'Aborted', product: 'ecs', action: 'DescribeInstances' });
+    expect(() => layer.ecs('bad region', { signal })).toThrow(TypeError);
   });
 });
