@@ -4,7 +4,7 @@
  *
  * It removes, in this order:
  * 1. values registered with {@link registerSecret} (configured AccessKey secret, resolved STS
- *    tokens), verbatim and URL-encoded;
+ *    tokens; the most recent {@link MAX_REGISTERED_SECRETS}), verbatim and URL-encoded;
  * 2. URL query strings (`?Signature=...&AccessKeyId=...`), which carry V1 signatures and STS tokens;
  * 3. `key=value` / `"key":"value"` / `key: value` pairs whose key names a credential
  *    (`Signature`, `AccessKeyId`, `AccessKeySecret`, `SecurityToken`, `BearerToken`, `password`, ...);
@@ -24,24 +24,83 @@ export const DEFAULT_MAX_LENGTH = 1024;
 /** Registered secrets shorter than this are ignored (they would redact ordinary words). */
 const MIN_SECRET_LENGTH = 6;
 
-const secrets = new Set<string>();
+/**
+ * How many registered secret values are kept. Under STS rotation every refresh registers a new
+ * token (and secret); the oldest are dropped, since an expired token is worthless and the
+ * sanitizer's shape rules still catch `CAIS...` tokens.
+ */
+export const MAX_REGISTERED_SECRETS = 64;
+
+/** Registered values, least recently registered first (Map insertion order = LRU order). */
+const secrets = new Map<string, readonly string[]>();
+/** How many registered values produce each literal pattern (a value and its URL-encoded form). */
+const patternRefs = new Map<string, number>();
+/** Every distinct pattern, longest first; maintained on insert/evict, never sorted per call. */
+const patterns: string[] = [];
+
+function addPattern(p: string): void {
+  const refs = patternRefs.get(p) ?? 0;
+  patternRefs.set(p, refs + 1);
+  if (refs > 0) return;
+  // First index whose pattern is shorter than `p` (binary search; stable among equal lengths).
+  let lo = 0;
+  let hi = patterns.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((patterns[mid] as string).length >= p.length) lo = mid + 1;
+    else hi = mid;
+  }
+  patterns.splice(lo, 0, p);
+}
+
+function dropPattern(p: string): void {
+  const refs = patternRefs.get(p) ?? 0;
+  if (refs > 1) {
+    patternRefs.set(p, refs - 1);
+    return;
+  }
+  patternRefs.delete(p);
+  const i = patterns.indexOf(p);
+  if (i >= 0) patterns.splice(i, 1);
+}
 
 /**
  * Registers a secret value (AccessKey secret, STS security token, ...) so that
- * {@link sanitizeErrorText} removes it wherever it appears. Empty, missing and very short
- * (< 6 characters) values are ignored. The registry is process-wide and never shrinks except
- * through {@link clearRegisteredSecrets}.
+ * {@link sanitizeErrorText} removes it, verbatim and URL-encoded, wherever it appears. Empty,
+ * missing and very short (< 6 characters) values are ignored. The registry is process-wide and
+ * bounded: it keeps the {@link MAX_REGISTERED_SECRETS} most recently registered values;
+ * registering a value again makes it the most recent. Cost: O(log n + n) for a new value,
+ * O(1) for a re-registration. Never throws.
  */
 export function registerSecret(value: string | undefined | null): void {
   if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) return;
-  secrets.add(value);
+  const existing = secrets.get(value);
+  if (existing) {
+    secrets.delete(value);
+    secrets.set(value, existing);
+    return;
+  }
   const encoded = encodeURIComponent(value);
-  if (encoded !== value) secrets.add(encoded);
+  const own = encoded === value ? [value] : [value, encoded];
+  secrets.set(value, own);
+  for (const p of own) addPattern(p);
+  while (secrets.size > MAX_REGISTERED_SECRETS) {
+    const [oldest, its] = secrets.entries().next().value as [string, readonly string[]];
+    secrets.delete(oldest);
+    for (const p of its) dropPattern(p);
+  }
+}
+
+/** Number of secret values currently registered (at most {@link MAX_REGISTERED_SECRETS}). */
+export function registeredSecretCount(): number {
+  return secrets.size;
 }
 
 /** Empties the secret registry (tests only). */
 export function clearRegisteredSecrets(): void {
   secrets.clear();
+  patternRefs.clear();
+  patterns.length = 0;
 }
 
 const CREDENTIAL_KEYS =
@@ -89,7 +148,7 @@ function escapeRegExp(s: string): string {
 export function sanitizeErrorText(text: unknown, maxLength: number = DEFAULT_MAX_LENGTH): string {
   let s = typeof text === 'string' ? text : String(text);
   // Longest first, so a secret that contains another registered value is removed whole.
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+  for (const secret of patterns) {
     if (s.includes(secret)) s = s.replace(new RegExp(escapeRegExp(secret), 'g'), REDACTED);
   }
   s = s

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   clearRegisteredSecrets,
+  MAX_REGISTERED_SECRETS,
   registerSecret,
+  registeredSecretCount,
   REDACTED,
   sanitizeErrorText,
 } from '../../../src/util/sanitize.js';
@@ -86,5 +88,53 @@ describe('sanitizeErrorText', () => {
 
   it('accepts non-string input', () => {
     expect(sanitizeErrorText(42)).toBe('42');
+  });
+
+  it('removes the longest registered secret whole when one contains another', () => {
+    registerSecret('inner-secret');
+    registerSecret('outer-inner-secret-x');
+    registerSecret('inner-secret-and-more');
+    expect(sanitizeErrorText('a outer-inner-secret-x b inner-secret-and-more c inner-secret d')).toBe(
+      `a ${REDACTED} b ${REDACTED} c ${REDACTED} d`,
+    );
+  });
+
+  it('keeps the registry bounded under STS rotation; the latest token is still redacted', () => {
+    // Rotating token-like values that no shape rule catches, so only the registry redacts them.
+    const token = (i: number) => `rotating/token+${i}=value`;
+    for (let i = 0; i < 10_000; i++) {
+      registerSecret(token(i));
+      expect(registeredSecretCount()).toBeLessThanOrEqual(MAX_REGISTERED_SECRETS);
+    }
+    expect(registeredSecretCount()).toBe(MAX_REGISTERED_SECRETS);
+    const latest = token(9_999);
+    expect(sanitizeErrorText(`x ${latest} ${encodeURIComponent(latest)} y`)).toBe(
+      `x ${REDACTED} ${REDACTED} y`,
+    );
+    expect(sanitizeErrorText(`x ${token(10_000 - MAX_REGISTERED_SECRETS)} y`)).not.toContain('rotating');
+    // Evicted long ago: neither kept in memory nor matched.
+    expect(sanitizeErrorText(`x ${token(0)} y`)).toBe(`x ${token(0)} y`);
+  });
+
+  it('re-registering a value makes it the most recent', () => {
+    const configured = 'configured-accesskey-secret';
+    registerSecret(configured);
+    for (let i = 0; i < MAX_REGISTERED_SECRETS - 1; i++) registerSecret(`other-value-${i}`);
+    registerSecret(configured); // e.g. resolved again by the provider
+    registerSecret('one-more-value');
+    expect(registeredSecretCount()).toBe(MAX_REGISTERED_SECRETS);
+    expect(sanitizeErrorText(configured)).toBe(REDACTED);
+    expect(sanitizeErrorText('other-value-0')).toBe('other-value-0'); // the least recent went instead
+    expect(sanitizeErrorText('other-value-1')).toBe(REDACTED);
+  });
+
+  it('keeps a pattern shared by two values until both are evicted', () => {
+    const raw = 'a/b+c=d-value';
+    registerSecret(raw);
+    registerSecret(encodeURIComponent(raw)); // its encoded form, registered as a value too
+    for (let i = 0; i < MAX_REGISTERED_SECRETS - 1; i++) registerSecret(`filler-value-${i}`);
+    // `raw` was evicted; the encoded form is still registered and still redacted.
+    expect(sanitizeErrorText(raw)).toBe(raw);
+    expect(sanitizeErrorText(encodeURIComponent(raw))).toBe(REDACTED);
   });
 });
