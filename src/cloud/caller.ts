@@ -288,11 +288,16 @@ export class ApiCaller implements RegionCaller {
     if (ms === undefined || ms <= 0) return p;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        reject(
-          Object.assign(new Error(`ReadTimeout: attempt exceeded ${ms} ms`), { name: 'RequestTimeoutError' }),
-        );
-      }, ms);
+      timer = setTimeout(
+        () => {
+          reject(
+            Object.assign(new Error(`ReadTimeout: attempt exceeded ${ms} ms`), {
+              name: 'RequestTimeoutError',
+            }),
+          );
+        },
+        Math.min(MAX_TIMER_MS, ms),
+      );
     });
     p.catch(() => undefined); // a late rejection of the abandoned request must not go unhandled
     return Promise.race([p, expired]).finally(() => clearTimeout(timer));

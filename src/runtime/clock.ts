@@ -5,7 +5,11 @@
 export interface Clock {
   /** Current time in milliseconds since the Unix epoch (like `Date.now()`). */
   now(): number;
-  /** Runs `fn` once after `ms` milliseconds. Returns a handle for {@link Clock.clearTimeout}. */
+  /**
+   * Runs `fn` once after `ms` milliseconds, clamped to [0, {@link MAX_TIMER_DELAY_MS}] (NaN → 0):
+   * a longer wait fires early, so callers that wait longer must re-check the time (the workqueue
+   * does). Returns a handle for {@link Clock.clearTimeout}.
+   */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer created by {@link Clock.setTimeout}; unknown or fired handles are ignored. */
   clearTimeout(handle: TimerHandle): void;
@@ -14,10 +18,22 @@ export interface Clock {
 /** Opaque timer handle returned by {@link Clock.setTimeout}. */
 export type TimerHandle = object | number;
 
-/** The process clock: `Date.now()` and Node.js timers. */
+/** Longest delay a Node.js timer honours, milliseconds (2^31 − 1, about 24.8 days). */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * `ms` clamped to [0, {@link MAX_TIMER_DELAY_MS}]; NaN becomes 0. Node.js turns a delay above
+ * the maximum (or NaN) into 1 ms, which would make a "wait 30 days" timer fire at once.
+ */
+export function clampTimerDelay(ms: number): number {
+  if (Number.isNaN(ms)) return 0;
+  return Math.min(MAX_TIMER_DELAY_MS, Math.max(0, ms));
+}
+
+/** The process clock: `Date.now()` and Node.js timers (delays clamped by {@link clampTimerDelay}). */
 export const realClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
+  setTimeout: (fn, ms) => setTimeout(fn, clampTimerDelay(ms)),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
@@ -66,7 +82,8 @@ export class FakeClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = this.nextId++;
-    this.timers.push({ id, at: this.current + Math.max(0, ms), fn });
+    // Same clamp as realClock, so tests see what production does.
+    this.timers.push({ id, at: this.current + clampTimerDelay(ms), fn });
     return id;
   }
 
