@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import parseDuration from 'parse-duration';
+import { leaderElectionTimingsError } from './runtime/leader-election.js';
 
 export interface Config {
   kubeconfig?: string;
@@ -242,7 +243,12 @@ export function addControllerOptions(cmd: Command): Command {
     );
 }
 
-/** Turns parsed commander options into a {@link Config}. @throws Error on inconsistent values. */
+/**
+ * Turns parsed commander options into a {@link Config}.
+ * @throws Error on inconsistent values: leader-election durations that break the elector's rules
+ *   (`leaderElectionTimingsError`: lease ≥ 1s, renew deadline < lease duration, renew deadline >
+ *   1.2 × retry period), or `--execution-poll-min` above `--execution-poll-max`.
+ */
 export function toConfig(o: Record<string, unknown>): Config {
   const cfg: Config = {
     kubeconfig: o.kubeconfig as string | undefined,
@@ -271,12 +277,13 @@ export function toConfig(o: Record<string, unknown>): Config {
     retryMaxMs: o.retryMax as number,
     shutdownTimeoutMs: o.shutdownTimeout as number,
   };
-  if (cfg.renewDeadlineMs >= cfg.leaseDurationMs) {
-    throw new Error('--renew-deadline must be shorter than --lease-duration');
-  }
-  if (cfg.retryPeriodMs >= cfg.renewDeadlineMs) {
-    throw new Error('--retry-period must be shorter than --renew-deadline');
-  }
+  // The elector's own rules, so a bad combination fails here, at startup, naming the flags.
+  const timings = leaderElectionTimingsError(cfg, {
+    leaseDurationMs: '--lease-duration',
+    renewDeadlineMs: '--renew-deadline',
+    retryPeriodMs: '--retry-period',
+  });
+  if (timings) throw new Error(timings);
   if (cfg.executionPollMinMs > cfg.executionPollMaxMs) {
     throw new Error('--execution-poll-min must not exceed --execution-poll-max');
   }

@@ -50,6 +50,38 @@ export interface LeaderElectorOptions {
 
 const JITTER_FACTOR = 1.2;
 
+/** The three durations of leader election, **milliseconds**. */
+export interface LeaderElectionTimings {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+/**
+ * Checks leader-election durations with client-go's `NewLeaderElector` rules, the ones
+ * {@link LeaderElector} enforces: `retryPeriodMs` > 0, `leaseDurationMs` ≥ 1000 (whole seconds on
+ * the wire), `leaseDurationMs` > `renewDeadlineMs`, and `renewDeadlineMs` > 1.2 × `retryPeriodMs`
+ * (the jitter factor of acquire attempts). Returns a message for the first rule broken, naming
+ * each duration by `names` (default: the option names, e.g. config passes its flag names), or
+ * `undefined` when all hold. Pure; never throws.
+ */
+export function leaderElectionTimingsError(
+  t: LeaderElectionTimings,
+  names: { [K in keyof LeaderElectionTimings]: string } = {
+    leaseDurationMs: 'leaseDurationMs',
+    renewDeadlineMs: 'renewDeadlineMs',
+    retryPeriodMs: 'retryPeriodMs',
+  },
+): string | undefined {
+  if (!(t.retryPeriodMs > 0)) return `${names.retryPeriodMs} must be greater than 0`;
+  if (!(t.leaseDurationMs >= 1000)) return `${names.leaseDurationMs} must be at least 1s`;
+  if (!(t.renewDeadlineMs < t.leaseDurationMs))
+    return `${names.renewDeadlineMs} must be shorter than ${names.leaseDurationMs}`;
+  if (!(t.renewDeadlineMs > JITTER_FACTOR * t.retryPeriodMs))
+    return `${names.renewDeadlineMs} must be longer than ${JITTER_FACTOR} × ${names.retryPeriodMs}`;
+  return undefined;
+}
+
 function statusCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | undefined)?.code;
   return typeof code === 'number' ? code : undefined;
@@ -88,7 +120,10 @@ export class LeaderElector {
   private reportedLeader: string | undefined;
   private leading = false;
 
-  /** @throws Error when the durations are inconsistent (client-go `NewLeaderElector` checks). */
+  /**
+   * @throws Error when the identity is empty or the durations break
+   *   {@link leaderElectionTimingsError}'s rules (client-go `NewLeaderElector` checks).
+   */
   constructor(opts: LeaderElectorOptions) {
     this.opts = opts;
     this.identity = opts.identity;
@@ -99,12 +134,12 @@ export class LeaderElector {
     this.random = opts.random ?? Math.random;
     this.log = opts.logger?.child({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
     if (!opts.identity) throw new Error('leader election: identity must not be empty');
-    if (this.leaseDurationMs < 1000) throw new Error('leader election: leaseDurationMs must be ≥ 1000');
-    if (this.leaseDurationMs <= this.renewDeadlineMs)
-      throw new Error('leader election: leaseDurationMs must be greater than renewDeadlineMs');
-    if (this.renewDeadlineMs <= JITTER_FACTOR * this.retryPeriodMs)
-      throw new Error('leader election: renewDeadlineMs must be greater than 1.2 × retryPeriodMs');
-    if (this.retryPeriodMs <= 0) throw new Error('leader election: retryPeriodMs must be > 0');
+    const invalid = leaderElectionTimingsError({
+      leaseDurationMs: this.leaseDurationMs,
+      renewDeadlineMs: this.renewDeadlineMs,
+      retryPeriodMs: this.retryPeriodMs,
+    });
+    if (invalid) throw new Error(`leader election: ${invalid}`);
     this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
     if (opts.registry) {
       const g = controllerRuntimeMetrics(opts.registry).leaderElectionMasterStatus;

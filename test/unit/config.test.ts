@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
 import { addControllerOptions, parseConfig, type Config } from '../../src/config.js';
+import { leaderElectionTimingsError } from '../../src/runtime/leader-election.js';
 
 /** Runs parseConfig and returns the thrown error's message (commander errors included). */
 function errorOf(argv: string[], env: NodeJS.ProcessEnv = {}): string {
@@ -178,7 +179,18 @@ describe('parseConfig', () => {
     {
       name: 'retry period not shorter than the renew deadline',
       argv: ['--retry-period', '10s'],
-      message: '--retry-period must be shorter than --renew-deadline',
+      message: '--renew-deadline must be longer than 1.2 × --retry-period',
+    },
+    {
+      // Accepted by the old check, refused by the elector at startup: 10s ≤ 1.2 × 9s.
+      name: 'retry period shorter than the renew deadline but within the jitter',
+      argv: ['--retry-period', '9s'],
+      message: '--renew-deadline must be longer than 1.2 × --retry-period',
+    },
+    {
+      name: 'lease duration under one second',
+      argv: ['--lease-duration', '900ms', '--renew-deadline', '500ms', '--retry-period', '100ms'],
+      message: '--lease-duration must be at least 1s',
     },
     {
       name: 'poll min above poll max',
@@ -191,6 +203,38 @@ describe('parseConfig', () => {
       expect(errorOf(c.argv)).toBe(c.message);
     });
   }
+
+  it('accepts leader-election durations the elector accepts', () => {
+    const cfg = parseConfig(
+      ['--lease-duration', '1s', '--renew-deadline', '700ms', '--retry-period', '500ms'],
+      {},
+    );
+    expect(leaderElectionTimingsError(cfg)).toBeUndefined();
+  });
+
+  it('rejects exactly the leader-election durations the elector rejects', () => {
+    for (const lease of [1, 2, 10, 15]) {
+      for (const renew of [1, 2, 5, 10, 12]) {
+        for (const retry of [1, 2, 4, 8]) {
+          const argv = [
+            '--lease-duration',
+            `${lease}s`,
+            '--renew-deadline',
+            `${renew}s`,
+            '--retry-period',
+            `${retry}s`,
+          ];
+          const elector = leaderElectionTimingsError({
+            leaseDurationMs: lease * 1000,
+            renewDeadlineMs: renew * 1000,
+            retryPeriodMs: retry * 1000,
+          });
+          if (elector === undefined) expect(() => parseConfig(argv, {})).not.toThrow();
+          else expect(errorOf(argv)).toMatch(/^--(lease-duration|renew-deadline|retry-period) /);
+        }
+      }
+    }
+  });
 
   it('accepts poll min equal to poll max', () => {
     const cfg = parseConfig(['--execution-poll-min', '30s', '--execution-poll-max', '30s'], {});
@@ -223,5 +267,31 @@ describe('controller --help', () => {
   it('shows human defaults for durations', () => {
     expect(help).toMatch(/--lease-duration <duration> Lease duration \(default: 15s,/);
     expect(help).not.toContain('default: 15000');
+  });
+});
+
+describe('leaderElectionTimingsError', () => {
+  it.each([
+    ['defaults', 15_000, 10_000, 2_000, undefined],
+    ['renew equal to lease', 10_000, 10_000, 2_000, 'renewDeadlineMs must be shorter than leaseDurationMs'],
+    ['lease under 1s', 900, 500, 100, 'leaseDurationMs must be at least 1s'],
+    [
+      'renew within 1.2 × retry',
+      15_000,
+      10_000,
+      9_000,
+      'renewDeadlineMs must be longer than 1.2 × retryPeriodMs',
+    ],
+    [
+      'renew exactly 1.2 × retry',
+      15_000,
+      12_000,
+      10_000,
+      'renewDeadlineMs must be longer than 1.2 × retryPeriodMs',
+    ],
+    ['zero retry', 15_000, 10_000, 0, 'retryPeriodMs must be greater than 0'],
+    ['NaN retry', 15_000, 10_000, Number.NaN, 'retryPeriodMs must be greater than 0'],
+  ])('%s', (_name, leaseDurationMs, renewDeadlineMs, retryPeriodMs, want) => {
+    expect(leaderElectionTimingsError({ leaseDurationMs, renewDeadlineMs, retryPeriodMs })).toBe(want);
   });
 });
