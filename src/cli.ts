@@ -5,7 +5,7 @@
  *   ecsops emulator [flags]     run the OOS/ECS emulator (see docs/emulator.md)
  *   ecsops crds                 print the CustomResourceDefinitions as YAML
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { stringify } from 'yaml';
 import { buildCrd, definitions } from './api/crds.js';
 import { addControllerOptions, toConfig } from './config.js';
@@ -61,6 +61,8 @@ export function buildProgram(): Command {
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
+    // Commander has already printed its own errors (and help); only pass its exit code on.
+    if (err instanceof CommanderError) process.exit(err.exitCode);
     process.stderr.write(`ecsops: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });

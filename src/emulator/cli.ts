@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator } from './index.js';
 import type { Seed } from './seed.js';
 
@@ -19,8 +19,10 @@ function scaleArg(v: string): number {
  * `ecsops emulator --port N --control-port N --seed fleet.yaml --time-scale X [--host H]`:
  * starts the emulator, prints the endpoint, the control URL and the demo AccessKey pair, and runs
  * until SIGINT/SIGTERM. `argv` are the arguments after `emulator` (no node/script prefix).
- * @returns after the emulator stopped on a signal.
- * @throws Error (commander) on invalid flags, or when the seed file cannot be read.
+ * With `--help` / `-h`, prints the help to stdout and returns without starting anything.
+ * @returns after the emulator stopped on a signal, or at once after `--help`.
+ * @throws CommanderError on invalid flags (commander has already printed `error: ...` to stderr;
+ *   its `exitCode` is the one to exit with), Error when the seed file cannot be read.
  */
 export async function runEmulatorCli(argv: string[]): Promise<void> {
   const program = new Command('emulator')
@@ -31,7 +33,13 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     .option('--seed <file>', 'seed YAML file (instances, package templates)')
     .option('--time-scale <x>', 'multiplier of modelled durations', scaleArg, 1)
     .exitOverride();
-  program.parse(argv, { from: 'user' });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    // `--help` (already printed by commander) is a request, not a failure.
+    if (err instanceof CommanderError && err.code === 'commander.helpDisplayed') return;
+    throw err;
+  }
   const o = program.opts<{
     host: string;
     port: number;
