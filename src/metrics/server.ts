@@ -12,7 +12,10 @@ import type { Registry } from 'prom-client';
 export interface ProbeChecks {
   /** Liveness: the process is alive and its loops are running. Throwing counts as failure. */
   healthz: () => boolean | Promise<boolean>;
-  /** Readiness (informers synced, credentials resolvable); `detail` is a short, credential-free text. */
+  /**
+   * Readiness (informers synced, credentials resolvable); `detail` is a short, credential-free
+   * text. Not ready (or throwing) answers 503.
+   */
   readyz: () => Promise<{ ok: boolean; detail?: string }>;
 }
 
@@ -83,7 +86,8 @@ function probeHandlers(checks: ProbeChecks): Record<string, Handler> {
         result = { ok: false, detail: 'readiness check failed' };
       }
       const text = result.ok ? 'ok' : `not ready${result.detail ? `: ${result.detail}` : ''}`;
-      send(res, result.ok ? 200 : 500, 'text/plain; charset=utf-8', `${text}\n`);
+      // 503: the Kubernetes convention for "alive but not ready" (kube-apiserver, README).
+      send(res, result.ok ? 200 : 503, 'text/plain; charset=utf-8', `${text}\n`);
     },
   };
 }
@@ -124,7 +128,9 @@ function closeServer(server: Server): Promise<void> {
 /**
  * Starts the metrics and probe listeners. Resolves once both are bound; rejects with the listen
  * error (e.g. `EADDRINUSE`) otherwise, closing whatever was opened. Unknown paths answer 404,
- * non-GET methods 405; a failing or throwing check answers 500.
+ * non-GET methods 405. `/healthz` answers 200, or 500 when its check fails or throws; `/readyz`
+ * answers 200, or 503 Service Unavailable (body `not ready: <detail>`) when its check reports
+ * not ready or throws.
  */
 export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeServer> {
   const metricsAddr = parseBindAddress(opts.metricsAddr);

@@ -50,13 +50,14 @@ describe('startProbeServer', () => {
     expect((await fetch(`http://127.0.0.1:${server.metricsPort}/healthz`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${server.probePort}/healthz`)).status).toBe(200);
     const notReady = await fetch(`http://127.0.0.1:${server.probePort}/readyz`);
-    expect(notReady.status).toBe(500);
+    expect(notReady.status).toBe(503); // README: `/readyz` 503 until ready
+    expect((await fetch(`http://127.0.0.1:${server.probePort}/readyz`, { method: 'HEAD' })).status).toBe(503);
     expect(await notReady.text()).toContain('informers not synced');
     ready = { ok: true, detail: '' };
     expect((await fetch(`http://127.0.0.1:${server.probePort}/readyz`)).status).toBe(200);
   });
 
-  it('answers 500 when a check throws', async () => {
+  it('answers 500 when the liveness check throws and 503 when the readiness check throws', async () => {
     server = await startProbeServer({
       metricsAddr: '0',
       probeAddr: '127.0.0.1:0',
@@ -70,7 +71,7 @@ describe('startProbeServer', () => {
     });
     expect(server.metricsPort).toBe(0);
     expect((await fetch(`http://127.0.0.1:${server.probePort}/healthz`)).status).toBe(500);
-    expect((await fetch(`http://127.0.0.1:${server.probePort}/readyz`)).status).toBe(500);
+    expect((await fetch(`http://127.0.0.1:${server.probePort}/readyz`)).status).toBe(503);
   });
 
   it('rejects when the port is taken', async () => {
