@@ -27,7 +27,13 @@ export type { ControllerHandle, ControllerSpec, ManagerDeps, ManagerLeaderElecti
 export { RECONCILE_RESULTS, controllerRuntimeMetrics, initControllerMetrics } from './metrics.js';
 export type { ControllerRuntimeMetrics, QueueMetrics, WorkqueueMetricsProvider } from './metrics.js';
 export { sanitizeError, sanitizeText, truncate, truncateBytes } from './sanitize.js';
-export { StatusPatcher, jsonEqual, kubeErrorMessage, statusMergePatch } from './status.js';
+export {
+  StatusPatcher,
+  isNewerResourceVersion,
+  jsonEqual,
+  kubeErrorMessage,
+  statusMergePatch,
+} from './status.js';
 export type { ObjectWithStatus, PatchStatusResult, StatusPatcherOptions } from './status.js';
 export {
   BucketRateLimiter,

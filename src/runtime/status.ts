@@ -1,6 +1,7 @@
 /**
  * Status and finalizer writes for custom resources. See docs/adr/0003-status-writes.md for why the
- * status is written with a computed JSON merge patch (explicit nulls, no lock) by default.
+ * status is written with a computed JSON merge patch (explicit nulls, no lock) by default, and
+ * why the patcher remembers what it wrote until the informer catches up ({@link StatusPatcher.freshest}).
  */
 import { isDeepStrictEqual } from 'node:util';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -66,6 +67,31 @@ function toJson(v: unknown): unknown {
   return v === undefined ? undefined : (JSON.parse(JSON.stringify(v)) as unknown);
 }
 
+const DECIMAL = /^[0-9]+$/;
+
+/**
+ * Whether resourceVersion `a` is newer than `b`. Kubernetes resourceVersions are opaque strings,
+ * but the API server backed by etcd hands out decimal etcd revisions, which grow with every write;
+ * when both are decimal strings they are compared as (arbitrary-size) integers.
+ * @returns `true` when `a` > `b`, `false` when `a` ≤ `b`, `undefined` when they cannot be compared
+ *   (either is missing, empty or not a decimal string). Pure; never throws.
+ */
+export function isNewerResourceVersion(a: string | undefined, b: string | undefined): boolean | undefined {
+  if (a === undefined || b === undefined || !DECIMAL.test(a) || !DECIMAL.test(b)) return undefined;
+  return BigInt(a) > BigInt(b);
+}
+
+/** resourceVersions a remembered write is known to supersede (bounded, oldest dropped first). */
+const MAX_SUPERSEDED_VERSIONS = 16;
+
+/** What {@link StatusPatcher} remembers of its last write to one object. */
+interface WrittenObject {
+  /** The object returned by the API server for the write. */
+  object: KubernetesObject;
+  /** resourceVersions of the objects the write (and earlier remembered writes) were based on. */
+  supersedes: string[];
+}
+
 /**
  * The Kubernetes `Status.message` of a client-node `ApiException` (whose own `message` also
  * carries response headers), or the error's message.
@@ -124,14 +150,72 @@ function classify(err: unknown, what: string, obj: KubernetesObject, jsonPatchTe
 /**
  * Writes the `/status` subresource and `metadata.finalizers` of one custom resource kind, never
  * touching `spec` (Argo CD would report OutOfSync) or other metadata.
+ *
+ * It also remembers, per object UID, the object the API server returned for its last successful
+ * write (status patch or replace, finalizer patch), because the informer's copy lags a write: a
+ * reconcile that starts right after one should diff against what was written, not against the
+ * older cached copy. {@link freshest} hands that object out only while it is newer than the
+ * cached one, so once the informer has caught up — or someone else (an admin repairing the
+ * status) has written after us — the cache wins again and the entry is dropped.
  */
 export class StatusPatcher {
   private readonly api: CustomObjectsApi;
   private readonly opts: StatusPatcherOptions;
+  private readonly written = new Map<string, WrittenObject>();
 
   constructor(opts: StatusPatcherOptions) {
     this.opts = opts;
     this.api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
+  }
+
+  /**
+   * The object to reconcile against: `cached` (from the informer), or the object returned by this
+   * patcher's last successful write to the same UID when that one is newer — its
+   * `metadata.resourceVersion` is a larger integer than `cached`'s ({@link isNewerResourceVersion})
+   * or, when the two cannot be compared, `cached` still carries a resourceVersion the write was
+   * based on. Otherwise returns `cached` and forgets the write (the informer caught up, or
+   * someone wrote after us). `cached` without a UID is returned as is. Never throws; no I/O.
+   */
+  freshest<T extends KubernetesObject>(cached: T): T {
+    const uid = cached.metadata?.uid;
+    if (!uid) return cached;
+    const entry = this.written.get(uid);
+    if (!entry) return cached;
+    const cachedVersion = cached.metadata?.resourceVersion;
+    const newer =
+      isNewerResourceVersion(entry.object.metadata?.resourceVersion, cachedVersion) ??
+      (cachedVersion !== undefined && entry.supersedes.includes(cachedVersion));
+    if (newer) return entry.object as T;
+    this.written.delete(uid);
+    return cached;
+  }
+
+  /** Forgets the remembered write of `uid` (call when the object is gone). Unknown UIDs are ignored. */
+  forget(uid: string): void {
+    this.written.delete(uid);
+  }
+
+  /**
+   * Remembers `written`, the API server's answer to a write whose input was `basedOn`. Internal to
+   * the patcher (protected so tests can drive {@link freshest} without an API server). A write
+   * based on the remembered object keeps the versions that one superseded.
+   */
+  protected recordWrite(basedOn: KubernetesObject, written: KubernetesObject): void {
+    const uid = written.metadata?.uid ?? basedOn.metadata?.uid;
+    if (!uid) return;
+    const baseVersion = basedOn.metadata?.resourceVersion;
+    const previous = this.written.get(uid);
+    const supersedes =
+      previous && baseVersion !== undefined && previous.object.metadata?.resourceVersion === baseVersion
+        ? [...previous.supersedes]
+        : [];
+    if (baseVersion !== undefined && !supersedes.includes(baseVersion)) supersedes.push(baseVersion);
+    this.written.set(uid, { object: written, supersedes: supersedes.slice(-MAX_SUPERSEDED_VERSIONS) });
+  }
+
+  /** Number of objects whose last write is remembered (for tests and debugging). */
+  get rememberedWrites(): number {
+    return this.written.size;
   }
 
   /**
@@ -143,8 +227,10 @@ export class StatusPatcher {
    * informer event of this write re-enqueues the key, so a diff against a stale cache converges on
    * the next reconcile. Use {@link replaceStatus} when an optimistic lock is wanted.
    *
-   * @param obj the object as read from the informer cache.
+   * @param obj the object to diff against: normally `freshest(cached)`, so a status written by
+   *   the previous reconcile is not diffed against an informer copy that predates it.
    * @returns `{ changed, object }`; `object` undefined when the resource no longer exists (404).
+   *   A successful write is remembered for {@link freshest}; a 404 forgets the object.
    * @throws TransientError reason `KubernetesAPIError` on failure (never for 404).
    */
   async patchStatus<T extends ObjectWithStatus<unknown>>(
@@ -165,9 +251,13 @@ export class StatusPatcher {
         },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       )) as T;
+      this.recordWrite(obj, updated);
       return { changed: true, object: updated };
     } catch (err) {
-      if (statusCode(err) === 404) return { changed: false, object: undefined };
+      if (statusCode(err) === 404) {
+        this.forgetObject(obj);
+        return { changed: false, object: undefined };
+      }
       throw classify(err, 'status patch', obj);
     }
   }
@@ -202,9 +292,13 @@ export class StatusPatcher {
         name,
         body,
       })) as T;
+      this.recordWrite(obj, updated);
       return { changed: true, object: updated };
     } catch (err) {
-      if (statusCode(err) === 404) return { changed: false, object: undefined };
+      if (statusCode(err) === 404) {
+        this.forgetObject(obj);
+        return { changed: false, object: undefined };
+      }
       throw classify(err, 'status update', obj);
     }
   }
@@ -255,7 +349,7 @@ export class StatusPatcher {
           ]
         : { metadata: { finalizers, resourceVersion: obj.metadata?.resourceVersion } };
     try {
-      return (await this.api.patchNamespacedCustomObject(
+      const updated = (await this.api.patchNamespacedCustomObject(
         {
           group,
           version,
@@ -269,9 +363,17 @@ export class StatusPatcher {
           Array.isArray(body) ? PatchStrategy.JsonPatch : PatchStrategy.MergePatch,
         ),
       )) as T;
+      this.recordWrite(obj, updated);
+      return updated;
     } catch (err) {
+      if (statusCode(err) === 404) this.forgetObject(obj);
       if (notFoundOk && statusCode(err) === 404) return undefined;
       throw classify(err, 'finalizer update', obj, Array.isArray(body));
     }
+  }
+
+  private forgetObject(obj: KubernetesObject): void {
+    const uid = obj.metadata?.uid;
+    if (uid) this.written.delete(uid);
   }
 }
