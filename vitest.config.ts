@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects:
 //  - unit: pure logic, cloud-layer contract tests against the in-process emulator (no Kubernetes).
+//  - controller: the fast controller tier (test/harness/fast.ts), no API server.
 //  - integration: tests against a real kube-apiserver + etcd started once per run by globalSetup.
 // `npm test` runs both; `npx vitest run --project unit` runs only the fast ones.
 export default defineConfig({
@@ -12,6 +13,14 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/contract/**/*.test.ts'],
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          // The fast controller tier: real reconcilers + cloud layer + emulator, in-memory objects.
+          name: 'controller',
+          include: ['test/controller/**/*.test.ts'],
+          testTimeout: 60_000,
         },
       },
       {

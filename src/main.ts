@@ -5,22 +5,16 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, RECONCILE_REQUESTED_ANNOTATION, VERSION } from './api/common.js';
-import {
-  ECS_EXTENSION_KIND,
-  ECS_EXTENSION_PLURAL,
-  CONFIGURE_PACKAGE_TEMPLATE,
-  type EcsExtension,
-} from './api/ecsextension.js';
+import { API_VERSION, GROUP } from './api/common.js';
+import { CONFIGURE_PACKAGE_TEMPLATE } from './api/ecsextension.js';
 import { createCloudClients, type CloudOptions } from './cloud/index.js';
 import type { Config } from './config.js';
-import { EcsExtensionReconciler } from './controllers/ecsextension/reconciler.js';
+import { registerEcsExtension } from './controllers/ecsextension/register.js';
 import { DomainMetrics } from './controllers/shared/metrics.js';
 import { createRegistry, startProbeServer, type ProbeServer } from './metrics/index.js';
 import { EventRecorder } from './runtime/events.js';
 import { createLogger, type Logger } from './runtime/logger.js';
-import { generationChangedPredicate, Manager, type InformerCache } from './runtime/manager.js';
-import { StatusPatcher } from './runtime/status.js';
+import { Manager } from './runtime/manager.js';
 
 export const VERSION_STRING = '0.1.0';
 
@@ -103,14 +97,13 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
   const metrics = new DomainMetrics(registry, {
     [CONFIGURE_PACKAGE_TEMPLATE]: ['install', 'update', 'uninstall'],
   });
-  // The reconciler reads from the informer cache that addController creates for it.
-  const caches: { ecsExtension?: InformerCache<EcsExtension> } = {};
-  const reconciler = new EcsExtensionReconciler({
-    getObject: (namespace, name) => caches.ecsExtension?.get(namespace, name),
-    kube: new StatusPatcher({ kubeConfig, group: GROUP, version: VERSION, plural: ECS_EXTENSION_PLURAL }),
+  registerEcsExtension(manager, {
+    kubeConfig,
     cloud,
     events,
     metrics,
+    workers: cfg.ecsExtensionWorkers,
+    ...(cfg.namespace !== undefined ? { namespace: cfg.namespace } : {}),
     options: {
       maxInstanceRows: cfg.maxInstanceRows,
       pollMinMs: cfg.executionPollMinMs,
@@ -119,17 +112,6 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
       retryMaxMs: cfg.retryMaxMs,
     },
   });
-  caches.ecsExtension = manager.addController<EcsExtension>({
-    name: 'ecsextension',
-    group: GROUP,
-    version: VERSION,
-    plural: ECS_EXTENSION_PLURAL,
-    kind: ECS_EXTENSION_KIND,
-    namespace: cfg.namespace,
-    workers: cfg.ecsExtensionWorkers,
-    reconciler,
-    updatePredicate: generationChangedPredicate([RECONCILE_REQUESTED_ANNOTATION]),
-  }).cache;
 
   let credentialsCheckedAt = 0;
   let credentialsOk: { ok: boolean; detail: string } = {

@@ -8,6 +8,9 @@
  */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { Condition } from '../runtime/conditions.js';
+
+export type { Condition };
 
 export const GROUP = 'ecsops.io';
 export const VERSION = 'v1alpha1';
@@ -129,6 +132,34 @@ export const RateControlSchema = Type.Object(
 );
 export type RateControl = Static<typeof RateControlSchema>;
 
+/** Bounds of `spec.interval` (admission, CEL `duration()`; the reconciler clamps stored values too). */
+export const MIN_INTERVAL = '30s';
+export const MAX_INTERVAL = '24h';
+export const MIN_INTERVAL_MS = 30_000;
+export const MAX_INTERVAL_MS = 24 * 3_600_000;
+
+/** `spec.interval`: a Go duration between {@link MIN_INTERVAL} and {@link MAX_INTERVAL}. */
+export function IntervalSchema(
+  description = 'How often live state is re-read to detect drift (Go duration, e.g. 10m; 30s to 24h). ±5% jitter.',
+) {
+  return Type.String({
+    description,
+    default: '10m',
+    pattern: DURATION_PATTERN,
+    maxLength: 32,
+    'x-kubernetes-validations': [
+      {
+        rule: `duration(self) >= duration('${MIN_INTERVAL}')`,
+        message: `interval must be at least ${MIN_INTERVAL} (a shorter period would spend the region's API quota on re-reads)`,
+      },
+      {
+        rule: `duration(self) <= duration('${MAX_INTERVAL}')`,
+        message: `interval must be at most ${MAX_INTERVAL}`,
+      },
+    ],
+  });
+}
+
 /** Common spec fields (DESIGN §1). */
 export const commonSpecProperties = {
   regionId: RegionIdSchema,
@@ -140,30 +171,24 @@ export const commonSpecProperties = {
       default: false,
     }),
   ),
-  interval: Type.Optional(
-    Type.String({
-      description: 'How often live state is re-read to detect drift (Go duration, e.g. 10m). ±5% jitter.',
-      default: '10m',
-      pattern: DURATION_PATTERN,
-      maxLength: 32,
-    }),
-  ),
+  interval: Type.Optional(IntervalSchema()),
 };
 
-export const ConditionSchema = Type.Object({
-  type: Type.String({ description: 'Condition type: Ready, Reconciling or Stalled.', maxLength: 316 }),
-  status: Type.Union([Type.Literal('True'), Type.Literal('False'), Type.Literal('Unknown')], {
-    description: 'True, False or Unknown.',
+export const ConditionSchema = Type.Unsafe<Condition>(
+  Type.Object({
+    type: Type.String({ description: 'Condition type: Ready, Reconciling or Stalled.', maxLength: 316 }),
+    status: Type.Union([Type.Literal('True'), Type.Literal('False'), Type.Literal('Unknown')], {
+      description: 'True, False or Unknown.',
+    }),
+    observedGeneration: Type.Optional(Type.Integer({ description: 'Generation the condition was set for.' })),
+    lastTransitionTime: Type.String({
+      format: 'date-time',
+      description: 'When status, reason or message last changed.',
+    }),
+    reason: Type.String({ description: 'CamelCase reason.', maxLength: 1024 }),
+    message: Type.String({ description: 'Human-readable detail.', maxLength: 32768 }),
   }),
-  observedGeneration: Type.Optional(Type.Integer({ description: 'Generation the condition was set for.' })),
-  lastTransitionTime: Type.String({
-    format: 'date-time',
-    description: 'When status, reason or message last changed.',
-  }),
-  reason: Type.String({ description: 'CamelCase reason.', maxLength: 1024 }),
-  message: Type.String({ description: 'Human-readable detail.', maxLength: 32768 }),
-});
-export type Condition = Static<typeof ConditionSchema>;
+);
 
 export const commonStatusProperties = {
   observedGeneration: Type.Optional(
@@ -179,6 +204,115 @@ export const commonStatusProperties = {
   lastHandledReconcileAt: Type.Optional(
     Type.String({ description: `Last value of the ${RECONCILE_REQUESTED_ANNOTATION} annotation handled.` }),
   ),
+};
+
+/**
+ * An OOS execution or Cloud Assistant invocation a resource has in flight (DESIGN §3). Compact on
+ * purpose: the instance batch is not stored (OOS `ListExecutions` returns it in the execution's
+ * parameters; ECS `DescribeInvocations` in its per-instance list), so a 20,000-instance target
+ * keeps its object far below etcd's 1.5 MiB limit.
+ */
+export const TrackedExecutionSchema = Type.Object({
+  executionId: Type.String({
+    description: 'OOS execution ID (exec-...) or Cloud Assistant invoke ID (t-...).',
+    maxLength: 128,
+  }),
+  action: Type.String({
+    description: 'What the work does, e.g. install, update, uninstall, scan.',
+    maxLength: 64,
+  }),
+  round: Type.Optional(
+    Type.Integer({ description: 'The execution round (status.executionSequence) that started it.' }),
+  ),
+  instanceCount: Type.Optional(Type.Integer({ description: 'Instances in the batch (at most 100).' })),
+  instanceIds: Type.Optional(
+    Type.Array(Type.String(), {
+      description:
+        'Deprecated: the batch is read back from the cloud; kept readable for objects written by 0.1.0.',
+      maxItems: 100,
+    }),
+  ),
+  clientToken: Type.String({ description: 'The ClientToken the work was started with.', maxLength: 64 }),
+  startTime: Type.String({ format: 'date-time' }),
+});
+export type TrackedExecution = Static<typeof TrackedExecutionSchema>;
+
+/** Maximum failed instance IDs remembered in status.retry.failed (the rest are counted in `omitted`). */
+export const MAX_REMEMBERED_FAILURES = 10_000;
+
+export const FailureGroupSchema = Type.Object({
+  executionId: Type.Optional(Type.String({ description: 'The execution or invocation that failed.' })),
+  message: Type.String({
+    description: 'Sanitized failure message shared by these instances.',
+    maxLength: 512,
+  }),
+  since: Type.String({ format: 'date-time', description: 'When the failure was recorded.' }),
+  round: Type.Optional(Type.Integer({ description: 'The execution round that failed.' })),
+  instanceIds: Type.Array(Type.String(), {
+    description: 'Failed instances.',
+    maxItems: MAX_REMEMBERED_FAILURES,
+  }),
+});
+export type FailureGroup = Static<typeof FailureGroupSchema>;
+
+export const RetryStatusSchema = Type.Object(
+  {
+    failures: Type.Integer({ description: 'Consecutive execution rounds that left instances Failed.' }),
+    nextRetryTime: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          'Failed instances are retried after this time (absent while the failing round still runs).',
+      }),
+    ),
+    countedRound: Type.Optional(
+      Type.Integer({ description: 'The last round already counted in `failures` (a round counts once).' }),
+    ),
+    failed: Type.Optional(
+      Type.Array(FailureGroupSchema, {
+        description:
+          'Every instance whose last execution failed, grouped by execution and message. Never cut for display (status.instances is); bounded by MAX_REMEMBERED_FAILURES IDs.',
+      }),
+    ),
+    omitted: Type.Optional(
+      Type.Integer({
+        description: 'Failed instances beyond the remembered bound (not retried until a spec change).',
+      }),
+    ),
+  },
+  { description: 'Backoff for retrying failed instances, and the failure memory it applies to.' },
+);
+export type RetryStatus = Static<typeof RetryStatusSchema>;
+
+/** Fields every per-instance status row has; kinds add their own (version, counts, ...). */
+export const instanceRowProperties = {
+  instanceId: Type.String({ maxLength: 64 }),
+  executionId: Type.Optional(
+    Type.String({
+      description: 'Last OOS execution / Cloud Assistant invocation that acted on this instance.',
+    }),
+  ),
+  message: Type.Optional(
+    Type.String({ description: 'Short reason, e.g. the OOS task StatusMessage.', maxLength: 1024 }),
+  ),
+  lastTransitionTime: Type.Optional(Type.String({ format: 'date-time' })),
+};
+
+/** Status fields of kinds that run executions (tracked work, sequence, retry). */
+export const executionStatusProperties = {
+  executions: Type.Optional(
+    Type.Array(TrackedExecutionSchema, {
+      description:
+        'Executions / invocations in flight; a restarted controller resumes them instead of starting new ones.',
+    }),
+  ),
+  executionSequence: Type.Optional(
+    Type.Integer({
+      description:
+        'Counts execution rounds started; part of each deterministic ClientToken so a crash before this status write reuses the same token.',
+    }),
+  ),
+  retry: Type.Optional(RetryStatusSchema),
 };
 
 /**

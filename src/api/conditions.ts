@@ -35,9 +35,29 @@ export const PermissionDeniedReason = 'PermissionDenied';
 export const InvalidCredentialsReason = 'InvalidCredentials';
 export const InvalidSpecReason = 'InvalidSpec';
 export const CloudRequestRejectedReason = 'CloudRequestRejected';
+/** Another resource declares a different desired state for the same package on overlapping instances. */
+export const ConflictingResourceReason = 'ConflictingResource';
 
 // Transient reasons
 export const ThrottledReason = 'Throttled';
 export const CloudUnavailableReason = 'CloudUnavailable';
 export const NetworkErrorReason = 'NetworkError';
 export const ConflictReason = 'Conflict';
+/** Credentials could not be resolved or refreshed (expired STS token, metadata service down); retried. */
+export const CredentialsUnavailableReason = 'CredentialsUnavailable';
+/** A cloud failure the classification table does not know; retried with backoff. */
+export const UnknownCloudErrorReason = 'UnknownCloudError';
+/** The reconcile was stopped (shutdown or lost leadership). */
+export const AbortedReason = 'Aborted';
+/** Any other failure of a reconcile (a bug or an unexpected response); retried with backoff. */
+export const ReconcileErrorReason = 'ReconcileError';
+
+/**
+ * Stalled reasons re-checked on a slow period (a RAM policy or credential fix needs no spec
+ * change), every other Stalled reason waits for a new generation or a reconcile request.
+ */
+export const RECHECKED_STALLED_REASONS: readonly string[] = [
+  'PermissionDenied',
+  'InvalidCredentials',
+  'ConflictingResource',
+];

@@ -5,7 +5,16 @@
  * ListInstancePackageStates (DESIGN §1).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { commonSpecProperties, commonStatusProperties, FreeFormObject, type ObjectMeta } from './common.js';
+import {
+  commonSpecProperties,
+  commonStatusProperties,
+  executionStatusProperties,
+  FreeFormObject,
+  instanceRowProperties,
+  type ObjectMeta,
+} from './common.js';
+
+export type { TrackedExecution } from './common.js';
 
 export const ECS_EXTENSION_KIND = 'EcsExtension';
 export const ECS_EXTENSION_PLURAL = 'ecsextensions';
@@ -59,7 +68,7 @@ export const InstanceStateValues = ['Installed', 'Pending', 'InProgress', 'Faile
 export type InstanceState = (typeof InstanceStateValues)[number];
 
 export const ExtensionInstanceStatusSchema = Type.Object({
-  instanceId: Type.String(),
+  ...instanceRowProperties,
   state: Type.Union(
     InstanceStateValues.map((v) => Type.Literal(v)),
     {
@@ -68,22 +77,8 @@ export const ExtensionInstanceStatusSchema = Type.Object({
     },
   ),
   version: Type.Optional(Type.String({ description: 'Installed package template version, if any.' })),
-  executionId: Type.Optional(Type.String({ description: 'Last OOS execution that acted on this instance.' })),
-  message: Type.Optional(
-    Type.String({ description: 'Short reason, e.g. the OOS task StatusMessage.', maxLength: 1024 }),
-  ),
-  lastTransitionTime: Type.Optional(Type.String({ format: 'date-time' })),
 });
 export type ExtensionInstanceStatus = Static<typeof ExtensionInstanceStatusSchema>;
-
-export const TrackedExecutionSchema = Type.Object({
-  executionId: Type.String({ description: 'OOS execution ID (exec-...).' }),
-  action: Type.Union([Type.Literal('install'), Type.Literal('uninstall'), Type.Literal('update')]),
-  instanceIds: Type.Array(Type.String(), { description: 'The instance batch (at most 50).' }),
-  clientToken: Type.String({ description: 'The ClientToken the execution was started with.' }),
-  startTime: Type.String({ format: 'date-time' }),
-});
-export type TrackedExecution = Static<typeof TrackedExecutionSchema>;
 
 export const EcsExtensionStatusSchema = Type.Object({
   ...commonStatusProperties,
@@ -112,30 +107,7 @@ export const EcsExtensionStatusSchema = Type.Object({
       description: 'Per-instance rows, bounded (default 100): failed and in-progress first.',
     }),
   ),
-  executions: Type.Optional(
-    Type.Array(TrackedExecutionSchema, {
-      description:
-        'OOS executions in flight; a restarted controller resumes them instead of starting new ones.',
-    }),
-  ),
-  executionSequence: Type.Optional(
-    Type.Integer({
-      description:
-        'Counts execution rounds started; part of each deterministic ClientToken so a crash before this status write reuses the same token.',
-    }),
-  ),
-  retry: Type.Optional(
-    Type.Object(
-      {
-        failures: Type.Integer({ description: 'Consecutive rounds that left instances Failed.' }),
-        nextRetryTime: Type.String({
-          format: 'date-time',
-          description: 'Failed instances are retried after this time.',
-        }),
-      },
-      { description: 'Backoff for retrying failed instances.' },
-    ),
-  ),
+  ...executionStatusProperties,
 });
 export type EcsExtensionStatus = Static<typeof EcsExtensionStatusSchema>;
 

@@ -83,7 +83,7 @@ export function jitter(ms: number, random: () => number = Math.random): number {
  * |---|---|---|
  * | success (`{}`) | `reconcile_total{result="success"}` | `forget` |
  * | `{ requeueAfterMs }` | `result="requeue_after"` | `forget`, `addAfter(jitter(ms))` |
- * | thrown `StalledError` | `result="error"`, `reconcile_errors_total`, `terminal_reconcile_errors_total` | `forget`, no requeue |
+ * | thrown `StalledError` | `result="error"`, `reconcile_errors_total`, `terminal_reconcile_errors_total` | `forget`, no requeue (or `addAfter(recheckAfterMs)` when set) |
  * | other thrown value | `result="error"`, `reconcile_errors_total` (+ `reconcile_panics_total` for TypeError etc.) | `addRateLimited` |
  *
  * Every reconcile observes `reconcile_time_seconds` and moves `active_workers`.
@@ -171,7 +171,18 @@ export class Controller {
       if (isStalled(err)) {
         metrics.terminalReconcileErrors.inc(labels);
         queue.forget(key);
-        log.error({ reason: err.reason, error }, 'reconcile stalled; not requeued until the object changes');
+        if (err.recheckAfterMs !== undefined) {
+          queue.addAfter(key, jitter(err.recheckAfterMs, this.opts.random));
+          log.error(
+            { reason: err.reason, error, recheckAfterMs: err.recheckAfterMs },
+            'reconcile stalled; re-checked on a slow period',
+          );
+        } else {
+          log.error(
+            { reason: err.reason, error },
+            'reconcile stalled; not requeued until the object changes',
+          );
+        }
       } else {
         if (isPanic(err)) metrics.reconcilePanics.inc(labels);
         queue.addRateLimited(key);

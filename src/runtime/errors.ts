@@ -38,7 +38,20 @@ export class TransientError extends ReconcileError {}
  * A failure that cannot be fixed without a spec change; the manager does not re-queue the key
  * (controller-runtime `TerminalError`). `reason` and `message` are meant for the `Stalled` condition.
  */
-export class StalledError extends ReconcileError {}
+export class StalledError extends ReconcileError {
+  /**
+   * When set, the key is re-checked after this many milliseconds even though the object did not
+   * change (causes an admin fixes outside the object, such as a RAM policy). Undefined = wait for
+   * the next watch event.
+   */
+  readonly recheckAfterMs?: number;
+
+  constructor(reason: string, message: string, options?: { cause?: unknown; recheckAfterMs?: number }) {
+    super(reason, message, options);
+    if (options?.recheckAfterMs !== undefined && options.recheckAfterMs > 0)
+      this.recheckAfterMs = options.recheckAfterMs;
+  }
+}
 
 /** True when `err` is a {@link StalledError} (terminal: no requeue until the generation changes). */
 export function isStalled(err: unknown): err is StalledError {

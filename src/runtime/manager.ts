@@ -22,6 +22,9 @@ import type { RateLimiter, RateLimiterOptions } from './workqueue.js';
 export type { ReconcileContext, ReconcileRequest, ReconcileResult, Reconciler } from './controller.js';
 export type { InformerCache } from './informer.js';
 
+/** How long aborted reconciles get to return before the manager moves on, milliseconds. */
+const ABORT_GRACE_MS = 5_000;
+
 /** One controller: which custom resource it watches and who reconciles it. */
 export interface ControllerSpec<T extends KubernetesObject = KubernetesObject> {
   /** Controller name, lower case (e.g. `ecsextension`): metric label, log field, queue name. */
@@ -295,6 +298,18 @@ export class Manager {
     if (!inTime) {
       this.log.warn({ deadlineMs }, 'in-flight reconciles did not finish before the deadline; aborting them');
       for (const c of running) c.abortInFlight('shutdown deadline passed');
+      // Aborted reconciles stop their cloud calls at once; wait for them (bounded) so the Lease is
+      // released only after no reconcile can still write to the cloud.
+      const grace = new AbortController();
+      const stopped = await Promise.race([
+        drained,
+        sleep(this.clock, ABORT_GRACE_MS, grace.signal).then(
+          () => false,
+          () => false,
+        ),
+      ]);
+      grace.abort();
+      if (!stopped) this.log.error({ graceMs: ABORT_GRACE_MS }, 'reconciles still running after abort');
     }
     this.workersRunning = false;
   }

@@ -39,18 +39,14 @@ import {
   type EcsExtensionStatus,
 } from '../../src/api/ecsextension.js';
 import { createCloudClients } from '../../src/cloud/index.js';
-import {
-  EcsExtensionReconciler,
-  type EventSink,
-  type KubeWriter,
-} from '../../src/controllers/ecsextension/reconciler.js';
+import { EcsExtensionReconciler, type EventSink } from '../../src/controllers/ecsextension/reconciler.js';
+import { MemoryStore } from '../harness/fast.js';
 import { DomainMetrics } from '../../src/controllers/shared/metrics.js';
 import { DEMO_ACCESS_KEY, EmulatorControl, startEmulator, type Seed } from '../../src/emulator/index.js';
 import { createRegistry } from '../../src/metrics/index.js';
 import type { ReconcileContext } from '../../src/runtime/controller.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { sanitizeText } from '../../src/runtime/sanitize.js';
-import { jsonEqual } from '../../src/runtime/status.js';
 
 const REGION = 'cn-hangzhou';
 const NODE_PACKAGE = 'ACS-Extension-node-1853370294850618';
@@ -129,38 +125,7 @@ interface ScenarioResult {
 // Child: one scenario's controller side.
 // ---------------------------------------------------------------------------------------------
 
-/**
- * In-memory KubeWriter: like the API server, it writes to its own stored object (not to the
- * object it is handed, which may be the reconciler's copy), JSON round trip, skips no-op writes.
- */
-class MemoryKube implements KubeWriter {
-  writes = 0;
-  skipped = 0;
-
-  constructor(private readonly stored: EcsExtension) {}
-
-  async patchStatus(_obj: EcsExtension, status: EcsExtensionStatus): Promise<unknown> {
-    if (jsonEqual(this.stored.status ?? {}, status)) {
-      this.skipped++;
-      return { changed: false, object: this.stored };
-    }
-    this.stored.status = JSON.parse(JSON.stringify(status)) as EcsExtensionStatus;
-    this.writes++;
-    return { changed: true, object: this.stored };
-  }
-
-  async addFinalizer(obj: EcsExtension, finalizer: string): Promise<unknown> {
-    obj.metadata.finalizers = [...(obj.metadata.finalizers ?? []), finalizer];
-    return obj;
-  }
-
-  async removeFinalizer(obj: EcsExtension, finalizer: string): Promise<unknown> {
-    obj.metadata.finalizers = (obj.metadata.finalizers ?? []).filter((f) => f !== finalizer);
-    return obj;
-  }
-}
-
-const noEvents: EventSink = { event: () => undefined };
+const noEvents: EventSink = { event: async () => undefined };
 
 function gcNow(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -222,7 +187,8 @@ async function runChild(cfg: ScenarioConfig): Promise<void> {
     },
     { registry },
   );
-  const obj: EcsExtension = {
+  const kube = new MemoryStore<EcsExtension>();
+  let obj: EcsExtension = kube.apply({
     apiVersion: 'ecsops.io/v1alpha1',
     kind: 'EcsExtension',
     metadata: { name: 'bench', namespace: 'bench', uid: randomUUID(), generation: 1 },
@@ -232,10 +198,10 @@ async function runChild(cfg: ScenarioConfig): Promise<void> {
       parameters: { version: '18' },
       targets: { instanceIds: fleetIds(cfg.instances) },
     },
-  };
-  const kube = new MemoryKube(obj);
+  });
+  const current = (): EcsExtension => (obj = kube.get('bench', 'bench') ?? obj);
   const reconciler = new EcsExtensionReconciler({
-    getObject: (ns, name) => (ns === obj.metadata.namespace && name === obj.metadata.name ? obj : undefined),
+    objects: kube,
     kube,
     cloud,
     events: noEvents,
@@ -284,7 +250,7 @@ async function runChild(cfg: ScenarioConfig): Promise<void> {
       heapStartMb: p.heapStartMb,
       heapPeakMb,
       heapEndMb: heapMb(),
-      ready: isReady(obj),
+      ready: isReady(current()),
     };
   };
 
@@ -310,11 +276,16 @@ async function runChild(cfg: ScenarioConfig): Promise<void> {
       if (errorSamples.length < 3) errorSamples.push(sanitizeText(String(err)).slice(0, 300));
     }
     reconciles++;
-    if (isReady(obj)) break;
+    if (isReady(current())) break;
     await sleep(Math.min(requeueAfterMs, MAX_REQUEUE_SLEEP_MS));
   }
   clearInterval(progress);
-  const coldResult = await endPhase(cold, { reconciles, errors, errorSamples, timedOut: !isReady(obj) });
+  const coldResult = await endPhase(cold, {
+    reconciles,
+    errors,
+    errorSamples,
+    timedOut: !isReady(current()),
+  });
   emit('PROGRESS', { phase: 'cold-done', elapsedMs: coldResult.wallMs, reconciles });
 
   let driftResult: DriftResult | undefined;
@@ -327,7 +298,7 @@ async function runChild(cfg: ScenarioConfig): Promise<void> {
       // A drift check re-reads everything: the controller does that once `spec.interval` has
       // passed since the last full read, or on a reconcile request. Use the latter so the
       // measured reconcile is the periodic drift check, not a cached poll.
-      obj.metadata.annotations = { 'ecsops.io/reconcile-requested-at': `bench-drift-${i}` };
+      kube.annotate('bench', 'bench', { 'ecsops.io/reconcile-requested-at': `bench-drift-${i}` });
       const t = performance.now();
       try {
         await reconciler.reconcile(req, ctx());
@@ -361,7 +332,7 @@ async function runChild(cfg: ScenarioConfig): Promise<void> {
     ...(driftResult ? { drift: driftResult } : {}),
     rssStartMb,
     rssPeakMb: (process.resourceUsage().maxRSS * 1024) / MB,
-    statusBytes: Buffer.byteLength(JSON.stringify(obj.status ?? {})),
+    statusBytes: Buffer.byteLength(JSON.stringify(current().status ?? {})),
     summary: obj.status?.summary,
     statusInstanceRows: obj.status?.instances?.length ?? 0,
   };

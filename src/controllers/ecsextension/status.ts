@@ -4,6 +4,7 @@
  * No I/O, no clock reads (time is passed in), so each is table-tested.
  */
 import type { ExtensionInstanceStatus, EcsExtensionStatus, InstanceState } from '../../api/ecsextension.js';
+import { InstanceStateValues } from '../../api/ecsextension.js';
 import {
   AllTargetsUnreachableReason,
   DriftDetectedReason,
@@ -12,22 +13,17 @@ import {
   InstalledReason,
   NoTargetsReason,
   PendingReason,
-  ProgressingReason,
   RetryBackoffReason,
   SuspendedReason,
   UninstallInProgressReason,
 } from '../../api/conditions.js';
-import {
-  clearReconciling,
-  clearStalled,
-  markNotReady,
-  markReady,
-  markReadyUnknown,
-  markReconciling,
-  markStalled,
-  toMetaTime,
-  type Condition,
-} from '../../runtime/conditions.js';
+import type { Condition } from '../../runtime/conditions.js';
+import { StalledError, type ReconcileError } from '../../runtime/errors.js';
+import type { DerivedStatus } from '../shared/driver.js';
+import { toTracked } from '../shared/work.js';
+import { isUpToDate, type ExtScope } from './phases.js';
+import { summarizeConditions, type Outcome, type Verdict } from '../shared/conditions.js';
+import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
 
 /** What the phases learned about one targeted instance. */
 export interface InstanceFact {
@@ -76,6 +72,25 @@ function rowMessage(f: InstanceFact, state: InstanceState, desired: string | und
   }
 }
 
+function rowSpec(
+  desiredVersion: string | undefined,
+): RowSpec<InstanceState, InstanceFact, ExtensionInstanceStatus> {
+  return {
+    order: ORDER,
+    stateOf: instanceState,
+    idOf: (f) => f.instanceId,
+    build(f, state, before) {
+      const row: Omit<ExtensionInstanceStatus, 'lastTransitionTime'> = { instanceId: f.instanceId, state };
+      if (f.installedVersion) row.version = f.installedVersion;
+      const executionId = f.inFlightExecutionId ?? f.failure?.executionId ?? before?.executionId;
+      if (executionId) row.executionId = executionId;
+      const message = rowMessage(f, state, desiredVersion);
+      if (message) row.message = message;
+      return row;
+    },
+  };
+}
+
 /**
  * `status.instances`: one row per fact, at most `limit`, Failed then InProgress, Unreachable,
  * Pending, Installed (then by instance ID). `lastTransitionTime` is carried over from `previous`
@@ -88,46 +103,14 @@ export function instanceRows(
   limit: number,
   now: Date,
 ): ExtensionInstanceStatus[] {
-  const prev = new Map((previous ?? []).map((r) => [r.instanceId, r]));
-  const nowIso = toMetaTime(now);
-  const rows = facts.map((f) => {
-    const state = instanceState(f);
-    const before = prev.get(f.instanceId);
-    const row: ExtensionInstanceStatus = { instanceId: f.instanceId, state };
-    if (f.installedVersion) row.version = f.installedVersion;
-    const executionId = f.inFlightExecutionId ?? f.failure?.executionId ?? before?.executionId;
-    if (executionId) row.executionId = executionId;
-    const message = rowMessage(f, state, desiredVersion);
-    if (message) row.message = message.slice(0, 1024);
-    row.lastTransitionTime =
-      before && before.state === state && before.lastTransitionTime ? before.lastTransitionTime : nowIso;
-    return row;
-  });
-  rows.sort((a, b) => ORDER[a.state] - ORDER[b.state] || (a.instanceId < b.instanceId ? -1 : 1));
-  return rows.slice(0, limit);
+  return boundedRows(facts, previous, rowSpec(desiredVersion), limit, now);
 }
 
 export type Summary = NonNullable<EcsExtensionStatus['summary']>;
 
 /** Counts over ALL facts (not the bounded rows). */
 export function summarize(facts: readonly InstanceFact[]): Summary {
-  const s: Summary = {
-    targeted: facts.length,
-    installed: 0,
-    pending: 0,
-    inProgress: 0,
-    failed: 0,
-    unreachable: 0,
-  };
-  for (const f of facts) {
-    const state = instanceState(f);
-    if (state === 'Installed') s.installed++;
-    else if (state === 'Pending') s.pending++;
-    else if (state === 'InProgress') s.inProgress++;
-    else if (state === 'Failed') s.failed++;
-    else s.unreachable++;
-  }
-  return s;
+  return countStates(facts, instanceState, InstanceStateValues) as Summary;
 }
 
 /** Inputs of {@link setEcsExtensionConditions}. */
@@ -148,98 +131,44 @@ export interface ConditionFacts {
 }
 
 /**
- * Derives Ready / Reconciling / Stalled (kstatus) from the facts:
- * - stalled → Stalled=True and Ready=False with the stalled reason;
- * - transient error → Reconciling=True `ProgressingWithRetry`-style reason, Ready untouched
- *   (Unknown on the first visit) so a throttled API does not flap Ready;
+ * The EcsExtension verdict from its facts (stalled and transient errors are handled by the shared
+ * {@link summarizeConditions}):
  * - deleting → Ready=False `UninstallInProgress`, Reconciling=True;
- * - no targets → Ready=True `NoTargets`; executions in flight → Ready=False
- *   `InstallInProgress`, Reconciling=True; failures → Ready=False `InstallFailed`; drift in
- *   Observe mode → `DriftDetected`; drift while suspended → `Suspended`; otherwise
- *   Ready=True `Installed`.
+ * - no targets → Ready=True `NoTargets`; all unreachable → Ready=False `AllTargetsUnreachable`;
+ * - executions in flight → Ready=False `InstallInProgress`, Reconciling=True;
+ * - failures → Ready=False `InstallFailed`; drift in Observe mode → `DriftDetected`; drift while
+ *   suspended → `Suspended`; failed instances waiting → `RetryBackoff`; other gaps → `Pending`
+ *   with Reconciling=True; otherwise Ready=True `Installed`.
  */
-export function setEcsExtensionConditions(
-  prev: readonly Condition[] | undefined,
-  f: ConditionFacts,
-  now: Date,
-): Condition[] {
-  const g = f.generation;
-  let conds: Condition[] = [...(prev ?? [])];
-  if (!conds.some((c) => c.type === 'Ready')) {
-    conds = markReadyUnknown(
-      conds,
-      { reason: ProgressingReason, message: 'reconciliation in progress', observedGeneration: g },
-      now,
-    );
-  }
-  if (f.retrying) {
-    return markReconciling(
-      conds,
-      { reason: f.retrying.reason, message: f.retrying.message, observedGeneration: g },
-      now,
-    );
-  }
-  if (f.stalled) {
-    conds = markNotReady(
-      conds,
-      { reason: f.stalled.reason, message: f.stalled.message, observedGeneration: g },
-      now,
-    );
-    return markStalled(
-      conds,
-      { reason: f.stalled.reason, message: f.stalled.message, observedGeneration: g },
-      now,
-    );
-  }
-  conds = clearStalled(conds);
+export function ecsExtensionVerdict(f: ConditionFacts): Verdict {
   const s = f.summary ?? { targeted: 0, installed: 0, pending: 0, inProgress: 0, failed: 0, unreachable: 0 };
   const reachable = s.targeted - s.unreachable;
   const progress =
     `${s.installed}/${reachable} reachable instance(s) have ${f.packageName} ${f.desiredVersion ?? ''}`.trimEnd();
   const unreachable = s.unreachable > 0 ? `; ${s.unreachable} unreachable` : '';
+  const notReady = (reason: string, message: string, reconciling?: string): Verdict => ({
+    ready: { status: 'False', reason, message },
+    ...(reconciling !== undefined ? { reconciling: { reason, message: reconciling } } : {}),
+  });
 
   if (f.deleting) {
     const msg = `uninstalling ${f.packageName} before deletion; ${s.inProgress} instance(s) in progress`;
-    conds = markNotReady(
-      conds,
-      { reason: UninstallInProgressReason, message: msg, observedGeneration: g },
-      now,
-    );
-    return markReconciling(
-      conds,
-      { reason: UninstallInProgressReason, message: msg, observedGeneration: g },
-      now,
-    );
+    return notReady(UninstallInProgressReason, msg, msg);
   }
   if (s.targeted === 0) {
-    conds = markReady(
-      conds,
-      { reason: NoTargetsReason, message: 'no instance matches spec.targets', observedGeneration: g },
-      now,
-    );
-    return clearReconciling(conds);
+    return {
+      ready: { status: 'True', reason: NoTargetsReason, message: 'no instance matches spec.targets' },
+    };
   }
   if (reachable === 0) {
-    const msg = `all ${s.targeted} targeted instance(s) are unreachable (stopped or Cloud Assistant offline)`;
-    conds = markNotReady(
-      conds,
-      { reason: AllTargetsUnreachableReason, message: msg, observedGeneration: g },
-      now,
+    return notReady(
+      AllTargetsUnreachableReason,
+      `all ${s.targeted} targeted instance(s) are unreachable (stopped or Cloud Assistant offline)`,
     );
-    return clearReconciling(conds);
   }
   if (s.inProgress > 0) {
     const msg = `${progress}; ${s.inProgress} in progress${unreachable}`;
-    conds = markNotReady(
-      conds,
-      { reason: InstallInProgressReason, message: msg, observedGeneration: g },
-      now,
-    );
-    return markReconciling(
-      conds,
-      { reason: InstallInProgressReason, message: msg, observedGeneration: g },
-      now,
-    );
+    return notReady(InstallInProgressReason, msg, msg);
   }
   if (s.failed > 0) {
     const named = f.failed
@@ -248,55 +177,110 @@ export function setEcsExtensionConditions(
       .join('; ');
     const more = f.failed.length > 3 ? ` (and ${f.failed.length - 3} more)` : '';
     const retry = f.nextRetryTime && !f.observe && !f.suspended ? `; retrying after ${f.nextRetryTime}` : '';
-    const msg = `${s.failed} instance(s) failed: ${named}${more}${retry}`.slice(0, 2048);
-    conds = markNotReady(conds, { reason: InstallFailedReason, message: msg, observedGeneration: g }, now);
-    return clearReconciling(conds);
+    return notReady(
+      InstallFailedReason,
+      `${s.failed} instance(s) failed: ${named}${more}${retry}`.slice(0, 2048),
+    );
   }
   if (s.pending > 0) {
     const ids = `${s.pending} instance(s) missing or outdated`;
-    if (f.observe) {
-      conds = markNotReady(
-        conds,
-        {
-          reason: DriftDetectedReason,
-          message: `${ids} (mode Observe: not acting); ${progress}`,
-          observedGeneration: g,
-        },
-        now,
-      );
-      return clearReconciling(conds);
-    }
-    if (f.suspended) {
-      conds = markNotReady(
-        conds,
-        { reason: SuspendedReason, message: `${ids}; suspended, no executions start`, observedGeneration: g },
-        now,
-      );
-      return clearReconciling(conds);
-    }
-    if (f.nextRetryTime) {
-      conds = markNotReady(
-        conds,
-        {
-          reason: RetryBackoffReason,
-          message: `${ids}; retrying after ${f.nextRetryTime}`,
-          observedGeneration: g,
-        },
-        now,
-      );
-      return clearReconciling(conds);
-    }
-    conds = markNotReady(
-      conds,
-      { reason: PendingReason, message: `${ids}; ${progress}`, observedGeneration: g },
-      now,
-    );
-    return markReconciling(conds, { reason: PendingReason, message: ids, observedGeneration: g }, now);
+    if (f.observe) return notReady(DriftDetectedReason, `${ids} (mode Observe: not acting); ${progress}`);
+    if (f.suspended) return notReady(SuspendedReason, `${ids}; suspended, no executions start`);
+    if (f.nextRetryTime) return notReady(RetryBackoffReason, `${ids}; retrying after ${f.nextRetryTime}`);
+    return {
+      ready: { status: 'False', reason: PendingReason, message: `${ids}; ${progress}` },
+      reconciling: { reason: PendingReason, message: ids },
+    };
   }
-  conds = markReady(
-    conds,
-    { reason: InstalledReason, message: `${progress}${unreachable}`, observedGeneration: g },
-    now,
-  );
-  return clearReconciling(conds);
+  return { ready: { status: 'True', reason: InstalledReason, message: `${progress}${unreachable}` } };
+}
+
+/**
+ * Derives Ready / Reconciling / Stalled (kstatus) for an EcsExtension: a stalled cause wins, then
+ * a transient error (Reconciling=True, Ready untouched), then {@link ecsExtensionVerdict}.
+ */
+export function setEcsExtensionConditions(
+  prev: readonly Condition[] | undefined,
+  f: ConditionFacts,
+  now: Date,
+): Condition[] {
+  const outcome: Outcome = f.stalled
+    ? { kind: 'stalled', error: f.stalled }
+    : f.retrying
+      ? { kind: 'retrying', error: f.retrying }
+      : { kind: 'verdict', verdict: ecsExtensionVerdict(f) };
+  return summarizeConditions(prev, f.generation, outcome, now);
+}
+
+/** Facts per targeted instance from a reconcile's scope (package states must have been read). */
+export function extensionFacts(scope: ExtScope): InstanceFact[] {
+  const inFlightBy = new Map<string, string>();
+  for (const e of scope.inFlight) for (const id of e.instanceIds) inFlightBy.set(id, e.executionId);
+  return scope.targets.map((t) => {
+    const state = scope.states?.get(t.instanceId);
+    const upToDate = t.reachable && isUpToDate(scope, state);
+    const f: InstanceFact = {
+      instanceId: t.instanceId,
+      reachable: t.reachable,
+      unreachableReason: t.unreachableReason,
+      installedVersion: state?.templateVersion,
+      upToDate,
+      inFlightExecutionId: inFlightBy.get(t.instanceId),
+    };
+    const failure = scope.ledger.get(t.instanceId);
+    if (failure && !upToDate) {
+      f.failure = {
+        message: failure.message,
+        ...(failure.executionId ? { executionId: failure.executionId } : {}),
+      };
+    }
+    return f;
+  });
+}
+
+/**
+ * The EcsExtension status for the driver: summary and rows from this reconcile's facts (kept from
+ * the previous status when an error came before the package states were read, or the resource is
+ * stalled), tracked executions in compact form, the execution sequence, and the failure memory —
+ * always written, so an execution leaves `status.executions` only in the write that records its
+ * outcome.
+ */
+export function deriveEcsExtensionStatus(
+  scope: ExtScope,
+  error: ReconcileError | undefined,
+  maxRows: number,
+): DerivedStatus<EcsExtensionStatus> & { outcome?: Outcome } {
+  const { obj } = scope;
+  const prev = obj.status ?? {};
+  const status: EcsExtensionStatus = { ...prev };
+  const facts = scope.states && !(error instanceof StalledError) ? extensionFacts(scope) : undefined;
+  let counts: Record<string, number> | undefined;
+  if (facts) {
+    status.summary = summarize(facts);
+    status.instances = instanceRows(facts, prev.instances, scope.resolvedVersion, maxRows, scope.now);
+    counts = status.summary;
+  }
+  if (scope.resolvedVersion) status.resolvedPackageVersion = scope.resolvedVersion;
+  if (scope.inFlight.length > 0) status.executions = scope.inFlight.map(toTracked);
+  else delete status.executions;
+  if (scope.sequence > 0) status.executionSequence = scope.sequence;
+  const retry = scope.ledger.toStatus();
+  if (retry) status.retry = retry;
+  else delete status.retry;
+  if (!facts) return { status };
+  const failed = facts
+    .filter((f) => f.failure && !f.inFlightExecutionId && f.reachable)
+    .map((f) => ({ instanceId: f.instanceId, message: f.failure?.message ?? '' }));
+  const verdict = ecsExtensionVerdict({
+    generation: obj.metadata.generation ?? 0,
+    packageName: obj.spec.packageName,
+    desiredVersion: scope.resolvedVersion,
+    summary: status.summary,
+    failed,
+    deleting: Boolean(obj.metadata.deletionTimestamp),
+    observe: obj.spec.mode === 'Observe',
+    suspended: Boolean(obj.spec.suspend),
+    nextRetryTime: scope.ledger.retryAt,
+  });
+  return { status, ...(counts ? { counts } : {}), outcome: { kind: 'verdict', verdict } };
 }

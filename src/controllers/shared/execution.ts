@@ -52,10 +52,7 @@ export function oosRateControl(rc: RateControl | undefined): Record<string, unkn
   return { Mode: 'Concurrency', Concurrency: rc?.concurrency ?? 10, MaxErrors: rc?.maxErrors ?? 0 };
 }
 
-/**
- * Exponential retry delay for instances whose last execution failed: `baseMs * 2^(failures-1)`,
- * capped at `maxMs`. @returns milliseconds.
- */
-export function retryDelayMs(failures: number, baseMs: number, maxMs: number): number {
-  return Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
-}
+export { retryDelayMs } from './retry.js';
+
+/** ECS RunCommand takes at most 100 instances per call. */
+export const RUN_COMMAND_BATCH_SIZE = 100;

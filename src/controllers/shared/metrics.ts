@@ -4,7 +4,7 @@
  * per-instance labels); execution counters carry template/action/status.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ControllerMetrics } from '../ecsextension/reconciler.js';
+import type { ControllerMetrics } from './deps.js';
 
 export const INSTANCE_STATES = [
   'targeted',
@@ -19,9 +19,19 @@ export class DomainMetrics implements ControllerMetrics {
   private readonly started: Counter<'template' | 'action'>;
   private readonly finished: Counter<'template' | 'status'>;
   private readonly instances: Gauge<'kind' | 'namespace' | 'name' | 'state'>;
+  /** State keys set per `kind/namespace/name`, so deletion removes exactly those series. */
+  private readonly statesBy = new Map<string, Set<string>>();
 
   /** Registers the metrics on `registry`; counters are pre-initialised for known label values. */
-  constructor(registry: Registry, templates: Record<string, readonly string[]> = {}) {
+  /**
+   * @param templates action labels to pre-initialise per template.
+   * @param kindStates the states each kind always reports (missing counts are set to 0).
+   */
+  constructor(
+    registry: Registry,
+    templates: Record<string, readonly string[]> = {},
+    private readonly kindStates: Record<string, readonly string[]> = { EcsExtension: INSTANCE_STATES },
+  ) {
     this.started = new Counter({
       name: 'ecsops_executions_started_total',
       help: 'OOS executions / Cloud Assistant invocations started, by template and action.',
@@ -54,12 +64,22 @@ export class DomainMetrics implements ControllerMetrics {
     this.finished.inc({ template, status });
   }
 
+  /** Sets one series per state key in `counts` (every kind reports its own states). */
   setInstanceCounts(kind: string, namespace: string, name: string, counts: Record<string, number>): void {
-    for (const state of INSTANCE_STATES)
+    const key = `${kind}/${namespace}/${name}`;
+    const states = this.statesBy.get(key) ?? new Set<string>();
+    for (const state of new Set([...(this.kindStates[kind] ?? []), ...Object.keys(counts)])) {
       this.instances.set({ kind, namespace, name, state }, counts[state] ?? 0);
+      states.add(state);
+    }
+    this.statesBy.set(key, states);
   }
 
+  /** Removes every series of the resource (no stale gauges after deletion). */
   deleteResource(kind: string, namespace: string, name: string): void {
-    for (const state of INSTANCE_STATES) this.instances.remove({ kind, namespace, name, state });
+    const key = `${kind}/${namespace}/${name}`;
+    const states = new Set([...INSTANCE_STATES, ...(this.statesBy.get(key) ?? [])]);
+    for (const state of states) this.instances.remove({ kind, namespace, name, state });
+    this.statesBy.delete(key);
   }
 }

@@ -70,7 +70,17 @@ export async function resolveTargets(
     throw toReconcileError(err, 'ECS DescribeInstances');
   }
   instances = instances.filter((i) => !excluded.has(i.instanceId));
+  return (await reachability(ecs, instances)).sort((a, b) =>
+    a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0,
+  );
+}
 
+/**
+ * Marks each instance reachable (Running and Cloud Assistant online) or not, with one ECS
+ * DescribeCloudAssistantStatus read for the Running ones.
+ * @throws TransientError / StalledError mapped from cloud failures.
+ */
+async function reachability(ecs: EcsApi, instances: Instance[]): Promise<ResolvedTarget[]> {
   const running = instances.filter((i) => i.status === 'Running').map((i) => i.instanceId);
   let online = new Map<string, boolean>();
   if (running.length > 0) {
@@ -81,26 +91,56 @@ export async function resolveTargets(
       throw toReconcileError(err, 'ECS DescribeCloudAssistantStatus');
     }
   }
+  return instances.map((instance): ResolvedTarget => {
+    if (instance.status !== 'Running') {
+      return {
+        instanceId: instance.instanceId,
+        instance,
+        reachable: false,
+        unreachableReason: `instance is ${instance.status}`,
+      };
+    }
+    if (!online.get(instance.instanceId)) {
+      return {
+        instanceId: instance.instanceId,
+        instance,
+        reachable: false,
+        unreachableReason: 'Cloud Assistant agent is offline',
+      };
+    }
+    return { instanceId: instance.instanceId, instance, reachable: true };
+  });
+}
 
-  return instances
-    .map((instance): ResolvedTarget => {
-      if (instance.status !== 'Running') {
-        return {
-          instanceId: instance.instanceId,
-          instance,
-          reachable: false,
-          unreachableReason: `instance is ${instance.status}`,
-        };
-      }
-      if (!online.get(instance.instanceId)) {
-        return {
-          instanceId: instance.instanceId,
-          instance,
-          reachable: false,
-          unreachableReason: 'Cloud Assistant agent is offline',
-        };
-      }
-      return { instanceId: instance.instanceId, instance, reachable: true };
-    })
-    .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+/**
+ * Re-reads whether `instanceIds` are reachable now (ECS DescribeInstances by ID +
+ * DescribeCloudAssistantStatus). Used before classifying an instance whose execution item failed:
+ * one that was stopped, or whose agent went offline, while the execution ran is Unreachable, not
+ * Failed. Instances that no longer exist are reported unreachable (`instance not found`).
+ * @returns one entry per requested ID.
+ * @throws TransientError / StalledError mapped from cloud failures.
+ */
+export async function recheckReachability(
+  ecs: EcsApi,
+  instanceIds: readonly string[],
+): Promise<
+  Map<string, ResolvedTarget | { instanceId: string; reachable: false; unreachableReason: string }>
+> {
+  const out = new Map<
+    string,
+    ResolvedTarget | { instanceId: string; reachable: false; unreachableReason: string }
+  >();
+  if (instanceIds.length === 0) return out;
+  let instances: Instance[];
+  try {
+    instances = await ecs.describeInstances({ instanceIds: [...instanceIds] });
+  } catch (err) {
+    throw toReconcileError(err, 'ECS DescribeInstances');
+  }
+  for (const t of await reachability(ecs, instances)) out.set(t.instanceId, t);
+  for (const id of instanceIds) {
+    if (!out.has(id))
+      out.set(id, { instanceId: id, reachable: false, unreachableReason: 'instance not found' });
+  }
+  return out;
 }

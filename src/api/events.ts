@@ -1,0 +1,44 @@
+/**
+ * Event reasons and actions (events.k8s.io/v1 `reason` / `action`) emitted by every ecsops kind.
+ * CamelCase constants in one place so alerts, docs and tests rely on them; the README's
+ * "Events" table lists each one. Stalled reasons from `conditions.ts` are also emitted as
+ * Warning Event reasons when a resource stalls.
+ */
+
+// Reasons (type Normal unless noted)
+/** An OOS execution / Cloud Assistant invocation was started. */
+export const ExecutionStartedEvent = 'ExecutionStarted';
+/** An execution finished successfully on every instance of its batch. */
+export const ExecutionSucceededEvent = 'ExecutionSucceeded';
+/** Warning: an execution ended Failed / Cancelled or failed on some instances. */
+export const ExecutionFailedEvent = 'ExecutionFailed';
+/** Warning: instances that were unreachable at deletion were not uninstalled. */
+export const UninstallSkippedEvent = 'UninstallSkipped';
+/** The object was deleted while `spec.suspend` was true: the finalizer was removed without cloud writes. */
+export const DeletedWhileSuspendedEvent = 'DeletedWhileSuspended';
+/** An instance's execution failed because it became unreachable; it is not counted as Failed. */
+export const InstanceUnreachableEvent = 'InstanceUnreachable';
+
+// Actions
+export const StartExecutionAction = 'StartExecution';
+export const TrackExecutionAction = 'TrackExecution';
+export const ReconcileAction = 'Reconcile';
+export const DeleteAction = 'Delete';
+
+/** Every event reason above, for docs and tests. */
+export const EVENT_REASONS = [
+  ExecutionStartedEvent,
+  ExecutionSucceededEvent,
+  ExecutionFailedEvent,
+  UninstallSkippedEvent,
+  DeletedWhileSuspendedEvent,
+  InstanceUnreachableEvent,
+] as const;
+
+/** Every event action above. */
+export const EVENT_ACTIONS = [
+  StartExecutionAction,
+  TrackExecutionAction,
+  ReconcileAction,
+  DeleteAction,
+] as const;

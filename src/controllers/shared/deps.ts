@@ -1,0 +1,68 @@
+/**
+ * Dependency interfaces every kind's reconciler takes through its constructor (STYLE habit 8):
+ * small enough that tests pass in-memory fakes and `main.ts` passes the real runtime parts.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { EventSink } from '../../runtime/events.js';
+
+export type { EventSink, EventType } from '../../runtime/events.js';
+
+/** A namespaced custom resource of one of our kinds, with a typed spec and status. */
+export interface Resource<Spec = unknown, Status = unknown> extends KubernetesObject {
+  apiVersion: string;
+  kind: string;
+  metadata: NonNullable<KubernetesObject['metadata']>;
+  spec: Spec;
+  status?: Status;
+}
+
+/**
+ * Writes to the Kubernetes API: the `/status` subresource and `metadata.finalizers` only, never
+ * spec (DESIGN §4). Implemented by the runtime's `StatusPatcher` and by the fast tier's in-memory
+ * store.
+ */
+export interface KubeWriter<T extends Resource> {
+  /** Writes `status` to the /status subresource when it differs from `obj.status` (no-op otherwise). */
+  patchStatus(obj: T, status: NonNullable<T['status']>): Promise<unknown>;
+  /** Adds `finalizer` if absent. @throws TransientError on conflict or API failure. */
+  addFinalizer(obj: T, finalizer: string): Promise<unknown>;
+  /** Removes `finalizer` if present (a 404 is success). @throws TransientError on conflict or API failure. */
+  removeFinalizer(obj: T, finalizer: string): Promise<unknown>;
+  /**
+   * The newest copy of `cached` this writer knows: the object its last write returned when that
+   * is newer than the informer's copy (which lags our own writes by a watch round trip),
+   * otherwise `cached` itself. Optional: writers that read back their own writes omit it.
+   */
+  freshest?(cached: T): T;
+  /** Drops what the writer remembers about a UID (object gone). */
+  forget?(uid: string): void;
+}
+
+/** Domain metrics the controllers report (`ecsops_*`, DESIGN §5). */
+export interface ControllerMetrics {
+  /** `ecsops_executions_started_total{template,action}` +1. */
+  executionStarted(template: string, action: string): void;
+  /** `ecsops_executions_finished_total{template,status}` +1. */
+  executionFinished(template: string, status: string): void;
+  /** Sets `ecsops_resource_instances{kind,namespace,name,state}` for every state in `counts`. */
+  setInstanceCounts(kind: string, namespace: string, name: string, counts: Record<string, number>): void;
+  /** Removes every per-resource series of (kind, namespace, name). */
+  deleteResource(kind: string, namespace: string, name: string): void;
+}
+
+/** Reads objects of one kind from the informer cache. */
+export interface ObjectReader<T extends Resource> {
+  get(namespace: string, name: string): T | undefined;
+  /** Every cached object of the kind (all watched namespaces). */
+  list(): T[];
+}
+
+/** The shared dependencies of a kind's reconciler. */
+export interface KitDeps<T extends Resource> {
+  objects: ObjectReader<T>;
+  kube: KubeWriter<T>;
+  events: EventSink;
+  metrics: ControllerMetrics;
+  /** Wall clock; default `() => new Date()`. The fast tier passes a fake. */
+  now?: () => Date;
+}

@@ -1,0 +1,294 @@
+/**
+ * The generic reconcile driver every kind runs on (DESIGN §3, Flux `reconcile` + `summarize`):
+ *
+ *   cache read (gone → forget) → freshest copy → deletion dispatch (suspended → finalizer removed
+ *   without cloud writes) → finalizer → first status for a new generation → Stalled gate →
+ *   ordered phases → one status write → error → conditions → rethrow → requeue.
+ *
+ * A kind supplies {@link KindHooks}: its scope, its phases, its deletion path and a pure status
+ * derivation. The driver owns everything that must behave the same in every kind.
+ */
+import {
+  FINALIZER,
+  MAX_INTERVAL_MS,
+  MIN_INTERVAL_MS,
+  RECONCILE_REQUESTED_ANNOTATION,
+} from '../../api/common.js';
+import { AbortedReason, RECHECKED_STALLED_REASONS } from '../../api/conditions.js';
+import { DeleteAction, DeletedWhileSuspendedEvent, ReconcileAction } from '../../api/events.js';
+import parseDuration from 'parse-duration';
+import { getCondition, type Condition } from '../../runtime/conditions.js';
+import type {
+  ReconcileContext,
+  Reconciler,
+  ReconcileRequest,
+  ReconcileResult,
+} from '../../runtime/controller.js';
+import { ReconcileError, StalledError, TransientError } from '../../runtime/errors.js';
+import { toReconcileError } from './cloud-errors.js';
+import { summarizeConditions, type Outcome, type ReasonMessage } from './conditions.js';
+import type { KitDeps, Resource } from './deps.js';
+
+/** Default drift-check period when `spec.interval` is unset, milliseconds. */
+export const DEFAULT_INTERVAL_MS = 10 * 60_000;
+/** Default slow re-check period of a permission / credential Stalled state, milliseconds. */
+export const DEFAULT_STALLED_RECHECK_MS = 10 * 60_000;
+
+/**
+ * `spec.interval` in milliseconds, clamped to the admission bounds (30 s … 24 h) so an object
+ * stored before the CEL rule existed cannot spin or overflow a timer. Unset or unparsable → 10 min.
+ */
+export function intervalMs(value: string | undefined): number {
+  const ms = value ? parseDuration(value) : undefined;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) return DEFAULT_INTERVAL_MS;
+  return Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, ms));
+}
+
+/** The common status fields the driver reads and writes. */
+export interface CommonStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  lastHandledReconcileAt?: string;
+}
+
+/** What every kind's scope carries. */
+export interface BaseScope<T extends Resource> {
+  obj: T;
+  ctx: ReconcileContext;
+  now: Date;
+  /** False while suspended (or in a kind's observe mode): no cloud writes. Computed once. */
+  writesAllowed: boolean;
+}
+
+/** The status a kind derived, plus the per-state counts for `ecsops_resource_instances`. */
+export interface DerivedStatus<S> {
+  status: S;
+  counts?: Record<string, number>;
+}
+
+/** How a deletion step ended. */
+export interface DeleteResult {
+  /** True: cleanup finished, remove the finalizer. */
+  done: boolean;
+  /** When not done: reconcile again after this long (ms). */
+  requeueAfterMs?: number;
+}
+
+/** What a kind plugs into the driver. */
+export interface KindHooks<T extends Resource, Sc extends BaseScope<T>> {
+  /** The kind, e.g. `EcsExtension` (metrics label). */
+  readonly kind: string;
+  /** Whether cloud writes are allowed for `obj` (false when suspended or observing). */
+  writesAllowed(obj: T): boolean;
+  /** Builds the reconcile's scope from the base (reads failure memory etc. from status). */
+  newScope(base: BaseScope<T>): Sc;
+  /** Ordered phases; each records facts on the scope; the first throw ends the reconcile. */
+  readonly phases: ReadonlyArray<(scope: Sc) => Promise<void>>;
+  /** One step of the deletion path (the object is being deleted, holds the finalizer, not suspended). */
+  reconcileDelete(scope: Sc): Promise<DeleteResult>;
+  /**
+   * Derives the status (pure apart from reading the scope). `error` is set when a phase threw;
+   * the kind keeps what it could not re-derive (e.g. summary and rows) from the previous status.
+   * The driver overwrites `conditions`, `observedGeneration` and `lastHandledReconcileAt`.
+   */
+  deriveStatus(
+    scope: Sc,
+    error: ReconcileError | undefined,
+  ): DerivedStatus<NonNullable<T['status']>> & {
+    outcome?: Outcome;
+  };
+  /** The lowest requeue the kind wants after a successful reconcile, milliseconds (jitter is added later). */
+  requeueAfterMs(scope: Sc): number;
+  /** Drops in-process memory of a UID. */
+  forget?(uid: string): void;
+}
+
+/** Options of {@link ReconcileDriver}. */
+export interface DriverOptions {
+  /** Slow re-check of PermissionDenied / InvalidCredentials Stalled states, ms. Default 10 min. */
+  stalledRecheckMs?: number;
+}
+
+/** Runs one kind's reconciles; see the module comment. */
+export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implements Reconciler {
+  private readonly now: () => Date;
+  private readonly uidByKey = new Map<string, string>();
+  private readonly recheckMs: number;
+
+  constructor(
+    private readonly hooks: KindHooks<T, Sc>,
+    private readonly deps: KitDeps<T>,
+    opts: DriverOptions = {},
+  ) {
+    this.now = deps.now ?? (() => new Date());
+    this.recheckMs = opts.stalledRecheckMs ?? DEFAULT_STALLED_RECHECK_MS;
+  }
+
+  /** Reconciles one object by key; see the module comment. */
+  async reconcile(req: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const key = `${req.namespace}/${req.name}`;
+    const cached = this.deps.objects.get(req.namespace, req.name);
+    if (!cached) {
+      // Gone without (or after) the finalizer path: drop memory and metric series.
+      const uid = this.uidByKey.get(key);
+      if (uid !== undefined) this.forget(uid);
+      this.uidByKey.delete(key);
+      this.deps.metrics.deleteResource(this.hooks.kind, req.namespace, req.name);
+      return {};
+    }
+    const uid = cached.metadata.uid ?? '';
+    const previousUid = this.uidByKey.get(key);
+    if (previousUid !== undefined && previousUid !== uid) this.forget(previousUid); // deleted and re-created
+    this.uidByKey.set(key, uid);
+    // A shallow copy: the driver records its own status writes on it, never on the shared cache object.
+    const obj = { ...(this.deps.kube.freshest?.(cached) ?? cached) };
+    const now = this.now();
+
+    if (obj.metadata.deletionTimestamp) {
+      if (!obj.metadata.finalizers?.includes(FINALIZER)) return {};
+      return this.reconcileDelete(obj, ctx, now);
+    }
+    if (!obj.metadata.finalizers?.includes(FINALIZER)) await this.deps.kube.addFinalizer(obj, FINALIZER);
+
+    const generation = obj.metadata.generation ?? 0;
+    const status = (obj.status ?? {}) as CommonStatus;
+    const requested = obj.metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION];
+    const stalled = getCondition(status.conditions, 'Stalled');
+    if (
+      stalled?.status === 'True' &&
+      stalled.observedGeneration === generation &&
+      (requested === undefined || requested === status.lastHandledReconcileAt)
+    ) {
+      if (!RECHECKED_STALLED_REASONS.includes(stalled.reason)) {
+        ctx.log.debug({ reason: stalled.reason }, 'stalled for this generation; skipping');
+        return {};
+      }
+      ctx.log.info({ reason: stalled.reason }, 're-checking a permission/credential Stalled state');
+    }
+
+    // kstatus: a generation seen for the first time gets Ready=Unknown + Reconciling=True before
+    // any cloud call, so a new object never reads as Current while the first reads run.
+    if (status.observedGeneration !== generation) {
+      const started = {
+        ...status,
+        observedGeneration: generation,
+        conditions: summarizeConditions(status.conditions, generation, { kind: 'started' }, now),
+      } as NonNullable<T['status']>;
+      await this.write(obj, started, ctx);
+    }
+
+    const scope = this.hooks.newScope({ obj, ctx, now, writesAllowed: this.hooks.writesAllowed(obj) });
+    try {
+      for (const phase of this.hooks.phases) {
+        if (ctx.signal.aborted)
+          throw new TransientError(AbortedReason, 'reconcile aborted (shutdown or lost leadership)');
+        await phase(scope);
+      }
+    } catch (err) {
+      const rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile');
+      this.hooks.forget?.(uid);
+      if (ctx.signal.aborted) throw rerr; // no status write after shutdown / lost leadership
+      await this.finish(scope, rerr);
+      if (rerr instanceof StalledError) {
+        void this.deps.events.event(obj, 'Warning', rerr.reason, ReconcileAction, rerr.message);
+        if (RECHECKED_STALLED_REASONS.includes(rerr.reason)) {
+          throw new StalledError(rerr.reason, rerr.message, {
+            cause: rerr.cause,
+            recheckAfterMs: this.recheckMs,
+          });
+        }
+      }
+      throw rerr;
+    }
+    await this.finish(scope);
+    return { requeueAfterMs: Math.max(1, Math.round(this.hooks.requeueAfterMs(scope))) };
+  }
+
+  /** Derives conditions and writes the status once (skipped by the writer when unchanged). */
+  private async finish(scope: Sc, err?: ReconcileError): Promise<void> {
+    const { obj, now } = scope;
+    const generation = obj.metadata.generation ?? 0;
+    const derived = this.hooks.deriveStatus(scope, err);
+    const status = { ...derived.status } as NonNullable<T['status']> & CommonStatus;
+    const prev = (obj.status ?? {}) as CommonStatus;
+    const outcome: Outcome =
+      err instanceof StalledError
+        ? { kind: 'stalled', error: reasonMessage(err) }
+        : err
+          ? { kind: 'retrying', error: reasonMessage(err) }
+          : (derived.outcome ?? { kind: 'started' });
+    status.conditions = summarizeConditions(prev.conditions, generation, outcome, now);
+    status.observedGeneration = generation;
+    if (!(err instanceof TransientError)) {
+      const requested = obj.metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION];
+      if (requested !== undefined) status.lastHandledReconcileAt = requested;
+    }
+    if (derived.counts && !(err instanceof StalledError)) {
+      this.deps.metrics.setInstanceCounts(
+        this.hooks.kind,
+        obj.metadata.namespace ?? '',
+        obj.metadata.name ?? '',
+        derived.counts,
+      );
+    }
+    await this.write(obj, status, scope.ctx);
+  }
+
+  private async write(obj: T, status: NonNullable<T['status']>, ctx: ReconcileContext): Promise<void> {
+    if (ctx.signal.aborted) return;
+    await this.deps.kube.patchStatus(obj, status);
+    obj.status = status;
+  }
+
+  /**
+   * The deletion path: a suspended object loses its finalizer without cloud writes (Flux's
+   * convention) and says so in an Event; otherwise the kind's deletion step runs until it reports
+   * done. A Stalled cause during deletion is retried (the object must eventually go away).
+   */
+  private async reconcileDelete(obj: T, ctx: ReconcileContext, now: Date): Promise<ReconcileResult> {
+    const done = async (): Promise<ReconcileResult> => {
+      await this.deps.kube.removeFinalizer(obj, FINALIZER);
+      this.forget(obj.metadata.uid ?? '');
+      this.deps.metrics.deleteResource(
+        this.hooks.kind,
+        obj.metadata.namespace ?? '',
+        obj.metadata.name ?? '',
+      );
+      return {};
+    };
+    if ((obj.spec as { suspend?: boolean } | undefined)?.suspend) {
+      void this.deps.events.event(
+        obj,
+        'Normal',
+        DeletedWhileSuspendedEvent,
+        DeleteAction,
+        'deleted while suspended: finalizer removed without cleanup (no cloud writes while suspend is true)',
+      );
+      return done();
+    }
+    const scope = this.hooks.newScope({ obj, ctx, now, writesAllowed: this.hooks.writesAllowed(obj) });
+    let result: DeleteResult;
+    try {
+      result = await this.hooks.reconcileDelete(scope);
+    } catch (err) {
+      let rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile deletion');
+      if (rerr instanceof StalledError) rerr = new TransientError(rerr.reason, rerr.message, { cause: rerr });
+      if (!ctx.signal.aborted) await this.finish(scope, rerr);
+      throw rerr;
+    }
+    if (result.done) return done();
+    await this.finish(scope);
+    return {
+      requeueAfterMs: Math.max(1, Math.round(result.requeueAfterMs ?? this.hooks.requeueAfterMs(scope))),
+    };
+  }
+
+  private forget(uid: string): void {
+    this.hooks.forget?.(uid);
+    this.deps.kube.forget?.(uid);
+  }
+}
+
+function reasonMessage(err: ReconcileError): ReasonMessage {
+  return { reason: err.reason, message: err.message };
+}

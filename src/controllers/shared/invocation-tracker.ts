@@ -1,0 +1,243 @@
+/**
+ * {@link WorkTracker} over ECS Cloud Assistant invocations (DESIGN §1 AppRelease, §3): `RunCommand`
+ * per batch of at most 100 instances with a deterministic ClientToken and owner tags,
+ * `DescribeInvocations` by owner tag to adopt, `DescribeInvocations` by invoke ID (with output) to
+ * poll, `StopInvocation` to cancel.
+ */
+import {
+  ExecutionFailedEvent,
+  ExecutionStartedEvent,
+  ExecutionSucceededEvent,
+  StartExecutionAction,
+  TrackExecutionAction,
+} from '../../api/events.js';
+import { OWNER_UID_TAG } from '../../api/common.js';
+import type { CommandType, EcsApi, Invocation, InvokeInstance, Tag } from '../../cloud/types.js';
+import { toMetaTime } from '../../runtime/conditions.js';
+import { sanitizeText } from '../../runtime/sanitize.js';
+import { chunks } from '../../util/chunks.js';
+import { toReconcileError } from './cloud-errors.js';
+import type { ControllerMetrics, EventSink, Resource } from './deps.js';
+import { clientToken, ownerTags, RUN_COMMAND_BATCH_SIZE } from './execution.js';
+import {
+  ownerOf,
+  type FinishedWork,
+  type InstanceOutcome,
+  type PollResult,
+  type StartRequest,
+  type WorkItem,
+  type WorkTracker,
+} from './work.js';
+
+/** Overall invocation statuses after which Cloud Assistant does no further work. */
+export const TERMINAL_INVOCATION_STATUSES: readonly string[] = [
+  'Success',
+  'Failed',
+  'PartialFailed',
+  'Stopped',
+];
+
+/** The command of one batch. */
+export interface CommandSpec {
+  type: CommandType;
+  commandContent: string;
+  /** Seconds. */
+  timeoutSeconds: number;
+  username?: string;
+  workingDir?: string;
+}
+
+/** Options of {@link InvocationTracker}. */
+export interface InvocationTrackerOptions {
+  /** ECS client of the resource's region (bound to the reconcile's abort signal). */
+  ecs: EcsApi;
+  /** Metric `template` label, e.g. `RunCommand:apprelease`. */
+  metricLabel: string;
+  command(batch: readonly string[], action: string): CommandSpec;
+  events: EventSink;
+  metrics: ControllerMetrics;
+  /** Characters of output kept per instance (tail). Default 1024. */
+  outputTail?: number;
+}
+
+/** Per-instance outcome of a finished invocation. */
+export function invocationOutcome(inst: InvokeInstance, tail = 1024): InstanceOutcome {
+  const ok = inst.invocationStatus === 'Success' && (inst.exitCode ?? 0) === 0;
+  const output = inst.output !== undefined ? sanitizeText(inst.output.slice(-tail)).slice(-tail) : undefined;
+  const out: InstanceOutcome = { instanceId: inst.instanceId, ok };
+  if (inst.exitCode !== undefined && inst.exitCode !== null) out.exitCode = inst.exitCode;
+  if (output !== undefined) out.output = output;
+  if (!ok) {
+    const why =
+      inst.errorInfo ||
+      (inst.exitCode !== undefined && inst.exitCode !== null
+        ? `${inst.invocationStatus}: exit code ${inst.exitCode}`
+        : inst.invocationStatus);
+    out.message = sanitizeText(why).slice(0, 512);
+  }
+  return out;
+}
+
+export class InvocationTracker implements WorkTracker {
+  readonly batchSize = RUN_COMMAND_BATCH_SIZE;
+
+  constructor(private readonly opts: InvocationTrackerOptions) {}
+
+  async start(owner: Resource, req: StartRequest, sink: WorkItem[], now: Date): Promise<void> {
+    const o = ownerOf(owner);
+    const tags: Tag[] = Object.entries(ownerTags(o.kind, o.namespace, o.name, o.uid)).map(([key, value]) => ({
+      key,
+      value,
+    }));
+    for (const batch of chunks([...req.instanceIds].sort(), this.batchSize)) {
+      const token = clientToken({
+        uid: o.uid,
+        generation: o.generation,
+        sequence: req.round,
+        action: req.action,
+        instanceIds: batch,
+      });
+      const cmd = this.opts.command(batch, req.action);
+      let invokeId: string;
+      try {
+        ({ invokeId } = await this.opts.ecs.runCommand({
+          type: cmd.type,
+          commandContent: cmd.commandContent,
+          instanceIds: batch,
+          timeoutSeconds: cmd.timeoutSeconds,
+          clientToken: token,
+          name: `ecsops-${o.kind.toLowerCase()}-${req.action}`.slice(0, 128),
+          description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
+          tags,
+          ...(cmd.username ? { username: cmd.username } : {}),
+          ...(cmd.workingDir ? { workingDir: cmd.workingDir } : {}),
+        }));
+      } catch (err) {
+        throw toReconcileError(err, 'ECS RunCommand');
+      }
+      sink.push({
+        executionId: invokeId,
+        action: req.action,
+        round: req.round,
+        instanceIds: batch,
+        clientToken: token,
+        startTime: toMetaTime(now),
+      });
+      this.opts.metrics.executionStarted(this.opts.metricLabel, req.action);
+      void this.opts.events.event(
+        owner,
+        'Normal',
+        ExecutionStartedEvent,
+        StartExecutionAction,
+        sanitizeText(
+          `Started Cloud Assistant invocation ${invokeId} (${req.describe}) on ${batch.length} instance(s)`,
+        ),
+      );
+    }
+  }
+
+  async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {
+    let listed: Invocation[];
+    try {
+      listed = await this.opts.ecs.describeInvocations({
+        tags: [{ key: OWNER_UID_TAG, value: owner.metadata.uid ?? '' }],
+      });
+    } catch (err) {
+      throw toReconcileError(err, 'ECS DescribeInvocations');
+    }
+    return listed
+      .filter(
+        (inv) => !known.has(inv.invokeId) && !TERMINAL_INVOCATION_STATUSES.includes(inv.invocationStatus),
+      )
+      .map((inv) => ({
+        executionId: inv.invokeId,
+        action: actionOf(inv),
+        instanceIds: inv.instances.map((i) => i.instanceId),
+        clientToken: '',
+        startTime: inv.creationTime ?? toMetaTime(now),
+      }));
+  }
+
+  async poll(owner: Resource, items: readonly WorkItem[]): Promise<PollResult> {
+    let listed: Array<Invocation | undefined>;
+    try {
+      listed = await Promise.all(
+        items.map(async (w) => {
+          const found = await this.opts.ecs.describeInvocations({
+            invokeId: w.executionId,
+            includeOutput: true,
+          });
+          return found.find((inv) => inv.invokeId === w.executionId);
+        }),
+      );
+    } catch (err) {
+      throw toReconcileError(err, 'ECS DescribeInvocations');
+    }
+    const running: WorkItem[] = [];
+    const vanished: WorkItem[] = [];
+    const finished: FinishedWork[] = [];
+    for (const [i, item] of items.entries()) {
+      const inv = listed[i];
+      if (!inv) {
+        vanished.push(item);
+        continue;
+      }
+      const work =
+        item.instanceIds.length > 0 ? item : { ...item, instanceIds: inv.instances.map((x) => x.instanceId) };
+      if (!TERMINAL_INVOCATION_STATUSES.includes(inv.invocationStatus)) {
+        running.push(work);
+        continue;
+      }
+      const byId = new Map(inv.instances.map((x) => [x.instanceId, x]));
+      const outcomes = work.instanceIds.map((id) => {
+        const inst = byId.get(id);
+        return inst
+          ? invocationOutcome(inst, this.opts.outputTail)
+          : { instanceId: id, ok: false, message: `not part of invocation ${inv.invokeId}` };
+      });
+      this.report(owner, work, inv, outcomes);
+      finished.push({ work, status: inv.invocationStatus, outcomes });
+    }
+    return { running, finished, vanished };
+  }
+
+  /** ECS StopInvocation of `work` (all of its instances). @throws ReconcileError. */
+  async cancel(work: WorkItem): Promise<void> {
+    try {
+      await this.opts.ecs.stopInvocation(work.executionId);
+    } catch (err) {
+      throw toReconcileError(err, 'ECS StopInvocation');
+    }
+  }
+
+  private report(owner: Resource, work: WorkItem, inv: Invocation, outcomes: InstanceOutcome[]): void {
+    this.opts.metrics.executionFinished(this.opts.metricLabel, inv.invocationStatus);
+    const failed = outcomes.filter((o) => !o.ok);
+    if (failed.length === 0) {
+      void this.opts.events.event(
+        owner,
+        'Normal',
+        ExecutionSucceededEvent,
+        TrackExecutionAction,
+        `Cloud Assistant invocation ${inv.invokeId} (${work.action}) succeeded on ${work.instanceIds.length} instance(s)`,
+      );
+      return;
+    }
+    const first = failed[0];
+    void this.opts.events.event(
+      owner,
+      'Warning',
+      ExecutionFailedEvent,
+      TrackExecutionAction,
+      sanitizeText(
+        `Cloud Assistant invocation ${inv.invokeId} (${work.action}) ended ${inv.invocationStatus}: ${failed.length} of ${work.instanceIds.length} instance(s) failed; ${first?.instanceId}: ${first?.message ?? ''}`,
+      ).slice(0, 1024),
+    );
+  }
+}
+
+/** The action recorded in an adopted invocation's name (`ecsops-<kind>-<action>`). */
+function actionOf(inv: Invocation): string {
+  const m = /^ecsops-[a-z]+-(.+)$/.exec(inv.commandName ?? '');
+  return m?.[1] ?? 'run';
+}

@@ -1,0 +1,229 @@
+/**
+ * {@link WorkTracker} over OOS executions (DESIGN §3): `StartExecution` of one template per batch
+ * of at most 50 instances, `ListExecutions` by owner tag to adopt, `ListExecutions` by ID plus
+ * `ListTaskExecutions` (loop children, one per instance) to poll.
+ */
+import {
+  ExecutionFailedEvent,
+  ExecutionStartedEvent,
+  ExecutionSucceededEvent,
+  StartExecutionAction,
+  TrackExecutionAction,
+} from '../../api/events.js';
+import { OWNER_UID_TAG } from '../../api/common.js';
+import {
+  TERMINAL_EXECUTION_STATUSES,
+  type Execution,
+  type OosApi,
+  type TaskExecution,
+} from '../../cloud/types.js';
+import { toMetaTime } from '../../runtime/conditions.js';
+import { sanitizeText } from '../../runtime/sanitize.js';
+import { chunks } from '../../util/chunks.js';
+import { toReconcileError } from './cloud-errors.js';
+import type { ControllerMetrics, EventSink, Resource } from './deps.js';
+import { clientToken, OOS_BATCH_SIZE, ownerTags } from './execution.js';
+import {
+  ownerOf,
+  type FinishedWork,
+  type InstanceOutcome,
+  type PollResult,
+  type StartRequest,
+  type WorkItem,
+  type WorkTracker,
+} from './work.js';
+
+/** OOS execution statuses in which work may still start or run. */
+export const ACTIVE_EXECUTION_STATUSES = ['Started', 'Queued', 'Running', 'Waiting'] as const;
+
+/** Options of {@link OosExecutionTracker}. */
+export interface OosTrackerOptions {
+  /** OOS client of the resource's region (bound to the reconcile's abort signal). */
+  oos: OosApi;
+  /** Public or private OOS template to start, e.g. `ACS-ECS-BulkyConfigureOOSPackageWithTemporaryURL`. */
+  template: string;
+  /** The template parameters for one batch (must include the batch as OOS `targets`). */
+  parameters(batch: readonly string[], action: string): Record<string, unknown>;
+  events: EventSink;
+  metrics: ControllerMetrics;
+}
+
+/** The instance batch an execution was started with (its `targets.ResourceIds` parameter). */
+export function executionBatch(exec: Execution): string[] {
+  const targets = exec.parameters.targets as { ResourceIds?: unknown } | string | undefined;
+  let parsed: { ResourceIds?: unknown } | undefined;
+  if (typeof targets === 'string') {
+    try {
+      parsed = JSON.parse(targets) as { ResourceIds?: unknown };
+    } catch {
+      parsed = undefined;
+    }
+  } else parsed = targets;
+  const ids = parsed?.ResourceIds;
+  return Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** Per-instance outcomes of a finished execution from its loop children. */
+export function executionOutcomes(
+  exec: Execution,
+  batch: readonly string[],
+  children: readonly TaskExecution[],
+): InstanceOutcome[] {
+  const byInstance = new Map<string, { status: string; message?: string }>();
+  for (const t of children) {
+    if (t.loopItem && t.loopItem.startsWith('i-'))
+      byInstance.set(t.loopItem, { status: t.status, message: t.statusMessage });
+  }
+  return batch.map((instanceId) => {
+    const r = byInstance.get(instanceId);
+    const ok = r ? r.status === 'Success' : exec.status === 'Success';
+    if (ok) return { instanceId, ok };
+    const why = r?.message || r?.status || exec.statusMessage || `execution ${exec.status}`;
+    return { instanceId, ok, message: sanitizeText(why).slice(0, 512) };
+  });
+}
+
+export class OosExecutionTracker implements WorkTracker {
+  readonly batchSize = OOS_BATCH_SIZE;
+
+  constructor(private readonly opts: OosTrackerOptions) {}
+
+  async start(owner: Resource, req: StartRequest, sink: WorkItem[], now: Date): Promise<void> {
+    const o = ownerOf(owner);
+    for (const batch of chunks([...req.instanceIds].sort(), this.batchSize)) {
+      const token = clientToken({
+        uid: o.uid,
+        generation: o.generation,
+        sequence: req.round,
+        action: req.action,
+        instanceIds: batch,
+      });
+      let exec: Execution;
+      try {
+        exec = await this.opts.oos.startExecution({
+          templateName: this.opts.template,
+          parameters: this.opts.parameters(batch, req.action),
+          clientToken: token,
+          tags: ownerTags(o.kind, o.namespace, o.name, o.uid),
+          mode: 'Automatic',
+          safetyCheck: 'Skip',
+          description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
+        });
+      } catch (err) {
+        throw toReconcileError(err, 'OOS StartExecution');
+      }
+      sink.push({
+        executionId: exec.executionId,
+        action: req.action,
+        round: req.round,
+        instanceIds: batch,
+        clientToken: token,
+        startTime: toMetaTime(now),
+      });
+      this.opts.metrics.executionStarted(this.opts.template, req.action);
+      void this.opts.events.event(
+        owner,
+        'Normal',
+        ExecutionStartedEvent,
+        StartExecutionAction,
+        sanitizeText(
+          `Started OOS execution ${exec.executionId} (${req.describe}) on ${batch.length} instance(s)`,
+        ),
+      );
+    }
+  }
+
+  async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {
+    let owned: Execution[];
+    try {
+      // One ListExecutions per non-terminal status keeps the answer small however long the
+      // resource's execution history grows.
+      const tags = { [OWNER_UID_TAG]: owner.metadata.uid ?? '' };
+      const pages = await Promise.all(
+        ACTIVE_EXECUTION_STATUSES.map((status) => this.opts.oos.listAllExecutions({ tags, status })),
+      );
+      owned = pages.flat();
+    } catch (err) {
+      throw toReconcileError(err, 'OOS ListExecutions');
+    }
+    const seen = new Set<string>();
+    const adopted: WorkItem[] = [];
+    for (const exec of owned) {
+      if (known.has(exec.executionId) || seen.has(exec.executionId)) continue;
+      seen.add(exec.executionId);
+      adopted.push({
+        executionId: exec.executionId,
+        action: String(exec.parameters.action ?? 'install'),
+        instanceIds: executionBatch(exec),
+        clientToken: '',
+        startTime: exec.startDate ?? exec.createDate ?? toMetaTime(now),
+      });
+    }
+    return adopted;
+  }
+
+  async poll(owner: Resource, items: readonly WorkItem[]): Promise<PollResult> {
+    const oos = this.opts.oos;
+    let listed: Array<Execution | undefined>;
+    try {
+      listed = await Promise.all(items.map((t) => oos.getExecution(t.executionId)));
+    } catch (err) {
+      throw toReconcileError(err, 'OOS ListExecutions');
+    }
+    const running: WorkItem[] = [];
+    const vanished: WorkItem[] = [];
+    const done: Array<{ work: WorkItem; exec: Execution }> = [];
+    for (const [i, item] of items.entries()) {
+      const exec = listed[i];
+      if (!exec) {
+        vanished.push(item);
+        continue;
+      }
+      const work = item.instanceIds.length > 0 ? item : { ...item, instanceIds: executionBatch(exec) };
+      if (TERMINAL_EXECUTION_STATUSES.includes(exec.status)) done.push({ work, exec });
+      else running.push(work);
+    }
+    let children: TaskExecution[][];
+    try {
+      children = await Promise.all(
+        done.map(({ exec }) =>
+          oos.listTaskExecutions({ executionId: exec.executionId, includeChildTaskExecution: true }),
+        ),
+      );
+    } catch (err) {
+      throw toReconcileError(err, 'OOS ListTaskExecutions');
+    }
+    const finished: FinishedWork[] = done.map(({ work, exec }, i) => {
+      const outcomes = executionOutcomes(exec, work.instanceIds, children[i] ?? []);
+      this.report(owner, work, exec, outcomes);
+      return { work, status: exec.status, outcomes };
+    });
+    return { running, finished, vanished };
+  }
+
+  private report(owner: Resource, work: WorkItem, exec: Execution, outcomes: InstanceOutcome[]): void {
+    this.opts.metrics.executionFinished(this.opts.template, exec.status);
+    const failed = outcomes.filter((o) => !o.ok);
+    if (failed.length === 0 && exec.status === 'Success') {
+      void this.opts.events.event(
+        owner,
+        'Normal',
+        ExecutionSucceededEvent,
+        TrackExecutionAction,
+        `OOS execution ${exec.executionId} (${work.action}) succeeded on ${work.instanceIds.length} instance(s)`,
+      );
+      return;
+    }
+    const first = failed[0];
+    const detail = first ? `; ${first.instanceId}: ${first.message ?? ''}` : '';
+    void this.opts.events.event(
+      owner,
+      'Warning',
+      ExecutionFailedEvent,
+      TrackExecutionAction,
+      sanitizeText(
+        `OOS execution ${exec.executionId} (${work.action}) ended ${exec.status}: ${failed.length} of ${work.instanceIds.length} instance(s) failed${detail}`,
+      ).slice(0, 1024),
+    );
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Wires one kind into the manager: its informer cache, its status patcher and its reconciler.
+ * Each kind's `register<Kind>` calls {@link registerKind}, so `main.ts` adds a kind in one line.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { GROUP, RECONCILE_REQUESTED_ANNOTATION, VERSION } from '../../api/common.js';
+import type { Reconciler } from '../../runtime/controller.js';
+import type { InformerCache } from '../../runtime/informer.js';
+import { generationChangedPredicate, type ControllerHandle, type Manager } from '../../runtime/manager.js';
+import { StatusPatcher } from '../../runtime/status.js';
+import type { KubeWriter, ObjectReader, Resource } from './deps.js';
+
+/** One kind to register. */
+export interface KindRegistration<T extends Resource> {
+  /** Controller name (lower case): metric label, log field. */
+  name: string;
+  kind: string;
+  plural: string;
+  workers: number;
+  /** Namespace to watch; undefined = all. */
+  namespace?: string;
+  /** Annotations whose change triggers a reconcile (besides generation); default the reconcile annotation. */
+  annotations?: readonly string[];
+  /** Builds the reconciler from the informer cache reader and the status writer. */
+  build(io: { objects: ObjectReader<T>; kube: KubeWriter<T> }): Reconciler;
+}
+
+/**
+ * Adds a controller for `reg.kind` to `manager` (must be called before `manager.start()`).
+ * Status-only updates do not enqueue (generation + annotation predicate, Flux style).
+ * @returns the controller handle (cache and queue).
+ */
+export function registerKind<T extends Resource>(
+  manager: Manager,
+  kubeConfig: KubeConfig,
+  reg: KindRegistration<T>,
+): ControllerHandle<T> {
+  const holder: { cache?: InformerCache<T> } = {};
+  const objects: ObjectReader<T> = {
+    get: (namespace, name) => holder.cache?.get(namespace, name),
+    list: () => holder.cache?.list() ?? [],
+  };
+  const kube = new StatusPatcher({
+    kubeConfig,
+    group: GROUP,
+    version: VERSION,
+    plural: reg.plural,
+  }) as unknown as KubeWriter<T>;
+  const handle = manager.addController<T>({
+    name: reg.name,
+    group: GROUP,
+    version: VERSION,
+    plural: reg.plural,
+    kind: reg.kind,
+    ...(reg.namespace !== undefined ? { namespace: reg.namespace } : {}),
+    workers: reg.workers,
+    reconciler: reg.build({ objects, kube }),
+    updatePredicate: generationChangedPredicate(reg.annotations ?? [RECONCILE_REQUESTED_ANNOTATION]),
+  });
+  holder.cache = handle.cache;
+  return handle;
+}

@@ -1,0 +1,124 @@
+/**
+ * The one interface every kind uses to run cloud work on instances in batches (DESIGN §3):
+ * OOS executions ({@link OosExecutionTracker}) and Cloud Assistant invocations
+ * ({@link InvocationTracker}) both `start` batches with a deterministic ClientToken and owner tags,
+ * `adopt` in-flight work after a crash, and `poll` it into per-instance outcomes.
+ */
+import type { TrackedExecution } from '../../api/common.js';
+import type { Resource } from './deps.js';
+
+/** Work in flight, as this process knows it (with the instance batch). */
+export interface WorkItem {
+  /** OOS execution ID or Cloud Assistant invoke ID. */
+  executionId: string;
+  action: string;
+  /** The round (`status.executionSequence`) that started it; undefined for adopted 0.1.0 work. */
+  round?: number;
+  /** The batch. Empty right after a restart until the first poll reads it back from the cloud. */
+  instanceIds: string[];
+  clientToken: string;
+  /** RFC 3339. */
+  startTime: string;
+}
+
+/** The result of one instance of a finished batch. */
+export interface InstanceOutcome {
+  instanceId: string;
+  ok: boolean;
+  /** Sanitized, ≤ 512 characters; set when not ok. */
+  message?: string;
+  /** Cloud Assistant only. */
+  exitCode?: number;
+  /** Cloud Assistant only: sanitized output tail. */
+  output?: string;
+}
+
+/** A batch that reached a terminal status. */
+export interface FinishedWork {
+  work: WorkItem;
+  /** Terminal status as the cloud reports it (`Success`, `Failed`, `Cancelled`, `PartialFailed`, ...). */
+  status: string;
+  outcomes: InstanceOutcome[];
+}
+
+/** What {@link WorkTracker.poll} found. */
+export interface PollResult {
+  running: WorkItem[];
+  finished: FinishedWork[];
+  /** Work the cloud no longer knows (expired history); dropped from status. */
+  vanished: WorkItem[];
+}
+
+/** What to start. */
+export interface StartRequest {
+  round: number;
+  action: string;
+  instanceIds: readonly string[];
+  /** Short human description for Events, e.g. `install ACS-Extension-node v3`. */
+  describe: string;
+}
+
+/** Starts, adopts and polls batches of cloud work for one resource. */
+export interface WorkTracker {
+  /** Largest batch one call accepts (OOS seed workflow 50; RunCommand 100). */
+  readonly batchSize: number;
+  /**
+   * Starts `req.action` on `req.instanceIds` in batches of at most {@link batchSize}, each with a
+   * ClientToken derived from (UID, generation, round, action, sorted batch) and the owner tags.
+   * Each started batch is pushed to `sink` at once, so a failure part-way leaves the started ones
+   * recorded. Emits an `ExecutionStarted` Event and a metric per batch.
+   * @throws ReconcileError mapped from the cloud failure (the batches before it stay in `sink`).
+   */
+  start(owner: Resource, req: StartRequest, sink: WorkItem[], now: Date): Promise<void>;
+  /** Running work tagged with the owner's UID that `known` does not list (crash before the status write). */
+  adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]>;
+  /**
+   * Reads every item, then folds finished ones into per-instance outcomes. All reads happen
+   * before anything is folded, so a failed read leaves nothing half-processed. Emits an Event and a
+   * metric per finished batch.
+   * @throws ReconcileError mapped from the cloud failure.
+   */
+  poll(owner: Resource, items: readonly WorkItem[]): Promise<PollResult>;
+}
+
+/** The compact status form of a work item (no instance IDs: see `TrackedExecutionSchema`). */
+export function toTracked(w: WorkItem): TrackedExecution {
+  const t: TrackedExecution = {
+    executionId: w.executionId,
+    action: w.action,
+    clientToken: w.clientToken,
+    startTime: w.startTime,
+  };
+  if (w.round !== undefined) t.round = w.round;
+  if (w.instanceIds.length > 0) t.instanceCount = w.instanceIds.length;
+  return t;
+}
+
+/** A status entry back to a work item (instance IDs read back by the next poll). */
+export function fromTracked(t: TrackedExecution): WorkItem {
+  return {
+    executionId: t.executionId,
+    action: t.action,
+    ...(t.round !== undefined ? { round: t.round } : {}),
+    instanceIds: [...(t.instanceIds ?? [])],
+    clientToken: t.clientToken,
+    startTime: t.startTime,
+  };
+}
+
+/** The owner's identity fields. */
+export function ownerOf(obj: Resource): {
+  kind: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  generation: number;
+} {
+  return {
+    kind: obj.kind,
+    namespace: obj.metadata.namespace ?? '',
+    name: obj.metadata.name ?? '',
+    uid: obj.metadata.uid ?? '',
+    generation: obj.metadata.generation ?? 0,
+  };
+}
