@@ -133,14 +133,14 @@ export const RateControlSchema = Type.Object(
 export type RateControl = Static<typeof RateControlSchema>;
 
 /** Bounds of `spec.interval` (admission, CEL `duration()`; the reconciler clamps stored values too). */
-export const MIN_INTERVAL = '30s';
+export const MIN_INTERVAL = '10s';
 export const MAX_INTERVAL = '24h';
-export const MIN_INTERVAL_MS = 30_000;
+export const MIN_INTERVAL_MS = 10_000;
 export const MAX_INTERVAL_MS = 24 * 3_600_000;
 
 /** `spec.interval`: a Go duration between {@link MIN_INTERVAL} and {@link MAX_INTERVAL}. */
 export function IntervalSchema(
-  description = 'How often live state is re-read to detect drift (Go duration, e.g. 10m; 30s to 24h). ±5% jitter.',
+  description = 'How often live state is re-read to detect drift (Go duration, e.g. 10m; 10s to 24h). ±5% jitter.',
 ) {
   return Type.String({
     description,

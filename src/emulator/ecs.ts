@@ -206,7 +206,10 @@ const runCommand: ActionHandler = (ctx) => {
   if (clientToken !== undefined && clientToken.length > 64)
     throw invalidParameter('ClientToken', 'at most 64 characters');
   const parameters = p.jsonObject('Parameters') ?? {};
+  const tags: Record<string, string> = {};
+  for (const t of p.objList('Tag')) if (t['Key'] !== undefined) tags[t['Key']] = t['Value'] ?? '';
   const { inv } = ctx.invocations.start({
+    tags,
     regionId,
     instanceIds: ids,
     type,
@@ -263,6 +266,7 @@ function filterInvocations(ctx: ActionContext): InvocationRecord[] {
   const commandId = p.str('CommandId');
   const commandType = p.str('CommandType');
   const name = p.str('CommandName');
+  const tagFilters = p.objList('Tag');
   return ctx.invocations.invocations
     .filter(
       (v) =>
@@ -271,7 +275,13 @@ function filterInvocations(ctx: ActionContext): InvocationRecord[] {
         (commandId === undefined || v.commandId === commandId) &&
         (commandType === undefined || v.type === commandType) &&
         (name === undefined || v.name === name) &&
-        (instanceId === undefined || v.instances.some((x) => x.instanceId === instanceId)),
+        (instanceId === undefined || v.instances.some((x) => x.instanceId === instanceId)) &&
+        tagFilters.every(
+          (t) =>
+            t['Key'] !== undefined &&
+            v.tags[t['Key']] !== undefined &&
+            (t['Value'] === undefined || v.tags[t['Key']] === t['Value']),
+        ),
     )
     .reverse();
 }
@@ -309,7 +319,7 @@ const describeInvocations: ActionHandler = (ctx) => {
           CreationTime: v.creationTime,
           InvocationStatus: st,
           InvokeStatus: st === 'Success' || st === 'Failed' || st === 'PartialFailed' ? 'Finished' : st,
-          Tags: { Tag: [] },
+          Tags: { Tag: Object.entries(v.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) },
           InvokeInstances: {
             InvokeInstance: v.instances
               .filter((x) => instanceId === undefined || x.instanceId === instanceId)
@@ -360,7 +370,7 @@ const describeInvocationResults: ActionHandler = (ctx) => {
           FinishedTime: x.finishTime,
           StopTime: x.stopTime,
           Username: v.username,
-          Tags: { Tag: [] },
+          Tags: { Tag: Object.entries(v.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) },
         })),
       },
     },

@@ -30,11 +30,32 @@ export interface FaultConfig {
   retryAfterMs?: number;
   /** Instances whose per-instance work (OOS loop items, Cloud Assistant commands) fails, with the reason. */
   failInstances?: Record<string, string>;
+  /**
+   * Scripted errors, consumed in order: the next `count` requests of `action` (or `*`) are
+   * answered with `code` / `httpStatus` / `message`, after `skip` matching requests pass. Used to
+   * reproduce exact sequences (three expired STS tokens in a row, a permission denied until RAM
+   * is fixed) that rates cannot.
+   */
+  failNext?: ScriptedError[];
+}
+
+/** One scripted error of {@link FaultConfig.failNext}. */
+export interface ScriptedError {
+  action: string;
+  code: string;
+  httpStatus: number;
+  message?: string;
+  /** Requests answered with the error. Default 1. */
+  count?: number;
+  /** Matching requests let through first. Default 0. */
+  skip?: number;
 }
 
 /** What to do to one request. */
 export interface FaultDecision {
-  kind: 'none' | 'throttle' | 'error';
+  kind: 'none' | 'throttle' | 'error' | 'scripted';
+  /** Set when `kind` is `scripted`. */
+  scripted?: { code: string; httpStatus: number; message: string };
   errorCode: 'ServiceUnavailable' | 'InternalError';
   latencyMs: number;
 }
@@ -62,6 +83,25 @@ export class Faults {
 
   /** Decides the fault for one request of `action`. Draws from the PRNG only when a rate is set. */
   decide(action: string): FaultDecision {
+    const script = this.cfg.failNext?.find(
+      (e) => (e.action === action || e.action === '*') && (e.count ?? 1) > 0,
+    );
+    if (script) {
+      if ((script.skip ?? 0) > 0) script.skip = (script.skip ?? 0) - 1;
+      else {
+        script.count = (script.count ?? 1) - 1;
+        return {
+          kind: 'scripted',
+          errorCode: 'ServiceUnavailable',
+          latencyMs: 0,
+          scripted: {
+            code: script.code,
+            httpStatus: script.httpStatus,
+            message: script.message ?? `injected ${script.code}`,
+          },
+        };
+      }
+    }
     const f = this.cfg.actions?.[action] ?? this.cfg.actions?.['*'];
     const d: FaultDecision = {
       kind: 'none',

@@ -9,7 +9,7 @@ import { createApiServer } from './server.js';
 export { EmulatorControl } from './control-client.js';
 export type { ExecutionFilter, InstanceUpdate, PatchStateView } from './control-client.js';
 export type { ExecutionRecord, ItemResult, RateControl } from './engine.js';
-export type { ActionFaults, FaultConfig } from './faults.js';
+export type { ActionFaults, FaultConfig, ScriptedError } from './faults.js';
 export type { InvocationRecord, InvocationScriptRule, InvokeInstanceRecord } from './invocations.js';
 export { loadSeedFile, parseSeed } from './seed.js';
 export type {

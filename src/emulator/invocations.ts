@@ -49,6 +49,8 @@ export interface InvocationRecord {
   username: string;
   parameters: Record<string, unknown>;
   clientToken: string;
+  /** ECS tags of the invocation (RunCommand `Tag.N`), filterable in DescribeInvocations. */
+  tags: Record<string, string>;
   creationTime: string;
   instances: InvokeInstanceRecord[];
 }
@@ -76,6 +78,7 @@ export interface StartInvocation {
   username?: string;
   parameters?: Record<string, unknown>;
   clientToken?: string;
+  tags?: Record<string, string>;
 }
 
 function hexId(prefix: string): string {
@@ -137,6 +140,7 @@ export class InvocationEngine {
       username: req.username ?? '',
       parameters: req.parameters ?? {},
       clientToken: req.clientToken ?? '',
+      tags: { ...(req.tags ?? {}) },
       creationTime: now,
       instances: [],
     };

@@ -150,6 +150,10 @@ async function handle(
     deps.requestCounts.set(action, (deps.requestCounts.get(action) ?? 0) + 1);
     const fault = deps.faults.decide(action);
     if (fault.latencyMs > 0) await sleep(fault.latencyMs, undefined, { ref: false });
+    if (fault.kind === 'scripted' && fault.scripted) {
+      fail(new ApiError(fault.scripted.httpStatus, fault.scripted.code, fault.scripted.message));
+      return;
+    }
     if (fault.kind === 'throttle') {
       const ra = deps.faults.retryAfterMs();
       fail(

@@ -282,6 +282,8 @@ export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
   const clock = new FakeWallClock();
   const build = (): EcsExtensionReconciler =>
     new EcsExtensionReconciler({
+      // `getObject` lets the same harness drive the 0.1.0 reconciler (to show a test failing there).
+      ...({ getObject: (ns: string, name: string) => store.get(ns, name) } as object),
       objects: store,
       kube: store,
       cloud,

@@ -111,10 +111,15 @@ export function desiredFingerprint(obj: EcsExtension): string {
 /**
  * reconcileConflicts records this resource's claim on its targets and stalls it with
  * `ConflictingResource` when an older EcsExtension declares the same package with another version
- * or parameters on overlapping instances (the older one keeps them).
+ * or parameters on overlapping instances (the older one keeps them). Resources in mode Observe
+ * never act and take no part.
  */
 export async function reconcileConflicts(k: ExtContext, scope: ExtScope): Promise<void> {
   const { obj } = scope;
+  if (obj.spec.mode === 'Observe') {
+    k.claims.remove(obj.metadata.uid ?? ''); // an observer never acts, so it never conflicts
+    return;
+  }
   const claim = {
     uid: obj.metadata.uid ?? '',
     namespace: obj.metadata.namespace ?? '',

@@ -35,7 +35,7 @@ export const DEFAULT_INTERVAL_MS = 10 * 60_000;
 export const DEFAULT_STALLED_RECHECK_MS = 10 * 60_000;
 
 /**
- * `spec.interval` in milliseconds, clamped to the admission bounds (30 s … 24 h) so an object
+ * `spec.interval` in milliseconds, clamped to the admission bounds (10 s … 24 h) so an object
  * stored before the CEL rule existed cannot spin or overflow a timer. Unset or unparsable → 10 min.
  */
 export function intervalMs(value: string | undefined): number {

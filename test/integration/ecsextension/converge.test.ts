@@ -75,7 +75,7 @@ describe('EcsExtension converges', () => {
   it('enrols an instance tagged later without a spec change, and repairs a removed package within one interval', async () => {
     await createEcsExtension(stack, 'bytag', {
       targets: { tags: [{ key: 'role', value: 'edge' }] },
-      interval: '2s',
+      interval: '10s', // the admission floor
     });
     // Nothing is tagged yet: Ready with NoTargets.
     const empty = await waitForReady(stack, 'bytag');

@@ -105,6 +105,16 @@ describe('EcsExtension policies', () => {
       ],
       ['bad-region', { targets: { instanceIds: ['i-pol0001'] }, regionId: 'Hangzhou' }, /regionId/],
       ['bad-interval', { targets: { instanceIds: ['i-pol0001'] }, interval: 'soon' }, /interval/],
+      [
+        'interval-too-short',
+        { targets: { instanceIds: ['i-pol0001'] }, interval: '1ms' },
+        /interval must be at least 10s/,
+      ],
+      [
+        'interval-too-long',
+        { targets: { instanceIds: ['i-pol0001'] }, interval: '1000h' },
+        /interval must be at most 24h/,
+      ],
     ];
     for (const [name, spec, message] of cases) {
       const err = await createEcsExtension(stack, name, spec).then(
