@@ -186,6 +186,61 @@ describe('controller process', () => {
     expect(new Set(covered).size).toBe(covered.length);
   });
 
+  it('SIGTERM during a 2,000-instance drift check stops cloud calls within --shutdown-timeout, before the Lease is released', async () => {
+    const big = Array.from({ length: 2000 }, (_, i) => ({
+      instanceId: `i-term${String(i + 1).padStart(4, '0')}`,
+      tags: { fleet: 'term' },
+    }));
+    await stack.emu.control.addInstances('cn-hangzhou', big);
+    const leaseName = 'ecsops-term-test';
+    const args = [
+      ...testControllerArgs(stack.namespace, stack.emu),
+      '--leader-elect',
+      'true',
+      '--leader-election-id',
+      leaseName,
+      '--leader-election-namespace',
+      stack.namespace,
+      '--cloud-qps',
+      '50',
+      '--shutdown-timeout',
+      '2s',
+    ];
+    const child = spawnController(args, { ...emulatorEnv(), POD_NAME: 'term-a' });
+    children.push(child);
+    const leases = stack.kc.makeApiClient(CoordinationV1Api);
+    const holder = async () =>
+      (await leases.readNamespacedLease({ name: leaseName, namespace: stack.namespace })).spec
+        ?.holderIdentity;
+    await waitFor('term-a leads', async () => (await holder()) === 'term-a', 30_000, 100);
+    await createEcsExtension(stack, 'term', { targets: { tags: [{ key: 'fleet', value: 'term' }] } });
+    const reads = async () => (await stack.emu.control.requestCounts()).ListInstancePackageStates ?? 0;
+    const base = await reads();
+    await waitFor('the drift check is reading states', async () => (await reads()) > base + 100, 60_000, 50);
+
+    // Sample the request counter and the Lease every 50 ms from SIGTERM until the process exits.
+    const samples: Array<{ t: number; reads: number; holder: string | undefined }> = [];
+    const sigterm = Date.now();
+    child.kill('SIGTERM');
+    let done = false;
+    void exited(child).then(() => (done = true));
+    while (!done && Date.now() - sigterm < 20_000) {
+      samples.push({ t: Date.now() - sigterm, reads: await reads(), holder: await holder() });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const exitMs = Date.now() - sigterm;
+    expect(done).toBe(true);
+    expect(exitMs).toBeLessThan(2_000 + 5_000); // shutdown timeout + abort grace, with slack
+    const total = await reads();
+    expect(total).toBeLessThan(base + 2000); // the drift check did not run to the end
+    const released = samples.find((x) => x.holder === '');
+    const lastRise = samples.filter((x, i) => i > 0 && x.reads > (samples[i - 1]?.reads ?? 0)).pop();
+    if (released && lastRise) expect(lastRise.t).toBeLessThanOrEqual(released.t);
+    // Nothing after the release: the final count equals the count when the Lease was given up.
+    if (released) expect(total).toBe(released.reads);
+    expect(await holder()).toBe('');
+  });
+
   it('kubectl shows the printer columns and kubectl wait --for=condition=Ready works; /metrics exposes the series', async () => {
     const running = await stack.startController();
     try {
