@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Builds the test tools from the Go module proxy into a per-version cache outside the work tree
+# (like test/controlplane/build.sh) and prints one binary path per tool on stdout:
+#   helm      helm.sh/helm/v4/cmd/helm                        (test/tools/helm)
+#   promtool  github.com/prometheus/prometheus/cmd/promtool   (test/tools/promtool)
+#   luacheck  Argo CD Lua scripts in gopher-lua               (test/tools/luacheck, our main.go)
+#   prometheus-operator-crds  the ServiceMonitor and PrometheusRule CRDs of a Prometheus Operator
+#             release, copied out of its module (a directory, nothing compiled)
+# A tool whose cache dir holds the binary and a stamp matching its module's go.mod, go.sum and
+# *.go files is not rebuilt.
+#
+# Usage: test/tools/build.sh [--check] [tool...]    (no tool: all four)
+#   --check  build nothing; print the paths of warm tools, exit 3 if any is missing or stale.
+# Env: ECSOPS_CACHE_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/ecsops); binaries go to
+#   $ECSOPS_CACHE_DIR/tools/<tool>-<version>/<tool>.
+# Needs: go >= the go line of each go.mod (1.26), network access to the Go module proxy.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ALL_TOOLS=(helm promtool luacheck prometheus-operator-crds)
+CACHE_ROOT="${ECSOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecsops}"
+
+check_only=0
+tools=()
+for arg in "$@"; do
+  case "$arg" in
+    --check) check_only=1 ;;
+    helm | promtool | luacheck | prometheus-operator-crds) tools+=("$arg") ;;
+    *) echo "usage: $0 [--check] [helm|promtool|luacheck|prometheus-operator-crds ...]" >&2; exit 2 ;;
+  esac
+done
+[[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
+
+# required <module dir> <module path>: the version the wrapper module requires.
+required() { sed -n "s|^require $2 \(v[^ ]*\)\$|\1|p; s|^\t$2 \(v[^ ]*\)\$|\1|p" "$HERE/$1/go.mod" | head -n1; }
+
+# version <tool>: the release a tool's cache dir is named after.
+version() {
+  case "$1" in
+    helm) required helm helm.sh/helm/v4 ;;
+    # Prometheus 3.x.y is published as module version v0.3xx.y (3.16.0 = v0.316.0).
+    promtool) required promtool github.com/prometheus/prometheus | sed -E 's/^v0\.3([0-9][0-9])\.([0-9]+)$/v3.\1.\2/; s/^v3\.0([0-9])/v3.\1/' ;;
+    luacheck) echo "gopherlua-$(required luacheck github.com/yuin/gopher-lua)" ;;
+    prometheus-operator-crds) required prometheus-operator-crds github.com/prometheus-operator/prometheus-operator ;;
+  esac
+}
+
+stamp() { (cd "$HERE/$1" && cat go.mod go.sum && { cat ./*.go 2>/dev/null || true; }) | sha256sum | cut -c1-16; }
+
+# crds <out>: the CRD files, verified against go.sum by `go mod download`.
+crds() {
+  local dir
+  dir="$(cd "$HERE/prometheus-operator-crds" && go mod download -json github.com/prometheus-operator/prometheus-operator | sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')"
+  [[ -d $dir ]] || { echo "tools: go mod download gave no directory for prometheus-operator" >&2; return 1; }
+  for kind in servicemonitors prometheusrules; do
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$1/"
+  done
+  chmod 0644 "$1"/*.yaml
+}
+
+build() {
+  local tool=$1 ver=$2 out=$3
+  local pkg ldflags="-s -w"
+  if [[ $tool == prometheus-operator-crds ]]; then crds "$out"; return; fi
+  case "$tool" in
+    helm)
+      pkg=helm.sh/helm/v4/cmd/helm
+      ldflags+=" -X helm.sh/helm/v4/internal/version.version=$ver -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ;;
+    promtool)
+      pkg=github.com/prometheus/prometheus/cmd/promtool
+      ldflags+=" -X github.com/prometheus/common/version.Version=${ver#v} -X github.com/prometheus/common/version.Branch=HEAD" ;;
+    luacheck)
+      pkg=. ;;
+  esac
+  (cd "$HERE/$tool" && go build -trimpath -tags netgo -ldflags "$ldflags" -o "$out/$tool.tmp" "$pkg") >&2
+  mv -f "$out/$tool.tmp" "$out/$tool"
+}
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-modcacherw -mod=readonly"
+missing=0
+for tool in "${tools[@]}"; do
+  ver="$(version "$tool")"
+  [[ -n $ver ]] || { echo "tools: cannot read the $tool version from $HERE/$tool/go.mod" >&2; exit 1; }
+  out="$CACHE_ROOT/tools/$tool-$ver"
+  want="$(stamp "$tool")"
+  result="$out/$tool"
+  [[ $tool == prometheus-operator-crds ]] && result="$out"
+  if [[ -e "$result" && "$(cat "$out/.stamp" 2>/dev/null)" == "$want" ]]; then
+    echo "tools: $tool $ver cache warm at $out" >&2
+    echo "$result"
+    continue
+  fi
+  if [[ $check_only -eq 1 ]]; then
+    echo "tools: $tool $ver not built (or stale) at $out; run: bash test/tools/build.sh $tool" >&2
+    missing=1
+    continue
+  fi
+  mkdir -p "$out"
+  rm -f "$out/.stamp"
+  start=$(date +%s)
+  echo "tools: building $tool $ver into $out" >&2
+  build "$tool" "$ver" "$out"
+  echo "$want" > "$out/.stamp"
+  echo "tools: $tool built in $(( $(date +%s) - start ))s" >&2
+  echo "$result"
+done
+[[ $missing -eq 0 ]] || exit 3
