@@ -12,10 +12,14 @@
 --      permission).
 --   3. spec.suspend -> Suspended (no cloud writes while suspended).
 --   4. Ready=True -> Healthy.
---   5. Ready=False with a failure reason (InstallFailed, or any reason ending in "Failed" that a
---      future kind adds, e.g. PatchFailed) -> Degraded.
+--   5. Ready=False with a failure reason (failedReasons below: InstallFailed, and PatchFailed for
+--      the planned PatchPolicy) -> Degraded.
 --   6. Anything else (Reconciling, Pending, DriftDetected, RetryBackoff, first visit) -> Progressing.
 -- Written for Lua 5.1 (gopher-lua, Argo CD's interpreter); also runs on 5.3 / 5.4.
+-- Argo CD runs custom health checks with only the base, table and package libraries (unless
+-- argocd-cm sets resource.customizations.useOpenLibs.<group>_<kind>), so this script must not
+-- use string.*, math.* or string methods. test/unit/deploy/argocd-gopher-lua.test.ts runs it in
+-- that sandbox.
 
 local hs = { status = "Progressing", message = "Waiting for the ecsops controller to reconcile" }
 
@@ -50,16 +54,12 @@ local function describe(c, fallback)
 end
 
 -- Ready=False reasons that mean the declared state failed to apply (not merely "in progress").
-local failedReasons = { InstallFailed = true }
+-- An explicit list, not a "...Failed" suffix match: the sandbox has no string library. Add the
+-- failure reasons of PatchPolicy and AppRelease here when they ship.
+local failedReasons = { InstallFailed = true, PatchFailed = true }
 
 local function isFailedReason(reason)
-  if reason == nil then
-    return false
-  end
-  if failedReasons[reason] then
-    return true
-  end
-  return string.len(reason) > 6 and string.sub(reason, -6) == "Failed"
+  return reason ~= nil and failedReasons[reason] == true
 end
 
 local status = obj.status or {}
