@@ -216,6 +216,31 @@ describe('Manager', () => {
     await manager.stop(300);
     expect(aborted).toBe(true);
   });
+
+  it('stop() returns only after aborted reconciles returned (the Lease is released after them)', async () => {
+    const namespace = await createTestNamespace(kc, 'rt-mgr');
+    await create(namespace, 'abandon', { size: 1 });
+    let entered = false;
+    let returnedAt = 0;
+    const { manager } = startManager(namespace, (_req, ctx) => {
+      entered = true;
+      // Like a reconcile whose in-flight cloud attempt takes a moment to be abandoned.
+      return new Promise((resolve) => {
+        ctx.signal.addEventListener('abort', () =>
+          setTimeout(() => {
+            returnedAt = Date.now();
+            resolve({});
+          }, 400),
+        );
+      });
+    });
+    await manager.start();
+    await eventually(() => entered, 20_000, 'reconcile to start');
+    await manager.stop(200);
+    const stoppedAt = Date.now();
+    expect(returnedAt).toBeGreaterThan(0);
+    expect(returnedAt).toBeLessThanOrEqual(stoppedAt);
+  });
 });
 
 describe('CustomResourceInformer', () => {
