@@ -257,13 +257,31 @@ export function reconcileContext(name: string, signal = new AbortController().si
   return { log: log.child({ controller: 'ecsextension', name, reconcileID }), reconcileID, signal };
 }
 
-/** Starts the emulator and builds the stack (see {@link FastStack}). */
-export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
+/** The kind-independent part of the fast tier: emulator, real cloud layer, metrics, events, clock. */
+export interface CloudStack {
+  emu: Emulator;
+  cloud: CloudLayer;
+  registry: Registry;
+  metrics: DomainMetrics;
+  events: RecordingEvents;
+  clock: FakeWallClock;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the emulator (default timeScale 0.001) and the real cloud layer against it (qps 1000,
+ * fast in-layer retries). Every kind's fast-tier harness builds on this.
+ */
+export async function startCloudStack(o: {
+  seed: Seed;
+  timeScale?: number;
+  cloud?: Partial<CloudOptions>;
+  /** Action labels to pre-initialise per template (DomainMetrics). */
+  templates?: Record<string, readonly string[]>;
+}): Promise<CloudStack> {
   const emu = await startEmulator({ timeScale: o.timeScale ?? 0.001, seed: o.seed });
   const registry = createRegistry({ defaultMetrics: false });
-  const metrics = new DomainMetrics(registry, {
-    [CONFIGURE_PACKAGE_TEMPLATE]: ['install', 'update', 'uninstall'],
-  });
+  const metrics = new DomainMetrics(registry, o.templates ?? {});
   const cloud = createCloudClients(
     {
       endpointOverride: { oos: emu.endpoint, ecs: emu.endpoint },
@@ -277,9 +295,55 @@ export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
     },
     { registry },
   );
+  return {
+    emu,
+    cloud,
+    registry,
+    metrics,
+    events: new RecordingEvents(),
+    clock: new FakeWallClock(),
+    stop: () => emu.stop(),
+  };
+}
+
+/**
+ * Reconciles `name` with `reconcile` until `done(obj)` (checked after each reconcile), honouring
+ * requeues by advancing the fake clock by the requested delay and sleeping a little real time so
+ * the emulator's work progresses. @throws when `maxSteps` pass first.
+ */
+export async function reconcileUntil<T extends Resource>(
+  store: MemoryStore<T>,
+  clock: FakeWallClock,
+  reconcile: () => Promise<Step>,
+  ns: string,
+  name: string,
+  done: (obj: T | undefined, step: Step) => boolean,
+  maxSteps = 400,
+): Promise<T | undefined> {
+  for (let i = 0; i < maxSteps; i++) {
+    const step = await reconcile();
+    const obj = store.get(ns, name);
+    if (done(obj, step)) return obj;
+    const wait = step.result?.requeueAfterMs ?? 1_000;
+    clock.advance(wait);
+    await sleep(step.error ? 2 : Math.min(20, Math.max(2, wait / 100)));
+  }
+  const conds = (store.get(ns, name)?.status as { conditions?: unknown } | undefined)?.conditions;
+  throw new Error(
+    `${name}: condition not reached after ${maxSteps} reconciles; conditions: ${JSON.stringify(conds)}`,
+  );
+}
+
+/** Starts the emulator and builds the EcsExtension stack (see {@link FastStack}). */
+export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
+  const base = await startCloudStack({
+    seed: o.seed,
+    ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}),
+    ...(o.cloud ? { cloud: o.cloud } : {}),
+    templates: { [CONFIGURE_PACKAGE_TEMPLATE]: ['install', 'update', 'uninstall'] },
+  });
+  const { emu, cloud, registry, metrics, events, clock } = base;
   const store = new MemoryStore<EcsExtension>();
-  const events = new RecordingEvents();
-  const clock = new FakeWallClock();
   const build = (): EcsExtensionReconciler =>
     new EcsExtensionReconciler({
       // `getObject` lets the same harness drive the 0.1.0 reconciler (to show a test failing there).
@@ -337,22 +401,10 @@ export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
         return { error: err as Error };
       }
     },
-    async until(name, done, maxSteps = 400, ns = 'default') {
-      for (let i = 0; i < maxSteps; i++) {
-        const step = await stack.reconcile(name, { ns });
-        const obj = store.get(ns, name);
-        if (done(obj, step)) return obj;
-        const wait = step.result?.requeueAfterMs ?? 1_000;
-        clock.advance(wait);
-        await sleep(step.error ? 2 : Math.min(20, Math.max(2, wait / 100)));
-      }
-      throw new Error(
-        `${name}: condition not reached after ${maxSteps} reconciles; status: ${JSON.stringify(store.get(ns, name)?.status?.conditions)}`,
-      );
+    until(name, done, maxSteps = 400, ns = 'default') {
+      return reconcileUntil(store, clock, () => stack.reconcile(name, { ns }), ns, name, done, maxSteps);
     },
-    async stop() {
-      await emu.stop();
-    },
+    stop: () => base.stop(),
   };
   return stack;
 }

@@ -4,7 +4,7 @@
  * controller (in-process, or as a child process for crash and leader-election tests).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
@@ -28,11 +28,10 @@ export const REGION = 'cn-hangzhou';
 
 /** Applies every CRD under crds/ (server-side apply). */
 export async function applyProjectCrds(kc: KubeConfig): Promise<void> {
-  const crd = parse(readFileSync(join(REPO_ROOT, 'crds', 'ecsops.io_ecsextensions.yaml'), 'utf8')) as Record<
-    string,
-    unknown
-  >;
-  await applyCrd(kc, crd);
+  for (const file of readdirSync(join(REPO_ROOT, 'crds')).filter((f) => f.startsWith('ecsops.io_')).sort()) {
+    const crd = parse(readFileSync(join(REPO_ROOT, 'crds', file), 'utf8')) as Record<string, unknown>;
+    await applyCrd(kc, crd);
+  }
 }
 
 /** A seed with `count` instances `i-<prefix>NNNN` (tagged `fleet=<prefix>`) and the node package template. */
