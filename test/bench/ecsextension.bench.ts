@@ -40,7 +40,7 @@ import {
 } from '../../src/api/ecsextension.js';
 import { createCloudClients } from '../../src/cloud/index.js';
 import { EcsExtensionReconciler, type EventSink } from '../../src/controllers/ecsextension/reconciler.js';
-import { MemoryStore } from '../harness/fast.js';
+import { fleetSeed, MemoryStore } from '../harness/fast.js';
 import { DomainMetrics } from '../../src/controllers/shared/metrics.js';
 import { DEMO_ACCESS_KEY, EmulatorControl, startEmulator, type Seed } from '../../src/emulator/index.js';
 import { createRegistry } from '../../src/metrics/index.js';
@@ -349,28 +349,9 @@ function fleetIds(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `i-bench${String(i + 1).padStart(width, '0')}`);
 }
 
-/** `count` running, Cloud Assistant online instances plus the node package template (v1, v2). */
+/** `count` running, Cloud Assistant online instances `i-bench…` plus the node package template (v1, v2). */
 function benchSeed(count: number): Seed {
-  return {
-    regions: {
-      [REGION]: { generate: [{ count, idPrefix: 'i-bench', tags: [{ key: 'fleet', value: 'bench' }] }] },
-    },
-    packageTemplates: [
-      {
-        name: NODE_PACKAGE,
-        versions: [
-          {
-            version: 'v1',
-            parameters: { version: { Type: 'String', Default: '16', AllowedValues: ['16', '18'] } },
-          },
-          {
-            version: 'v2',
-            parameters: { version: { Type: 'String', Default: '18', AllowedValues: ['16', '18', '20'] } },
-          },
-        ],
-      },
-    ],
-  };
+  return fleetSeed('bench', count);
 }
 
 function scenarioPublic(cfg: ScenarioConfig): ScenarioResult['config'] {

@@ -20,6 +20,7 @@ import { DEMO_ACCESS_KEY, startEmulator, type Emulator, type Seed } from '../../
 import { startController, type RunningController } from '../../src/main.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { applyCrd, createTestNamespace, getTestKubeConfig } from './env.js';
+import { fleetSeed } from './fast.js';
 import { REPO_ROOT } from './paths.js';
 
 export { REPO_ROOT };
@@ -28,38 +29,15 @@ export const REGION = 'cn-hangzhou';
 
 /** Applies every CRD under crds/ (server-side apply). */
 export async function applyProjectCrds(kc: KubeConfig): Promise<void> {
-  for (const file of readdirSync(join(REPO_ROOT, 'crds')).filter((f) => f.startsWith('ecsops.io_')).sort()) {
+  for (const file of readdirSync(join(REPO_ROOT, 'crds'))
+    .filter((f) => f.startsWith('ecsops.io_'))
+    .sort()) {
     const crd = parse(readFileSync(join(REPO_ROOT, 'crds', file), 'utf8')) as Record<string, unknown>;
     await applyCrd(kc, crd);
   }
 }
 
-/** A seed with `count` instances `i-<prefix>NNNN` (tagged `fleet=<prefix>`) and the node package template. */
-export function fleetSeed(prefix: string, count: number, extra: Partial<Seed> = {}): Seed {
-  return {
-    regions: {
-      [REGION]: {
-        generate: [{ count, idPrefix: `i-${prefix}`, tags: [{ key: 'fleet', value: prefix }] }],
-      },
-    },
-    packageTemplates: [
-      {
-        name: NODE_PACKAGE,
-        versions: [
-          {
-            version: 'v1',
-            parameters: { version: { Type: 'String', Default: '16', AllowedValues: ['16', '18'] } },
-          },
-          {
-            version: 'v2',
-            parameters: { version: { Type: 'String', Default: '18', AllowedValues: ['16', '18', '20'] } },
-          },
-        ],
-      },
-    ],
-    ...extra,
-  };
-}
+export { fleetSeed };
 
 /** Deterministic instance IDs `i-<prefix>NNNN` for `from..to` (the emulator's generated fleet IDs). */
 export function instanceIds(prefix: string, from: number, to: number): string[] {

@@ -4,26 +4,20 @@
  * `DescribeInvocations` by owner tag to adopt, `DescribeInvocations` by invoke ID (with output) to
  * poll, `StopInvocation` to cancel.
  */
-import {
-  ExecutionFailedEvent,
-  ExecutionStartedEvent,
-  ExecutionSucceededEvent,
-  StartExecutionAction,
-  TrackExecutionAction,
-} from '../../api/events.js';
+import { ExecutionFailedEvent, ExecutionSucceededEvent, TrackExecutionAction } from '../../api/events.js';
 import { OWNER_UID_TAG } from '../../api/common.js';
 import type { CommandType, EcsApi, Invocation, InvokeInstance, Tag } from '../../cloud/types.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
-import { chunks } from '../../util/chunks.js';
 import { toReconcileError } from './cloud-errors.js';
 import type { ControllerMetrics, EventSink, Resource } from './deps.js';
-import { clientToken, ownerTags, RUN_COMMAND_BATCH_SIZE } from './execution.js';
+import { ownerTags, RUN_COMMAND_BATCH_SIZE } from './execution.js';
 import {
   ownerOf,
   type FinishedWork,
   type InstanceOutcome,
   type PollResult,
+  startInBatches,
   type StartRequest,
   type WorkItem,
   type WorkTracker,
@@ -89,51 +83,35 @@ export class InvocationTracker implements WorkTracker {
       key,
       value,
     }));
-    for (const batch of chunks([...req.instanceIds].sort(), this.batchSize)) {
-      const token = clientToken({
-        uid: o.uid,
-        generation: o.generation,
-        sequence: req.round,
-        action: req.action,
-        instanceIds: batch,
-      });
-      const cmd = this.opts.command(batch, req.action);
-      let invokeId: string;
-      try {
-        ({ invokeId } = await this.opts.ecs.runCommand({
-          type: cmd.type,
-          commandContent: cmd.commandContent,
-          instanceIds: batch,
-          timeoutSeconds: cmd.timeoutSeconds,
-          clientToken: token,
-          name: `ecsops-${o.kind.toLowerCase()}-${req.action}`.slice(0, 128),
-          description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
-          tags,
-          ...(cmd.username ? { username: cmd.username } : {}),
-          ...(cmd.workingDir ? { workingDir: cmd.workingDir } : {}),
-        }));
-      } catch (err) {
-        throw toReconcileError(err, 'ECS RunCommand');
-      }
-      sink.push({
-        executionId: invokeId,
-        action: req.action,
-        round: req.round,
-        instanceIds: batch,
-        clientToken: token,
-        startTime: toMetaTime(now),
-      });
-      this.opts.metrics.executionStarted(this.opts.metricLabel, req.action);
-      void this.opts.events.event(
-        owner,
-        'Normal',
-        ExecutionStartedEvent,
-        StartExecutionAction,
-        sanitizeText(
-          `Started Cloud Assistant invocation ${invokeId} (${req.describe}) on ${batch.length} instance(s)`,
-        ),
-      );
-    }
+    const { ecs, metrics, events, metricLabel } = this.opts;
+    await startInBatches(
+      owner,
+      req,
+      sink,
+      now,
+      this.batchSize,
+      async (batch, token) => {
+        const cmd = this.opts.command(batch, req.action);
+        try {
+          const { invokeId } = await ecs.runCommand({
+            type: cmd.type,
+            commandContent: cmd.commandContent,
+            instanceIds: batch,
+            timeoutSeconds: cmd.timeoutSeconds,
+            clientToken: token,
+            name: `ecsops-${o.kind.toLowerCase()}-${req.action}`.slice(0, 128),
+            description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
+            tags,
+            ...(cmd.username ? { username: cmd.username } : {}),
+            ...(cmd.workingDir ? { workingDir: cmd.workingDir } : {}),
+          });
+          return invokeId;
+        } catch (err) {
+          throw toReconcileError(err, 'ECS RunCommand');
+        }
+      },
+      { metrics, events, metricLabel, noun: 'Cloud Assistant invocation' },
+    );
   }
 
   async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {

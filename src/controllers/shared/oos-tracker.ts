@@ -3,13 +3,7 @@
  * of at most 50 instances, `ListExecutions` by owner tag to adopt, `ListExecutions` by ID plus
  * `ListTaskExecutions` (loop children, one per instance) to poll.
  */
-import {
-  ExecutionFailedEvent,
-  ExecutionStartedEvent,
-  ExecutionSucceededEvent,
-  StartExecutionAction,
-  TrackExecutionAction,
-} from '../../api/events.js';
+import { ExecutionFailedEvent, ExecutionSucceededEvent, TrackExecutionAction } from '../../api/events.js';
 import { OWNER_UID_TAG } from '../../api/common.js';
 import {
   TERMINAL_EXECUTION_STATUSES,
@@ -19,15 +13,15 @@ import {
 } from '../../cloud/types.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
-import { chunks } from '../../util/chunks.js';
 import { toReconcileError } from './cloud-errors.js';
 import type { ControllerMetrics, EventSink, Resource } from './deps.js';
-import { clientToken, OOS_BATCH_SIZE, ownerTags } from './execution.js';
+import { OOS_BATCH_SIZE, ownerTags } from './execution.js';
 import {
   ownerOf,
   type FinishedWork,
   type InstanceOutcome,
   type PollResult,
+  startInBatches,
   type StartRequest,
   type WorkItem,
   type WorkTracker,
@@ -90,47 +84,31 @@ export class OosExecutionTracker implements WorkTracker {
 
   async start(owner: Resource, req: StartRequest, sink: WorkItem[], now: Date): Promise<void> {
     const o = ownerOf(owner);
-    for (const batch of chunks([...req.instanceIds].sort(), this.batchSize)) {
-      const token = clientToken({
-        uid: o.uid,
-        generation: o.generation,
-        sequence: req.round,
-        action: req.action,
-        instanceIds: batch,
-      });
-      let exec: Execution;
-      try {
-        exec = await this.opts.oos.startExecution({
-          templateName: this.opts.template,
-          parameters: this.opts.parameters(batch, req.action),
-          clientToken: token,
-          tags: ownerTags(o.kind, o.namespace, o.name, o.uid),
-          mode: 'Automatic',
-          safetyCheck: 'Skip',
-          description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
-        });
-      } catch (err) {
-        throw toReconcileError(err, 'OOS StartExecution');
-      }
-      sink.push({
-        executionId: exec.executionId,
-        action: req.action,
-        round: req.round,
-        instanceIds: batch,
-        clientToken: token,
-        startTime: toMetaTime(now),
-      });
-      this.opts.metrics.executionStarted(this.opts.template, req.action);
-      void this.opts.events.event(
-        owner,
-        'Normal',
-        ExecutionStartedEvent,
-        StartExecutionAction,
-        sanitizeText(
-          `Started OOS execution ${exec.executionId} (${req.describe}) on ${batch.length} instance(s)`,
-        ),
-      );
-    }
+    const { oos, template, metrics, events } = this.opts;
+    await startInBatches(
+      owner,
+      req,
+      sink,
+      now,
+      this.batchSize,
+      async (batch, token) => {
+        try {
+          const exec = await oos.startExecution({
+            templateName: template,
+            parameters: this.opts.parameters(batch, req.action),
+            clientToken: token,
+            tags: ownerTags(o.kind, o.namespace, o.name, o.uid),
+            mode: 'Automatic',
+            safetyCheck: 'Skip',
+            description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
+          });
+          return exec.executionId;
+        } catch (err) {
+          throw toReconcileError(err, 'OOS StartExecution');
+        }
+      },
+      { metrics, events, metricLabel: template, noun: 'OOS execution' },
+    );
   }
 
   async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {

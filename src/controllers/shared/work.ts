@@ -5,7 +5,12 @@
  * `adopt` in-flight work after a crash, and `poll` it into per-instance outcomes.
  */
 import type { TrackedExecution } from '../../api/common.js';
-import type { Resource } from './deps.js';
+import { ExecutionStartedEvent, StartExecutionAction } from '../../api/events.js';
+import { toMetaTime } from '../../runtime/conditions.js';
+import { sanitizeText } from '../../runtime/sanitize.js';
+import { chunks } from '../../util/chunks.js';
+import type { ControllerMetrics, EventSink, Resource } from './deps.js';
+import { clientToken } from './execution.js';
 
 /** Work in flight, as this process knows it (with the instance batch). */
 export interface WorkItem {
@@ -121,4 +126,59 @@ export function ownerOf(obj: Resource): {
     uid: obj.metadata.uid ?? '',
     generation: obj.metadata.generation ?? 0,
   };
+}
+
+/** How a tracker reports each started batch. */
+export interface StartReporting {
+  metrics: ControllerMetrics;
+  events: EventSink;
+  /** `ecsops_executions_started_total{template}` label. */
+  metricLabel: string;
+  /** Event wording, e.g. `OOS execution` or `Cloud Assistant invocation`. */
+  noun: string;
+}
+
+/**
+ * Starts `req` in sorted batches of at most `batchSize` (DESIGN §3): for each batch, derives the
+ * ClientToken from (UID, generation, round, action, sorted batch), calls `send` (which starts the
+ * work and resolves its ID), records the item in `sink` at once (so a later failure leaves it
+ * recorded), counts the started metric and emits an `ExecutionStarted` Event.
+ * @throws whatever `send` throws (a ReconcileError); earlier batches stay in `sink`.
+ */
+export async function startInBatches(
+  owner: Resource,
+  req: StartRequest,
+  sink: WorkItem[],
+  now: Date,
+  batchSize: number,
+  send: (batch: string[], token: string) => Promise<string>,
+  r: StartReporting,
+): Promise<void> {
+  const o = ownerOf(owner);
+  for (const batch of chunks([...req.instanceIds].sort(), batchSize)) {
+    const token = clientToken({
+      uid: o.uid,
+      generation: o.generation,
+      sequence: req.round,
+      action: req.action,
+      instanceIds: batch,
+    });
+    const id = await send(batch, token);
+    sink.push({
+      executionId: id,
+      action: req.action,
+      round: req.round,
+      instanceIds: batch,
+      clientToken: token,
+      startTime: toMetaTime(now),
+    });
+    r.metrics.executionStarted(r.metricLabel, req.action);
+    void r.events.event(
+      owner,
+      'Normal',
+      ExecutionStartedEvent,
+      StartExecutionAction,
+      sanitizeText(`Started ${r.noun} ${id} (${req.describe}) on ${batch.length} instance(s)`),
+    );
+  }
 }
