@@ -4,7 +4,6 @@
  * `DescribeInvocations` by owner tag to adopt, `DescribeInvocations` by invoke ID (with output) to
  * poll, `StopInvocation` to cancel.
  */
-import { ExecutionFailedEvent, ExecutionSucceededEvent, TrackExecutionAction } from '../../api/events.js';
 import { OWNER_UID_TAG } from '../../api/common.js';
 import type { CommandType, EcsApi, Invocation, InvokeInstance, Tag } from '../../cloud/types.js';
 import { toMetaTime } from '../../runtime/conditions.js';
@@ -17,7 +16,9 @@ import {
   type FinishedWork,
   type InstanceOutcome,
   type PollResult,
+  reportFinished,
   startInBatches,
+  type StartReporting,
   type StartRequest,
   type WorkItem,
   type WorkTracker,
@@ -83,7 +84,7 @@ export class InvocationTracker implements WorkTracker {
       key,
       value,
     }));
-    const { ecs, metrics, events, metricLabel } = this.opts;
+    const { ecs } = this.opts;
     await startInBatches(
       owner,
       req,
@@ -110,8 +111,13 @@ export class InvocationTracker implements WorkTracker {
           throw toReconcileError(err, 'ECS RunCommand');
         }
       },
-      { metrics, events, metricLabel, noun: 'Cloud Assistant invocation' },
+      this.reporting(),
     );
+  }
+
+  private reporting(): StartReporting {
+    const { metrics, events, metricLabel } = this.opts;
+    return { metrics, events, metricLabel, noun: 'Cloud Assistant invocation' };
   }
 
   async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {
@@ -173,8 +179,9 @@ export class InvocationTracker implements WorkTracker {
           ? invocationOutcome(inst, this.opts.outputTail)
           : { instanceId: id, ok: false, message: `not part of invocation ${inv.invokeId}` };
       });
-      this.report(owner, work, inv, outcomes);
-      finished.push({ work, status: inv.invocationStatus, outcomes });
+      const f = { work, status: inv.invocationStatus, outcomes };
+      reportFinished(owner, f, this.reporting());
+      finished.push(f);
     }
     return { running, finished, vanished };
   }
@@ -186,31 +193,6 @@ export class InvocationTracker implements WorkTracker {
     } catch (err) {
       throw toReconcileError(err, 'ECS StopInvocation');
     }
-  }
-
-  private report(owner: Resource, work: WorkItem, inv: Invocation, outcomes: InstanceOutcome[]): void {
-    this.opts.metrics.executionFinished(this.opts.metricLabel, inv.invocationStatus);
-    const failed = outcomes.filter((o) => !o.ok);
-    if (failed.length === 0) {
-      void this.opts.events.event(
-        owner,
-        'Normal',
-        ExecutionSucceededEvent,
-        TrackExecutionAction,
-        `Cloud Assistant invocation ${inv.invokeId} (${work.action}) succeeded on ${work.instanceIds.length} instance(s)`,
-      );
-      return;
-    }
-    const first = failed[0];
-    void this.opts.events.event(
-      owner,
-      'Warning',
-      ExecutionFailedEvent,
-      TrackExecutionAction,
-      sanitizeText(
-        `Cloud Assistant invocation ${inv.invokeId} (${work.action}) ended ${inv.invocationStatus}: ${failed.length} of ${work.instanceIds.length} instance(s) failed; ${first?.instanceId}: ${first?.message ?? ''}`,
-      ).slice(0, 1024),
-    );
   }
 }
 

@@ -3,7 +3,6 @@
  * of at most 50 instances, `ListExecutions` by owner tag to adopt, `ListExecutions` by ID plus
  * `ListTaskExecutions` (loop children, one per instance) to poll.
  */
-import { ExecutionFailedEvent, ExecutionSucceededEvent, TrackExecutionAction } from '../../api/events.js';
 import { OWNER_UID_TAG } from '../../api/common.js';
 import {
   TERMINAL_EXECUTION_STATUSES,
@@ -21,7 +20,9 @@ import {
   type FinishedWork,
   type InstanceOutcome,
   type PollResult,
+  reportFinished,
   startInBatches,
+  type StartReporting,
   type StartRequest,
   type WorkItem,
   type WorkTracker,
@@ -84,7 +85,7 @@ export class OosExecutionTracker implements WorkTracker {
 
   async start(owner: Resource, req: StartRequest, sink: WorkItem[], now: Date): Promise<void> {
     const o = ownerOf(owner);
-    const { oos, template, metrics, events } = this.opts;
+    const { oos, template } = this.opts;
     await startInBatches(
       owner,
       req,
@@ -107,8 +108,13 @@ export class OosExecutionTracker implements WorkTracker {
           throw toReconcileError(err, 'OOS StartExecution');
         }
       },
-      { metrics, events, metricLabel: template, noun: 'OOS execution' },
+      this.reporting(),
     );
+  }
+
+  private reporting(): StartReporting {
+    const { metrics, events, template } = this.opts;
+    return { metrics, events, metricLabel: template, noun: 'OOS execution' };
   }
 
   async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {
@@ -172,36 +178,14 @@ export class OosExecutionTracker implements WorkTracker {
       throw toReconcileError(err, 'OOS ListTaskExecutions');
     }
     const finished: FinishedWork[] = done.map(({ work, exec }, i) => {
-      const outcomes = executionOutcomes(exec, work.instanceIds, children[i] ?? []);
-      this.report(owner, work, exec, outcomes);
-      return { work, status: exec.status, outcomes };
+      const f = {
+        work,
+        status: exec.status,
+        outcomes: executionOutcomes(exec, work.instanceIds, children[i] ?? []),
+      };
+      reportFinished(owner, f, this.reporting());
+      return f;
     });
     return { running, finished, vanished };
-  }
-
-  private report(owner: Resource, work: WorkItem, exec: Execution, outcomes: InstanceOutcome[]): void {
-    this.opts.metrics.executionFinished(this.opts.template, exec.status);
-    const failed = outcomes.filter((o) => !o.ok);
-    if (failed.length === 0 && exec.status === 'Success') {
-      void this.opts.events.event(
-        owner,
-        'Normal',
-        ExecutionSucceededEvent,
-        TrackExecutionAction,
-        `OOS execution ${exec.executionId} (${work.action}) succeeded on ${work.instanceIds.length} instance(s)`,
-      );
-      return;
-    }
-    const first = failed[0];
-    const detail = first ? `; ${first.instanceId}: ${first.message ?? ''}` : '';
-    void this.opts.events.event(
-      owner,
-      'Warning',
-      ExecutionFailedEvent,
-      TrackExecutionAction,
-      sanitizeText(
-        `OOS execution ${exec.executionId} (${work.action}) ended ${exec.status}: ${failed.length} of ${work.instanceIds.length} instance(s) failed${detail}`,
-      ).slice(0, 1024),
-    );
   }
 }

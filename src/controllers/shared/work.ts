@@ -5,7 +5,13 @@
  * `adopt` in-flight work after a crash, and `poll` it into per-instance outcomes.
  */
 import type { TrackedExecution } from '../../api/common.js';
-import { ExecutionStartedEvent, StartExecutionAction } from '../../api/events.js';
+import {
+  ExecutionFailedEvent,
+  ExecutionStartedEvent,
+  ExecutionSucceededEvent,
+  StartExecutionAction,
+  TrackExecutionAction,
+} from '../../api/events.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
 import { chunks } from '../../util/chunks.js';
@@ -181,4 +187,38 @@ export async function startInBatches(
       sanitizeText(`Started ${r.noun} ${id} (${req.describe}) on ${batch.length} instance(s)`),
     );
   }
+}
+
+/**
+ * Reports a finished batch: `ecsops_executions_finished_total{template,status}` +1 and an
+ * `ExecutionSucceeded` (every instance ok and the cloud said Success) or `ExecutionFailed` Event
+ * naming the first failed instance.
+ */
+export function reportFinished(owner: Resource, f: FinishedWork, r: StartReporting): void {
+  r.metrics.executionFinished(r.metricLabel, f.status);
+  const { work } = f;
+  const failed = f.outcomes.filter((o) => !o.ok);
+  if (failed.length === 0 && f.status === 'Success') {
+    void r.events.event(
+      owner,
+      'Normal',
+      ExecutionSucceededEvent,
+      TrackExecutionAction,
+      sanitizeText(
+        `${r.noun} ${work.executionId} (${work.action}) succeeded on ${work.instanceIds.length} instance(s)`,
+      ),
+    );
+    return;
+  }
+  const first = failed[0];
+  const detail = first ? `; ${first.instanceId}: ${first.message ?? ''}` : '';
+  void r.events.event(
+    owner,
+    'Warning',
+    ExecutionFailedEvent,
+    TrackExecutionAction,
+    sanitizeText(
+      `${r.noun} ${work.executionId} (${work.action}) ended ${f.status}: ${failed.length} of ${work.instanceIds.length} instance(s) failed${detail}`,
+    ).slice(0, 1024),
+  );
 }
