@@ -2,9 +2,11 @@
  * The single call path of the cloud layer: rate limit → HTTP attempt → metrics → error mapping
  * → retry. Product wrappers (`oos.ts`, `ecs.ts`) only build parameters and map responses.
  *
- * Rate limiting: one p-queue per (product, region) with `intervalCap = qps`, `interval = 1000`
- * ms and `concurrency`. Each attempt (including retries) takes a slot; backoff sleeps happen
- * outside the queue so a sleeping retry does not block other calls.
+ * Rate limiting: one {@link RateGate} per (product, region): at most `qps` attempts start in any
+ * sliding second, at most `concurrency` in flight, writes before polls before interactive reads
+ * before drift reads, owners (resources) round-robin within a priority, and the rate shrinks on
+ * throttling and recovers. Each attempt (including retries) takes a slot; backoff sleeps happen
+ * outside the gate so a sleeping retry does not block other calls.
  *
  * Retries: a small loop of our own rather than p-retry, because the delay must combine full
  * jitter with the server's `x-acs-retry-after` (p-retry 9 computes its own delay), every attempt
@@ -20,19 +22,18 @@
  *
  * Cancellation: a call made with an `AbortSignal` ({@link ApiCaller.withSignal}) shares the
  * same queue as every other call of its (product, region). When the signal aborts:
- * - an attempt still waiting for a rate-limit slot is removed from the queue (p-queue
- *   `add(fn, { signal })`) and never sent;
+ * - an attempt still waiting for a rate-limit slot is removed from the gate and never sent;
  * - a backoff sleep between retries is interrupted, and no further retry (or page, or batch: every
  *   page goes through {@link ApiCaller.call}) is started;
  * - an attempt already on the wire is **abandoned**, not cancelled: the call rejects at once, the
- *   HTTP request runs on until it completes or hits `attemptTimeoutMs`, its concurrency slot is
- *   released immediately (p-queue semantics), and its result is discarded — so a write may still
+ *   HTTP request runs on until it completes or hits `attemptTimeoutMs` (holding its concurrency
+ *   slot until then, since it is still on the wire), and its result is discarded — so a write may still
  *   take effect on the service (writes carry a ClientToken or are re-checked by the reconciler);
  * - the call rejects with a `CloudError` code `Aborted` (transient, category `aborted`, not
  *   retryable; see `isAborted`), whatever error the abort interrupted.
  */
-import PQueue from 'p-queue';
 import { abortedError, CloudError, toCloudError } from './errors.js';
+import { PRIORITY, RateGate } from './limiter.js';
 import type { CloudMetrics } from './metrics.js';
 import type { CloudProduct } from './types.js';
 
@@ -53,13 +54,43 @@ export type SendFn = (action: string, params: Record<string, unknown>) => Promis
 export interface RegionCaller {
   readonly regionId: string;
   /** See {@link ApiCaller.call}. */
-  call(action: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  call(
+    action: string,
+    params?: Record<string, unknown>,
+    opts?: CallOptions,
+  ): Promise<Record<string, unknown>>;
 }
 
 /** Per-call options of {@link ApiCaller.call}. */
 export interface CallOptions {
   /** Stops the call (see the module comment): it then rejects with a `CloudError` code `Aborted`. */
   signal?: AbortSignal;
+  /** {@link PRIORITY} class; default derived from the action ({@link actionPriority}). */
+  priority?: number;
+  /** Fairness key (e.g. the resource `Kind/namespace/name`); attempts of one owner take turns with others. */
+  owner?: string;
+}
+
+/** Read actions that poll running work (served before drift reads). */
+const POLL_ACTIONS = new Set([
+  'ListExecutions',
+  'ListTaskExecutions',
+  'DescribeInvocations',
+  'DescribeInvocationResults',
+]);
+/** Read actions of background drift checks (served last). */
+const BACKGROUND_ACTIONS = new Set([
+  'ListInstancePackageStates',
+  'ListInstancePatchStates',
+  'ListInstancePatches',
+]);
+
+/** The default {@link PRIORITY} of `action`: writes first, then polls, interactive reads, drift reads. */
+export function actionPriority(action: string, safety: ActionSafety | undefined): number {
+  if (safety !== 'read') return PRIORITY.write;
+  if (POLL_ACTIONS.has(action)) return PRIORITY.poll;
+  if (BACKGROUND_ACTIONS.has(action)) return PRIORITY.background;
+  return PRIORITY.interactive;
 }
 
 /** Minimal logger (pino's `Logger` satisfies it). Only sanitized text is passed to it. */
@@ -146,7 +177,7 @@ function whenAborted(signal: AbortSignal | undefined): { promise: Promise<void>;
 
 /** Calls the actions of one (product, region). */
 export class ApiCaller implements RegionCaller {
-  private readonly queue: PQueue;
+  private readonly queue: RateGate;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly random: () => number;
 
@@ -154,7 +185,7 @@ export class ApiCaller implements RegionCaller {
     private readonly send: SendFn,
     private readonly opts: ApiCallerOptions,
   ) {
-    this.queue = new PQueue({ concurrency: opts.concurrency, intervalCap: opts.qps, interval: 1000 });
+    this.queue = new RateGate({ qps: opts.qps, concurrency: opts.concurrency });
     this.sleep = opts.sleep ?? defaultSleep;
     this.random = opts.random ?? Math.random;
   }
@@ -168,15 +199,28 @@ export class ApiCaller implements RegionCaller {
     return this.queue.size + this.queue.pending;
   }
 
+  /** The effective rate after adaptive throttling, attempts per second. */
+  get rate(): number {
+    return this.queue.rate;
+  }
+
   /**
    * A view of this caller whose calls all carry `signal` (same queue, same rate limit). Returns
    * `this` when `signal` is undefined.
    */
   withSignal(signal: AbortSignal | undefined): RegionCaller {
-    if (!signal) return this;
+    return this.view({ ...(signal ? { signal } : {}) });
+  }
+
+  /**
+   * A view of this caller whose calls carry `defaults` (signal, owner, priority) unless a call
+   * overrides them; same gate, same rate limit. Returns `this` when `defaults` is empty.
+   */
+  view(defaults: CallOptions): RegionCaller {
+    if (!defaults.signal && defaults.owner === undefined && defaults.priority === undefined) return this;
     return {
       regionId: this.regionId,
-      call: (action, params) => this.call(action, params, { signal }),
+      call: (action, params, opts) => this.call(action, params, { ...defaults, ...opts }),
     };
   }
 
@@ -203,7 +247,20 @@ export class ApiCaller implements RegionCaller {
           sent = attempt;
           return this.attempt(action, query);
         };
-        return await (signal ? this.queue.add(run, { signal }) : this.queue.add(run));
+        const gated = this.queue.run(run, {
+          priority: opts.priority ?? actionPriority(action, this.opts.actions[action]),
+          ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
+          ...(signal ? { signal } : {}),
+        });
+        if (!signal) return await gated;
+        // An attempt on the wire is abandoned at once on abort (its late result is ignored).
+        gated.catch(() => undefined);
+        const stop = whenAborted(signal);
+        try {
+          return await Promise.race([gated, stop.promise.then(() => Promise.reject(signal.reason))]);
+        } finally {
+          stop.dispose();
+        }
       } catch (raw) {
         if (signal?.aborted) throw this.aborted(action, signal, sent);
         const err = toCloudError(raw, product, action);
@@ -279,6 +336,7 @@ export class ApiCaller implements RegionCaller {
       end();
       const err = toCloudError(raw, product, action);
       metrics.requests.inc({ product, action, code: err.code });
+      if (err.category === 'throttling') this.queue.throttled();
       throw err;
     }
   }

@@ -1,0 +1,218 @@
+/**
+ * The rate gate of one (product, region): a fair, prioritized, sliding-window limiter with
+ * adaptive backoff on throttling. Part of the fleet view's "fair, prioritized use of the region's
+ * API quota" (DESIGN §2):
+ *
+ * - **Sliding window**: at most `qps` attempts START in any 1,000 ms window (the start times of the
+ *   last `qps` attempts are kept; the next waits until the oldest is 1 s old). A fixed 1 s window
+ *   (p-queue `intervalCap`) lets up to 2 × qps through around a window edge; this cannot.
+ * - **Concurrency**: at most `concurrency` attempts in flight.
+ * - **Priority**: waiting attempts start highest priority first ({@link PRIORITY}: writes, then
+ *   polls of running work, then interactive reads, then background drift reads).
+ * - **Fairness**: within one priority, owners (resources) take turns round-robin, so one resource's
+ *   5,000-instance drift check does not hold the queue: another resource's read waits for at most
+ *   one attempt per other active owner.
+ * - **Adaptive**: a `Throttling.*` answer shrinks the effective rate (× 0.7, at least 1/s); every
+ *   `recoverAfterMs` without throttling it grows back by 10 % of `qps` up to `qps`.
+ */
+
+/** Priority classes; higher starts first. */
+export const PRIORITY = {
+  /** Background drift reads (package / patch states of every instance). */
+  background: 0,
+  /** Reads a reconcile needs now (targets, templates). */
+  interactive: 1,
+  /** Polls of running executions / invocations. */
+  poll: 2,
+  /** Writes: StartExecution, RunCommand, CancelExecution, StopInvocation. */
+  write: 3,
+} as const;
+
+/** Options of {@link RateGate}. */
+export interface RateGateOptions {
+  /** Attempts started per sliding second, > 0. */
+  qps: number;
+  /** Attempts in flight at once, ≥ 1. */
+  concurrency: number;
+  /** Quiet period before the effective rate grows back after throttling, ms. Default 5,000. */
+  recoverAfterMs?: number;
+  /** Clock, ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Per-attempt options. */
+export interface GateOptions {
+  /** See {@link PRIORITY}; default `interactive`. */
+  priority?: number;
+  /** Fairness key, e.g. `EcsExtension/ns/name`; default `''` (one shared owner). */
+  owner?: string;
+  /** Aborting removes a waiting attempt; `run` then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  start: () => void;
+  reject: (err: unknown) => void;
+  cleanup: () => void;
+}
+
+/** One priority class: owners in round-robin order, each with a FIFO of waiters. */
+class Lane {
+  readonly owners = new Map<string, Waiter[]>();
+
+  push(owner: string, w: Waiter): void {
+    const q = this.owners.get(owner);
+    if (q) q.push(w);
+    else this.owners.set(owner, [w]);
+  }
+
+  /** The next waiter: the first owner's oldest; that owner moves to the back. */
+  shift(): Waiter | undefined {
+    for (const [owner, q] of this.owners) {
+      const w = q.shift();
+      this.owners.delete(owner);
+      if (q.length > 0) this.owners.set(owner, q); // to the back of the rotation
+      if (w) return w;
+    }
+    return undefined;
+  }
+
+  remove(owner: string, w: Waiter): boolean {
+    const q = this.owners.get(owner);
+    const i = q ? q.indexOf(w) : -1;
+    if (!q || i < 0) return false;
+    q.splice(i, 1);
+    if (q.length === 0) this.owners.delete(owner);
+    return true;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const q of this.owners.values()) n += q.length;
+    return n;
+  }
+}
+
+/** See the module comment. */
+export class RateGate {
+  private readonly lanes = new Map<number, Lane>();
+  /** Start times of recent attempts (ms), oldest first; at most `ceil(effectiveQps)` kept. */
+  private readonly starts: number[] = [];
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private effective: number;
+  private lastThrottleAt = 0;
+  private readonly now: () => number;
+  private readonly recoverAfterMs: number;
+
+  constructor(private readonly opts: RateGateOptions) {
+    if (!(opts.qps > 0) || !(opts.concurrency >= 1)) {
+      throw new RangeError(
+        `rate gate: qps must be > 0 and concurrency >= 1 (got ${opts.qps}, ${opts.concurrency})`,
+      );
+    }
+    this.effective = opts.qps;
+    this.now = opts.now ?? Date.now;
+    this.recoverAfterMs = opts.recoverAfterMs ?? 5_000;
+  }
+
+  /** Attempts waiting for a slot. */
+  get size(): number {
+    let n = 0;
+    for (const l of this.lanes.values()) n += l.size;
+    return n;
+  }
+
+  /** Attempts in flight. */
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  /** The current effective rate, attempts per second (≤ qps). */
+  get rate(): number {
+    return this.effective;
+  }
+
+  /**
+   * Runs `fn` once a slot is free under the rules of the module comment. Resolves or rejects
+   * with `fn`'s outcome; rejects with `signal.reason` if aborted while waiting.
+   */
+  run<T>(fn: () => Promise<T>, o: GateOptions = {}): Promise<T> {
+    const { signal } = o;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const priority = o.priority ?? PRIORITY.interactive;
+    const owner = o.owner ?? '';
+    return new Promise<T>((resolve, reject) => {
+      let lane = this.lanes.get(priority);
+      if (!lane) this.lanes.set(priority, (lane = new Lane()));
+      const onAbort = (): void => {
+        if (lane.remove(owner, waiter)) reject(signal?.reason);
+      };
+      const waiter: Waiter = {
+        start: () => {
+          this.inFlight++;
+          fn()
+            .then(resolve, reject)
+            .finally(() => {
+              this.inFlight--;
+              this.pump();
+            });
+        },
+        reject,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      lane.push(owner, waiter);
+      this.pump();
+    });
+  }
+
+  /** Tells the gate the service throttled an attempt: the effective rate shrinks. */
+  throttled(): void {
+    this.lastThrottleAt = this.now();
+    this.effective = Math.max(1, Math.min(this.effective, this.opts.qps) * 0.7);
+  }
+
+  private recover(now: number): void {
+    if (this.effective >= this.opts.qps || now - this.lastThrottleAt < this.recoverAfterMs) return;
+    this.effective = Math.min(this.opts.qps, this.effective + Math.max(1, this.opts.qps * 0.1));
+    this.lastThrottleAt = now; // next step after another quiet period
+  }
+
+  private next(): Waiter | undefined {
+    const priorities = [...this.lanes.keys()].sort((a, b) => b - a);
+    for (const p of priorities) {
+      const w = this.lanes.get(p)?.shift();
+      if (w) return w;
+    }
+    return undefined;
+  }
+
+  private pump(): void {
+    for (;;) {
+      if (this.inFlight >= this.opts.concurrency || this.size === 0) return;
+      const now = this.now();
+      this.recover(now);
+      // Sliding window: with a (possibly fractional) effective rate r, the attempt that would be
+      // the (k+1)-th in a window must wait until the k-th most recent start is `1000·k/r` old.
+      const cap = Math.max(1, Math.floor(this.effective));
+      const spanMs = (1000 * cap) / this.effective;
+      while (this.starts.length > 0 && now - (this.starts[0] ?? 0) >= spanMs) this.starts.shift();
+      if (this.starts.length >= cap) {
+        const wait = Math.max(1, Math.ceil((this.starts[0] ?? now) + spanMs - now));
+        if (!this.timer) {
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.pump();
+          }, wait);
+        }
+        return;
+      }
+      const w = this.next();
+      if (!w) return;
+      w.cleanup();
+      this.starts.push(now);
+      w.start();
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { PRIORITY, RateGate } from '../../../src/cloud/limiter.js';
+
+/** A gate on a manual clock: run() records start times; `advance` moves time and fires timers. */
+function harness(qps: number, concurrency = 100) {
+  let now = 0;
+  const gate = new RateGate({ qps, concurrency, now: () => now });
+  const starts: Array<{ t: number; tag: string }> = [];
+  const run = (tag: string, o: Parameters<RateGate['run']>[1] = {}) =>
+    gate.run(async () => {
+      starts.push({ t: now, tag });
+    }, o);
+  return {
+    gate,
+    starts,
+    run,
+    async advance(ms: number) {
+      // real timers drive the gate; keep them short by stepping the fake clock with small waits
+      for (let i = 0; i < ms; i += 10) {
+        now += 10;
+        await new Promise((r) => setTimeout(r, 0));
+        await new Promise((r) => setTimeout(r, 11));
+      }
+    },
+  };
+}
+
+describe('RateGate', () => {
+  it('never starts more than qps attempts in any sliding second', async () => {
+    const h = harness(5);
+    const all = Array.from({ length: 23 }, (_, i) => h.run(`a${i}`));
+    await h.advance(5_000);
+    await Promise.all(all);
+    const times = h.starts.map((s) => s.t);
+    for (const t of times) expect(times.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(5);
+    expect(times).toHaveLength(23);
+  });
+
+  it('starts writes before polls before drift reads', async () => {
+    const h = harness(1);
+    const first = h.run('first');
+    const drift = h.run('drift', { priority: PRIORITY.background });
+    const poll = h.run('poll', { priority: PRIORITY.poll });
+    const write = h.run('write', { priority: PRIORITY.write });
+    await h.advance(4_000);
+    await Promise.all([first, drift, poll, write]);
+    expect(h.starts.map((s) => s.tag)).toEqual(['first', 'write', 'poll', 'drift']);
+  });
+
+  it('lets owners take turns within a priority (a big drift check does not hold the queue)', async () => {
+    const h = harness(10);
+    const big = Array.from({ length: 30 }, (_, i) =>
+      h.run(`big${i}`, { owner: 'big', priority: PRIORITY.background }),
+    );
+    const small = h.run('small0', { owner: 'small', priority: PRIORITY.background });
+    await h.advance(4_000);
+    await Promise.all([...big, small]);
+    const order = h.starts.map((s) => s.tag);
+    // The first second's 10 slots went to `big` before `small` arrived; then they alternate.
+    expect(order.indexOf('small0')).toBe(11);
+  });
+
+  it('shrinks the rate on throttling and recovers after quiet periods', () => {
+    let now = 0;
+    const gate = new RateGate({ qps: 20, concurrency: 5, now: () => now, recoverAfterMs: 5_000 });
+    gate.throttled();
+    gate.throttled();
+    expect(gate.rate).toBeCloseTo(9.8);
+    now = 5_000;
+    void gate.run(async () => undefined);
+    expect(gate.rate).toBeCloseTo(11.8);
+  });
+
+  it('removes an aborted waiter without starting it', async () => {
+    const h = harness(1);
+    const ac = new AbortController();
+    const first = h.run('first');
+    const second = h.run('second', { signal: ac.signal });
+    ac.abort(new Error('stop'));
+    await expect(second).rejects.toThrow('stop');
+    await h.advance(2_000);
+    await first;
+    expect(h.starts.map((s) => s.tag)).toEqual(['first']);
+  });
+});
