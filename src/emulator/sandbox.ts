@@ -1,0 +1,182 @@
+/**
+ * The opt-in sandbox mode of the Cloud Assistant emulation: `RunShellScript` commands really run
+ * with `bash` on this machine (one process per instance), instead of returning scripted outcomes.
+ *
+ * - Parameters are substituted as Cloud Assistant does when `EnableParameter=true`: built-ins
+ *   `{{ACS::InstanceId}}`, `{{ACS::RegionId}}`, `{{ACS::InvokeId}}`, `{{ACS::CommandId}}`
+ *   and custom `{{name}}` from `Parameters` (a custom name the request does not define is an
+ *   `InvalidParameter` error at RunCommand time).
+ * - The process gets a minimal environment (PATH, HOME, LANG, plus `sandbox.env`): nothing from the
+ *   emulator's own environment (no credentials) leaks into a script.
+ * - `Timeout` is enforced in real seconds: the process group is killed (SIGKILL) and the instance
+ *   ends `Timeout` / `ExecutionTimeout`. `StopInvocation` kills it too (`Terminated`).
+ * - stdout and stderr are captured together; at most 24 KB are kept (the last 24 KB; `Dropped`
+ *   counts the rest), as Cloud Assistant caps output at 24 KB.
+ * - `Username` and `WorkingDir` are not switched (the process runs as the emulator's user, in
+ *   `WorkingDir` when it exists, else in the sandbox root).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+
+/** Options of the sandbox mode. */
+export interface SandboxOptions {
+  /** Directory the processes start in when the command has no usable WorkingDir. Default: os tmpdir. */
+  rootDir?: string;
+  /** Extra environment variables of every process (e.g. a PATH with test tools). */
+  env?: Record<string, string>;
+  /** The shell; default `bash`. */
+  shell?: string;
+}
+
+/** Cloud Assistant's output cap, bytes. */
+export const OUTPUT_CAP_BYTES = 24 * 1024;
+
+/** Built-in parameter values of one instance's run. */
+export interface BuiltinParameters {
+  instanceId: string;
+  regionId: string;
+  invokeId: string;
+  commandId: string;
+}
+
+const PARAM_RE = /\{\{\s*([A-Za-z0-9_:.-]+)\s*\}\}/g;
+
+/**
+ * Names of the custom parameters `content` references (`{{name}}`, built-ins `ACS::…` excluded),
+ * sorted and unique.
+ */
+export function referencedParameters(content: string): string[] {
+  const names = new Set<string>();
+  for (const m of content.matchAll(PARAM_RE)) {
+    const name = m[1] ?? '';
+    if (!name.startsWith('ACS::')) names.add(name);
+  }
+  return [...names].sort();
+}
+
+/**
+ * Substitutes `{{name}}` placeholders as Cloud Assistant does with `EnableParameter=true`: custom
+ * names from `params` (values as strings), built-ins from `builtins`. Unknown built-ins and
+ * undefined custom names are left as they are (RunCommand rejects the latter beforehand).
+ */
+export function substituteParameters(
+  content: string,
+  params: Record<string, unknown>,
+  builtins: BuiltinParameters,
+): string {
+  const b: Record<string, string> = {
+    'ACS::InstanceId': builtins.instanceId,
+    'ACS::RegionId': builtins.regionId,
+    'ACS::InvokeId': builtins.invokeId,
+    'ACS::CommandId': builtins.commandId,
+  };
+  return content.replace(PARAM_RE, (all, name: string) => {
+    if (name in b) return b[name] as string;
+    if (Object.prototype.hasOwnProperty.call(params, name)) {
+      const v = params[name];
+      return typeof v === 'string' ? v : JSON.stringify(v);
+    }
+    return all;
+  });
+}
+
+/** How a sandboxed run ended. */
+export interface SandboxResult {
+  exitCode: number | null;
+  output: string;
+  dropped: number;
+  timedOut: boolean;
+  killed: boolean;
+}
+
+/** A running sandboxed process. */
+export interface SandboxRun {
+  done: Promise<SandboxResult>;
+  /** Kills the process group (StopInvocation). */
+  kill(): void;
+}
+
+/**
+ * Runs `script` with bash in its own process group; resolves when the process exits (or is killed
+ * after `timeoutSec` real seconds).
+ */
+export function runSandboxed(
+  script: string,
+  timeoutSec: number,
+  opts: SandboxOptions & { cwd?: string },
+): SandboxRun {
+  const cwd = opts.cwd ?? opts.rootDir ?? process.env.TMPDIR ?? '/tmp';
+  try {
+    mkdirSync(cwd, { recursive: true });
+  } catch {
+    // spawn reports the problem
+  }
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    LANG: 'C.UTF-8',
+    ...opts.env,
+  };
+  let child: ChildProcess;
+  let killed = false;
+  let timedOut = false;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const keep = (b: Buffer): void => {
+    chunks.push(b);
+    total += b.length;
+    // keep memory bounded: drop whole chunks from the front beyond twice the cap
+    let held = chunks.reduce((n, c) => n + c.length, 0);
+    while (held > 2 * OUTPUT_CAP_BYTES && chunks.length > 1) held -= (chunks.shift() as Buffer).length;
+  };
+  const killGroup = (): void => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const done = new Promise<SandboxResult>((resolve) => {
+    child = spawn(opts.shell ?? 'bash', ['-c', script], {
+      cwd,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        killGroup();
+      },
+      Math.max(1, timeoutSec) * 1000,
+    );
+    timer.unref();
+    const finish = (code: number | null): void => {
+      clearTimeout(timer);
+      const all = Buffer.concat(chunks);
+      const kept = all.subarray(Math.max(0, all.length - OUTPUT_CAP_BYTES));
+      resolve({
+        exitCode: code,
+        output: kept.toString('utf8'),
+        dropped: Math.max(0, total - kept.length),
+        timedOut,
+        killed,
+      });
+    };
+    child.on('error', (err) => {
+      keep(Buffer.from(`sandbox: ${err.message}\n`));
+      finish(127);
+    });
+    child.on('close', (code) => finish(code));
+  });
+  return {
+    done,
+    kill() {
+      killed = true;
+      killGroup();
+    },
+  };
+}

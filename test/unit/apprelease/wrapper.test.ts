@@ -1,0 +1,385 @@
+/**
+ * The AppRelease wrapper run for real with bash in a temp dir, against an artifact served by a
+ * local HTTP server, with Cloud Assistant's parameter substitution applied as the emulator does.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  COMMAND_LIMIT_BYTES,
+  USER_CONTENT_BUDGET_BYTES,
+  type AppReleaseSpec,
+} from '../../../src/api/apprelease.js';
+import {
+  commandParameters,
+  parseWrapperOutput,
+  renderCommand,
+  userContentBytes,
+  WRAPPER_BODY,
+  type WrapperAction,
+} from '../../../src/controllers/apprelease/wrapper.js';
+import { substituteParameters } from '../../../src/emulator/sandbox.js';
+
+let root: string;
+let server: Server;
+let base: string;
+let downloads = 0;
+let healthStatus = 200;
+const artifacts = new Map<string, Buffer>();
+
+/** A tar.gz with app.sh printing its version. */
+function makeArtifact(version: string): Buffer {
+  const dir = mkdtempSync(join(root, 'art-'));
+  writeFileSync(join(dir, 'app.sh'), `#!/bin/bash\necho "app ${version}"\n`);
+  writeFileSync(join(dir, 'VERSION'), `${version}\n`);
+  const out = join(root, `art-${version}.tar.gz`);
+  execFileSync('tar', ['-czf', out, '-C', dir, '.']);
+  return readFileSync(out);
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'ecsops-wrapper-'));
+  for (const v of ['1', '2', '3']) artifacts.set(`/app-${v}.tar.gz`, makeArtifact(v));
+  server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    if (path === '/healthz') {
+      res.writeHead(healthStatus).end('health');
+      return;
+    }
+    const body = artifacts.get(path);
+    if (!body) {
+      res.writeHead(404).end();
+      return;
+    }
+    downloads++;
+    res.writeHead(200, { 'content-type': 'application/gzip' }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** A spec whose hooks log to <appDir>/../events.log. */
+function specFor(appDir: string, version: string, over: Partial<AppReleaseSpec> = {}): AppReleaseSpec {
+  const body = artifacts.get(`/app-${version}.tar.gz`) as Buffer;
+  const log = (what: string) => `echo "${what} $ECSOPS_REVISION $(cat VERSION)" >> "$APP_DIR/../events.log"`;
+  return {
+    regionId: 'cn-hangzhou',
+    targets: { instanceIds: ['i-test'] },
+    application: 'shop',
+    version,
+    artifact: { url: `${base}/app-${version}.tar.gz?Expires=1&Signature=secret`, sha256: sha(body) },
+    install: { appDir, keepReleases: 3, env: { GREETING: `hello ${version}` } },
+    hooks: {
+      stop: { script: log('stop') },
+      beforeInstall: { script: log('beforeInstall') },
+      afterInstall: { script: log('afterInstall') },
+      start: { script: `${log('start')}\n[ "$GREETING" = "hello ${version}" ] || exit 9` },
+      validate: { script: 'bash ./app.sh | grep -q app' },
+    },
+    healthCheck: { exec: { script: 'test -f VERSION' }, periodSeconds: 1, failureThreshold: 2 },
+    ...over,
+  };
+}
+
+/** Renders the command as the controller does, substitutes parameters as Cloud Assistant does, runs bash. */
+async function run(
+  action: WrapperAction,
+  revision: string,
+  spec: AppReleaseSpec,
+): Promise<{ code: number | null; output: string; wallMs: number }> {
+  const content = substituteParameters(
+    renderCommand({ action, revision, spec, owner: 'ns/x' }),
+    commandParameters(action, revision),
+    {
+      instanceId: 'i-test',
+      regionId: 'cn-hangzhou',
+      invokeId: 't-1',
+      commandId: 'c-1',
+    },
+  );
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const p = spawn('bash', ['-c', content], { env: { PATH: process.env.PATH ?? '', HOME: root } });
+    let output = '';
+    p.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    p.on('close', (code) => resolve({ code, output, wallMs: Date.now() - t0 }));
+  });
+}
+
+/** Every path under dir (relative), excluding the wrapper's logs and last-result marker. */
+function tree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const rel = relative(dir, p);
+      if (rel.startsWith('.ecsops/logs') || rel === '.ecsops/last-result' || rel === '.ecsops/lock') continue;
+      out.push(e.isSymbolicLink() ? `${rel} -> ${readlinkSync(p)}` : rel);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+function events(appDir: string): string[] {
+  const f = join(appDir, '..', 'events.log');
+  return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n') : [];
+}
+
+function newAppDir(): string {
+  const d = mkdtempSync(join(root, 'host-'));
+  return join(d, 'app');
+}
+
+describe('AppRelease wrapper (real bash)', () => {
+  it('deploys: download, verify, unpack, hooks in order, swap, health; markers per step', async () => {
+    const appDir = newAppDir();
+    const r = await run('deploy', 'rev1', specFor(appDir, '1'));
+    expect(r.code, r.output).toBe(0);
+    const report = parseWrapperOutput(r.output);
+    expect(report.result).toEqual({ ok: true });
+    expect(report.steps.map((s) => s.name)).toEqual([
+      'prepare',
+      'download',
+      'verify',
+      'unpack',
+      'stop',
+      'beforeInstall',
+      'swap',
+      'afterInstall',
+      'start',
+      'validate',
+      'health',
+      'prune',
+    ]);
+    expect(readlinkSync(join(appDir, 'current'))).toBe('releases/rev1');
+    expect(events(appDir)).toEqual(['beforeInstall rev1 1', 'afterInstall rev1 1', 'start rev1 1']);
+    // env values are on the host only in a 0600 file, never in the output
+    expect(statSync(join(appDir, 'releases', 'rev1.ecsops', 'env')).mode & 0o777).toBe(0o600);
+    expect(r.output).not.toContain('hello 1');
+  });
+
+  it('refuses a sha256 mismatch before anything changes', async () => {
+    const appDir = newAppDir();
+    expect((await run('deploy', 'rev1', specFor(appDir, '1'))).code).toBe(0);
+    const before = tree(appDir);
+    const eventsBefore = events(appDir);
+    const bad = specFor(appDir, '2');
+    bad.artifact.sha256 = 'a'.repeat(64);
+    const r = await run('deploy', 'rev2', bad);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('sha256 mismatch');
+    expect(parseWrapperOutput(r.output)).toMatchObject({
+      failedStep: 'verify',
+      result: { ok: false, step: 'verify' },
+    });
+    expect(tree(appDir)).toEqual(before);
+    expect(events(appDir)).toEqual(eventsBefore); // the running release was not even stopped
+    expect(readFileSync(join(appDir, '.ecsops', 'last-result'), 'utf8')).toContain('step=verify');
+  });
+
+  it("runs the PREVIOUS revision's stop hook, then the new hooks", async () => {
+    const appDir = newAppDir();
+    const s1 = specFor(appDir, '1');
+    s1.hooks.stop = { script: 'echo "stop-of-rev1 $ECSOPS_REVISION" >> "$APP_DIR/../events.log"' };
+    const s2 = specFor(appDir, '2');
+    s2.hooks.stop = { script: 'echo "stop-of-rev2" >> "$APP_DIR/../events.log"' };
+    expect((await run('deploy', 'rev1', s1)).code).toBe(0);
+    expect((await run('deploy', 'rev2', s2)).code).toBe(0);
+    expect(events(appDir)).toEqual([
+      'beforeInstall rev1 1',
+      'afterInstall rev1 1',
+      'start rev1 1',
+      'stop-of-rev1 rev1',
+      'beforeInstall rev2 2',
+      'afterInstall rev2 2',
+      'start rev2 2',
+    ]);
+  });
+
+  it('swaps current atomically: a reader never sees it missing during 40 swaps', async () => {
+    const appDir = newAppDir();
+    const lean = (v: string): AppReleaseSpec => {
+      const s = specFor(appDir, v);
+      s.hooks = { start: { script: 'true' } };
+      delete s.healthCheck;
+      return s;
+    };
+    expect((await run('deploy', 'rev1', lean('1'))).code).toBe(0);
+    expect((await run('deploy', 'rev2', lean('2'))).code).toBe(0);
+    const stopFile = join(appDir, '..', 'stop-reader');
+    const reader = spawn('bash', [
+      '-c',
+      `n=0; while [ ! -e "${stopFile}" ]; do [ -e "${appDir}/current/VERSION" ] || echo MISSING; n=$((n+1)); done; echo "reads=$n"`,
+    ]);
+    let seen = '';
+    reader.stdout.on('data', (b: Buffer) => (seen += b.toString()));
+    const closed = new Promise((r) => reader.on('close', r));
+    for (let i = 0; i < 20; i++) {
+      expect((await run('rollback', 'rev1', lean('1'))).code).toBe(0);
+      expect((await run('rollback', 'rev2', lean('2'))).code).toBe(0);
+    }
+    writeFileSync(stopFile, '');
+    await closed;
+    expect(Number(/reads=(\d+)/.exec(seen)?.[1])).toBeGreaterThan(100);
+    expect(seen).not.toContain('MISSING');
+    expect(readdirSync(appDir).filter((f) => f.startsWith('.current'))).toEqual([]);
+  });
+
+  it('keeps keepReleases releases on disk (the running one included)', async () => {
+    const appDir = newAppDir();
+    for (const v of ['1', '2', '3']) {
+      const s = specFor(appDir, v);
+      s.install = { ...s.install, keepReleases: 2 };
+      expect((await run('deploy', `rev${v}`, s)).code).toBe(0);
+    }
+    expect(readdirSync(join(appDir, 'releases')).sort()).toEqual([
+      'rev2',
+      'rev2.ecsops',
+      'rev3',
+      'rev3.ecsops',
+    ]);
+  });
+
+  it('a failing start leaves a marker naming the step, on disk and as the last output line', async () => {
+    const appDir = newAppDir();
+    const s = specFor(appDir, '1');
+    s.hooks.start = { script: 'echo "cannot bind port" >&2; exit 3' };
+    const r = await run('deploy', 'rev1', s);
+    expect(r.code).toBe(3);
+    expect(r.output.trim().split('\n').at(-1)).toBe(
+      'ecsops-result action=deploy revision=rev1 result=failed step=start rc=3',
+    );
+    expect(r.output).toContain('cannot bind port'); // the hook log tail
+    expect(readFileSync(join(appDir, '.ecsops', 'last-result'), 'utf8').trim()).toBe(
+      'ecsops-result action=deploy revision=rev1 result=failed step=start rc=3',
+    );
+    expect(parseWrapperOutput(r.output)).toMatchObject({ failedStep: 'start', result: { rc: 3 } });
+    expect(r.output).not.toContain('ecsops-step validate');
+  });
+
+  it('re-running the same revision is idempotent (no second download, same tree)', async () => {
+    const appDir = newAppDir();
+    const s = specFor(appDir, '1');
+    expect((await run('deploy', 'rev1', s)).code).toBe(0);
+    const before = tree(appDir);
+    const n = downloads;
+    const r = await run('deploy', 'rev1', s);
+    expect(r.code).toBe(0);
+    expect(r.output).toContain('already on disk');
+    expect(downloads).toBe(n);
+    expect(tree(appDir)).toEqual(before);
+  });
+
+  it('rolls back to a revision on disk in under 2 s of script time', async () => {
+    const appDir = newAppDir();
+    expect((await run('deploy', 'rev1', specFor(appDir, '1'))).code).toBe(0);
+    expect((await run('deploy', 'rev2', specFor(appDir, '2'))).code).toBe(0);
+    const r = await run('rollback', 'rev1', specFor(appDir, '1'));
+    expect(r.code, r.output).toBe(0);
+    const report = parseWrapperOutput(r.output);
+    expect(report.steps.map((x) => x.name)).toEqual(['prepare', 'stop', 'swap', 'start', 'health', 'prune']);
+    expect(report.steps.reduce((n, x) => n + x.ms, 0)).toBeLessThan(2000);
+    expect(r.wallMs).toBeLessThan(2000);
+    expect(readlinkSync(join(appDir, 'current'))).toBe('releases/rev1');
+    expect(events(appDir).slice(-2)).toEqual(['stop rev2 2', 'start rev1 1']);
+  });
+
+  it('rollback to a revision not on disk stops the current one and removes current', async () => {
+    const appDir = newAppDir();
+    expect((await run('deploy', 'rev1', specFor(appDir, '1'))).code).toBe(0);
+    const r = await run('rollback', 'rev0', specFor(appDir, '1'));
+    expect(r.code).toBe(0);
+    expect(existsSync(join(appDir, 'current'))).toBe(false);
+    expect(events(appDir).at(-1)).toBe('stop rev1 1');
+  });
+
+  it('checks HTTP health on the host with the expected status codes', async () => {
+    const appDir = newAppDir();
+    const port = Number(new URL(base).port);
+    const s = specFor(appDir, '1', {
+      healthCheck: {
+        http: { port, path: '/healthz', expectStatus: [200, 204] },
+        periodSeconds: 1,
+        failureThreshold: 2,
+      },
+    });
+    healthStatus = 204;
+    expect((await run('deploy', 'rev1', s)).code).toBe(0);
+    healthStatus = 500;
+    const r = await run('deploy', 'rev1', s);
+    healthStatus = 200;
+    expect(parseWrapperOutput(r.output).failedStep).toBe('health');
+    expect(r.output).toContain('health probe 2: HTTP 500');
+  });
+
+  it('uninstall runs the stop hook and removes appDir', async () => {
+    const appDir = newAppDir();
+    expect((await run('deploy', 'rev1', specFor(appDir, '1'))).code).toBe(0);
+    const r = await run('uninstall', 'rev1', specFor(appDir, '1'));
+    expect(r.code).toBe(0);
+    expect(existsSync(appDir)).toBe(false);
+    expect(events(appDir).at(-1)).toBe('stop rev1 1');
+  });
+});
+
+describe('AppRelease command size', () => {
+  it('a spec exactly at the admission budget renders a command within the RunCommand limit', () => {
+    const appDir = '/opt/shop';
+    const s = specFor(appDir, '1');
+    const used = userContentBytes(s);
+    // fill the start hook so the Base64 user content is exactly the budget
+    const room = USER_CONTENT_BUDGET_BYTES - used;
+    const startB64 = Math.ceil(Buffer.byteLength(s.hooks.start.script) / 3) * 4;
+    s.hooks.start.script += '#'.repeat(
+      Math.floor((room + startB64) / 4) * 3 - Buffer.byteLength(s.hooks.start.script),
+    );
+    expect(userContentBytes(s)).toBeLessThanOrEqual(USER_CONTENT_BUDGET_BYTES);
+    expect(userContentBytes(s)).toBeGreaterThan(USER_CONTENT_BUDGET_BYTES - 4);
+    const cmd = renderCommand({
+      action: 'deploy',
+      revision: 'abcdef012345',
+      spec: s,
+      owner: `${'n'.repeat(63)}/${'m'.repeat(253)}`,
+    });
+    expect(Buffer.byteLength(cmd)).toBeLessThanOrEqual(COMMAND_LIMIT_BYTES);
+  });
+
+  it('the wrapper body has no {{…}} that Cloud Assistant would take for a parameter', () => {
+    expect(WRAPPER_BODY).not.toContain('{{');
+    const cmd = renderCommand({
+      action: 'deploy',
+      revision: 'r',
+      spec: specFor('/opt/x', '1'),
+      owner: 'a/b',
+    });
+    expect(cmd.match(/\{\{[^}]*\}\}/g)?.sort()).toEqual([
+      '{{ACS::InstanceId}}',
+      '{{action}}',
+      '{{revision}}',
+    ]);
+  });
+});
