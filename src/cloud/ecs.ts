@@ -34,6 +34,7 @@ import type {
   RunCommandRequest,
   RunCommandResult,
   Snapshot,
+  Tag,
   TagFilter,
 } from './types.js';
 
@@ -49,6 +50,10 @@ export const ECS_ACTIONS: Readonly<Record<string, ActionSafety>> = {
   DescribeInvocationResults: 'read',
   StopInvocation: 'write',
   DescribeSnapshots: 'read',
+  // Overwriting tags is harmless to repeat, but the calls carry no ClientToken: the AppRelease
+  // reconciler re-applies them until they succeed (it keeps the finished work tracked until then).
+  TagResources: 'write',
+  UntagResources: 'write',
 };
 
 /** Documented limits. */
@@ -57,6 +62,7 @@ const CLOUD_ASSISTANT_BATCH = 50; // DescribeCloudAssistantStatus (MaxResults 1�
 const STOP_INVOCATION_BATCH = 50; // StopInvocation InstanceId.N ≤ 50
 const SNAPSHOT_ID_BATCH = 100; // DescribeSnapshots SnapshotIds ≤ 100
 const MAX_TAG_FILTERS = 20;
+const TAG_RESOURCE_BATCH = 50; // TagResources / UntagResources ResourceId.N ≤ 50
 
 function tagParams(
   tags: TagFilter[] | undefined,
@@ -273,6 +279,9 @@ export class EcsClient implements EcsApi {
       WorkingDir: req.workingDir,
       Username: req.username,
       Tag: req.tags?.map((t) => ({ Key: t.key, Value: t.value })),
+      EnableParameter: req.enableParameter,
+      Parameters: req.parameters ? JSON.stringify(req.parameters) : undefined,
+      TerminationMode: req.terminationMode,
     });
     return { commandId: str(body['CommandId']) ?? '', invokeId: str(body['InvokeId']) ?? '' };
   }
@@ -332,6 +341,39 @@ export class EcsClient implements EcsApi {
       instanceIds && instanceIds.length > 0 ? chunks(instanceIds, STOP_INVOCATION_BATCH) : [undefined];
     for (const ids of batches) {
       await this.caller.call('StopInvocation', { InvokeId: invokeId, InstanceId: ids });
+    }
+  }
+
+  /**
+   * ECS `TagResources` on instances: `ResourceId.N` in calls of at most 50, `Tag.N.Key/Value`
+   * (1–20; existing keys are overwritten, so a retry is harmless). Rejects with `CloudError`
+   * `InvalidParameter` (client side) for 0 or more than 20 tags.
+   */
+  async tagResources(instanceIds: string[], tags: Tag[]): Promise<void> {
+    if (tags.length === 0 || tags.length > MAX_TAG_FILTERS)
+      throw invalid('TagResources', `TagResources takes 1–${MAX_TAG_FILTERS} tags, got ${tags.length}`);
+    for (const ids of chunks(instanceIds, TAG_RESOURCE_BATCH)) {
+      await this.caller.call('TagResources', {
+        ResourceType: 'instance',
+        ResourceId: ids,
+        Tag: tags.map((t) => ({ Key: t.key, Value: t.value })),
+      });
+    }
+  }
+
+  /** ECS `UntagResources` on instances: `ResourceId.N` in calls of at most 50, `TagKey.N` (1–20). */
+  async untagResources(instanceIds: string[], tagKeys: string[]): Promise<void> {
+    if (tagKeys.length === 0 || tagKeys.length > MAX_TAG_FILTERS)
+      throw invalid(
+        'UntagResources',
+        `UntagResources takes 1–${MAX_TAG_FILTERS} tag keys, got ${tagKeys.length}`,
+      );
+    for (const ids of chunks(instanceIds, TAG_RESOURCE_BATCH)) {
+      await this.caller.call('UntagResources', {
+        ResourceType: 'instance',
+        ResourceId: ids,
+        TagKey: tagKeys,
+      });
     }
   }
 

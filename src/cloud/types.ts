@@ -442,6 +442,12 @@ export interface RunCommandRequest {
   workingDir?: string;
   username?: string;
   tags?: Tag[];
+  /** `EnableParameter`: Cloud Assistant substitutes `{{name}}` from `parameters` and built-ins such as `{{ACS::InstanceId}}`. */
+  enableParameter?: boolean;
+  /** Custom parameter values (sent as a JSON string); only with `enableParameter`. */
+  parameters?: Record<string, string>;
+  /** `Process` (default) or `ProcessTree`: what a timeout or StopInvocation kills. */
+  terminationMode?: 'Process' | 'ProcessTree';
 }
 
 /** Result of ECS `RunCommand`. */
@@ -573,6 +579,13 @@ export interface EcsApi {
   stopInvocation(invokeId: string, instanceIds?: string[]): Promise<void>;
   /** `DescribeSnapshots`, all pages. */
   describeSnapshots(req: DescribeSnapshotsRequest): Promise<Snapshot[]>;
+  /**
+   * `TagResources` (ResourceType `instance`): adds or overwrites `tags` (≤ 20) on `instanceIds`,
+   * sent in calls of at most 50 resources.
+   */
+  tagResources(instanceIds: string[], tags: Tag[]): Promise<void>;
+  /** `UntagResources` (ResourceType `instance`): removes `tagKeys` (≤ 20) from `instanceIds`, 50 per call. */
+  untagResources(instanceIds: string[], tagKeys: string[]): Promise<void>;
 }
 
 /**

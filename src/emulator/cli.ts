@@ -32,6 +32,7 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     .option('--control-port <port>', 'control API port (0 = ephemeral)', intArg, 8091)
     .option('--seed <file>', 'seed YAML file (instances, package templates)')
     .option('--time-scale <x>', 'multiplier of modelled durations', scaleArg, 1)
+    .option('--sandbox', 'really run RunShellScript commands with bash on this machine (opt-in)', false)
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -46,6 +47,7 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     controlPort: number;
     seed?: string;
     timeScale: number;
+    sandbox: boolean;
   }>();
   const seed: Seed | undefined = o.seed ? await loadSeedFile(o.seed) : undefined;
   const emu = await startEmulator({
@@ -54,6 +56,7 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     controlPort: o.controlPort,
     seed,
     timeScale: o.timeScale,
+    sandbox: o.sandbox,
   });
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`emulator endpoint:  ${emu.endpoint}   (SDK Config: protocol 'HTTP', endpoint '${emu.endpoint}')`);

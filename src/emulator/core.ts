@@ -4,6 +4,7 @@ import type { FaultConfig } from './faults.js';
 import { Faults } from './faults.js';
 import type { InvocationRecord, InvocationScriptRule } from './invocations.js';
 import { InvocationEngine } from './invocations.js';
+import type { SandboxOptions } from './sandbox.js';
 import { Scheduler } from './scheduler.js';
 import type { InstanceStatus, Seed, SeedInstance } from './seed.js';
 import type {
@@ -52,9 +53,10 @@ export class EmulatorCore {
   readonly requestCounts = new Map<string, number>();
   private initialSeed: Seed | undefined;
 
-  constructor(opts: { timeScale: number; seed?: Seed }) {
+  /** @param opts.sandbox run `RunShellScript` commands for real with bash (see sandbox.ts). */
+  constructor(opts: { timeScale: number; seed?: Seed; sandbox?: SandboxOptions }) {
     this.scheduler = new Scheduler(opts.timeScale);
-    this.invocations = new InvocationEngine(this.state, this.scheduler, this.faults);
+    this.invocations = new InvocationEngine(this.state, this.scheduler, this.faults, opts.sandbox);
     this.executions = new ExecutionEngine(this.state, this.scheduler, this.faults, this.invocations);
     this.initialSeed = opts.seed;
     if (opts.seed) this.state.applySeed(opts.seed);
@@ -164,8 +166,9 @@ export class EmulatorCore {
       .flatMap((r) => r.snapshots);
   }
 
-  /** Cancels every timer (stop). */
+  /** Cancels every timer and kills sandboxed processes (stop). */
   shutdown(): void {
     this.scheduler.clearAll();
+    this.invocations.killAll();
   }
 }

@@ -4,6 +4,7 @@ import type { InvocationRecord, InvokeInstanceRecord } from './invocations.js';
 import { invocationStatus } from './invocations.js';
 import type { PageLimits } from './params.js';
 import { paginate } from './params.js';
+import { referencedParameters } from './sandbox.js';
 import { isoNow, type InstanceRecord } from './state.js';
 
 /** ECS API version served. */
@@ -206,6 +207,17 @@ const runCommand: ActionHandler = (ctx) => {
   if (clientToken !== undefined && clientToken.length > 64)
     throw invalidParameter('ClientToken', 'at most 64 characters');
   const parameters = p.jsonObject('Parameters') ?? {};
+  const enableParameter = p.bool('EnableParameter') ?? false;
+  if (enableParameter) {
+    const undefinedNames = referencedParameters(content).filter(
+      (n) => !Object.prototype.hasOwnProperty.call(parameters, n),
+    );
+    if (undefinedNames.length > 0)
+      throw invalidParameter('Parameters', `no value for custom parameter(s) ${undefinedNames.join(', ')}`);
+    if (Object.keys(parameters).length > 20)
+      throw invalidParameter('Parameters', 'at most 20 custom parameters');
+  }
+  p.oneOf('TerminationMode', ['Process', 'ProcessTree'] as const);
   const tags: Record<string, string> = {};
   for (const t of p.objList('Tag')) if (t['Key'] !== undefined) tags[t['Key']] = t['Value'] ?? '';
   const { inv } = ctx.invocations.start({
@@ -219,6 +231,7 @@ const runCommand: ActionHandler = (ctx) => {
     workingDir: p.str('WorkingDir'),
     username: p.str('Username'),
     parameters,
+    enableParameter,
     clientToken,
   });
   return { CommandId: inv.commandId, InvokeId: inv.invokeId };
@@ -245,7 +258,7 @@ function invokeInstanceView(
       r.status === 'Success' || r.status === 'Failed' || r.status === 'Timeout' ? 'Finished' : r.status,
     ExitCode: r.exitCode ?? undefined,
     Output: includeOutput ? encodeOut(r.output, enc) : '',
-    Dropped: 0,
+    Dropped: r.dropped ?? 0,
     ErrorCode: r.errorCode,
     ErrorInfo: r.errorInfo,
     Repeats: r.status === 'Pending' || r.status === 'Invalid' ? 0 : 1,
@@ -362,7 +375,7 @@ const describeInvocationResults: ActionHandler = (ctx) => {
           InvokeRecordStatus: ['Pending', 'Running'].includes(x.status) ? 'Running' : 'Finished',
           ExitCode: x.exitCode ?? undefined,
           Output: encodeOut(x.output, enc),
-          Dropped: 0,
+          Dropped: x.dropped ?? 0,
           ErrorCode: x.errorCode,
           ErrorInfo: x.errorInfo,
           Repeats: x.status === 'Pending' || x.status === 'Invalid' ? 0 : 1,
@@ -435,6 +448,87 @@ const describeSnapshots: ActionHandler = (ctx) => {
   };
 };
 
+/** Tags an ECS resource may carry (TagResources fails beyond it). */
+export const MAX_TAGS_PER_RESOURCE = 20;
+
+function checkTagText(what: 'Key' | 'Value', text: string): void {
+  const code = what === 'Key' ? 'InvalidTagKey.Malformed' : 'InvalidTagValue.Malformed';
+  if ((what === 'Key' && text.length === 0) || text.length > 128)
+    throw new ApiError(
+      400,
+      code,
+      `The tag ${what.toLowerCase()} must be ${what === 'Key' ? '1' : '0'}-128 characters.`,
+    );
+  if (/^(aliyun|acs:)/i.test(text) || /https?:\/\//i.test(text))
+    throw new ApiError(
+      400,
+      code,
+      `The tag ${what.toLowerCase()} must not start with aliyun or acs: and must not contain http:// or https://.`,
+    );
+}
+
+/** The instances of a TagResources / UntagResources request (ResourceType instance, ResourceId.N ≤ 50). */
+function taggedInstances(ctx: ActionContext): InstanceRecord[] {
+  const p = ctx.params;
+  const region = ctx.state.region(requireRegion(ctx));
+  const type = p.required('ResourceType');
+  if (type.toLowerCase() !== 'instance')
+    throw invalidParameter('ResourceType', `only "instance" is modelled by the emulator, got "${type}"`);
+  const ids = p.list('ResourceId');
+  if (ids.length === 0) throw missingParameter('ResourceId');
+  if (ids.length > 50) throw invalidParameter('ResourceId', 'at most 50 resources');
+  const missing = ids.filter((id) => !region.instances.has(id));
+  if (missing.length > 0)
+    throw new ApiError(
+      404,
+      'InvalidResourceId.NotFound',
+      `The specified resource does not exist: ${missing.join(', ')}.`,
+    );
+  return ids.map((id) => region.instances.get(id) as InstanceRecord);
+}
+
+/**
+ * ECS `TagResources`: adds or overwrites tags (Tag.N, 1–20) on instances (ResourceId.N, 1–50). Fails
+ * as a whole (nothing changes) when a key or value is malformed or an instance would exceed
+ * {@link MAX_TAGS_PER_RESOURCE} tags.
+ */
+const tagResources: ActionHandler = (ctx) => {
+  const instances = taggedInstances(ctx);
+  const tags = ctx.params.objList('Tag');
+  if (tags.length === 0) throw missingParameter('Tag.1.Key');
+  if (tags.length > 20) throw invalidParameter('Tag', 'at most 20 tags');
+  const add: Record<string, string> = {};
+  for (const t of tags) {
+    checkTagText('Key', t['Key'] ?? '');
+    checkTagText('Value', t['Value'] ?? '');
+    add[t['Key'] ?? ''] = t['Value'] ?? '';
+  }
+  for (const i of instances) {
+    const count = new Set([...Object.keys(i.tags), ...Object.keys(add)]).size;
+    if (count > MAX_TAGS_PER_RESOURCE)
+      throw new ApiError(
+        400,
+        'InvalidTagCount',
+        `The instance ${i.instanceId} would have ${count} tags; at most ${MAX_TAGS_PER_RESOURCE} are allowed.`,
+      );
+  }
+  for (const i of instances) i.tags = { ...i.tags, ...add };
+  return {};
+};
+
+/** ECS `UntagResources`: removes TagKey.N (1–20) from instances, or every tag with `All=true`. */
+const untagResources: ActionHandler = (ctx) => {
+  const instances = taggedInstances(ctx);
+  const keys = ctx.params.list('TagKey');
+  const all = ctx.params.bool('All') ?? false;
+  if (keys.length === 0 && !all) throw missingParameter('TagKey.1');
+  if (keys.length > 20) throw invalidParameter('TagKey', 'at most 20 tag keys');
+  for (const i of instances) {
+    i.tags = all ? {} : Object.fromEntries(Object.entries(i.tags).filter(([k]) => !keys.includes(k)));
+  }
+  return {};
+};
+
 /** ECS 2014-05-26 actions the emulator serves. */
 export const ECS_ACTIONS: Record<string, ActionHandler> = {
   DescribeInstances: describeInstances,
@@ -444,4 +538,6 @@ export const ECS_ACTIONS: Record<string, ActionHandler> = {
   DescribeInvocationResults: describeInvocationResults,
   StopInvocation: stopInvocation,
   DescribeSnapshots: describeSnapshots,
+  TagResources: tagResources,
+  UntagResources: untagResources,
 };

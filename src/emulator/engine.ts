@@ -39,6 +39,9 @@ export interface ItemResult {
   outputs: Record<string, unknown>;
   /** Cloud Assistant InvokeId of a BulkyRunCommand item. */
   invokeId?: string;
+  /** When the item started / ended, milliseconds since the epoch (control API only: timelines). */
+  startedAtMs?: number;
+  endedAtMs?: number;
 }
 
 /** Parsed `rateControl` (`Mode: Concurrency`). */
@@ -338,6 +341,7 @@ export class ExecutionEngine {
     item.status = 'Running';
     item.taskExecutionId = `${exec.executionId}.t0002.i${String(item.index + 1).padStart(4, '0')}`;
     item.startDate = isoNow();
+    item.startedAtMs = Date.now();
     this.log(exec, `Loop item ${item.instanceId} started`, item.taskExecutionId);
     let settled = false;
     const done = (ok: boolean, message: string, outputs: Record<string, unknown> = {}) => {
@@ -548,6 +552,7 @@ export class ExecutionEngine {
     item.statusMessage = message;
     item.outputs = outputs;
     item.endDate = exec.updateDate = isoNow();
+    item.endedAtMs = Date.now();
     this.log(
       exec,
       ok ? `Loop item ${item.instanceId} succeeded` : `Loop item ${item.instanceId} failed: ${message}`,

@@ -4,6 +4,7 @@ import { EmulatorControl } from './control-client.js';
 import { createControlServer } from './control.js';
 import { EmulatorCore } from './core.js';
 import type { Seed } from './seed.js';
+import type { SandboxOptions } from './sandbox.js';
 import { createApiServer } from './server.js';
 
 export { EmulatorControl } from './control-client.js';
@@ -11,6 +12,7 @@ export type { ExecutionFilter, InstanceUpdate, PatchStateView } from './control-
 export type { ExecutionRecord, ItemResult, RateControl } from './engine.js';
 export type { ActionFaults, FaultConfig, ScriptedError } from './faults.js';
 export type { InvocationRecord, InvocationScriptRule, InvokeInstanceRecord } from './invocations.js';
+export type { SandboxOptions } from './sandbox.js';
 export { loadSeedFile, parseSeed } from './seed.js';
 export type {
   Seed,
@@ -47,6 +49,11 @@ export interface EmulatorOptions {
   seed?: Seed;
   /** Multiplies every modelled duration; default 1; tests use ~0.01. */
   timeScale?: number;
+  /**
+   * Opt-in sandbox mode: `RunShellScript` commands really run with bash on this machine (parameters
+   * substituted, Timeout enforced, output captured; see docs/emulator.md). `true` = default options.
+   */
+  sandbox?: SandboxOptions | boolean;
   /** Request log sink: one object per API request (action, region, status, code, durationMs). Never sees secrets or signatures. */
   logger?: (line: object) => void;
 }
@@ -87,7 +94,12 @@ function close(server: Server): Promise<void> {
  */
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const host = opts.host ?? '127.0.0.1';
-  const core = new EmulatorCore({ timeScale: opts.timeScale ?? 1, seed: opts.seed });
+  const sandbox = opts.sandbox === true ? {} : opts.sandbox || undefined;
+  const core = new EmulatorCore({
+    timeScale: opts.timeScale ?? 1,
+    seed: opts.seed,
+    ...(sandbox ? { sandbox } : {}),
+  });
   const keys = new Map((opts.accessKeys ?? [DEMO_ACCESS_KEY]).map((k) => [k.id, k.secret]));
   const api = createApiServer({
     state: core.state,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Faults } from './faults.js';
+import { runSandboxed, substituteParameters, type SandboxOptions, type SandboxRun } from './sandbox.js';
 import type { Scheduler } from './scheduler.js';
 import type { CloudState } from './state.js';
 import { isoNow } from './state.js';
@@ -33,6 +34,11 @@ export interface InvokeInstanceRecord {
   finishTime: string;
   stopTime: string;
   updateTime: string;
+  /** Output bytes cut by the 24 KB cap (sandbox mode). */
+  dropped?: number;
+  /** When it started Running / reached a final status, milliseconds since the epoch (control API only: timelines). */
+  startedAtMs?: number;
+  finishedAtMs?: number;
 }
 
 /** A Cloud Assistant invocation (RunCommand). */
@@ -48,6 +54,8 @@ export interface InvocationRecord {
   workingDir: string;
   username: string;
   parameters: Record<string, unknown>;
+  /** RunCommand `EnableParameter`: `{{name}}` placeholders are substituted per instance. */
+  enableParameter: boolean;
   clientToken: string;
   /** ECS tags of the invocation (RunCommand `Tag.N`), filterable in DescribeInvocations. */
   tags: Record<string, string>;
@@ -77,6 +85,7 @@ export interface StartInvocation {
   workingDir?: string;
   username?: string;
   parameters?: Record<string, unknown>;
+  enableParameter?: boolean;
   clientToken?: string;
   tags?: Record<string, string>;
 }
@@ -95,15 +104,29 @@ export class InvocationEngine {
   readonly rules: InvocationScriptRule[] = [];
   private readonly byToken = new Map<string, InvocationRecord>();
   private readonly listeners = new Map<string, Array<(inv: InvocationRecord) => void>>();
+  /** Sandboxed processes still running, by `invokeId/instanceId`. */
+  private readonly running = new Map<string, SandboxRun>();
 
+  /**
+   * @param sandbox when set, `RunShellScript` commands really run with bash (see sandbox.ts);
+   *   otherwise outcomes come from script rules.
+   */
   constructor(
     private readonly state: CloudState,
     private readonly scheduler: Scheduler,
     private readonly faults: Faults,
+    private readonly sandbox?: SandboxOptions,
   ) {}
+
+  /** Kills every sandboxed process (stop / reset). */
+  killAll(): void {
+    for (const r of this.running.values()) r.kill();
+    this.running.clear();
+  }
 
   /** Clears invocations and scripts (control reset). */
   reset(): void {
+    this.killAll();
     this.invocations.length = 0;
     this.rules.length = 0;
     this.byToken.clear();
@@ -139,6 +162,7 @@ export class InvocationEngine {
       workingDir: req.workingDir ?? '',
       username: req.username ?? '',
       parameters: req.parameters ?? {},
+      enableParameter: req.enableParameter ?? false,
       clientToken: req.clientToken ?? '',
       tags: { ...(req.tags ?? {}) },
       creationTime: now,
@@ -190,6 +214,11 @@ export class InvocationEngine {
       if (rec.status !== 'Pending') return;
       rec.status = 'Running';
       rec.startTime = rec.updateTime = isoNow();
+      rec.startedAtMs = Date.now();
+      if (this.sandbox && inv.type === 'RunShellScript') {
+        this.runSandboxed(inv, rec, this.sandbox);
+        return;
+      }
       const rule = this.rules.find(
         (r) =>
           (r.instanceId === undefined || r.instanceId === rec.instanceId) &&
@@ -233,6 +262,48 @@ export class InvocationEngine {
     });
   }
 
+  /** Sandbox mode: runs the (substituted) script with bash; the process decides the outcome. */
+  private runSandboxed(inv: InvocationRecord, rec: InvokeInstanceRecord, opts: SandboxOptions): void {
+    const injected = this.faults.instanceFailure(rec.instanceId);
+    if (injected !== undefined) {
+      this.finish(inv, rec, 'Failed', 1, injected, 'ExitCodeNonzero', injected);
+      return;
+    }
+    const script = inv.enableParameter
+      ? substituteParameters(inv.content, inv.parameters, {
+          instanceId: rec.instanceId,
+          regionId: inv.regionId,
+          invokeId: inv.invokeId,
+          commandId: inv.commandId,
+        })
+      : inv.content;
+    const key = `${inv.invokeId}/${rec.instanceId}`;
+    const run = runSandboxed(script, inv.timeoutSec, {
+      ...opts,
+      ...(inv.workingDir ? { cwd: inv.workingDir } : {}),
+    });
+    this.running.set(key, run);
+    void run.done.then((r) => {
+      this.running.delete(key);
+      rec.dropped = r.dropped;
+      if (rec.status !== 'Running') return; // stopped meanwhile
+      if (r.timedOut) {
+        this.finish(inv, rec, 'Timeout', null, r.output, 'ExecutionTimeout', 'the command timed out');
+        return;
+      }
+      const code = r.exitCode ?? 1;
+      this.finish(
+        inv,
+        rec,
+        code === 0 ? 'Success' : 'Failed',
+        code,
+        r.output,
+        code === 0 ? '' : 'ExitCodeNonzero',
+        code === 0 ? '' : `the process exited with code ${code}`,
+      );
+    });
+  }
+
   private finish(
     inv: InvocationRecord,
     rec: InvokeInstanceRecord,
@@ -248,6 +319,7 @@ export class InvocationEngine {
     rec.errorCode = errorCode;
     rec.errorInfo = errorInfo;
     rec.finishTime = rec.updateTime = isoNow();
+    rec.finishedAtMs = Date.now();
     this.maybeDone(inv);
   }
 
@@ -265,6 +337,12 @@ export class InvocationEngine {
     for (const rec of inv.instances) {
       if (instanceIds && instanceIds.length > 0 && !instanceIds.includes(rec.instanceId)) continue;
       if (rec.status === 'Pending' || rec.status === 'Running') {
+        const run = this.running.get(`${inv.invokeId}/${rec.instanceId}`);
+        if (run) {
+          run.kill();
+          this.running.delete(`${inv.invokeId}/${rec.instanceId}`);
+        }
+        rec.finishedAtMs = Date.now();
         rec.status = rec.status === 'Pending' ? 'Cancelled' : 'Terminated';
         rec.stopTime = rec.finishTime = rec.updateTime = now;
         rec.errorCode = '';

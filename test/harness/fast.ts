@@ -23,7 +23,13 @@ import {
 } from '../../src/controllers/ecsextension/reconciler.js';
 import type { EventSink, KubeWriter, ObjectReader, Resource } from '../../src/controllers/shared/deps.js';
 import { DomainMetrics } from '../../src/controllers/shared/metrics.js';
-import { DEMO_ACCESS_KEY, startEmulator, type Emulator, type Seed } from '../../src/emulator/index.js';
+import {
+  DEMO_ACCESS_KEY,
+  startEmulator,
+  type Emulator,
+  type EmulatorOptions,
+  type Seed,
+} from '../../src/emulator/index.js';
 import { createRegistry } from '../../src/metrics/index.js';
 import type { ReconcileContext, ReconcileResult } from '../../src/runtime/controller.js';
 import { createLogger } from '../../src/runtime/logger.js';
@@ -278,8 +284,10 @@ export async function startCloudStack(o: {
   cloud?: Partial<CloudOptions>;
   /** Action labels to pre-initialise per template (DomainMetrics). */
   templates?: Record<string, readonly string[]>;
+  /** Further emulator options (e.g. `sandbox`). */
+  emulator?: Partial<EmulatorOptions>;
 }): Promise<CloudStack> {
-  const emu = await startEmulator({ timeScale: o.timeScale ?? 0.001, seed: o.seed });
+  const emu = await startEmulator({ timeScale: o.timeScale ?? 0.001, seed: o.seed, ...o.emulator });
   const registry = createRegistry({ defaultMetrics: false });
   const metrics = new DomainMetrics(registry, o.templates ?? {});
   const cloud = createCloudClients(

@@ -80,6 +80,12 @@ class FakeEcs implements EcsApi {
   describeSnapshots(): never {
     throw new Error('not used');
   }
+  tagResources(): never {
+    throw new Error('not used');
+  }
+  untagResources(): never {
+    throw new Error('not used');
+  }
 }
 
 function fleet(): FakeEcs {
