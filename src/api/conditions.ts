@@ -61,3 +61,31 @@ export const RECHECKED_STALLED_REASONS: readonly string[] = [
   'InvalidCredentials',
   'ConflictingResource',
 ];
+
+// PatchPolicy and MaintenanceWindow
+/** Condition type of PatchPolicy: every reachable target has no missing, failed or pending-reboot patches. */
+export const CompliantCondition = 'Compliant';
+/** Ready=True: the policy runs its scans and installs as scheduled. */
+export const OperatingReason = 'Operating';
+/** Ready=False / Reconciling=True while scan executions run. */
+export const ScanInProgressReason = 'ScanInProgress';
+/** Ready=False: the last scan failed on some reachable instances. */
+export const ScanFailedReason = 'ScanFailed';
+/** Compliant=True. */
+export const AllCompliantReason = 'AllCompliant';
+/** Compliant=False: some reachable instances miss patches, failed them or wait for a reboot. */
+export const NonCompliantReason = 'NonCompliant';
+/** Compliant=Unknown: some reachable instances were never scanned. */
+export const NotScannedReason = 'NotScanned';
+/** Stalled: a cron schedule the controller cannot use. */
+export const InvalidScheduleReason = 'InvalidSchedule';
+/** Stalled: a time zone name the controller's IANA database does not know. */
+export const InvalidTimeZoneReason = 'InvalidTimeZone';
+/** Stalled: a window duration, blackout date or minRemaining the controller cannot use. */
+export const InvalidWindowReason = 'InvalidWindow';
+/** Stalled (re-checked when the window appears): spec.install.maintenanceWindowRef names no MaintenanceWindow. */
+export const MaintenanceWindowNotFoundReason = 'MaintenanceWindowNotFound';
+/** MaintenanceWindow Ready=True while an occurrence is open. */
+export const WindowOpenReason = 'WindowOpen';
+/** MaintenanceWindow Ready=True while closed (status.nextOpen says when it opens). */
+export const WindowClosedReason = 'WindowClosed';

@@ -10,6 +10,18 @@ import {
   EcsExtensionSpecSchema,
   EcsExtensionStatusSchema,
 } from './ecsextension.js';
+import {
+  MAINTENANCE_WINDOW_KIND,
+  MAINTENANCE_WINDOW_PLURAL,
+  MaintenanceWindowSpecSchema,
+  MaintenanceWindowStatusSchema,
+} from './maintenancewindow.js';
+import {
+  PATCH_POLICY_KIND,
+  PATCH_POLICY_PLURAL,
+  PatchPolicySpecSchema,
+  PatchPolicyStatusSchema,
+} from './patchpolicy.js';
 
 export interface PrinterColumn {
   name: string;
@@ -61,6 +73,58 @@ export const definitions: CrdDefinition[] = [
       { name: 'Failed', type: 'integer', jsonPath: '.status.summary.failed', priority: 1 },
       { name: 'Unreachable', type: 'integer', jsonPath: '.status.summary.unreachable', priority: 1 },
       { name: 'Version', type: 'string', jsonPath: '.status.resolvedPackageVersion', priority: 1 },
+      ...tailColumns,
+    ],
+  },
+  // PatchPolicy and MaintenanceWindow
+  {
+    kind: PATCH_POLICY_KIND,
+    plural: PATCH_POLICY_PLURAL,
+    singular: 'patchpolicy',
+    shortNames: ['patchpol'],
+    description:
+      'PatchPolicy declares that a set of ECS instances is scanned for missing patches on a schedule and patched inside a maintenance window, with snapshot and reboot rules. The ecsops controller runs OOS executions of ACS-ECS-BulkyApplyPatchBaseline and reports per-instance compliance.',
+    spec: PatchPolicySpecSchema,
+    status: PatchPolicyStatusSchema,
+    printerColumns: [
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      {
+        name: 'Compliant',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Compliant")].status',
+      },
+      { name: 'NonCompliant', type: 'integer', jsonPath: '.status.summary.nonCompliant' },
+      { name: 'Targeted', type: 'integer', jsonPath: '.status.summary.targeted' },
+      { name: 'Next Window', type: 'string', jsonPath: '.status.window.nextOpen' },
+      {
+        name: 'Reason',
+        type: 'string',
+        priority: 1,
+        jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+      },
+      { name: 'Pending Reboot', type: 'integer', priority: 1, jsonPath: '.status.summary.pendingReboot' },
+      { name: 'Failed', type: 'integer', priority: 1, jsonPath: '.status.summary.failed' },
+      { name: 'Next Scan', type: 'string', priority: 1, jsonPath: '.status.nextScan' },
+      ...tailColumns,
+    ],
+  },
+  {
+    kind: MAINTENANCE_WINDOW_KIND,
+    plural: MAINTENANCE_WINDOW_PLURAL,
+    singular: 'maintenancewindow',
+    shortNames: ['mw'],
+    description:
+      'MaintenanceWindow declares when changes may start (cron opening time, duration, IANA time zone, blackout dates). PatchPolicies reference it by name; its status shows whether it is open and when it next opens and closes.',
+    spec: MaintenanceWindowSpecSchema,
+    status: MaintenanceWindowStatusSchema,
+    printerColumns: [
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      { name: 'Open', type: 'boolean', jsonPath: '.status.open' },
+      { name: 'Next Open', type: 'string', jsonPath: '.status.nextOpen' },
+      { name: 'Next Close', type: 'string', jsonPath: '.status.nextClose' },
+      { name: 'Schedule', type: 'string', priority: 1, jsonPath: '.spec.schedule' },
+      { name: 'Duration', type: 'string', priority: 1, jsonPath: '.spec.duration' },
+      { name: 'Time Zone', type: 'string', priority: 1, jsonPath: '.spec.timeZone' },
       ...tailColumns,
     ],
   },

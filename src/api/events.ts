@@ -42,3 +42,38 @@ export const EVENT_ACTIONS = [
   ReconcileAction,
   DeleteAction,
 ] as const;
+
+// PatchPolicy and MaintenanceWindow (reasons; type Normal unless noted)
+/** A scan round started (by the schedule, the scan annotation or a missed run at start-up). */
+export const ScanStartedEvent = 'ScanStarted';
+/** Every scan execution of the round finished successfully. */
+export const ScanCompletedEvent = 'ScanCompleted';
+/** Warning: a scan round finished with failed instances or executions. */
+export const ScanFailedEvent = 'ScanFailed';
+/** Install executions started in a maintenance window (one Event per batch). */
+export const InstallStartedEvent = 'InstallStarted';
+/** Every install batch of the window occurrence finished successfully. */
+export const InstallCompletedEvent = 'InstallCompleted';
+/** Warning: install batches of the window occurrence failed on some instances. */
+export const InstallFailedEvent = 'InstallFailed';
+/** A maintenance window occurrence opened (installs may start). */
+export const WindowOpenedEvent = 'WindowOpened';
+/** A maintenance window occurrence closed (no new batch starts; running ones finish unless cancelled). */
+export const WindowClosedEvent = 'WindowClosed';
+/** Running install executions were cancelled at the window's end (install.cancelAtWindowEnd). */
+export const ExecutionsCancelledEvent = 'ExecutionsCancelled';
+export const ScanAction = 'Scan';
+export const InstallAction = 'Install';
+export const WindowAction = 'Window';
+/** Every PatchPolicy / MaintenanceWindow Event reason, for docs and tests. */
+export const PATCH_EVENT_REASONS = [
+  ScanStartedEvent,
+  ScanCompletedEvent,
+  ScanFailedEvent,
+  InstallStartedEvent,
+  InstallCompletedEvent,
+  InstallFailedEvent,
+  WindowOpenedEvent,
+  WindowClosedEvent,
+  ExecutionsCancelledEvent,
+] as const;

@@ -4,7 +4,7 @@ import type { Faults } from './faults.js';
 import type { InvocationEngine } from './invocations.js';
 import type { Scheduler } from './scheduler.js';
 import type { CloudState, InstanceRecord } from './state.js';
-import { baselineOsFor, isoNow, validateParameters } from './state.js';
+import { baselineOsFor, isoNow, patchStatusCounts, validateParameters } from './state.js';
 import type { TemplateRecord } from './templates.js';
 import { APPLY_PATCH_TEMPLATE, CONFIGURE_PACKAGE_TEMPLATE, RUN_COMMAND_TEMPLATE } from './templates.js';
 
@@ -434,6 +434,14 @@ export class ExecutionEngine {
     });
   }
 
+  /**
+   * `ACS::ECS::ApplyPatchBaseline` on one instance. scan: records the patch state with the counts
+   * as of now. install: optional system-disk snapshot first; then Missing / Failed patches become
+   * Installed, or InstalledPendingReboot for those that need a reboot; with `rebootIfNeed` and any
+   * pending, the instance cycles Stopping → Starting → Running with its Cloud Assistant agent
+   * offline meanwhile, and pending patches become Installed. An injected failure (`failInstances`)
+   * marks the patches Failed. Either way the patch state records OperationType install.
+   */
   private applyPatch(
     exec: ExecutionRecord,
     inst: InstanceRecord,
@@ -450,6 +458,7 @@ export class ExecutionEngine {
         operationType: action,
         operationStartTime: started,
         operationEndTime: isoNow(),
+        counts: patchStatusCounts(inst.patches),
       });
     if (action === 'scan') {
       this.scheduler.after(DURATIONS.patchScan, () => {
@@ -479,28 +488,35 @@ export class ExecutionEngine {
       });
     }
     this.scheduler.after(DURATIONS.patchInstall, () => {
+      const todo = inst.patches.filter((p) => p.status === 'Missing' || p.status === 'Failed');
       const inj = this.injected(inst);
-      if (inj) return done(false, inj);
-      const missing = inst.patches.filter((p) => p.status === 'Missing');
+      if (inj) {
+        for (const p of todo) p.status = 'Failed';
+        record();
+        return done(false, inj);
+      }
       const reboot = exec.parameters['rebootIfNeed'] === true || exec.parameters['rebootIfNeed'] === 'true';
       const now = isoNow();
-      for (const p of missing) {
-        p.status = 'InstalledPendingReboot';
+      for (const p of todo) {
+        p.status = p.rebootRequired ? 'InstalledPendingReboot' : 'Installed';
         p.installedTime = now;
       }
       const pending = inst.patches.filter((p) => p.status === 'InstalledPendingReboot');
       if (!reboot || pending.length === 0) {
         record();
-        return done(true, '', { commandOutput: `installed ${missing.length} patch(es)` });
+        return done(true, '', { commandOutput: `installed ${todo.length} patch(es)` });
       }
       inst.status = 'Stopping';
+      const agentWasOnline = inst.cloudAssistantOnline;
+      inst.cloudAssistantOnline = false;
       this.scheduler.after(DURATIONS.stopping, () => {
         inst.status = 'Starting';
         this.scheduler.after(DURATIONS.starting, () => {
           inst.status = 'Running';
+          inst.cloudAssistantOnline = agentWasOnline;
           for (const p of pending) p.status = 'Installed';
           record();
-          done(true, '', { commandOutput: `installed ${missing.length} patch(es), rebooted` });
+          done(true, '', { commandOutput: `installed ${todo.length} patch(es), rebooted` });
         });
       });
     });

@@ -484,10 +484,9 @@ const updateInstancePackageState: ActionHandler = (ctx) => {
   return {};
 };
 
-function patchCounts(ctx: ActionContext, instanceId: string) {
-  const inst = ctx.state.region(ctx.regionId).instances.get(instanceId);
-  const ps = inst?.patches ?? [];
-  const n = (s: string) => String(ps.filter((x) => x.status === s).length);
+/** The counts a patch operation recorded (strings, as OOS returns them). */
+function patchCounts(counts: Record<string, number>) {
+  const n = (status: string) => String(counts[status] ?? 0);
   return {
     InstalledCount: n('Installed'),
     InstalledOtherCount: '0',
@@ -511,7 +510,7 @@ const listInstancePatchStates: ActionHandler = (ctx) => {
       OperationType: s.operationType,
       OperationStartTime: s.operationStartTime,
       OperationEndTime: s.operationEndTime,
-      ...patchCounts(ctx, s.instanceId),
+      ...patchCounts(s.counts),
     }));
   const page = paginate(ctx.params, rows, L_1_100, 'ListInstancePatchStates');
   return { MaxResults: page.maxResults, NextToken: page.nextToken, InstancePatchStates: page.items };
@@ -522,6 +521,13 @@ const listInstancePatches: ActionHandler = (ctx) => {
   const statuses = ctx.params.jsonStringArray('PatchStatuses');
   const region = ctx.state.region(ctx.regionId);
   const inst = region.instances.get(id);
+  if (!inst) {
+    throw new ApiError(
+      404,
+      'EntityNotExists.Instance',
+      `The instance "${id}" does not exist in ${ctx.regionId}.`,
+    );
+  }
   // Patch details exist only after a scan or install reported them.
   const rows = (region.patchStates.has(id) ? (inst?.patches ?? []) : [])
     .filter((x) => statuses === undefined || statuses.includes(x.status))

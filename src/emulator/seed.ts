@@ -12,6 +12,8 @@ export interface SeedPatch {
   classification?: string;
   /** e.g. `Critical`, `Important`; default `Important`. */
   severity?: string;
+  /** Installing it leaves the instance `InstalledPendingReboot` until a reboot; default: kernel / Windows cumulative updates. */
+  rebootRequired?: boolean;
 }
 
 /** Instance status values of ECS DescribeInstances. */
@@ -51,6 +53,9 @@ export interface SeedParameterDecl {
   Default?: unknown;
   AllowedValues?: unknown[];
   Description?: string;
+  /** Number parameters: inclusive bounds (OOS `MinValue` / `MaxValue`). */
+  MinValue?: number;
+  MaxValue?: number;
 }
 
 /** One version of a package template. */

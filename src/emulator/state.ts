@@ -29,6 +29,8 @@ export interface PatchRecord {
   severity: string;
   status: 'Missing' | 'Installed' | 'InstalledPendingReboot' | 'Failed';
   installedTime: string;
+  /** Installing it leaves the instance pending a reboot. */
+  rebootRequired: boolean;
 }
 
 /** Installed package state of one (instance, package template). */
@@ -48,6 +50,8 @@ export interface PatchStateRecord {
   operationType: 'scan' | 'install';
   operationStartTime: string;
   operationEndTime: string;
+  /** Counts by patch status as of the operation (a scan refreshes them), e.g. `{ Missing: 3 }`. */
+  counts: Record<string, number>;
 }
 
 /** A system-disk snapshot created by a patch install with whetherCreateSnapshot. */
@@ -88,6 +92,12 @@ export function checkParameterValue(
         !(typeof value === 'string' && value !== '' && !isNaN(Number(value)))
       ) {
         return `parameter "${name}" must be a Number`;
+      }
+      if (
+        (decl.MinValue !== undefined && Number(value) < decl.MinValue) ||
+        (decl.MaxValue !== undefined && Number(value) > decl.MaxValue)
+      ) {
+        return `parameter "${name}" value ${JSON.stringify(value)} is out of range [${decl.MinValue ?? '-inf'}, ${decl.MaxValue ?? 'inf'}]`;
       }
       break;
     case 'Boolean':
@@ -262,7 +272,7 @@ export class CloudState {
         cloudAssistantVersion: si.cloudAssistantVersion ?? '2.2.3.857',
         creationTime: SEED_TIME,
         instanceType: 'ecs.g7.large',
-        patches: makePatches(si.instanceId, si.patches),
+        patches: makePatches(osType, si.patches),
       };
       r.instances.set(rec.instanceId, rec);
       out.push(rec);
@@ -271,16 +281,69 @@ export class CloudState {
   }
 }
 
-function makePatches(instanceId: string, p: SeedPatch[] | number | undefined): PatchRecord[] {
+/**
+ * A synthesised patch inventory of `n` patches, by OS: Linux cycles kernel (Important, reboot),
+ * openssl (Critical), systemd (Moderate) and a bugfix (Low); Windows cycles cumulative updates
+ * (Critical, reboot), .NET (Important) and Defender definitions (Moderate).
+ */
+function synthesise(osType: 'linux' | 'windows', n: number): SeedPatch[] {
+  const linux = [
+    { name: 'kernel', classification: 'Security', severity: 'Important', rebootRequired: true },
+    { name: 'openssl', classification: 'Security', severity: 'Critical', rebootRequired: false },
+    { name: 'systemd', classification: 'Security', severity: 'Moderate', rebootRequired: false },
+    { name: 'tzdata', classification: 'Bugfix', severity: 'Low', rebootRequired: false },
+  ];
+  const windows = [
+    {
+      name: 'Cumulative Update for Windows Server 2022',
+      classification: 'Security Updates',
+      severity: 'Critical',
+      rebootRequired: true,
+    },
+    {
+      name: 'Cumulative Update for .NET Framework',
+      classification: 'Security Updates',
+      severity: 'Important',
+      rebootRequired: false,
+    },
+    {
+      name: 'Security Intelligence Update for Microsoft Defender',
+      classification: 'Definition Updates',
+      severity: 'Moderate',
+      rebootRequired: false,
+    },
+  ];
+  return Array.from({ length: n }, (_, i) => {
+    if (osType === 'windows') {
+      const t = windows[i % windows.length] as (typeof windows)[number];
+      const kb = `KB50${String(36000 + i).padStart(5, '0')}`;
+      return {
+        kbId: kb,
+        title: `${t.name} (${kb})`,
+        classification: t.classification,
+        severity: t.severity,
+        rebootRequired: t.rebootRequired,
+      };
+    }
+    const t = linux[i % linux.length] as (typeof linux)[number];
+    // The first synthesised patch keeps the historical kernel-patch-1 name.
+    const kbId = t.name === 'kernel' ? `kernel-patch-${i + 1}.x86_64` : `${t.name}-${i + 1}.x86_64`;
+    return {
+      kbId,
+      title:
+        t.name === 'kernel'
+          ? `kernel-patch-${i + 1}.x86_64:5.10.134-${i + 1}.al8`
+          : `${kbId}:3.0.${i + 1}-1.al8`,
+      classification: t.classification,
+      severity: t.severity,
+      rebootRequired: t.rebootRequired,
+    };
+  });
+}
+
+function makePatches(osType: 'linux' | 'windows', p: SeedPatch[] | number | undefined): PatchRecord[] {
   if (p === undefined) return [];
-  const list: SeedPatch[] =
-    typeof p === 'number'
-      ? Array.from({ length: p }, (_, i) => ({
-          kbId: `kernel-patch-${i + 1}.x86_64`,
-          title: `kernel-patch-${i + 1}.x86_64:5.10.134-${i + 1}.al8`,
-        }))
-      : p;
-  void instanceId;
+  const list: SeedPatch[] = typeof p === 'number' ? synthesise(osType, p) : p;
   return list.map((s) => ({
     kbId: s.kbId,
     title: s.title ?? s.kbId,
@@ -288,10 +351,32 @@ function makePatches(instanceId: string, p: SeedPatch[] | number | undefined): P
     severity: s.severity ?? 'Important',
     status: 'Missing',
     installedTime: '',
+    rebootRequired: s.rebootRequired ?? /kernel|cumulative update for windows/i.test(s.title ?? s.kbId),
   }));
+}
+
+/** Counts of an instance's patches by status (what a scan records). */
+export function patchStatusCounts(patches: readonly PatchRecord[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const p of patches) counts[p.status] = (counts[p.status] ?? 0) + 1;
+  return counts;
+}
+
+let clock: () => Date = () => new Date();
+
+/**
+ * Replaces the emulator's wall clock for the timestamps it reports (execution dates, patch
+ * operation times, snapshot creation times) — e.g. a test's fake clock, so times the emulator
+ * reports and times a controller computes agree. Modelled durations still run on real timers
+ * scaled by `timeScale`. Process-wide; call with no argument to restore the real clock.
+ */
+export function setEmulatorClock(now?: () => Date): void {
+  clock = now ?? (() => new Date());
 }
 
 /** Alibaba-style UTC timestamp without milliseconds: `2024-06-01T00:00:00Z`. */
 export function isoNow(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return clock()
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z');
 }

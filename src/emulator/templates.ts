@@ -96,7 +96,7 @@ export function publicTemplates(): TemplateRecord[] {
         targets: { Type: 'Json' },
         action: { Type: 'String', Default: 'install', AllowedValues: ['install', 'scan'] },
         whetherCreateSnapshot: { Type: 'Boolean', Default: false },
-        retentionDays: { Type: 'Number', Default: 7 },
+        retentionDays: { Type: 'Number', Default: 7, MinValue: 1, MaxValue: 65536 },
         rebootIfNeed: { Type: 'Boolean', Default: false },
         rateControl,
         OOSAssumeRole: role,

@@ -13,6 +13,7 @@ import {
   markReadyUnknown,
   markReconciling,
   markStalled,
+  setCondition,
   type Condition,
   type ConditionStatus,
 } from '../../runtime/conditions.js';
@@ -29,6 +30,12 @@ export interface Verdict {
   ready: ReasonMessage & { status: ConditionStatus };
   /** Set while work is in flight (Reconciling=True); absent otherwise. */
   reconciling?: ReasonMessage;
+  /**
+   * Kind-specific condition types beyond Ready / Reconciling / Stalled (e.g. PatchPolicy's
+   * `Compliant`), set for the generation with the same transition rules. Types not listed keep
+   * their previous value.
+   */
+  extra?: ReadonlyArray<ReasonMessage & { type: string; status: ConditionStatus }>;
 }
 
 /**
@@ -134,6 +141,9 @@ export function summarizeConditions(
     case 'verdict': {
       let conds = setStalledCondition(prev, generation, undefined, now);
       conds = setReadyCondition(conds, generation, outcome.verdict.ready, now);
+      for (const c of outcome.verdict.extra ?? []) {
+        conds = setCondition(conds, { ...c, observedGeneration: generation }, now);
+      }
       return setReconcilingCondition(conds, generation, outcome.verdict.reconciling, now);
     }
   }

@@ -101,6 +101,17 @@ export interface KindHooks<T extends Resource, Sc extends BaseScope<T>> {
   requeueAfterMs(scope: Sc): number;
   /** Drops in-process memory of a UID. */
   forget?(uid: string): void;
+  /**
+   * Whether the driver holds objects of this kind with the `ecsops.io/cleanup` finalizer. Default
+   * true; a kind with nothing to clean up in the cloud (MaintenanceWindow) sets false.
+   */
+  readonly finalizer?: boolean;
+  /**
+   * Stalled reasons of this kind that are re-checked like permission errors (every
+   * `stalledRecheckMs`, and whenever the object is enqueued), because something other than the
+   * object's own spec can resolve them (e.g. a referenced object being created).
+   */
+  readonly recheckedStalledReasons?: readonly string[];
 }
 
 /** Options of {@link ReconcileDriver}. */
@@ -148,7 +159,8 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       if (!obj.metadata.finalizers?.includes(FINALIZER)) return {};
       return this.reconcileDelete(obj, ctx, now);
     }
-    if (!obj.metadata.finalizers?.includes(FINALIZER)) await this.deps.kube.addFinalizer(obj, FINALIZER);
+    if (this.hooks.finalizer !== false && !obj.metadata.finalizers?.includes(FINALIZER))
+      await this.deps.kube.addFinalizer(obj, FINALIZER);
 
     const generation = obj.metadata.generation ?? 0;
     const status = (obj.status ?? {}) as CommonStatus;
@@ -159,7 +171,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       stalled.observedGeneration === generation &&
       (requested === undefined || requested === status.lastHandledReconcileAt)
     ) {
-      if (!RECHECKED_STALLED_REASONS.includes(stalled.reason)) {
+      if (!this.rechecked(stalled.reason)) {
         ctx.log.debug({ reason: stalled.reason }, 'stalled for this generation; skipping');
         return {};
       }
@@ -191,7 +203,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       await this.finish(scope, rerr);
       if (rerr instanceof StalledError) {
         void this.deps.events.event(obj, 'Warning', rerr.reason, ReconcileAction, rerr.message);
-        if (RECHECKED_STALLED_REASONS.includes(rerr.reason)) {
+        if (this.rechecked(rerr.reason)) {
           throw new StalledError(rerr.reason, rerr.message, {
             cause: rerr.cause,
             recheckAfterMs: this.recheckMs,
@@ -281,6 +293,14 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     return {
       requeueAfterMs: Math.max(1, Math.round(result.requeueAfterMs ?? this.hooks.requeueAfterMs(scope))),
     };
+  }
+
+  /** True when a Stalled `reason` is re-checked on a slow period (see {@link KindHooks.recheckedStalledReasons}). */
+  private rechecked(reason: string): boolean {
+    return (
+      RECHECKED_STALLED_REASONS.includes(reason) ||
+      (this.hooks.recheckedStalledReasons ?? []).includes(reason)
+    );
   }
 
   private forget(uid: string): void {

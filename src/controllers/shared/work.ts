@@ -222,3 +222,14 @@ export function reportFinished(owner: Resource, f: FinishedWork, r: StartReporti
     ).slice(0, 1024),
   );
 }
+
+/**
+ * Poll delay for running work: a quarter of the oldest item's age, within [minMs, maxMs], so a
+ * long execution is not polled every few seconds.
+ * @param startTimes RFC 3339 start times of the running items.
+ * @returns milliseconds.
+ */
+export function pollDelayMs(startTimes: readonly string[], now: Date, minMs: number, maxMs: number): number {
+  const oldest = Math.min(...startTimes.map((t) => Date.parse(t) || now.getTime()));
+  return Math.min(maxMs, Math.max(minMs, (now.getTime() - oldest) / 4));
+}

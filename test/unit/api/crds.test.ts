@@ -154,9 +154,14 @@ describe.each(definitions)('CRD $kind', (def) => {
     expect(root.required).toContain('spec');
   });
 
-  it('has printer columns Ready, Installed, Targeted and Age', () => {
+  it("has printer columns Ready, the kind's counts and Age", () => {
     const names = (version?.additionalPrinterColumns ?? []).map((c) => c.name);
-    for (const n of ['Ready', 'Installed', 'Targeted', 'Age']) expect(names).toContain(n);
+    const counts: Record<string, string[]> = {
+      EcsExtension: ['Installed', 'Targeted'],
+      PatchPolicy: ['Compliant', 'NonCompliant', 'Targeted', 'Next Window'],
+      MaintenanceWindow: ['Open', 'Next Open', 'Next Close'],
+    };
+    for (const n of ['Ready', ...(counts[def.kind] ?? []), 'Age']) expect(names).toContain(n);
     const ready = version?.additionalPrinterColumns?.find((c) => c.name === 'Ready');
     expect(ready?.jsonPath).toBe('.status.conditions[?(@.type=="Ready")].status');
     const age = version?.additionalPrinterColumns?.find((c) => c.name === 'Age');

@@ -336,7 +336,28 @@ describe('emulator OOS executions', () => {
     expect(noReboot.status).toBe('Success');
     expect(
       (await emu.control.getPatchStates(REGION, 'i-fleet0002'))[0]?.patches.map((p) => p.status),
-    ).toEqual(['InstalledPendingReboot', 'InstalledPendingReboot']);
+    ).toEqual(['InstalledPendingReboot', 'Installed']); // only the kernel patch needs a reboot
+    // ListInstancePatchStates reports the counts as of the instance's last operation.
+    const afterInstall = (await call(client, 'oos', 'ListInstancePatchStates', {
+      RegionId: REGION,
+      InstanceIds: JSON.stringify(['i-fleet0002']),
+    })) as { InstancePatchStates: Array<Record<string, string>> };
+    expect(afterInstall.InstancePatchStates[0]).toMatchObject({
+      OperationType: 'install',
+      MissingCount: '0',
+      InstalledCount: '1',
+      InstalledPendingRebootCount: '1',
+    });
+    await expect(
+      start(
+        { action: 'install', retentionDays: 0, targets: targets(['i-fleet0002']) },
+        {},
+        APPLY_PATCH_TEMPLATE,
+      ),
+    ).rejects.toMatchObject({ code: 'InvalidParameter' });
+    await expect(
+      call(client, 'oos', 'ListInstancePatches', { RegionId: REGION, InstanceId: 'i-nosuch0001' }),
+    ).rejects.toMatchObject({ code: 'EntityNotExists.Instance' });
     const r = await start(
       {
         action: 'install',

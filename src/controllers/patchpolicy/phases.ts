@@ -1,0 +1,708 @@
+/**
+ * PatchPolicy phases (DESIGN §3): each records facts on the {@link PatchScope} and returns, or
+ * throws a classified error that ends the reconcile. Cloud side: ECS DescribeInstances /
+ * DescribeCloudAssistantStatus (targets), OOS ListExecutions / ListTaskExecutions (tracked
+ * executions, through the shared tracker), OOS ListInstancePatchStates (≤ 100 IDs per call) and
+ * ListInstancePatches (compliance), ECS DescribeSnapshots (snapshot IDs after installs), OOS
+ * StartExecution of ACS-ECS-BulkyApplyPatchBaseline (`action` scan / install, ≤ 50 instances each)
+ * and CancelExecution (install.cancelAtWindowEnd).
+ */
+import { RECONCILE_REQUESTED_ANNOTATION } from '../../api/common.js';
+import { MaintenanceWindowNotFoundReason, InvalidWindowReason } from '../../api/conditions.js';
+import {
+  ExecutionsCancelledEvent,
+  InstallAction,
+  InstallCompletedEvent,
+  InstallFailedEvent,
+  InstallStartedEvent,
+  InstanceUnreachableEvent,
+  ScanAction,
+  ScanCompletedEvent,
+  ScanFailedEvent,
+  ScanStartedEvent,
+  TrackExecutionAction,
+  WindowAction,
+  WindowClosedEvent,
+  WindowOpenedEvent,
+} from '../../api/events.js';
+import type { MaintenanceWindow } from '../../api/maintenancewindow.js';
+import {
+  MAX_ROW_PATCHES,
+  SCAN_REQUESTED_ANNOTATION,
+  type MissingPatch,
+  type PatchOperation,
+  type PatchPolicy,
+  type SnapshotRef,
+} from '../../api/patchpolicy.js';
+import type { EcsApi, InstancePatchState, OosApi } from '../../cloud/types.js';
+import { toMetaTime } from '../../runtime/conditions.js';
+import { StalledError } from '../../runtime/errors.js';
+import { sanitizeText } from '../../runtime/sanitize.js';
+import { toReconcileError } from '../shared/cloud-errors.js';
+import type { EventSink, ObjectReader } from '../shared/deps.js';
+import { intervalMs, type BaseScope } from '../shared/driver.js';
+import type { OosExecutionTracker } from '../shared/oos-tracker.js';
+import type { FailureLedger } from '../shared/retry.js';
+import {
+  CronSchedule,
+  dueRun,
+  MaintenanceWindowSchedule,
+  ScheduleError,
+  type WindowState,
+} from '../shared/schedule.js';
+import { scheduleErrorReason } from '../shared/schedule-errors.js';
+import { listIds, recheckReachability, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
+import type { FinishedWork, WorkItem } from '../shared/work.js';
+import parseDuration from 'parse-duration';
+
+/** Patch statuses read into rows for non-compliant instances (CFG-RULE's list). */
+export const NON_COMPLIANT_PATCH_STATUSES = [
+  'Missing',
+  'Failed',
+  'InstalledPendingReboot',
+  'InstalledRejected',
+];
+
+/** What the last compliance read found, kept between reconciles (per UID, in process). */
+export interface LiveCompliance {
+  generation: number;
+  requested?: string;
+  /** When ListInstancePatchStates was last read for every target, ms since the epoch. */
+  readAtMs: number;
+  /** The target IDs the read covered. */
+  ids: Set<string>;
+  states: Map<string, InstancePatchState>;
+  /** Up to 5 non-compliant patches per instance, for the instances whose details were read. */
+  details: Map<string, MissingPatch[]>;
+  /** Missing patches by severity over the instances whose details were read. */
+  severities: Map<string, number>;
+}
+
+/** Per-process memory of one PatchPolicy (dropped on errors and deletion). */
+export interface PatchMemory {
+  compliance?: LiveCompliance;
+  /** When the controller first saw each instance non-compliant (RFC 3339). */
+  nonCompliantSince: Map<string, string>;
+  /** Snapshots taken before the last install on each instance. */
+  snapshots: Map<string, SnapshotRef[]>;
+  /** Last scan failure message per instance. */
+  scanFailures: Map<string, string>;
+}
+
+/** Per-process state and dependencies the phases share. */
+export interface PatchContext {
+  memory: Map<string, PatchMemory>;
+  windows: ObjectReader<MaintenanceWindow>;
+  events: EventSink;
+  /** Most instances whose patch details (ListInstancePatches) are read per compliance read. */
+  maxDetailReads: number;
+}
+
+/** The install window as resolved for this reconcile. */
+export interface ResolvedWindow {
+  /** The MaintenanceWindow's name, when referenced. */
+  name?: string;
+  schedule: MaintenanceWindowSchedule;
+  state: WindowState;
+  minRemainingMs: number;
+}
+
+/** Facts gathered during one PatchPolicy reconcile. */
+export interface PatchScope extends BaseScope<PatchPolicy> {
+  oos: OosApi;
+  ecs: EcsApi;
+  tracker: OosExecutionTracker;
+  memory: PatchMemory;
+  targets: ResolvedTarget[];
+  /** Work still running after this reconcile's poll (plus any started now). */
+  inFlight: WorkItem[];
+  /** Install failure memory (status.retry); install rounds are gated by windows, not backoff. */
+  ledger: FailureLedger;
+  sequence: number;
+  scanSchedule?: CronSchedule;
+  window?: ResolvedWindow;
+  /** Executions that finished during this reconcile. */
+  finished: FinishedWork[];
+  /** True once compliance was read (or taken from fresh memory) this reconcile. */
+  complianceKnown: boolean;
+  lastScan?: PatchOperation;
+  lastInstall?: PatchOperation;
+  lastScheduledScanTime?: string;
+  lastHandledScanAt?: string;
+  complianceCheckedAt?: string;
+}
+
+/** Instances of `work` items of `action` in flight. */
+export function inFlightOf(scope: PatchScope, action: string): WorkItem[] {
+  return scope.inFlight.filter((w) => w.action === action);
+}
+
+function stalledFrom(err: unknown, where: string): never {
+  if (err instanceof ScheduleError) {
+    throw new StalledError(scheduleErrorReason(err), `${where}.${err.message}`);
+  }
+  throw err;
+}
+
+/**
+ * reconcileSchedule parses `spec.scan` and the install window (inline, or the referenced
+ * MaintenanceWindow read from its informer cache) and records where the window stands now.
+ * Throws StalledError `InvalidSchedule` / `InvalidTimeZone` / `InvalidWindow`, or
+ * `MaintenanceWindowNotFound` naming the missing window (re-checked when the window appears).
+ */
+export function reconcileSchedule(k: PatchContext, scope: PatchScope): void {
+  const { spec, metadata } = scope.obj;
+  if (spec.scan) {
+    try {
+      scope.scanSchedule = new CronSchedule(spec.scan.schedule, spec.scan.timeZone ?? 'UTC');
+    } catch (err) {
+      stalledFrom(err, 'spec.scan');
+    }
+  }
+  const install = spec.install;
+  if (!install) return;
+  let windowSpec = install.maintenanceWindow;
+  let name: string | undefined;
+  let where = 'spec.install.maintenanceWindow';
+  if (install.maintenanceWindowRef) {
+    name = install.maintenanceWindowRef.name;
+    const ns = metadata.namespace ?? '';
+    const mw = k.windows.get(ns, name);
+    if (!mw || mw.metadata.deletionTimestamp) {
+      throw new StalledError(
+        MaintenanceWindowNotFoundReason,
+        `MaintenanceWindow ${ns}/${name} (spec.install.maintenanceWindowRef) not found; create it, or fix the name`,
+      );
+    }
+    windowSpec = mw.spec;
+    where = `MaintenanceWindow ${name}: spec`;
+  }
+  if (!windowSpec) return; // admission requires one of the two forms
+  let schedule: MaintenanceWindowSchedule;
+  try {
+    schedule = new MaintenanceWindowSchedule(windowSpec);
+  } catch (err) {
+    stalledFrom(err, where);
+  }
+  const minRemainingMs = parseDuration(install.minRemaining ?? '30m');
+  if (typeof minRemainingMs !== 'number' || minRemainingMs < 0 || minRemainingMs >= schedule.durationMs) {
+    throw new StalledError(
+      InvalidWindowReason,
+      `spec.install.minRemaining ${install.minRemaining ?? '30m'} must be shorter than the window's duration ${windowSpec.duration}`,
+    );
+  }
+  scope.window = {
+    ...(name !== undefined ? { name } : {}),
+    schedule,
+    state: schedule.stateAt(scope.now),
+    minRemainingMs,
+  };
+}
+
+/** reconcileTargets resolves spec.targets (throws InstanceNotFound, stalled) and forgets failures of instances no longer targeted. */
+export async function reconcileTargets(scope: PatchScope): Promise<void> {
+  const { spec } = scope.obj;
+  scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets);
+  scope.ledger.retain(new Set(scope.targets.map((t) => t.instanceId)));
+}
+
+/**
+ * reconcileExecutions polls tracked executions and folds finished ones: install successes clear
+ * failures and record the snapshots taken (ECS DescribeSnapshots per instance); install failures
+ * are remembered unless the instance became unreachable or the execution was cancelled (those are
+ * simply left for the next window); scan failures are remembered for the rows. Any finished
+ * execution makes the next compliance read happen now.
+ */
+export async function reconcileExecutions(k: PatchContext, scope: PatchScope): Promise<void> {
+  if (scope.inFlight.length === 0) return;
+  const { obj, now } = scope;
+  const res = await scope.tracker.poll(obj, scope.inFlight);
+  for (const w of res.vanished) {
+    scope.ctx.log.warn(
+      { executionId: w.executionId },
+      'tracked execution no longer listed by OOS; dropping it',
+    );
+  }
+  scope.inFlight = res.running;
+  scope.finished = res.finished;
+  const installFailed: string[] = [];
+  const snapshotted: Array<{ instanceId: string; since: string }> = [];
+  const snapshotOn = obj.spec.install?.snapshot?.enabled === true;
+  for (const f of res.finished) {
+    const op = f.work.action === 'scan' ? scope.lastScan : scope.lastInstall;
+    for (const o of f.outcomes) {
+      if (op) {
+        if (o.ok) op.succeeded = (op.succeeded ?? 0) + 1;
+        else op.failed = (op.failed ?? 0) + 1;
+      }
+      if (f.work.action === 'scan') {
+        if (o.ok) scope.memory.scanFailures.delete(o.instanceId);
+        else scope.memory.scanFailures.set(o.instanceId, o.message ?? 'scan failed');
+        continue;
+      }
+      if (o.ok) {
+        scope.ledger.clear(o.instanceId);
+        if (snapshotOn) snapshotted.push({ instanceId: o.instanceId, since: f.work.startTime });
+      } else if (f.status === 'Cancelled') {
+        scope.ledger.clear(o.instanceId); // not reached in this window: first in line in the next
+      } else {
+        installFailed.push(o.instanceId);
+        scope.ledger.fail(o.instanceId, {
+          message: o.message ?? 'install failed',
+          executionId: f.work.executionId,
+          since: toMetaTime(now),
+          round: f.work.round ?? scope.sequence,
+        });
+      }
+    }
+  }
+  if (installFailed.length > 0) await reclassifyUnreachable(k, scope, installFailed);
+  if (snapshotted.length > 0) await readSnapshots(scope, snapshotted);
+}
+
+/**
+ * Install items that failed because the instance stopped or lost its Cloud Assistant agent are
+ * not Failed: the instance is left for the next window (and shown Unreachable).
+ */
+async function reclassifyUnreachable(k: PatchContext, scope: PatchScope, failed: string[]): Promise<void> {
+  const now = await recheckReachability(scope.ecs, failed);
+  const gone: string[] = [];
+  for (const id of failed) {
+    const r = now.get(id);
+    if (!r || r.reachable) continue;
+    scope.ledger.clear(id);
+    gone.push(id);
+    scope.targets = scope.targets.map((t) =>
+      t.instanceId === id ? { ...t, reachable: false, unreachableReason: r.unreachableReason } : t,
+    );
+  }
+  if (gone.length > 0) {
+    void k.events.event(
+      scope.obj,
+      'Normal',
+      InstanceUnreachableEvent,
+      TrackExecutionAction,
+      `${gone.length} instance(s) became unreachable during their install and are left for the next window: ${listIds(gone)}`,
+    );
+  }
+}
+
+/** Records the snapshots each instance got before its install (ECS DescribeSnapshots by instance). */
+async function readSnapshots(
+  scope: PatchScope,
+  items: ReadonlyArray<{ instanceId: string; since: string }>,
+): Promise<void> {
+  const retentionDays = scope.obj.spec.install?.snapshot?.retentionDays ?? 7;
+  try {
+    await Promise.all(
+      items.map(async ({ instanceId, since }) => {
+        const list = await scope.ecs.describeSnapshots({ instanceId });
+        const sinceMs = Date.parse(since) - 60_000;
+        const refs = list
+          .filter((s) => s.creationTime && Date.parse(s.creationTime) >= sinceMs && s.status !== 'failed')
+          .sort((a, b) => ((a.creationTime ?? '') < (b.creationTime ?? '') ? 1 : -1))
+          .slice(0, 4)
+          .map((s): SnapshotRef => {
+            const created = Date.parse(s.creationTime ?? '');
+            const days = s.retentionDays ?? retentionDays;
+            return {
+              snapshotId: s.snapshotId,
+              ...(Number.isFinite(created) ? { createdAt: toMetaTime(new Date(created)) } : {}),
+              ...(Number.isFinite(created) && days > 0
+                ? { expiresAt: toMetaTime(new Date(created + days * 86_400_000)) }
+                : {}),
+            };
+          });
+        if (refs.length > 0) scope.memory.snapshots.set(instanceId, refs);
+      }),
+    );
+  } catch (err) {
+    throw toReconcileError(err, 'ECS DescribeSnapshots');
+  }
+}
+
+/**
+ * reconcileAdoption tracks running executions tagged with this resource's UID that status does
+ * not list (a crash after StartExecution but before the status write), before anything new may
+ * start. Skipped when status already tracks executions or writes are off.
+ */
+export async function reconcileAdoption(scope: PatchScope): Promise<void> {
+  if (scope.inFlight.length > 0 || !scope.writesAllowed) return;
+  const adopted = await scope.tracker.adopt(scope.obj, new Set(), scope.now);
+  for (const w of adopted) {
+    scope.ctx.log.info(
+      { executionId: w.executionId, action: w.action },
+      'adopted running execution owned by this resource',
+    );
+  }
+  scope.inFlight.push(...adopted);
+}
+
+function isNonCompliant(s: InstancePatchState): boolean {
+  return s.missingCount > 0 || s.failedCount > 0 || s.installedPendingRebootCount > 0;
+}
+
+/** Normalised severity label (bounded set for metrics). */
+export function severityLabel(severity: string | undefined): string {
+  const s = (severity ?? '').toLowerCase();
+  for (const known of ['Critical', 'Important', 'Moderate', 'Low'])
+    if (s === known.toLowerCase()) return known;
+  return s === '' ? 'Unspecified' : 'Other';
+}
+
+/**
+ * reconcileCompliance knows the patch state of every target. It re-reads OOS
+ * ListInstancePatchStates (batches of 100) on the first visit, after a spec change or reconcile
+ * request, after any execution finished, and once `spec.interval` has passed; otherwise it uses the
+ * last read. Each read also lists up to 5 non-compliant patches (OOS ListInstancePatches with a
+ * PatchStatuses filter) for at most `maxDetailReads` non-compliant instances, the ones shown first
+ * in the rows. Tracks since when each instance is non-compliant.
+ */
+export async function reconcileCompliance(k: PatchContext, scope: PatchScope): Promise<void> {
+  const { metadata, spec } = scope.obj;
+  const mem = scope.memory;
+  const requested = metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION];
+  const cached = mem.compliance;
+  const ids = scope.targets.map((t) => t.instanceId);
+  const fresh =
+    cached !== undefined &&
+    cached.generation === (metadata.generation ?? 0) &&
+    cached.requested === requested &&
+    scope.finished.length === 0 &&
+    scope.now.getTime() - cached.readAtMs < intervalMs(spec.interval) &&
+    ids.every((id) => cached.ids.has(id));
+  if (fresh) {
+    scope.complianceKnown = true;
+    scope.complianceCheckedAt = scope.obj.status?.complianceCheckedAt;
+    return;
+  }
+  let states: InstancePatchState[];
+  try {
+    states = ids.length > 0 ? await scope.oos.listInstancePatchStates(ids) : [];
+  } catch (err) {
+    throw toReconcileError(err, 'OOS ListInstancePatchStates');
+  }
+  const byId = new Map(states.map((s) => [s.instanceId, s]));
+  const details = new Map<string, MissingPatch[]>();
+  const severities = new Map<string, number>();
+  const nonCompliant = ids.filter((id) => {
+    const s = byId.get(id);
+    return s !== undefined && isNonCompliant(s);
+  });
+  const toRead = nonCompliant.slice(0, k.maxDetailReads);
+  try {
+    await Promise.all(
+      toRead.map(async (id) => {
+        const patches = await scope.oos.listInstancePatches(id, NON_COMPLIANT_PATCH_STATUSES);
+        for (const p of patches) {
+          if (p.status !== 'Missing') continue;
+          const sev = severityLabel(p.severity);
+          severities.set(sev, (severities.get(sev) ?? 0) + 1);
+        }
+        details.set(
+          id,
+          patches.slice(0, MAX_ROW_PATCHES).map((p) => ({
+            title: sanitizeText(p.title).slice(0, 256),
+            ...(p.kbId ? { kbId: p.kbId.slice(0, 128) } : {}),
+            ...(p.classification ? { classification: p.classification.slice(0, 64) } : {}),
+            ...(p.severity ? { severity: p.severity.slice(0, 64) } : {}),
+            status: p.status.slice(0, 64),
+          })),
+        );
+      }),
+    );
+  } catch (err) {
+    throw toReconcileError(err, 'OOS ListInstancePatches');
+  }
+  // Missing patches of instances whose details were not read are counted by severity Unknown.
+  const unread = nonCompliant
+    .slice(k.maxDetailReads)
+    .reduce((n, id) => n + (byId.get(id)?.missingCount ?? 0), 0);
+  if (unread > 0) severities.set('Unknown', unread);
+  const nowIso = toMetaTime(scope.now);
+  for (const id of ids) {
+    const s = byId.get(id);
+    if (s && isNonCompliant(s)) {
+      if (!mem.nonCompliantSince.has(id)) mem.nonCompliantSince.set(id, nowIso);
+    } else mem.nonCompliantSince.delete(id);
+  }
+  mem.compliance = {
+    generation: metadata.generation ?? 0,
+    requested,
+    readAtMs: scope.now.getTime(),
+    ids: new Set(ids),
+    states: byId,
+    details,
+    severities,
+  };
+  scope.complianceKnown = true;
+  scope.complianceCheckedAt = nowIso;
+}
+
+function instanceBatches(ids: readonly string[], size: number): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
+  return out;
+}
+
+function operationRef(items: readonly WorkItem[]): Pick<PatchOperation, 'executionCount' | 'executionIds'> {
+  return { executionCount: items.length, executionIds: items.slice(0, 10).map((w) => w.executionId) };
+}
+
+/**
+ * reconcileScan starts a scan of every reachable target (OOS executions of ≤ 50) when one is due:
+ * the `ecsops.io/scan-requested-at` annotation has a value not handled yet, or a scheduled run is
+ * due (the latest run at or before now and after the last one handled or the object's creation —
+ * so a scan missed during downtime runs once, never a burst). Waits while any execution runs;
+ * nothing starts while writes are off (suspend).
+ */
+export async function reconcileScan(k: PatchContext, scope: PatchScope): Promise<void> {
+  const { obj, now } = scope;
+  if (!scope.writesAllowed || scope.inFlight.length > 0) return;
+  const requested = obj.metadata.annotations?.[SCAN_REQUESTED_ANNOTATION];
+  const byRequest = requested !== undefined && requested !== scope.lastHandledScanAt;
+  let scheduled: Date | undefined;
+  if (scope.scanSchedule) {
+    const created = Date.parse(String(obj.metadata.creationTimestamp ?? '')) || now.getTime();
+    const handled = scope.lastScheduledScanTime ? Date.parse(scope.lastScheduledScanTime) : created;
+    scheduled = dueRun(scope.scanSchedule, now, new Date(Math.max(created, handled)));
+  }
+  if (!byRequest && !scheduled) return;
+  if (scheduled) scope.lastScheduledScanTime = toMetaTime(scheduled);
+  if (byRequest) scope.lastHandledScanAt = requested;
+  const trigger = byRequest ? 'Requested' : 'Schedule';
+  const reachable = scope.targets.filter((t) => t.reachable).map((t) => t.instanceId);
+  const op: PatchOperation = {
+    trigger,
+    ...(scheduled ? { scheduledTime: toMetaTime(scheduled) } : {}),
+    startTime: toMetaTime(now),
+    result: 'Running',
+    instances: reachable.length,
+    succeeded: 0,
+    failed: 0,
+  };
+  scope.lastScan = op;
+  if (reachable.length === 0) {
+    Object.assign(op, { result: 'Failed', endTime: op.startTime, message: 'no reachable target to scan' });
+    return;
+  }
+  const started: WorkItem[] = [];
+  for (const batch of instanceBatches(reachable, scope.tracker.batchSize)) {
+    scope.sequence += 1;
+    await scope.tracker.start(
+      obj,
+      { round: scope.sequence, action: 'scan', instanceIds: batch, describe: 'patch scan' },
+      started,
+      now,
+    );
+  }
+  scope.inFlight.push(...started);
+  Object.assign(op, operationRef(started));
+  void k.events.event(
+    obj,
+    'Normal',
+    ScanStartedEvent,
+    ScanAction,
+    `${trigger === 'Requested' ? 'Requested' : `Scheduled (${op.scheduledTime})`} patch scan started on ${reachable.length} instance(s) in ${started.length} execution(s)`,
+  );
+}
+
+/** Last install time of an instance from its patch state (OperationType install), ms; 0 when never. */
+function lastInstallMs(s: InstancePatchState | undefined): number {
+  if (!s || s.operationType !== 'install') return 0;
+  return Date.parse(s.operationEndTime ?? s.operationStartTime ?? '') || 0;
+}
+
+/**
+ * The instances an install may still start on in the current window occurrence, least recently
+ * patched first: reachable, not in flight, not already installed or failed in this occurrence
+ * (patch state OperationType install since it opened, or a failure recorded since), and not
+ * compliant by a scan that finished less than `spec.interval` ago. Pending-reboot-only instances
+ * qualify only with rebootIfNeeded.
+ */
+export function installCandidates(scope: PatchScope, opensAt: Date): string[] {
+  const states = scope.memory.compliance?.states ?? new Map<string, InstancePatchState>();
+  const busy = new Set(scope.inFlight.flatMap((w) => w.instanceIds));
+  const reboot = scope.obj.spec.install?.rebootIfNeeded === true;
+  const period = intervalMs(scope.obj.spec.interval);
+  const open = opensAt.getTime();
+  const out: Array<{ id: string; last: number }> = [];
+  for (const t of scope.targets) {
+    if (!t.reachable || busy.has(t.instanceId)) continue;
+    const s = states.get(t.instanceId);
+    const failure = scope.ledger.get(t.instanceId);
+    if (failure && Date.parse(failure.since) >= open) continue;
+    if (s && s.operationType === 'install' && Date.parse(s.operationStartTime ?? '') >= open) continue;
+    if (s) {
+      const needs = s.missingCount > 0 || s.failedCount > 0 || (reboot && s.installedPendingRebootCount > 0);
+      const scannedAt = Date.parse(s.operationEndTime ?? '') || 0;
+      if (!needs && (s.installedPendingRebootCount > 0 || scope.now.getTime() - scannedAt < period)) continue;
+    }
+    out.push({ id: t.instanceId, last: lastInstallMs(s) });
+  }
+  out.sort((a, b) => a.last - b.last || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return out.map((x) => x.id);
+}
+
+/**
+ * reconcileWindow emits WindowOpened / WindowClosed when the window's state changed since the
+ * last status, and at the close cancels running install executions when
+ * `install.cancelAtWindowEnd` (OOS CancelExecution); otherwise they are left to finish.
+ */
+export async function reconcileWindowEdges(k: PatchContext, scope: PatchScope): Promise<void> {
+  const w = scope.window;
+  if (!w) return;
+  const wasOpen = scope.obj.status?.window?.open === true;
+  const prevOpensAt = scope.obj.status?.window?.opensAt;
+  const opensAt = w.state.current ? toMetaTime(w.state.current.opensAt) : undefined;
+  if (w.state.open && (!wasOpen || prevOpensAt !== opensAt)) {
+    void k.events.event(
+      scope.obj,
+      'Normal',
+      WindowOpenedEvent,
+      WindowAction,
+      `maintenance window${w.name ? ` ${w.name}` : ''} opened at ${opensAt}, closes at ${toMetaTime(w.state.current?.closesAt ?? scope.now)}`,
+    );
+  }
+  if (!w.state.open && wasOpen) {
+    const running = inFlightOf(scope, 'install');
+    let note = 'no new install batch starts';
+    if (running.length > 0 && scope.obj.spec.install?.cancelAtWindowEnd && scope.writesAllowed) {
+      try {
+        await Promise.all(running.map((r) => scope.oos.cancelExecution(r.executionId)));
+      } catch (err) {
+        throw toReconcileError(err, 'OOS CancelExecution');
+      }
+      note = `${running.length} running install execution(s) cancelled`;
+      void k.events.event(
+        scope.obj,
+        'Normal',
+        ExecutionsCancelledEvent,
+        WindowAction,
+        `cancelled ${running.length} install execution(s) at the window's end: ${listIds(running.map((r) => r.executionId))}`,
+      );
+    } else if (running.length > 0) {
+      note = `${running.length} running install execution(s) are left to finish`;
+    }
+    void k.events.event(
+      scope.obj,
+      'Normal',
+      WindowClosedEvent,
+      WindowAction,
+      `maintenance window${w.name ? ` ${w.name}` : ''} closed; ${note}`,
+    );
+  }
+}
+
+/**
+ * reconcileInstall starts install executions (≤ 50 instances each, at most
+ * `install.parallelBatches` running) on {@link installCandidates} while the window is open with at
+ * least `install.minRemaining` left, writes are allowed and no scan runs. Records the window
+ * occurrence's install in `lastInstall`.
+ */
+export async function reconcileInstall(k: PatchContext, scope: PatchScope): Promise<void> {
+  const { obj, now } = scope;
+  const install = obj.spec.install;
+  const current = scope.window?.state.current;
+  if (!install || !current || !scope.writesAllowed || !scope.complianceKnown) return;
+  if (inFlightOf(scope, 'scan').length > 0) return;
+  if (current.closesAt.getTime() - now.getTime() < (scope.window?.minRemainingMs ?? 0)) return;
+  const slots = (install.parallelBatches ?? 1) - inFlightOf(scope, 'install').length;
+  if (slots <= 0) return;
+  const candidates = installCandidates(scope, current.opensAt);
+  if (candidates.length === 0) return;
+  const opensAt = toMetaTime(current.opensAt);
+  let op = scope.lastInstall;
+  const first = !op || op.windowOpensAt !== opensAt;
+  if (!op || first) {
+    op = {
+      trigger: 'Window',
+      windowOpensAt: opensAt,
+      startTime: toMetaTime(now),
+      result: 'Running',
+      instances: 0,
+      succeeded: 0,
+      failed: 0,
+      executionCount: 0,
+      executionIds: [],
+    };
+    scope.lastInstall = op;
+  }
+  const started: WorkItem[] = [];
+  for (const batch of instanceBatches(candidates, scope.tracker.batchSize).slice(0, slots)) {
+    scope.sequence += 1;
+    await scope.tracker.start(
+      obj,
+      { round: scope.sequence, action: 'install', instanceIds: batch, describe: 'patch install' },
+      started,
+      now,
+    );
+  }
+  scope.inFlight.push(...started);
+  const ids = [...(op.executionIds ?? []), ...started.map((w) => w.executionId)];
+  Object.assign(op, {
+    result: 'Running',
+    instances: (op.instances ?? 0) + started.reduce((n, w) => n + w.instanceIds.length, 0),
+    executionCount: (op.executionCount ?? 0) + started.length,
+    executionIds: ids.slice(0, 10),
+  });
+  delete op.endTime;
+  if (first) {
+    void k.events.event(
+      obj,
+      'Normal',
+      InstallStartedEvent,
+      InstallAction,
+      `patch install started in the window opened at ${opensAt}: ${candidates.length} instance(s) to patch, first ${started.length} execution(s) of ≤ ${scope.tracker.batchSize}`,
+    );
+  }
+}
+
+/**
+ * reconcileOperations closes `lastScan` / `lastInstall` once none of their executions runs (and,
+ * for installs, once nothing more will start in this occurrence), and emits ScanCompleted /
+ * ScanFailed / InstallCompleted / InstallFailed once.
+ */
+export function reconcileOperations(k: PatchContext, scope: PatchScope): void {
+  const finish = (op: PatchOperation | undefined, action: 'scan' | 'install', more: boolean) => {
+    if (!op || op.result !== 'Running' || inFlightOf(scope, action).length > 0 || more) return;
+    const failed = op.failed ?? 0;
+    const ok = op.succeeded ?? 0;
+    const cancelled = scope.finished.some((f) => f.work.action === action && f.status === 'Cancelled');
+    op.result =
+      failed === 0 ? (cancelled ? 'Cancelled' : 'Succeeded') : ok > 0 ? 'PartiallyFailed' : 'Failed';
+    op.endTime = toMetaTime(scope.now);
+    const label = action === 'scan' ? 'patch scan' : 'patch install';
+    const good = op.result === 'Succeeded' || op.result === 'Cancelled';
+    op.message = `${label} ${op.result.toLowerCase()}: ${ok} instance(s) succeeded, ${failed} failed`;
+    const reason =
+      action === 'scan'
+        ? good
+          ? ScanCompletedEvent
+          : ScanFailedEvent
+        : good
+          ? InstallCompletedEvent
+          : InstallFailedEvent;
+    void k.events.event(
+      scope.obj,
+      good ? 'Normal' : 'Warning',
+      reason,
+      action === 'scan' ? ScanAction : InstallAction,
+      op.message,
+    );
+  };
+  finish(scope.lastScan, 'scan', false);
+  // An install occurrence is over when nothing runs and nothing more can start in the window.
+  const w = scope.window;
+  const canStart =
+    !!w?.state.current &&
+    w.state.current.closesAt.getTime() - scope.now.getTime() >= w.minRemainingMs &&
+    scope.writesAllowed &&
+    installCandidates(scope, w.state.current.opensAt).length > 0;
+  finish(scope.lastInstall, 'install', canStart);
+}
+
+/** Milliseconds until the next scheduled scan (undefined without a schedule). */
+export function nextScanAt(scope: PatchScope): Date | undefined {
+  return scope.scanSchedule?.next(scope.now);
+}
