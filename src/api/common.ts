@@ -234,11 +234,18 @@ export const TrackedExecutionSchema = Type.Object({
   ),
   clientToken: Type.String({ description: 'The ClientToken the work was started with.', maxLength: 64 }),
   startTime: Type.String({ format: 'date-time' }),
+  lockKeys: Type.Optional(
+    Type.String({
+      description:
+        'The per-instance lock this work holds while in flight: one 8-character key (48 bits of SHA-256 of the instance ID) per instance of the batch, concatenated (see src/controllers/shared/lock.ts).',
+      maxLength: 800,
+    }),
+  ),
 });
 export type TrackedExecution = Static<typeof TrackedExecutionSchema>;
 
 /** Maximum failed instance IDs remembered in status.retry.failed (the rest are counted in `omitted`). */
-export const MAX_REMEMBERED_FAILURES = 10_000;
+export const MAX_REMEMBERED_FAILURES = 5_000;
 
 export const FailureGroupSchema = Type.Object({
   executionId: Type.Optional(Type.String({ description: 'The execution or invocation that failed.' })),

@@ -14,6 +14,7 @@ import {
   type StaticCredential,
 } from './credentials.js';
 import { ECS_ACTIONS, EcsClient } from './ecs.js';
+import { RegionFleet } from './fleet.js';
 import { cloudMetrics, initActionMetrics } from './metrics.js';
 import { OOS_ACTIONS, OosClient } from './oos.js';
 import { createSdkClient, createSdkSend, sdkEndpoint } from './sdk.js';
@@ -59,6 +60,8 @@ export interface CloudDeps {
   registry: Registry;
   /** pino logger (or anything with `debug`/`warn`); receives only sanitized text. */
   logger?: CloudLogger;
+  /** Clock of the fleet view's data ages, ms since the epoch (default `Date.now`; tests pass a fake). */
+  now?: () => number;
 }
 
 /** The cloud layer handed to `main.ts`: per-region clients plus a credential check. */
@@ -143,6 +146,7 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
 
   const oosClients = new Map<string, { caller: ApiCaller; client: OosApi }>();
   const ecsClients = new Map<string, { caller: ApiCaller; client: EcsApi }>();
+  const fleets = new Map<string, RegionFleet>();
   return {
     oos(regionId, clientOpts) {
       let c = oosClients.get(regionId);
@@ -150,8 +154,8 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
         const caller = build('oos', regionId, OOS_ACTIONS);
         oosClients.set(regionId, (c = { caller, client: new OosClient(caller) }));
       }
-      const signal = clientOpts?.signal;
-      return signal ? new OosClient(c.caller.withSignal(signal)) : c.client;
+      const view = c.caller.view(clientOpts ?? {});
+      return view === c.caller ? c.client : new OosClient(view);
     },
     ecs(regionId, clientOpts) {
       let c = ecsClients.get(regionId);
@@ -159,8 +163,16 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
         const caller = build('ecs', regionId, ECS_ACTIONS);
         ecsClients.set(regionId, (c = { caller, client: new EcsClient(caller) }));
       }
-      const signal = clientOpts?.signal;
-      return signal ? new EcsClient(c.caller.withSignal(signal)) : c.client;
+      const view = c.caller.view(clientOpts ?? {});
+      return view === c.caller ? c.client : new EcsClient(view);
+    },
+    fleet(regionId) {
+      let f = fleets.get(regionId);
+      if (!f) {
+        f = new RegionFleet({ oos: (o) => this.oos(regionId, o), ...(deps.now ? { now: deps.now } : {}) });
+        fleets.set(regionId, f);
+      }
+      return f;
     },
     checkCredentials: () => checkCredentials(provider),
     endpoint(product, regionId) {

@@ -27,4 +27,6 @@ export {
 } from './credentials.js';
 export type { CloudLogger } from './caller.js';
 export { OOS_ACTIONS } from './oos.js';
+export { RegionFleet, ACTIVE_EXECUTION_STATUSES, type ReadOptions, type ClientOptions } from './fleet.js';
+export { PRIORITY, RateGate } from './limiter.js';
 export { ECS_ACTIONS } from './ecs.js';

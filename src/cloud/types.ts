@@ -16,6 +16,7 @@
  *
  * This module must never import Kubernetes types.
  */
+import type { RegionFleet } from './fleet.js';
 
 /** Alibaba Cloud product served by this layer. */
 export type CloudProduct = 'oos' | 'ecs';
@@ -603,6 +604,14 @@ export interface EcsApi {
  * hyphens.
  */
 export interface CloudClients {
-  oos(regionId: string, opts?: { signal?: AbortSignal }): OosApi;
-  ecs(regionId: string, opts?: { signal?: AbortSignal }): EcsApi;
+  oos(regionId: string, opts?: ClientViewOptions): OosApi;
+  ecs(regionId: string, opts?: ClientViewOptions): EcsApi;
+  /** The region's shared fleet view (see fleet.ts); one per region, created on first use. */
+  fleet(regionId: string): RegionFleet;
+}
+
+/** Options of a client view: `signal` (above) and `owner`, the fairness key of the rate gate (e.g. `EcsExtension/ns/name`). */
+export interface ClientViewOptions {
+  signal?: AbortSignal;
+  owner?: string;
 }

@@ -282,7 +282,7 @@ describe('defect 7: bounded object, no leaked metric series', () => {
     );
     const bytes = Buffer.byteLength(JSON.stringify({ retry: ledger.toStatus(), executions }));
     expect(bytes).toBeLessThan(512 * 1024);
-    expect(ledger.toStatus()?.omitted).toBe(10_000);
+    expect(ledger.toStatus()?.omitted).toBe(15_000);
   });
 
   it('removes per-resource metric series when an object disappears without the finalizer path', async () => {

@@ -288,6 +288,7 @@ export async function startCloudStack(o: {
   emulator?: Partial<EmulatorOptions>;
 }): Promise<CloudStack> {
   const emu = await startEmulator({ timeScale: o.timeScale ?? 0.001, seed: o.seed, ...o.emulator });
+  const clock = new FakeWallClock();
   const registry = createRegistry({ defaultMetrics: false });
   const metrics = new DomainMetrics(registry, o.templates ?? {});
   const cloud = createCloudClients(
@@ -301,7 +302,7 @@ export async function startCloudStack(o: {
       retryMaxDelayMs: 50,
       ...o.cloud,
     },
-    { registry },
+    { registry, now: () => clock.now().getTime() },
   );
   return {
     emu,
@@ -309,7 +310,7 @@ export async function startCloudStack(o: {
     registry,
     metrics,
     events: new RecordingEvents(),
-    clock: new FakeWallClock(),
+    clock,
     stop: () => emu.stop(),
   };
 }

@@ -5,14 +5,14 @@
  * done. Unreachable instances cannot be uninstalled and are skipped with a Warning Event.
  */
 import { UninstallSkippedEvent, DeleteAction } from '../../api/events.js';
-import type { DeleteResult } from '../shared/driver.js';
+import { intervalMs, type DeleteResult } from '../shared/driver.js';
 import { resolveTargets } from '../shared/targets.js';
 import { reconcileExecutions, readStates, type ExtContext, type ExtScope } from './phases.js';
 
 /** reconcileDelete: one step of the deletion path; see the module comment. */
 export async function reconcileDelete(k: ExtContext, scope: ExtScope): Promise<DeleteResult> {
   const { obj } = scope;
-  const { spec, metadata } = obj;
+  const { spec } = obj;
   if ((spec.deletionPolicy ?? 'Orphan') === 'Orphan' || spec.mode === 'Observe') return { done: true };
 
   // Listed instances that no longer exist cannot hold the package: uninstall from the rest.
@@ -20,12 +20,12 @@ export async function reconcileDelete(k: ExtContext, scope: ExtScope): Promise<D
   await reconcileExecutions(k, scope);
   if (scope.inFlight.length === 0)
     scope.inFlight.push(...(await scope.tracker.adopt(obj, new Set(), scope.now)));
+  const reachable = scope.targets.filter((t) => t.reachable).map((t) => t.instanceId);
   if (scope.inFlight.length > 0) {
-    scope.states = k.live.get(metadata.uid ?? '')?.states;
+    scope.states = await readStates(scope, reachable, intervalMs(spec.interval) / 2);
     return { done: false };
   }
-  const reachable = scope.targets.filter((t) => t.reachable).map((t) => t.instanceId);
-  scope.states = await readStates(scope, reachable);
+  scope.states = await readStates(scope, reachable, 0);
   const installed = reachable.filter((id) => scope.states?.get(id));
   if (installed.length === 0) {
     const skipped = scope.targets.filter((t) => !t.reachable).map((t) => t.instanceId);

@@ -14,7 +14,7 @@ import {
 } from '../../api/conditions.js';
 import type { EcsExtension } from '../../api/ecsextension.js';
 import { InstanceUnreachableEvent, TrackExecutionAction } from '../../api/events.js';
-import type { EcsApi, OosApi, PackageState } from '../../cloud/types.js';
+import type { EcsApi, OosApi, PackageState, RegionFleet } from '../../cloud/index.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import type { ClaimRegistry } from '../shared/claims.js';
@@ -28,24 +28,23 @@ import { listIds, recheckReachability, resolveTargets, type ResolvedTarget } fro
 import type { WorkItem } from '../shared/work.js';
 
 /**
- * What the last full read of a resource found, kept between reconciles so that polls of running
- * executions and the reconcile that folds their results do not re-read the whole fleet
- * (ListInstancePackageStates takes one instance per call). Valid only for the generation and
- * reconcile request it was read for, and for 90 % of `spec.interval` after the last full read, so
- * drift is still detected within one interval.
+ * The targets a resource last resolved, kept between reconciles so that polls of running
+ * executions do not call ECS again. Valid only for the generation and reconcile request it was
+ * resolved for, and for 90 % of `spec.interval`, so new and changed instances are still seen
+ * within one interval. Package states are not kept here: the region's fleet view holds them for
+ * every resource.
  */
-export interface LiveCache {
+export interface TargetCache {
   generation: number;
   requested?: string;
-  /** When every reachable target's package state was last read, ms since the epoch. */
+  /** When the targets were resolved, ms since the epoch. */
   readAtMs: number;
   targets: ResolvedTarget[];
-  states: Map<string, PackageState | undefined>;
 }
 
 /** Per-process state and clients the phases share. */
 export interface ExtContext {
-  live: Map<string, LiveCache>;
+  live: Map<string, TargetCache>;
   claims: ClaimRegistry;
   events: EventSink;
   backoff: BackoffOptions;
@@ -55,6 +54,10 @@ export interface ExtContext {
 export interface ExtScope extends BaseScope<EcsExtension> {
   oos: OosApi;
   ecs: EcsApi;
+  /** The region's shared view of package states and templates. */
+  fleet: RegionFleet;
+  /** Fairness key of this resource's cloud calls (`EcsExtension/ns/name`). */
+  owner: string;
   tracker: OosExecutionTracker;
   targets: ResolvedTarget[];
   resolvedVersion?: string;
@@ -62,16 +65,15 @@ export interface ExtScope extends BaseScope<EcsExtension> {
   inFlight: WorkItem[];
   /** Failure memory and round backoff (status.retry). */
   ledger: FailureLedger;
-  /** Package states implied by executions that finished during this reconcile (success only). */
-  outcomes: Map<string, PackageState | undefined>;
-  /** Instances whose execution failed during this reconcile: their state must be re-read. */
-  stale: Set<string>;
+  /** Targets on which an agreeing resource has work in flight → its execution ID (overlap without waste). */
+  sharedInFlight: Map<string, string>;
+  /** This resource's package state on each reachable target (after reconcilePackageStates). */
   states?: Map<string, PackageState | undefined>;
   sequence: number;
 }
 
-/** The resource's {@link LiveCache} if it is still valid for this reconcile. */
-export function freshCache(k: ExtContext, scope: ExtScope): LiveCache | undefined {
+/** The resource's {@link TargetCache} if it is still valid for this reconcile. */
+export function freshCache(k: ExtContext, scope: ExtScope): TargetCache | undefined {
   const { metadata, spec } = scope.obj;
   const cache = k.live.get(metadata.uid ?? '');
   if (!cache) return undefined;
@@ -84,16 +86,23 @@ export function freshCache(k: ExtContext, scope: ExtScope): LiveCache | undefine
 
 /**
  * reconcileTargets resolves spec.targets (throws InstanceNotFound, stalled). A poll of running
- * executions reuses the targets of a fresh {@link LiveCache} instead of calling ECS again.
+ * executions reuses the targets of a fresh {@link TargetCache} instead of calling ECS again.
  * Failures of instances no longer targeted are forgotten.
  */
 export async function reconcileTargets(k: ExtContext, scope: ExtScope): Promise<void> {
-  const { spec } = scope.obj;
+  const { spec, metadata } = scope.obj;
   const cache = freshCache(k, scope);
-  scope.targets =
-    cache && scope.inFlight.length > 0
-      ? cache.targets
-      : await resolveTargets(scope.ecs, spec.regionId, spec.targets);
+  if (cache && scope.inFlight.length > 0) {
+    scope.targets = cache.targets;
+  } else {
+    scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets);
+    k.live.set(metadata.uid ?? '', {
+      generation: metadata.generation ?? 0,
+      requested: metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION],
+      readAtMs: scope.now.getTime(),
+      targets: scope.targets,
+    });
+  }
   scope.ledger.retain(new Set(scope.targets.map((t) => t.instanceId)));
 }
 
@@ -128,6 +137,7 @@ export async function reconcileConflicts(k: ExtContext, scope: ExtScope): Promis
     subject: `${obj.spec.regionId}/${obj.spec.packageName}`,
     fingerprint: desiredFingerprint(obj),
     instanceIds: new Set(scope.targets.map((t) => t.instanceId)),
+    inFlight: inFlightMap(scope.inFlight),
   };
   k.claims.set(claim);
   const conflict = k.claims.conflictFor(claim);
@@ -138,6 +148,13 @@ export async function reconcileConflicts(k: ExtContext, scope: ExtScope): Promis
       `EcsExtension ${h.namespace}/${h.name} (older) declares ${obj.spec.packageName} with another version or parameters on ${conflict.overlap} of the same instance(s); it keeps them. Align the two specs or make their targets disjoint.`,
     );
   }
+}
+
+/** Instance → execution ID of `work`. */
+function inFlightMap(work: readonly WorkItem[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const w of work) for (const id of w.instanceIds) m.set(id, w.executionId);
+  return m;
 }
 
 /**
@@ -151,7 +168,10 @@ export async function reconcileTemplate(scope: ExtScope): Promise<void> {
   const what = `${spec.packageName}${spec.packageVersion ? ` ${spec.packageVersion}` : ''}`;
   let template;
   try {
-    template = await scope.oos.getTemplate(spec.packageName, spec.packageVersion);
+    template = await scope.fleet.template(spec.packageName, spec.packageVersion, {
+      signal: scope.ctx.signal,
+      owner: scope.owner,
+    });
   } catch (err) {
     if (isNotFound(err)) {
       throw new StalledError(
@@ -198,18 +218,20 @@ export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promi
     for (const o of f.outcomes) {
       if (o.ok) {
         scope.ledger.clear(o.instanceId);
-        scope.outcomes.set(
+        // The execution's result updates the shared view: no reader re-reads the instance for it.
+        scope.fleet.recordPackageState(
           o.instanceId,
+          obj.spec.packageName,
           f.work.action === 'uninstall'
             ? undefined
             : {
                 templateName: obj.spec.packageName,
-                templateVersion: scope.resolvedVersion,
+                ...(scope.resolvedVersion ? { templateVersion: scope.resolvedVersion } : {}),
                 parameters: obj.spec.parameters ?? {},
               },
         );
       } else {
-        scope.stale.add(o.instanceId);
+        scope.fleet.invalidate(o.instanceId);
         failed.push(o.instanceId);
         scope.ledger.fail(o.instanceId, {
           message: o.message ?? 'failed',
@@ -221,6 +243,7 @@ export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promi
     }
   }
   scope.inFlight = res.running;
+  k.claims.setInFlight(obj.metadata.uid ?? '', inFlightMap(scope.inFlight));
   if (failed.length > 0) await reclassifyUnreachable(k, scope, failed);
   if (res.finished.length > 0 && scope.inFlight.length === 0) {
     scope.ledger.completeRound(scope.sequence, now, k.backoff);
@@ -274,56 +297,48 @@ export async function reconcileAdoption(scope: ExtScope): Promise<void> {
   scope.inFlight.push(...adopted);
 }
 
-/** ListInstancePackageStates of `ids` (one call per instance; the cloud layer rate-limits). */
+/**
+ * This resource's package state on each of `ids`, from the region's fleet view: data no older
+ * than `maxAgeMs` (shared with every other resource), the rest read with OOS
+ * ListInstancePackageStates (one call per instance; the rate gate serves these last).
+ * @throws ReconcileError mapped from the cloud failure.
+ */
 export async function readStates(
   scope: ExtScope,
   ids: string[],
+  maxAgeMs: number,
 ): Promise<Map<string, PackageState | undefined>> {
   const { packageName } = scope.obj.spec;
-  const states = new Map<string, PackageState | undefined>();
+  let all: Map<string, PackageState[]>;
   try {
-    await Promise.all(
-      ids.map(async (id) => {
-        const list = await scope.oos.listInstancePackageStates(id, [packageName]);
-        states.set(
-          id,
-          list.find((s) => s.templateName === packageName),
-        );
-      }),
-    );
+    all = await scope.fleet.packageStates(ids, { maxAgeMs, signal: scope.ctx.signal, owner: scope.owner });
   } catch (err) {
     throw toReconcileError(err, 'OOS ListInstancePackageStates');
   }
-  return states;
+  return new Map(ids.map((id) => [id, all.get(id)?.find((s) => s.templateName === packageName)]));
 }
 
 /**
- * reconcilePackageStates knows the package state of every reachable target. With a fresh
- * {@link LiveCache} it folds in the outcomes of executions that just finished and reads only
- * targets it has no state for (new or failed ones); otherwise (first visit, spec change,
- * reconcile request, or `interval` elapsed: the drift check) it reads them all.
+ * How old package states may be for this reconcile: 0 (a forced re-read) when the reconcile
+ * annotation asks for one, otherwise half of `spec.interval` — so drift decisions never use data
+ * older than the interval, and resources sharing instances share one read per interval.
  */
-export async function reconcilePackageStates(k: ExtContext, scope: ExtScope): Promise<void> {
-  const { metadata } = scope.obj;
+export function stateMaxAgeMs(scope: ExtScope): number {
+  const { metadata, spec, status } = scope.obj;
+  const requested = metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION];
+  if (requested !== undefined && requested !== status?.lastHandledReconcileAt) return 0;
+  return intervalMs(spec.interval) / 2;
+}
+
+/**
+ * reconcilePackageStates knows this resource's package state on every reachable target, through
+ * the fleet view (see {@link readStates} and {@link stateMaxAgeMs}). Instances whose execution
+ * just finished were updated in the view by reconcileExecutions (success) or dropped from it
+ * (failure), so only those and instances nobody read recently cost a call.
+ */
+export async function reconcilePackageStates(scope: ExtScope): Promise<void> {
   const reachable = scope.targets.filter((t) => t.reachable).map((t) => t.instanceId);
-  const cache = freshCache(k, scope);
-  if (cache) {
-    for (const [id, state] of scope.outcomes) cache.states.set(id, state);
-    for (const id of scope.stale) cache.states.delete(id);
-    const missing = reachable.filter((id) => !cache.states.has(id));
-    for (const [id, state] of await readStates(scope, missing)) cache.states.set(id, state);
-    cache.targets = scope.targets;
-    scope.states = cache.states;
-    return;
-  }
-  scope.states = await readStates(scope, reachable);
-  k.live.set(metadata.uid ?? '', {
-    generation: metadata.generation ?? 0,
-    requested: metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION],
-    readAtMs: scope.now.getTime(),
-    targets: scope.targets,
-    states: scope.states,
-  });
+  scope.states = await readStates(scope, reachable, stateMaxAgeMs(scope));
 }
 
 function sameValues(want: Record<string, unknown>, got: Record<string, unknown>): boolean {
@@ -343,22 +358,34 @@ export function isUpToDate(scope: ExtScope, state: PackageState | undefined): bo
 /**
  * reconcileInstall starts a round of executions for reachable targets that lack the desired
  * version, when writes are allowed and nothing is in flight. Failed instances wait for the
- * backoff; instances never tried (e.g. newly tagged) start at once.
+ * backoff; instances never tried (e.g. newly tagged) start at once; instances on which an
+ * agreeing resource already has work in flight wait for it (one execution installs the package
+ * once and every resource sees the result through the fleet view).
  */
-export async function reconcileInstall(scope: ExtScope): Promise<void> {
+export async function reconcileInstall(k: ExtContext, scope: ExtScope): Promise<void> {
   const { obj } = scope;
+  const uid = obj.metadata.uid ?? '';
+  const claim = k.claims.get(uid);
+  if (claim) {
+    for (const [id, work] of k.claims.inFlightByAgreeing(claim)) {
+      if (!isUpToDate(scope, scope.states?.get(id))) scope.sharedInFlight.set(id, work);
+    }
+  }
   if (!scope.writesAllowed || scope.inFlight.length > 0) return;
   const inBackoff = scope.ledger.inBackoff(scope.now);
   const install: string[] = [];
   const update: string[] = [];
   for (const t of scope.targets) {
-    if (!t.reachable) continue;
+    if (!t.reachable || scope.sharedInFlight.has(t.instanceId)) continue;
     const state = scope.states?.get(t.instanceId);
     if (isUpToDate(scope, state)) continue;
     if (inBackoff && scope.ledger.has(t.instanceId)) continue;
     (state ? update : install).push(t.instanceId);
   }
   if (install.length + update.length === 0) return;
+  // Reserve the instances before the first await, so an agreeing resource reconciling
+  // concurrently does not start the same work.
+  k.claims.setInFlight(uid, new Map([...install, ...update].map((id) => [id, 'pending'])));
   scope.sequence += 1;
   const what = `${obj.spec.packageName} ${scope.resolvedVersion ?? ''}`.trimEnd();
   for (const [action, ids] of [
@@ -373,4 +400,5 @@ export async function reconcileInstall(scope: ExtScope): Promise<void> {
       scope.now,
     );
   }
+  k.claims.setInFlight(uid, inFlightMap(scope.inFlight));
 }

@@ -18,6 +18,7 @@ import { oosRateControl } from '../shared/execution.js';
 import { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { FailureLedger } from '../shared/retry.js';
 import { fromTracked } from '../shared/work.js';
+import { toMetaTime } from '../../runtime/conditions.js';
 import { reconcileDelete } from './delete.js';
 import {
   reconcileAdoption,
@@ -104,8 +105,8 @@ export class EcsExtensionReconciler implements Reconciler {
         (s) => reconcileTemplate(s),
         (s) => reconcileExecutions(k, s),
         (s) => reconcileAdoption(s),
-        (s) => reconcilePackageStates(k, s),
-        (s) => reconcileInstall(s),
+        (s) => reconcilePackageStates(s),
+        (s) => reconcileInstall(k, s),
       ],
       reconcileDelete: (s) => reconcileDelete(k, s),
       deriveStatus: (s, err) => deriveEcsExtensionStatus(s, err, this.opts.maxInstanceRows),
@@ -133,9 +134,13 @@ export class EcsExtensionReconciler implements Reconciler {
   private newScope(base: BaseScope<EcsExtension>): ExtScope {
     const { obj, ctx } = base;
     const { spec } = obj;
-    const oos = this.deps.cloud.oos(spec.regionId, { signal: ctx.signal });
+    const owner = `${ECS_EXTENSION_KIND}/${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
+    const oos = this.deps.cloud.oos(spec.regionId, { signal: ctx.signal, owner });
+    const fleet = this.deps.cloud.fleet(spec.regionId);
     const tracker = new OosExecutionTracker({
       oos,
+      fleet,
+      view: { signal: ctx.signal, owner },
       template: CONFIGURE_PACKAGE_TEMPLATE,
       events: this.deps.events,
       metrics: this.deps.metrics,
@@ -152,13 +157,14 @@ export class EcsExtensionReconciler implements Reconciler {
     const scope: ExtScope = {
       ...base,
       oos,
-      ecs: this.deps.cloud.ecs(spec.regionId, { signal: ctx.signal }),
+      ecs: this.deps.cloud.ecs(spec.regionId, { signal: ctx.signal, owner }),
+      fleet,
+      owner,
       tracker,
       targets: [],
       inFlight: (obj.status?.executions ?? []).map(fromTracked),
       ledger: new FailureLedger(obj.status?.retry, legacyFailed),
-      outcomes: new Map(),
-      stale: new Set(),
+      sharedInFlight: new Map(),
       sequence: obj.status?.executionSequence ?? 0,
     };
     return scope;
@@ -170,10 +176,10 @@ export class EcsExtensionReconciler implements Reconciler {
    */
   private requeueAfter(scope: ExtScope): number {
     const candidates = [intervalMs(scope.obj.spec.interval)];
-    if (scope.inFlight.length > 0) {
+    if (scope.inFlight.length > 0 || scope.sharedInFlight.size > 0) {
       candidates.push(
         pollDelayMs(
-          scope.inFlight.map((w) => w.startTime),
+          scope.inFlight.length > 0 ? scope.inFlight.map((w) => w.startTime) : [toMetaTime(scope.now)],
           scope.now,
           this.opts.pollMinMs,
           this.opts.pollMaxMs,

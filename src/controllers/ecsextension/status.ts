@@ -215,6 +215,7 @@ export function setEcsExtensionConditions(
 /** Facts per targeted instance from a reconcile's scope (package states must have been read). */
 export function extensionFacts(scope: ExtScope): InstanceFact[] {
   const inFlightBy = new Map<string, string>();
+  for (const [id, work] of scope.sharedInFlight) inFlightBy.set(id, work);
   for (const e of scope.inFlight) for (const id of e.instanceIds) inFlightBy.set(id, e.executionId);
   return scope.targets.map((t) => {
     const state = scope.states?.get(t.instanceId);

@@ -20,6 +20,8 @@ export interface Claim {
   /** The desired state on the subject; equal fingerprints agree and never conflict. */
   fingerprint: string;
   instanceIds: ReadonlySet<string>;
+  /** Instances this resource has work in flight on → the execution (or `pending` while starting). */
+  inFlight?: ReadonlyMap<string, string>;
 }
 
 /** A conflict found for a claim. */
@@ -43,6 +45,40 @@ export class ClaimRegistry {
   /** Records (replaces) the claim of `claim.uid`. */
   set(claim: Claim): void {
     this.claims.set(claim.uid, claim);
+  }
+
+  /**
+   * Records the work `uid` has in flight (call synchronously before starting work, so a resource
+   * reconciling concurrently sees it). No-op for an unknown UID.
+   */
+  setInFlight(uid: string, inFlight: ReadonlyMap<string, string>): void {
+    const c = this.claims.get(uid);
+    if (c) this.claims.set(uid, { ...c, inFlight });
+  }
+
+  /**
+   * Instances of `claim` on which another resource that AGREES with it (same subject and
+   * fingerprint) has work in flight → that work's ID. Overlap without waste: `claim`'s resource
+   * waits for that work instead of starting the same thing again.
+   */
+  inFlightByAgreeing(claim: Claim): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const other of this.claims.values()) {
+      if (
+        other.uid === claim.uid ||
+        other.subject !== claim.subject ||
+        other.fingerprint !== claim.fingerprint
+      )
+        continue;
+      for (const [id, work] of other.inFlight ?? [])
+        if (claim.instanceIds.has(id) && !out.has(id)) out.set(id, work);
+    }
+    return out;
+  }
+
+  /** The claim of `uid`, if recorded. */
+  get(uid: string): Claim | undefined {
+    return this.claims.get(uid);
   }
 
   /** Drops the claim of a resource that is gone. */

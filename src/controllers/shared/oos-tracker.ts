@@ -3,13 +3,16 @@
  * of at most 50 instances, `ListExecutions` by owner tag to adopt, `ListExecutions` by ID plus
  * `ListTaskExecutions` (loop children, one per instance) to poll.
  */
-import { OWNER_UID_TAG } from '../../api/common.js';
+import { OWNER_KIND_TAG, OWNER_UID_TAG } from '../../api/common.js';
 import {
+  ACTIVE_EXECUTION_STATUSES,
   TERMINAL_EXECUTION_STATUSES,
+  type ClientOptions,
+  type RegionFleet,
   type Execution,
   type OosApi,
   type TaskExecution,
-} from '../../cloud/types.js';
+} from '../../cloud/index.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
 import { toReconcileError } from './cloud-errors.js';
@@ -28,8 +31,8 @@ import {
   type WorkTracker,
 } from './work.js';
 
-/** OOS execution statuses in which work may still start or run. */
-export const ACTIVE_EXECUTION_STATUSES = ['Started', 'Queued', 'Running', 'Waiting'] as const;
+/** How old the region's shared listing of running executions may be for a poll, ms. */
+export const POLL_LISTING_MAX_AGE_MS = 2_000;
 
 /** Options of {@link OosExecutionTracker}. */
 export interface OosTrackerOptions {
@@ -41,6 +44,14 @@ export interface OosTrackerOptions {
   parameters(batch: readonly string[], action: string): Record<string, unknown>;
   events: EventSink;
   metrics: ControllerMetrics;
+  /**
+   * The region's fleet view: when set, polls and adoption read one shared, region-wide listing of
+   * running executions of the owner's kind (by the `ecsops.io/owner-kind` tag) instead of one
+   * `ListExecutions` per execution; only executions no longer listed as running are read one by one.
+   */
+  fleet?: RegionFleet;
+  /** Signal and fairness owner of the fleet view's reads. */
+  view?: ClientOptions;
 }
 
 /** The instance batch an execution was started with (its `targets.ResourceIds` parameter). */
@@ -103,6 +114,7 @@ export class OosExecutionTracker implements WorkTracker {
             safetyCheck: 'Skip',
             description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
           });
+          this.opts.fleet?.invalidateExecutions(OWNER_KIND_TAG, o.kind);
           return exec.executionId;
         } catch (err) {
           throw toReconcileError(err, 'OOS StartExecution');
@@ -112,6 +124,15 @@ export class OosExecutionTracker implements WorkTracker {
     );
   }
 
+  /** The region's shared listing of running executions of the owner's kind. */
+  private listing(owner: Resource, statuses: readonly string[]): Promise<Execution[]> {
+    return (this.opts.fleet as RegionFleet).runningExecutions(OWNER_KIND_TAG, owner.kind, {
+      statuses,
+      maxAgeMs: POLL_LISTING_MAX_AGE_MS,
+      ...this.opts.view,
+    });
+  }
+
   private reporting(): StartReporting {
     const { metrics, events, template } = this.opts;
     return { metrics, events, metricLabel: template, noun: 'OOS execution' };
@@ -119,14 +140,23 @@ export class OosExecutionTracker implements WorkTracker {
 
   async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {
     let owned: Execution[];
+    const uid = owner.metadata.uid ?? '';
     try {
-      // One ListExecutions per non-terminal status keeps the answer small however long the
-      // resource's execution history grows.
-      const tags = { [OWNER_UID_TAG]: owner.metadata.uid ?? '' };
-      const pages = await Promise.all(
-        ACTIVE_EXECUTION_STATUSES.map((status) => this.opts.oos.listAllExecutions({ tags, status })),
-      );
-      owned = pages.flat();
+      if (this.opts.fleet) {
+        // The shared listing is never older than this process's last StartExecution of the kind
+        // (start() invalidates it), so work started before a crash or a failed status write is seen.
+        owned = (await this.listing(owner, ACTIVE_EXECUTION_STATUSES)).filter(
+          (e) => e.tags[OWNER_UID_TAG] === uid,
+        );
+      } else {
+        // One ListExecutions per non-terminal status keeps the answer small however long the
+        // resource's execution history grows.
+        const tags = { [OWNER_UID_TAG]: uid };
+        const pages = await Promise.all(
+          ACTIVE_EXECUTION_STATUSES.map((status) => this.opts.oos.listAllExecutions({ tags, status })),
+        );
+        owned = pages.flat();
+      }
     } catch (err) {
       throw toReconcileError(err, 'OOS ListExecutions');
     }
@@ -150,7 +180,12 @@ export class OosExecutionTracker implements WorkTracker {
     const oos = this.opts.oos;
     let listed: Array<Execution | undefined>;
     try {
-      listed = await Promise.all(items.map((t) => oos.getExecution(t.executionId)));
+      // Executions not listed as Running (just started, queued, or finished) are read one by one.
+      const running = this.opts.fleet && items.length > 0 ? await this.listing(owner, ['Running']) : [];
+      const byId = new Map(running.map((e) => [e.executionId, e]));
+      listed = await Promise.all(
+        items.map((t) => byId.get(t.executionId) ?? oos.getExecution(t.executionId)),
+      );
     } catch (err) {
       throw toReconcileError(err, 'OOS ListExecutions');
     }

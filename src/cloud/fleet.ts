@@ -1,0 +1,260 @@
+/**
+ * The per-region fleet view (DESIGN §2): one shared, single-flight, age-bounded read of what every
+ * resource of every kind needs to know about instances, so N resources over the same instances
+ * cost one read, not N. Knows nothing of Kubernetes.
+ *
+ * - **Package states**: one OOS `ListInstancePackageStates` of an instance (all packages, no
+ *   `TemplateNames` filter) serves every resource and every package on it. Readers ask for
+ *   "these instances, no older than `maxAgeMs`"; concurrent requests for one instance share one
+ *   call; execution results update the view ({@link RegionFleet.recordPackageState}) instead of a
+ *   re-read.
+ * - **Templates**: OOS `GetTemplate` cached per (name, version) for a TTL; single-flight.
+ * - **Running executions**: one region-wide OOS `ListExecutions` listing per owner kind (by the
+ *   `ecsops.io/owner-kind` tag and status, all pages), shared by every resource's poll (status
+ *   `Running`: 100 running executions cost one call) and adoption (every active status) for
+ *   `maxAgeMs`.
+ *
+ * Only compact records are kept (no SDK response objects). A shared read runs with its own
+ * AbortController, aborted only when every reader waiting for it has aborted.
+ */
+import type { Execution, OosApi, PackageState, TemplateDetail } from './types.js';
+
+/** Options of a client view: abort signal and fairness owner (see limiter.ts). */
+export interface ClientOptions {
+  signal?: AbortSignal;
+  owner?: string;
+}
+
+/** Per-read options. */
+export interface ReadOptions extends ClientOptions {
+  /** Data read longer ago than this (ms) is re-read; 0 forces a read. */
+  maxAgeMs: number;
+}
+
+interface Stamped<T> {
+  value: T;
+  readAtMs: number;
+}
+
+/** OOS execution statuses in which work may still start or run. */
+export const ACTIVE_EXECUTION_STATUSES = ['Started', 'Queued', 'Running', 'Waiting'] as const;
+
+/**
+ * Single-flight with reference-counted cancellation: concurrent `run(key)` calls share one
+ * promise; the shared work's signal aborts only when every caller's signal has aborted.
+ */
+class SingleFlight<T> {
+  private readonly inflight = new Map<
+    string,
+    { promise: Promise<T>; waiters: number; ac: AbortController }
+  >();
+
+  run(key: string, work: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let entry = this.inflight.get(key);
+    if (!entry) {
+      const ac = new AbortController();
+      const promise = work(ac.signal).finally(() => {
+        if (this.inflight.get(key)?.promise === promise) this.inflight.delete(key);
+      });
+      promise.catch(() => undefined);
+      entry = { promise, waiters: 0, ac };
+      this.inflight.set(key, entry);
+    }
+    const e = entry;
+    e.waiters++;
+    if (!signal) return e.promise;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        e.waiters--;
+        if (e.waiters <= 0) e.ac.abort(signal.reason);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      e.promise.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+/** Options of {@link RegionFleet}. */
+export interface RegionFleetOptions {
+  /** An OOS client of the region whose calls carry `opts` (signal, owner). */
+  oos(opts: ClientOptions): OosApi;
+  /** Template cache TTL, ms. Default 5 minutes. */
+  templateTtlMs?: number;
+  /** Clock, ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** The fleet view of one region; see the module comment. */
+export class RegionFleet {
+  private readonly packages = new Map<string, Stamped<PackageState[]>>();
+  private readonly packageReads = new SingleFlight<PackageState[]>();
+  private readonly templates = new Map<string, Stamped<TemplateDetail>>();
+  private readonly templateReads = new SingleFlight<TemplateDetail>();
+  private readonly listings = new Map<string, Stamped<Execution[]>>();
+  private readonly listingReads = new SingleFlight<Execution[]>();
+  /** Bumped by {@link invalidateExecutions}; a listing read across a bump is not cached. */
+  private readonly listingGen = new Map<string, number>();
+  private readonly now: () => number;
+  private readonly templateTtlMs: number;
+  /** Reads actually sent, by kind (for tests and benchmarks). */
+  readonly reads = { packageStates: 0, templates: 0, executionListings: 0 };
+
+  constructor(private readonly opts: RegionFleetOptions) {
+    this.now = opts.now ?? Date.now;
+    this.templateTtlMs = opts.templateTtlMs ?? 5 * 60_000;
+  }
+
+  /**
+   * The package states of each instance in `instanceIds` (every package on it), read no longer
+   * than `o.maxAgeMs` ago. Instances read recently by any resource are served from the view; the
+   * rest are read with OOS `ListInstancePackageStates` (one call per instance: the API takes one
+   * ID), sharing in-flight reads.
+   * @returns instance ID → package states (empty array: nothing installed).
+   * @throws CloudError of the first failed read (the others still land in the view).
+   */
+  async packageStates(instanceIds: readonly string[], o: ReadOptions): Promise<Map<string, PackageState[]>> {
+    const out = new Map<string, PackageState[]>();
+    const now = this.now();
+    const todo: string[] = [];
+    for (const id of instanceIds) {
+      const hit = this.packages.get(id);
+      if (hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs) out.set(id, hit.value);
+      else todo.push(id);
+    }
+    const read = await Promise.allSettled(
+      todo.map((id) =>
+        this.packageReads.run(
+          `${id}|${o.maxAgeMs > 0 ? 'any' : now}`,
+          async (signal) => {
+            this.reads.packageStates++;
+            const started = this.now();
+            const states = await this.opts
+              .oos({ signal, ...(o.owner !== undefined ? { owner: o.owner } : {}) })
+              .listInstancePackageStates(id);
+            const compact = states.map(compactState);
+            const prev = this.packages.get(id);
+            // A result recorded (by an execution outcome) after this read started wins.
+            if (!prev || prev.readAtMs <= started)
+              this.packages.set(id, { value: compact, readAtMs: started });
+            return this.packages.get(id)?.value ?? compact;
+          },
+          o.signal,
+        ),
+      ),
+    );
+    let firstError: unknown;
+    for (const [i, r] of read.entries()) {
+      if (r.status === 'fulfilled') out.set(todo[i] as string, r.value);
+      else firstError ??= r.reason;
+    }
+    if (firstError !== undefined) throw firstError;
+    return out;
+  }
+
+  /**
+   * Records what an execution just did to `templateName` on `instanceId` (`state` undefined:
+   * uninstalled), stamped now, so no reader re-reads the instance for it.
+   */
+  recordPackageState(instanceId: string, templateName: string, state: PackageState | undefined): void {
+    const prev = this.packages.get(instanceId);
+    if (!prev) return; // nothing known about the other packages: leave it to the next read
+    const others = prev.value.filter((s) => s.templateName !== templateName);
+    this.packages.set(instanceId, {
+      value: state ? [...others, compactState(state)] : others,
+      readAtMs: this.now(),
+    });
+  }
+
+  /** Forgets what the view knows about `instanceId` (e.g. its execution failed): the next reader re-reads it. */
+  invalidate(instanceId: string): void {
+    this.packages.delete(instanceId);
+  }
+
+  /**
+   * OOS `GetTemplate` of (name, version), cached for the TTL (an unpinned version resolves to the
+   * latest, so a new version is seen within the TTL). @throws CloudError (not cached).
+   */
+  template(name: string, version: string | undefined, o: ClientOptions = {}): Promise<TemplateDetail> {
+    const key = `${name}@${version ?? 'latest'}`;
+    const hit = this.templates.get(key);
+    if (hit && this.now() - hit.readAtMs <= this.templateTtlMs) return Promise.resolve(hit.value);
+    return this.templateReads.run(
+      key,
+      async (signal) => {
+        this.reads.templates++;
+        const t = await this.opts
+          .oos({ signal, ...(o.owner !== undefined ? { owner: o.owner } : {}) })
+          .getTemplate(name, version);
+        this.templates.set(key, { value: t, readAtMs: this.now() });
+        return t;
+      },
+      o.signal,
+    );
+  }
+
+  /**
+   * Drops the cached listing of `tagKey=tagValue` (call after starting an execution with that tag):
+   * a later reader (e.g. adoption) never sees a listing older than the start. A listing in flight
+   * across the call is returned to its readers but not cached.
+   */
+  invalidateExecutions(tagKey: string, tagValue: string): void {
+    const prefix = `${tagKey}=${tagValue}|`;
+    for (const key of [...this.listings.keys()]) if (key.startsWith(prefix)) this.listings.delete(key);
+    this.listingGen.set(prefix, (this.listingGen.get(prefix) ?? 0) + 1);
+  }
+
+  /**
+   * Every execution tagged `tagKey=tagValue` in the region with one of `o.statuses` (default every
+   * active status; OOS `ListExecutions` per status, all pages), read no longer than `o.maxAgeMs`
+   * ago and shared by every reader.
+   * @throws CloudError.
+   */
+  async runningExecutions(
+    tagKey: string,
+    tagValue: string,
+    o: ReadOptions & { statuses?: readonly string[] },
+  ): Promise<Execution[]> {
+    const statuses = o.statuses ?? ACTIVE_EXECUTION_STATUSES;
+    const key = `${tagKey}=${tagValue}|${[...statuses].sort().join(',')}`;
+    const hit = this.listings.get(key);
+    if (hit && o.maxAgeMs > 0 && this.now() - hit.readAtMs <= o.maxAgeMs) return hit.value;
+    const genKey = `${tagKey}=${tagValue}|`;
+    const gen = this.listingGen.get(genKey) ?? 0;
+    return this.listingReads.run(
+      `${key}|${gen}|${o.maxAgeMs > 0 ? 'any' : this.now()}`,
+      async (signal) => {
+        this.reads.executionListings++;
+        const started = this.now();
+        const oos = this.opts.oos({ signal, ...(o.owner !== undefined ? { owner: o.owner } : {}) });
+        const pages = await Promise.all(
+          statuses.map((status) => oos.listAllExecutions({ tags: { [tagKey]: tagValue }, status })),
+        );
+        const seen = new Set<string>();
+        const all = pages.flat().filter((e) => !seen.has(e.executionId) && seen.add(e.executionId));
+        if ((this.listingGen.get(genKey) ?? 0) === gen)
+          this.listings.set(key, { value: all, readAtMs: started });
+        return all;
+      },
+      o.signal,
+    );
+  }
+}
+
+/** The fields of a package state the controllers use (drops descriptions and publisher data). */
+function compactState(s: PackageState): PackageState {
+  const out: PackageState = { templateName: s.templateName, parameters: s.parameters ?? {} };
+  if (s.templateVersion !== undefined) out.templateVersion = s.templateVersion;
+  if (s.updateTime !== undefined) out.updateTime = s.updateTime;
+  return out;
+}

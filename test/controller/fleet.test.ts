@@ -1,0 +1,85 @@
+/**
+ * The region's fleet view and rate gate on the fast tier: many resources over the same instances
+ * share reads and work; polls share one listing; templates are cached.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { fleetIds, fleetSeed, isReady, startFastStack, type FastStack } from '../harness/fast.js';
+
+let s: FastStack | undefined;
+afterEach(async () => {
+  await s?.stop();
+  s = undefined;
+});
+
+/** Reconciles every name round-robin (advancing the fake clock) until all are Ready. */
+async function convergeAll(st: FastStack, names: string[], maxRounds = 200): Promise<void> {
+  for (let round = 0; round < maxRounds; round++) {
+    let minWait = Infinity;
+    for (const n of names) {
+      const step = await st.reconcile(n);
+      minWait = Math.min(minWait, step.result?.requeueAfterMs ?? 1_000);
+    }
+    if (names.every((n) => isReady(st.get(n)))) return;
+    st.clock.advance(Math.min(minWait, 5_000));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`not all Ready: ${names.filter((n) => !isReady(s?.get(n))).join(', ')}`);
+}
+
+describe('fleet view', () => {
+  it('20 resources over the same 500 instances: ≤ 1.1 × 500 state reads and ≤ 10 executions', async () => {
+    const st = (s = await startFastStack({ seed: fleetSeed('sh', 500) }));
+    const names = Array.from({ length: 20 }, (_, i) => `same-${i}`);
+    for (const n of names)
+      st.apply(n, { targets: { tags: [{ key: 'fleet', value: 'sh' }] }, interval: '10m' });
+    await convergeAll(st, names);
+    let counts = await st.emu.control.requestCounts();
+    expect(counts.ListInstancePackageStates ?? 0).toBeLessThanOrEqual(550);
+    expect(counts.StartExecution ?? 0).toBeLessThanOrEqual(10);
+    expect(counts.GetTemplate ?? 0).toBeLessThanOrEqual(2);
+    for (const n of names)
+      expect(st.get(n)?.status?.summary).toMatchObject({ targeted: 500, installed: 500 });
+
+    // One interval later every resource runs its drift check: still about one read per instance.
+    await st.emu.control.resetRequestCounts();
+    st.clock.advance(10 * 60_000);
+    for (const n of names) expect((await st.reconcile(n)).error).toBeUndefined();
+    counts = await st.emu.control.requestCounts();
+    expect(counts.ListInstancePackageStates ?? 0).toBeLessThanOrEqual(550);
+    expect(counts.StartExecution ?? 0).toBe(0);
+  });
+
+  it('a forced re-read (reconcile annotation) bypasses the view', async () => {
+    const st = (s = await startFastStack({ seed: fleetSeed('fr', 20) }));
+    st.apply('a', { targets: { instanceIds: fleetIds('fr', 1, 20) } });
+    st.apply('b', { targets: { instanceIds: fleetIds('fr', 1, 20) } });
+    await convergeAll(st, ['a', 'b']);
+    await st.emu.control.resetRequestCounts();
+    await st.reconcile('b'); // served from the view
+    expect((await st.emu.control.requestCounts()).ListInstancePackageStates ?? 0).toBe(0);
+    st.store.annotate('default', 'b', { 'ecsops.io/reconcile-requested-at': 'now' });
+    await st.reconcile('b');
+    expect((await st.emu.control.requestCounts()).ListInstancePackageStates ?? 0).toBe(20);
+  });
+
+  it('polls 100 running executions with at most 2 ListExecutions calls per poll round', async () => {
+    // timeScale 0.5: an install takes ~10 s, so every execution is still running when polled.
+    const st = (s = await startFastStack({ seed: fleetSeed('pl', 1000), timeScale: 0.5 }));
+    const names = Array.from({ length: 100 }, (_, i) => `poll-${i}`);
+    names.forEach((n, i) =>
+      st.apply(n, { targets: { instanceIds: fleetIds('pl', i * 10 + 1, i * 10 + 10) } }),
+    );
+    for (const n of names) expect((await st.reconcile(n)).error).toBeUndefined();
+    expect((await st.emu.control.requestCounts()).StartExecution).toBe(100);
+    for (let i = 0; i < 100 && (await st.emu.control.listExecutions({ status: 'Running' })).length < 100; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await st.emu.control.listExecutions({ status: 'Running' })).length).toBe(100);
+    await st.emu.control.resetRequestCounts();
+    st.clock.advance(1_000);
+    for (const n of names) expect((await st.reconcile(n)).error).toBeUndefined();
+    const counts = await st.emu.control.requestCounts();
+    expect(counts.ListExecutions ?? 0).toBeLessThanOrEqual(2);
+    for (const n of names) expect(st.get(n)?.status?.summary?.inProgress).toBe(10);
+  });
+});
