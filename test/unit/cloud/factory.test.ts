@@ -64,3 +64,18 @@ describe('createCloudClients', () => {
     expect(() => layer.ecs('bad region', { signal })).toThrow(TypeError);
   });
 });
+
+describe('ECS endpoint table', () => {
+  it('equals the endpoint map of the ECS SDK (@alicloud/ecs20140526, a devDependency)', async () => {
+    const { ECS_ENDPOINT_MAP } = await import('../../../src/cloud/ecs-endpoints.js');
+    const { default: Ecs } = (await import('@alicloud/ecs20140526')) as unknown as {
+      default: { default?: new (c: unknown) => unknown } & (new (c: unknown) => unknown);
+    };
+    const { $OpenApiUtil } = await import('@alicloud/openapi-core');
+    const Client = (Ecs.default ?? Ecs) as new (c: unknown) => { _endpointMap: Record<string, string> };
+    const sdk = new Client(
+      new $OpenApiUtil.Config({ regionId: 'cn-hangzhou', accessKeyId: 'x', accessKeySecret: 'y' }),
+    );
+    expect(ECS_ENDPOINT_MAP).toEqual(sdk._endpointMap);
+  });
+});
