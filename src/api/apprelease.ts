@@ -476,6 +476,9 @@ export const RolloutStatusSchema = Type.Object(
         message: Type.String({ maxLength: 2048 }),
       }),
     ),
+    canaryPromoted: Type.Optional(
+      Type.Boolean({ description: 'The canary pause ended (promoted, or pauseDuration passed).' }),
+    ),
     rollbackStarted: Type.Optional(Type.Boolean()),
     batches: Type.Array(BatchStatusSchema, { maxItems: MAX_BATCH_ROWS, description: 'The newest batches.' }),
   },

@@ -62,6 +62,28 @@ export const RECHECKED_STALLED_REASONS: readonly string[] = [
   'ConflictingResource',
 ];
 
+// AppRelease reasons
+/** Ready=True: every reachable target runs the current revision. */
+export const RolloutSucceededReason = 'RolloutSucceeded';
+/** Ready=False + Reconciling: batches of the current revision are rolling out. */
+export const RolloutInProgressReason = 'RolloutInProgress';
+/** Ready=False + Paused=True: held after the canary, by spec.paused, or between batches. */
+export const RolloutPausedReason = 'RolloutPaused';
+/** Ready=False: the rollout failed (rollback.automatic false, or a drift enrolment failed). */
+export const RolloutFailedReason = 'RolloutFailed';
+/** Ready=False + Reconciling: instances are being moved back to the stable revision. */
+export const RollingBackReason = 'RollingBack';
+/** Ready=False: the failed rollout was rolled back; the message names the failing step and instance. */
+export const RolledBackReason = 'RolledBack';
+/** Ready=False + Reconciling: the next batch waits for another resource's work on the same instances. */
+export const WaitingForInstanceLockReason = 'WaitingForInstanceLock';
+/** Paused=True reason when held by `spec.paused`. */
+export const PausedBySpecReason = 'PausedBySpec';
+/** Paused=True reason after the canary batch, until promoted. */
+export const CanaryPauseReason = 'CanaryPause';
+/** Stalled=True: an older AppRelease deploys the same application on overlapping instances. */
+export const ConflictingReleaseReason = 'ConflictingRelease';
+
 // PatchPolicy and MaintenanceWindow
 /** Condition type of PatchPolicy: every reachable target has no missing, failed or pending-reboot patches. */
 export const CompliantCondition = 'Compliant';

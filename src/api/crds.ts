@@ -22,6 +22,12 @@ import {
   PatchPolicySpecSchema,
   PatchPolicyStatusSchema,
 } from './patchpolicy.js';
+import {
+  APP_RELEASE_KIND,
+  APP_RELEASE_PLURAL,
+  AppReleaseSpecSchema,
+  AppReleaseStatusSchema,
+} from './apprelease.js';
 
 export interface PrinterColumn {
   name: string;
@@ -73,6 +79,28 @@ export const definitions: CrdDefinition[] = [
       { name: 'Failed', type: 'integer', jsonPath: '.status.summary.failed', priority: 1 },
       { name: 'Unreachable', type: 'integer', jsonPath: '.status.summary.unreachable', priority: 1 },
       { name: 'Version', type: 'string', jsonPath: '.status.resolvedPackageVersion', priority: 1 },
+      ...tailColumns,
+    ],
+  },
+  // AppRelease
+  {
+    kind: APP_RELEASE_KIND,
+    plural: APP_RELEASE_PLURAL,
+    singular: 'apprelease',
+    shortNames: ['apprel'],
+    description:
+      'AppRelease declares that version V of an application, from an artifact with a known sha256, runs on a set of ECS instances, installed and started by shell hooks. The ecsops controller rolls it out in batches (canary, pause, promote) with ECS Cloud Assistant RunCommand, checks health, rolls back automatically and records the revision on each instance as an ECS tag.',
+    spec: AppReleaseSpecSchema,
+    status: AppReleaseStatusSchema,
+    printerColumns: [
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Updated', type: 'integer', jsonPath: '.status.summary.updated' },
+      { name: 'Targeted', type: 'integer', jsonPath: '.status.summary.targeted' },
+      { name: 'Revision', type: 'string', jsonPath: '.status.currentRevision' },
+      { name: 'Version', type: 'string', jsonPath: '.spec.version', priority: 1 },
+      { name: 'Stable', type: 'string', jsonPath: '.status.stableRevision', priority: 1 },
+      { name: 'Failed', type: 'integer', jsonPath: '.status.summary.failed', priority: 1 },
       ...tailColumns,
     ],
   },

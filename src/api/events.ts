@@ -43,6 +43,52 @@ export const EVENT_ACTIONS = [
   DeleteAction,
 ] as const;
 
+// AppRelease reasons and actions
+/** A rollout of a new revision started (or an enrolment of instances lacking it). */
+export const RolloutStartedEvent = 'RolloutStarted';
+/** A batch of a rollout started. */
+export const BatchStartedEvent = 'BatchStarted';
+/** A batch finished on every instance. */
+export const BatchSucceededEvent = 'BatchSucceeded';
+/** Warning: a batch left instances failed; names the failing step and instance. */
+export const BatchFailedEvent = 'BatchFailed';
+/** The rollout holds (canary pause or spec.paused). */
+export const RolloutPausedEvent = 'RolloutPaused';
+/** The promote annotation (or pauseDuration) continued a paused rollout. */
+export const RolloutPromotedEvent = 'RolloutPromoted';
+/** Every targeted instance runs the new revision. */
+export const RolloutSucceededEvent = 'RolloutSucceeded';
+/** Warning: the rollout failed (maxErrors exceeded, health check, progress deadline). */
+export const RolloutFailedEvent = 'RolloutFailed';
+/** Warning: instances are being rolled back to the stable revision. */
+export const RollbackStartedEvent = 'RollbackStarted';
+/** Warning: the rollback finished; the fleet runs the stable revision. */
+export const RolledBackEvent = 'RolledBack';
+/** A newer spec superseded a rollout in progress. */
+export const RolloutSupersededEvent = 'RolloutSuperseded';
+/** The next batch waits for another resource's work on the same instances (cross-kind lock). */
+export const WaitingForInstanceLockEvent = 'WaitingForInstanceLock';
+
+export const RolloutAction = 'Rollout';
+export const PromoteAction = 'Promote';
+export const RollbackAction = 'Rollback';
+
+/** AppRelease event reasons, for docs and tests. */
+export const APP_RELEASE_EVENT_REASONS = [
+  RolloutStartedEvent,
+  BatchStartedEvent,
+  BatchSucceededEvent,
+  BatchFailedEvent,
+  RolloutPausedEvent,
+  RolloutPromotedEvent,
+  RolloutSucceededEvent,
+  RolloutFailedEvent,
+  RollbackStartedEvent,
+  RolledBackEvent,
+  RolloutSupersededEvent,
+  WaitingForInstanceLockEvent,
+] as const;
+
 // PatchPolicy and MaintenanceWindow (reasons; type Normal unless noted)
 /** A scan round started (by the schedule, the scan annotation or a missed run at start-up). */
 export const ScanStartedEvent = 'ScanStarted';

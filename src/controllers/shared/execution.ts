@@ -18,13 +18,16 @@ export const OOS_BATCH_SIZE = 50;
 export function clientToken(parts: {
   uid: string;
   generation: number;
+  /** Replaces the generation when set (a kind whose work outlives generations, e.g. an AppRelease revision). */
+  scope?: string;
   sequence: number;
   action: string;
   instanceIds: readonly string[];
 }): string {
   const batch = [...parts.instanceIds].sort().join(',');
+  const scope = parts.scope !== undefined ? `s:${parts.scope}` : String(parts.generation);
   const digest = createHash('sha256')
-    .update(`${parts.uid}|${parts.generation}|${parts.sequence}|${parts.action}|${batch}`)
+    .update(`${parts.uid}|${scope}|${parts.sequence}|${parts.action}|${batch}`)
     .digest('hex');
   return `ecsops-${digest.slice(0, 40)}`;
 }

@@ -40,6 +40,10 @@ export interface CommandSpec {
   timeoutSeconds: number;
   username?: string;
   workingDir?: string;
+  /** Cloud Assistant custom parameters (`{{name}}`); sent with `EnableParameter=true`. */
+  parameters?: Record<string, string>;
+  /** What a timeout or StopInvocation kills (default `Process`). */
+  terminationMode?: 'Process' | 'ProcessTree';
 }
 
 /** Options of {@link InvocationTracker}. */
@@ -105,6 +109,8 @@ export class InvocationTracker implements WorkTracker {
             tags,
             ...(cmd.username ? { username: cmd.username } : {}),
             ...(cmd.workingDir ? { workingDir: cmd.workingDir } : {}),
+          ...(cmd.parameters ? { enableParameter: true, parameters: cmd.parameters } : {}),
+          ...(cmd.terminationMode ? { terminationMode: cmd.terminationMode } : {}),
           });
           return invokeId;
         } catch (err) {

@@ -9,6 +9,7 @@ import type { InformerCache } from '../../runtime/informer.js';
 import { generationChangedPredicate, type ControllerHandle, type Manager } from '../../runtime/manager.js';
 import { StatusPatcher } from '../../runtime/status.js';
 import type { KubeWriter, ObjectReader, Resource } from './deps.js';
+import type { InstanceLock } from './lock.js';
 
 /** One kind to register. */
 export interface KindRegistration<T extends Resource> {
@@ -21,6 +22,8 @@ export interface KindRegistration<T extends Resource> {
   namespace?: string;
   /** Annotations whose change triggers a reconcile (besides generation); default the reconcile annotation. */
   annotations?: readonly string[];
+  /** The process's cross-kind instance lock: this kind's objects become a source of holders. */
+  lock?: InstanceLock;
   /** Builds the reconciler from the informer cache reader and the status writer. */
   build(io: { objects: ObjectReader<T>; kube: KubeWriter<T> }): Reconciler;
 }
@@ -58,5 +61,6 @@ export function registerKind<T extends Resource>(
     updatePredicate: generationChangedPredicate(reg.annotations ?? [RECONCILE_REQUESTED_ANNOTATION]),
   });
   holder.cache = handle.cache;
+  reg.lock?.addSource(reg.kind, objects as ObjectReader<Resource>);
   return handle;
 }

@@ -16,6 +16,7 @@ import { toMetaTime } from '../../runtime/conditions.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
 import { chunks } from '../../util/chunks.js';
 import type { ControllerMetrics, EventSink, Resource } from './deps.js';
+import { encodeLockKeys } from './lock.js';
 import { clientToken } from './execution.js';
 
 /** Work in flight, as this process knows it (with the instance batch). */
@@ -30,6 +31,8 @@ export interface WorkItem {
   clientToken: string;
   /** RFC 3339. */
   startTime: string;
+  /** The batch's lock keys from status, until a poll reads the instance IDs back (see lock.ts). */
+  lockKeys?: string;
 }
 
 /** The result of one instance of a finished batch. */
@@ -67,6 +70,11 @@ export interface StartRequest {
   instanceIds: readonly string[];
   /** Short human description for Events, e.g. `install ACS-Extension-node v3`. */
   describe: string;
+  /**
+   * Replaces the generation in the ClientToken: work that must not restart when unrelated spec
+   * fields change (e.g. an AppRelease batch is keyed by revision and rollout, not generation).
+   */
+  tokenScope?: string;
 }
 
 /** Starts, adopts and polls batches of cloud work for one resource. */
@@ -102,6 +110,8 @@ export function toTracked(w: WorkItem): TrackedExecution {
   };
   if (w.round !== undefined) t.round = w.round;
   if (w.instanceIds.length > 0) t.instanceCount = w.instanceIds.length;
+  const lockKeys = w.instanceIds.length > 0 ? encodeLockKeys(w.instanceIds) : w.lockKeys;
+  if (lockKeys) t.lockKeys = lockKeys;
   return t;
 }
 
@@ -114,6 +124,7 @@ export function fromTracked(t: TrackedExecution): WorkItem {
     instanceIds: [...(t.instanceIds ?? [])],
     clientToken: t.clientToken,
     startTime: t.startTime,
+    ...(t.lockKeys ? { lockKeys: t.lockKeys } : {}),
   };
 }
 
@@ -165,6 +176,7 @@ export async function startInBatches(
     const token = clientToken({
       uid: o.uid,
       generation: o.generation,
+      ...(req.tokenScope !== undefined ? { scope: req.tokenScope } : {}),
       sequence: req.round,
       action: req.action,
       instanceIds: batch,

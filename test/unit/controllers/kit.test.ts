@@ -14,6 +14,7 @@ import { invocationOutcome } from '../../../src/controllers/shared/invocation-tr
 import { FailureLedger, retryDelayMs } from '../../../src/controllers/shared/retry.js';
 import { boundedRows, countStates, summaryKey, type RowSpec } from '../../../src/controllers/shared/rows.js';
 import { fromTracked, toTracked } from '../../../src/controllers/shared/work.js';
+import { encodeLockKeys } from '../../../src/controllers/shared/lock.js';
 import { CloudError } from '../../../src/cloud/errors.js';
 import type { Execution } from '../../../src/cloud/types.js';
 import type { Condition } from '../../../src/runtime/conditions.js';
@@ -390,8 +391,11 @@ describe('trackers: pure parts', () => {
       instanceCount: 2,
       clientToken: 'tok',
       startTime: 's',
+      lockKeys: encodeLockKeys(['i-1', 'i-2']),
     });
     expect(fromTracked(toTracked(w)).instanceIds).toEqual([]);
+    // the lock keys survive a restart until a poll reads the batch back
+    expect(toTracked(fromTracked(toTracked(w))).lockKeys).toBe(encodeLockKeys(['i-1', 'i-2']));
   });
 });
 

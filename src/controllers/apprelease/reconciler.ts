@@ -1,0 +1,202 @@
+/**
+ * AppRelease reconciler (DESIGN §1/§3) on the shared kit: the {@link ReconcileDriver} runs the
+ * preamble, gates and the one status write; this file wires the phases ({@link ./phases.ts}), the
+ * deletion step ({@link ./delete.ts}), the status derivation ({@link ./status.ts}) and the Cloud
+ * Assistant {@link InvocationTracker} that runs the wrapper ({@link ./wrapper.ts}).
+ */
+import { APP_RELEASE_KIND, type AppRelease } from '../../api/apprelease.js';
+import type { CloudClients } from '../../cloud/types.js';
+import type {
+  ReconcileContext,
+  Reconciler,
+  ReconcileRequest,
+  ReconcileResult,
+} from '../../runtime/controller.js';
+import { ClaimRegistry } from '../shared/claims.js';
+import type { ControllerMetrics, EventSink, KitDeps, KubeWriter, ObjectReader } from '../shared/deps.js';
+import { intervalMs, ReconcileDriver, type BaseScope, type KindHooks } from '../shared/driver.js';
+import { InvocationTracker } from '../shared/invocation-tracker.js';
+import type { InstanceLock } from '../shared/lock.js';
+import { FailureLedger } from '../shared/retry.js';
+import { fromTracked, pollDelayMs } from '../shared/work.js';
+import { ConflictingReleaseReason } from '../../api/conditions.js';
+import { reconcileDelete } from './delete.js';
+import type { AppReleaseMetrics } from './metrics.js';
+import {
+  reconcileConflicts,
+  reconcileInvocations,
+  reconcileRollout,
+  reconcileTargets,
+  type AppContext,
+  type AppScope,
+} from './phases.js';
+import { deriveAppReleaseStatus } from './status.js';
+import {
+  commandParameters,
+  commandTimeoutSeconds,
+  renderCommand,
+  revisionOf,
+  type WrapperAction,
+} from './wrapper.js';
+
+/** `ecsops_executions_*{template}` label of AppRelease invocations. */
+export const APP_RELEASE_METRIC_LABEL = 'RunCommand:apprelease';
+
+export interface AppReleaseOptions {
+  /** Bound on status.instances rows. Default 100. */
+  maxInstanceRows: number;
+  /** Poll delay for running batches, milliseconds (grows from min to max with batch age). */
+  pollMinMs: number;
+  pollMaxMs: number;
+  /** Backoff for re-enrolling instances that failed outside a rollout, milliseconds. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Slow re-check of permission / credential / conflict Stalled states, milliseconds. */
+  stalledRecheckMs: number;
+}
+
+export const defaultAppReleaseOptions: AppReleaseOptions = {
+  maxInstanceRows: 100,
+  pollMinMs: 5_000,
+  pollMaxMs: 60_000,
+  retryBaseMs: 30_000,
+  retryMaxMs: 30 * 60_000,
+  stalledRecheckMs: 10 * 60_000,
+};
+
+export interface AppReleaseDeps {
+  objects: ObjectReader<AppRelease>;
+  kube: KubeWriter<AppRelease>;
+  cloud: CloudClients;
+  events: EventSink;
+  /** The shared domain metrics (executions, ecsops_resource_instances). */
+  metrics: ControllerMetrics;
+  /** The AppRelease metric families. */
+  appMetrics: AppReleaseMetrics;
+  /** The process's cross-kind instance lock (optional: without it, batches never wait). */
+  lock?: InstanceLock;
+  now?: () => Date;
+  options?: Partial<AppReleaseOptions>;
+}
+
+/** The AppRelease reconciler: the shared driver with this kind's hooks. */
+export class AppReleaseReconciler implements Reconciler {
+  private readonly driver: ReconcileDriver<AppRelease, AppScope>;
+  private readonly opts: AppReleaseOptions;
+  private readonly k: AppContext;
+
+  constructor(private readonly deps: AppReleaseDeps) {
+    this.opts = { ...defaultAppReleaseOptions, ...deps.options };
+    this.k = {
+      claims: new ClaimRegistry(),
+      events: deps.events,
+      metrics: deps.appMetrics,
+      backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
+      ...(deps.lock ? { lock: deps.lock } : {}),
+    };
+    const k = this.k;
+    const hooks: KindHooks<AppRelease, AppScope> = {
+      kind: APP_RELEASE_KIND,
+      writesAllowed: (obj) => !obj.spec.suspend,
+      newScope: (base) => this.newScope(base),
+      phases: [
+        (s) => reconcileTargets(s),
+        (s) => reconcileConflicts(k, s),
+        (s) => reconcileInvocations(k, s),
+        (s) => reconcileRollout(k, s),
+      ],
+      reconcileDelete: (s) => reconcileDelete(k, s),
+      deriveStatus: (s, err) => deriveAppReleaseStatus(s, err, this.opts.maxInstanceRows),
+      requeueAfterMs: (s) => this.requeueAfter(s),
+      recheckedStalledReasons: [ConflictingReleaseReason],
+      forget: (uid) => {
+        k.claims.remove(uid);
+        k.lock?.release(uid);
+      },
+    };
+    const kit: KitDeps<AppRelease> = {
+      objects: deps.objects,
+      kube: deps.kube,
+      events: deps.events,
+      metrics: deps.appMetrics.forDriver(deps.metrics),
+      ...(deps.now ? { now: deps.now } : {}),
+    };
+    this.driver = new ReconcileDriver(hooks, kit, { stalledRecheckMs: this.opts.stalledRecheckMs });
+  }
+
+  /** Reconciles one AppRelease by key (see the driver). */
+  reconcile(req: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileResult> {
+    return this.driver.reconcile(req, ctx);
+  }
+
+  private newScope(base: BaseScope<AppRelease>): AppScope {
+    const { obj, ctx } = base;
+    const { spec } = obj;
+    const status = obj.status ?? {};
+    const ecs = this.deps.cloud.ecs(spec.regionId, { signal: ctx.signal });
+    const revision = revisionOf(spec);
+    const owner = `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
+    const scope: AppScope = {
+      ...base,
+      ecs,
+      revision,
+      tracker: new InvocationTracker({
+        ecs,
+        metricLabel: APP_RELEASE_METRIC_LABEL,
+        events: this.deps.events,
+        metrics: this.deps.metrics,
+        outputTail: 1024,
+        command: (_batch, action) => {
+          const a = action as WrapperAction;
+          // a deploy installs the rollout's revision (the spec's); a rollback the stable one
+          const rev = a === 'rollback' ? (scope.stable ?? 'none') : revision;
+          return {
+            type: 'RunShellScript',
+            commandContent: renderCommand({ action: a, revision: rev, spec, owner }),
+            timeoutSeconds: commandTimeoutSeconds(spec, a),
+            username: spec.install?.user ?? 'root',
+            workingDir: '/',
+            parameters: commandParameters(a, rev),
+            terminationMode: 'ProcessTree',
+          };
+        },
+      }),
+      targets: [],
+      resolved: false,
+      tags: new Map(),
+      inFlight: (status.executions ?? []).map(fromTracked),
+      ledger: new FailureLedger(status.retry),
+      sequence: status.executionSequence ?? 0,
+      history: [...(status.history ?? [])],
+      results: new Map(),
+      rolledBack: new Set(),
+    };
+    if (status.phase) scope.phase = status.phase;
+    if (status.stableRevision) scope.stable = status.stableRevision;
+    if (status.stableVersion) scope.stableVersion = status.stableVersion;
+    if (status.rollout) scope.rollout = structuredClone(status.rollout);
+    return scope;
+  }
+
+  /** The lowest of: batch poll delay, a timed pause's end, a lock wait, and the drift interval (ms). */
+  private requeueAfter(s: AppScope): number {
+    const candidates = [intervalMs(s.obj.spec.interval)];
+    if (s.inFlight.length > 0) {
+      candidates.push(
+        pollDelayMs(
+          s.inFlight.map((w) => w.startTime),
+          s.now,
+          this.opts.pollMinMs,
+          this.opts.pollMaxMs,
+        ),
+      );
+    }
+    if (s.wakeAtMs !== undefined) candidates.push(Math.max(1_000, s.wakeAtMs - s.now.getTime()));
+    if (s.waiting) candidates.push(this.opts.pollMinMs);
+    if (s.phase === 'RollingBack') candidates.push(this.opts.pollMinMs);
+    const retryAt = s.ledger.retryAt;
+    if (retryAt && s.writesAllowed && s.rollout?.enrol)
+      candidates.push(Math.max(this.opts.pollMinMs, Date.parse(retryAt) - s.now.getTime()));
+    return Math.min(...candidates);
+  }
+}
