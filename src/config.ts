@@ -10,6 +10,8 @@ export interface Config {
   kubeconfig?: string;
   /** Watched namespace; undefined = all namespaces. */
   namespace?: string;
+  /** Label selector of the objects this process reconciles (sharding); undefined = all. */
+  watchLabelSelector?: string;
   metricsBindAddress: string;
   healthProbeBindAddress: string;
   leaderElect: boolean;
@@ -20,6 +22,7 @@ export interface Config {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   ecsExtensionWorkers: number;
+  patchPolicyWorkers: number;
   cloudQps: number;
   cloudConcurrency: number;
   cloudMaxRetries: number;
@@ -89,6 +92,13 @@ export function addControllerOptions(cmd: Command): Command {
     )
     .addOption(
       opt(
+        '--watch-label-selector <selector>',
+        'reconcile only objects matching this label selector, e.g. "sharding.ecsops.io/key in (shard1)" (sharding; give each shard its own --leader-election-id)',
+        'ECSOPS_WATCH_LABEL_SELECTOR',
+      ),
+    )
+    .addOption(
+      opt(
         '--metrics-bind-address <addr>',
         'address of /metrics ("0" disables)',
         'ECSOPS_METRICS_BIND_ADDRESS',
@@ -145,6 +155,11 @@ export function addControllerOptions(cmd: Command): Command {
       opt('--ecsextension-workers <n>', 'concurrent EcsExtension reconciles', 'ECSOPS_ECSEXTENSION_WORKERS')
         .argParser(positiveInt('--ecsextension-workers'))
         .default(4),
+    )
+    .addOption(
+      opt('--patchpolicy-workers <n>', 'concurrent PatchPolicy reconciles', 'ECSOPS_PATCHPOLICY_WORKERS')
+        .argParser(positiveInt('--patchpolicy-workers'))
+        .default(2),
     )
     .addOption(
       opt(
@@ -253,6 +268,7 @@ export function toConfig(o: Record<string, unknown>): Config {
   const cfg: Config = {
     kubeconfig: o.kubeconfig as string | undefined,
     namespace: (o.namespace as string | undefined) || undefined,
+    ...((o.watchLabelSelector as string | undefined) ? { watchLabelSelector: o.watchLabelSelector as string } : {}),
     metricsBindAddress: o.metricsBindAddress as string,
     healthProbeBindAddress: o.healthProbeBindAddress as string,
     leaderElect: o.leaderElect as boolean,
@@ -263,6 +279,7 @@ export function toConfig(o: Record<string, unknown>): Config {
     renewDeadlineMs: o.renewDeadline as number,
     retryPeriodMs: o.retryPeriod as number,
     ecsExtensionWorkers: o.ecsextensionWorkers as number,
+    patchPolicyWorkers: o.patchpolicyWorkers as number,
     cloudQps: o.cloudQps as number,
     cloudConcurrency: o.cloudConcurrency as number,
     cloudMaxRetries: o.cloudMaxRetries as number,

@@ -10,6 +10,8 @@ import { CONFIGURE_PACKAGE_TEMPLATE } from './api/ecsextension.js';
 import { createCloudClients, type CloudOptions } from './cloud/index.js';
 import type { Config } from './config.js';
 import { registerEcsExtension } from './controllers/ecsextension/register.js';
+import { APPLY_PATCH_BASELINE_TEMPLATE } from './api/patchpolicy.js';
+import { registerPatchPolicy } from './controllers/patchpolicy/register.js';
 import { DomainMetrics } from './controllers/shared/metrics.js';
 import { createRegistry, startProbeServer, type ProbeServer } from './metrics/index.js';
 import { EventRecorder } from './runtime/events.js';
@@ -70,6 +72,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
     kubeConfig,
     registry,
     logger,
+    ...(cfg.watchLabelSelector ? { labelSelector: cfg.watchLabelSelector } : {}),
     leaderElection: cfg.leaderElect
       ? {
           namespace: cfg.leaderElectionNamespace,
@@ -96,6 +99,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
   });
   const metrics = new DomainMetrics(registry, {
     [CONFIGURE_PACKAGE_TEMPLATE]: ['install', 'update', 'uninstall'],
+    [APPLY_PATCH_BASELINE_TEMPLATE]: ['scan', 'install'],
   });
   registerEcsExtension(manager, {
     kubeConfig,
@@ -110,6 +114,21 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
       pollMaxMs: cfg.executionPollMaxMs,
       retryBaseMs: cfg.retryBaseMs,
       retryMaxMs: cfg.retryMaxMs,
+    },
+  });
+  // PatchPolicy (+ its MaintenanceWindow controller).
+  registerPatchPolicy(manager, {
+    kubeConfig,
+    cloud,
+    events,
+    metrics,
+    registry,
+    workers: cfg.patchPolicyWorkers,
+    ...(cfg.namespace !== undefined ? { namespace: cfg.namespace } : {}),
+    options: {
+      maxInstanceRows: cfg.maxInstanceRows,
+      pollMinMs: cfg.executionPollMinMs,
+      pollMaxMs: cfg.executionPollMaxMs,
     },
   });
 

@@ -517,8 +517,9 @@ function lastInstallMs(s: InstancePatchState | undefined): number {
  * The instances an install may still start on in the current window occurrence, least recently
  * patched first: reachable, not in flight, not already installed or failed in this occurrence
  * (patch state OperationType install since it opened, or a failure recorded since), and not
- * compliant by a scan that finished less than `spec.interval` ago. Pending-reboot-only instances
- * qualify only with rebootIfNeeded.
+ * compliant by a scan that finished less than `spec.interval` before the occurrence opened (or
+ * since). Compliant targets with an older scan are included: the template scans before it
+ * installs. Pending-reboot-only instances qualify only with rebootIfNeeded.
  */
 export function installCandidates(scope: PatchScope, opensAt: Date): string[] {
   const states = scope.memory.compliance?.states ?? new Map<string, InstancePatchState>();
@@ -536,7 +537,7 @@ export function installCandidates(scope: PatchScope, opensAt: Date): string[] {
     if (s) {
       const needs = s.missingCount > 0 || s.failedCount > 0 || (reboot && s.installedPendingRebootCount > 0);
       const scannedAt = Date.parse(s.operationEndTime ?? '') || 0;
-      if (!needs && (s.installedPendingRebootCount > 0 || scope.now.getTime() - scannedAt < period)) continue;
+      if (!needs && (s.installedPendingRebootCount > 0 || scannedAt >= open - period)) continue;
     }
     out.push({ id: t.instanceId, last: lastInstallMs(s) });
   }

@@ -269,6 +269,11 @@ describe('RBAC', () => {
       'ecsops.io/ecsextensions': ['get', 'list', 'patch', 'update', 'watch'],
       'ecsops.io/ecsextensions/status': ['get', 'patch', 'update'],
       'ecsops.io/ecsextensions/finalizers': ['update'],
+      'ecsops.io/patchpolicies': ['get', 'list', 'patch', 'update', 'watch'],
+      'ecsops.io/patchpolicies/status': ['get', 'patch', 'update'],
+      'ecsops.io/patchpolicies/finalizers': ['update'],
+      'ecsops.io/maintenancewindows': ['get', 'list', 'watch'],
+      'ecsops.io/maintenancewindows/status': ['get', 'patch', 'update'],
       'events.k8s.io/events': ['create', 'patch'],
     });
   });
