@@ -22,6 +22,7 @@ export interface Config {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   ecsExtensionWorkers: number;
+  appReleaseWorkers: number;
   patchPolicyWorkers: number;
   cloudQps: number;
   cloudConcurrency: number;
@@ -157,6 +158,11 @@ export function addControllerOptions(cmd: Command): Command {
         .default(4),
     )
     .addOption(
+      opt('--apprelease-workers <n>', 'concurrent AppRelease reconciles', 'ECSOPS_APPRELEASE_WORKERS')
+        .argParser(positiveInt('--apprelease-workers'))
+        .default(2),
+    )
+    .addOption(
       opt('--patchpolicy-workers <n>', 'concurrent PatchPolicy reconciles', 'ECSOPS_PATCHPOLICY_WORKERS')
         .argParser(positiveInt('--patchpolicy-workers'))
         .default(2),
@@ -279,6 +285,7 @@ export function toConfig(o: Record<string, unknown>): Config {
     renewDeadlineMs: o.renewDeadline as number,
     retryPeriodMs: o.retryPeriod as number,
     ecsExtensionWorkers: o.ecsextensionWorkers as number,
+    appReleaseWorkers: o.appreleaseWorkers as number,
     patchPolicyWorkers: o.patchpolicyWorkers as number,
     cloudQps: o.cloudQps as number,
     cloudConcurrency: o.cloudConcurrency as number,

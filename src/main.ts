@@ -10,6 +10,9 @@ import { CONFIGURE_PACKAGE_TEMPLATE } from './api/ecsextension.js';
 import { createCloudClients, type CloudOptions } from './cloud/index.js';
 import type { Config } from './config.js';
 import { registerEcsExtension } from './controllers/ecsextension/register.js';
+import { APP_RELEASE_METRIC_LABEL } from './controllers/apprelease/reconciler.js';
+import { registerAppRelease } from './controllers/apprelease/register.js';
+import { InstanceLock } from './controllers/shared/lock.js';
 import { APPLY_PATCH_BASELINE_TEMPLATE } from './api/patchpolicy.js';
 import { registerPatchPolicy } from './controllers/patchpolicy/register.js';
 import { DomainMetrics } from './controllers/shared/metrics.js';
@@ -99,6 +102,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
   });
   const metrics = new DomainMetrics(registry, {
     [CONFIGURE_PACKAGE_TEMPLATE]: ['install', 'update', 'uninstall'],
+    [APP_RELEASE_METRIC_LABEL]: ['deploy', 'rollback', 'uninstall'],
     [APPLY_PATCH_BASELINE_TEMPLATE]: ['scan', 'install'],
   });
   registerEcsExtension(manager, {
@@ -129,6 +133,26 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
       maxInstanceRows: cfg.maxInstanceRows,
       pollMinMs: cfg.executionPollMinMs,
       pollMaxMs: cfg.executionPollMaxMs,
+    },
+  });
+
+  // AppRelease. The cross-kind instance lock: every kind registered with `lock` is a source of holders.
+  const instanceLock = new InstanceLock();
+  registerAppRelease(manager, {
+    kubeConfig,
+    cloud,
+    events,
+    metrics,
+    registry,
+    lock: instanceLock,
+    workers: cfg.appReleaseWorkers,
+    ...(cfg.namespace !== undefined ? { namespace: cfg.namespace } : {}),
+    options: {
+      maxInstanceRows: cfg.maxInstanceRows,
+      pollMinMs: cfg.executionPollMinMs,
+      pollMaxMs: cfg.executionPollMaxMs,
+      retryBaseMs: cfg.retryBaseMs,
+      retryMaxMs: cfg.retryMaxMs,
     },
   });
 

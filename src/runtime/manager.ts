@@ -79,6 +79,11 @@ export interface ManagerDeps {
   onLeadershipLost?: () => void;
   /** Random source in [0, 1) for jitter (default Math.random). */
   random?: () => number;
+  /**
+   * Label selector every controller's informer watches with unless its spec sets one: the shard
+   * of this process (Flux's `--watch-label-selector`), e.g. `sharding.ecsops.io/key in (shard1)`.
+   */
+  labelSelector?: string;
 }
 
 /** What {@link Manager.addController} returns. */
@@ -91,7 +96,7 @@ export interface ControllerHandle<T> {
 
 /**
  * A `prev → next` update predicate that enqueues only when `metadata.generation` changed, the
- * deletionTimestamp or finalizers changed, or one of `annotations` changed (Flux
+ * deletionTimestamp changed, a finalizer was removed, or one of `annotations` changed (Flux
  * `GenerationChangedPredicate` OR `ReconcileRequestedPredicate`). Status-only writes are skipped.
  */
 export function generationChangedPredicate(
@@ -103,7 +108,10 @@ export function generationChangedPredicate(
     const b = next.metadata ?? {};
     if (a.generation !== b.generation) return true;
     if (String(a.deletionTimestamp ?? '') !== String(b.deletionTimestamp ?? '')) return true;
-    if (JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? [])) return true;
+    // A finalizer added (by this controller, right before its first status write) needs no second
+    // reconcile; one removed (perhaps ours, by someone else) does.
+    const after = new Set(b.finalizers ?? []);
+    if ((a.finalizers ?? []).some((f) => !after.has(f))) return true;
     return annotations.some((k) => a.annotations?.[k] !== b.annotations?.[k]);
   };
 }
@@ -159,7 +167,7 @@ export class Manager {
       version: spec.version,
       plural: spec.plural,
       namespace: spec.namespace,
-      labelSelector: spec.labelSelector,
+      labelSelector: spec.labelSelector ?? this.deps.labelSelector,
       logger: this.log.child({ controller: spec.name }),
       clock: this.clock,
     });

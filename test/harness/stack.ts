@@ -157,6 +157,7 @@ export async function createEcsExtension(
   stack: Pick<Stack, 'api' | 'namespace'>,
   name: string,
   spec: Partial<EcsExtensionSpec>,
+  labels?: Record<string, string>,
 ): Promise<EcsExtension> {
   return (await stack.api.createNamespacedCustomObject({
     group: GROUP,
@@ -166,7 +167,7 @@ export async function createEcsExtension(
     body: {
       apiVersion: `${GROUP}/${VERSION}`,
       kind: 'EcsExtension',
-      metadata: { name },
+      metadata: { name, ...(labels ? { labels } : {}) },
       spec: { regionId: REGION, packageName: NODE_PACKAGE, ...spec },
     },
   })) as EcsExtension;

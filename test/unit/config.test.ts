@@ -32,6 +32,7 @@ describe('parseConfig', () => {
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
       ecsExtensionWorkers: 4,
+      appReleaseWorkers: 2,
       patchPolicyWorkers: 2,
       cloudQps: 20,
       cloudConcurrency: 10,

@@ -71,6 +71,12 @@ describe('generationChangedPredicate', () => {
     ],
     ['finalizers changed', base, { ...base, metadata: { ...base.metadata, finalizers: [] } }, true],
     [
+      'finalizer added (no extra reconcile after our own finalizer write)',
+      base,
+      { ...base, metadata: { ...base.metadata, finalizers: ['f', 'ecsops.io/cleanup'] } },
+      false,
+    ],
+    [
       'deletion started',
       base,
       { ...base, metadata: { ...base.metadata, deletionTimestamp: new Date(0) } },
