@@ -88,13 +88,24 @@ const userContentExpr = [
     `size(k) + 8 + ${b64('self.install.env[k]')}).sum() : 0)`,
 ].join(' + ');
 
+/**
+ * CEL: decimal digits of a non-negative int `v` (up to 6 digits) from a constant list, because
+ * `string(int)` has an unbounded estimated size and makes any messageExpression exceed the
+ * API server's cost budget.
+ */
+function digitsExpr(v: string): string {
+  const d = "['0','1','2','3','4','5','6','7','8','9']";
+  const parts = [100000, 10000, 1000, 100, 10].map((p) => `(${v} >= ${p} ? ${d}[${v} / ${p} % 10] : '')`);
+  return `${parts.join(' + ')} + ${d}[${v} % 10]`;
+}
+
 const commandSizeRule = {
   rule: `${userContentExpr} <= ${USER_CONTENT_BUDGET_BYTES}`,
   messageExpression:
-    `'hooks, health-check script, env and artifact URL need ' + string(${userContentExpr}) + ` +
-    `' bytes (Base64) but the ${COMMAND_LIMIT_BYTES}-byte RunCommand limit leaves ${USER_CONTENT_BUDGET_BYTES}: ' + ` +
-    `string(${userContentExpr} - ${USER_CONTENT_BUDGET_BYTES}) + ' bytes too many; move long scripts into the artifact and call them from the hooks'`,
-  reason: 'FieldValueTooLong',
+    `'hooks, health-check script, env and artifact URL exceed the ${COMMAND_LIMIT_BYTES}-byte RunCommand limit ` +
+    `(${USER_CONTENT_BUDGET_BYTES} bytes of Base64 user content) by ' + ${digitsExpr(`(${userContentExpr} - ${USER_CONTENT_BUDGET_BYTES})`)} + ` +
+    `' bytes; move long scripts into the artifact and call them from the hooks'`,
+  reason: 'FieldValueInvalid',
   fieldPath: '.hooks',
 };
 
