@@ -2,8 +2,9 @@
  * `npm run local`: the whole product on this machine with nothing installed.
  *
  * Starts a real kube-apiserver + etcd (built from Go modules, cached), the OOS/ECS emulator with
- * the demo fleet (deploy/emulator/fleet.yaml), and the real controller; applies crds/ and
- * deploy/examples/ecsextension.yaml; prints progress until the example is Ready; then keeps
+ * the demo fleet (deploy/emulator/fleet.yaml), and the real controller; applies crds/ and the
+ * examples (deploy/examples/ecsextension.yaml, patchpolicy.yaml); prints progress until each
+ * example is Ready; then keeps
  * running (kubeconfig path and metrics URL printed) until Ctrl-C, which cleans everything up.
  *
  * Flags: --exit-when-ready (stop once the example is Ready; used by CI), --time-scale N
@@ -51,8 +52,8 @@ async function applyFile(kc: KubeConfig, file: string): Promise<void> {
     if (!obj?.kind || obj.kind === 'Kustomization') continue;
     const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion];
     const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
-    const plural =
-      obj.kind === 'CustomResourceDefinition' ? 'customresourcedefinitions' : `${obj.kind.toLowerCase()}s`;
+    const kind = obj.kind.toLowerCase();
+    const plural = kind.endsWith('y') ? `${kind.slice(0, -1)}ies` : `${kind}s`;
     const ns = obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : '';
     await kubeRequestRaw(
       kc,
@@ -122,38 +123,61 @@ async function main(): Promise<void> {
   cleanups.push(() => controller.stop());
   say(`controller running; metrics http://127.0.0.1:${controller.probes.metricsPort}/metrics`);
 
-  const example = join(REPO_ROOT, 'deploy/examples/ecsextension.yaml');
-  await applyFile(kc, example);
+  /** The demo's examples: each is applied, then followed until its object is Ready. */
+  type Status = {
+    summary?: Record<string, number>;
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+  };
+  const examples: Array<{ file: string; path: string; name: string; describe(s: Status): string }> = [
+    {
+      file: 'deploy/examples/ecsextension.yaml',
+      path: '/apis/ecsops.io/v1alpha1/namespaces/default/ecsextensions/nodejs-web',
+      name: 'nodejs-web',
+      describe: (st) => {
+        const s = st.summary;
+        return s
+          ? `installed ${s.installed}/${s.targeted}, in progress ${s.inProgress}, failed ${s.failed}, unreachable ${s.unreachable}`
+          : 'no status yet';
+      },
+    },
+    {
+      file: 'deploy/examples/patchpolicy.yaml',
+      path: '/apis/ecsops.io/v1alpha1/namespaces/default/patchpolicies/web-prod',
+      name: 'web-prod',
+      describe: (st) => {
+        const s = st.summary;
+        const c = st.conditions?.find((x) => x.type === 'Compliant');
+        return s
+          ? `compliant ${s.compliant}/${s.targeted}, non-compliant ${s.nonCompliant}, unscanned ${s.unscanned}, unreachable ${s.unreachable}; Compliant=${c?.status ?? '?'}`
+          : 'no status yet';
+      },
+    },
+  ];
   const deadline = Date.now() + Number(opts.timeout) * 1000;
-  let last = '';
-  for (;;) {
-    const obj = (await kubeRequestRaw(
-      kc,
-      'GET',
-      '/apis/ecsops.io/v1alpha1/namespaces/default/ecsextensions/nodejs-web',
-    )) as {
-      status?: {
-        summary?: Record<string, number>;
-        conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
-      };
-    };
-    const ready = obj.status?.conditions?.find((c) => c.type === 'Ready');
-    const s = obj.status?.summary;
-    const line = `nodejs-web Ready=${ready?.status ?? '?'} ${ready?.reason ?? ''}: ${s ? `installed ${s.installed}/${s.targeted}, in progress ${s.inProgress}, failed ${s.failed}, unreachable ${s.unreachable}` : 'no status yet'}`;
-    if (line !== last) say(line);
-    last = line;
-    if (ready?.status === 'True') break;
-    if (Date.now() > deadline)
-      throw new Error(`example not Ready after ${opts.timeout} s: ${ready?.message ?? 'no Ready condition'}`);
-    await new Promise((r) => setTimeout(r, 1000));
+  for (const ex of examples) {
+    await applyFile(kc, join(REPO_ROOT, ex.file));
+    let last = '';
+    for (;;) {
+      const obj = (await kubeRequestRaw(kc, 'GET', ex.path)) as { status?: Status };
+      const ready = obj.status?.conditions?.find((c) => c.type === 'Ready');
+      const line = `${ex.name} Ready=${ready?.status ?? '?'} ${ready?.reason ?? ''}: ${ex.describe(obj.status ?? {})}`;
+      if (line !== last) say(line);
+      last = line;
+      if (ready?.status === 'True') break;
+      if (Date.now() > deadline)
+        throw new Error(
+          `${ex.name} not Ready after ${opts.timeout} s: ${ready?.message ?? 'no Ready condition'}`,
+        );
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
-  say(`example Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  say(`examples Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (opts.exitWhenReady) return;
 
   say('');
   say('everything is running. Try:');
   say(`  export KUBECONFIG=${cp.kubeconfigPath}`);
-  say(`  ${join(cp.binDir, 'kubectl')} get ecsextensions -A -o wide`);
+  say(`  ${join(cp.binDir, 'kubectl')} get ecsextensions,patchpolicies,maintenancewindows -A -o wide`);
   say(`  curl -s http://127.0.0.1:${controller.probes.metricsPort}/metrics | grep ecsops_`);
   say(`  curl -s ${emu.controlUrl}/executions   # the emulator's view`);
   say('Ctrl-C stops and removes everything.');

@@ -74,12 +74,12 @@ function push(L: LuaState, value: unknown): void {
  * Runs the health script the way Argo CD does: the object in the global `obj`, the chunk's
  * return value read as `{status, message}`. @throws Error with Lua's message on a Lua error.
  */
-function runHealth(obj: unknown): { status: string | null; message: string | null } {
+function runHealth(obj: unknown, script = SCRIPT): { status: string | null; message: string | null } {
   const L = lauxlib.luaL_newstate();
   lualib.luaL_openlibs(L);
   push(L, obj);
   lua.lua_setglobal(L, to_luastring('obj'));
-  if (lauxlib.luaL_loadstring(L, to_luastring(SCRIPT)) !== lua.LUA_OK) {
+  if (lauxlib.luaL_loadstring(L, to_luastring(script)) !== lua.LUA_OK) {
     throw new Error(`Lua syntax error: ${lua.lua_tojsstring(L, -1)}`);
   }
   if (lua.lua_pcall(L, 0, 1, 0) !== lua.LUA_OK) {
@@ -139,5 +139,18 @@ describe('Argo CD health check for ecsops.io kinds', () => {
   it('the README names the argocd-cm key for EcsExtension', () => {
     const readme = readFileSync(join(ARGOCD_DIR, 'README.md'), 'utf8');
     expect(readme).toContain('resource.customizations.health.ecsops.io_EcsExtension');
+  });
+});
+
+// PatchPolicy and MaintenanceWindow scripts (health-patchpolicy_test.yaml names the script per case).
+const kindCases = (
+  parse(readFileSync(join(ARGOCD_DIR, 'health-patchpolicy_test.yaml'), 'utf8')) as {
+    tests: Array<HealthCase & { script: string }>;
+  }
+).tests;
+describe('Argo CD health checks for PatchPolicy and MaintenanceWindow', () => {
+  it.each(kindCases.map((c) => [`${c.script} ${c.inputPath}`, c] as const))('%s', (_name, c) => {
+    const obj = parse(readFileSync(join(ARGOCD_DIR, c.inputPath), 'utf8')) as unknown;
+    expect(runHealth(obj, readFileSync(join(ARGOCD_DIR, c.script), 'utf8'))).toEqual(c.healthStatus);
   });
 });
