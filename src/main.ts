@@ -105,11 +105,14 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
     [APP_RELEASE_METRIC_LABEL]: ['deploy', 'rollback', 'uninstall'],
     [APPLY_PATCH_BASELINE_TEMPLATE]: ['scan', 'install'],
   });
+  // The cross-kind per-instance lock: every kind registered with `lock` is a source of holders.
+  const instanceLock = new InstanceLock();
   registerEcsExtension(manager, {
     kubeConfig,
     cloud,
     events,
     metrics,
+    lock: instanceLock,
     workers: cfg.ecsExtensionWorkers,
     ...(cfg.namespace !== undefined ? { namespace: cfg.namespace } : {}),
     options: {
@@ -136,8 +139,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
     },
   });
 
-  // AppRelease. The cross-kind instance lock: every kind registered with `lock` is a source of holders.
-  const instanceLock = new InstanceLock();
+  // AppRelease.
   registerAppRelease(manager, {
     kubeConfig,
     cloud,

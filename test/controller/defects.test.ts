@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OWNER_UID_TAG } from '../../src/api/common.js';
 import type { EcsExtension } from '../../src/api/ecsextension.js';
+import type { Resource } from '../../src/controllers/shared/deps.js';
+import { encodeLockKeys, InstanceLock } from '../../src/controllers/shared/lock.js';
 import { FailureLedger } from '../../src/controllers/shared/retry.js';
 import { toTracked } from '../../src/controllers/shared/work.js';
 import { StalledError } from '../../src/runtime/errors.js';
@@ -13,6 +15,7 @@ import {
   fleetIds,
   fleetSeed,
   isReady,
+  MemoryStore,
   ready,
   REGION,
   startFastStack,
@@ -405,5 +408,47 @@ describe('drift and observers', () => {
     });
     const obj = await st.until('observer', (o) => ready(o)?.reason === 'DriftDetected');
     expect(cond(obj, 'Stalled')).toBeUndefined();
+  });
+});
+
+describe('cross-kind instance lock', () => {
+  it('waits while another kind holds the instances, says who, and starts once they are free', async () => {
+    const lock = new InstanceLock();
+    const st = await stack({ seed: fleetSeed('lk', 4), lock });
+    const others = new MemoryStore<Resource>();
+    lock.addSource('AppRelease', others);
+    const holder = others.apply({
+      apiVersion: 'ecsops.io/v1alpha1',
+      kind: 'AppRelease',
+      metadata: { name: 'shop', namespace: 'team-a' },
+      spec: {},
+    });
+    await others.patchStatus(holder, {
+      executions: [
+        {
+          executionId: 't-1',
+          action: 'deploy',
+          clientToken: 'x',
+          startTime: '2026-06-01T00:00:00Z',
+          lockKeys: encodeLockKeys(fleetIds('lk', 1, 2)),
+        },
+      ],
+    });
+    st.apply('locked', { targets: { instanceIds: fleetIds('lk', 1, 4) } });
+    const waiting = await st.until(
+      'locked',
+      (o) => !!o?.status?.executions || ready(o)?.reason === 'WaitingForInstanceLock',
+    );
+    // The two free instances started; the two held ones wait.
+    const first = await ownedExecutions(st, 'locked');
+    expect(first.flatMap((e) => (e.parameters.targets as { ResourceIds: string[] }).ResourceIds)).toEqual(
+      fleetIds('lk', 3, 4),
+    );
+    expect(waiting).toBeDefined();
+    const w = await st.until('locked', (o) => ready(o)?.reason === 'WaitingForInstanceLock');
+    expect(ready(w)?.message).toContain('AppRelease team-a/shop');
+    await others.patchStatus(others.get('team-a', 'shop') as Resource, {});
+    const done = await st.until('locked', (o) => isReady(o));
+    expect(done?.status?.summary?.installed).toBe(4);
   });
 });

@@ -22,6 +22,7 @@ import {
   type EcsExtensionOptions,
 } from '../../src/controllers/ecsextension/reconciler.js';
 import type { EventSink, KubeWriter, ObjectReader, Resource } from '../../src/controllers/shared/deps.js';
+import type { InstanceLock } from '../../src/controllers/shared/lock.js';
 import { DomainMetrics } from '../../src/controllers/shared/metrics.js';
 import {
   DEMO_ACCESS_KEY,
@@ -218,6 +219,8 @@ export interface FastStackOptions {
   timeScale?: number;
   cloud?: Partial<CloudOptions>;
   options?: Partial<EcsExtensionOptions>;
+  /** The cross-kind instance lock the EcsExtension reconciler checks (its store is added as a source). */
+  lock?: InstanceLock;
 }
 
 /** A reconcile's result or error. */
@@ -364,7 +367,9 @@ export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
       metrics,
       now: clock.now,
       options: { pollMinMs: 1_000, pollMaxMs: 5_000, ...o.options },
+      ...(o.lock ? { lock: o.lock } : {}),
     });
+  o.lock?.addSource('EcsExtension', store as unknown as ObjectReader<Resource>);
   const stack: FastStack = {
     emu,
     cloud,

@@ -18,6 +18,7 @@ import type { EcsApi, OosApi, PackageState, RegionFleet } from '../../cloud/inde
 import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import type { ClaimRegistry } from '../shared/claims.js';
+import { describeHolder, type InstanceLock } from '../shared/lock.js';
 import { isNotFound, toReconcileError } from '../shared/cloud-errors.js';
 import type { EventSink } from '../shared/deps.js';
 import { intervalMs, type BaseScope } from '../shared/driver.js';
@@ -46,6 +47,8 @@ export interface TargetCache {
 export interface ExtContext {
   live: Map<string, TargetCache>;
   claims: ClaimRegistry;
+  /** The process's cross-kind per-instance lock (absent in tests that run one kind alone). */
+  lock?: InstanceLock;
   events: EventSink;
   backoff: BackoffOptions;
 }
@@ -65,6 +68,8 @@ export interface ExtScope extends BaseScope<EcsExtension> {
   inFlight: WorkItem[];
   /** Failure memory and round backoff (status.retry). */
   ledger: FailureLedger;
+  /** Set when some gaps wait for another resource's work on the same instances (cross-kind lock). */
+  lockWait?: { count: number; holder: string };
   /** Targets on which an agreeing resource has work in flight → its execution ID (overlap without waste). */
   sharedInFlight: Map<string, string>;
   /** This resource's package state on each reachable target (after reconcilePackageStates). */
@@ -244,6 +249,10 @@ export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promi
   }
   scope.inFlight = res.running;
   k.claims.setInFlight(obj.metadata.uid ?? '', inFlightMap(scope.inFlight));
+  k.lock?.hold(
+    obj,
+    scope.inFlight.flatMap((w) => w.instanceIds),
+  );
   if (failed.length > 0) await reclassifyUnreachable(k, scope, failed);
   if (res.finished.length > 0 && scope.inFlight.length === 0) {
     scope.ledger.completeRound(scope.sequence, now, k.backoff);
@@ -383,6 +392,21 @@ export async function reconcileInstall(k: ExtContext, scope: ExtScope): Promise<
     (state ? update : install).push(t.instanceId);
   }
   if (install.length + update.length === 0) return;
+  // The cross-kind lock: instances another resource (of any kind) is acting on wait for it.
+  if (k.lock) {
+    const { free, held } = k.lock.check(obj, [...install, ...update]);
+    const first = held[0];
+    if (first) {
+      scope.lockWait = { count: held.length, holder: describeHolder(first.holder) };
+      const ok = new Set(free);
+      install.splice(0, install.length, ...install.filter((id) => ok.has(id)));
+      update.splice(0, update.length, ...update.filter((id) => ok.has(id)));
+      if (install.length + update.length === 0) return;
+    }
+    // Check and hold in one synchronous turn: no other reconcile in this process can pass the
+    // check for these instances until the status that records the work is written.
+    k.lock.hold(obj, [...install, ...update]);
+  }
   // Reserve the instances before the first await, so an agreeing resource reconciling
   // concurrently does not start the same work.
   k.claims.setInFlight(uid, new Map([...install, ...update].map((id) => [id, 'pending'])));
@@ -401,4 +425,8 @@ export async function reconcileInstall(k: ExtContext, scope: ExtScope): Promise<
     );
   }
   k.claims.setInFlight(uid, inFlightMap(scope.inFlight));
+  k.lock?.hold(
+    obj,
+    scope.inFlight.flatMap((w) => w.instanceIds),
+  );
 }

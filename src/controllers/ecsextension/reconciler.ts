@@ -12,6 +12,7 @@ import type {
   ReconcileResult,
 } from '../../runtime/controller.js';
 import { ClaimRegistry } from '../shared/claims.js';
+import type { InstanceLock } from '../shared/lock.js';
 import type { ControllerMetrics, EventSink, KitDeps, KubeWriter, ObjectReader } from '../shared/deps.js';
 import { intervalMs, ReconcileDriver, type BaseScope, type KindHooks } from '../shared/driver.js';
 import { oosRateControl } from '../shared/execution.js';
@@ -69,6 +70,8 @@ export interface EcsExtensionDeps {
   metrics: ControllerMetrics;
   now?: () => Date;
   options?: Partial<EcsExtensionOptions>;
+  /** The process's cross-kind per-instance lock. */
+  lock?: InstanceLock;
 }
 
 /**
@@ -91,6 +94,7 @@ export class EcsExtensionReconciler implements Reconciler {
     this.k = {
       live: new Map(),
       claims: new ClaimRegistry(),
+      ...(deps.lock ? { lock: deps.lock } : {}),
       events: deps.events,
       backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
     };
@@ -114,6 +118,7 @@ export class EcsExtensionReconciler implements Reconciler {
       forget: (uid) => {
         k.live.delete(uid);
         k.claims.remove(uid);
+        k.lock?.release(uid);
       },
     };
     const kit: KitDeps<EcsExtension> = {
@@ -176,7 +181,7 @@ export class EcsExtensionReconciler implements Reconciler {
    */
   private requeueAfter(scope: ExtScope): number {
     const candidates = [intervalMs(scope.obj.spec.interval)];
-    if (scope.inFlight.length > 0 || scope.sharedInFlight.size > 0) {
+    if (scope.inFlight.length > 0 || scope.sharedInFlight.size > 0 || scope.lockWait) {
       candidates.push(
         pollDelayMs(
           scope.inFlight.length > 0 ? scope.inFlight.map((w) => w.startTime) : [toMetaTime(scope.now)],

@@ -4,6 +4,7 @@ import { ECS_EXTENSION_KIND, ECS_EXTENSION_PLURAL, type EcsExtension } from '../
 import type { CloudClients } from '../../cloud/types.js';
 import type { ControllerHandle, Manager } from '../../runtime/manager.js';
 import type { ControllerMetrics, EventSink } from '../shared/deps.js';
+import type { InstanceLock } from '../shared/lock.js';
 import { registerKind } from '../shared/register.js';
 import { EcsExtensionReconciler, type EcsExtensionOptions } from './reconciler.js';
 
@@ -16,6 +17,8 @@ export interface EcsExtensionRegistration {
   namespace?: string;
   workers: number;
   options?: Partial<EcsExtensionOptions>;
+  /** The process's cross-kind per-instance lock (this kind becomes a source of holders). */
+  lock?: InstanceLock;
 }
 
 /** Adds the EcsExtension controller to `manager` (before `manager.start()`). */
@@ -29,6 +32,7 @@ export function registerEcsExtension(
     plural: ECS_EXTENSION_PLURAL,
     workers: deps.workers,
     ...(deps.namespace !== undefined ? { namespace: deps.namespace } : {}),
+    ...(deps.lock ? { lock: deps.lock } : {}),
     build: ({ objects, kube }) =>
       new EcsExtensionReconciler({
         objects,
@@ -37,6 +41,7 @@ export function registerEcsExtension(
         events: deps.events,
         metrics: deps.metrics,
         ...(deps.options ? { options: deps.options } : {}),
+        ...(deps.lock ? { lock: deps.lock } : {}),
       }),
   });
 }

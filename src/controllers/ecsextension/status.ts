@@ -16,6 +16,7 @@ import {
   RetryBackoffReason,
   SuspendedReason,
   UninstallInProgressReason,
+  WaitingForInstanceLockReason,
 } from '../../api/conditions.js';
 import type { Condition } from '../../runtime/conditions.js';
 import { StalledError, type ReconcileError } from '../../runtime/errors.js';
@@ -128,6 +129,8 @@ export interface ConditionFacts {
   observe: boolean;
   suspended: boolean;
   nextRetryTime?: string;
+  /** Gaps waiting for another resource's work on the same instances (cross-kind lock). */
+  lockWait?: { count: number; holder: string };
 }
 
 /**
@@ -186,6 +189,10 @@ export function ecsExtensionVerdict(f: ConditionFacts): Verdict {
     const ids = `${s.pending} instance(s) missing or outdated`;
     if (f.observe) return notReady(DriftDetectedReason, `${ids} (mode Observe: not acting); ${progress}`);
     if (f.suspended) return notReady(SuspendedReason, `${ids}; suspended, no executions start`);
+    if (f.lockWait) {
+      const msg = `${ids}; ${f.lockWait.count} wait for ${f.lockWait.holder}, which is acting on them`;
+      return notReady(WaitingForInstanceLockReason, msg, msg);
+    }
     if (f.nextRetryTime) return notReady(RetryBackoffReason, `${ids}; retrying after ${f.nextRetryTime}`);
     return {
       ready: { status: 'False', reason: PendingReason, message: `${ids}; ${progress}` },
@@ -282,6 +289,7 @@ export function deriveEcsExtensionStatus(
     observe: obj.spec.mode === 'Observe',
     suspended: Boolean(obj.spec.suspend),
     nextRetryTime: scope.ledger.retryAt,
+    ...(scope.lockWait ? { lockWait: scope.lockWait } : {}),
   });
   return { status, ...(counts ? { counts } : {}), outcome: { kind: 'verdict', verdict } };
 }
