@@ -71,7 +71,11 @@ describe('fleet view', () => {
     );
     for (const n of names) expect((await st.reconcile(n)).error).toBeUndefined();
     expect((await st.emu.control.requestCounts()).StartExecution).toBe(100);
-    for (let i = 0; i < 100 && (await st.emu.control.listExecutions({ status: 'Running' })).length < 100; i++) {
+    for (
+      let i = 0;
+      i < 100 && (await st.emu.control.listExecutions({ status: 'Running' })).length < 100;
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect((await st.emu.control.listExecutions({ status: 'Running' })).length).toBe(100);
@@ -81,5 +85,32 @@ describe('fleet view', () => {
     const counts = await st.emu.control.requestCounts();
     expect(counts.ListExecutions ?? 0).toBeLessThanOrEqual(2);
     for (const n of names) expect(st.get(n)?.status?.summary?.inProgress).toBe(10);
+  });
+});
+
+describe('fair use of the region quota', () => {
+  it('a small resource reaches StartExecution after a few of a 5,000-instance drift check’s reads, not after all', async () => {
+    const st = (s = await startFastStack({ seed: fleetSeed('fq', 5010), cloud: { qps: 100 } }));
+    st.apply('big', { targets: { instanceIds: fleetIds('fq', 1, 5000) } });
+    st.apply('small', { targets: { instanceIds: fleetIds('fq', 5001, 5010) } });
+    const ac = new AbortController();
+    const big = st.reconcile('big', { signal: ac.signal }); // 5,000 state reads at 100/s
+    const reads = async () => (await st.emu.control.requestCounts()).ListInstancePackageStates ?? 0;
+    for (let i = 0; i < 200 && (await reads()) < 20; i++) await new Promise((r) => setTimeout(r, 20));
+    const before = await reads();
+    let started = false;
+    for (let i = 0; i < 50 && !started; i++) {
+      await st.reconcile('small');
+      started =
+        (await st.emu.control.listExecutions({ tagKey: 'ecsops.io/owner', tagValue: 'default.small' }))
+          .length > 0;
+    }
+    const bigReadsMeanwhile = (await reads()) - before - 10; // minus small's own 10 reads
+    ac.abort(new Error('test done'));
+    await big;
+    expect(started).toBe(true);
+    // Owners take turns within a priority: the big drift check got about as many reads as the
+    // small resource needed (a FIFO queue would have served all ~5,000 first).
+    expect(bigReadsMeanwhile).toBeLessThan(200);
   });
 });
