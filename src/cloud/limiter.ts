@@ -9,9 +9,9 @@
  * - **Concurrency**: at most `concurrency` attempts in flight.
  * - **Priority**: waiting attempts start highest priority first ({@link PRIORITY}: writes, then
  *   polls of running work, then interactive reads, then background drift reads).
- * - **Fairness**: within one priority, owners (resources) take turns round-robin, so one resource's
- *   5,000-instance drift check does not hold the queue: another resource's read waits for at most
- *   one attempt per other active owner.
+ * - **Fairness**: within one priority, owners (resources) take turns in slices of at most `slice`
+ *   attempts, so one resource's 5,000-instance drift check does not hold the queue: another
+ *   resource's read waits for at most one slice per owner ahead of it.
  * - **Adaptive**: a `Throttling.*` answer shrinks the effective rate (× 0.7, at least 1/s); every
  *   `recoverAfterMs` without throttling it grows back by 10 % of `qps` up to `qps`.
  */
@@ -36,6 +36,8 @@ export interface RateGateOptions {
   concurrency: number;
   /** Quiet period before the effective rate grows back after throttling, ms. Default 5,000. */
   recoverAfterMs?: number;
+  /** Consecutive attempts one owner may start while others of the same priority wait. Default 64. */
+  slice?: number;
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: () => number;
 }
@@ -56,9 +58,17 @@ interface Waiter {
   cleanup: () => void;
 }
 
-/** One priority class: owners in round-robin order, each with a FIFO of waiters. */
+/**
+ * One priority class: owners in arrival order, each with a FIFO of waiters. The first owner is
+ * served for up to `slice` consecutive attempts, then moves to the back: a resource never holds
+ * the class for more than one slice while others wait, yet resources still finish roughly in the
+ * order they arrived (plain round-robin would make every resource finish at the end).
+ */
 class Lane {
   readonly owners = new Map<string, Waiter[]>();
+  private served = 0;
+
+  constructor(private readonly slice: number) {}
 
   push(owner: string, w: Waiter): void {
     const q = this.owners.get(owner);
@@ -66,12 +76,19 @@ class Lane {
     else this.owners.set(owner, [w]);
   }
 
-  /** The next waiter: the first owner's oldest; that owner moves to the back. */
+  /** The next waiter: the current owner's oldest, or the next owner's once the slice is used up. */
   shift(): Waiter | undefined {
     for (const [owner, q] of this.owners) {
       const w = q.shift();
-      this.owners.delete(owner);
-      if (q.length > 0) this.owners.set(owner, q); // to the back of the rotation
+      this.served++;
+      if (q.length === 0) {
+        this.owners.delete(owner);
+        this.served = 0;
+      } else if (this.served >= this.slice) {
+        this.owners.delete(owner);
+        this.owners.set(owner, q); // to the back of the rotation
+        this.served = 0;
+      }
       if (w) return w;
     }
     return undefined;
@@ -144,7 +161,7 @@ export class RateGate {
     const owner = o.owner ?? '';
     return new Promise<T>((resolve, reject) => {
       let lane = this.lanes.get(priority);
-      if (!lane) this.lanes.set(priority, (lane = new Lane()));
+      if (!lane) this.lanes.set(priority, (lane = new Lane(this.opts.slice ?? 64)));
       const onAbort = (): void => {
         if (lane.remove(owner, waiter)) reject(signal?.reason);
       };
