@@ -52,6 +52,7 @@ import {
 } from '../shared/schedule.js';
 import { scheduleErrorReason } from '../shared/schedule-errors.js';
 import { listIds, recheckReachability, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
+import { pollTracked, reclassifyUnreachable as reclassify } from '../shared/tracked.js';
 import type { FinishedWork, WorkItem } from '../shared/work.js';
 import parseDuration from 'parse-duration';
 
@@ -216,13 +217,7 @@ export async function reconcileTargets(scope: PatchScope): Promise<void> {
 export async function reconcileExecutions(k: PatchContext, scope: PatchScope): Promise<void> {
   if (scope.inFlight.length === 0) return;
   const { obj, now } = scope;
-  const res = await scope.tracker.poll(obj, scope.inFlight);
-  for (const w of res.vanished) {
-    scope.ctx.log.warn(
-      { executionId: w.executionId },
-      'tracked execution no longer listed by OOS; dropping it',
-    );
-  }
+  const res = await pollTracked(scope.tracker, obj, scope.inFlight, scope.ctx.log);
   scope.inFlight = res.running;
   scope.finished = res.finished;
   const installFailed: string[] = [];
@@ -257,6 +252,23 @@ export async function reconcileExecutions(k: PatchContext, scope: PatchScope): P
     }
   }
   if (installFailed.length > 0) await reclassifyUnreachable(k, scope, installFailed);
+  // Targets were resolved before this poll: an instance rebooting for its patches then looked
+  // unreachable; the ones whose install just succeeded are re-read so rows show them as they are.
+  const installed = new Set(
+    res.finished
+      .filter((f) => f.work.action === 'install')
+      .flatMap((f) => f.outcomes.filter((o) => o.ok).map((o) => o.instanceId)),
+  );
+  const stale = scope.targets
+    .filter((t) => !t.reachable && installed.has(t.instanceId))
+    .map((t) => t.instanceId);
+  if (stale.length > 0) {
+    const fresh = await recheckReachability(scope.ecs, stale);
+    scope.targets = scope.targets.map((t) => {
+      const r = fresh.get(t.instanceId);
+      return r && 'instance' in r ? r : t;
+    });
+  }
   if (snapshotted.length > 0) await readSnapshots(scope, snapshotted);
 }
 
@@ -265,17 +277,8 @@ export async function reconcileExecutions(k: PatchContext, scope: PatchScope): P
  * not Failed: the instance is left for the next window (and shown Unreachable).
  */
 async function reclassifyUnreachable(k: PatchContext, scope: PatchScope, failed: string[]): Promise<void> {
-  const now = await recheckReachability(scope.ecs, failed);
-  const gone: string[] = [];
-  for (const id of failed) {
-    const r = now.get(id);
-    if (!r || r.reachable) continue;
-    scope.ledger.clear(id);
-    gone.push(id);
-    scope.targets = scope.targets.map((t) =>
-      t.instanceId === id ? { ...t, reachable: false, unreachableReason: r.unreachableReason } : t,
-    );
-  }
+  const { targets, gone } = await reclassify(scope.ecs, scope.ledger, scope.targets, failed);
+  scope.targets = targets;
   if (gone.length > 0) {
     void k.events.event(
       scope.obj,
@@ -445,6 +448,32 @@ function instanceBatches(ids: readonly string[], size: number): string[][] {
   return out;
 }
 
+/**
+ * Starts one execution per batch (each its own round, so its ClientToken is deterministic),
+ * recording them in `started` and in the scope's in-flight work as they start.
+ * @throws ReconcileError from the tracker; the batches started before stay tracked.
+ */
+async function startBatches(
+  scope: PatchScope,
+  action: 'scan' | 'install',
+  batches: readonly string[][],
+  started: WorkItem[],
+): Promise<void> {
+  try {
+    for (const batch of batches) {
+      scope.sequence += 1;
+      await scope.tracker.start(
+        scope.obj,
+        { round: scope.sequence, action, instanceIds: batch, describe: `patch ${action}` },
+        started,
+        scope.now,
+      );
+    }
+  } finally {
+    scope.inFlight.push(...started);
+  }
+}
+
 function operationRef(items: readonly WorkItem[]): Pick<PatchOperation, 'executionCount' | 'executionIds'> {
   return { executionCount: items.length, executionIds: items.slice(0, 10).map((w) => w.executionId) };
 }
@@ -487,16 +516,7 @@ export async function reconcileScan(k: PatchContext, scope: PatchScope): Promise
     return;
   }
   const started: WorkItem[] = [];
-  for (const batch of instanceBatches(reachable, scope.tracker.batchSize)) {
-    scope.sequence += 1;
-    await scope.tracker.start(
-      obj,
-      { round: scope.sequence, action: 'scan', instanceIds: batch, describe: 'patch scan' },
-      started,
-      now,
-    );
-  }
-  scope.inFlight.push(...started);
+  await startBatches(scope, 'scan', instanceBatches(reachable, scope.tracker.batchSize), started);
   Object.assign(op, operationRef(started));
   void k.events.event(
     obj,
@@ -630,16 +650,12 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
     scope.lastInstall = op;
   }
   const started: WorkItem[] = [];
-  for (const batch of instanceBatches(candidates, scope.tracker.batchSize).slice(0, slots)) {
-    scope.sequence += 1;
-    await scope.tracker.start(
-      obj,
-      { round: scope.sequence, action: 'install', instanceIds: batch, describe: 'patch install' },
-      started,
-      now,
-    );
-  }
-  scope.inFlight.push(...started);
+  await startBatches(
+    scope,
+    'install',
+    instanceBatches(candidates, scope.tracker.batchSize).slice(0, slots),
+    started,
+  );
   const ids = [...(op.executionIds ?? []), ...started.map((w) => w.executionId)];
   Object.assign(op, {
     result: 'Running',

@@ -32,7 +32,7 @@ import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { Outcome, Verdict } from '../shared/conditions.js';
 import type { DerivedStatus } from '../shared/driver.js';
 import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
-import { toTracked } from '../shared/work.js';
+import { writeWorkStatus } from '../shared/tracked.js';
 import { inFlightOf, nextScanAt, type PatchScope } from './phases.js';
 
 /** What the phases learned about one targeted instance. */
@@ -354,12 +354,7 @@ export function derivePatchPolicyStatus(
       };
     } else if (!obj.spec.install) delete status.window;
   }
-  if (scope.inFlight.length > 0) status.executions = scope.inFlight.map(toTracked);
-  else delete status.executions;
-  if (scope.sequence > 0) status.executionSequence = scope.sequence;
-  const retry = scope.ledger.toStatus();
-  if (retry) status.retry = retry;
-  else delete status.retry;
+  writeWorkStatus(status, scope.inFlight, scope.sequence, scope.ledger);
   if (!facts || error) return { status };
   const count = (action: string) =>
     new Set(inFlightOf(scope, action).flatMap((w) => w.instanceIds)).size ||
