@@ -25,7 +25,8 @@ import { intervalMs, type BaseScope } from '../shared/driver.js';
 import type { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { validateParameters } from '../shared/parameters.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
-import { listIds, recheckReachability, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
+import { listIds, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
+import { pollTracked, reclassifyUnreachable } from '../shared/tracked.js';
 import type { WorkItem } from '../shared/work.js';
 
 /**
@@ -211,13 +212,7 @@ export async function reconcileTemplate(scope: ExtScope): Promise<void> {
 export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promise<void> {
   if (scope.inFlight.length === 0) return;
   const { obj, now } = scope;
-  const res = await scope.tracker.poll(obj, scope.inFlight);
-  for (const w of res.vanished) {
-    scope.ctx.log.warn(
-      { executionId: w.executionId },
-      'tracked execution no longer listed by OOS; dropping it',
-    );
-  }
+  const res = await pollTracked(scope.tracker, obj, scope.inFlight, scope.ctx.log);
   const failed: string[] = [];
   for (const f of res.finished) {
     for (const o of f.outcomes) {
@@ -253,32 +248,20 @@ export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promi
     obj,
     scope.inFlight.flatMap((w) => w.instanceIds),
   );
-  if (failed.length > 0) await reclassifyUnreachable(k, scope, failed);
+  if (failed.length > 0) await reclassifyFailed(k, scope, failed);
   if (res.finished.length > 0 && scope.inFlight.length === 0) {
     scope.ledger.completeRound(scope.sequence, now, k.backoff);
   }
 }
 
 /**
- * Re-checks instances whose execution item failed: one stopped (or whose Cloud Assistant agent
- * went offline) while its execution ran is Unreachable, not Failed, and does not count toward the
- * backoff. Updates the scope's targets so rows show it Unreachable.
+ * Instances whose execution item failed are re-checked with ECS: one stopped (or whose Cloud
+ * Assistant agent went offline) while its execution ran is Unreachable, not Failed, and does not
+ * count toward the backoff; rows show it Unreachable.
  */
-async function reclassifyUnreachable(k: ExtContext, scope: ExtScope, failed: string[]): Promise<void> {
-  const now = await recheckReachability(scope.ecs, failed);
-  const gone: string[] = [];
-  for (const id of failed) {
-    const r = now.get(id);
-    if (!r || r.reachable) continue;
-    scope.ledger.clear(id);
-    gone.push(id);
-    const i = scope.targets.findIndex((t) => t.instanceId === id);
-    const target = scope.targets[i];
-    if (target) {
-      scope.targets = [...scope.targets];
-      scope.targets[i] = { ...target, reachable: false, unreachableReason: r.unreachableReason };
-    }
-  }
+async function reclassifyFailed(k: ExtContext, scope: ExtScope, failed: string[]): Promise<void> {
+  const { targets, gone } = await reclassifyUnreachable(scope.ecs, scope.ledger, scope.targets, failed);
+  scope.targets = targets;
   if (gone.length > 0) {
     void k.events.event(
       scope.obj,

@@ -18,7 +18,7 @@ import { intervalMs, ReconcileDriver, type BaseScope, type KindHooks } from '../
 import { oosRateControl } from '../shared/execution.js';
 import { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { FailureLedger } from '../shared/retry.js';
-import { fromTracked } from '../shared/work.js';
+import { fromTracked, pollDelayMs } from '../shared/work.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { reconcileDelete } from './delete.js';
 import {
@@ -72,15 +72,6 @@ export interface EcsExtensionDeps {
   options?: Partial<EcsExtensionOptions>;
   /** The process's cross-kind per-instance lock. */
   lock?: InstanceLock;
-}
-
-/**
- * Poll delay for running work: a quarter of the oldest item's age, within [minMs, maxMs].
- * @returns milliseconds.
- */
-export function pollDelayMs(startTimes: readonly string[], now: Date, minMs: number, maxMs: number): number {
-  const oldest = Math.min(...startTimes.map((t) => Date.parse(t) || now.getTime()));
-  return Math.min(maxMs, Math.max(minMs, (now.getTime() - oldest) / 4));
 }
 
 /** The EcsExtension reconciler: the shared driver with this kind's hooks. */

@@ -21,7 +21,7 @@ import {
 import type { Condition } from '../../runtime/conditions.js';
 import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { DerivedStatus } from '../shared/driver.js';
-import { toTracked } from '../shared/work.js';
+import { writeWorkStatus } from '../shared/tracked.js';
 import { isUpToDate, type ExtScope } from './phases.js';
 import { summarizeConditions, type Outcome, type Verdict } from '../shared/conditions.js';
 import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
@@ -269,12 +269,7 @@ export function deriveEcsExtensionStatus(
     counts = status.summary;
   }
   if (scope.resolvedVersion) status.resolvedPackageVersion = scope.resolvedVersion;
-  if (scope.inFlight.length > 0) status.executions = scope.inFlight.map(toTracked);
-  else delete status.executions;
-  if (scope.sequence > 0) status.executionSequence = scope.sequence;
-  const retry = scope.ledger.toStatus();
-  if (retry) status.retry = retry;
-  else delete status.retry;
+  writeWorkStatus(status, scope.inFlight, scope.sequence, scope.ledger);
   if (!facts) return { status };
   const failed = facts
     .filter((f) => f.failure && !f.inFlightExecutionId && f.reachable)
