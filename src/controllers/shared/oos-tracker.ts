@@ -69,6 +69,16 @@ export function executionBatch(exec: Execution): string[] {
   return Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
 }
 
+/**
+ * True when OOS reports the execution `Success` with every one of its `batchSize` resources
+ * `Success` in `ResourceStatus` (ListExecutions), so no loop child needs reading.
+ */
+export function cleanSuccess(exec: Execution, batchSize: number): boolean {
+  const rs = exec.resourceStatus ?? {};
+  const others = Object.entries(rs).filter(([k, n]) => k !== 'Success' && n > 0);
+  return exec.status === 'Success' && batchSize > 0 && rs['Success'] === batchSize && others.length === 0;
+}
+
 /** Per-instance outcomes of a finished execution from its loop children. */
 export function executionOutcomes(
   exec: Execution,
@@ -205,8 +215,11 @@ export class OosExecutionTracker implements WorkTracker {
     let children: TaskExecution[][];
     try {
       children = await Promise.all(
-        done.map(({ exec }) =>
-          oos.listTaskExecutions({ executionId: exec.executionId, includeChildTaskExecution: true }),
+        // A clean success (every resource Success per ResourceStatus) needs no per-instance read.
+        done.map(({ work, exec }) =>
+          cleanSuccess(exec, work.instanceIds.length)
+            ? Promise.resolve([])
+            : oos.listTaskExecutions({ executionId: exec.executionId, includeChildTaskExecution: true }),
         ),
       );
     } catch (err) {

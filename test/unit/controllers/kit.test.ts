@@ -9,7 +9,11 @@ import {
   summarizeConditions,
 } from '../../../src/controllers/shared/conditions.js';
 import { intervalMs } from '../../../src/controllers/shared/driver.js';
-import { executionBatch, executionOutcomes } from '../../../src/controllers/shared/oos-tracker.js';
+import {
+  cleanSuccess,
+  executionBatch,
+  executionOutcomes,
+} from '../../../src/controllers/shared/oos-tracker.js';
 import { invocationOutcome } from '../../../src/controllers/shared/invocation-tracker.js';
 import { FailureLedger, retryDelayMs } from '../../../src/controllers/shared/retry.js';
 import { boundedRows, countStates, summaryKey, type RowSpec } from '../../../src/controllers/shared/rows.js';
@@ -432,4 +436,28 @@ describe('toReconcileError: transient vs stalled (kit rules)', () => {
       expect(out.reason).toBe(reason);
     });
   }
+});
+
+describe('cleanSuccess', () => {
+  const base = {
+    executionId: 'exec-1',
+    templateName: 't',
+    parameters: {},
+    outputs: {},
+    counters: {},
+    currentTasks: [],
+    isParent: true,
+    tags: {},
+  };
+  const cases: Array<[string, Partial<Execution>, number, boolean]> = [
+    ['all Success', { status: 'Success', resourceStatus: { Success: 3 } }, 3, true],
+    ['one Failed', { status: 'Success', resourceStatus: { Success: 2, Failed: 1 } }, 3, false],
+    ['fewer than the batch', { status: 'Success', resourceStatus: { Success: 2 } }, 3, false],
+    ['no ResourceStatus', { status: 'Success', resourceStatus: {} }, 3, false],
+    ['execution Failed', { status: 'Failed', resourceStatus: { Success: 3 } }, 3, false],
+  ];
+  for (const [name, e, n, want] of cases)
+    it(name, () =>
+      expect(cleanSuccess({ ...base, status: 'Success', resourceStatus: {}, ...e }, n)).toBe(want),
+    );
 });
