@@ -280,5 +280,7 @@ describe('AppRelease (fast tier, emulator sandbox)', () => {
       (o) => readyOf(o)?.status === 'True' && o?.status?.currentRevision === revisionOf(obj0.spec),
     );
     expect(done?.status?.summary?.updated).toBe(13);
+    // and once its batches finished, it holds nothing: the other kind may act again
+    expect(s.lock.check(holder, [...ids, 'i-ar0013']).held).toEqual([]);
   });
 });

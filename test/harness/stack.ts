@@ -16,7 +16,13 @@ import {
   type EcsExtensionSpec,
 } from '../../src/api/ecsextension.js';
 import { parseConfig } from '../../src/config.js';
-import { DEMO_ACCESS_KEY, startEmulator, type Emulator, type Seed } from '../../src/emulator/index.js';
+import {
+  DEMO_ACCESS_KEY,
+  startEmulator,
+  type Emulator,
+  type SandboxOptions,
+  type Seed,
+} from '../../src/emulator/index.js';
 import { startController, type RunningController } from '../../src/main.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { applyCrd, createTestNamespace, getTestKubeConfig } from './env.js';
@@ -112,11 +118,17 @@ export async function startStack(opts: {
   timeScale?: number;
   controller?: boolean;
   controllerArgs?: string[];
+  /** Emulator sandbox mode: RunShellScript commands really run with bash (AppRelease tests). */
+  sandbox?: SandboxOptions;
 }): Promise<Stack> {
   const kc = getTestKubeConfig('admin');
   await applyProjectCrds(kc);
   const namespace = await createTestNamespace(kc, opts.prefix);
-  const emu = await startEmulator({ seed: opts.seed, timeScale: opts.timeScale ?? 0.005 });
+  const emu = await startEmulator({
+    seed: opts.seed,
+    timeScale: opts.timeScale ?? 0.005,
+    ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
+  });
   const stack: Stack = {
     kc,
     api: kc.makeApiClient(CustomObjectsApi),

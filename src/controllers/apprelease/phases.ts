@@ -229,6 +229,8 @@ export async function reconcileInvocations(k: AppContext, s: AppScope): Promise<
     }
     s.inFlight.push(...adopted);
   }
+  // The process-local lock hold follows what is in flight (released once nothing runs).
+  k.lock?.hold(obj, inFlightIds(s));
   if (s.inFlight.length === 0) return;
   const res = await s.tracker.poll(obj, s.inFlight);
   const key = revisionTagKey(obj.spec.application);
@@ -275,6 +277,7 @@ export async function reconcileInvocations(k: AppContext, s: AppScope): Promise<
     throw toReconcileError(err, 'ECS TagResources / UntagResources');
   }
   s.inFlight = res.running;
+  k.lock?.hold(obj, inFlightIds(s));
   closeBatches(k, s);
 }
 

@@ -91,15 +91,19 @@ const rowSpec: RowSpec<AppInstanceState, AppInstanceFact, AppInstanceStatus> = {
 
 export type AppSummary = NonNullable<AppReleaseStatus['summary']>;
 
-/** Counts over ALL facts: per state plus `healthy` (reachable, on the current or stable revision, not failed). */
+/**
+ * Counts over ALL facts: per state plus `healthy` (reachable, on the current or stable revision,
+ * and not failed — an instance rolled back to the stable revision passed its health check there,
+ * so it is healthy although its failure is kept for the row).
+ */
 export function summarizeApp(facts: readonly AppInstanceFact[]): AppSummary {
   const c = countStates(facts, appInstanceState, AppInstanceStateValues);
   const healthy = facts.filter(
     (f) =>
       f.reachable &&
-      !f.failure &&
       f.revision !== undefined &&
-      (f.revision === f.desired || f.revision === f.stable),
+      (f.revision === f.desired || f.revision === f.stable) &&
+      (!f.failure || (f.rolledBack && f.revision === f.stable)),
   ).length;
   return {
     targeted: c.targeted,
