@@ -1,15 +1,25 @@
--- Argo CD resource actions for ecsops.io kinds (EcsExtension today; PatchPolicy and AppRelease
--- will carry the same annotation and spec.suspend). Install under the argocd-cm key
+-- Argo CD resource actions for ecsops.io kinds (every kind carries the reconcile annotation and
+-- spec.suspend; AppRelease adds promote and pause). Install under the argocd-cm key
 -- resource.customizations.actions.ecsops.io_<Kind> (see ../README.md).
 --
 -- Offers:
 --   reconcile  set ecsops.io/reconcile-requested-at to now: the controller reconciles at once
 --   suspend    spec.suspend = true: no cloud writes (offered unless already suspended)
 --   resume     spec.suspend = false (offered only while suspended)
+-- and for AppRelease:
+--   promote    set ecsops.io/promote-requested-at to now (and spec.paused = false): continue a
+--              paused rollout (offered only while status.phase is Paused or spec.paused is true)
+--   pause      spec.paused = true: hold before the next batch (offered unless already paused)
 -- Runs in Argo CD's Lua sandbox (gopher-lua, Lua 5.1, base/table/package libraries only).
 local suspended = obj.spec ~= nil and obj.spec.suspend == true
 local actions = {}
 actions["reconcile"] = {}
 actions["suspend"] = { disabled = suspended }
 actions["resume"] = { disabled = not suspended }
+if obj.kind == "AppRelease" then
+  local paused = obj.spec ~= nil and obj.spec.paused == true
+  local held = obj.status ~= nil and obj.status.phase == "Paused"
+  actions["promote"] = { disabled = not (paused or held) }
+  actions["pause"] = { disabled = paused }
+end
 return actions

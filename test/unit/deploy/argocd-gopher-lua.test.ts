@@ -75,6 +75,18 @@ describe.skipIf(luacheck.skip)(`Argo CD Lua scripts in gopher-lua ${toolTitle(lu
     expect(r.status, r.stdout).toBe(0);
   });
 
+  it('the AppRelease health check passes every case of health-apprelease_test.yaml in the default sandbox', () => {
+    const file = join(ARGOCD, 'health-apprelease_test.yaml');
+    const r = run('health', join(ARGOCD, 'health-apprelease.lua'), file);
+    const cases = (parse(readFileSync(file, 'utf8')) as { tests: unknown[] }).tests;
+    expect(
+      r.lines.filter((l) => l.verdict === 'FAIL'),
+      r.stdout,
+    ).toEqual([]);
+    expect(r.lines.length).toBe(cases.length);
+    expect(r.status, r.stdout).toBe(0);
+  });
+
   it('every action and the discovery pass the cases of actions/action_test.yaml', () => {
     const r = run('-now', NOW, 'actions', ACTIONS);
     const spec = parse(readFileSync(join(ACTIONS, 'action_test.yaml'), 'utf8')) as {
@@ -88,6 +100,8 @@ describe.skipIf(luacheck.skip)(`Argo CD Lua scripts in gopher-lua ${toolTitle(lu
     expect(r.lines.length).toBe(spec.discoveryTests.length + spec.actionTests.length);
     // Every action offered by discovery has at least one case.
     expect([...new Set(spec.actionTests.map((t) => t.action))].sort()).toEqual([
+      'pause',
+      'promote',
       'reconcile',
       'resume',
       'suspend',

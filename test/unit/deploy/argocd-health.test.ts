@@ -154,3 +154,51 @@ describe('Argo CD health checks for PatchPolicy and MaintenanceWindow', () => {
     expect(runHealth(obj, readFileSync(join(ARGOCD_DIR, c.script), 'utf8'))).toEqual(c.healthStatus);
   });
 });
+
+// AppRelease: its own script (Paused → Suspended, RolledBack / Failed → Degraded).
+const appCases = (
+  parse(readFileSync(join(ARGOCD_DIR, 'health-apprelease_test.yaml'), 'utf8')) as { tests: HealthCase[] }
+).tests;
+const APP_SCRIPT = readFileSync(join(ARGOCD_DIR, 'health-apprelease.lua'), 'utf8');
+describe('Argo CD health check for AppRelease', () => {
+  it('has a case for every Argo CD health status and every phase', () => {
+    expect([...new Set(appCases.map((c) => c.healthStatus.status))].sort()).toEqual([
+      'Degraded',
+      'Healthy',
+      'Progressing',
+      'Suspended',
+    ]);
+    const phases = appCases.map(
+      (c) =>
+        (parse(readFileSync(join(ARGOCD_DIR, c.inputPath), 'utf8')) as { status?: { phase?: string } }).status
+          ?.phase,
+    );
+    for (const p of ['Progressing', 'Paused', 'Succeeded', 'Failed', 'RollingBack', 'RolledBack'])
+      expect(phases, p).toContain(p);
+  });
+
+  it.each(appCases.map((c) => [c.inputPath, c] as const))('%s', (_name, c) => {
+    const obj = parse(readFileSync(join(ARGOCD_DIR, c.inputPath), 'utf8')) as unknown;
+    expect(runHealth(obj, APP_SCRIPT)).toEqual(c.healthStatus);
+  });
+
+  it('maps the phases as documented whatever the message', () => {
+    const obj = (phase: string, ready: string, reason: string) => ({
+      kind: 'AppRelease',
+      metadata: { name: 'a', generation: 2 },
+      spec: {},
+      status: { observedGeneration: 2, phase, conditions: [{ type: 'Ready', status: ready, reason }] },
+    });
+    expect(runHealth(obj('Paused', 'False', 'RolloutPaused')).status).toBe('Progressing'); // the generic script
+    expect(runHealth(obj('Paused', 'False', 'RolloutPaused'), APP_SCRIPT)).toEqual({
+      status: 'Suspended',
+      message: 'RolloutPaused',
+    });
+    expect(runHealth(obj('RolledBack', 'False', 'RolledBack'), APP_SCRIPT).status).toBe('Degraded');
+    expect(runHealth(obj('Failed', 'False', 'RolloutFailed'), APP_SCRIPT).status).toBe('Degraded');
+    expect(runHealth(obj('Progressing', 'False', 'RolloutInProgress'), APP_SCRIPT).status).toBe(
+      'Progressing',
+    );
+    expect(runHealth(obj('Succeeded', 'True', 'RolloutSucceeded'), APP_SCRIPT).status).toBe('Healthy');
+  });
+});

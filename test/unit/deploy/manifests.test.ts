@@ -26,6 +26,8 @@ const NAMESPACE = 'ecsops-system';
 const NOT_KUBERNETES_OBJECTS: Record<string, string> = {
   'deploy/emulator/fleet.yaml': 'cloud emulator seed (ecsops emulator --seed)',
   'deploy/argocd/health_test.yaml': "Argo CD health-check test cases (Argo CD's test format)",
+  'deploy/argocd/health-apprelease_test.yaml': "AppRelease health-check test cases (Argo CD's test format)",
+  'deploy/argocd/health-patchpolicy_test.yaml': 'PatchPolicy / MaintenanceWindow health-check test cases',
   'deploy/argocd/actions/action_test.yaml': "Argo CD resource-action test cases (Argo CD's test format)",
   'deploy/monitoring-tests/alerts.test.yaml': 'promtool rule unit tests',
 };
