@@ -129,6 +129,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
     cloud,
     events,
     metrics,
+    lock: instanceLock,
     registry,
     workers: cfg.patchPolicyWorkers,
     ...(cfg.namespace !== undefined ? { namespace: cfg.namespace } : {}),

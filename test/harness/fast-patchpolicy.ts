@@ -6,6 +6,7 @@
  * than interval ago" are all judged on the same clock. Modelled durations still run on real timers
  * scaled by timeScale.
  */
+import type { InstanceLock } from '../../src/controllers/shared/lock.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OWNER_UID_TAG } from '../../src/api/common.js';
 import type { MaintenanceWindow, MaintenanceWindowSpec } from '../../src/api/maintenancewindow.js';
@@ -42,6 +43,8 @@ export interface PatchStackOptions {
   /** Where the fake clock starts (default 2026-06-01T12:00:00Z, a Monday). */
   start?: Date;
   options?: Partial<PatchPolicyOptions>;
+  /** The cross-kind instance lock the PatchPolicy reconciler checks. */
+  lock?: InstanceLock;
 }
 
 /** The PatchPolicy fast tier; see the module comment. */
@@ -109,6 +112,7 @@ export async function startPatchStack(o: PatchStackOptions): Promise<PatchStack>
       patchMetrics,
       now: clock.now,
       options: { pollMinMs: 1_000, pollMaxMs: 5_000, ...o.options },
+      ...(o.lock ? { lock: o.lock } : {}),
     });
   const buildWindows = () =>
     new MaintenanceWindowReconciler({

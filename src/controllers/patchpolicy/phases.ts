@@ -52,6 +52,7 @@ import {
 } from '../shared/schedule.js';
 import { scheduleErrorReason } from '../shared/schedule-errors.js';
 import { listIds, recheckReachability, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
+import { describeHolder, type InstanceLock } from '../shared/lock.js';
 import { pollTracked, reclassifyUnreachable as reclassify } from '../shared/tracked.js';
 import type { FinishedWork, WorkItem } from '../shared/work.js';
 import parseDuration from 'parse-duration';
@@ -93,6 +94,8 @@ export interface PatchMemory {
 /** Per-process state and dependencies the phases share. */
 export interface PatchContext {
   memory: Map<string, PatchMemory>;
+  /** The process's cross-kind per-instance lock (absent when this kind runs alone in tests). */
+  lock?: InstanceLock;
   windows: ObjectReader<MaintenanceWindow>;
   events: EventSink;
   /** Most instances whose patch details (ListInstancePatches) are read per compliance read. */
@@ -117,6 +120,8 @@ export interface PatchScope extends BaseScope<PatchPolicy> {
   targets: ResolvedTarget[];
   /** Work still running after this reconcile's poll (plus any started now). */
   inFlight: WorkItem[];
+  /** Set when install candidates wait for another resource's work on the same instances. */
+  lockWait?: { count: number; holder: string };
   /** Install failure memory (status.retry); install rounds are gated by windows, not backoff. */
   ledger: FailureLedger;
   sequence: number;
@@ -220,6 +225,10 @@ export async function reconcileExecutions(k: PatchContext, scope: PatchScope): P
   const res = await pollTracked(scope.tracker, obj, scope.inFlight, scope.ctx.log);
   scope.inFlight = res.running;
   scope.finished = res.finished;
+  k.lock?.hold(
+    obj,
+    scope.inFlight.flatMap((w) => w.instanceIds),
+  );
   const installFailed: string[] = [];
   const snapshotted: Array<{ instanceId: string; since: string }> = [];
   const snapshotOn = obj.spec.install?.snapshot?.enabled === true;
@@ -630,8 +639,19 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
   if (current.closesAt.getTime() - now.getTime() < (scope.window?.minRemainingMs ?? 0)) return;
   const slots = (install.parallelBatches ?? 1) - inFlightOf(scope, 'install').length;
   if (slots <= 0) return;
-  const candidates = installCandidates(scope, current.opensAt);
+  let candidates = installCandidates(scope, current.opensAt);
   if (candidates.length === 0) return;
+  // The cross-kind lock: instances another resource (of any kind) is acting on wait for it.
+  if (k.lock) {
+    const { free, held } = k.lock.check(obj, candidates);
+    const first = held[0];
+    if (first) scope.lockWait = { count: held.length, holder: describeHolder(first.holder) };
+    candidates = free;
+    if (candidates.length === 0) return;
+    // Check and hold in one synchronous turn (see InstanceLock).
+    const batches = instanceBatches(candidates, scope.tracker.batchSize).slice(0, slots);
+    k.lock.hold(obj, [...scope.inFlight.flatMap((w) => w.instanceIds), ...batches.flat()]);
+  }
   const opensAt = toMetaTime(current.opensAt);
   let op = scope.lastInstall;
   const first = !op || op.windowOpensAt !== opensAt;

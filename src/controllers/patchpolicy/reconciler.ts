@@ -23,6 +23,7 @@ import type { ReconcileError } from '../../runtime/errors.js';
 import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
 import { intervalMs, ReconcileDriver, type BaseScope, type KindHooks } from '../shared/driver.js';
 import { oosRateControl } from '../shared/execution.js';
+import type { InstanceLock } from '../shared/lock.js';
 import { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { FailureLedger } from '../shared/retry.js';
 import { fromTracked, pollDelayMs } from '../shared/work.js';
@@ -76,6 +77,8 @@ export interface PatchPolicyDeps {
   patchMetrics?: PatchMetrics;
   now?: () => Date;
   options?: Partial<PatchPolicyOptions>;
+  /** The process's cross-kind per-instance lock. */
+  lock?: InstanceLock;
 }
 
 /** Template parameters of one ACS-ECS-BulkyApplyPatchBaseline batch (API reference §5.2). */
@@ -110,6 +113,7 @@ export class PatchPolicyReconciler implements Reconciler {
       windows: deps.windows,
       events: deps.events,
       maxDetailReads: this.opts.maxDetailReads,
+      ...(deps.lock ? { lock: deps.lock } : {}),
     };
     const k = this.k;
     const hooks: KindHooks<PatchPolicy, PatchScope> = {
@@ -131,7 +135,10 @@ export class PatchPolicyReconciler implements Reconciler {
       reconcileDelete: async () => ({ done: true }),
       deriveStatus: (s, err) => this.deriveStatus(s, err),
       requeueAfterMs: (s) => this.requeueAfter(s),
-      forget: (uid) => k.memory.delete(uid),
+      forget: (uid) => {
+        k.memory.delete(uid);
+        k.lock?.release(uid);
+      },
       recheckedStalledReasons: [MaintenanceWindowNotFoundReason],
     };
     const metrics: ControllerMetrics = {

@@ -17,6 +17,7 @@ import type { CloudClients } from '../../cloud/types.js';
 import type { ControllerHandle, Manager } from '../../runtime/manager.js';
 import { registerMaintenanceWindow } from '../maintenancewindow/register.js';
 import type { ControllerMetrics, EventSink, ObjectReader } from '../shared/deps.js';
+import type { InstanceLock } from '../shared/lock.js';
 import { registerKind } from '../shared/register.js';
 import { PatchMetrics } from './metrics.js';
 import { PatchPolicyReconciler, type PatchPolicyOptions } from './reconciler.js';
@@ -32,6 +33,8 @@ export interface PatchPolicyRegistration {
   namespace?: string;
   workers: number;
   options?: Partial<PatchPolicyOptions>;
+  /** The process's cross-kind per-instance lock (this kind becomes a source of holders). */
+  lock?: InstanceLock;
 }
 
 /** Adds the PatchPolicy and MaintenanceWindow controllers to `manager` (before `manager.start()`). */
@@ -63,6 +66,7 @@ export function registerPatchPolicy(
     workers: deps.workers,
     ...(deps.namespace !== undefined ? { namespace: deps.namespace } : {}),
     annotations: [RECONCILE_REQUESTED_ANNOTATION, SCAN_REQUESTED_ANNOTATION],
+    ...(deps.lock ? { lock: deps.lock } : {}),
     build: ({ objects, kube }) => {
       late.reconciler = new PatchPolicyReconciler({
         objects,
@@ -73,6 +77,7 @@ export function registerPatchPolicy(
         metrics: deps.metrics,
         patchMetrics,
         ...(deps.options ? { options: deps.options } : {}),
+        ...(deps.lock ? { lock: deps.lock } : {}),
       });
       return late.reconciler;
     },

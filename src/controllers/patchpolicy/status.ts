@@ -16,6 +16,7 @@ import {
   ScanFailedReason,
   ScanInProgressReason,
   SuspendedReason,
+  WaitingForInstanceLockReason,
 } from '../../api/conditions.js';
 import {
   PatchInstanceStateValues,
@@ -156,7 +157,8 @@ export interface PatchVerdictFacts {
   nextScan?: string;
   nextWindow?: string;
   windowOpen: boolean;
-  /** True when no instance was ever scanned by anyone (Compliant=Unknown). */
+  /** Install candidates waiting for another resource's work on the same instances (cross-kind lock). */
+  lockWait?: { count: number; holder: string };
 }
 
 function reachableOf(s: PatchSummary): number {
@@ -238,6 +240,12 @@ export function patchPolicyVerdict(f: PatchVerdictFacts): Verdict {
     return notReady(
       InstallInProgressReason,
       `patch install running on ${f.installing} instance(s); ${s.compliant}/${reachable} compliant`,
+      true,
+    );
+  if (f.lockWait)
+    return notReady(
+      WaitingForInstanceLockReason,
+      `${f.lockWait.count} instance(s) to patch wait for ${f.lockWait.holder}, which is acting on them`,
       true,
     );
   if (f.failed.length > 0) {
@@ -372,6 +380,7 @@ export function derivePatchPolicyStatus(
     ...(status.nextScan ? { nextScan: status.nextScan } : {}),
     ...(status.window?.nextOpen ? { nextWindow: status.window.nextOpen } : {}),
     windowOpen: status.window?.open === true,
+    ...(scope.lockWait ? { lockWait: scope.lockWait } : {}),
   });
   return { status, counts: status.summary as Record<string, number>, outcome: { kind: 'verdict', verdict } };
 }
