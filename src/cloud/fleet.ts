@@ -8,6 +8,8 @@
  *   "these instances, no older than `maxAgeMs`"; concurrent requests for one instance share one
  *   call; execution results update the view ({@link RegionFleet.recordPackageState}) instead of a
  *   re-read.
+ * - **Patch states**: OOS `ListInstancePatchStates` per instance (read in chunks of 100), shared
+ *   by every PatchPolicy over the instance, no older than the reader's `maxAgeMs`.
  * - **Templates**: OOS `GetTemplate` cached per (name, version) for a TTL; single-flight.
  * - **Running executions**: one region-wide OOS `ListExecutions` listing per owner kind (by the
  *   `ecsops.io/owner-kind` tag and status, all pages), shared by every resource's poll (status
@@ -17,7 +19,7 @@
  * Only compact records are kept (no SDK response objects). A shared read runs with its own
  * AbortController, aborted only when every reader waiting for it has aborted.
  */
-import type { Execution, OosApi, PackageState, TemplateDetail } from './types.js';
+import type { Execution, InstancePatchState, OosApi, PackageState, TemplateDetail } from './types.js';
 
 /** Options of a client view: abort signal and fairness owner (see limiter.ts). */
 export interface ClientOptions {
@@ -99,6 +101,8 @@ export interface RegionFleetOptions {
 export class RegionFleet {
   private readonly packages = new Map<string, Stamped<PackageState[]>>();
   private readonly packageReads = new SingleFlight<PackageState[]>();
+  private readonly patches = new Map<string, Stamped<InstancePatchState | undefined>>();
+  private readonly patchReads = new SingleFlight<InstancePatchState[]>();
   private readonly templates = new Map<string, Stamped<TemplateDetail>>();
   private readonly templateReads = new SingleFlight<TemplateDetail>();
   private readonly listings = new Map<string, Stamped<Execution[]>>();
@@ -108,7 +112,7 @@ export class RegionFleet {
   private readonly now: () => number;
   private readonly templateTtlMs: number;
   /** Reads actually sent, by kind (for tests and benchmarks). */
-  readonly reads = { packageStates: 0, templates: 0, executionListings: 0 };
+  readonly reads = { packageStates: 0, patchStates: 0, templates: 0, executionListings: 0 };
 
   constructor(private readonly opts: RegionFleetOptions) {
     this.now = opts.now ?? Date.now;
@@ -179,6 +183,53 @@ export class RegionFleet {
   /** Forgets what the view knows about `instanceId` (e.g. its execution failed): the next reader re-reads it. */
   invalidate(instanceId: string): void {
     this.packages.delete(instanceId);
+  }
+
+  /**
+   * The patch state (OOS `ListInstancePatchStates` counts) of each instance in `instanceIds`, read
+   * no longer than `o.maxAgeMs` ago; the rest are read in chunks of 100 (the API's limit), sharing
+   * in-flight reads. An instance OOS reports nothing for (never scanned) maps to undefined.
+   * @throws CloudError.
+   */
+  async patchStates(
+    instanceIds: readonly string[],
+    o: ReadOptions,
+  ): Promise<Map<string, InstancePatchState | undefined>> {
+    const out = new Map<string, InstancePatchState | undefined>();
+    const now = this.now();
+    const todo: string[] = [];
+    for (const id of instanceIds) {
+      const hit = this.patches.get(id);
+      if (hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs) out.set(id, hit.value);
+      else todo.push(id);
+    }
+    const chunks: string[][] = [];
+    for (let i = 0; i < todo.length; i += 100) chunks.push(todo.slice(i, i + 100));
+    await Promise.all(
+      chunks.map((chunk) =>
+        this.patchReads.run(
+          `${chunk.join(',')}|${o.maxAgeMs > 0 ? 'any' : now}`,
+          async (signal) => {
+            this.reads.patchStates++;
+            const started = this.now();
+            const states = await this.opts
+              .oos({ signal, ...(o.owner !== undefined ? { owner: o.owner } : {}) })
+              .listInstancePatchStates(chunk);
+            const byId = new Map(states.map((st) => [st.instanceId, st]));
+            for (const id of chunk) this.patches.set(id, { value: byId.get(id), readAtMs: started });
+            return states;
+          },
+          o.signal,
+        ),
+      ),
+    );
+    for (const id of todo) out.set(id, this.patches.get(id)?.value);
+    return out;
+  }
+
+  /** Forgets the patch state of `instanceId` (a scan or install just ran on it). */
+  invalidatePatchState(instanceId: string): void {
+    this.patches.delete(instanceId);
   }
 
   /**

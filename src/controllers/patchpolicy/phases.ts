@@ -34,7 +34,7 @@ import {
   type PatchPolicy,
   type SnapshotRef,
 } from '../../api/patchpolicy.js';
-import type { EcsApi, InstancePatchState, OosApi } from '../../cloud/types.js';
+import type { EcsApi, InstancePatchState, OosApi, RegionFleet } from '../../cloud/index.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
@@ -115,6 +115,8 @@ export interface ResolvedWindow {
 export interface PatchScope extends BaseScope<PatchPolicy> {
   oos: OosApi;
   ecs: EcsApi;
+  /** The region's shared fleet view (patch states). */
+  fleet: RegionFleet;
   tracker: OosExecutionTracker;
   memory: PatchMemory;
   targets: ResolvedTarget[];
@@ -388,13 +390,21 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
     scope.complianceCheckedAt = scope.obj.status?.complianceCheckedAt;
     return;
   }
-  let states: InstancePatchState[];
+  // Through the region's fleet view: patch states another policy read recently are shared; those of
+  // instances a scan or install just finished on are re-read; a reconcile request forces a read.
+  const fleet = scope.fleet;
+  for (const f of scope.finished) for (const id of f.work.instanceIds) fleet.invalidatePatchState(id);
+  const maxAgeMs =
+    requested !== undefined && requested !== scope.obj.status?.lastHandledReconcileAt
+      ? 0
+      : intervalMs(spec.interval) / 2;
+  const byId = new Map<string, InstancePatchState>();
   try {
-    states = ids.length > 0 ? await scope.oos.listInstancePatchStates(ids) : [];
+    const read = await fleet.patchStates(ids, { maxAgeMs, signal: scope.ctx.signal });
+    for (const [id, st] of read) if (st) byId.set(id, st);
   } catch (err) {
     throw toReconcileError(err, 'OOS ListInstancePatchStates');
   }
-  const byId = new Map(states.map((s) => [s.instanceId, s]));
   const details = new Map<string, MissingPatch[]>();
   const severities = new Map<string, number>();
   const nonCompliant = ids.filter((id) => {

@@ -195,6 +195,7 @@ export class PatchPolicyReconciler implements Reconciler {
       ...base,
       oos,
       ecs: this.deps.cloud.ecs(spec.regionId, { signal: ctx.signal }),
+      fleet: this.deps.cloud.fleet(spec.regionId),
       tracker: new OosExecutionTracker({
         oos,
         template: APPLY_PATCH_BASELINE_TEMPLATE,

@@ -1,0 +1,96 @@
+/** RegionFleet with a counting OOS fake: single-flight, age bounds, chunks, invalidation. */
+import { describe, expect, it } from 'vitest';
+import { RegionFleet } from '../../../src/cloud/fleet.js';
+import type { Execution, InstancePatchState, OosApi, PackageState } from '../../../src/cloud/types.js';
+
+function fakeOos() {
+  const calls = { packages: 0, patches: [] as number[], listings: 0 };
+  let listed: Execution[] = [];
+  const oos = {
+    async listInstancePackageStates(id: string): Promise<PackageState[]> {
+      calls.packages++;
+      await new Promise((r) => setTimeout(r, 5));
+      return [{ templateName: 'pkg', templateVersion: 'v1', parameters: { id } }];
+    },
+    async listInstancePatchStates(ids: string[]): Promise<InstancePatchState[]> {
+      calls.patches.push(ids.length);
+      return ids
+        .filter((id) => id !== 'i-never')
+        .map((instanceId) => ({
+          instanceId,
+          installedCount: 1,
+          installedOtherCount: 0,
+          installedPendingRebootCount: 0,
+          installedRejectedCount: 0,
+          missingCount: 2,
+          failedCount: 0,
+        }));
+    },
+    async listAllExecutions(): Promise<Execution[]> {
+      calls.listings++;
+      return listed;
+    },
+  } as unknown as OosApi;
+  return { oos, calls, setListed: (e: Execution[]) => (listed = e) };
+}
+
+describe('RegionFleet', () => {
+  it('shares concurrent and recent package-state reads; maxAge 0 forces a read', async () => {
+    let now = 1_000;
+    const f = fakeOos();
+    const fleet = new RegionFleet({ oos: () => f.oos, now: () => now });
+    const [a, b] = await Promise.all([
+      fleet.packageStates(['i-1', 'i-2'], { maxAgeMs: 60_000 }),
+      fleet.packageStates(['i-2', 'i-3'], { maxAgeMs: 60_000 }),
+    ]);
+    expect(f.calls.packages).toBe(3);
+    expect(a.get('i-2')).toEqual(b.get('i-2'));
+    now += 30_000;
+    await fleet.packageStates(['i-1', 'i-2', 'i-3'], { maxAgeMs: 60_000 });
+    expect(f.calls.packages).toBe(3);
+    await fleet.packageStates(['i-1'], { maxAgeMs: 10_000 }); // older than 10 s: re-read
+    await fleet.packageStates(['i-2'], { maxAgeMs: 0 });
+    expect(f.calls.packages).toBe(5);
+  });
+
+  it('execution results update the view instead of a re-read; invalidate forces one', async () => {
+    const f = fakeOos();
+    const fleet = new RegionFleet({ oos: () => f.oos, now: () => 0 });
+    await fleet.packageStates(['i-1'], { maxAgeMs: 1_000 });
+    fleet.recordPackageState('i-1', 'pkg', undefined); // uninstalled
+    expect((await fleet.packageStates(['i-1'], { maxAgeMs: 1_000 })).get('i-1')).toEqual([]);
+    fleet.invalidate('i-1');
+    await fleet.packageStates(['i-1'], { maxAgeMs: 1_000 });
+    expect(f.calls.packages).toBe(2);
+  });
+
+  it('reads patch states in chunks of 100, shares them, and re-reads invalidated instances', async () => {
+    const f = fakeOos();
+    const fleet = new RegionFleet({ oos: () => f.oos, now: () => 0 });
+    const ids = [...Array.from({ length: 250 }, (_, i) => `i-${i}`), 'i-never'];
+    const got = await fleet.patchStates(ids, { maxAgeMs: 1_000 });
+    expect(f.calls.patches).toEqual([100, 100, 51]);
+    expect(got.get('i-never')).toBeUndefined();
+    expect(got.get('i-7')?.missingCount).toBe(2);
+    await fleet.patchStates(ids.slice(0, 100), { maxAgeMs: 1_000 });
+    expect(f.calls.patches).toHaveLength(3);
+    fleet.invalidatePatchState('i-3');
+    await fleet.patchStates(ids.slice(0, 100), { maxAgeMs: 1_000 });
+    expect(f.calls.patches).toEqual([100, 100, 51, 1]);
+  });
+
+  it('never serves a running-executions listing older than the last invalidation', async () => {
+    let now = 0;
+    const f = fakeOos();
+    const fleet = new RegionFleet({ oos: () => f.oos, now: () => now });
+    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
+    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
+    expect(f.calls.listings).toBe(1);
+    fleet.invalidateExecutions('k', 'v'); // an execution was just started
+    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
+    expect(f.calls.listings).toBe(2);
+    now += 2_001;
+    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
+    expect(f.calls.listings).toBe(3);
+  });
+});
