@@ -3,16 +3,22 @@
  *
  * Starts a real kube-apiserver + etcd (built from Go modules, cached), the OOS/ECS emulator with
  * the demo fleet (deploy/emulator/fleet.yaml), and the real controller; applies crds/ and the
- * examples (deploy/examples/ecsextension.yaml, patchpolicy.yaml); prints progress until each
- * example is Ready; then keeps
+ * examples (deploy/examples/ecsextension.yaml, patchpolicy.yaml, apprelease.yaml); prints progress
+ * until each example is Ready; then keeps
  * running (kubeconfig path and metrics URL printed) until Ctrl-C, which cleans everything up.
+ *
+ * For the AppRelease example the emulator runs in sandbox mode (RunShellScript commands really run
+ * with bash on this machine, one directory per instance under /tmp/ecsops-local/) and
+ * deploy/examples/artifacts/ is served on http://127.0.0.1:8090/ (--artifact-port).
  *
  * Flags: --exit-when-ready (stop once the example is Ready; used by CI), --time-scale N
  * (emulator speed, default 0.05), --metrics-port N (default 8080), --probe-port N (default 8081),
+ * --artifact-port N (default 8090; the port deploy/examples/apprelease.yaml downloads from),
  * --timeout SECONDS (give up waiting for Ready; default 300).
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, normalize } from 'node:path';
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
@@ -29,6 +35,7 @@ const program = new Command('local')
   .option('--time-scale <n>', 'emulator time scale (1 = real OOS durations)', '0.05')
   .option('--metrics-port <n>', 'controller metrics port', '8080')
   .option('--probe-port <n>', 'controller /healthz /readyz port', '8081')
+  .option('--artifact-port <n>', 'port serving deploy/examples/artifacts/ (AppRelease example)', '8090')
   .option('--timeout <seconds>', 'give up waiting for Ready after this many seconds', '300')
   .parse(process.argv);
 const opts = program.opts<{
@@ -36,8 +43,37 @@ const opts = program.opts<{
   timeScale: string;
   metricsPort: string;
   probePort: string;
+  artifactPort: string;
   timeout: string;
 }>();
+
+/** Host directories of the sandboxed instances (the AppRelease example's appDir lives here). */
+const SANDBOX_DIR = '/tmp/ecsops-local';
+/** What the artifact server serves (URL path = path under this directory). */
+const ARTIFACTS_DIR = join(REPO_ROOT, 'deploy/examples/artifacts');
+
+/** Serves ARTIFACTS_DIR on 127.0.0.1:port (GET only, no directory listing, no path escape). */
+async function serveArtifacts(port: number): Promise<() => Promise<void>> {
+  const server = createServer((req, res) => {
+    const rel = normalize(decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/')).replace(/^\/+/, '');
+    if (req.method !== 'GET' || rel.startsWith('..') || rel === '' || rel === '.') {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      res
+        .writeHead(200, { 'content-type': 'application/octet-stream' })
+        .end(readFileSync(join(ARTIFACTS_DIR, rel)));
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return () => new Promise((r) => server.close(() => r()));
+}
 
 const say = (s: string): void => void process.stdout.write(`[local] ${s}\n`);
 
@@ -83,9 +119,21 @@ async function main(): Promise<void> {
   kc.loadFromFile(cp.kubeconfigPath);
 
   const seedFile = join(REPO_ROOT, 'deploy/emulator/fleet.yaml');
-  const emu = await startEmulator({ seed: await loadSeedFile(seedFile), timeScale: Number(opts.timeScale) });
+  rmSync(SANDBOX_DIR, { recursive: true, force: true });
+  mkdirSync(SANDBOX_DIR, { recursive: true });
+  cleanups.push(async () => rmSync(SANDBOX_DIR, { recursive: true, force: true }));
+  const emu = await startEmulator({
+    seed: await loadSeedFile(seedFile),
+    timeScale: Number(opts.timeScale),
+    sandbox: { rootDir: SANDBOX_DIR },
+  });
   cleanups.push(() => emu.stop());
   say(`emulator ready at http://${emu.endpoint} (control API ${emu.controlUrl}), seeded from ${seedFile}`);
+  say(
+    `  sandbox mode: RunShellScript commands run with bash here, instance directories under ${SANDBOX_DIR}`,
+  );
+  cleanups.push(await serveArtifacts(Number(opts.artifactPort)));
+  say(`artifacts of deploy/examples/artifacts/ served at http://127.0.0.1:${opts.artifactPort}/`);
 
   for (const f of readdirSync(join(REPO_ROOT, 'crds')).filter(
     (f) => f.endsWith('.yaml') && f !== 'kustomization.yaml',
@@ -152,6 +200,18 @@ async function main(): Promise<void> {
           : 'no status yet';
       },
     },
+    {
+      file: 'deploy/examples/apprelease.yaml',
+      path: '/apis/ecsops.io/v1alpha1/namespaces/default/appreleases/web',
+      name: 'web',
+      describe: (st) => {
+        const s = st.summary;
+        const phase = (st as { phase?: string }).phase ?? '?';
+        return s
+          ? `${phase}: updated ${s.updated}/${s.targeted}, in progress ${s.inProgress}, failed ${s.failed}, unreachable ${s.unreachable}`
+          : 'no status yet';
+      },
+    },
   ];
   const deadline = Date.now() + Number(opts.timeout) * 1000;
   for (const ex of examples) {
@@ -177,7 +237,10 @@ async function main(): Promise<void> {
   say('');
   say('everything is running. Try:');
   say(`  export KUBECONFIG=${cp.kubeconfigPath}`);
-  say(`  ${join(cp.binDir, 'kubectl')} get ecsextensions,patchpolicies,maintenancewindows -A -o wide`);
+  say(
+    `  ${join(cp.binDir, 'kubectl')} get ecsextensions,patchpolicies,maintenancewindows,appreleases -A -o wide`,
+  );
+  say(`  ls ${SANDBOX_DIR}/*/web   # the AppRelease example's releases on the sandboxed instances`);
   say(`  curl -s http://127.0.0.1:${controller.probes.metricsPort}/metrics | grep ecsops_`);
   say(`  curl -s ${emu.controlUrl}/executions   # the emulator's view`);
   say('Ctrl-C stops and removes everything.');

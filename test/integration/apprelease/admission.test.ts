@@ -3,7 +3,10 @@
  * messages for hooks that exceed the RunCommand limit (saying by how much), a bad sha256,
  * batchSize 0 and both health-check forms; a valid spec is accepted.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import {
   APP_RELEASE_PLURAL,
@@ -13,7 +16,7 @@ import {
 import { userContentBytes } from '../../../src/controllers/apprelease/wrapper.js';
 import { GROUP, VERSION } from '../../../src/api/common.js';
 import { createTestNamespace, getTestKubeConfig } from '../../harness/env.js';
-import { applyProjectCrds } from '../../harness/stack.js';
+import { applyProjectCrds, REPO_ROOT } from '../../harness/stack.js';
 
 const valid = () => ({
   regionId: 'cn-beijing',
@@ -60,6 +63,13 @@ describe('AppRelease admission (real API server)', () => {
   it('accepts a valid spec (the CEL rules compile and pass)', async () => {
     const created = (await create('ok', valid())) as { spec: { strategy: { maxErrors: number } } };
     expect(created.spec.strategy.maxErrors).toBe(0); // defaulted
+  });
+
+  it('accepts deploy/examples/apprelease.yaml', async () => {
+    const example = parse(readFileSync(join(REPO_ROOT, 'deploy/examples/apprelease.yaml'), 'utf8')) as {
+      spec: unknown;
+    };
+    await expect(create('example', example.spec)).resolves.toMatchObject({ metadata: { name: 'example' } });
   });
 
   it('rejects hooks that do not fit the RunCommand limit, saying by how much', async () => {

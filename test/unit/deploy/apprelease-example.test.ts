@@ -1,0 +1,41 @@
+/**
+ * deploy/examples/apprelease.yaml works in `npm run local` (scripts/local.ts): its artifact is a
+ * file of deploy/examples/artifacts/ served on 127.0.0.1:8090 whose sha256 it states, its appDir
+ * lies in the sandbox directory, and its hooks call the file it installs.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { AppRelease } from '../../../src/api/apprelease.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const example = parse(readFileSync(join(ROOT, 'deploy/examples/apprelease.yaml'), 'utf8')) as AppRelease;
+const local = readFileSync(join(ROOT, 'scripts/local.ts'), 'utf8');
+
+describe('deploy/examples/apprelease.yaml', () => {
+  const url = new URL(example.spec.artifact.url);
+
+  it('downloads a file of deploy/examples/artifacts/ from the port scripts/local.ts serves', () => {
+    expect(url.hostname).toBe('127.0.0.1');
+    expect(local).toContain(`'--artifact-port <n>'`);
+    expect(local).toMatch(new RegExp(`'--artifact-port <n>',[^\\n]*'${url.port}'`));
+    const file = join(ROOT, 'deploy/examples/artifacts', decodeURIComponent(url.pathname));
+    expect(existsSync(file), file).toBe(true);
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(example.spec.artifact.sha256);
+  });
+
+  it('installs under the sandbox directory of scripts/local.ts, per instance', () => {
+    const dir = /const SANDBOX_DIR = '([^']+)'/.exec(local)?.[1];
+    expect(dir).toBeDefined();
+    expect(example.spec.install?.appDir).toMatch(new RegExp(`^${dir}/\\{\\{ACS::InstanceId\\}\\}/`));
+  });
+
+  it('hooks and health check call the file the artifact installs (format: file)', () => {
+    expect(example.spec.artifact.format).toBe('file');
+    const name = url.pathname.split('/').pop() as string;
+    expect(example.spec.hooks.start.script).toContain(name);
+    expect(example.spec.healthCheck?.exec?.script).toContain(name);
+  });
+});
