@@ -10,6 +10,22 @@ export interface ActionFaults {
   errorCode?: 'ServiceUnavailable' | 'InternalError';
   /** Added latency before the response, in real milliseconds (not scaled by timeScale). */
   latencyMs?: number;
+  /**
+   * Spread of the added latency: each request waits `latencyMs` ± a uniform draw of up to this
+   * many milliseconds (never below 0). One extra PRNG draw per request, only when set.
+   */
+  latencyJitterMs?: number;
+  /**
+   * Probability that the TCP connection is reset before the action runs (the client sees
+   * ECONNRESET / "socket hang up" and nothing happened in the cloud).
+   */
+  resetRate?: number;
+  /**
+   * Probability that the action runs and then the connection is reset instead of the response
+   * (the client sees ECONNRESET although the cloud did the work, as when a response is lost on the
+   * way back): the case a ClientToken exists for.
+   */
+  responseLossRate?: number;
 }
 
 /**
@@ -53,7 +69,7 @@ export interface ScriptedError {
 
 /** What to do to one request. */
 export interface FaultDecision {
-  kind: 'none' | 'throttle' | 'error' | 'scripted';
+  kind: 'none' | 'throttle' | 'error' | 'scripted' | 'reset' | 'responseLoss';
   /** Set when `kind` is `scripted`. */
   scripted?: { code: string; httpStatus: number; message: string };
   errorCode: 'ServiceUnavailable' | 'InternalError';
@@ -110,11 +126,17 @@ export class Faults {
     };
     const t = f?.throttleRate ?? 0;
     const e = f?.errorRate ?? 0;
-    if (t > 0 || e > 0) {
+    const c = f?.resetRate ?? 0;
+    const l = f?.responseLossRate ?? 0;
+    if (t > 0 || e > 0 || c > 0 || l > 0) {
       const r = this.rng();
       if (r < t) d.kind = 'throttle';
       else if (r < t + e) d.kind = 'error';
+      else if (r < t + e + c) d.kind = 'reset';
+      else if (r < t + e + c + l) d.kind = 'responseLoss';
     }
+    const j = f?.latencyJitterMs ?? 0;
+    if (j > 0) d.latencyMs = Math.max(0, Math.round(d.latencyMs + (this.rng() * 2 - 1) * j));
     return d;
   }
 

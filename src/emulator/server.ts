@@ -71,6 +71,23 @@ function send(
   res.end(text);
 }
 
+/** Injected connection reset: the socket is destroyed with a TCP RST instead of answering. */
+function resetConnection(
+  req: IncomingMessage,
+  deps: ApiServerDeps,
+  info: { requestId: string; action: string; regionId: string; reset: 'before' | 'after'; started: number },
+): void {
+  deps.logger?.({
+    requestId: info.requestId,
+    action: info.action,
+    regionId: info.regionId,
+    status: 0,
+    code: info.reset === 'before' ? 'ConnectionReset' : 'ResponseLost',
+    durationMs: Date.now() - info.started,
+  });
+  req.socket.resetAndDestroy();
+}
+
 /**
  * Creates the RPC API server: POST (or GET) `/` with `x-acs-action`/`x-acs-version` headers
  * (ACS3) or `Action`/`Version` query parameters (V1). Unknown product version or action →
@@ -162,6 +179,10 @@ async function handle(
       );
       return;
     }
+    if (fault.kind === 'reset') {
+      resetConnection(req, deps, { requestId, action, regionId, reset: 'before', started });
+      return;
+    }
     if (fault.kind === 'error') {
       fail(
         fault.errorCode === 'InternalError'
@@ -182,6 +203,10 @@ async function handle(
       executions: deps.executions,
       invocations: deps.invocations,
     });
+    if (fault.kind === 'responseLoss') {
+      resetConnection(req, deps, { requestId, action, regionId, reset: 'after', started });
+      return;
+    }
     send(res, 200, { RequestId: requestId, ...out }, requestId);
     deps.logger?.({ requestId, action, regionId, status: 200, durationMs: Date.now() - started });
   } catch (err) {

@@ -42,6 +42,53 @@ describe('emulator fault injection', () => {
     expect(await outcomes(40)).not.toEqual(a);
   });
 
+  it('resets the connection before the action (nothing happens) or instead of the response (the work is done)', async () => {
+    const c = sdkClient(emu.endpoint, DEMO_ACCESS_KEY);
+    const start = () =>
+      call(c, 'oos', 'StartExecution', {
+        TemplateName: 'ACS-ECS-BulkyConfigureOOSPackageWithTemporaryURL',
+        ClientToken: 'tok-reset-1',
+        Parameters: JSON.stringify({
+          action: 'install',
+          packageName: 'nope',
+          targets: { Type: 'ResourceIds', ResourceIds: ['i-00000001'], RegionId: 'cn-hangzhou' },
+          rateControl: { Mode: 'Concurrency', MaxErrors: 0, Concurrency: 1 },
+        }),
+      }).catch((e: unknown) => e as Error);
+    await emu.control.setFaults({ actions: { StartExecution: { resetRate: 1 } } });
+    const before = (await start()) as Error & { code?: string };
+    expect(String(before.message) + String(before.code)).toMatch(/ECONNRESET|socket hang up/);
+    expect(await emu.control.listExecutions({})).toHaveLength(0);
+    await emu.control.setFaults({ actions: { StartExecution: { responseLossRate: 1 } } });
+    const after = (await start()) as Error & { code?: string };
+    expect(String(after.message) + String(after.code)).toMatch(/ECONNRESET|socket hang up/);
+    const done = await emu.control.listExecutions({});
+    expect(done).toHaveLength(1);
+    // The retry with the same ClientToken finds the execution the lost response was about.
+    await emu.control.clearFaults();
+    const again = (await start()) as { Execution?: { ExecutionId?: string } };
+    expect(again.Execution?.ExecutionId).toBe(done[0]?.executionId);
+    expect((await emu.control.requestCounts()).StartExecution).toBe(3);
+  });
+
+  it('spreads latency by latencyJitterMs, reproducibly for a seed', async () => {
+    const c = sdkClient(emu.endpoint, DEMO_ACCESS_KEY);
+    const times = async (): Promise<number[]> => {
+      await emu.control.setFaults({ seed: 3, actions: { '*': { latencyMs: 60, latencyJitterMs: 50 } } });
+      const out: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const t0 = performance.now();
+        await call(c, 'ecs', 'DescribeInstances', { RegionId: 'cn-hangzhou' });
+        out.push(performance.now() - t0);
+      }
+      return out;
+    };
+    const a = await times();
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(9);
+    expect(Math.max(...a) - Math.min(...a)).toBeGreaterThan(20);
+    expect(Math.min(...a)).toBeLessThan(60);
+  });
+
   it('applies "*" to every action, an action entry overrides it, and clearFaults removes all', async () => {
     await emu.control.setFaults({
       actions: { '*': { errorRate: 1, errorCode: 'InternalError' }, ListPatchBaselines: {} },
