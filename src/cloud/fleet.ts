@@ -107,8 +107,8 @@ export class RegionFleet {
   private readonly templateReads = new SingleFlight<TemplateDetail>();
   private readonly listings = new Map<string, Stamped<Execution[]>>();
   private readonly listingReads = new SingleFlight<Execution[]>();
-  /** Bumped by {@link invalidateExecutions}; a listing read across a bump is not cached. */
-  private readonly listingGen = new Map<string, number>();
+  /** When this process last started an execution per owner (see {@link noteStarted}), ms. */
+  private readonly lastStart = new Map<string, number>();
   private readonly now: () => number;
   private readonly templateTtlMs: number;
   /** Reads actually sent, by kind (for tests and benchmarks). */
@@ -255,14 +255,12 @@ export class RegionFleet {
   }
 
   /**
-   * Drops the cached listing of `tagKey=tagValue` (call after starting an execution with that tag):
-   * a later reader (e.g. adoption) never sees a listing older than the start. A listing in flight
-   * across the call is returned to its readers but not cached.
+   * Records that this process just started an execution for `owner` (e.g. a resource UID): a later
+   * {@link runningExecutions} read with `notBeforeOwner: owner` (adoption) is never served from a
+   * listing read before that start. Other owners keep sharing the cached listing.
    */
-  invalidateExecutions(tagKey: string, tagValue: string): void {
-    const prefix = `${tagKey}=${tagValue}|`;
-    for (const key of [...this.listings.keys()]) if (key.startsWith(prefix)) this.listings.delete(key);
-    this.listingGen.set(prefix, (this.listingGen.get(prefix) ?? 0) + 1);
+  noteStarted(owner: string): void {
+    this.lastStart.set(owner, this.now());
   }
 
   /**
@@ -274,16 +272,19 @@ export class RegionFleet {
   async runningExecutions(
     tagKey: string,
     tagValue: string,
-    o: ReadOptions & { statuses?: readonly string[] },
+    o: ReadOptions & { statuses?: readonly string[]; notBeforeOwner?: string },
   ): Promise<Execution[]> {
     const statuses = o.statuses ?? ACTIVE_EXECUTION_STATUSES;
     const key = `${tagKey}=${tagValue}|${[...statuses].sort().join(',')}`;
     const hit = this.listings.get(key);
-    if (hit && o.maxAgeMs > 0 && this.now() - hit.readAtMs <= o.maxAgeMs) return hit.value;
-    const genKey = `${tagKey}=${tagValue}|`;
-    const gen = this.listingGen.get(genKey) ?? 0;
+    const notBefore =
+      o.notBeforeOwner !== undefined ? (this.lastStart.get(o.notBeforeOwner) ?? -Infinity) : -Infinity;
+    if (hit && o.maxAgeMs > 0 && this.now() - hit.readAtMs <= o.maxAgeMs && hit.readAtMs > notBefore)
+      return hit.value;
+    // A read already in flight may have started before the owner's last start: join only reads
+    // started after it (the key carries the start bound).
     return this.listingReads.run(
-      `${key}|${gen}|${o.maxAgeMs > 0 ? 'any' : this.now()}`,
+      `${key}|${o.maxAgeMs > 0 && notBefore === -Infinity ? 'any' : this.now()}`,
       async (signal) => {
         this.reads.executionListings++;
         const started = this.now();
@@ -293,8 +294,8 @@ export class RegionFleet {
         );
         const seen = new Set<string>();
         const all = pages.flat().filter((e) => !seen.has(e.executionId) && seen.add(e.executionId));
-        if ((this.listingGen.get(genKey) ?? 0) === gen)
-          this.listings.set(key, { value: all, readAtMs: started });
+        const prev = this.listings.get(key);
+        if (!prev || prev.readAtMs <= started) this.listings.set(key, { value: all, readAtMs: started });
         return all;
       },
       o.signal,

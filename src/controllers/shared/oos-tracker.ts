@@ -124,7 +124,7 @@ export class OosExecutionTracker implements WorkTracker {
             safetyCheck: 'Skip',
             description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
           });
-          this.opts.fleet?.invalidateExecutions(OWNER_KIND_TAG, o.kind);
+          this.opts.fleet?.noteStarted(o.uid);
           return exec.executionId;
         } catch (err) {
           throw toReconcileError(err, 'OOS StartExecution');
@@ -135,9 +135,14 @@ export class OosExecutionTracker implements WorkTracker {
   }
 
   /** The region's shared listing of running executions of the owner's kind. */
-  private listing(owner: Resource, statuses: readonly string[]): Promise<Execution[]> {
+  private listing(
+    owner: Resource,
+    statuses: readonly string[],
+    notBeforeOwner?: string,
+  ): Promise<Execution[]> {
     return (this.opts.fleet as RegionFleet).runningExecutions(OWNER_KIND_TAG, owner.kind, {
       statuses,
+      ...(notBeforeOwner !== undefined ? { notBeforeOwner } : {}),
       maxAgeMs: POLL_LISTING_MAX_AGE_MS,
       ...this.opts.view,
     });
@@ -153,9 +158,10 @@ export class OosExecutionTracker implements WorkTracker {
     const uid = owner.metadata.uid ?? '';
     try {
       if (this.opts.fleet) {
-        // The shared listing is never older than this process's last StartExecution of the kind
-        // (start() invalidates it), so work started before a crash or a failed status write is seen.
-        owned = (await this.listing(owner, ACTIVE_EXECUTION_STATUSES)).filter(
+        // The shared listing is never older than this process's last StartExecution for this
+        // resource (start() notes it), so work started before a failed status write is seen; a
+        // restarted process has no such start, and any listing it reads postdates the crash.
+        owned = (await this.listing(owner, ACTIVE_EXECUTION_STATUSES, uid)).filter(
           (e) => e.tags[OWNER_UID_TAG] === uid,
         );
       } else {

@@ -79,16 +79,20 @@ describe('RegionFleet', () => {
     expect(f.calls.patches).toEqual([100, 100, 51, 1]);
   });
 
-  it('never serves a running-executions listing older than the last invalidation', async () => {
+  it('never serves an owner a running-executions listing read before its last start', async () => {
     let now = 0;
     const f = fakeOos();
     const fleet = new RegionFleet({ oos: () => f.oos, now: () => now });
     await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
-    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
+    now += 10;
+    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'], notBeforeOwner: 'a' });
     expect(f.calls.listings).toBe(1);
-    fleet.invalidateExecutions('k', 'v'); // an execution was just started
-    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
-    expect(f.calls.listings).toBe(2);
+    fleet.noteStarted('a'); // resource a just started an execution
+    now += 10;
+    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'], notBeforeOwner: 'b' });
+    expect(f.calls.listings).toBe(1); // b shares the cached listing
+    await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'], notBeforeOwner: 'a' });
+    expect(f.calls.listings).toBe(2); // a needs one read after its start
     now += 2_001;
     await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
     expect(f.calls.listings).toBe(3);
