@@ -515,4 +515,23 @@ describe('AppRelease end to end (real API server, emulator sandbox, 12 instances
     );
     expect(clashes).toEqual([]);
   });
+
+  it('a 13th instance tagged into the target gets the current revision within one interval, without a spec change', async () => {
+    const before = await get();
+    const rev = before.status?.stableRevision ?? '';
+    expect(before.status?.currentRevision).toBe(rev);
+    const added = Date.now();
+    await stack.emu.control.addInstances(REGION, [{ instanceId: 'i-are0013', tags: { app: 'shop' } }]);
+    const obj = await until(
+      '13 updated',
+      (o) => o.status?.summary?.updated === 13 && readyOf(o)?.status === 'True',
+      40_000,
+    );
+    // interval 10s (±5 %) + one batch whose start hook sleeps 3 s, with slack for a shared machine
+    expect(Date.now() - added).toBeLessThan(20_000);
+    expect(obj.metadata.generation).toBe(before.metadata.generation);
+    expect((await tags())['i-are0013']).toBe(rev);
+    expect(obj.status?.history?.[0]).toEqual(before.status?.history?.[0]); // an enrolment is not a rollout
+    expect(startsOf('i-are0013', rev)).toBe(1);
+  });
 });
