@@ -45,6 +45,15 @@ export interface ControlPlane {
   binDir: string;
   /** PIDs of etcd and kube-apiserver, for leak checks. */
   pids: number[];
+  /** `http://127.0.0.1:PORT` of etcd (its v3 JSON gateway: compaction, revisions). */
+  etcdUrl: string;
+  /**
+   * Stops kube-apiserver only (SIGTERM, SIGKILL after 10 s); etcd keeps the data. An API-server
+   * outage for chaos tests; `startApiServer()` brings it back on the same port and certificates.
+   */
+  stopApiServer(): Promise<void>;
+  /** Starts kube-apiserver again after `stopApiServer()` and waits for `/readyz`. No-op when running. */
+  startApiServer(): Promise<void>;
   /** SIGTERM kube-apiserver then etcd (SIGKILL after 10 s), then remove `dir`. Idempotent. */
   stop(): Promise<void>;
 }
@@ -228,36 +237,43 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     const pki = join(dir, 'pki');
     const apiLog = join(dir, 'kube-apiserver.log');
-    const api = spawn(
-      join(binDir, 'kube-apiserver'),
-      [
-        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-        `--cert-dir=${pki}`,
-        `--secure-port=${apiPort}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        '--service-cluster-ip-range=10.0.0.0/24',
-        '--authorization-mode=RBAC',
-        `--token-auth-file=${join(dir, 'tokens.csv')}`,
-        '--service-account-issuer=https://kubernetes.default.svc',
-        `--service-account-key-file=${join(dir, 'sa.key')}`,
-        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-        '--disable-admission-plugins=ServiceAccount',
-        '--allow-privileged=true',
-        '--endpoint-reconciler-type=none',
-        '--profiling=false',
-        '--v=1',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(api);
-    pipeTo(api, apiLog);
     const caFile = join(pki, 'apiserver.crt');
-    await waitFor('kube-apiserver', api, apiLog, timeoutMs, async () => {
-      if (!existsSync(caFile)) return false;
-      const ca = readFileSync(caFile);
-      return (await probe(`https://127.0.0.1:${apiPort}/readyz`, { ca, token: tokens.admin })) === 200;
-    });
+    let api: ChildProcess | undefined;
+    const launchApi = async (): Promise<void> => {
+      const child = spawn(
+        join(binDir, 'kube-apiserver'),
+        [
+          `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+          `--cert-dir=${pki}`,
+          `--secure-port=${apiPort}`,
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          '--service-cluster-ip-range=10.0.0.0/24',
+          '--authorization-mode=RBAC',
+          `--token-auth-file=${join(dir, 'tokens.csv')}`,
+          '--service-account-issuer=https://kubernetes.default.svc',
+          `--service-account-key-file=${join(dir, 'sa.key')}`,
+          `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+          '--disable-admission-plugins=ServiceAccount',
+          '--allow-privileged=true',
+          '--endpoint-reconciler-type=none',
+          '--profiling=false',
+          '--v=1',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      api = child;
+      children.push(child);
+      pids.push(child.pid ?? -1);
+      pipeTo(child, apiLog, true);
+      await waitFor('kube-apiserver', child, apiLog, timeoutMs, async () => {
+        if (!existsSync(caFile)) return false;
+        const ca = readFileSync(caFile);
+        return (await probe(`https://127.0.0.1:${apiPort}/readyz`, { ca, token: tokens.admin })) === 200;
+      });
+    };
+    const pids: number[] = [etcd.pid ?? -1];
+    await launchApi();
 
     const server = `https://127.0.0.1:${apiPort}`;
     const kubeconfigPath = join(dir, 'kubeconfig');
@@ -270,7 +286,20 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       caFile,
       dir,
       binDir,
-      pids: children.map((c) => c.pid ?? -1),
+      pids,
+      etcdUrl: `http://127.0.0.1:${etcdPort}`,
+      async stopApiServer() {
+        const child = api;
+        if (!child || stopped) return;
+        api = undefined;
+        await terminate(child);
+        children.splice(children.indexOf(child), 1);
+        pids.splice(pids.indexOf(child.pid ?? -1), 1);
+      },
+      async startApiServer() {
+        if (api || stopped) return;
+        await launchApi();
+      },
       stop,
     };
   } catch (err) {
@@ -279,8 +308,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   }
 }
 
-function pipeTo(child: ChildProcess, file: string): void {
-  const out = createWriteStream(file);
+function pipeTo(child: ChildProcess, file: string, append = false): void {
+  const out = createWriteStream(file, { flags: append ? 'a' : 'w' });
   child.stdout?.pipe(out, { end: false });
   child.stderr?.pipe(out, { end: false });
   child.once('exit', () => out.end());

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import {
   CustomObjectsApi,
+  KubeConfig,
   makeInformer,
   PatchStrategy,
   setHeaderOptions,
@@ -13,6 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, startControlPlane } from '../harness/controlplane.js';
+import { kubeRequestRaw } from '../harness/kube-raw.js';
 import { applyCrd, testCrd, createTestNamespace, getTestKubeConfig } from '../harness/env.js';
 
 const group = 'cp-test.ecsops.io';
@@ -169,5 +171,28 @@ describe('control plane lifecycle', () => {
     await cp.stop();
     expect(cp.pids.filter(isAlive)).toEqual([]);
     expect(existsSync(cp.dir)).toBe(false);
+  });
+
+  it('stopApiServer() and startApiServer() restart kube-apiserver on the same port with the data kept', async () => {
+    const cp = await startControlPlane({ users: [] });
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromFile(cp.kubeconfigPath);
+      await kubeRequestRaw(kc, 'POST', '/api/v1/namespaces', { metadata: { name: 'kept' } });
+      const [, oldApi] = cp.pids;
+      await cp.stopApiServer();
+      expect(isAlive(oldApi!)).toBe(false);
+      await expect(kubeRequestRaw(kc, 'GET', '/api/v1/namespaces/kept')).rejects.toThrow();
+      await cp.startApiServer();
+      expect(cp.pids).toHaveLength(2);
+      expect(cp.pids.every(isAlive)).toBe(true);
+      const ns = (await kubeRequestRaw(kc, 'GET', '/api/v1/namespaces/kept')) as {
+        metadata: { name: string };
+      };
+      expect(ns.metadata.name).toBe('kept');
+    } finally {
+      await cp.stop();
+    }
+    expect(cp.pids.filter(isAlive)).toEqual([]);
   });
 });
