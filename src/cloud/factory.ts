@@ -169,7 +169,11 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
     fleet(regionId) {
       let f = fleets.get(regionId);
       if (!f) {
-        f = new RegionFleet({ oos: (o) => this.oos(regionId, o), ...(deps.now ? { now: deps.now } : {}) });
+        f = new RegionFleet({
+          oos: (o) => this.oos(regionId, o),
+          ecs: (o) => this.ecs(regionId, o),
+          ...(deps.now ? { now: deps.now } : {}),
+        });
         fleets.set(regionId, f);
       }
       return f;

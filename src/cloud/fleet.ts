@@ -10,6 +10,8 @@
  *   re-read.
  * - **Patch states**: OOS `ListInstancePatchStates` per instance (read in chunks of 100), shared
  *   by every PatchPolicy over the instance, no older than the reader's `maxAgeMs`.
+ * - **Instances**: ECS `DescribeInstances` by ID and `DescribeCloudAssistantStatus`, batched across
+ *   every resource reading within a few milliseconds, no older than the reader's `maxAgeMs`.
  * - **Templates**: OOS `GetTemplate` cached per (name, version) for a TTL; single-flight.
  * - **Running executions**: one region-wide OOS `ListExecutions` listing per owner kind (by the
  *   `ecsops.io/owner-kind` tag and status, all pages), shared by every resource's poll (status
@@ -19,7 +21,15 @@
  * Only compact records are kept (no SDK response objects). A shared read runs with its own
  * AbortController, aborted only when every reader waiting for it has aborted.
  */
-import type { Execution, InstancePatchState, OosApi, PackageState, TemplateDetail } from './types.js';
+import type {
+  EcsApi,
+  Execution,
+  Instance,
+  InstancePatchState,
+  OosApi,
+  PackageState,
+  TemplateDetail,
+} from './types.js';
 
 /** Options of a client view: abort signal and fairness owner (see limiter.ts). */
 export interface ClientOptions {
@@ -87,10 +97,22 @@ class SingleFlight<T> {
   }
 }
 
+/** An instance as the fleet view knows it: ECS record plus Cloud Assistant agent state. */
+export interface InstanceView {
+  instance: Instance;
+  /** Cloud Assistant agent online (heartbeat within 2 minutes); undefined when not Running. */
+  online?: boolean;
+}
+
+/** How long requests for instance reads are collected into one batch, ms. */
+const INSTANCE_BATCH_WINDOW_MS = 5;
+
 /** Options of {@link RegionFleet}. */
 export interface RegionFleetOptions {
   /** An OOS client of the region whose calls carry `opts` (signal, owner). */
   oos(opts: ClientOptions): OosApi;
+  /** An ECS client of the region (instance reads). Without it {@link RegionFleet.instances} throws. */
+  ecs?(opts: ClientOptions): EcsApi;
   /** Template cache TTL, ms. Default 5 minutes. */
   templateTtlMs?: number;
   /** Clock, ms since the epoch. Default `Date.now`. */
@@ -102,6 +124,10 @@ export class RegionFleet {
   private readonly packages = new Map<string, Stamped<PackageState[]>>();
   private readonly packageReads = new SingleFlight<PackageState[]>();
   private readonly patches = new Map<string, Stamped<InstancePatchState | undefined>>();
+  private readonly instanceViews = new Map<string, Stamped<InstanceView | undefined>>();
+  /** Instance IDs requested for the next batch read, and the readers waiting for it. */
+  private batch:
+    { ids: Set<string>; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> } | undefined;
   private readonly patchReads = new SingleFlight<InstancePatchState[]>();
   private readonly templates = new Map<string, Stamped<TemplateDetail>>();
   private readonly templateReads = new SingleFlight<TemplateDetail>();
@@ -112,7 +138,13 @@ export class RegionFleet {
   private readonly now: () => number;
   private readonly templateTtlMs: number;
   /** Reads actually sent, by kind (for tests and benchmarks). */
-  readonly reads = { packageStates: 0, patchStates: 0, templates: 0, executionListings: 0 };
+  readonly reads = {
+    packageStates: 0,
+    patchStates: 0,
+    templates: 0,
+    executionListings: 0,
+    instanceBatches: 0,
+  };
 
   constructor(private readonly opts: RegionFleetOptions) {
     this.now = opts.now ?? Date.now;
@@ -225,6 +257,81 @@ export class RegionFleet {
     );
     for (const id of todo) out.set(id, this.patches.get(id)?.value);
     return out;
+  }
+
+  /**
+   * ECS record and Cloud Assistant state of each instance in `instanceIds`, read no longer than
+   * `o.maxAgeMs` ago. Requests of every resource arriving within a few milliseconds are served by
+   * one batched read: ECS `DescribeInstances` by ID (100 per call) and
+   * `DescribeCloudAssistantStatus` for the Running ones (50 per call), instead of one pair of calls
+   * per resource. An instance ECS does not return maps to undefined (released, or another region).
+   * @throws CloudError of the batch read.
+   */
+  async instances(
+    instanceIds: readonly string[],
+    o: ReadOptions,
+  ): Promise<Map<string, InstanceView | undefined>> {
+    const now = this.now();
+    const todo = instanceIds.filter((id) => {
+      const hit = this.instanceViews.get(id);
+      return !(hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs);
+    });
+    if (todo.length > 0) {
+      const done = new Promise<void>((resolve, reject) => {
+        if (!this.batch) {
+          this.batch = { ids: new Set(), waiters: [] };
+          setTimeout(() => void this.flushInstances(), INSTANCE_BATCH_WINDOW_MS);
+        }
+        for (const id of todo) this.batch.ids.add(id);
+        this.batch.waiters.push({ resolve, reject });
+      });
+      if (o.signal) {
+        const signal = o.signal;
+        await Promise.race([
+          done,
+          new Promise<never>((_resolve, reject) => {
+            if (signal.aborted) reject(signal.reason);
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+          }),
+        ]);
+      } else await done;
+    }
+    return new Map(instanceIds.map((id) => [id, this.instanceViews.get(id)?.value]));
+  }
+
+  /** Reads the collected batch of instances (see {@link instances}) and wakes its readers. */
+  private async flushInstances(): Promise<void> {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (!batch) return;
+    const ids = [...batch.ids];
+    try {
+      if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
+      this.reads.instanceBatches++;
+      const ecs = this.opts.ecs({ owner: 'fleet-view' });
+      const started = this.now();
+      const found = await ecs.describeInstances({ instanceIds: ids });
+      const running = found.filter((i) => i.status === 'Running').map((i) => i.instanceId);
+      const online = new Map(
+        (running.length > 0 ? await ecs.describeCloudAssistantStatus(running) : []).map((c) => [
+          c.instanceId,
+          c.online,
+        ]),
+      );
+      const byId = new Map(found.map((i) => [i.instanceId, i]));
+      for (const id of ids) {
+        const instance = byId.get(id);
+        this.instanceViews.set(id, {
+          value: instance
+            ? { instance, ...(instance.status === 'Running' ? { online: online.get(id) ?? false } : {}) }
+            : undefined,
+          readAtMs: started,
+        });
+      }
+      for (const w of batch.waiters) w.resolve();
+    } catch (err) {
+      for (const w of batch.waiters) w.reject(err);
+    }
   }
 
   /** Forgets the patch state of `instanceId` (a scan or install just ran on it). */

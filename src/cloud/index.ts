@@ -27,6 +27,12 @@ export {
 } from './credentials.js';
 export type { CloudLogger } from './caller.js';
 export { OOS_ACTIONS } from './oos.js';
-export { RegionFleet, ACTIVE_EXECUTION_STATUSES, type ReadOptions, type ClientOptions } from './fleet.js';
+export {
+  RegionFleet,
+  ACTIVE_EXECUTION_STATUSES,
+  type ReadOptions,
+  type ClientOptions,
+  type InstanceView,
+} from './fleet.js';
 export { PRIORITY, RateGate } from './limiter.js';
 export { ECS_ACTIONS } from './ecs.js';

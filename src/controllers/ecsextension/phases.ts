@@ -44,6 +44,9 @@ export interface TargetCache {
   targets: ResolvedTarget[];
 }
 
+/** How old instance status and Cloud Assistant state may be when targets are resolved, ms. */
+export const TARGET_MAX_AGE_MS = 60_000;
+
 /** Per-process state and clients the phases share. */
 export interface ExtContext {
   live: Map<string, TargetCache>;
@@ -101,7 +104,15 @@ export async function reconcileTargets(k: ExtContext, scope: ExtScope): Promise<
   if (cache && scope.inFlight.length > 0) {
     scope.targets = cache.targets;
   } else {
-    scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets);
+    scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets, {
+      // Instance reads of every resource in the region are batched; reachability at most a minute old.
+      fleet: {
+        view: scope.fleet,
+        maxAgeMs: Math.min(TARGET_MAX_AGE_MS, stateMaxAgeMs(scope)),
+        signal: scope.ctx.signal,
+        owner: scope.owner,
+      },
+    });
     k.live.set(metadata.uid ?? '', {
       generation: metadata.generation ?? 0,
       requested: metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION],

@@ -8,7 +8,7 @@
  */
 import type { Targets } from '../../api/common.js';
 import { InstanceNotFoundReason, InvalidSpecReason } from '../../api/conditions.js';
-import type { EcsApi, Instance } from '../../cloud/types.js';
+import type { EcsApi, Instance, InstanceView, RegionFleet } from '../../cloud/index.js';
 import { StalledError } from '../../runtime/errors.js';
 import { toReconcileError } from './cloud-errors.js';
 
@@ -40,11 +40,35 @@ export async function resolveTargets(
   ecs: EcsApi,
   regionId: string,
   targets: Targets,
-  options: { missing?: 'stall' | 'skip' } = {},
+  options: {
+    missing?: 'stall' | 'skip';
+    /**
+     * Read listed instance IDs through the region's fleet view (batched with every other
+     * resource's reads, data no older than `maxAgeMs`) instead of per-resource calls.
+     */
+    fleet?: { view: RegionFleet; maxAgeMs: number; signal?: AbortSignal; owner?: string };
+  } = {},
 ): Promise<ResolvedTarget[]> {
   const excluded = new Set(targets.excludeInstanceIds ?? []);
   let instances: Instance[];
   try {
+    if (targets.instanceIds && options.fleet) {
+      const wanted = targets.instanceIds.filter((id) => !excluded.has(id));
+      const { view, ...read } = options.fleet;
+      const views = wanted.length > 0 ? await view.instances(wanted, read) : new Map();
+      const missing = wanted.filter((id) => !views.get(id)).sort();
+      if (missing.length > 0 && options.missing !== 'skip') {
+        throw new StalledError(
+          InstanceNotFoundReason,
+          `${missing.length} instance(s) not found in region ${regionId}: ${listIds(missing)}`,
+        );
+      }
+      return wanted
+        .map((id) => views.get(id))
+        .filter((v): v is InstanceView => v !== undefined)
+        .map((v) => targetOf(v.instance, v.online ?? false))
+        .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+    }
     if (targets.instanceIds) {
       const wanted = targets.instanceIds.filter((id) => !excluded.has(id));
       instances = wanted.length > 0 ? await ecs.describeInstances({ instanceIds: wanted }) : [];
@@ -91,25 +115,28 @@ async function reachability(ecs: EcsApi, instances: Instance[]): Promise<Resolve
       throw toReconcileError(err, 'ECS DescribeCloudAssistantStatus');
     }
   }
-  return instances.map((instance): ResolvedTarget => {
-    if (instance.status !== 'Running') {
-      return {
-        instanceId: instance.instanceId,
-        instance,
-        reachable: false,
-        unreachableReason: `instance is ${instance.status}`,
-      };
-    }
-    if (!online.get(instance.instanceId)) {
-      return {
-        instanceId: instance.instanceId,
-        instance,
-        reachable: false,
-        unreachableReason: 'Cloud Assistant agent is offline',
-      };
-    }
-    return { instanceId: instance.instanceId, instance, reachable: true };
-  });
+  return instances.map((instance) => targetOf(instance, online.get(instance.instanceId) ?? false));
+}
+
+/** Reachable when Running and the Cloud Assistant agent is online; otherwise why not. */
+function targetOf(instance: Instance, online: boolean): ResolvedTarget {
+  if (instance.status !== 'Running') {
+    return {
+      instanceId: instance.instanceId,
+      instance,
+      reachable: false,
+      unreachableReason: `instance is ${instance.status}`,
+    };
+  }
+  if (!online) {
+    return {
+      instanceId: instance.instanceId,
+      instance,
+      reachable: false,
+      unreachableReason: 'Cloud Assistant agent is offline',
+    };
+  }
+  return { instanceId: instance.instanceId, instance, reachable: true };
 }
 
 /**
