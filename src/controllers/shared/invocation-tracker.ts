@@ -109,8 +109,8 @@ export class InvocationTracker implements WorkTracker {
             tags,
             ...(cmd.username ? { username: cmd.username } : {}),
             ...(cmd.workingDir ? { workingDir: cmd.workingDir } : {}),
-          ...(cmd.parameters ? { enableParameter: true, parameters: cmd.parameters } : {}),
-          ...(cmd.terminationMode ? { terminationMode: cmd.terminationMode } : {}),
+            ...(cmd.parameters ? { enableParameter: true, parameters: cmd.parameters } : {}),
+            ...(cmd.terminationMode ? { terminationMode: cmd.terminationMode } : {}),
           });
           return invokeId;
         } catch (err) {
