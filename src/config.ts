@@ -274,7 +274,9 @@ export function toConfig(o: Record<string, unknown>): Config {
   const cfg: Config = {
     kubeconfig: o.kubeconfig as string | undefined,
     namespace: (o.namespace as string | undefined) || undefined,
-    ...((o.watchLabelSelector as string | undefined) ? { watchLabelSelector: o.watchLabelSelector as string } : {}),
+    ...((o.watchLabelSelector as string | undefined)
+      ? { watchLabelSelector: o.watchLabelSelector as string }
+      : {}),
     metricsBindAddress: o.metricsBindAddress as string,
     healthProbeBindAddress: o.healthProbeBindAddress as string,
     leaderElect: o.leaderElect as boolean,
