@@ -13,19 +13,21 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ARGOCD = join(REPO_ROOT, 'deploy', 'argocd');
 
 /** ecsops.io kinds whose keys argocd-cm.yaml carries. */
-export const ARGOCD_KINDS = ['EcsExtension', 'AppRelease'] as const;
+export const ARGOCD_KINDS = ['EcsExtension', 'AppRelease', 'PatchPolicy'] as const;
 export type ArgocdKind = (typeof ARGOCD_KINDS)[number];
 
 /** The health script of each kind (files in deploy/argocd). */
 export const HEALTH_SCRIPTS: Readonly<Record<ArgocdKind, string>> = {
   EcsExtension: 'health-ecsops.io.lua',
   AppRelease: 'health-apprelease.lua',
+  PatchPolicy: 'health-patchpolicy.lua',
 };
 
 /** Actions only some kinds have (discovery.lua offers them only to these kinds); the rest are common. */
 export const KIND_ONLY_ACTIONS: Readonly<Record<string, readonly ArgocdKind[]>> = {
   promote: ['AppRelease'],
   pause: ['AppRelease'],
+  'scan-now': ['PatchPolicy'],
 };
 
 /**

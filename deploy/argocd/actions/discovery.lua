@@ -10,6 +10,8 @@
 --   promote    set ecsops.io/promote-requested-at to now (and spec.paused = false): continue a
 --              paused rollout (offered only while status.phase is Paused or spec.paused is true)
 --   pause      spec.paused = true: hold before the next batch (offered unless already paused)
+-- and for PatchPolicy:
+--   scan-now   set ecsops.io/scan-requested-at to now: scan every reachable target at once
 -- Runs in Argo CD's Lua sandbox (gopher-lua, Lua 5.1, base/table/package libraries only).
 local suspended = obj.spec ~= nil and obj.spec.suspend == true
 local actions = {}
@@ -21,5 +23,8 @@ if obj.kind == "AppRelease" then
   local held = obj.status ~= nil and obj.status.phase == "Paused"
   actions["promote"] = { disabled = not (paused or held) }
   actions["pause"] = { disabled = paused }
+end
+if obj.kind == "PatchPolicy" then
+  actions["scan-now"] = {}
 end
 return actions

@@ -104,6 +104,7 @@ describe.skipIf(luacheck.skip)(`Argo CD Lua scripts in gopher-lua ${toolTitle(lu
       'promote',
       'reconcile',
       'resume',
+      'scan-now',
       'suspend',
     ]);
     expect(r.status, r.stdout).toBe(0);
