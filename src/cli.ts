@@ -4,12 +4,14 @@
  *   ecsops controller [flags]   run the controller (default command; `--help` lists every flag)
  *   ecsops emulator [flags]     run the OOS/ECS emulator (see docs/emulator.md)
  *   ecsops crds                 print the CustomResourceDefinitions as YAML
+ *   ecsops plan -f <manifest>   what the controller would do, from live cloud reads (no writes)
  */
 import { Command, CommanderError } from 'commander';
 import { stringify } from 'yaml';
 import { buildCrd, definitions } from './api/crds.js';
 import { addControllerOptions, toConfig } from './config.js';
 import { startController, VERSION_STRING } from './main.js';
+import { addPlanCommand } from './plan/cli.js';
 
 async function runController(opts: Record<string, unknown>): Promise<void> {
   const cfg = toConfig(opts);
@@ -55,6 +57,7 @@ export function buildProgram(): Command {
     .action(() => {
       process.stdout.write(definitions.map((d) => stringify(buildCrd(d), { lineWidth: 0 })).join('---\n'));
     });
+  addPlanCommand(program, VERSION_STRING);
   return program;
 }
 

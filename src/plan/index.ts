@@ -1,0 +1,442 @@
+/**
+ * `ecsops plan`: what the controller would do for a manifest, from live cloud state, without
+ * writing anything — no Kubernetes access at all, and only cloud READ calls (DescribeInstances,
+ * DescribeCloudAssistantStatus, GetTemplate, ListInstancePackageStates,
+ * ListInstancePatchStates). Each kind reuses the controller's own pieces: target resolution
+ * (`resolveTargets`), template parameter validation (`validateParameters`), the package
+ * up-to-date rule (`packageUpToDate`), OOS batching (`OOS_BATCH_SIZE`, `oosRateControl`) and the
+ * AppRelease batch arithmetic (`resolveCount`).
+ */
+import { TemplateNotFoundReason, NotAPackageTemplateReason, InvalidSpecReason } from '../api/conditions.js';
+import type { AppReleaseSpec } from '../api/apprelease.js';
+import { CONFIGURE_PACKAGE_TEMPLATE, type EcsExtensionSpec } from '../api/ecsextension.js';
+import { APPLY_PATCH_BASELINE_TEMPLATE, type PatchPolicySpec } from '../api/patchpolicy.js';
+import type { CloudClients, InstancePatchState, PackageState } from '../cloud/types.js';
+import { isNotFound } from '../controllers/shared/cloud-errors.js';
+import { revisionTagKey, resolveCount } from '../controllers/apprelease/phases.js';
+import { revisionOf } from '../controllers/apprelease/wrapper.js';
+import { isUpToDate, type ExtScope } from '../controllers/ecsextension/phases.js';
+import { OOS_BATCH_SIZE, oosRateControl, RUN_COMMAND_BATCH_SIZE } from '../controllers/shared/execution.js';
+import { validateParameters } from '../controllers/shared/parameters.js';
+import { resolveTargets, type ResolvedTarget } from '../controllers/shared/targets.js';
+import { StalledError } from '../runtime/errors.js';
+
+/** One target instance and what the plan found on it. */
+export interface PlannedInstance {
+  instanceId: string;
+  /** `compliant` (nothing to do), `change` (work would start), `unreachable`, `waiting` (not in this run). */
+  state: 'compliant' | 'change' | 'unreachable' | 'waiting';
+  /** Why, in a few words: `not installed`, `v2 → v3`, `instance is Stopped`, `3 missing patches`, ... */
+  detail: string;
+}
+
+/** One execution (or Cloud Assistant invocation) the controller would start. */
+export interface PlannedWork {
+  /** OOS template or Cloud Assistant command type. */
+  template: string;
+  action: string;
+  instanceIds: string[];
+  /** Sizes of the executions/invocations the instances are split into, in start order. */
+  batches: number[];
+  /** Extra facts: rate control, package version, when it would run. */
+  details: Record<string, unknown>;
+}
+
+/** A spec problem the controller would report as `Stalled=True` with this reason. */
+export interface PlanProblem {
+  reason: string;
+  message: string;
+}
+
+/** The plan for one manifest document. */
+export interface Plan {
+  kind: string;
+  namespace?: string;
+  name: string;
+  regionId?: string;
+  summary: { targeted: number; unreachable: number; compliant: number; change: number };
+  instances: PlannedInstance[];
+  work: PlannedWork[];
+  problems: PlanProblem[];
+  notes: string[];
+}
+
+/** A manifest document (`apiVersion`, `kind`, `metadata`, `spec`). */
+export interface ManifestObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; annotations?: Record<string, string> };
+  spec?: unknown;
+}
+
+/**
+ * The controller's own "already compliant" rule (`isUpToDate` reads only `obj.spec` and
+ * `resolvedVersion` of its scope), applied to a manifest's spec.
+ */
+function upToDate(
+  spec: EcsExtensionSpec,
+  version: string | undefined,
+  state: PackageState | undefined,
+): boolean {
+  return isUpToDate({ obj: { spec }, resolvedVersion: version } as unknown as ExtScope, state);
+}
+
+function chunkSizes(n: number, size: number): number[] {
+  const out: number[] = [];
+  for (let left = n; left > 0; left -= size) out.push(Math.min(size, left));
+  return out;
+}
+
+function emptyPlan(obj: ManifestObject, kind: string): Plan {
+  const spec = obj.spec as { regionId?: string } | undefined;
+  return {
+    kind,
+    ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}),
+    name: obj.metadata?.name ?? '(unnamed)',
+    ...(spec?.regionId ? { regionId: spec.regionId } : {}),
+    summary: { targeted: 0, unreachable: 0, compliant: 0, change: 0 },
+    instances: [],
+    work: [],
+    problems: [],
+    notes: [],
+  };
+}
+
+function finish(plan: Plan): Plan {
+  plan.instances.sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+  plan.summary = {
+    targeted: plan.instances.length,
+    unreachable: plan.instances.filter((i) => i.state === 'unreachable').length,
+    compliant: plan.instances.filter((i) => i.state === 'compliant').length,
+    change: plan.instances.filter((i) => i.state === 'change').length,
+  };
+  return plan;
+}
+
+/**
+ * The fields every kind needs before anything can be read. The full OpenAPI schema and CEL rules
+ * are the API server's (`kubectl apply --dry-run=server`); the controller itself trusts them.
+ */
+function specProblem(spec: unknown, required: string[]): PlanProblem | undefined {
+  if (typeof spec !== 'object' || spec === null)
+    return { reason: InvalidSpecReason, message: 'spec is missing' };
+  const missing = required.filter((k) => (spec as Record<string, unknown>)[k] === undefined);
+  return missing.length > 0
+    ? { reason: InvalidSpecReason, message: `spec.${missing.join(', spec.')} must be set` }
+    : undefined;
+}
+
+/** Resolves targets; a StalledError becomes a problem, anything else (cloud failure) propagates. */
+async function targetsOf(
+  plan: Plan,
+  cloud: CloudClients,
+  spec: { regionId: string; targets: Parameters<typeof resolveTargets>[2] },
+): Promise<ResolvedTarget[] | undefined> {
+  try {
+    const targets = await resolveTargets(
+      cloud.ecs(spec.regionId, { owner: 'plan' }),
+      spec.regionId,
+      spec.targets,
+    );
+    for (const t of targets) {
+      if (!t.reachable)
+        plan.instances.push({
+          instanceId: t.instanceId,
+          state: 'unreachable',
+          detail: t.unreachableReason ?? '',
+        });
+    }
+    return targets;
+  } catch (err) {
+    if (err instanceof StalledError) {
+      plan.problems.push({ reason: err.reason, message: err.message });
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/**
+ * EcsExtension: targets, the package template (pin or latest) and its parameters, each reachable
+ * target's package state, and the install / update executions of
+ * ACS-ECS-BulkyConfigureOOSPackageWithTemporaryURL in batches of 50 that would start.
+ * @throws cloud errors other than "not found" (network, permissions), unchanged.
+ */
+export async function planEcsExtension(obj: ManifestObject, cloud: CloudClients): Promise<Plan> {
+  const plan = emptyPlan(obj, 'EcsExtension');
+  const problem = specProblem(obj.spec, ['regionId', 'targets', 'packageName']);
+  if (problem) return finish({ ...plan, problems: [problem] });
+  const spec = obj.spec as EcsExtensionSpec;
+  const targets = await targetsOf(plan, cloud, spec);
+  const oos = cloud.oos(spec.regionId, { owner: 'plan' });
+  let version = spec.packageVersion;
+  try {
+    const t = await oos.getTemplate(spec.packageName, spec.packageVersion);
+    if (t.templateType && t.templateType !== 'Package') {
+      plan.problems.push({
+        reason: NotAPackageTemplateReason,
+        message: `OOS template ${spec.packageName} is of type ${t.templateType}, not Package`,
+      });
+    } else {
+      version = t.templateVersion ?? spec.packageVersion;
+      const p = validateParameters(
+        spec.parameters ?? {},
+        t.parameters,
+        `package template ${spec.packageName} ${version ?? ''}`.trimEnd(),
+      );
+      if (p) plan.problems.push({ reason: p.reason, message: p.message });
+    }
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    plan.problems.push({
+      reason: TemplateNotFoundReason,
+      message: `OOS package template ${spec.packageName}${spec.packageVersion ? ` ${spec.packageVersion}` : ''} does not exist in region ${spec.regionId}`,
+    });
+  }
+  if (!targets) return finish(plan);
+  const install: string[] = [];
+  const update: string[] = [];
+  for (const t of targets.filter((x) => x.reachable)) {
+    const states: PackageState[] = await oos.listInstancePackageStates(t.instanceId, [spec.packageName]);
+    const state = states.find((s) => s.templateName === spec.packageName);
+    if (upToDate(spec, version, state)) {
+      plan.instances.push({
+        instanceId: t.instanceId,
+        state: 'compliant',
+        detail: `${state?.templateVersion ?? ''} installed`.trim(),
+      });
+    } else {
+      (state ? update : install).push(t.instanceId);
+      plan.instances.push({
+        instanceId: t.instanceId,
+        state: 'change',
+        detail: state ? `${state.templateVersion ?? '?'} → ${version ?? 'latest'}` : 'not installed',
+      });
+    }
+  }
+  if (plan.problems.length > 0) {
+    plan.notes.push('Stalled: no execution starts until the spec problems are fixed');
+    return finish(plan);
+  }
+  if (spec.suspend) plan.notes.push('spec.suspend is true: nothing starts');
+  else if (spec.mode === 'Observe') plan.notes.push('mode Observe: drift is reported, no execution starts');
+  else {
+    for (const [action, ids] of [
+      ['install', install],
+      ['update', update],
+    ] as const) {
+      if (ids.length === 0) continue;
+      plan.work.push({
+        template: CONFIGURE_PACKAGE_TEMPLATE,
+        action,
+        instanceIds: [...ids].sort(),
+        batches: chunkSizes(ids.length, OOS_BATCH_SIZE),
+        details: {
+          packageName: spec.packageName,
+          ...(version ? { packageVersion: version } : {}),
+          parameters: spec.parameters ?? {},
+          rateControl: oosRateControl(spec.rateControl),
+        },
+      });
+    }
+  }
+  return finish(plan);
+}
+
+/**
+ * PatchPolicy: targets and each reachable target's last patch scan (ListInstancePatchStates):
+ * compliant, missing patches, or never scanned; the scan that would run (at once when the
+ * scan-requested annotation is set or an instance was never scanned, else on spec.scan.schedule)
+ * and the install that would run in the maintenance window, both with
+ * ACS-ECS-BulkyApplyPatchBaseline in batches of 50.
+ * @throws cloud errors, unchanged.
+ */
+export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients): Promise<Plan> {
+  const plan = emptyPlan(obj, 'PatchPolicy');
+  const problem = specProblem(obj.spec, ['regionId', 'targets']);
+  if (problem) return finish({ ...plan, problems: [problem] });
+  const spec = obj.spec as PatchPolicySpec;
+  const targets = await targetsOf(plan, cloud, spec);
+  if (!targets) return finish(plan);
+  const reachable = targets.filter((t) => t.reachable).map((t) => t.instanceId);
+  const states = new Map<string, InstancePatchState>();
+  if (reachable.length > 0) {
+    for (const s of await cloud.oos(spec.regionId, { owner: 'plan' }).listInstancePatchStates(reachable))
+      states.set(s.instanceId, s);
+  }
+  const missing: string[] = [];
+  const unscanned: string[] = [];
+  for (const id of reachable) {
+    const s = states.get(id);
+    if (!s?.operationEndTime) {
+      unscanned.push(id);
+      plan.instances.push({ instanceId: id, state: 'change', detail: 'never scanned' });
+    } else if (s.missingCount + s.failedCount + s.installedPendingRebootCount > 0) {
+      missing.push(id);
+      plan.instances.push({
+        instanceId: id,
+        state: 'change',
+        detail: `${s.missingCount} missing, ${s.failedCount} failed, ${s.installedPendingRebootCount} pending reboot`,
+      });
+    } else plan.instances.push({ instanceId: id, state: 'compliant', detail: 'no missing patches' });
+  }
+  const rc = oosRateControl(spec.rateControl);
+  if (spec.suspend) {
+    plan.notes.push('spec.suspend is true: nothing starts');
+    return finish(plan);
+  }
+  const scanNow =
+    obj.metadata?.annotations?.['ecsops.io/scan-requested-at'] !== undefined || unscanned.length > 0;
+  if (reachable.length > 0) {
+    plan.work.push({
+      template: APPLY_PATCH_BASELINE_TEMPLATE,
+      action: 'scan',
+      instanceIds: [...reachable].sort(),
+      batches: chunkSizes(reachable.length, OOS_BATCH_SIZE),
+      details: {
+        when: scanNow ? 'at once' : `on schedule ${spec.scan?.schedule ?? '(none)'}`,
+        rateControl: rc,
+      },
+    });
+  }
+  if (spec.install && missing.length > 0) {
+    const window = spec.install.maintenanceWindowRef
+      ? `in MaintenanceWindow ${spec.install.maintenanceWindowRef.name}`
+      : spec.install.maintenanceWindow
+        ? `in the inline window ${spec.install.maintenanceWindow.schedule}`
+        : 'in the next window';
+    plan.work.push({
+      template: APPLY_PATCH_BASELINE_TEMPLATE,
+      action: 'install',
+      instanceIds: [...missing].sort(),
+      batches: chunkSizes(missing.length, OOS_BATCH_SIZE),
+      details: {
+        when: window,
+        rebootIfNeeded: spec.install.rebootIfNeeded ?? false,
+        snapshot: spec.install.snapshot?.enabled ?? false,
+        rateControl: rc,
+      },
+    });
+  }
+  if (spec.install?.maintenanceWindowRef)
+    plan.notes.push(
+      `window ${spec.install.maintenanceWindowRef.name} is read from the cluster by the controller; plan does not evaluate it`,
+    );
+  return finish(plan);
+}
+
+/**
+ * AppRelease: targets, each reachable target's revision tag (`ecsops.io/app.<application>`)
+ * against the spec's revision, and the rollout batches of Cloud Assistant RunCommand
+ * (RunShellScript, the wrapper) the controller would run: the canary, then `strategy.batchSize`.
+ * @throws cloud errors, unchanged.
+ */
+export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): Promise<Plan> {
+  const plan = emptyPlan(obj, 'AppRelease');
+  const problem = specProblem(obj.spec, ['regionId', 'targets', 'application', 'version']);
+  if (problem) return finish({ ...plan, problems: [problem] });
+  const spec = obj.spec as AppReleaseSpec;
+  const targets = await targetsOf(plan, cloud, spec);
+  if (!targets) return finish(plan);
+  const revision = revisionOf(spec);
+  const key = revisionTagKey(spec.application);
+  const deploy: string[] = [];
+  for (const t of targets.filter((x) => x.reachable)) {
+    const current = t.instance.tags.find((x) => x.key === key)?.value;
+    if (current === revision)
+      plan.instances.push({ instanceId: t.instanceId, state: 'compliant', detail: `revision ${revision}` });
+    else {
+      deploy.push(t.instanceId);
+      plan.instances.push({
+        instanceId: t.instanceId,
+        state: 'change',
+        detail: current ? `revision ${current} → ${revision}` : 'not deployed',
+      });
+    }
+  }
+  if (spec.suspend) plan.notes.push('spec.suspend is true: nothing starts');
+  else if (deploy.length > 0) {
+    const total = targets.filter((x) => x.reachable).length;
+    const strategy = spec.strategy ?? {};
+    const batch = Math.max(
+      1,
+      Math.min(resolveCount(strategy.batchSize, total, total, 'up'), RUN_COMMAND_BATCH_SIZE),
+    );
+    const canary = Math.min(strategy.canary?.instances ?? 0, deploy.length);
+    const batches = [...(canary > 0 ? [canary] : []), ...chunkSizes(deploy.length - canary, batch)];
+    plan.work.push({
+      template: 'RunCommand RunShellScript (ecsops wrapper)',
+      action: 'deploy',
+      instanceIds: [...deploy].sort(),
+      batches,
+      details: {
+        application: spec.application,
+        version: spec.version,
+        revision,
+        ...(canary > 0 ? { canary, pauseAfterCanary: strategy.canary?.pause ?? false } : {}),
+        maxErrors: strategy.maxErrors ?? 0,
+      },
+    });
+  }
+  return finish(plan);
+}
+
+const PLANNERS: Record<string, (obj: ManifestObject, cloud: CloudClients) => Promise<Plan>> = {
+  EcsExtension: planEcsExtension,
+  PatchPolicy: planPatchPolicy,
+  AppRelease: planAppRelease,
+};
+
+/**
+ * Plans every `ecsops.io` document of a manifest. MaintenanceWindow documents and other kinds are
+ * listed with a note and nothing else.
+ * @throws cloud errors (network, permissions) from any planner.
+ */
+export async function planManifest(docs: ManifestObject[], cloud: CloudClients): Promise<Plan[]> {
+  const out: Plan[] = [];
+  for (const obj of docs) {
+    const kind = obj.kind ?? '';
+    const planner = PLANNERS[kind];
+    if (planner && obj.apiVersion?.startsWith('ecsops.io/')) out.push(await planner(obj, cloud));
+    else {
+      const p = emptyPlan(obj, kind || '(no kind)');
+      p.notes.push(
+        kind === 'MaintenanceWindow' ? 'a schedule: nothing to plan' : 'not an ecsops.io kind with a plan',
+      );
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+/** The human form of `ecsops plan`: one block per document, then one line per instance and execution. */
+export function formatPlans(plans: Plan[]): string {
+  const lines: string[] = [];
+  for (const p of plans) {
+    const where = `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}${p.regionId ? ` (${p.regionId})` : ''}`;
+    lines.push(where);
+    const s = p.summary;
+    lines.push(
+      `  targets: ${s.targeted} (compliant ${s.compliant}, to change ${s.change}, unreachable ${s.unreachable})`,
+    );
+    for (const pr of p.problems) lines.push(`  STALLED ${pr.reason}: ${pr.message}`);
+    if (p.instances.length > 0) {
+      const w = Math.max(...p.instances.map((i) => i.instanceId.length));
+      lines.push(`  ${'INSTANCE'.padEnd(w)}  ${'STATE'.padEnd(11)}  DETAIL`);
+      for (const i of p.instances)
+        lines.push(`  ${i.instanceId.padEnd(w)}  ${i.state.padEnd(11)}  ${i.detail}`);
+    }
+    if (p.work.length === 0) lines.push('  would start: nothing');
+    for (const w of p.work) {
+      const extra = Object.entries(w.details)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      lines.push(
+        `  would start: ${w.template} action=${w.action} on ${w.instanceIds.length} instance(s) in ${w.batches.length} batch(es) [${w.batches.join(', ')}] ${extra}`,
+      );
+    }
+    for (const n of p.notes) lines.push(`  note: ${n}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
