@@ -34,7 +34,9 @@ export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 
 /** Integer or string (`x-kubernetes-int-or-string`), e.g. `10` or `"25%"`. */
 export function IntOrString(options: Record<string, unknown>) {
-  return Type.Unsafe<number | string>({ 'x-kubernetes-int-or-string': true, ...options });
+  // maxLength bounds the string form: without it the API server's CEL rejection echoes the whole
+  // value (a 1 MiB string gave a 1 MiB error message; found by the chaos suite, R4).
+  return Type.Unsafe<number | string>({ 'x-kubernetes-int-or-string': true, maxLength: 16, ...options });
 }
 
 /** A free-form JSON object kept as-is by the API server. */

@@ -126,6 +126,17 @@ describe('EcsExtension policies', () => {
       const status = JSON.parse(err?.body ?? '{}') as { message?: string };
       expect(status.message, name).toMatch(message);
     }
+    // A 1 MiB int-or-string is refused with a short message naming the field, not echoed back.
+    for (const field of ['concurrency', 'maxErrors']) {
+      const err = (await createEcsExtension(stack, `huge-${field.toLowerCase()}`, {
+        targets: { instanceIds: ['i-pol0001'] },
+        rateControl: { [field]: 'x'.repeat(1 << 20) },
+      }).catch((e: unknown) => e)) as { code?: number; body?: string };
+      expect(err.code, field).toBe(422);
+      const msg = (JSON.parse(err.body ?? '{}') as { message?: string }).message ?? '';
+      expect(msg).toContain(`spec.rateControl.${field}`);
+      expect(msg.length, field).toBeLessThan(2048);
+    }
   });
 
   it('converges with 30% of cloud calls throttled', async () => {
