@@ -1,0 +1,181 @@
+/**
+ * R6 leader failover: two replicas of the compiled controller with Lease leader election (4 s
+ * lease, 3 s renew deadline, 500 ms retry period). While EcsExtensions roll out (a new round
+ * whenever all are Ready), the leader is killed N times, alternating SIGKILL and SIGTERM, at a
+ * random moment 0.5–4 s after it took over; the killed replica is started again at once. Per
+ * kill: the hand-over time (kill → the Lease names the other replica), bounded by lease duration
+ * + retry period; afterwards `leader_election_master_status` must be 1 on the leader and 0 on
+ * the standby; at the end every resource is Ready and nothing ran twice.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startEmulator } from '../../src/emulator/index.js';
+import { kubeRequestRaw } from '../harness/kube-raw.js';
+import {
+  chaosSeed,
+  ControllerProc,
+  countDuplicates,
+  createExtension,
+  createNamespace,
+  ids,
+  isReady,
+  list,
+  metricSum,
+  metricsText,
+  patchSpec,
+  Rng,
+  until,
+  type Figure,
+} from './lib.js';
+import type { ChaosContext } from './run.js';
+
+const LEASE_MS = 4000;
+const RETRY_MS = 500;
+
+/** Runs R6; see the module comment. */
+export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
+  const t0 = Date.now();
+  const rng = new Rng(ctx.seed('R6'));
+  const kills = ctx.profile.r6Kills;
+  const emu = await startEmulator({ seed: chaosSeed('lf', 300), timeScale: 0.05 });
+  const ns = 'chaos-r6';
+  const lease = 'ecsops-chaos-r6';
+  const procs: ControllerProc[] = [];
+  const replicas: Record<string, ControllerProc> = {};
+  const start = (name: string): ControllerProc => {
+    const p = new ControllerProc({
+      kubeconfig: ctx.cp.kubeconfigPath,
+      namespace: ns,
+      emu,
+      name,
+      logLevel: 'info',
+      extraArgs: [
+        '--leader-elect',
+        'true',
+        '--leader-election-id',
+        lease,
+        '--leader-election-namespace',
+        ns,
+        '--lease-duration',
+        `${LEASE_MS}ms`,
+        '--renew-deadline',
+        '3s',
+        '--retry-period',
+        `${RETRY_MS}ms`,
+      ],
+    });
+    procs.push(p);
+    replicas[name] = p;
+    return p;
+  };
+  const holder = async (): Promise<string | undefined> => {
+    const l = (await kubeRequestRaw(
+      ctx.kc,
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${lease}`,
+    )) as {
+      spec?: { holderIdentity?: string };
+    };
+    return l.spec?.holderIdentity || undefined;
+  };
+  try {
+    await createNamespace(ctx.kc, ns);
+    start('replica-a');
+    start('replica-b');
+    let leader = await until('a leader', holder, 60_000, 100);
+    let round = 1;
+    const owners = new Set<string>();
+    for (let r = 0; r < 3; r++) {
+      const o = await createExtension(
+        ctx.kc,
+        ns,
+        `r${r}`,
+        ids('lf', r * 100 + 1, r * 100 + 100),
+        `g${round}`,
+      );
+      owners.add(o.metadata.uid ?? '');
+    }
+    const handovers: Array<{ signal: string; ms: number }> = [];
+    const statusErrors: string[] = [];
+    for (let k = 0; k < kills; k++) {
+      const objs = await list(ctx.kc, ns, 'ecsextensions');
+      if (objs.every(isReady)) {
+        round++;
+        for (const o of objs)
+          await patchSpec(ctx.kc, ns, 'ecsextensions', o.metadata.name, {
+            parameters: { version: `g${round}` },
+          });
+      }
+      await sleep(rng.float(500, 4000));
+      const signal = k % 2 === 0 ? 'SIGKILL' : 'SIGTERM';
+      const victim = replicas[leader]!;
+      const other = leader === 'replica-a' ? 'replica-b' : 'replica-a';
+      const killedAt = Date.now();
+      victim.child.kill(signal);
+      const next = await until(
+        `hand-over to ${other}`,
+        async () => ((await holder()) === other ? other : undefined),
+        30_000,
+        50,
+      );
+      handovers.push({ signal, ms: Date.now() - killedAt });
+      await victim.kill('SIGKILL');
+      leader = next;
+      start(victim.opts.name!);
+      // Both replicas report their role.
+      await until(
+        'leader_election_master_status 1 on the leader and 0 on the standby',
+        async () => {
+          const [lt, st] = await Promise.all([
+            metricsText(await replicas[leader]!.metricsPort),
+            metricsText(await replicas[victim.opts.name!]!.metricsPort),
+          ]);
+          return (
+            metricSum(lt, 'leader_election_master_status') === 1 &&
+            metricSum(st, 'leader_election_master_status') === 0
+          );
+        },
+        15_000,
+        200,
+      ).catch((e: unknown) => statusErrors.push(`kill ${k + 1}: ${(e as Error).message.slice(0, 200)}`));
+    }
+    await until(
+      'every R6 resource Ready',
+      async () => {
+        const objs = await list(ctx.kc, ns, 'ecsextensions');
+        return (
+          objs.length === 3 && objs.every(isReady) && objs.every((o) => o.status?.summary?.installed === 100)
+        );
+      },
+      240_000,
+      500,
+    );
+    const dup = await countDuplicates(emu, owners);
+    const crashes = procs.filter((p) => p.crashed).length;
+    const max = (sig: string): number =>
+      Math.max(0, ...handovers.filter((h) => h.signal === sig).map((h) => h.ms));
+    const bound = LEASE_MS + RETRY_MS;
+    const pass =
+      dup.duplicates === 0 &&
+      crashes === 0 &&
+      statusErrors.length === 0 &&
+      max('SIGKILL') <= bound &&
+      max('SIGTERM') <= bound;
+    return {
+      id: 'R6',
+      title: 'leader failover',
+      pass,
+      seed: rng.seed,
+      seconds: (Date.now() - t0) / 1000,
+      line: `R6 leader failover: ${kills} leader kills during ${round} rollout rounds of 3 × 100 instances (${handovers.filter((h) => h.signal === 'SIGKILL').length} SIGKILL, ${handovers.filter((h) => h.signal === 'SIGTERM').length} SIGTERM); max hand-over SIGKILL ${max('SIGKILL')} ms, SIGTERM ${max('SIGTERM')} ms (bound lease ${LEASE_MS} + retry ${RETRY_MS} = ${bound} ms); ${dup.executions} executions, duplicates ${dup.duplicates}; leader_election_master_status wrong after ${statusErrors.length} hand-overs; unexpected exits ${crashes}`,
+      details: [
+        `hand-overs (ms): ${handovers.map((h) => `${h.signal === 'SIGKILL' ? 'K' : 'T'}${h.ms}`).join(' ')}`,
+        ...dup.examples,
+        ...statusErrors,
+      ],
+    };
+  } finally {
+    for (const p of procs) await p.kill('SIGKILL');
+    await ctx.deleteNamespace(ns);
+    await emu.stop();
+  }
+}
