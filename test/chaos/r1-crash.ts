@@ -42,7 +42,13 @@ export async function r1CrashRestart(ctx: ChaosContext, kills: number): Promise<
   const ns = 'chaos-r1';
   const procs: ControllerProc[] = [];
   const spawn = (): ControllerProc => {
-    const p = new ControllerProc({ kubeconfig: ctx.cp.kubeconfigPath, namespace: ns, emu, logLevel: 'warn' });
+    const p = new ControllerProc({
+      kubeconfig: ctx.cp.kubeconfigPath,
+      namespace: ns,
+      emu,
+      logLevel: 'warn',
+      extraArgs: ['--cloud-qps', '500'],
+    });
     procs.push(p);
     return p;
   };
@@ -61,19 +67,32 @@ export async function r1CrashRestart(ctx: ChaosContext, kills: number): Promise<
       );
       owners.add(o.metadata.uid ?? '');
     }
+    // Round 1 runs without kills: its length (start-up to all Ready) is the reconcile timeline the
+    // timer kills are spread over.
+    await until(
+      'round 1 Ready',
+      async () => {
+        const objs = await list(ctx.kc, ns, 'ecsextensions');
+        return objs.length === 5 && objs.every(isReady);
+      },
+      120_000,
+      200,
+    );
+    const timelineMs = Date.now() - proc.startedAt;
     const counts = { timer: 0, afterStartExecution: 0 };
     for (let k = 0; k < kills; k++) {
       const objs = await list(ctx.kc, ns, 'ecsextensions');
       if (objs.length === 5 && objs.every(isReady)) {
         round++;
-        for (const o of objs)
+        for (const o of objs) {
           await patchSpec(ctx.kc, ns, 'ecsextensions', o.metadata.name, {
             parameters: { version: `g${round}` },
           });
+        }
       }
       if (!proc.alive) proc = spawn();
       const window = rng.float() < 0.5;
-      const delay = rng.float(0, 4000);
+      const delay = rng.float(0, timelineMs);
       const victim = proc;
       if (window) {
         // Kill on the next StartExecution answer (fallback: after `delay` + 6 s if none comes).
@@ -127,7 +146,7 @@ export async function r1CrashRestart(ctx: ChaosContext, kills: number): Promise<
       pass,
       seed: rng.seed,
       seconds: (Date.now() - t0) / 1000,
-      line: `R1 crash-restart: ${kills} SIGKILLs (${counts.afterStartExecution} right after a StartExecution answer, ${counts.timer} at uniform 0–4 s after start) over ${round} rounds of 5 resources × 100 instances; ${dup.executions} executions, ${dup.itemsRun} instance runs (floor ${expectedItems}), duplicates ${dup.duplicates}; all Ready ${convergeS.toFixed(1)} s after the last restart; instances at the last round's version ${latest}/500; unexpected exits ${crashes}`,
+      line: `R1 crash-restart: ${kills} SIGKILLs (${counts.afterStartExecution} right after a StartExecution answer, ${counts.timer} at a uniform delay over the ${(timelineMs / 1000).toFixed(1)} s from start-up to Ready of an undisturbed round) over ${round} rounds of 5 resources × 100 instances; ${dup.executions} executions, ${dup.itemsRun} instance runs (exactly once per instance per round: ${expectedItems}), duplicates ${dup.duplicates}; all Ready ${convergeS.toFixed(1)} s after the last restart; instances at the last round's version ${latest}/500; unexpected exits ${crashes}`,
       details: dup.examples,
     };
   } finally {

@@ -215,6 +215,7 @@ export async function r4HostileSpecs(ctx: ChaosContext): Promise<Figure> {
   let proc: ControllerProc | undefined;
   const results: Record<string, KindResult> = {};
   const samples: string[] = [];
+  const reasons: string[] = [];
   try {
     await createNamespace(ctx.kc, ns);
     proc = new ControllerProc({ kubeconfig: ctx.cp.kubeconfigPath, namespace: ns, emu, logLevel: 'warn' });
@@ -342,6 +343,7 @@ export async function r4HostileSpecs(ctx: ChaosContext): Promise<Figure> {
       line: `R4 hostile specs: ${per}; unreadable rejections ${unreadable}; controller crashes ${crashes}`,
       details: [
         ...samples.map((s) => `sample: ${s}`),
+        ...reasons,
         ...Object.values(results).flatMap((r) => r.unreadable.slice(0, 3).map((u) => `unreadable: ${u}`)),
         ...Object.entries(results).flatMap(([kind, r]) =>
           r.unreconciled.slice(0, 3).map((u) => `unreconciled ${kind}: ${u}`),
