@@ -13,11 +13,7 @@
 import fc from 'fast-check';
 import { FormatRegistry, TypeRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import {
-  EcsExtensionSpecSchema,
-  EcsExtensionStatusSchema,
-  type EcsExtensionSpec,
-} from '../../src/api/ecsextension.js';
+import { EcsExtensionStatusSchema, type EcsExtensionSpec } from '../../src/api/ecsextension.js';
 import { isCloudError } from '../../src/cloud/errors.js';
 import { ReconcileError } from '../../src/runtime/errors.js';
 import { fleetIds, NODE_PACKAGE, startFastStack } from '../harness/fast.js';
