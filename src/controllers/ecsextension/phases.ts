@@ -22,6 +22,7 @@ import { describeHolder, type InstanceLock } from '../shared/lock.js';
 import { isNotFound, toReconcileError } from '../shared/cloud-errors.js';
 import type { EventSink } from '../shared/deps.js';
 import { intervalMs, type BaseScope } from '../shared/driver.js';
+import { clientToken } from '../shared/execution.js';
 import type { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { validateParameters } from '../shared/parameters.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
@@ -226,8 +227,14 @@ export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promi
   const res = await pollTracked(scope.tracker, obj, scope.inFlight, scope.ctx.log);
   const failed: string[] = [];
   for (const f of res.finished) {
+    // Only work started for the current spec may be credited to it: after a spec change (or for
+    // adopted work of unknown origin) the instance is re-read instead, so the new spec is applied.
+    const forThisSpec = startedForGeneration(obj, f.work);
     for (const o of f.outcomes) {
-      if (o.ok) {
+      if (o.ok && !forThisSpec) {
+        scope.ledger.clear(o.instanceId);
+        scope.fleet.invalidate(o.instanceId);
+      } else if (o.ok) {
         scope.ledger.clear(o.instanceId);
         // The execution's result updates the shared view: no reader re-reads the instance for it.
         scope.fleet.recordPackageState(
@@ -263,6 +270,25 @@ export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promi
   if (res.finished.length > 0 && scope.inFlight.length === 0) {
     scope.ledger.completeRound(scope.sequence, now, k.backoff);
   }
+}
+
+/**
+ * True when `work` was started for `obj`'s current generation: its ClientToken is the one that
+ * generation, round, action and batch give. False for work started under an older spec and for
+ * adopted work (no token).
+ */
+function startedForGeneration(obj: EcsExtension, work: WorkItem): boolean {
+  if (!work.clientToken || work.round === undefined || work.instanceIds.length === 0) return false;
+  return (
+    work.clientToken ===
+    clientToken({
+      uid: obj.metadata.uid ?? '',
+      generation: obj.metadata.generation ?? 0,
+      sequence: work.round,
+      action: work.action,
+      instanceIds: work.instanceIds,
+    })
+  );
 }
 
 /**
