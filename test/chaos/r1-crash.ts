@@ -96,6 +96,7 @@ export async function r1CrashRestart(ctx: ChaosContext, kills: number): Promise<
       const victim = proc;
       if (window) {
         // Kill on the next StartExecution answer (fallback: after `delay` + 6 s if none comes).
+        let fired = false;
         await new Promise<void>((resolve) => {
           const t = setTimeout(() => {
             onStart = undefined;
@@ -106,10 +107,11 @@ export async function r1CrashRestart(ctx: ChaosContext, kills: number): Promise<
             victim.child.kill('SIGKILL');
             clearTimeout(t);
             counts.afterStartExecution++;
+            fired = true;
             resolve();
           };
         });
-        if (victim.alive) counts.timer++;
+        if (!fired) counts.timer++;
       } else {
         await sleep(delay);
         counts.timer++;

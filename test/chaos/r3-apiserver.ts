@@ -138,11 +138,22 @@ export async function r3ApiServerOutage(ctx: ChaosContext): Promise<Figure> {
     // Every instance runs the version its resource's latest spec asks for.
     const states = await emu.control.getPackageStates('cn-hangzhou');
     let missed = 0;
+    const missedDetails: string[] = [];
+    const final = await list(ctx.kc, ns, 'ecsextensions');
     for (let r = 0; r < 3; r++) {
       const v = want.get(`r${r}`);
+      const seenVersions: Record<string, number> = {};
       for (const id of ids('ao', r * 100 + 1, r * 100 + 100)) {
         const st = states.find((s) => s.instanceId === id);
-        if ((st?.parameters as { version?: string } | undefined)?.version !== v) missed++;
+        const got = (st?.parameters as { version?: string } | undefined)?.version ?? 'none';
+        seenVersions[got] = (seenVersions[got] ?? 0) + 1;
+        if (got !== v) missed++;
+      }
+      if (seenVersions[v ?? ''] !== 100) {
+        const o = final.find((x) => x.metadata.name === `r${r}`);
+        missedDetails.push(
+          `r${r} wants ${v}, instances at ${JSON.stringify(seenVersions)}; spec ${JSON.stringify(o?.spec?.parameters)} generation ${o?.metadata.generation}, status ${JSON.stringify({ observedGeneration: o?.status?.observedGeneration, conditions: o?.status?.conditions, summary: o?.status?.summary })}`,
+        );
       }
     }
     sampling = false;
@@ -158,7 +169,7 @@ export async function r3ApiServerOutage(ctx: ChaosContext): Promise<Figure> {
       seed: rng.seed,
       seconds: (Date.now() - t0) / 1000,
       line: `R3 API-server outages: kube-apiserver stopped ${apiDownS.toFixed(1)} s mid-rollout then restarted, a spec change and an etcd compaction right after → all Ready at the latest generation ${recover1.toFixed(1)} s after the restart; a ${ctx.profile.r3PartitionS} s partition with 3 spec changes and an etcd compaction during it → converged ${recover2.toFixed(1)} s after it healed; all connections dropped once → converged ${recover3.toFixed(1)} s after a further change; same controller process ${sameProcess ? 'yes' : 'NO'} (restarts 0), missed changes ${missed} instances, observedGeneration went backwards ${backwards.length} times, duplicates ${dup.duplicates}; informer restarts logged ${informerRestarts}`,
-      details: backwards.slice(0, 5),
+      details: [...missedDetails, ...backwards.slice(0, 5)],
     };
   } finally {
     sampling = false;

@@ -312,9 +312,13 @@ export async function r4HostileSpecs(ctx: ChaosContext): Promise<Figure> {
         const stalled = cond(o, 'Stalled');
         if (!ready || o.status?.observedGeneration !== o.metadata.generation)
           res.unreconciled.push(o.metadata.name);
-        else if (stalled?.status === 'True')
-          res.stalled[stalled.reason ?? '?'] = (res.stalled[stalled.reason ?? '?'] ?? 0) + 1;
-        else if (ready.status === 'True') res.ready++;
+        else if (stalled?.status === 'True') {
+          const reason = stalled.reason ?? '?';
+          if (!res.stalled[reason]) {
+            reasons.push(`${k.kind} ${o.metadata.name} Stalled ${reason}: ${stalled.message?.slice(0, 240)}`);
+          }
+          res.stalled[reason] = (res.stalled[reason] ?? 0) + 1;
+        } else if (ready.status === 'True') res.ready++;
         else res.otherReasons[ready.reason ?? '?'] = (res.otherReasons[ready.reason ?? '?'] ?? 0) + 1;
       }
     }
