@@ -182,6 +182,10 @@ export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
       pass,
       seed: rng.seed,
       seconds: (Date.now() - t0) / 1000,
+      findings:
+        overTarget > 0
+          ? [`${overTarget} SIGKILL hand-over(s) above lease + retry (max ${max('SIGKILL')} ms)`]
+          : [],
       line: `R6 leader failover: ${kills} leader kills during ${round} rollout rounds of 3 × 100 instances (${handovers.filter((h) => h.signal === 'SIGKILL').length} SIGKILL, ${handovers.filter((h) => h.signal === 'SIGTERM').length} SIGTERM); max hand-over SIGKILL ${max('SIGKILL')} ms, SIGTERM ${max('SIGTERM')} ms (SIGKILL: issue target lease + retry = ${target} ms exceeded ${overTarget} times; elector bound lease + 2 × 2.2 × retry = ${bound} ms; SIGTERM drain ≤ shutdown timeout ${SHUTDOWN_MS} + abort grace ${ABORT_GRACE_MS} + retry = ${termBound} ms); ${dup.executions} executions, duplicates ${dup.duplicates}; leader_election_master_status wrong after ${statusErrors.length} hand-overs; unexpected exits ${crashes}`,
       details: [
         `hand-overs (ms): ${handovers.map((h) => `${h.signal === 'SIGKILL' ? 'K' : 'T'}${h.ms}`).join(' ')}`,
