@@ -183,6 +183,11 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
       }
       await kubeRequest(admin, 'DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
     }
+    // Drop the objects created from deploy/base (not its namespace: deletion is asynchronous and
+    // later test files may apply into it), so later files (e.g. the Helm chart's server-side
+    // apply) meet no field-manager conflict.
+    const created = [...docs('deploy/base/serviceaccount.yaml'), ...docs('deploy/base/rbac.yaml')].reverse();
+    for (const o of created) await kubeRequest(admin, 'DELETE', objectPath(o)).catch(() => undefined);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
