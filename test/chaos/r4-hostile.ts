@@ -250,6 +250,11 @@ export async function r4HostileSpecs(ctx: ChaosContext): Promise<Figure> {
       const bodies: Array<{ name: string; spec: Record<string, unknown>; what: string }> = picked.map(
         ([f, v], i) => {
           const spec = structuredClone(k.base);
+          // Disjoint instances (and applications) per object, so admitted ones do not merely
+          // conflict with each other.
+          if (spec.targets)
+            spec.targets = { instanceIds: ids('hs', k.offset + i * 2 + 1, k.offset + i * 2 + 2) };
+          if (spec.application) spec.application = `web-${i}`;
           setPath(spec, f, v);
           return {
             name: `${k.kind.toLowerCase()}-h${i}`,
