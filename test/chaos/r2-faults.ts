@@ -70,7 +70,8 @@ async function converge(ctx: ChaosContext, label: string, faultSeed: number | un
           objs.length === n && objs.every(isReady) && objs.every((o) => o.status?.summary?.installed === per)
         );
       },
-      400_000,
+      // Under 30 % throttling the adaptive limiter sits near its 1 call/s floor: ~3 s per instance.
+      300_000 + n * per * 3_000,
       500,
     );
     const seconds = (Date.now() - t0) / 1000;
