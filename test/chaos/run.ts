@@ -194,4 +194,6 @@ async function main(): Promise<number> {
   return failed === 0 && figures.length > 0 ? 0 : 1;
 }
 
-process.exitCode = await main();
+// Exit explicitly: every process and server the suite started is stopped by now, but a client's
+// keep-alive socket or timer must not hold the process (CI waits for it).
+process.exit(await main());
