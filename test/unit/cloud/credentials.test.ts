@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -35,6 +35,10 @@ describe('credentials', () => {
     process.env['ALIBABA_CLOUD_ECS_METADATA_DISABLED'] = 'true';
   });
   afterEach(() => {
+    // Remove the temporary home made in beforeEach (it must not outlive the test).
+    const home = process.env['HOME'];
+    if (home && home.startsWith(join(tmpdir(), 'ecsops-cred-')))
+      rmSync(home, { recursive: true, force: true });
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
