@@ -3,7 +3,8 @@
  *
  * Starts a real kube-apiserver + etcd (built from Go modules, cached), the OOS/ECS emulator with
  * the demo fleet (deploy/emulator/fleet.yaml), and the real controller; applies crds/ and the
- * examples (deploy/examples/ecsextension.yaml, patchpolicy.yaml, apprelease.yaml); prints progress
+ * examples (deploy/examples/ecsextension.yaml, maintenancewindow.yaml, patchpolicy.yaml,
+ * apprelease.yaml); prints progress
  * until each example is Ready; then keeps
  * running (kubeconfig path and metrics URL printed) until Ctrl-C, which cleans everything up.
  *
@@ -186,6 +187,15 @@ async function main(): Promise<void> {
         return s
           ? `installed ${s.installed}/${s.targeted}, in progress ${s.inProgress}, failed ${s.failed}, unreachable ${s.unreachable}`
           : 'no status yet';
+      },
+    },
+    {
+      file: 'deploy/examples/maintenancewindow.yaml',
+      path: '/apis/ecsops.io/v1alpha1/namespaces/default/maintenancewindows/weekend',
+      name: 'weekend',
+      describe: (st) => {
+        const w = st as { open?: boolean; nextOpen?: string };
+        return `open ${w.open ?? '?'}, next opens at ${w.nextOpen ?? '?'}`;
       },
     },
     {

@@ -196,6 +196,7 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
     const label = { 'ecsops.io/rbac-test': run };
     const all = [
       ...docs('deploy/examples/ecsextension.yaml'),
+      ...docs('deploy/examples/maintenancewindow.yaml'),
       ...docs('deploy/examples/patchpolicy.yaml'),
       {
         apiVersion: 'ecsops.io/v1alpha1',

@@ -193,8 +193,11 @@ describe('ecsops plan (emulator, demo fleet)', () => {
   });
 
   it('PatchPolicy and AppRelease examples: targets and what would run', async () => {
+    const windows = JSON.parse(
+      await plan(join(REPO_ROOT, 'deploy/examples/maintenancewindow.yaml')),
+    ) as Plan[];
+    const mw = windows.find((p) => p.kind === 'MaintenanceWindow')!;
     const plans = JSON.parse(await plan(join(REPO_ROOT, 'deploy/examples/patchpolicy.yaml'))) as Plan[];
-    const mw = plans.find((p) => p.kind === 'MaintenanceWindow')!;
     expect(mw.notes).toEqual(['a schedule: nothing to plan']);
     const pp = plans.find((p) => p.kind === 'PatchPolicy')!;
     expect(pp.summary.targeted).toBe(6);
