@@ -57,7 +57,7 @@ export async function r5Secrets(ctx: ChaosContext): Promise<Figure> {
     hookOutput: `hook/printed+secret=${tag}`,
     cloudMessage: `cloud/said+secret=${tag}`,
   };
-  const keyId = `LTAIchaos${tag}`;
+  const keyId = `fake-chaos-key-id-${tag}`;
   const emu = await startEmulator({
     seed: chaosSeed('sc', 40),
     timeScale: 0.01,
@@ -114,7 +114,7 @@ export async function r5Secrets(ctx: ChaosContext): Promise<Figure> {
     };
     const good = { id: keyId, secret: secrets.accessKeySecret! };
     start('chaos-r5-main', good);
-    start('chaos-r5-wrongid', { id: `LTAIunknown${tag}`, secret: secrets.accessKeySecret! });
+    start('chaos-r5-wrongid', { id: `fake-unknown-key-id-${tag}`, secret: secrets.accessKeySecret! });
     start('chaos-r5-wrongsecret', { id: keyId, secret: secrets.wrongSecret! });
     start('chaos-r5-sts', good, { ALIBABA_CLOUD_SECURITY_TOKEN: secrets.stsToken });
     const [main, wrongId, wrongSecret, sts] = namespaces as [string, string, string, string];
