@@ -125,6 +125,27 @@ export async function createExtension(
   })) as unknown as Obj;
 }
 
+/**
+ * Creates `count` EcsExtensions `r0…r<count-1>` in `ns`, resource r over the instances
+ * `i-<prefix>` numbered `r·per+1 … r·per+per`, all at `version`.
+ * @returns the UIDs of the created objects (the owner tags of their executions).
+ */
+export async function createExtensions(
+  kc: KubeConfig,
+  ns: string,
+  prefix: string,
+  count: number,
+  per: number,
+  version: string,
+): Promise<Set<string>> {
+  const owners = new Set<string>();
+  for (let r = 0; r < count; r++) {
+    const o = await createExtension(kc, ns, `r${r}`, ids(prefix, r * per + 1, r * per + per), version);
+    owners.add(o.metadata.uid ?? '');
+  }
+  return owners;
+}
+
 /** Merge-patches an object's spec. */
 export async function patchSpec(
   kc: KubeConfig,

@@ -14,9 +14,8 @@ import {
   chaosSeed,
   ControllerProc,
   countDuplicates,
-  createExtension,
+  createExtensions,
   createNamespace,
-  ids,
   isReady,
   list,
   patchSpec,
@@ -56,17 +55,7 @@ export async function r1CrashRestart(ctx: ChaosContext, kills: number): Promise<
     await createNamespace(ctx.kc, ns);
     let proc = spawn();
     let round = 1;
-    const owners = new Set<string>();
-    for (let r = 0; r < 5; r++) {
-      const o = await createExtension(
-        ctx.kc,
-        ns,
-        `r${r}`,
-        ids('cr', r * 100 + 1, r * 100 + 100),
-        `g${round}`,
-      );
-      owners.add(o.metadata.uid ?? '');
-    }
+    const owners = await createExtensions(ctx.kc, ns, 'cr', 5, 100, `g${round}`);
     // Round 1 runs without kills: its length (start-up to all Ready) is the reconcile timeline the
     // timer kills are spread over.
     await until(

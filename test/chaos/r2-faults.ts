@@ -10,9 +10,8 @@ import {
   chaosSeed,
   ControllerProc,
   countDuplicates,
-  createExtension,
+  createExtensions,
   createNamespace,
-  ids,
   isReady,
   list,
   Rng,
@@ -56,11 +55,7 @@ async function converge(ctx: ChaosContext, label: string, faultSeed: number | un
     await proc.metricsPort;
     await emu.control.resetRequestCounts();
     const t0 = Date.now();
-    const owners = new Set<string>();
-    for (let r = 0; r < n; r++) {
-      const o = await createExtension(ctx.kc, ns, `r${r}`, ids('cf', r * per + 1, r * per + per), 'g1');
-      owners.add(o.metadata.uid ?? '');
-    }
+    const owners = await createExtensions(ctx.kc, ns, 'cf', n, per, 'g1');
     await until(
       `R2 ${label}: every resource Ready`,
       async () => {

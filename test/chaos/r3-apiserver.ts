@@ -23,7 +23,7 @@ import {
   compactEtcd,
   ControllerProc,
   countDuplicates,
-  createExtension,
+  createExtensions,
   createNamespace,
   ids,
   isReady,
@@ -57,12 +57,8 @@ export async function r3ApiServerOutage(ctx: ChaosContext): Promise<Figure> {
     await createNamespace(ctx.kc, ns);
     proc = new ControllerProc({ kubeconfig, namespace: ns, emu, logLevel: 'info' });
     const pid = proc.pid;
-    const owners = new Set<string>();
-    for (let r = 0; r < 3; r++) {
-      const o = await createExtension(ctx.kc, ns, `r${r}`, ids('ao', r * 100 + 1, r * 100 + 100), 'g1');
-      owners.add(o.metadata.uid ?? '');
-      want.set(`r${r}`, 'g1');
-    }
+    const owners = await createExtensions(ctx.kc, ns, 'ao', 3, 100, 'g1');
+    for (let r = 0; r < 3; r++) want.set(`r${r}`, 'g1');
     // Sampler: observedGeneration per resource must never decrease.
     const seen = new Map<string, number>();
     const sampler = (async () => {

@@ -14,9 +14,8 @@ import {
   chaosSeed,
   ControllerProc,
   countDuplicates,
-  createExtension,
+  createExtensions,
   createNamespace,
-  ids,
   isReady,
   list,
   metricSum,
@@ -90,17 +89,7 @@ export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
     start('replica-b');
     let leader = await until('a leader', holder, 60_000, 100);
     let round = 1;
-    const owners = new Set<string>();
-    for (let r = 0; r < 3; r++) {
-      const o = await createExtension(
-        ctx.kc,
-        ns,
-        `r${r}`,
-        ids('lf', r * 100 + 1, r * 100 + 100),
-        `g${round}`,
-      );
-      owners.add(o.metadata.uid ?? '');
-    }
+    const owners = await createExtensions(ctx.kc, ns, 'lf', 3, 100, `g${round}`);
     const handovers: Array<{ signal: string; ms: number }> = [];
     const statusErrors: string[] = [];
     for (let k = 0; k < kills; k++) {
