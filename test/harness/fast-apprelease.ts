@@ -23,7 +23,7 @@ import type { Seed } from '../../src/emulator/index.js';
 import {
   MemoryStore,
   REGION,
-  reconcileContext,
+  reconcileStep,
   reconcileUntil,
   startCloudStack,
   type CloudStack,
@@ -144,26 +144,15 @@ export async function startAppReleaseStack(o: {
       return stack.reconciler;
     },
     apply(name, spec, ns = 'default') {
-      const existing = store.get(ns, name);
       return store.apply({
         apiVersion: 'ecsops.io/v1alpha1',
         kind: 'AppRelease',
-        metadata: {
-          name,
-          namespace: ns,
-          ...(existing?.metadata.annotations ? { annotations: existing.metadata.annotations } : {}),
-        },
+        metadata: { name, namespace: ns },
         spec: { ...spec, regionId: spec.regionId ?? REGION },
       });
     },
     get: (name, ns = 'default') => store.get(ns, name),
-    async reconcile(name, ns = 'default') {
-      try {
-        return { result: await stack.reconciler.reconcile({ namespace: ns, name }, reconcileContext(name)) };
-      } catch (err) {
-        return { error: err as Error };
-      }
-    },
+    reconcile: (name, ns = 'default') => reconcileStep(stack.reconciler, ns, name),
     until(name, done, maxSteps = 3000, ns = 'default') {
       return reconcileUntil(store, base.clock, () => stack.reconcile(name, ns), ns, name, done, maxSteps);
     },

@@ -26,7 +26,7 @@ import { setEmulatorClock } from '../../src/emulator/state.js';
 import {
   MemoryStore,
   REGION,
-  reconcileContext,
+  reconcileStep,
   reconcileUntil,
   startCloudStack,
   type CloudStack,
@@ -152,7 +152,6 @@ export async function startPatchStack(o: PatchStackOptions): Promise<PatchStack>
               .now()
               .toISOString()
               .replace(/\.\d{3}Z$/, 'Z')) as unknown as Date,
-          ...(existing?.metadata.annotations ? { annotations: existing.metadata.annotations } : {}),
         },
         spec: { regionId: REGION, targets: { instanceIds: ['i-none'] }, ...spec } as PatchPolicySpec,
       });
@@ -167,22 +166,8 @@ export async function startPatchStack(o: PatchStackOptions): Promise<PatchStack>
     },
     get: (name, ns = 'default') => store.get(ns, name),
     getWindow: (name, ns = 'default') => windows.get(ns, name),
-    async reconcile(name, ns = 'default') {
-      try {
-        return { result: await stack.reconciler.reconcile({ namespace: ns, name }, reconcileContext(name)) };
-      } catch (err) {
-        return { error: err as Error };
-      }
-    },
-    async reconcileWindow(name, ns = 'default') {
-      try {
-        return {
-          result: await stack.windowReconciler.reconcile({ namespace: ns, name }, reconcileContext(name)),
-        };
-      } catch (err) {
-        return { error: err as Error };
-      }
-    },
+    reconcile: (name, ns = 'default') => reconcileStep(stack.reconciler, ns, name),
+    reconcileWindow: (name, ns = 'default') => reconcileStep(stack.windowReconciler, ns, name),
     advanceTo(at) {
       const ms = new Date(at).getTime() - clock.now().getTime();
       if (ms > 0) clock.advance(ms);

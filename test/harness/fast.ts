@@ -32,7 +32,7 @@ import {
   type Seed,
 } from '../../src/emulator/index.js';
 import { createRegistry } from '../../src/metrics/index.js';
-import type { ReconcileContext, ReconcileResult } from '../../src/runtime/controller.js';
+import type { ReconcileContext, ReconcileResult, Reconciler } from '../../src/runtime/controller.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { jsonEqual } from '../../src/runtime/status.js';
 
@@ -62,7 +62,10 @@ export class MemoryStore<T extends Resource> implements KubeWriter<T>, ObjectRea
     return [...this.objects.values()];
   }
 
-  /** Creates the object (new UID, generation 1) or replaces its spec (generation + 1). */
+  /**
+   * Creates the object (new UID, generation 1) or replaces its spec (generation + 1 when it
+   * changed). An update keeps the stored annotations unless `obj` brings its own.
+   */
   apply(obj: Omit<T, 'status'> & { status?: T['status'] }): T {
     const k = this.key(obj.metadata.namespace, obj.metadata.name);
     const old = this.objects.get(k);
@@ -72,6 +75,7 @@ export class MemoryStore<T extends Resource> implements KubeWriter<T>, ObjectRea
       next.metadata.uid = old.metadata.uid;
       next.metadata.creationTimestamp = old.metadata.creationTimestamp;
       next.metadata.finalizers = old.metadata.finalizers;
+      next.metadata.annotations ??= old.metadata.annotations;
       const specChanged = !jsonEqual(old.spec, next.spec);
       next.metadata.generation = (old.metadata.generation ?? 1) + (specChanged ? 1 : 0);
       next.status = old.status;
@@ -258,6 +262,20 @@ export interface FastStack {
 
 const silent = createLogger({ level: 'silent', destination: pino.destination({ dest: 2, sync: true }) });
 
+/** One reconcile of `namespace/name`; errors are returned, not thrown. */
+export async function reconcileStep(
+  reconciler: Reconciler,
+  namespace: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<Step> {
+  try {
+    return { result: await reconciler.reconcile({ namespace, name }, reconcileContext(name, signal)) };
+  } catch (err) {
+    return { error: err as Error };
+  }
+}
+
 /** A reconcile context (silent logger unless ECSOPS_TEST_LOG_LEVEL is set). */
 export function reconcileContext(name: string, signal = new AbortController().signal): ReconcileContext {
   const reconcileID = randomUUID();
@@ -358,8 +376,6 @@ export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
   const store = new MemoryStore<EcsExtension>();
   const build = (): EcsExtensionReconciler =>
     new EcsExtensionReconciler({
-      // `getObject` lets the same harness drive the 0.1.0 reconciler (to show a test failing there).
-      ...({ getObject: (ns: string, name: string) => store.get(ns, name) } as object),
       objects: store,
       kube: store,
       cloud,
@@ -383,15 +399,10 @@ export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
       return stack.reconciler;
     },
     apply(name, spec, ns = 'default') {
-      const existing = store.get(ns, name);
       return store.apply({
         apiVersion: 'ecsops.io/v1alpha1',
         kind: 'EcsExtension',
-        metadata: {
-          name,
-          namespace: ns,
-          ...(existing?.metadata.annotations ? { annotations: existing.metadata.annotations } : {}),
-        },
+        metadata: { name, namespace: ns },
         spec: {
           regionId: REGION,
           packageName: NODE_PACKAGE,
