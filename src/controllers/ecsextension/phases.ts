@@ -402,34 +402,32 @@ export async function reconcileInstall(k: ExtContext, scope: ExtScope): Promise<
   }
   if (!scope.writesAllowed || scope.inFlight.length > 0) return;
   const inBackoff = scope.ledger.inBackoff(scope.now);
-  const install: string[] = [];
-  const update: string[] = [];
+  /** Gaps to close: instance → install (package absent) or update (another version/parameters). */
+  const gaps = new Map<string, 'install' | 'update'>();
   for (const t of scope.targets) {
     if (!t.reachable || scope.sharedInFlight.has(t.instanceId)) continue;
     const state = scope.states?.get(t.instanceId);
     if (isUpToDate(scope, state)) continue;
     if (inBackoff && scope.ledger.has(t.instanceId)) continue;
-    (state ? update : install).push(t.instanceId);
+    gaps.set(t.instanceId, state ? 'update' : 'install');
   }
-  if (install.length + update.length === 0) return;
+  if (gaps.size === 0) return;
   // The cross-kind lock: instances another resource (of any kind) is acting on wait for it.
   if (k.lock) {
-    const { free, held } = k.lock.check(obj, [...install, ...update]);
+    const { held } = k.lock.check(obj, [...gaps.keys()]);
     const first = held[0];
-    if (first) {
-      scope.lockWait = { count: held.length, holder: describeHolder(first.holder) };
-      const ok = new Set(free);
-      install.splice(0, install.length, ...install.filter((id) => ok.has(id)));
-      update.splice(0, update.length, ...update.filter((id) => ok.has(id)));
-      if (install.length + update.length === 0) return;
-    }
+    if (first) scope.lockWait = { count: held.length, holder: describeHolder(first.holder) };
+    for (const h of held) gaps.delete(h.instanceId);
+    if (gaps.size === 0) return;
     // Check and hold in one synchronous turn: no other reconcile in this process can pass the
     // check for these instances until the status that records the work is written.
-    k.lock.hold(obj, [...install, ...update]);
+    k.lock.hold(obj, [...gaps.keys()]);
   }
+  const install = [...gaps].filter(([, a]) => a === 'install').map(([id]) => id);
+  const update = [...gaps].filter(([, a]) => a === 'update').map(([id]) => id);
   // Reserve the instances before the first await, so an agreeing resource reconciling
   // concurrently does not start the same work.
-  k.claims.setInFlight(uid, new Map([...install, ...update].map((id) => [id, 'pending'])));
+  k.claims.setInFlight(uid, new Map([...gaps.keys()].map((id) => [id, 'pending'])));
   scope.sequence += 1;
   const what = `${obj.spec.packageName} ${scope.resolvedVersion ?? ''}`.trimEnd();
   for (const [action, ids] of [

@@ -13,7 +13,7 @@ import type {
 } from '../../runtime/controller.js';
 import { ClaimRegistry } from '../shared/claims.js';
 import type { InstanceLock } from '../shared/lock.js';
-import type { ControllerMetrics, EventSink, KitDeps, KubeWriter, ObjectReader } from '../shared/deps.js';
+import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
 import { intervalMs, ReconcileDriver, type BaseScope, type KindHooks } from '../shared/driver.js';
 import { oosRateControl } from '../shared/execution.js';
 import { OosExecutionTracker } from '../shared/oos-tracker.js';
@@ -112,14 +112,8 @@ export class EcsExtensionReconciler implements Reconciler {
         k.lock?.release(uid);
       },
     };
-    const kit: KitDeps<EcsExtension> = {
-      objects: deps.objects,
-      kube: deps.kube,
-      events: deps.events,
-      metrics: deps.metrics,
-      ...(deps.now ? { now: deps.now } : {}),
-    };
-    this.driver = new ReconcileDriver(hooks, kit, { stalledRecheckMs: this.opts.stalledRecheckMs });
+    // EcsExtensionDeps carries every KitDeps field (objects, kube, events, metrics, now).
+    this.driver = new ReconcileDriver(hooks, deps, { stalledRecheckMs: this.opts.stalledRecheckMs });
   }
 
   /** Reconciles one EcsExtension by key (see the driver). */
