@@ -69,6 +69,12 @@ export interface CallOptions {
   priority?: number;
   /** Fairness key (e.g. the resource `Kind/namespace/name`); attempts of one owner take turns with others. */
   owner?: string;
+  /**
+   * Lowest {@link PRIORITY} of the call when `priority` is unset: e.g. `interactive` lifts the
+   * drift reads of an object whose spec just changed above other objects' background drift reads,
+   * while its writes and polls keep their higher class.
+   */
+  minPriority?: number;
 }
 
 /** Read actions that poll running work (served before drift reads). */
@@ -217,7 +223,13 @@ export class ApiCaller implements RegionCaller {
    * overrides them; same gate, same rate limit. Returns `this` when `defaults` is empty.
    */
   view(defaults: CallOptions): RegionCaller {
-    if (!defaults.signal && defaults.owner === undefined && defaults.priority === undefined) return this;
+    if (
+      !defaults.signal &&
+      defaults.owner === undefined &&
+      defaults.priority === undefined &&
+      defaults.minPriority === undefined
+    )
+      return this;
     return {
       regionId: this.regionId,
       call: (action, params, opts) => this.call(action, params, { ...defaults, ...opts }),
@@ -248,7 +260,9 @@ export class ApiCaller implements RegionCaller {
           return this.attempt(action, query);
         };
         const gated = this.queue.run(run, {
-          priority: opts.priority ?? actionPriority(action, this.opts.actions[action]),
+          priority:
+            opts.priority ??
+            Math.max(opts.minPriority ?? 0, actionPriority(action, this.opts.actions[action])),
           ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
           ...(signal ? { signal } : {}),
         });

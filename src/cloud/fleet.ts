@@ -31,10 +31,20 @@ import type {
   TemplateDetail,
 } from './types.js';
 
-/** Options of a client view: abort signal and fairness owner (see limiter.ts). */
+/** Options of a client view: abort signal, fairness owner and lowest priority (see limiter.ts). */
 export interface ClientOptions {
   signal?: AbortSignal;
   owner?: string;
+  minPriority?: number;
+}
+
+/** The client options of a shared read started for a reader with options `o`. */
+function sharedView(signal: AbortSignal, o: ClientOptions): ClientOptions {
+  return {
+    signal,
+    ...(o.owner !== undefined ? { owner: o.owner } : {}),
+    ...(o.minPriority !== undefined ? { minPriority: o.minPriority } : {}),
+  };
 }
 
 /** Per-read options. */
@@ -176,7 +186,7 @@ export class RegionFleet {
             this.reads.packageStates++;
             const started = this.now();
             const states = await this.opts
-              .oos({ signal, ...(o.owner !== undefined ? { owner: o.owner } : {}) })
+              .oos(sharedView(signal, o))
               .listInstancePackageStates(id);
             const compact = states.map(compactState);
             const prev = this.packages.get(id);
@@ -245,7 +255,7 @@ export class RegionFleet {
             this.reads.patchStates++;
             const started = this.now();
             const states = await this.opts
-              .oos({ signal, ...(o.owner !== undefined ? { owner: o.owner } : {}) })
+              .oos(sharedView(signal, o))
               .listInstancePatchStates(chunk);
             const byId = new Map(states.map((st) => [st.instanceId, st]));
             for (const id of chunk) this.patches.set(id, { value: byId.get(id), readAtMs: started });
@@ -352,7 +362,7 @@ export class RegionFleet {
       async (signal) => {
         this.reads.templates++;
         const t = await this.opts
-          .oos({ signal, ...(o.owner !== undefined ? { owner: o.owner } : {}) })
+          .oos(sharedView(signal, o))
           .getTemplate(name, version);
         this.templates.set(key, { value: t, readAtMs: this.now() });
         return t;
@@ -395,7 +405,7 @@ export class RegionFleet {
       async (signal) => {
         this.reads.executionListings++;
         const started = this.now();
-        const oos = this.opts.oos({ signal, ...(o.owner !== undefined ? { owner: o.owner } : {}) });
+        const oos = this.opts.oos(sharedView(signal, o));
         const pages = await Promise.all(
           statuses.map((status) => oos.listAllExecutions({ tags: { [tagKey]: tagValue }, status })),
         );

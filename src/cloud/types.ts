@@ -610,8 +610,13 @@ export interface CloudClients {
   fleet(regionId: string): RegionFleet;
 }
 
-/** Options of a client view: `signal` (above) and `owner`, the fairness key of the rate gate (e.g. `EcsExtension/ns/name`). */
+/**
+ * Options of a client view: `signal` (above), `owner`, the fairness key of the rate gate (e.g.
+ * `EcsExtension/ns/name`), and `minPriority`, the lowest rate-gate priority of its calls
+ * (limiter.ts `PRIORITY`; e.g. `interactive` while an object's new generation is reconciled).
+ */
 export interface ClientViewOptions {
   signal?: AbortSignal;
   owner?: string;
+  minPriority?: number;
 }

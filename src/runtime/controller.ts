@@ -10,7 +10,7 @@ import { splitKey } from './informer.js';
 import type { ControllerRuntimeMetrics } from './metrics.js';
 import { initControllerMetrics } from './metrics.js';
 import { sanitizeError } from './sanitize.js';
-import type { Workqueue } from './workqueue.js';
+import { QueuePriority, type Workqueue } from './workqueue.js';
 
 /** The object to reconcile (controller-runtime `reconcile.Request`). */
 export interface ReconcileRequest {
@@ -35,6 +35,11 @@ export interface ReconcileContext {
  */
 export interface ReconcileResult {
   requeueAfterMs?: number;
+  /**
+   * Queue priority of that requeue ({@link QueuePriority}; default `normal`): `poll` while cloud
+   * work the reconcile started is still running, `low` for periodic drift checks.
+   */
+  priority?: number;
 }
 
 /**
@@ -156,7 +161,7 @@ export class Controller {
       if (after !== undefined && after > 0) {
         queue.forget(key);
         const delay = jitter(after, this.opts.random);
-        queue.addAfter(key, delay);
+        queue.addAfter(key, delay, result.priority);
         metrics.reconcileTotal.inc({ controller, result: 'requeue_after' });
         log.debug({ requeueAfterMs: Math.round(delay) }, 'reconcile done; requeue after delay');
       } else {
@@ -172,7 +177,7 @@ export class Controller {
         metrics.terminalReconcileErrors.inc(labels);
         queue.forget(key);
         if (err.recheckAfterMs !== undefined) {
-          queue.addAfter(key, jitter(err.recheckAfterMs, this.opts.random));
+          queue.addAfter(key, jitter(err.recheckAfterMs, this.opts.random), QueuePriority.low);
           log.error(
             { reason: err.reason, error, recheckAfterMs: err.recheckAfterMs },
             'reconcile stalled; re-checked on a slow period',

@@ -39,6 +39,7 @@ export {
   BucketRateLimiter,
   ItemExponentialFailureRateLimiter,
   MaxOfRateLimiter,
+  QueuePriority,
   Workqueue,
   defaultRateLimiter,
 } from './workqueue.js';

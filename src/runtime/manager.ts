@@ -16,7 +16,7 @@ import { CustomResourceInformer, objectKey } from './informer.js';
 import type { InformerCache } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { controllerRuntimeMetrics } from './metrics.js';
-import { Workqueue } from './workqueue.js';
+import { QueuePriority, Workqueue } from './workqueue.js';
 import type { RateLimiter, RateLimiterOptions } from './workqueue.js';
 
 export type { ReconcileContext, ReconcileRequest, ReconcileResult, Reconciler } from './controller.js';
@@ -175,18 +175,19 @@ export class Manager {
     informer.onAdd((obj) => {
       const key = objectKey(obj);
       seen.set(key, obj);
-      queue.add(key);
+      // The initial list (and a re-list after a lost watch) goes behind changes and running work.
+      queue.add(key, informer.hasSynced() ? QueuePriority.change : QueuePriority.low);
     });
     informer.onUpdate((obj) => {
       const key = objectKey(obj);
       const prev = seen.get(key);
       seen.set(key, obj);
-      if (!spec.updatePredicate || spec.updatePredicate(prev, obj)) queue.add(key);
+      if (!spec.updatePredicate || spec.updatePredicate(prev, obj)) queue.add(key, QueuePriority.change);
     });
     informer.onDelete((obj) => {
       const key = objectKey(obj);
       seen.delete(key);
-      queue.add(key);
+      queue.add(key, QueuePriority.change);
     });
     this.entries.push({
       spec: spec as unknown as ControllerSpec<KubernetesObject>,

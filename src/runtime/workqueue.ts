@@ -144,6 +144,23 @@ interface Waiter {
 }
 
 /**
+ * Priorities of queued keys: a higher one is handed out first, FIFO within one priority. Like
+ * controller-runtime's priority queue (v0.20+), keys of the informer's initial list get a low
+ * priority, so objects that changed (or whose cloud work is running) are not stuck behind a full
+ * re-list of thousands of objects after a restart or a leader hand-over.
+ */
+export const QueuePriority = {
+  /** A reconcile waiting for work it started (an execution or invocation still running). */
+  poll: 20,
+  /** An object created, changed (generation, annotations) or deleted after the initial list. */
+  change: 10,
+  /** Default: error retries and callers that do not say. */
+  normal: 0,
+  /** The initial list, periodic drift checks and slow Stalled re-checks. */
+  low: -100,
+} as const;
+
+/**
  * A keyed workqueue for reconcile keys (`namespace/name`), with client-go semantics:
  *
  * - **De-duplication**: a key that is queued (dirty) and not yet handed out is queued once.
@@ -152,6 +169,8 @@ interface Waiter {
  * - **Delays**: {@link addAfter} keeps the *earliest* ready time per key.
  * - **Rate limiting**: {@link addRateLimited} delays by the rate limiter (per-key backoff and the
  *   overall bucket); {@link forget} resets the key's backoff.
+ * - **Priorities** ({@link QueuePriority}): a key is handed out from the highest non-empty
+ *   priority, FIFO within it; re-adding a queued key with a higher priority moves it up (never down).
  *
  * Divergence from client-go: after {@link shutDown} `get()` resolves `undefined` at once, even if
  * keys are still queued; the queued keys are dropped (reconcile is level-triggered, so the next
@@ -163,8 +182,12 @@ export class Workqueue {
   private readonly limiter: RateLimiter;
   private readonly metrics: QueueMetrics;
 
-  private readonly queue: string[] = [];
-  private readonly dirty = new Set<string>();
+  /** FIFO lanes by priority, highest first; may hold stale entries (skipped by `take`). */
+  private readonly lanes: Array<{ priority: number; keys: string[] }> = [];
+  /** Keys ready to be handed out (dirty and not processing). */
+  private readyCount = 0;
+  /** Dirty keys and their priority. */
+  private readonly dirty = new Map<string, number>();
   private readonly processing = new Set<string>();
   /** Time (ms) a key entered the queue, for `workqueue_queue_duration_seconds`. */
   private readonly addTimes = new Map<string, number>();
@@ -173,7 +196,7 @@ export class Workqueue {
   private readonly waiters: Waiter[] = [];
 
   /** Keys waiting for their ready time (ms), earliest kept; plus a lazy min-heap over them. */
-  private readonly waiting = new Map<string, number>();
+  private readonly waiting = new Map<string, { at: number; priority: number }>();
   private heap: Array<{ key: string; at: number }> = [];
   private timer: { handle: TimerHandle; at: number } | undefined;
 
@@ -188,41 +211,54 @@ export class Workqueue {
     this.metrics = opts.metrics?.forQueue(opts.name, () => this.inFlightSeconds()) ?? noopQueueMetrics;
   }
 
-  /** Queues `key` now. Ignored after shutdown; a no-op if the key is already queued. */
-  add(key: string): void {
+  /**
+   * Queues `key` now with `priority` (default {@link QueuePriority.normal}). Ignored after
+   * shutdown; a key already queued is queued once, at the higher of its two priorities.
+   */
+  add(key: string, priority: number = QueuePriority.normal): void {
     if (this.shuttingDown) return;
-    if (this.dirty.has(key)) return;
+    const current = this.dirty.get(key);
+    if (current !== undefined) {
+      if (priority <= current) return;
+      this.dirty.set(key, priority);
+      if (!this.processing.has(key)) this.push(key, priority); // the old entry is now stale
+      return;
+    }
     this.metrics.add();
-    this.dirty.add(key);
+    this.dirty.set(key, priority);
     if (!this.addTimes.has(key)) this.addTimes.set(key, this.clock.now());
     if (this.processing.has(key)) return;
-    this.queue.push(key);
+    this.readyCount++;
+    this.push(key, priority);
     this.wakeOne();
   }
 
   /**
    * Queues `key` after `delayMs` milliseconds (client-go `AddAfter`). A delay ≤ 0 adds at once.
-   * If the key is already waiting, the earlier ready time wins.
+   * If the key is already waiting, the earlier ready time and the higher priority win.
    */
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: string, delayMs: number, priority: number = QueuePriority.normal): void {
     if (this.shuttingDown) return;
     if (!(delayMs > 0)) {
-      this.add(key);
+      this.add(key, priority);
       return;
     }
     const at = this.clock.now() + delayMs;
     const existing = this.waiting.get(key);
-    if (existing !== undefined && existing <= at) return;
-    this.waiting.set(key, at);
+    if (existing !== undefined && existing.at <= at) {
+      existing.priority = Math.max(existing.priority, priority);
+      return;
+    }
+    this.waiting.set(key, { at, priority: Math.max(priority, existing?.priority ?? priority) });
     this.heapPush({ key, at });
     this.armTimer();
   }
 
   /** Queues `key` after the rate limiter's delay and counts a retry (client-go `AddRateLimited`). */
-  addRateLimited(key: string): void {
+  addRateLimited(key: string, priority: number = QueuePriority.normal): void {
     if (this.shuttingDown) return;
     this.metrics.retry();
-    this.addAfter(key, this.limiter.when(key));
+    this.addAfter(key, this.limiter.when(key), priority);
   }
 
   /** Resets the backoff of `key`. Does not remove it from the queue. */
@@ -252,8 +288,10 @@ export class Workqueue {
     const started = this.startTimes.get(key);
     this.startTimes.delete(key);
     if (started !== undefined) this.metrics.done((this.clock.now() - started) / 1000);
-    if (this.dirty.has(key) && !this.shuttingDown) {
-      this.queue.push(key);
+    const priority = this.dirty.get(key);
+    if (priority !== undefined && !this.shuttingDown) {
+      this.readyCount++;
+      this.push(key, priority);
       this.wakeOne();
     }
     if (this.processing.size === 0) {
@@ -265,7 +303,7 @@ export class Workqueue {
 
   /** Number of keys ready to be handed out (excludes keys processing or waiting for a delay). */
   len(): number {
-    return this.queue.length;
+    return this.readyCount;
   }
 
   /** Number of keys waiting for a delay (`addAfter` / `addRateLimited`). */
@@ -293,7 +331,8 @@ export class Workqueue {
     this.metrics.dropped(this.dirty.size);
     this.dirty.clear();
     this.addTimes.clear();
-    this.queue.length = 0;
+    this.lanes.length = 0;
+    this.readyCount = 0;
     for (const w of this.waiters.splice(0)) w.resolve(undefined);
     this.metrics.close();
   }
@@ -308,9 +347,31 @@ export class Workqueue {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  private push(key: string, priority: number): void {
+    let lane = this.lanes.find((l) => l.priority === priority);
+    if (!lane) {
+      lane = { priority, keys: [] };
+      this.lanes.push(lane);
+      this.lanes.sort((a, b) => b.priority - a.priority);
+    }
+    lane.keys.push(key);
+  }
+
+  /** The next ready key: highest priority first, FIFO within it; stale lane entries are dropped. */
+  private next(): string | undefined {
+    for (const lane of this.lanes) {
+      for (let key = lane.keys.shift(); key !== undefined; key = lane.keys.shift()) {
+        if (this.dirty.get(key) === lane.priority && !this.processing.has(key)) return key;
+      }
+    }
+    return undefined;
+  }
+
   private take(): string | undefined {
-    const key = this.queue.shift();
+    if (this.readyCount === 0) return undefined;
+    const key = this.next();
     if (key === undefined) return undefined;
+    this.readyCount--;
     const now = this.clock.now();
     const added = this.addTimes.get(key);
     this.addTimes.delete(key);
@@ -322,7 +383,7 @@ export class Workqueue {
   }
 
   private wakeOne(): void {
-    while (this.waiters.length > 0 && this.queue.length > 0) {
+    while (this.waiters.length > 0 && this.readyCount > 0) {
       const w = this.waiters.shift();
       const key = this.take();
       w?.resolve(key);
@@ -353,9 +414,10 @@ export class Workqueue {
       if (!top || top.at > now) break;
       this.heapPop();
       // Skip stale heap entries superseded by an earlier addAfter for the same key.
-      if (this.waiting.get(top.key) !== top.at) continue;
+      const entry = this.waiting.get(top.key);
+      if (entry?.at !== top.at) continue;
       this.waiting.delete(top.key);
-      this.add(top.key);
+      this.add(top.key, entry.priority);
     }
     this.armTimer();
   }

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 /**
  * One case per defect of the reconcile-kit issue, on the fast tier (real reconciler + cloud layer
  * + emulator over HTTP, in-memory objects, fake wall clock).
@@ -302,9 +303,11 @@ describe('defect 7: bounded object, no leaked metric series', () => {
   });
 });
 
-describe('defect 8: a new generation reads InProgress before any cloud call', () => {
-  it('writes observedGeneration, Ready=Unknown and Reconciling=True first', async () => {
+describe('defect 8: a new generation reads InProgress while its first reads run', () => {
+  it('writes observedGeneration, Ready=Unknown and Reconciling=True within the grace, before any cloud write', async () => {
     const st = await stack({ seed: fleetSeed('fs', 2) });
+    // The first read outlasts the driver's 1 s grace for the first status write.
+    await st.emu.control.setFaults({ actions: { DescribeInstances: { latencyMs: 1_500 } } });
     const first: Array<{ status: unknown; requests: Record<string, number> }> = [];
     const patch = st.store.patchStatus.bind(st.store);
     st.store.patchStatus = async (obj, status) => {
@@ -315,10 +318,30 @@ describe('defect 8: a new generation reads InProgress before any cloud call', ()
     st.apply('first', { targets: { instanceIds: fleetIds('fs', 1, 2) } });
     await st.reconcile('first');
     const w = first[0]?.status as EcsExtension['status'];
-    expect(first[0]?.requests).toEqual({});
+    expect(first[0]?.requests).not.toHaveProperty('StartExecution');
+    expect(first[0]?.requests).not.toHaveProperty('ListInstancePackageStates');
     expect(w?.observedGeneration).toBe(1);
     expect(w?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('Unknown');
     expect(w?.conditions?.find((c) => c.type === 'Reconciling')?.status).toBe('True');
+  });
+
+  it('a first reconcile that ends within the grace writes once: a small resource converges in two status writes', async () => {
+    const st = await stack({ seed: fleetSeed('fw', 2) });
+    const writes: Array<EcsExtension['status']> = [];
+    const patch = st.store.patchStatus.bind(st.store);
+    st.store.patchStatus = async (obj, status) => {
+      // As the API writer (StatusPatcher) does, an unchanged status is not a write.
+      if (!isDeepStrictEqual(writes.at(-1), status))
+        writes.push(structuredClone(status) as EcsExtension['status']);
+      return patch(obj, status);
+    };
+    st.apply('small', { targets: { instanceIds: fleetIds('fw', 1, 2) } });
+    await st.until('small', (o) => ready(o)?.status === 'True');
+    expect(writes.length).toBe(2);
+    expect(writes[0]?.observedGeneration).toBe(1);
+    expect(writes[0]?.conditions?.find((c) => c.type === 'Reconciling')?.status).toBe('True');
+    expect(writes[0]?.executions?.length).toBe(1);
+    expect(writes[1]?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 });
 

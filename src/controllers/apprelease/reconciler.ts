@@ -130,10 +130,10 @@ export class AppReleaseReconciler implements Reconciler {
   }
 
   private newScope(base: BaseScope<AppRelease>): AppScope {
-    const { obj, ctx } = base;
+    const { obj, view } = base;
     const { spec } = obj;
     const status = obj.status ?? {};
-    const ecs = this.deps.cloud.ecs(spec.regionId, { signal: ctx.signal });
+    const ecs = this.deps.cloud.ecs(spec.regionId, view);
     const revision = revisionOf(spec);
     const owner = `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
     const scope: AppScope = {

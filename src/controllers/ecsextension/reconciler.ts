@@ -122,15 +122,15 @@ export class EcsExtensionReconciler implements Reconciler {
   }
 
   private newScope(base: BaseScope<EcsExtension>): ExtScope {
-    const { obj, ctx } = base;
+    const { obj, view } = base;
     const { spec } = obj;
-    const owner = `${ECS_EXTENSION_KIND}/${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
-    const oos = this.deps.cloud.oos(spec.regionId, { signal: ctx.signal, owner });
+    const owner = view.owner;
+    const oos = this.deps.cloud.oos(spec.regionId, view);
     const fleet = this.deps.cloud.fleet(spec.regionId);
     const tracker = new OosExecutionTracker({
       oos,
       fleet,
-      view: { signal: ctx.signal, owner },
+      view,
       template: CONFIGURE_PACKAGE_TEMPLATE,
       events: this.deps.events,
       metrics: this.deps.metrics,
@@ -147,7 +147,7 @@ export class EcsExtensionReconciler implements Reconciler {
     const scope: ExtScope = {
       ...base,
       oos,
-      ecs: this.deps.cloud.ecs(spec.regionId, { signal: ctx.signal, owner }),
+      ecs: this.deps.cloud.ecs(spec.regionId, view),
       fleet,
       owner,
       tracker,

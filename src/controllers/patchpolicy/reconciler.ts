@@ -177,9 +177,10 @@ export class PatchPolicyReconciler implements Reconciler {
   }
 
   private newScope(base: BaseScope<PatchPolicy>): PatchScope {
-    const { obj, ctx } = base;
+    const { obj, view } = base;
     const { spec, status } = obj;
-    const oos = this.deps.cloud.oos(spec.regionId, { signal: ctx.signal });
+    const oos = this.deps.cloud.oos(spec.regionId, view);
+    const fleet = this.deps.cloud.fleet(spec.regionId);
     const uid = obj.metadata.uid ?? '';
     let memory = this.k.memory.get(uid);
     if (!memory) {
@@ -194,8 +195,10 @@ export class PatchPolicyReconciler implements Reconciler {
     const scope: PatchScope = {
       ...base,
       oos,
-      ecs: this.deps.cloud.ecs(spec.regionId, { signal: ctx.signal }),
-      fleet: this.deps.cloud.fleet(spec.regionId),
+      ecs: this.deps.cloud.ecs(spec.regionId, view),
+      fleet,
+      // No fleet listing: the policy's scans and installs are polled by execution ID (its clock
+      // may be an injected one, which the shared listing's age bound does not follow).
       tracker: new OosExecutionTracker({
         oos,
         template: APPLY_PATCH_BASELINE_TEMPLATE,

@@ -15,6 +15,7 @@ import {
 import { RECONCILE_REQUESTED_ANNOTATION } from '../../api/common.js';
 import type { CloudClients } from '../../cloud/types.js';
 import type { ControllerHandle, Manager } from '../../runtime/manager.js';
+import { QueuePriority } from '../../runtime/workqueue.js';
 import { registerMaintenanceWindow } from '../maintenancewindow/register.js';
 import type { ControllerMetrics, EventSink, ObjectReader } from '../shared/deps.js';
 import type { InstanceLock } from '../shared/lock.js';
@@ -51,7 +52,7 @@ export function registerPatchPolicy(
     ...(deps.namespace !== undefined ? { namespace: deps.namespace } : {}),
     onChange: (ns, name) => {
       for (const ref of late.reconciler?.referencing(ns, name) ?? [])
-        late.policies?.queue.add(`${ref.namespace}/${ref.name}`);
+        late.policies?.queue.add(`${ref.namespace}/${ref.name}`, QueuePriority.change);
     },
   });
   const windowReader: ObjectReader<MaintenanceWindow> = {

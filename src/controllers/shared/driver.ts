@@ -25,6 +25,10 @@ import type {
   ReconcileResult,
 } from '../../runtime/controller.js';
 import { ReconcileError, StalledError, TransientError } from '../../runtime/errors.js';
+import { sanitizeError } from '../../runtime/sanitize.js';
+import { QueuePriority } from '../../runtime/workqueue.js';
+import { PRIORITY } from '../../cloud/limiter.js';
+import type { ClientViewOptions } from '../../cloud/types.js';
 import { toReconcileError } from './cloud-errors.js';
 import { summarizeConditions, type Outcome, type ReasonMessage } from './conditions.js';
 import type { KitDeps, Resource } from './deps.js';
@@ -58,6 +62,13 @@ export interface BaseScope<T extends Resource> {
   now: Date;
   /** False while suspended (or in a kind's observe mode): no cloud writes. Computed once. */
   writesAllowed: boolean;
+  /**
+   * Options for this reconcile's cloud clients and fleet reads: the abort signal, the rate gate's
+   * fairness owner (`Kind/namespace/name`) and, while a new generation or a requested reconcile
+   * is handled, `minPriority: interactive` so the object's drift reads go ahead of other objects'
+   * background drift checks (a spec change reaches its first write in seconds, not after them).
+   */
+  view: ClientViewOptions & { signal: AbortSignal; owner: string };
 }
 
 /** The status a kind derived, plus the per-state counts for `ecsops_resource_instances`. */
@@ -114,10 +125,20 @@ export interface KindHooks<T extends Resource, Sc extends BaseScope<T>> {
   readonly recheckedStalledReasons?: readonly string[];
 }
 
+/** Default of {@link DriverOptions.firstStatusGraceMs}, milliseconds. */
+export const DEFAULT_FIRST_STATUS_GRACE_MS = 1_000;
+
 /** Options of {@link ReconcileDriver}. */
 export interface DriverOptions {
   /** Slow re-check of PermissionDenied / InvalidCredentials Stalled states, ms. Default 10 min. */
   stalledRecheckMs?: number;
+  /**
+   * How long the first reconcile of a new generation may run before its `Ready=Unknown` /
+   * `Reconciling=True` status is written on its own, milliseconds (default 1 s; 0 = before any
+   * cloud call). A reconcile that ends sooner writes that generation's status once, so a small
+   * resource converges in two status writes (work started, work done) instead of three.
+   */
+  firstStatusGraceMs?: number;
 }
 
 /** Runs one kind's reconciles; see the module comment. */
@@ -125,6 +146,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
   private readonly now: () => Date;
   private readonly uidByKey = new Map<string, string>();
   private readonly recheckMs: number;
+  private readonly graceMs: number;
 
   constructor(
     private readonly hooks: KindHooks<T, Sc>,
@@ -133,6 +155,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
   ) {
     this.now = deps.now ?? (() => new Date());
     this.recheckMs = opts.stalledRecheckMs ?? DEFAULT_STALLED_RECHECK_MS;
+    this.graceMs = opts.firstStatusGraceMs ?? DEFAULT_FIRST_STATUS_GRACE_MS;
   }
 
   /** Reconciles one object by key; see the module comment. */
@@ -178,23 +201,31 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       ctx.log.info({ reason: stalled.reason }, 're-checking a permission/credential Stalled state');
     }
 
-    // kstatus: a generation seen for the first time gets Ready=Unknown + Reconciling=True before
-    // any cloud call, so a new object never reads as Current while the first reads run.
-    if (status.observedGeneration !== generation) {
-      const started = {
-        ...status,
-        observedGeneration: generation,
-        conditions: summarizeConditions(status.conditions, generation, { kind: 'started' }, now),
-      } as NonNullable<T['status']>;
-      await this.write(obj, started, ctx);
-    }
+    const changed =
+      status.observedGeneration !== generation ||
+      (requested !== undefined && requested !== status.lastHandledReconcileAt);
+    const view = {
+      signal: ctx.signal,
+      owner: `${this.hooks.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`,
+      ...(changed ? { minPriority: PRIORITY.interactive } : {}),
+    };
 
-    const scope = this.hooks.newScope({ obj, ctx, now, writesAllowed: this.hooks.writesAllowed(obj) });
+    // kstatus: a generation seen for the first time gets Ready=Unknown + Reconciling=True within
+    // the grace (before any cloud call when it is 0), so a new object never reads as Current
+    // while its first reads run; a reconcile that ends within the grace writes once.
+    const first = status.observedGeneration !== generation ? this.firstStatus(obj, ctx, now) : undefined;
+
+    if (first && this.graceMs <= 0) await first.now();
+    const scope = this.hooks.newScope({ obj, ctx, now, writesAllowed: this.hooks.writesAllowed(obj), view });
     try {
-      for (const phase of this.hooks.phases) {
-        if (ctx.signal.aborted)
-          throw new TransientError(AbortedReason, 'reconcile aborted (shutdown or lost leadership)');
-        await phase(scope);
+      try {
+        for (const phase of this.hooks.phases) {
+          if (ctx.signal.aborted)
+            throw new TransientError(AbortedReason, 'reconcile aborted (shutdown or lost leadership)');
+          await phase(scope);
+        }
+      } finally {
+        await first?.settle(); // never two status writes of one reconcile in flight at once
       }
     } catch (err) {
       const rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile');
@@ -213,7 +244,48 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       throw rerr;
     }
     await this.finish(scope);
-    return { requeueAfterMs: Math.max(1, Math.round(this.hooks.requeueAfterMs(scope))) };
+    // Work still in flight (Reconciling=True) is polled ahead of other objects' drift checks.
+    const reconciling = getCondition((obj.status as CommonStatus | undefined)?.conditions, 'Reconciling');
+    return {
+      requeueAfterMs: Math.max(1, Math.round(this.hooks.requeueAfterMs(scope))),
+      priority: reconciling?.status === 'True' ? QueuePriority.poll : QueuePriority.low,
+    };
+  }
+
+  /**
+   * The `started` status of a new generation (observedGeneration, Ready=Unknown,
+   * Reconciling=True), written after the grace unless settled first. `now()` writes it at once;
+   * `settle()` cancels a write not yet started and waits for one in flight. A failed write is
+   * logged only: the reconcile's final write carries the same fields.
+   */
+  private firstStatus(
+    obj: T,
+    ctx: ReconcileContext,
+    now: Date,
+  ): { now(): Promise<void>; settle(): Promise<void> } {
+    const status = (obj.status ?? {}) as CommonStatus;
+    const generation = obj.metadata.generation ?? 0;
+    const started = {
+      ...status,
+      observedGeneration: generation,
+      conditions: summarizeConditions(status.conditions, generation, { kind: 'started' }, now),
+    } as NonNullable<T['status']>;
+    let inFlight: Promise<void> | undefined;
+    const write = (): Promise<void> =>
+      (inFlight ??= this.write(obj, started, ctx).catch((err: unknown) => {
+        ctx.log.warn({ error: sanitizeError(err) }, 'first status write failed; the final write follows');
+      }));
+    const timer = this.graceMs > 0 ? setTimeout(() => void write(), this.graceMs) : undefined;
+    return {
+      now: async () => {
+        clearTimeout(timer);
+        await write();
+      },
+      settle: async () => {
+        clearTimeout(timer);
+        await inFlight;
+      },
+    };
   }
 
   /** Derives conditions and writes the status once (skipped by the writer when unchanged). */
@@ -278,7 +350,18 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       );
       return done();
     }
-    const scope = this.hooks.newScope({ obj, ctx, now, writesAllowed: this.hooks.writesAllowed(obj) });
+    const scope = this.hooks.newScope({
+      obj,
+      ctx,
+      now,
+      writesAllowed: this.hooks.writesAllowed(obj),
+      // Cleanup is a change the user asked for: its reads go ahead of drift checks.
+      view: {
+        signal: ctx.signal,
+        owner: `${this.hooks.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`,
+        minPriority: PRIORITY.interactive,
+      },
+    });
     let result: DeleteResult;
     try {
       result = await this.hooks.reconcileDelete(scope);
@@ -292,6 +375,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     await this.finish(scope);
     return {
       requeueAfterMs: Math.max(1, Math.round(result.requeueAfterMs ?? this.hooks.requeueAfterMs(scope))),
+      priority: QueuePriority.poll,
     };
   }
 

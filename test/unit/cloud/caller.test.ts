@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiCaller, type ActionSafety, type SendFn } from '../../../src/cloud/caller.js';
 import { isAborted, isCloudError, type CloudError } from '../../../src/cloud/errors.js';
 import { cloudMetrics } from '../../../src/cloud/metrics.js';
+import { PRIORITY } from '../../../src/cloud/limiter.js';
 import { OOS_ACTIONS, OosClient } from '../../../src/cloud/oos.js';
 
 const ACTIONS: Record<string, ActionSafety> = { Read: 'read', Start: 'idempotentWrite', Cancel: 'write' };
@@ -244,6 +245,49 @@ describe('ApiCaller', () => {
     }
     await all;
     expect(peak).toBe(2);
+  });
+});
+
+describe('ApiCaller view minPriority', () => {
+  it('lifts the drift reads of a changed object above background drift reads; writes keep their class', async () => {
+    const order: string[] = [];
+    const release: Array<() => void> = [];
+    const send: SendFn = (action, params) =>
+      new Promise((resolve) => {
+        order.push(`${action}:${String(params.InstanceId ?? params.ClientToken ?? '')}`);
+        release.push(() => resolve({}));
+      });
+    const caller = new ApiCaller(send, {
+      product: 'oos',
+      regionId: 'r',
+      actions: { ListInstancePackageStates: 'read', StartExecution: 'idempotentWrite' },
+      qps: 1000,
+      concurrency: 1,
+      retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+      metrics: cloudMetrics(new Registry()),
+    });
+    const big = caller.view({ owner: 'big' });
+    const changed = caller.view({ owner: 'changed', minPriority: PRIORITY.interactive });
+    const calls = [
+      big.call('ListInstancePackageStates', { InstanceId: 'blocker' }),
+      ...[1, 2, 3].map((i) => big.call('ListInstancePackageStates', { InstanceId: `big${i}` })),
+      changed.call('ListInstancePackageStates', { InstanceId: 'changed1' }),
+      big.call('StartExecution', { ClientToken: 'big-write' }),
+    ];
+    while (order.length < calls.length) {
+      await new Promise((r) => setTimeout(r, 2));
+      release.shift()?.();
+    }
+    release.shift()?.();
+    await Promise.all(calls);
+    expect(order).toEqual([
+      'ListInstancePackageStates:blocker',
+      'StartExecution:big-write',
+      'ListInstancePackageStates:changed1',
+      'ListInstancePackageStates:big1',
+      'ListInstancePackageStates:big2',
+      'ListInstancePackageStates:big3',
+    ]);
   });
 });
 

@@ -5,6 +5,7 @@ import { controllerRuntimeMetrics } from '../../../src/runtime/metrics.js';
 import {
   BucketRateLimiter,
   ItemExponentialFailureRateLimiter,
+  QueuePriority,
   Workqueue,
   defaultRateLimiter,
 } from '../../../src/runtime/workqueue.js';
@@ -125,6 +126,59 @@ describe('Workqueue delays', () => {
     q.addAfter('ns/a', 10);
     await clock.advance(10);
     expect(q.len()).toBe(1);
+  });
+});
+
+describe('Workqueue priorities', () => {
+  it('hands out the highest priority first, FIFO within one priority', async () => {
+    const { q } = newQueue();
+    q.add('ns/list-1', QueuePriority.low);
+    q.add('ns/list-2', QueuePriority.low);
+    q.add('ns/retry');
+    q.add('ns/changed', QueuePriority.change);
+    q.add('ns/poll-1', QueuePriority.poll);
+    q.add('ns/poll-2', QueuePriority.poll);
+    expect(q.len()).toBe(6);
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) order.push((await q.get()) as string);
+    expect(order).toEqual(['ns/poll-1', 'ns/poll-2', 'ns/changed', 'ns/retry', 'ns/list-1', 'ns/list-2']);
+    expect(q.len()).toBe(0);
+  });
+
+  it('re-adding a queued key with a higher priority moves it up, never down, and keeps it queued once', async () => {
+    const { q } = newQueue();
+    q.add('ns/a', QueuePriority.low);
+    q.add('ns/b', QueuePriority.low);
+    q.add('ns/b', QueuePriority.change);
+    q.add('ns/b', QueuePriority.low);
+    expect(q.len()).toBe(2);
+    expect(await q.get()).toBe('ns/b');
+    expect(await q.get()).toBe('ns/a');
+    expect(q.len()).toBe(0);
+    expect(await peek(q.get())).toBe('pending');
+  });
+
+  it('a key re-added while processing is re-queued on done() at its highest priority', async () => {
+    const { q } = newQueue();
+    q.add('ns/a', QueuePriority.low);
+    expect(await q.get()).toBe('ns/a');
+    q.add('ns/b', QueuePriority.change);
+    q.add('ns/a', QueuePriority.low);
+    q.add('ns/a', QueuePriority.poll);
+    q.done('ns/a');
+    expect(await q.get()).toBe('ns/a');
+    expect(await q.get()).toBe('ns/b');
+  });
+
+  it('a delayed key keeps its priority when its time comes (the higher of two addAfter calls)', async () => {
+    const { clock, q } = newQueue();
+    q.add('ns/drift', QueuePriority.low);
+    q.addAfter('ns/poll', 1000, QueuePriority.low);
+    q.addAfter('ns/poll', 2000, QueuePriority.poll);
+    await clock.advance(1000);
+    expect(q.len()).toBe(2);
+    expect(await q.get()).toBe('ns/poll');
+    expect(await q.get()).toBe('ns/drift');
   });
 });
 
