@@ -21,6 +21,7 @@
  * Only compact records are kept (no SDK response objects). A shared read runs with its own
  * AbortController, aborted only when every reader waiting for it has aborted.
  */
+import { TERMINAL_EXECUTION_STATUSES } from './types.js';
 import type {
   EcsApi,
   Execution,
@@ -135,6 +136,8 @@ export class RegionFleet {
   private readonly packageReads = new SingleFlight<PackageState[]>();
   private readonly patches = new Map<string, Stamped<InstancePatchState | undefined>>();
   private readonly instanceViews = new Map<string, Stamped<InstanceView | undefined>>();
+  /** True while a batch read of instances is in flight (the next batch waits for it). */
+  private batchInFlight = false;
   /** Instance IDs requested for the next batch read, and the readers waiting for it. */
   private batch:
     { ids: Set<string>; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> } | undefined;
@@ -143,6 +146,9 @@ export class RegionFleet {
   private readonly templateReads = new SingleFlight<TemplateDetail>();
   private readonly listings = new Map<string, Stamped<Execution[]>>();
   private readonly listingReads = new SingleFlight<Execution[]>();
+  /** Per owner-kind tag: running executions of the last refresh, and recently finished ones. */
+  private readonly execStates = new Map<string, ExecutionStates>();
+  private readonly execStateReads = new SingleFlight<ReadonlyMap<string, Execution>>();
   /** When this process last started an execution per owner (see {@link noteStarted}), ms. */
   private readonly lastStart = new Map<string, number>();
   private readonly now: () => number;
@@ -271,8 +277,8 @@ export class RegionFleet {
 
   /**
    * ECS record and Cloud Assistant state of each instance in `instanceIds`, read no longer than
-   * `o.maxAgeMs` ago. Requests of every resource arriving within a few milliseconds are served by
-   * one batched read: ECS `DescribeInstances` by ID (100 per call) and
+   * `o.maxAgeMs` ago. Requests of every resource arriving within a few milliseconds, or while the
+   * previous batch read is in flight (one at a time per region), are served by one batched read: ECS `DescribeInstances` by ID (100 per call) and
    * `DescribeCloudAssistantStatus` for the Running ones (50 per call), instead of one pair of calls
    * per resource. An instance ECS does not return maps to undefined (released, or another region).
    * @throws CloudError of the batch read.
@@ -290,7 +296,8 @@ export class RegionFleet {
       const done = new Promise<void>((resolve, reject) => {
         if (!this.batch) {
           this.batch = { ids: new Set(), waiters: [] };
-          setTimeout(() => void this.flushInstances(), INSTANCE_BATCH_WINDOW_MS);
+          // While a batch read is in flight the next batch grows; its end flushes the next one.
+          if (!this.batchInFlight) setTimeout(() => void this.flushInstances(), INSTANCE_BATCH_WINDOW_MS);
         }
         for (const id of todo) this.batch.ids.add(id);
         this.batch.waiters.push({ resolve, reject });
@@ -314,6 +321,7 @@ export class RegionFleet {
     const batch = this.batch;
     this.batch = undefined;
     if (!batch) return;
+    this.batchInFlight = true;
     const ids = [...batch.ids];
     try {
       if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
@@ -341,6 +349,9 @@ export class RegionFleet {
       for (const w of batch.waiters) w.resolve();
     } catch (err) {
       for (const w of batch.waiters) w.reject(err);
+    } finally {
+      this.batchInFlight = false;
+      if (this.batch) void this.flushInstances();
     }
   }
 
@@ -381,6 +392,63 @@ export class RegionFleet {
   }
 
   /**
+   * The last known state of the executions tagged `tagKey=tagValue` in the region that are running
+   * or finished recently, read no longer than `o.maxAgeMs` ago and shared by every reader. One
+   * refresh is two paged OOS `ListExecutions` calls: `Status=Running`, and `EndDateAfter` = the
+   * newest end date seen minus a slack (first: the last {@link FINISHED_RETENTION_MS}), so a
+   * round costs pages of what changed, not one call per tracked execution. Finished executions
+   * are kept for {@link FINISHED_RETENTION_MS}. An execution not in the map (just started and not
+   * yet `Running`, or finished long ago) must be read by ID.
+   * @returns execution ID → execution. @throws CloudError.
+   */
+  async executionStates(
+    tagKey: string,
+    tagValue: string,
+    o: ReadOptions,
+  ): Promise<ReadonlyMap<string, Execution>> {
+    const key = `${tagKey}=${tagValue}`;
+    const hit = this.execStates.get(key);
+    if (hit && o.maxAgeMs > 0 && this.now() - hit.readAtMs <= o.maxAgeMs) return hit.all;
+    return this.execStateReads.run(
+      `${key}|${o.maxAgeMs > 0 ? 'any' : this.now()}`,
+      async (signal) => {
+        this.reads.executionListings++;
+        const started = this.now();
+        const prev = this.execStates.get(key);
+        const endAfter = prev?.newestEnd
+          ? isoSeconds(Date.parse(prev.newestEnd) - END_DATE_SLACK_MS)
+          : isoSeconds(started - FINISHED_RETENTION_MS);
+        const oos = this.opts.oos(sharedView(signal, o));
+        const tags = { [tagKey]: tagValue };
+        const [running, ended] = await Promise.all([
+          oos.listAllExecutions({ tags, status: 'Running' }),
+          oos.listAllExecutions({ tags, endDateAfter: endAfter }),
+        ]);
+        const cur: ExecutionStates = this.execStates.get(key) ?? {
+          running: new Map(),
+          finished: new Map(),
+          readAtMs: 0,
+          all: new Map(),
+        };
+        if (cur.readAtMs > started) return cur.all; // a later refresh already landed
+        cur.running = new Map(running.map((e) => [e.executionId, e]));
+        for (const e of ended) {
+          if (!TERMINAL_EXECUTION_STATUSES.includes(e.status)) continue;
+          if (!cur.finished.has(e.executionId)) cur.finished.set(e.executionId, { exec: e, seenAtMs: started });
+          if (e.endDate && (!cur.newestEnd || e.endDate > cur.newestEnd)) cur.newestEnd = e.endDate;
+        }
+        for (const [id, f] of cur.finished)
+          if (started - f.seenAtMs > FINISHED_RETENTION_MS) cur.finished.delete(id);
+        cur.readAtMs = started;
+        cur.all = merged(cur);
+        this.execStates.set(key, cur);
+        return cur.all;
+      },
+      o.signal,
+    );
+  }
+
+  /**
    * Every execution tagged `tagKey=tagValue` in the region with one of `o.statuses` (default every
    * active status; OOS `ListExecutions` per status, all pages), read no longer than `o.maxAgeMs`
    * ago and shared by every reader.
@@ -418,6 +486,35 @@ export class RegionFleet {
       o.signal,
     );
   }
+}
+
+/** What {@link RegionFleet.executionStates} keeps per tag. */
+interface ExecutionStates {
+  running: Map<string, Execution>;
+  /** Finished executions by ID, with when this process first saw them finished (ms). */
+  finished: Map<string, { exec: Execution; seenAtMs: number }>;
+  readAtMs: number;
+  /** Running and finished by ID, built once per refresh. */
+  all: ReadonlyMap<string, Execution>;
+  /** The newest `EndDate` seen (the cloud's clock), the next `EndDateAfter` bound minus the slack. */
+  newestEnd?: string;
+}
+
+/** How long a finished execution stays in the view for pollers that have not seen it yet, ms. */
+export const FINISHED_RETENTION_MS = 15 * 60_000;
+/** Overlap of consecutive `EndDateAfter` listings (late-visible results, second-resolution dates), ms. */
+const END_DATE_SLACK_MS = 5_000;
+
+/** ISO 8601 UTC without milliseconds (the format OOS dates use). */
+function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Running and finished executions of `v` by ID (finished wins: it was listed later or ended). */
+function merged(v: ExecutionStates): ReadonlyMap<string, Execution> {
+  const out = new Map(v.running);
+  for (const [id, f] of v.finished) out.set(id, f.exec);
+  return out;
 }
 
 /** The fields of a package state the controllers use (drops descriptions and publisher data). */

@@ -248,6 +248,7 @@ export class OosClient implements OosApi {
       ParentExecutionId: req.parentExecutionId,
       ResourceId: req.resourceId,
       Tags: jsonMap(req.tags),
+      EndDateAfter: req.endDateAfter,
       NextToken: req.nextToken,
       MaxResults: req.maxResults,
     });

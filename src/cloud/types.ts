@@ -136,6 +136,8 @@ export interface ListExecutionsRequest {
   /** Instance ID the execution operated on (`ResourceId`). */
   resourceId?: string;
   tags?: Record<string, string>;
+  /** Only executions that ended at or after this time (`EndDateAfter`, ISO 8601 UTC). */
+  endDateAfter?: string;
   nextToken?: string;
   /** 10–100; default 50 (OOS). */
   maxResults?: number;

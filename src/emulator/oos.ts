@@ -218,6 +218,7 @@ const listExecutions: ActionHandler = (ctx) => {
   const order = p.oneOf('SortOrder', ['Descending', 'Ascending'] as const, 'Descending');
   const startAfter = p.str('StartDateAfter');
   const startBefore = p.str('StartDateBefore');
+  const endAfter = p.str('EndDateAfter');
   let list = ctx.executions.executions.filter(
     (e) =>
       e.regionId === ctx.regionId &&
@@ -228,6 +229,7 @@ const listExecutions: ActionHandler = (ctx) => {
       (resourceId === undefined || e.items.some((i) => i.instanceId === resourceId)) &&
       (startAfter === undefined || e.startDate >= startAfter) &&
       (startBefore === undefined || e.startDate <= startBefore) &&
+      (endAfter === undefined || (e.endDate !== '' && e.endDate >= endAfter)) &&
       (tags === undefined || Object.entries(tags).every(([k, v]) => e.tags[k] === String(v))),
   );
   const key = (e: ExecutionRecord) =>

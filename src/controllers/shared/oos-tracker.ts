@@ -1,7 +1,8 @@
 /**
  * {@link WorkTracker} over OOS executions (DESIGN §3): `StartExecution` of one template per batch
- * of at most 50 instances, `ListExecutions` by owner tag to adopt, `ListExecutions` by ID plus
- * `ListTaskExecutions` (loop children, one per instance) to poll.
+ * of at most 50 instances, `ListExecutions` by owner tag to adopt, the fleet view's shared
+ * execution states (or `ListExecutions` by ID) plus `ListTaskExecutions` (loop children, one per
+ * instance, skipped for a clean success) to poll.
  */
 import { OWNER_KIND_TAG, OWNER_UID_TAG } from '../../api/common.js';
 import {
@@ -45,9 +46,9 @@ export interface OosTrackerOptions {
   events: EventSink;
   metrics: ControllerMetrics;
   /**
-   * The region's fleet view: when set, polls and adoption read one shared, region-wide listing of
-   * running executions of the owner's kind (by the `ecsops.io/owner-kind` tag) instead of one
-   * `ListExecutions` per execution; only executions no longer listed as running are read one by one.
+   * The region's fleet view: when set, polls read its shared, region-wide states of running and
+   * recently finished executions of the owner's kind (by the `ecsops.io/owner-kind` tag) and
+   * adoption its listing of active ones, instead of one `ListExecutions` per execution.
    */
   fleet?: RegionFleet;
   /** Signal and fairness owner of the fleet view's reads. */
@@ -196,11 +197,17 @@ export class OosExecutionTracker implements WorkTracker {
     const oos = this.opts.oos;
     let listed: Array<Execution | undefined>;
     try {
-      // Executions not listed as Running (just started, queued, or finished) are read one by one.
-      const running = this.opts.fleet && items.length > 0 ? await this.listing(owner, ['Running']) : [];
-      const byId = new Map(running.map((e) => [e.executionId, e]));
+      // The region's shared view of running and recently finished executions of the owner's
+      // kind; executions it does not hold (just started, or finished long ago) are read by ID.
+      const known =
+        this.opts.fleet && items.length > 0
+          ? await this.opts.fleet.executionStates(OWNER_KIND_TAG, owner.kind, {
+              maxAgeMs: POLL_LISTING_MAX_AGE_MS,
+              ...this.opts.view,
+            })
+          : new Map<string, Execution>();
       listed = await Promise.all(
-        items.map((t) => byId.get(t.executionId) ?? oos.getExecution(t.executionId)),
+        items.map((t) => known.get(t.executionId) ?? oos.getExecution(t.executionId)),
       );
     } catch (err) {
       throw toReconcileError(err, 'OOS ListExecutions');

@@ -1,7 +1,7 @@
 /** RegionFleet with a counting OOS fake: single-flight, age bounds, chunks, invalidation. */
 import { describe, expect, it } from 'vitest';
 import { RegionFleet } from '../../../src/cloud/fleet.js';
-import type { Execution, InstancePatchState, OosApi, PackageState } from '../../../src/cloud/types.js';
+import type { EcsApi, Execution, InstancePatchState, OosApi, PackageState } from '../../../src/cloud/types.js';
 
 function fakeOos() {
   const calls = { packages: 0, patches: [] as number[], listings: 0 };
@@ -96,5 +96,91 @@ describe('RegionFleet', () => {
     now += 2_001;
     await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'] });
     expect(f.calls.listings).toBe(3);
+  });
+});
+
+describe('RegionFleet.executionStates', () => {
+  const exec = (id: string, status: string, endDate?: string): Execution =>
+    ({
+      executionId: id,
+      status,
+      templateName: 't',
+      parameters: {},
+      tags: { 'ecsops.io/owner-kind': 'EcsExtension' },
+      ...(endDate ? { endDate } : {}),
+    }) as unknown as Execution;
+
+  it('lists Running plus ended-after-the-newest-end-date, keeps finished ones, and shares one refresh per max age', async () => {
+    let now = Date.parse('2026-11-30T10:00:00Z');
+    const requests: Array<Record<string, unknown>> = [];
+    let running: Execution[] = [exec('e1', 'Running'), exec('e2', 'Running')];
+    let ended: Execution[] = [];
+    const oos = {
+      async listAllExecutions(req: Record<string, unknown>): Promise<Execution[]> {
+        requests.push(req);
+        return req.status === 'Running' ? running : ended;
+      },
+    } as unknown as OosApi;
+    const fleet = new RegionFleet({ oos: () => oos, now: () => now });
+    const read = () => fleet.executionStates('ecsops.io/owner-kind', 'EcsExtension', { maxAgeMs: 2_000 });
+
+    const [a, b] = await Promise.all([read(), read()]);
+    expect(requests).toHaveLength(2); // one refresh for both readers
+    expect(requests[1]?.endDateAfter).toBe('2026-11-30T09:45:00Z'); // first: the retention window
+    expect([...a.keys()]).toEqual(['e1', 'e2']);
+    expect(b).toBe(a);
+
+    now += 1_000;
+    await read();
+    expect(requests).toHaveLength(2); // fresh enough
+
+    running = [exec('e2', 'Running')];
+    ended = [exec('e1', 'Success', '2026-11-30T10:00:02Z')];
+    now += 2_000;
+    const c = await read();
+    expect(c.get('e1')?.status).toBe('Success');
+    expect(c.get('e2')?.status).toBe('Running');
+
+    // The next refresh asks only for what ended after the newest end date seen, minus the slack,
+    // and still serves e1 (finished, kept for the retention) without a read by ID.
+    running = [];
+    ended = [exec('e2', 'Failed', '2026-11-30T10:00:04Z')];
+    now += 3_000;
+    const d = await read();
+    expect(requests.at(-1)?.endDateAfter).toBe('2026-11-30T09:59:57Z');
+    expect(d.get('e1')?.status).toBe('Success');
+    expect(d.get('e2')?.status).toBe('Failed');
+
+    now += 16 * 60_000; // past the retention: forgotten
+    ended = [];
+    expect((await read()).has('e1')).toBe(false);
+  });
+});
+
+describe('RegionFleet.instances', () => {
+  it('collects requests arriving while a batch read is in flight into one next batch', async () => {
+    const batches: string[][] = [];
+    let release: (() => void) | undefined;
+    const ecs = {
+      async describeInstances(req: { instanceIds: string[] }) {
+        batches.push([...req.instanceIds]);
+        if (batches.length === 1) await new Promise<void>((r) => (release = r));
+        return req.instanceIds.map((instanceId) => ({ instanceId, status: 'Running' }));
+      },
+      async describeCloudAssistantStatus(ids: string[]) {
+        return ids.map((instanceId) => ({ instanceId, online: true }));
+      },
+    } as unknown as EcsApi;
+    const fleet = new RegionFleet({ oos: () => ({}) as OosApi, ecs: () => ecs });
+    const first = fleet.instances(['i-1'], { maxAgeMs: 60_000 });
+    while (!release) await new Promise((r) => setTimeout(r, 1));
+    const later = [2, 3, 4].map((n) => fleet.instances([`i-${n}`], { maxAgeMs: 60_000 }));
+    await new Promise((r) => setTimeout(r, 20)); // longer than the batch window
+    expect(batches).toHaveLength(1);
+    release();
+    await first;
+    const views = await Promise.all(later);
+    expect(batches).toEqual([['i-1'], ['i-2', 'i-3', 'i-4']]);
+    expect(views[2]?.get('i-4')?.online).toBe(true);
   });
 });
