@@ -115,8 +115,13 @@ export interface InstanceView {
   online?: boolean;
 }
 
-/** How long requests for instance reads are collected into one batch, ms. */
-const INSTANCE_BATCH_WINDOW_MS = 5;
+/**
+ * How long requests for instance reads are collected into one batch, ms: a first reconcile waits
+ * this much longer, and many resources reconciling at once share one `DescribeInstances`.
+ */
+const INSTANCE_BATCH_WINDOW_MS = 50;
+/** A batch this large is read at once (`DescribeInstances` takes 100 IDs per call). */
+const INSTANCE_BATCH_FULL = 100;
 
 /** Options of {@link RegionFleet}. */
 export interface RegionFleetOptions {
@@ -140,7 +145,12 @@ export class RegionFleet {
   private batchInFlight = false;
   /** Instance IDs requested for the next batch read, and the readers waiting for it. */
   private batch:
-    { ids: Set<string>; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> } | undefined;
+    | {
+        ids: Set<string>;
+        waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
+        timer?: ReturnType<typeof setTimeout>;
+      }
+    | undefined;
   private readonly patchReads = new SingleFlight<InstancePatchState[]>();
   private readonly templates = new Map<string, Stamped<TemplateDetail>>();
   private readonly templateReads = new SingleFlight<TemplateDetail>();
@@ -297,10 +307,12 @@ export class RegionFleet {
         if (!this.batch) {
           this.batch = { ids: new Set(), waiters: [] };
           // While a batch read is in flight the next batch grows; its end flushes the next one.
-          if (!this.batchInFlight) setTimeout(() => void this.flushInstances(), INSTANCE_BATCH_WINDOW_MS);
+          if (!this.batchInFlight)
+            this.batch.timer = setTimeout(() => void this.flushInstances(), INSTANCE_BATCH_WINDOW_MS);
         }
         for (const id of todo) this.batch.ids.add(id);
         this.batch.waiters.push({ resolve, reject });
+        if (this.batch.ids.size >= INSTANCE_BATCH_FULL) void this.flushInstances();
       });
       if (o.signal) {
         const signal = o.signal;
@@ -319,8 +331,9 @@ export class RegionFleet {
   /** Reads the collected batch of instances (see {@link instances}) and wakes its readers. */
   private async flushInstances(): Promise<void> {
     const batch = this.batch;
+    if (!batch || this.batchInFlight) return; // the read in flight flushes this batch when it ends
     this.batch = undefined;
-    if (!batch) return;
+    clearTimeout(batch.timer);
     this.batchInFlight = true;
     const ids = [...batch.ids];
     try {

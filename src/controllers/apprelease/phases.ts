@@ -50,7 +50,7 @@ import type { InvocationTracker } from '../shared/invocation-tracker.js';
 import { describeHolder, type InstanceLock, type LockHolder } from '../shared/lock.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
 import { listIds, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
-import type { InstanceOutcome, WorkItem } from '../shared/work.js';
+import { trackedIds, type InstanceOutcome, type WorkItem } from '../shared/work.js';
 import type { AppReleaseMetrics, RolloutResult } from './metrics.js';
 import { parseWrapperOutput, type WrapperAction } from './wrapper.js';
 
@@ -213,7 +213,7 @@ const HARMLESS_STEPS = ['prepare', 'download', 'verify', 'unpack'];
 export async function reconcileInvocations(k: AppContext, s: AppScope): Promise<void> {
   const { obj, now } = s;
   if (s.inFlight.length === 0 && s.writesAllowed) {
-    const adopted = await s.tracker.adopt(obj, new Set(), now);
+    const adopted = await s.tracker.adopt(obj, trackedIds(obj), now);
     for (const w of adopted) {
       s.ctx.log.info({ invokeId: w.executionId }, 'adopted running invocation owned by this resource');
       if (w.action === 'deploy' && s.rollout && !batchOf(s.rollout, w.executionId)) {

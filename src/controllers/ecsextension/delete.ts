@@ -7,6 +7,7 @@
 import { UninstallSkippedEvent, DeleteAction } from '../../api/events.js';
 import { intervalMs, type DeleteResult } from '../shared/driver.js';
 import { resolveTargets } from '../shared/targets.js';
+import { trackedIds } from '../shared/work.js';
 import { reconcileExecutions, readStates, type ExtContext, type ExtScope } from './phases.js';
 
 /** reconcileDelete: one step of the deletion path; see the module comment. */
@@ -19,7 +20,7 @@ export async function reconcileDelete(k: ExtContext, scope: ExtScope): Promise<D
   scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets, { missing: 'skip' });
   await reconcileExecutions(k, scope);
   if (scope.inFlight.length === 0)
-    scope.inFlight.push(...(await scope.tracker.adopt(obj, new Set(), scope.now)));
+    scope.inFlight.push(...(await scope.tracker.adopt(obj, trackedIds(obj), scope.now)));
   const reachable = scope.targets.filter((t) => t.reachable).map((t) => t.instanceId);
   if (scope.inFlight.length > 0) {
     scope.states = await readStates(scope, reachable, intervalMs(spec.interval) / 2);

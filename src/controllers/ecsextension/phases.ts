@@ -28,7 +28,7 @@ import { validateParameters } from '../shared/parameters.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
 import { listIds, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
 import { pollTracked, reclassifyUnreachable } from '../shared/tracked.js';
-import type { WorkItem } from '../shared/work.js';
+import { trackedIds, type WorkItem } from '../shared/work.js';
 
 /**
  * The targets a resource last resolved, kept between reconciles so that polls of running
@@ -64,8 +64,6 @@ export interface ExtScope extends BaseScope<EcsExtension> {
   ecs: EcsApi;
   /** The region's shared view of package states and templates. */
   fleet: RegionFleet;
-  /** Fairness key of this resource's cloud calls (`EcsExtension/ns/name`). */
-  owner: string;
   tracker: OosExecutionTracker;
   targets: ResolvedTarget[];
   resolvedVersion?: string;
@@ -110,8 +108,7 @@ export async function reconcileTargets(k: ExtContext, scope: ExtScope): Promise<
       fleet: {
         view: scope.fleet,
         maxAgeMs: Math.min(TARGET_MAX_AGE_MS, stateMaxAgeMs(scope)),
-        signal: scope.ctx.signal,
-        owner: scope.owner,
+        ...scope.view,
       },
     });
     k.live.set(metadata.uid ?? '', {
@@ -186,10 +183,7 @@ export async function reconcileTemplate(scope: ExtScope): Promise<void> {
   const what = `${spec.packageName}${spec.packageVersion ? ` ${spec.packageVersion}` : ''}`;
   let template;
   try {
-    template = await scope.fleet.template(spec.packageName, spec.packageVersion, {
-      signal: scope.ctx.signal,
-      owner: scope.owner,
-    });
+    template = await scope.fleet.template(spec.packageName, spec.packageVersion, scope.view);
   } catch (err) {
     if (isNotFound(err)) {
       throw new StalledError(
@@ -319,7 +313,7 @@ async function reclassifyFailed(k: ExtContext, scope: ExtScope, failed: string[]
  */
 export async function reconcileAdoption(scope: ExtScope): Promise<void> {
   if (scope.inFlight.length > 0 || !scope.writesAllowed) return;
-  const adopted = await scope.tracker.adopt(scope.obj, new Set(), scope.now);
+  const adopted = await scope.tracker.adopt(scope.obj, trackedIds(scope.obj), scope.now);
   for (const w of adopted) {
     scope.ctx.log.info({ executionId: w.executionId }, 'adopted running execution owned by this resource');
   }
@@ -340,7 +334,7 @@ export async function readStates(
   const { packageName } = scope.obj.spec;
   let all: Map<string, PackageState[]>;
   try {
-    all = await scope.fleet.packageStates(ids, { maxAgeMs, signal: scope.ctx.signal, owner: scope.owner });
+    all = await scope.fleet.packageStates(ids, { maxAgeMs, ...scope.view });
   } catch (err) {
     throw toReconcileError(err, 'OOS ListInstancePackageStates');
   }

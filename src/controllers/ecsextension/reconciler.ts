@@ -124,7 +124,6 @@ export class EcsExtensionReconciler implements Reconciler {
   private newScope(base: BaseScope<EcsExtension>): ExtScope {
     const { obj, view } = base;
     const { spec } = obj;
-    const owner = view.owner;
     const oos = this.deps.cloud.oos(spec.regionId, view);
     const fleet = this.deps.cloud.fleet(spec.regionId);
     const tracker = new OosExecutionTracker({
@@ -149,7 +148,6 @@ export class EcsExtensionReconciler implements Reconciler {
       oos,
       ecs: this.deps.cloud.ecs(spec.regionId, view),
       fleet,
-      owner,
       tracker,
       targets: [],
       inFlight: (obj.status?.executions ?? []).map(fromTracked),

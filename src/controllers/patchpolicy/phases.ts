@@ -54,7 +54,7 @@ import { scheduleErrorReason } from '../shared/schedule-errors.js';
 import { listIds, recheckReachability, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
 import { describeHolder, type InstanceLock } from '../shared/lock.js';
 import { pollTracked, reclassifyUnreachable as reclassify } from '../shared/tracked.js';
-import type { FinishedWork, WorkItem } from '../shared/work.js';
+import { trackedIds, type FinishedWork, type WorkItem } from '../shared/work.js';
 import parseDuration from 'parse-duration';
 
 /** Patch statuses read into rows for non-compliant instances (CFG-RULE's list). */
@@ -342,7 +342,7 @@ async function readSnapshots(
  */
 export async function reconcileAdoption(scope: PatchScope): Promise<void> {
   if (scope.inFlight.length > 0 || !scope.writesAllowed) return;
-  const adopted = await scope.tracker.adopt(scope.obj, new Set(), scope.now);
+  const adopted = await scope.tracker.adopt(scope.obj, trackedIds(scope.obj), scope.now);
   for (const w of adopted) {
     scope.ctx.log.info(
       { executionId: w.executionId, action: w.action },
@@ -400,7 +400,7 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
       : intervalMs(spec.interval) / 2;
   const byId = new Map<string, InstancePatchState>();
   try {
-    const read = await fleet.patchStates(ids, { maxAgeMs, signal: scope.ctx.signal });
+    const read = await fleet.patchStates(ids, { maxAgeMs, ...scope.view });
     for (const [id, st] of read) if (st) byId.set(id, st);
   } catch (err) {
     throw toReconcileError(err, 'OOS ListInstancePatchStates');

@@ -206,7 +206,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       (requested !== undefined && requested !== status.lastHandledReconcileAt);
     const view = {
       signal: ctx.signal,
-      owner: `${this.hooks.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`,
+      owner: this.owner(obj),
       ...(changed ? { minPriority: PRIORITY.interactive } : {}),
     };
 
@@ -356,11 +356,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       now,
       writesAllowed: this.hooks.writesAllowed(obj),
       // Cleanup is a change the user asked for: its reads go ahead of drift checks.
-      view: {
-        signal: ctx.signal,
-        owner: `${this.hooks.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`,
-        minPriority: PRIORITY.interactive,
-      },
+      view: { signal: ctx.signal, owner: this.owner(obj), minPriority: PRIORITY.interactive },
     });
     let result: DeleteResult;
     try {
@@ -377,6 +373,11 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       requeueAfterMs: Math.max(1, Math.round(result.requeueAfterMs ?? this.hooks.requeueAfterMs(scope))),
       priority: QueuePriority.poll,
     };
+  }
+
+  /** The rate gate's fairness owner of `obj`: `Kind/namespace/name`. */
+  private owner(obj: T): string {
+    return `${this.hooks.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
   }
 
   /** True when a Stalled `reason` is re-checked on a slow period (see {@link KindHooks.recheckedStalledReasons}). */

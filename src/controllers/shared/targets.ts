@@ -46,7 +46,7 @@ export async function resolveTargets(
      * Read listed instance IDs through the region's fleet view (batched with every other
      * resource's reads, data no older than `maxAgeMs`) instead of per-resource calls.
      */
-    fleet?: { view: RegionFleet; maxAgeMs: number; signal?: AbortSignal; owner?: string };
+    fleet?: { view: RegionFleet; maxAgeMs: number; signal?: AbortSignal; owner?: string; minPriority?: number };
   } = {},
 ): Promise<ResolvedTarget[]> {
   const excluded = new Set(targets.excludeInstanceIds ?? []);

@@ -77,6 +77,16 @@ export interface StartRequest {
   tokenScope?: string;
 }
 
+/**
+ * IDs of the work `owner`'s status tracked when the reconcile began (`status.executions`): the
+ * `known` set for {@link WorkTracker.adopt}, so work a poll just saw finish is never adopted
+ * again from a shared listing that still shows it active (it is up to a poll delay old).
+ */
+export function trackedIds(owner: Resource): Set<string> {
+  const status = owner.status as { executions?: ReadonlyArray<{ executionId: string }> } | undefined;
+  return new Set((status?.executions ?? []).map((e) => e.executionId));
+}
+
 /** Starts, adopts and polls batches of cloud work for one resource. */
 export interface WorkTracker {
   /** Largest batch one call accepts (OOS seed workflow 50; RunCommand 100). */
