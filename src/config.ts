@@ -155,7 +155,9 @@ export function addControllerOptions(cmd: Command): Command {
     .addOption(
       opt('--ecsextension-workers <n>', 'concurrent EcsExtension reconciles', 'ECSOPS_ECSEXTENSION_WORKERS')
         .argParser(positiveInt('--ecsextension-workers'))
-        .default(4),
+        // Reconciles mostly wait on the cloud (the rate gate bounds its load) and concurrent ones
+        // share batched reads: 16 converged 1,000 resources in 60 s where 4 took 177 s (bench/).
+        .default(16),
     )
     .addOption(
       opt('--apprelease-workers <n>', 'concurrent AppRelease reconciles', 'ECSOPS_APPRELEASE_WORKERS')

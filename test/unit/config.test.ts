@@ -31,7 +31,7 @@ describe('parseConfig', () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
-      ecsExtensionWorkers: 4,
+      ecsExtensionWorkers: 16,
       appReleaseWorkers: 2,
       patchPolicyWorkers: 2,
       cloudQps: 20,
