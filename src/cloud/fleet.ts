@@ -158,7 +158,13 @@ export class RegionFleet {
   private readonly listingReads = new SingleFlight<Execution[]>();
   /** Per owner-kind tag: running executions of the last refresh, and recently finished ones. */
   private readonly execStates = new Map<string, ExecutionStates>();
-  private readonly execStateReads = new SingleFlight<ReadonlyMap<string, Execution>>();
+  private readonly execStateReads = new SingleFlight<{
+    byId: ReadonlyMap<string, Execution>;
+    readAtMs: number;
+  }>();
+  /** The refresh of execution states in flight per tag (see {@link executionStates}). */
+  private readonly execRefresh = new Map<string, { gen: number; startedAtMs: number; done: Promise<void> }>();
+  private execGen = 0;
   /** When this process last started an execution per owner (see {@link noteStarted}), ms. */
   private readonly lastStart = new Map<string, number>();
   private readonly now: () => number;
@@ -406,59 +412,90 @@ export class RegionFleet {
 
   /**
    * The last known state of the executions tagged `tagKey=tagValue` in the region that are running
-   * or finished recently, read no longer than `o.maxAgeMs` ago and shared by every reader. One
-   * refresh is two paged OOS `ListExecutions` calls: `Status=Running`, and `EndDateAfter` = the
-   * newest end date seen minus a slack (first: the last {@link FINISHED_RETENTION_MS}), so a
-   * round costs pages of what changed, not one call per tracked execution. Finished executions
-   * are kept for {@link FINISHED_RETENTION_MS}. An execution not in the map (just started and not
-   * yet `Running`, or finished long ago) must be read by ID.
-   * @returns execution ID → execution. @throws CloudError.
+   * or finished recently, shared by every reader: read no longer than `o.maxAgeMs` ago and, with
+   * `o.newerThanMs`, read at or after that time (e.g. the start of the newest execution a poller
+   * looks for). One refresh is two paged OOS `ListExecutions` calls: `Status=Running`, and
+   * `EndDateAfter` = the newest end date seen minus a slack (first: the last
+   * {@link FINISHED_RETENTION_MS}), so a round costs pages of what changed, not one call per
+   * tracked execution. One refresh runs at a time per tag: readers needing newer data than the
+   * refresh in flight share the next one. Finished executions are kept for
+   * {@link FINISHED_RETENTION_MS}; an execution not in the map (not yet `Running`, or finished
+   * long ago) must be read by ID.
+   * @returns the executions by ID and when that state was read (ms, this process's clock).
+   * @throws CloudError.
    */
   async executionStates(
     tagKey: string,
     tagValue: string,
-    o: ReadOptions,
-  ): Promise<ReadonlyMap<string, Execution>> {
+    o: ReadOptions & { newerThanMs?: number },
+  ): Promise<{ byId: ReadonlyMap<string, Execution>; readAtMs: number }> {
     const key = `${tagKey}=${tagValue}`;
-    const hit = this.execStates.get(key);
-    if (hit && o.maxAgeMs > 0 && this.now() - hit.readAtMs <= o.maxAgeMs) return hit.all;
-    return this.execStateReads.run(
-      `${key}|${o.maxAgeMs > 0 ? 'any' : this.now()}`,
-      async (signal) => {
-        this.reads.executionListings++;
-        const started = this.now();
-        const prev = this.execStates.get(key);
-        const endAfter = prev?.newestEnd
-          ? isoSeconds(Date.parse(prev.newestEnd) - END_DATE_SLACK_MS)
-          : isoSeconds(started - FINISHED_RETENTION_MS);
-        const oos = this.opts.oos(sharedView(signal, o));
-        const tags = { [tagKey]: tagValue };
-        const [running, ended] = await Promise.all([
-          oos.listAllExecutions({ tags, status: 'Running' }),
-          oos.listAllExecutions({ tags, endDateAfter: endAfter }),
-        ]);
-        const cur: ExecutionStates = this.execStates.get(key) ?? {
-          running: new Map(),
-          finished: new Map(),
-          readAtMs: 0,
-          all: new Map(),
-        };
-        if (cur.readAtMs > started) return cur.all; // a later refresh already landed
-        cur.running = new Map(running.map((e) => [e.executionId, e]));
-        for (const e of ended) {
-          if (!TERMINAL_EXECUTION_STATUSES.includes(e.status)) continue;
-          if (!cur.finished.has(e.executionId)) cur.finished.set(e.executionId, { exec: e, seenAtMs: started });
-          if (e.endDate && (!cur.newestEnd || e.endDate > cur.newestEnd)) cur.newestEnd = e.endDate;
-        }
-        for (const [id, f] of cur.finished)
-          if (started - f.seenAtMs > FINISHED_RETENTION_MS) cur.finished.delete(id);
-        cur.readAtMs = started;
-        cur.all = merged(cur);
-        this.execStates.set(key, cur);
-        return cur.all;
-      },
-      o.signal,
-    );
+    // A refresh starting now is as new as any reader can ask for.
+    const need = o.maxAgeMs > 0 ? Math.min(o.newerThanMs ?? -Infinity, this.now()) : this.now();
+    for (;;) {
+      const hit = this.execStates.get(key);
+      if (hit && o.maxAgeMs > 0 && this.now() - hit.readAtMs <= o.maxAgeMs && hit.readAtMs >= need)
+        return { byId: hit.all, readAtMs: hit.readAtMs };
+      const cur = this.execRefresh.get(key);
+      if (!cur || cur.startedAtMs >= need)
+        return this.execStateReads.run(
+          `${key}|${cur?.gen ?? ++this.execGen}`,
+          (signal) => this.refreshStates(key, tagKey, tagValue, signal, o),
+          o.signal,
+        );
+      // The refresh in flight began too early for this reader: wait for it, then share the next.
+      await cur.done;
+      if (o.signal?.aborted) throw o.signal.reason;
+    }
+  }
+
+  /** One refresh of {@link executionStates} (registered in `execRefresh` while it runs). */
+  private async refreshStates(
+    key: string,
+    tagKey: string,
+    tagValue: string,
+    signal: AbortSignal,
+    o: ClientOptions,
+  ): Promise<{ byId: ReadonlyMap<string, Execution>; readAtMs: number }> {
+    const started = this.now();
+    let finish = (): void => undefined;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    this.execRefresh.set(key, { gen: this.execGen, startedAtMs: started, done });
+    try {
+      this.reads.executionListings++;
+      const prev = this.execStates.get(key);
+      const endAfter = prev?.newestEnd
+        ? isoSeconds(Date.parse(prev.newestEnd) - END_DATE_SLACK_MS)
+        : isoSeconds(started - FINISHED_RETENTION_MS);
+      const oos = this.opts.oos(sharedView(signal, o));
+      const tags = { [tagKey]: tagValue };
+      const [running, ended] = await Promise.all([
+        oos.listAllExecutions({ tags, status: 'Running' }),
+        oos.listAllExecutions({ tags, endDateAfter: endAfter }),
+      ]);
+      const st: ExecutionStates = this.execStates.get(key) ?? {
+        running: new Map(),
+        finished: new Map(),
+        readAtMs: -Infinity,
+        all: new Map(),
+      };
+      if (st.readAtMs > started) return { byId: st.all, readAtMs: st.readAtMs }; // a later refresh landed
+      st.running = new Map(running.map((e) => [e.executionId, e]));
+      for (const e of ended) {
+        if (!TERMINAL_EXECUTION_STATUSES.includes(e.status)) continue;
+        if (!st.finished.has(e.executionId)) st.finished.set(e.executionId, { exec: e, seenAtMs: started });
+        if (e.endDate && (!st.newestEnd || e.endDate > st.newestEnd)) st.newestEnd = e.endDate;
+      }
+      for (const [id, f] of st.finished)
+        if (started - f.seenAtMs > FINISHED_RETENTION_MS) st.finished.delete(id);
+      st.readAtMs = started;
+      st.all = merged(st);
+      this.execStates.set(key, st);
+      return { byId: st.all, readAtMs: started };
+    } finally {
+      if (this.execRefresh.get(key)?.done === done) this.execRefresh.delete(key);
+      finish();
+    }
   }
 
   /**

@@ -63,8 +63,9 @@ describe('fleet view', () => {
   });
 
   it('polls 100 running executions with at most 2 ListExecutions calls per poll round', async () => {
-    // timeScale 0.5: an install takes ~10 s, so every execution is still running when polled.
-    const st = (s = await startFastStack({ seed: fleetSeed('pl', 1000), timeScale: 0.5 }));
+    // timeScale 1: an install takes ~20 s, so every execution is still running when polled (100
+    // sequential first reconciles take several seconds on a loaded machine).
+    const st = (s = await startFastStack({ seed: fleetSeed('pl', 1000), timeScale: 1 }));
     const names = Array.from({ length: 100 }, (_, i) => `poll-${i}`);
     names.forEach((n, i) =>
       st.apply(n, { targets: { instanceIds: fleetIds('pl', i * 10 + 1, i * 10 + 10) } }),

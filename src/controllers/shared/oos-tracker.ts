@@ -149,6 +149,27 @@ export class OosExecutionTracker implements WorkTracker {
     });
   }
 
+  /**
+   * The fleet's shared execution states for `items`: when an item the view lacks started after
+   * the view was read (seconds ago at most), one newer shared refresh is awaited rather than a
+   * `ListExecutions` by ID per such item (polls of many resources share that refresh).
+   */
+  private async knownStates(owner: Resource, items: readonly WorkItem[]): Promise<ReadonlyMap<string, Execution>> {
+    const fleet = this.opts.fleet as RegionFleet;
+    const read = (newerThanMs?: number) =>
+      fleet.executionStates(OWNER_KIND_TAG, owner.kind, {
+        maxAgeMs: POLL_LISTING_MAX_AGE_MS,
+        ...(newerThanMs !== undefined ? { newerThanMs } : {}),
+        ...this.opts.view,
+      });
+    const first = await read();
+    // Start times have second resolution: anything started in the view's second may be missing.
+    const newest = Math.max(
+      ...items.filter((t) => !first.byId.has(t.executionId)).map((t) => Date.parse(t.startTime) + 1_000),
+    );
+    return Number.isFinite(newest) && newest > first.readAtMs ? (await read(newest)).byId : first.byId;
+  }
+
   private reporting(): StartReporting {
     const { metrics, events, template } = this.opts;
     return { metrics, events, metricLabel: template, noun: 'OOS execution' };
@@ -199,13 +220,7 @@ export class OosExecutionTracker implements WorkTracker {
     try {
       // The region's shared view of running and recently finished executions of the owner's
       // kind; executions it does not hold (just started, or finished long ago) are read by ID.
-      const known =
-        this.opts.fleet && items.length > 0
-          ? await this.opts.fleet.executionStates(OWNER_KIND_TAG, owner.kind, {
-              maxAgeMs: POLL_LISTING_MAX_AGE_MS,
-              ...this.opts.view,
-            })
-          : new Map<string, Execution>();
+      const known = this.opts.fleet && items.length > 0 ? await this.knownStates(owner, items) : new Map();
       listed = await Promise.all(
         items.map((t) => known.get(t.executionId) ?? oos.getExecution(t.executionId)),
       );

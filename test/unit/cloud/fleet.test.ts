@@ -122,7 +122,8 @@ describe('RegionFleet.executionStates', () => {
       },
     } as unknown as OosApi;
     const fleet = new RegionFleet({ oos: () => oos, now: () => now });
-    const read = () => fleet.executionStates('ecsops.io/owner-kind', 'EcsExtension', { maxAgeMs: 2_000 });
+    const read = async () =>
+      (await fleet.executionStates('ecsops.io/owner-kind', 'EcsExtension', { maxAgeMs: 2_000 })).byId;
 
     const [a, b] = await Promise.all([read(), read()]);
     expect(requests).toHaveLength(2); // one refresh for both readers
@@ -154,6 +155,47 @@ describe('RegionFleet.executionStates', () => {
     now += 16 * 60_000; // past the retention: forgotten
     ended = [];
     expect((await read()).has('e1')).toBe(false);
+  });
+});
+
+describe('RegionFleet.executionStates newerThanMs', () => {
+  it('readers needing newer data than the refresh in flight share one next refresh; the cap is now', async () => {
+    let now = 1_000;
+    let calls = 0;
+    const gates: Array<() => void> = [];
+    const oos = {
+      async listAllExecutions(): Promise<Execution[]> {
+        calls++;
+        await new Promise<void>((r) => gates.push(r));
+        return [];
+      },
+    } as unknown as OosApi;
+    const fleet = new RegionFleet({ oos: () => oos, now: () => now });
+    const read = (newerThanMs?: number) =>
+      fleet.executionStates('k', 'v', { maxAgeMs: 2_000, ...(newerThanMs !== undefined ? { newerThanMs } : {}) });
+    const first = read(); // refresh 1 starts at t=1000 (2 listing calls)
+    while (gates.length < 2) await new Promise((r) => setTimeout(r, 1));
+    now = 1_500;
+    const a = read(1_400); // needs a read started at/after 1400: waits for the next refresh
+    const b = read(1_450);
+    const c = read(900); // the refresh in flight is new enough: joins it
+    await new Promise((r) => setTimeout(r, 5));
+    expect(calls).toBe(2);
+    for (const g of gates.splice(0)) g();
+    expect((await first).readAtMs).toBe(1_000);
+    expect((await c).readAtMs).toBe(1_000);
+    while (gates.length < 2) await new Promise((r) => setTimeout(r, 1));
+    expect(calls).toBe(4); // exactly one next refresh for a and b
+    for (const g of gates.splice(0)) g();
+    expect((await a).readAtMs).toBe(1_500);
+    expect((await b).readAtMs).toBe(1_500);
+    // Newer than now is capped at now: served by a refresh starting now, not a loop.
+    now = 4_000;
+    const d = read(10_000);
+    while (gates.length < 2) await new Promise((r) => setTimeout(r, 1));
+    for (const g of gates.splice(0)) g();
+    expect((await d).readAtMs).toBe(4_000);
+    expect(calls).toBe(6);
   });
 });
 
