@@ -54,7 +54,11 @@ export interface EmulatorOptions {
    * substituted, Timeout enforced, output captured; see docs/emulator.md). `true` = default options.
    */
   sandbox?: SandboxOptions | boolean;
-  /** Request log sink: one object per API request (action, region, status, code, durationMs). Never sees secrets or signatures. */
+  /**
+   * Request log sink: one object per API request (requestId, action, regionId, status, code,
+   * durationMs; `instanceId` / `executionId` when the request names one, and `executionId` of the
+   * execution a successful StartExecution started or returned). Never sees secrets or signatures.
+   */
   logger?: (line: object) => void;
 }
 

@@ -16,6 +16,19 @@ export interface SeedPatch {
   rebootRequired?: boolean;
 }
 
+/**
+ * A package already installed on an instance when the seed is applied: the package state OOS
+ * `ListInstancePackageStates` reports until an execution changes it.
+ */
+export interface SeedInstalledPackage {
+  /** Package template name; it must exist once the seed is merged (seeded or public). */
+  name: string;
+  /** Template version; default the template's latest. */
+  version?: string;
+  /** Recorded package parameters (not validated, so a seed can model drift). Default `{}`. */
+  parameters?: Record<string, unknown>;
+}
+
 /** Instance status values of ECS DescribeInstances. */
 export type InstanceStatus = 'Running' | 'Stopped' | 'Starting' | 'Stopping' | 'Pending';
 
@@ -33,6 +46,8 @@ export interface SeedInstance {
   cloudAssistantVersion?: string;
   /** Patches this instance is missing, or a number N to synthesise N patches. */
   patches?: SeedPatch[] | number;
+  /** Packages already installed (one package state per entry). */
+  installed?: SeedInstalledPackage[];
 }
 
 /**

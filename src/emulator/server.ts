@@ -113,6 +113,8 @@ async function handle(
   let action = '';
   let product: Product | undefined;
   let regionId = DEFAULT_REGION_ID;
+  /** The request's subject for the log line: its `InstanceId` / `ExecutionId` parameter, or the started execution. */
+  const subject: { instanceId?: string; executionId?: string } = {};
   const hostId = () => (product?.name === 'Ecs' ? 'ecs.aliyuncs.com' : `oos.${regionId}.aliyuncs.com`);
   const fail = (e: ApiError, extra: Record<string, string> = {}) => {
     send(
@@ -132,6 +134,7 @@ async function handle(
       requestId,
       action,
       regionId,
+      ...subject,
       status: e.httpStatus,
       code: e.code,
       durationMs: Date.now() - started,
@@ -154,6 +157,8 @@ async function handle(
     product = PRODUCTS[version];
     const all: Record<string, string> = { ...query, ...bodyParams };
     if (all['RegionId']) regionId = all['RegionId'];
+    if (all['InstanceId']) subject.instanceId = all['InstanceId'];
+    if (all['ExecutionId']) subject.executionId = all['ExecutionId'];
     const handler = product?.actions[action];
     if (!product || !handler) {
       throw new ApiError(
@@ -208,7 +213,9 @@ async function handle(
       return;
     }
     send(res, 200, { RequestId: requestId, ...out }, requestId);
-    deps.logger?.({ requestId, action, regionId, status: 200, durationMs: Date.now() - started });
+    const startedId = (out['Execution'] as { ExecutionId?: unknown } | undefined)?.ExecutionId;
+    if (action === 'StartExecution' && typeof startedId === 'string') subject.executionId = startedId;
+    deps.logger?.({ requestId, action, regionId, ...subject, status: 200, durationMs: Date.now() - started });
   } catch (err) {
     if (err instanceof ApiError) fail(err);
     else {

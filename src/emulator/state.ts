@@ -1,4 +1,11 @@
-import type { InstanceStatus, Seed, SeedInstance, SeedParameterDecl, SeedPatch } from './seed.js';
+import type {
+  InstanceStatus,
+  Seed,
+  SeedInstalledPackage,
+  SeedInstance,
+  SeedParameterDecl,
+  SeedPatch,
+} from './seed.js';
 import { expandGenerate, normalizeTags } from './seed.js';
 import type { TemplateRecord } from './templates.js';
 import { publicTemplates, templateIdFor } from './templates.js';
@@ -216,15 +223,12 @@ export class CloudState {
   }
 
   /**
-   * Merges a seed: instances are added or replaced by ID, package templates by name.
-   * @throws Error on an instance ID that does not match `^i-[a-z0-9]+$` or a template without versions.
+   * Merges a seed: package templates are added or replaced by name, then instances by ID (with
+   * the package states of their `installed` packages).
+   * @throws Error on an instance ID that does not match `^i-[a-z0-9]+$`, a template without
+   *   versions, or an `installed` package whose template or version does not exist.
    */
   applySeed(seed: Seed): void {
-    for (const [regionId, rs] of Object.entries(seed.regions ?? {})) {
-      const gens = rs.generate === undefined ? [] : Array.isArray(rs.generate) ? rs.generate : [rs.generate];
-      const all = [...gens.flatMap((g) => expandGenerate(regionId, g)), ...(rs.instances ?? [])];
-      this.addInstances(regionId, all);
-    }
     for (const pt of seed.packageTemplates ?? []) {
       if (!pt.name || !Array.isArray(pt.versions) || pt.versions.length === 0) {
         throw new Error(`package template ${pt.name ?? '?'} needs a name and at least one version`);
@@ -247,11 +251,19 @@ export class CloudState {
         })),
       });
     }
+    // After the templates, so `installed` packages may name a template of the same seed.
+    for (const [regionId, rs] of Object.entries(seed.regions ?? {})) {
+      const gens = rs.generate === undefined ? [] : Array.isArray(rs.generate) ? rs.generate : [rs.generate];
+      const all = [...gens.flatMap((g) => expandGenerate(regionId, g)), ...(rs.instances ?? [])];
+      this.addInstances(regionId, all);
+    }
   }
 
   /**
-   * Adds (or replaces) instances in a region.
-   * @throws Error on an invalid instance ID.
+   * Adds (or replaces) instances in a region; each `installed` package sets that instance's
+   * package state (other package states of a replaced instance are kept).
+   * @throws Error on an invalid instance ID or an `installed` package whose Package template or
+   *   version does not exist.
    */
   addInstances(regionId: string, list: SeedInstance[]): InstanceRecord[] {
     const r = this.region(regionId);
@@ -274,10 +286,33 @@ export class CloudState {
         instanceType: 'ecs.g7.large',
         patches: makePatches(osType, si.patches),
       };
+      const installed = (si.installed ?? []).map((p) => this.installedState(rec.instanceId, p));
       r.instances.set(rec.instanceId, rec);
+      for (const st of installed) r.packageStates.set(`${st.instanceId}/${st.templateName}`, st);
       out.push(rec);
     }
     return out;
+  }
+
+  /** The package state a seeded `installed` entry records. @throws Error on an unknown template or version. */
+  private installedState(instanceId: string, p: SeedInstalledPackage): PackageStateRecord {
+    const t = this.templates.get(p.name);
+    if (!t || t.type !== 'Package') {
+      throw new Error(`instance ${instanceId}: installed package template ${p.name} does not exist`);
+    }
+    const v =
+      p.version === undefined
+        ? t.versions[t.versions.length - 1]
+        : t.versions.find((x) => x.version === p.version);
+    if (!v) throw new Error(`instance ${instanceId}: package template ${p.name} has no version ${p.version}`);
+    return {
+      instanceId,
+      templateName: t.name,
+      templateVersion: v.version,
+      parameters: { ...(p.parameters ?? {}) },
+      configurationInfo: '',
+      updateTime: SEED_TIME.replace('T00:00Z', 'T00:00:00Z'),
+    };
   }
 }
 
