@@ -36,7 +36,10 @@ export interface RateGateOptions {
   concurrency: number;
   /** Quiet period before the effective rate grows back after throttling, ms. Default 5,000. */
   recoverAfterMs?: number;
-  /** Consecutive attempts one owner may start while others of the same priority wait. Default 64. */
+  /**
+   * Consecutive attempts one owner may start while an owner of the same priority with fewer
+   * attempts left waits. Default 64.
+   */
   slice?: number;
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: () => number;
@@ -60,9 +63,11 @@ interface Waiter {
 
 /**
  * One priority class: owners in arrival order, each with a FIFO of waiters. The first owner is
- * served for up to `slice` consecutive attempts, then moves to the back: a resource never holds
- * the class for more than one slice while others wait, yet resources still finish roughly in the
- * order they arrived (plain round-robin would make every resource finish at the end).
+ * served for up to `slice` consecutive attempts, then moves to the back if another waiting owner
+ * has fewer attempts left: a large resource never holds the class for more than one slice while
+ * a smaller one waits, and among equals the one ahead keeps its turn, so resources finish one
+ * after another in arrival order (shortest-remaining-first; round-robin would make every
+ * resource of a burst finish at the end, and the median wait the longest).
  */
 class Lane {
   readonly owners = new Map<string, Waiter[]>();
@@ -85,13 +90,21 @@ class Lane {
         this.owners.delete(owner);
         this.served = 0;
       } else if (this.served >= this.slice) {
-        this.owners.delete(owner);
-        this.owners.set(owner, q); // to the back of the rotation
         this.served = 0;
+        if (this.someShorter(owner, q.length)) {
+          this.owners.delete(owner);
+          this.owners.set(owner, q); // to the back of the rotation
+        }
       }
       if (w) return w;
     }
     return undefined;
+  }
+
+  /** True when an owner other than `owner` has fewer than `n` waiters. */
+  private someShorter(owner: string, n: number): boolean {
+    for (const [o, q] of this.owners) if (o !== owner && q.length < n) return true;
+    return false;
   }
 
   remove(owner: string, w: Waiter): boolean {

@@ -62,6 +62,19 @@ describe('RateGate', () => {
     expect(order.indexOf('small0')).toBeLessThanOrEqual(15);
   });
 
+  it('among owners with equal work the one ahead keeps its turn, so they finish one after another', async () => {
+    const h = harness(10, 100, 5);
+    const all = ['a', 'b', 'c'].flatMap((o) =>
+      Array.from({ length: 12 }, (_, i) => h.run(`${o}${i}`, { owner: o, priority: PRIORITY.background })),
+    );
+    await h.advance(5_000);
+    await Promise.all(all);
+    const order = h.starts.map((s) => s.tag);
+    // Round-robin in slices of 5 would finish a, b and c only in the last 6 starts.
+    expect(order.indexOf('a11')).toBe(11);
+    expect(order.indexOf('b11')).toBe(23);
+  });
+
   it('shrinks the rate on throttling and recovers after quiet periods', () => {
     let now = 0;
     const gate = new RateGate({ qps: 20, concurrency: 5, now: () => now, recoverAfterMs: 5_000 });
