@@ -1,51 +1,158 @@
 /**
- * Whole-daemon benchmark: `npx tsx test/bench/daemon.bench.ts [--slow] [--only name,...]`.
+ * Whole-daemon benchmark:
+ * `npx tsx test/bench/daemon.bench.ts [--slow] [--only name,...] [--controller-dir DIR]
+ *   [--reaction-big N] [--reaction-samples N]` (the last two shrink `reaction` for a quick try).
  *
- * The COMPILED controller (`npm run build` → dist/src/cli.js) runs as its own OS process against a
- * real kube-apiserver + etcd (test/harness/controlplane.ts) and the emulator (this process, with
- * an injected per-call latency). Per scenario it reports: time until every resource is Ready and
- * per-resource Ready p50/p99, cloud calls by action, calls per (resource, instance) pair, peak RSS
- * (`VmHWM`), CPU seconds, status writes (the API server's own request counter), the most calls of
- * one product started in any sliding 1 s window, and ratios to the floor — ceil(instances/50)
- * StartExecutions per resource plus one state read per distinct instance, at the configured qps.
- * Results: bench/results/daemon.md and .json. Bounded: every scenario has a time cap, and every
- * process it starts is stopped by PID.
+ * The COMPILED controller (`npm run build` → dist/src/cli.js; with `--controller-dir DIR`, DIR is
+ * compiled with `tsc -p tsconfig.build.json` and DIR/dist/src/cli.js runs, e.g. an export of a
+ * commit) runs as its own OS process against a real kube-apiserver + etcd
+ * (test/harness/controlplane.ts) and the emulator (this process, with an injected per-call
+ * latency). Readiness is taken from a watch on the EcsExtensions (event arrival time, no polling).
+ *
+ * Converge scenarios (`10x100`, `100x100`, `1000x10`, `20-same-500`; `--slow`: `100x100-qps20`)
+ * report: time until every resource is Ready and per-resource Ready p50/p99, cloud calls by action,
+ * calls per (resource, instance) pair, idle RSS (`VmRSS` once `/readyz` answers, before any
+ * resource exists) next to the peak (`VmHWM`), CPU seconds, status writes (the API server's own
+ * request counter), the most calls of one product started in any sliding 1 s window, ratios to the
+ * floor — ceil(instances/50) StartExecutions per resource plus one state read per distinct
+ * instance, at the configured qps — and the finished-execution visibility lag: per resource, the
+ * first Ready watch event minus the end of its last execution (the emulator's per-item end times).
+ *
+ * Further scenarios, each runnable alone with `--only NAME`:
+ * - `steady-100x100` (`spec.interval: 30s`): once all are Ready, cloud calls by action and status
+ *   writes over exactly 3 intervals (90 s), per instance per interval (floor: 1 state read).
+ * - `poll-100`: 100 resources × 50 instances whose executions run ≈ 2 min (timeScale 6,
+ *   concurrency 50): ListExecutions calls in a window where all 100 run and every resource's poll
+ *   delay is at `--execution-poll-max` (5 s), per poll round.
+ * - `reaction` (`--slow`; qps 20): time from a spec change of a 10-instance resource (PATCH
+ *   returned) to the emulator receiving its first StartExecution, 20 samples idle and 20 while a
+ *   5,000-instance resource (package already installed, `interval: 30s`) reads its states.
+ *
+ * Results: bench/results/daemon.md and .json (`daemon-<names>.*` with `--only`). Bounded: every
+ * scenario and wait has a time cap, and every process it starts is stopped by PID.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { request } from 'node:https';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ECS_ACTIONS } from '../../src/cloud/ecs.js';
-import { DEMO_ACCESS_KEY, startEmulator, type Seed } from '../../src/emulator/index.js';
-import { startControlPlane, type ControlPlane } from '../harness/controlplane.js';
+import {
+  DEMO_ACCESS_KEY,
+  startEmulator,
+  type Emulator,
+  type ExecutionRecord,
+  type Seed,
+} from '../../src/emulator/index.js';
+import { freePort, startControlPlane, type ControlPlane } from '../harness/controlplane.js';
 import { kubeRequestRaw } from '../harness/kube-raw.js';
 import { REPO_ROOT } from '../harness/paths.js';
 
 const REGION = 'cn-hangzhou';
 const PKG = 'ACS-Extension-node-1853370294850618';
 const LATENCY_MS = 20;
+const POLL_MIN = '1s';
+const POLL_MAX_MS = 5_000;
+const OWNER_TAG = 'ecsops.io/owner';
+const GROUP_PATH = '/apis/ecsops.io/v1alpha1';
+
+type Kind = 'converge' | 'steady' | 'poll' | 'reaction';
 
 interface Scenario {
   name: string;
+  kind: Kind;
   resources: number;
   instancesPerResource: number;
   /** All resources target the same instances. */
   overlap?: boolean;
   qps: number;
   capMs: number;
+  /** `spec.interval` of every resource (default: unset = 10m). */
+  interval?: string;
+  /** Emulator timeScale (default 0.01: a 20 s package install takes 200 ms). */
+  timeScale?: number;
+  /** `spec.rateControl.concurrency` (default: unset = 10). */
+  concurrency?: number;
+  /** steady: intervals counted after all are Ready. */
+  steadyIntervals?: number;
+  /** reaction: instances of `big` and of `small`, and samples per case. */
+  bigInstances?: number;
+  smallInstances?: number;
+  samples?: number;
 }
 
 const SCENARIOS: Scenario[] = [
-  { name: '10x100', resources: 10, instancesPerResource: 100, qps: 1000, capMs: 180_000 },
-  { name: '100x100', resources: 100, instancesPerResource: 100, qps: 1000, capMs: 300_000 },
-  { name: '1000x10', resources: 1000, instancesPerResource: 10, qps: 1000, capMs: 400_000 },
-  { name: '20-same-500', resources: 20, instancesPerResource: 500, overlap: true, qps: 1000, capMs: 180_000 },
+  { name: '10x100', kind: 'converge', resources: 10, instancesPerResource: 100, qps: 1000, capMs: 180_000 },
+  {
+    name: '100x100',
+    kind: 'converge',
+    resources: 100,
+    instancesPerResource: 100,
+    qps: 1000,
+    capMs: 300_000,
+  },
+  {
+    name: '1000x10',
+    kind: 'converge',
+    resources: 1000,
+    instancesPerResource: 10,
+    qps: 1000,
+    capMs: 400_000,
+  },
+  {
+    name: '20-same-500',
+    kind: 'converge',
+    resources: 20,
+    instancesPerResource: 500,
+    overlap: true,
+    qps: 1000,
+    capMs: 180_000,
+  },
+  {
+    name: 'steady-100x100',
+    kind: 'steady',
+    resources: 100,
+    instancesPerResource: 100,
+    qps: 1000,
+    capMs: 300_000,
+    interval: '30s',
+    steadyIntervals: 3,
+  },
+  {
+    name: 'poll-100',
+    kind: 'poll',
+    resources: 100,
+    instancesPerResource: 50,
+    qps: 1000,
+    capMs: 420_000,
+    timeScale: 6,
+    concurrency: 50,
+  },
 ];
 const SLOW: Scenario[] = [
-  { name: '100x100-qps20', resources: 100, instancesPerResource: 100, qps: 20, capMs: 900_000 },
+  {
+    name: '100x100-qps20',
+    kind: 'converge',
+    resources: 100,
+    instancesPerResource: 100,
+    qps: 20,
+    capMs: 900_000,
+  },
+  {
+    name: 'reaction',
+    kind: 'reaction',
+    resources: 2,
+    instancesPerResource: 0,
+    qps: 20,
+    capMs: 2_400_000,
+    interval: '30s',
+    bigInstances: 5000,
+    smallInstances: 10,
+    samples: 20,
+  },
 ];
 
 const ECS = new Set(Object.keys(ECS_ACTIONS));
@@ -62,6 +169,11 @@ function pct(sorted: number[], p: number): number {
     : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0);
 }
 
+function stats(values: number[]): { n: number; p50: number; p99: number; max: number } {
+  const s = [...values].sort((a, b) => a - b);
+  return { n: s.length, p50: pct(s, 50), p99: pct(s, 99), max: s.at(-1) ?? 0 };
+}
+
 /** The most entries of `times` (ms, sorted) within any 1,000 ms window. */
 function maxPerSecond(times: number[]): number {
   let best = 0;
@@ -73,16 +185,39 @@ function maxPerSecond(times: number[]): number {
   return best;
 }
 
-function procStatus(pid: number): { hwmMb: number; cpuS: number } {
+function procStatus(pid: number): { rssMb: number; hwmMb: number; cpuS: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     const ticks = Number(stat[11] ?? 0) + Number(stat[12] ?? 0);
-    return { hwmMb: hwm, cpuS: ticks / 100 };
+    return { rssMb: kb('VmRSS'), hwmMb: kb('VmHWM'), cpuS: ticks / 100 };
   } catch {
-    return { hwmMb: 0, cpuS: 0 };
+    return { rssMb: 0, hwmMb: 0, cpuS: 0 };
   }
+}
+
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(5_000, () => req.destroy(new Error(`GET ${url}: timeout`)));
+  });
+}
+
+/** Sum of the controller's `controller_runtime_reconcile_total` for the ecsextension controller. */
+async function reconciles(metricsPort: number): Promise<number> {
+  const { body } = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+  let n = 0;
+  for (const line of body.split('\n')) {
+    if (line.startsWith('controller_runtime_reconcile_total{') && /ecsextension/i.test(line))
+      n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
 }
 
 /** Sum of the API server's `apiserver_request_total` for status PATCHes of ecsextensions. */
@@ -115,7 +250,9 @@ function statusWrites(cp: ControlPlane): Promise<number> {
   });
 }
 
-async function applyYaml(kc: KubeConfig, text: string): Promise<void> {
+/** Server-side applies every document; returns the applied objects. */
+async function applyYaml(kc: KubeConfig, text: string): Promise<Array<Record<string, unknown>>> {
+  const out: Array<Record<string, unknown>> = [];
   for (const doc of parseAllDocuments(text)) {
     const obj = doc.toJS() as {
       apiVersion: string;
@@ -132,14 +269,399 @@ async function applyYaml(kc: KubeConfig, text: string): Promise<void> {
           ? 'namespaces'
           : `${obj.kind.toLowerCase()}s`;
     const ns = obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : '';
-    await kubeRequestRaw(
-      kc,
-      'PATCH',
-      `${base}${ns}/${plural}/${obj.metadata.name}?fieldManager=ecsops-bench&force=true`,
-      obj,
-      'application/apply-patch+yaml',
+    out.push(
+      await kubeRequestRaw(
+        kc,
+        'PATCH',
+        `${base}${ns}/${plural}/${obj.metadata.name}?fieldManager=ecsops-bench&force=true`,
+        obj,
+        'application/apply-patch+yaml',
+      ),
     );
   }
+  return out;
+}
+
+function extension(
+  ns: string,
+  name: string,
+  ids: string[],
+  o: { version?: string; interval?: string; concurrency?: number } = {},
+): string {
+  return stringify({
+    apiVersion: 'ecsops.io/v1alpha1',
+    kind: 'EcsExtension',
+    metadata: { name, namespace: ns },
+    spec: {
+      regionId: REGION,
+      packageName: PKG,
+      parameters: { version: o.version ?? '18' },
+      targets: { instanceIds: ids },
+      ...(o.interval ? { interval: o.interval } : {}),
+      ...(o.concurrency ? { rateControl: { concurrency: o.concurrency } } : {}),
+    },
+  });
+}
+
+interface ExtObject {
+  metadata: { name: string; generation?: number; resourceVersion?: string };
+  status?: {
+    observedGeneration?: number;
+    conditions?: Array<{ type: string; status: string; observedGeneration?: number }>;
+  };
+}
+
+/** True when Ready is True for the object's current generation. */
+function isReady(o: ExtObject): boolean {
+  const c = o.status?.conditions?.find((x) => x.type === 'Ready');
+  if (c?.status !== 'True') return false;
+  const observed = c.observedGeneration ?? o.status?.observedGeneration ?? o.metadata.generation ?? 0;
+  return observed >= (o.metadata.generation ?? 0);
+}
+
+/**
+ * Watches the namespace's EcsExtensions and records, per (name, generation), when the bench first
+ * saw Ready True for that generation (watch event arrival, `Date.now()`). A closed watch is
+ * re-established from the last resourceVersion seen; after an ERROR (410 Gone) from a fresh list
+ * (objects found Ready by a list are stamped at list time; `stampedByList` counts them).
+ */
+class ReadyWatch {
+  /** `name` → generation → first time seen Ready. */
+  readonly readyAt = new Map<string, Map<number, number>>();
+  readonly generation = new Map<string, number>();
+  /** Watches re-established (client-node closes one after 30 s without events) and lists after a 410. */
+  rewatches = 0;
+  relists = 0;
+  /** Objects first seen Ready in a list rather than a watch event (stamped at list time). */
+  stampedByList = 0;
+  private rv = '0';
+  private abort: AbortController | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly ns: string,
+  ) {}
+
+  private path(): string {
+    return `${GROUP_PATH}/namespaces/${this.ns}/ecsextensions`;
+  }
+
+  private see(o: ExtObject, now: number, fromList: boolean): void {
+    const gen = o.metadata.generation ?? 0;
+    this.generation.set(o.metadata.name, gen);
+    if (!isReady(o)) return;
+    let m = this.readyAt.get(o.metadata.name);
+    if (!m) this.readyAt.set(o.metadata.name, (m = new Map()));
+    if (!m.has(gen)) {
+      m.set(gen, now);
+      if (fromList) this.stampedByList++;
+    }
+  }
+
+  async start(): Promise<void> {
+    const list = (await kubeRequestRaw(this.kc, 'GET', this.path())) as {
+      metadata?: { resourceVersion?: string };
+      items?: ExtObject[];
+    };
+    const now = Date.now();
+    for (const o of list.items ?? []) this.see(o, now, true);
+    this.rv = list.metadata?.resourceVersion ?? '0';
+    await this.watchFrom();
+  }
+
+  /** Watches from the last resourceVersion seen, so a re-established watch misses no event. */
+  private async watchFrom(): Promise<void> {
+    if (this.stopped) return;
+    let gone = false;
+    const again = (): void => {
+      if (this.stopped) return;
+      this.rewatches++;
+      const next = gone ? (this.relists++, () => this.start()) : () => this.watchFrom();
+      void next().catch(() => sleep(200).then(again));
+    };
+    this.abort = await new Watch(this.kc).watch(
+      this.path(),
+      { resourceVersion: this.rv, allowWatchBookmarks: true },
+      (phase, obj: ExtObject) => {
+        if (phase === 'ERROR') {
+          gone = true; // e.g. 410 Gone: list again
+          return;
+        }
+        if (obj.metadata?.resourceVersion) this.rv = obj.metadata.resourceVersion;
+        if (phase === 'ADDED' || phase === 'MODIFIED') this.see(obj, Date.now(), false);
+      },
+      // client-node ends a watch after 30 s without events; it is re-established at once.
+      () => again(),
+    );
+  }
+
+  /** First time `name` was seen Ready at `generation` (default: its first Ready of any generation). */
+  at(name: string, generation?: number): number | undefined {
+    const m = this.readyAt.get(name);
+    if (!m) return undefined;
+    if (generation !== undefined) return m.get(generation);
+    return m.size === 0 ? undefined : Math.min(...m.values());
+  }
+
+  readyCount(): number {
+    return this.readyAt.size;
+  }
+
+  async waitFor(pred: () => boolean, capMs: number): Promise<boolean> {
+    const end = Date.now() + capMs;
+    while (Date.now() < end) {
+      if (pred()) return true;
+      await sleep(20);
+    }
+    return pred();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+}
+
+/** One emulator request as the bench's logger saw it. */
+interface LogLine {
+  /** When the emulator received it (answer time minus its duration), ms since the epoch. */
+  t: number;
+  action: string;
+  status: number;
+  instanceId?: string;
+  executionId?: string;
+}
+
+class Controller {
+  readonly pid: number;
+  private constructor(
+    readonly child: ChildProcess,
+    readonly metricsPort: number,
+    readonly probePort: number,
+  ) {
+    this.pid = child.pid as number;
+  }
+
+  static async start(
+    cp: ControlPlane,
+    emu: Emulator,
+    ns: string,
+    qps: number,
+    cli: string,
+  ): Promise<Controller> {
+    const metricsPort = await freePort();
+    const probePort = await freePort();
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [
+        cli,
+        'controller',
+        '--kubeconfig',
+        cp.kubeconfigPath,
+        '--namespace',
+        ns,
+        '--leader-elect',
+        'false',
+        '--metrics-bind-address',
+        `127.0.0.1:${metricsPort}`,
+        '--health-probe-bind-address',
+        `127.0.0.1:${probePort}`,
+        '--oos-endpoint',
+        emu.endpoint,
+        '--ecs-endpoint',
+        emu.endpoint,
+        '--cloud-protocol',
+        'HTTP',
+        '--cloud-qps',
+        String(qps),
+        '--execution-poll-min',
+        POLL_MIN,
+        '--execution-poll-max',
+        `${POLL_MAX_MS / 1000}s`,
+        '--log-level',
+        'warn',
+      ],
+      {
+        env: {
+          ...process.env,
+          // As shipped: the Deployment's V8 heap cap (deploy/base/deployment.yaml), unless overridden.
+          NODE_OPTIONS: process.env.ECSOPS_BENCH_NODE_OPTIONS ?? shippedNodeOptions(),
+          ALIBABA_CLOUD_ACCESS_KEY_ID: DEMO_ACCESS_KEY.id,
+          ALIBABA_CLOUD_ACCESS_KEY_SECRET: DEMO_ACCESS_KEY.secret,
+          ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true',
+          ALIBABA_CLOUD_CLI_PROFILE_DISABLED: 'true',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    return new Controller(child, metricsPort, probePort);
+  }
+
+  /** Waits until `/readyz` answers 200 (every informer synced); returns how long that took, ms. */
+  async waitReady(capMs: number): Promise<number> {
+    const t0 = Date.now();
+    while (Date.now() - t0 < capMs) {
+      if (this.child.exitCode !== null) throw new Error(`controller exited with ${this.child.exitCode}`);
+      const r = await httpGet(`http://127.0.0.1:${this.probePort}/readyz`).catch(() => undefined);
+      if (r?.status === 200) return Date.now() - t0;
+      await sleep(100);
+    }
+    throw new Error(`controller /readyz not 200 within ${capMs} ms`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000)]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** Everything one scenario starts: emulator, namespace, controller, watch. */
+interface Rig {
+  emu: Emulator;
+  ns: string;
+  ctl: Controller;
+  watch: ReadyWatch;
+  log: LogLine[];
+  /** ms until /readyz answered 200. */
+  syncMs: number;
+  /** VmRSS 2 s after /readyz answered 200, before any resource was applied. */
+  idleRssMb: number;
+}
+
+async function withRig<T>(
+  cp: ControlPlane,
+  kc: KubeConfig,
+  sc: Scenario,
+  seed: Seed,
+  cli: string,
+  body: (rig: Rig) => Promise<T>,
+): Promise<T> {
+  const log: LogLine[] = [];
+  const emu = await startEmulator({
+    seed,
+    timeScale: sc.timeScale ?? 0.01,
+    logger: (line) => {
+      const l = line as Partial<LogLine> & { durationMs?: number };
+      log.push({
+        t: Date.now() - (l.durationMs ?? 0),
+        action: l.action ?? '',
+        status: l.status ?? 0,
+        ...(l.instanceId ? { instanceId: l.instanceId } : {}),
+        ...(l.executionId ? { executionId: l.executionId } : {}),
+      });
+    },
+  });
+  let ctl: Controller | undefined;
+  let watch: ReadyWatch | undefined;
+  const ns = `bench-${sc.name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`;
+  try {
+    await emu.control.setFaults({ actions: { '*': { latencyMs: LATENCY_MS } } });
+    await applyYaml(kc, stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }));
+    ctl = await Controller.start(cp, emu, ns, sc.qps, cli);
+    const syncMs = await ctl.waitReady(60_000);
+    await sleep(2_000);
+    const idleRssMb = procStatus(ctl.pid).rssMb;
+    watch = new ReadyWatch(kc, ns);
+    await watch.start();
+    return await body({ emu, ns, ctl, watch, log, syncMs, idleRssMb });
+  } finally {
+    watch?.stop();
+    await ctl?.stop();
+    await kubeRequestRaw(kc, 'DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
+    await emu.stop();
+  }
+}
+
+function countBy(lines: LogLine[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of lines) out[l.action] = (out[l.action] ?? 0) + 1;
+  return out;
+}
+
+/** End of an execution, ms since the epoch: its last item's end (ms), else its EndDate (s). */
+function executionEnd(e: ExecutionRecord): number | undefined {
+  const ends = e.items.map((i) => i.endedAtMs ?? 0).filter((x) => x > 0);
+  if (ends.length > 0 && ends.length === e.items.length) return Math.max(...ends);
+  return e.endDate ? Date.parse(e.endDate) : undefined;
+}
+
+interface Visibility {
+  /** Resources with an execution and a Ready event after its end. */
+  n: number;
+  p50S: number;
+  p99S: number;
+  maxS: number;
+  /** Resources that were first seen Ready before their last execution ended (should be 0). */
+  readyBeforeEnd: number;
+}
+
+function visibility(executions: ExecutionRecord[], ns: string, watch: ReadyWatch): Visibility {
+  const lastEnd = new Map<string, number>();
+  for (const e of executions) {
+    const owner = e.tags[OWNER_TAG] ?? '';
+    if (!owner.startsWith(`${ns}.`)) continue;
+    const end = executionEnd(e);
+    if (end === undefined) continue;
+    const name = owner.slice(ns.length + 1);
+    lastEnd.set(name, Math.max(lastEnd.get(name) ?? 0, end));
+  }
+  const lags: number[] = [];
+  let readyBeforeEnd = 0;
+  for (const [name, end] of lastEnd) {
+    const ready = watch.at(name);
+    if (ready === undefined) continue;
+    if (ready < end) readyBeforeEnd++;
+    else lags.push(ready - end);
+  }
+  const s = stats(lags);
+  return { n: s.n, p50S: s.p50 / 1000, p99S: s.p99 / 1000, maxS: s.max / 1000, readyBeforeEnd };
+}
+
+interface SteadyResult {
+  windowS: number;
+  intervalS: number;
+  intervals: number;
+  calls: Record<string, number>;
+  totalCalls: number;
+  instances: number;
+  callsPerInstancePerInterval: number;
+  stateReadsPerInstancePerInterval: number;
+  /** Distinct instances read at least once in the window. */
+  distinctInstancesRead: number;
+  /** Time between consecutive state reads of one instance in the window (effective drift period), s. */
+  readGapP50S: number;
+  readGapP99S: number;
+  statusWrites: number;
+  startExecution: number;
+  rssEndMb: number;
+}
+
+interface PollResult {
+  /** Window during which all executions ran and every resource's poll delay was at the 5 s cap. */
+  windowS: number;
+  windowStartMs: number;
+  windowEndMs: number;
+  /** Earliest end of any execution, s after the window end (negative: one ended inside the window). */
+  firstEndAfterWindowS?: number;
+  executionsRunning: number;
+  allRunningThroughout: boolean;
+  listExecutions: number;
+  /** Of which by ExecutionId (one execution) and by tag (region-wide listings, all pages). */
+  listExecutionsById: number;
+  listExecutionsByTag: number;
+  listExecutionsPerSecond: number;
+  /** window / 5 s. */
+  nominalRounds: number;
+  listExecutionsPerNominalRound: number;
+  /** Δ controller_runtime_reconcile_total / resources. */
+  measuredRounds: number;
+  listExecutionsPerMeasuredRound: number;
+  callsInWindow: Record<string, number>;
+  skipped?: string;
 }
 
 interface Result {
@@ -156,15 +678,23 @@ interface Result {
   stateReads: number;
   stateFloor: number;
   floorS: number;
+  idleRssMb: number;
   peakRssMb: number;
   cpuS: number;
   statusWrites: number;
   statusWritesPerResource: number;
   maxOosPerSecond: number;
   maxEcsPerSecond: number;
+  visibility: Visibility;
+  syncS: number;
+  watchRelists: number;
+  /** Resources whose Ready time came from a list (after the initial one: 0 expected). */
+  readyFromList: number;
+  steady?: SteadyResult;
+  poll?: PollResult;
 }
 
-async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario): Promise<Result> {
+async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, cli: string): Promise<Result> {
   const distinct = sc.overlap ? sc.instancesPerResource : sc.resources * sc.instancesPerResource;
   const width = Math.max(4, String(distinct).length);
   const id = (i: number): string => `i-bench${String(i).padStart(width, '0')}`;
@@ -186,118 +716,48 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario): Prom
       },
     ],
   };
-  const oosTimes: number[] = [];
-  const ecsTimes: number[] = [];
-  const emu = await startEmulator({
-    seed,
-    timeScale: 0.01,
-    logger: (line) => {
-      const action = (line as { action?: string }).action ?? '';
-      (ECS.has(action) ? ecsTimes : oosTimes).push(Date.now());
-    },
-  });
-  await emu.control.setFaults({ actions: { '*': { latencyMs: LATENCY_MS } } });
-  const ns = `bench-${sc.name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`;
-  await applyYaml(kc, stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }));
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      join(REPO_ROOT, 'dist/src/cli.js'),
-      'controller',
-      '--kubeconfig',
-      cp.kubeconfigPath,
-      '--namespace',
-      ns,
-      '--leader-elect',
-      'false',
-      '--metrics-bind-address',
-      '127.0.0.1:0',
-      '--health-probe-bind-address',
-      '127.0.0.1:0',
-      '--oos-endpoint',
-      emu.endpoint,
-      '--ecs-endpoint',
-      emu.endpoint,
-      '--cloud-protocol',
-      'HTTP',
-      '--cloud-qps',
-      String(sc.qps),
-      '--execution-poll-min',
-      '1s',
-      '--execution-poll-max',
-      '5s',
-      '--log-level',
-      'warn',
-    ],
-    {
-      env: {
-        ...process.env,
-        // As shipped: the Deployment's V8 heap cap (deploy/base/deployment.yaml), unless overridden.
-        NODE_OPTIONS: process.env.ECSOPS_BENCH_NODE_OPTIONS ?? shippedNodeOptions(),
-        ALIBABA_CLOUD_ACCESS_KEY_ID: DEMO_ACCESS_KEY.id,
-        ALIBABA_CLOUD_ACCESS_KEY_SECRET: DEMO_ACCESS_KEY.secret,
-        ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true',
-        ALIBABA_CLOUD_CLI_PROFILE_DISABLED: 'true',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const pid = child.pid as number;
-  try {
-    await sleep(3_000); // informers synced
+  return withRig(cp, kc, sc, seed, cli, async ({ emu, ns, ctl, watch, log, syncMs, idleRssMb }) => {
     const writes0 = await statusWrites(cp);
     const docs = Array.from({ length: sc.resources }, (_, r) => {
       const from = sc.overlap ? 1 : r * sc.instancesPerResource + 1;
       const ids = Array.from({ length: sc.instancesPerResource }, (_, k) => id(from + k));
-      return stringify({
-        apiVersion: 'ecsops.io/v1alpha1',
-        kind: 'EcsExtension',
-        metadata: { name: `r${r}`, namespace: ns },
-        spec: {
-          regionId: REGION,
-          packageName: PKG,
-          parameters: { version: '18' },
-          targets: { instanceIds: ids },
-        },
+      return extension(ns, `r${r}`, ids, {
+        ...(sc.interval ? { interval: sc.interval } : {}),
+        ...(sc.concurrency ? { concurrency: sc.concurrency } : {}),
       });
     });
     await emu.control.resetRequestCounts();
-    oosTimes.length = 0;
-    ecsTimes.length = 0;
+    log.length = 0;
     const t0 = Date.now();
+    const pollTask = sc.kind === 'poll' ? measurePolling(sc, ctl, log, t0) : undefined;
     await applyYaml(kc, docs.join('---\n'));
-    const readyAt = new Map<string, number>();
-    while (Date.now() - t0 < sc.capMs && readyAt.size < sc.resources) {
-      const list = (await kubeRequestRaw(
-        kc,
-        'GET',
-        `/apis/ecsops.io/v1alpha1/namespaces/${ns}/ecsextensions`,
-      )) as {
-        items?: Array<{
-          metadata: { name: string; generation?: number };
-          status?: { conditions?: Array<{ type: string; status: string; observedGeneration?: number }> };
-        }>;
-      };
-      for (const o of list.items ?? []) {
-        const ready = o.status?.conditions?.find((c) => c.type === 'Ready');
-        if (ready?.status === 'True' && !readyAt.has(o.metadata.name))
-          readyAt.set(o.metadata.name, Date.now() - t0);
-      }
-      await sleep(500);
-    }
+    await watch.waitFor(() => watch.readyCount() >= sc.resources, sc.capMs - (Date.now() - t0));
     const elapsed = Date.now() - t0;
-    const { hwmMb, cpuS } = procStatus(pid);
+    const poll = await pollTask;
+    const { hwmMb, cpuS } = procStatus(ctl.pid);
+    const executions = (await emu.control.listExecutions({ tagKey: OWNER_TAG })).filter((e) =>
+      (e.tags[OWNER_TAG] ?? '').startsWith(`${ns}.`),
+    );
+    if (poll && !poll.skipped) {
+      const ends = executions.map((e) => executionEnd(e) ?? Infinity);
+      const firstEnd = Math.min(...ends);
+      poll.firstEndAfterWindowS = (firstEnd - poll.windowEndMs) / 1000;
+      poll.allRunningThroughout = executions.length >= poll.executionsRunning && firstEnd >= poll.windowEndMs;
+    }
     const calls = await emu.control.requestCounts();
     const writes = (await statusWrites(cp)) - writes0;
-    const sorted = [...readyAt.values()].sort((a, b) => a - b);
+    const readyTimes = [...watch.readyAt.keys()].map((n) => (watch.at(n) ?? t0) - t0);
+    const sorted = readyTimes.sort((a, b) => a - b);
     const totalCalls = Object.values(calls).reduce((a, b) => a + b, 0);
     const startFloor = sc.resources * Math.ceil(sc.instancesPerResource / 50);
     const effectiveStartFloor = sc.overlap ? Math.ceil(sc.instancesPerResource / 50) : startFloor;
     const stateFloor = distinct;
-    return {
+    const oosTimes = log.filter((l) => !ECS.has(l.action)).map((l) => l.t);
+    const ecsTimes = log.filter((l) => ECS.has(l.action)).map((l) => l.t);
+    const result: Result = {
       scenario: sc,
-      ready: readyAt.size,
-      toAllReadyS: readyAt.size === sc.resources ? elapsed / 1000 : null,
+      ready: watch.readyCount(),
+      toAllReadyS: watch.readyCount() >= sc.resources ? elapsed / 1000 : null,
       readyP50S: pct(sorted, 50) / 1000,
       readyP99S: pct(sorted, 99) / 1000,
       calls,
@@ -308,57 +768,637 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario): Prom
       stateReads: calls.ListInstancePackageStates ?? 0,
       stateFloor,
       floorS: (effectiveStartFloor + stateFloor) / sc.qps,
+      idleRssMb,
       peakRssMb: hwmMb,
       cpuS,
       statusWrites: writes,
       statusWritesPerResource: writes / sc.resources,
-      maxOosPerSecond: maxPerSecond(oosTimes),
-      maxEcsPerSecond: maxPerSecond(ecsTimes),
+      maxOosPerSecond: maxPerSecond(oosTimes.sort((a, b) => a - b)),
+      maxEcsPerSecond: maxPerSecond(ecsTimes.sort((a, b) => a - b)),
+      visibility: visibility(executions, ns, watch),
+      syncS: syncMs / 1000,
+      watchRelists: watch.relists,
+      readyFromList: watch.stampedByList,
+      ...(poll ? { poll } : {}),
     };
-  } finally {
-    child.kill('SIGTERM');
-    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000)]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await kubeRequestRaw(kc, 'DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
-    await emu.stop();
-  }
+    if (sc.kind === 'steady' && result.toAllReadyS !== null) {
+      result.steady = await measureSteady(cp, sc, emu, ctl, log, distinct);
+      result.peakRssMb = procStatus(ctl.pid).hwmMb;
+    }
+    return result;
+  });
 }
 
-function report(results: Result[]): string {
+/** steady: calls and status writes over exactly `steadyIntervals` × interval once all are Ready. */
+async function measureSteady(
+  cp: ControlPlane,
+  sc: Scenario,
+  emu: Emulator,
+  ctl: Controller,
+  log: LogLine[],
+  instances: number,
+): Promise<SteadyResult> {
+  const intervalMs = durationMs(sc.interval ?? '10m');
+  const intervals = sc.steadyIntervals ?? 3;
+  const windowMs = intervalMs * intervals;
+  const before = await emu.control.requestCounts();
+  const w0 = await statusWrites(cp);
+  const from = log.length;
+  const t0 = Date.now();
+  await sleep(windowMs);
+  const after = await emu.control.requestCounts();
+  const writes = (await statusWrites(cp)) - w0;
+  const windowS = (Date.now() - t0) / 1000;
+  const calls: Record<string, number> = {};
+  for (const [a, n] of Object.entries(after)) {
+    const d = n - (before[a] ?? 0);
+    if (d > 0) calls[a] = d;
+  }
+  const totalCalls = Object.values(calls).reduce((a, b) => a + b, 0);
+  // Per instance: receipt times of its state reads in the window; gaps between consecutive ones
+  // are the effective drift-check period as the cloud sees it.
+  const reads = new Map<string, number[]>();
+  for (const l of log.slice(from)) {
+    if (l.action !== 'ListInstancePackageStates' || !l.instanceId) continue;
+    const list = reads.get(l.instanceId);
+    if (list) list.push(l.t);
+    else reads.set(l.instanceId, [l.t]);
+  }
+  const gaps: number[] = [];
+  for (const times of reads.values()) {
+    times.sort((a, b) => a - b);
+    for (let i = 1; i < times.length; i++) gaps.push((times[i] as number) - (times[i - 1] as number));
+  }
+  const gap = stats(gaps);
+  return {
+    windowS,
+    intervalS: intervalMs / 1000,
+    intervals,
+    calls,
+    totalCalls,
+    instances,
+    callsPerInstancePerInterval: totalCalls / (instances * intervals),
+    stateReadsPerInstancePerInterval: (calls.ListInstancePackageStates ?? 0) / (instances * intervals),
+    distinctInstancesRead: reads.size,
+    readGapP50S: gap.p50 / 1000,
+    readGapP99S: gap.p99 / 1000,
+    statusWrites: writes,
+    startExecution: calls.StartExecution ?? 0,
+    rssEndMb: procStatus(ctl.pid).rssMb,
+  };
+}
+
+function durationMs(s: string): number {
+  let ms = 0;
+  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    ms += Number(m[1]) * unit;
+  }
+  return ms;
+}
+
+/**
+ * poll: once every resource has started its execution, a window that begins 25 s after the last
+ * StartExecution (every execution is then ≥ 20 s old, so every resource's poll delay —
+ * a quarter of the oldest execution's age within [poll-min, poll-max] — is at the 5 s cap) and
+ * ends 5 s before the first execution can end (its modelled duration after its StartExecution).
+ */
+async function measurePolling(
+  sc: Scenario,
+  ctl: Controller,
+  log: LogLine[],
+  t0: number,
+): Promise<PollResult> {
+  const expected = sc.resources * Math.ceil(sc.instancesPerResource / 50);
+  const ts = sc.timeScale ?? 0.01;
+  const waves = Math.ceil(50 / (sc.concurrency ?? 10));
+  const durationMsModel = (500 + waves * 20_000) * ts; // startToRunning + install waves (engine.ts DURATIONS)
+  const starts = (): LogLine[] => {
+    const seen = new Set<string>();
+    return log.filter(
+      (l) =>
+        l.action === 'StartExecution' &&
+        l.status === 200 &&
+        l.executionId !== undefined &&
+        !seen.has(l.executionId) &&
+        seen.add(l.executionId),
+    );
+  };
+  const empty = (skipped: string): PollResult => ({
+    windowS: 0,
+    windowStartMs: 0,
+    windowEndMs: 0,
+    executionsRunning: 0,
+    allRunningThroughout: false,
+    listExecutions: 0,
+    listExecutionsById: 0,
+    listExecutionsByTag: 0,
+    listExecutionsPerSecond: 0,
+    nominalRounds: 0,
+    listExecutionsPerNominalRound: 0,
+    measuredRounds: 0,
+    listExecutionsPerMeasuredRound: 0,
+    callsInWindow: {},
+    skipped,
+  });
+  while (starts().length < expected) {
+    if (Date.now() - t0 > sc.capMs / 2)
+      return empty(`only ${starts().length}/${expected} executions started`);
+    await sleep(100);
+  }
+  const s = starts();
+  const first = s[0]?.t ?? 0;
+  const last = s.at(-1)?.t ?? 0;
+  const ws = last + 25_000;
+  const we = first + durationMsModel - 5_000;
+  if (we - ws < 10_000)
+    return empty(
+      `starts spread over ${((last - first) / 1000).toFixed(1)} s: no 10 s window with all running`,
+    );
+  await sleep(ws - Date.now());
+  const r0 = await reconciles(ctl.metricsPort);
+  const from = log.length;
+  await sleep(we - Date.now());
+  const r1 = await reconciles(ctl.metricsPort);
+  const inWindow = log.slice(from).filter((l) => l.t >= ws && l.t < we);
+  const lists = inWindow.filter((l) => l.action === 'ListExecutions');
+  const byId = lists.filter((l) => l.executionId !== undefined).length;
+  const windowS = (we - ws) / 1000;
+  const nominalRounds = (we - ws) / POLL_MAX_MS;
+  const measuredRounds = (r1 - r0) / sc.resources;
+  return {
+    windowS,
+    executionsRunning: s.length,
+    allRunningThroughout: true, // checked by the caller against the emulator's end times
+    windowStartMs: ws,
+    windowEndMs: we,
+    listExecutions: lists.length,
+    listExecutionsById: byId,
+    listExecutionsByTag: lists.length - byId,
+    listExecutionsPerSecond: lists.length / windowS,
+    nominalRounds,
+    listExecutionsPerNominalRound: lists.length / nominalRounds,
+    measuredRounds,
+    listExecutionsPerMeasuredRound: measuredRounds > 0 ? lists.length / measuredRounds : 0,
+    callsInWindow: countBy(inWindow),
+  };
+}
+
+interface ReactionSample {
+  /** PATCH returned → first StartExecution for `small` received by the emulator, ms (null: none within the cap). */
+  toStartMs: number | null;
+  /** PATCH returned → `small` Ready at the new generation (watch), ms. */
+  toReadyMs: number | null;
+  /** `big`'s state reads received between the PATCH and small's StartExecution (or the cap). */
+  bigReadsDuring: number;
+  /** small's state reads received in the same span. */
+  smallReadsDuring: number;
+}
+
+/**
+ * idle: `big` absent; first-pass: `big`'s first reconcile (not yet Ready) reads its states;
+ * drift: `big` was Ready once and a periodic drift check reads its states again.
+ */
+type CaseName = 'idle' | 'first-pass' | 'drift';
+
+interface ReactionCase {
+  case: CaseName;
+  samples: ReactionSample[];
+  startP50S: number | null;
+  startP99S: number | null;
+  startMaxS: number | null;
+  readyP50S: number | null;
+  readyP99S: number | null;
+  missed: number;
+  /** big's state reads per second over the case (0 when idle). */
+  bigReadsPerS: number;
+}
+
+interface ReactionResult {
+  scenario: Scenario;
+  cases: ReactionCase[];
+  idleRssMb: number;
+  peakRssMb: number;
+  cpuS: number;
+  syncS: number;
+  /** Calls by action from big's apply to the end. */
+  callsWithBig: Record<string, number>;
+  bigStartExecutions: number;
+  bigReady: boolean;
+  bigReadyAfterS: number | null;
+  note?: string;
+}
+
+async function runReaction(
+  cp: ControlPlane,
+  kc: KubeConfig,
+  sc: Scenario,
+  cli: string,
+): Promise<ReactionResult> {
+  const big = sc.bigInstances ?? 5000;
+  const small = sc.smallInstances ?? 10;
+  const samples = sc.samples ?? 20;
+  const installed = [{ name: PKG, version: 'v1', parameters: { version: '18' } }];
+  const seed: Seed = {
+    regions: {
+      [REGION]: {
+        generate: [
+          { count: big, idPrefix: 'i-big', installed },
+          { count: small, idPrefix: 'i-small', installed },
+        ],
+      },
+    },
+    packageTemplates: [
+      {
+        name: PKG,
+        versions: [
+          {
+            version: 'v1',
+            parameters: { version: { Type: 'String', Default: '18', AllowedValues: ['18', '20'] } },
+          },
+        ],
+      },
+    ],
+  };
+  const bigIds = Array.from(
+    { length: big },
+    (_, i) => `i-big${String(i + 1).padStart(Math.max(4, String(big).length), '0')}`,
+  );
+  const smallIds = Array.from(
+    { length: small },
+    (_, i) => `i-small${String(i + 1).padStart(Math.max(4, String(small).length), '0')}`,
+  );
+  const bigSet = new Set(bigIds);
+  const smallSet = new Set(smallIds);
+  const deadline = Date.now() + sc.capMs;
+  return withRig(cp, kc, sc, seed, cli, async ({ emu, ns, ctl, watch, log, syncMs, idleRssMb }) => {
+    const owners = new Map<string, string>();
+    const ownerOf = async (executionId: string): Promise<string> => {
+      let o = owners.get(executionId);
+      if (o === undefined) {
+        o = (await emu.control.getExecution(executionId))?.tags[OWNER_TAG] ?? '';
+        owners.set(executionId, o);
+      }
+      return o;
+    };
+    let version = '18';
+    const applySmall = async (): Promise<number> => {
+      const [obj] = await applyYaml(kc, extension(ns, 'small', smallIds, { version }));
+      return (obj as unknown as ExtObject).metadata.generation ?? 0;
+    };
+    // Receipt times of big's / small's state reads, indexed incrementally from the log.
+    const bigReads: number[] = [];
+    const smallReads: number[] = [];
+    let indexed = 0;
+    const index = (): void => {
+      for (; indexed < log.length; indexed++) {
+        const l = log[indexed] as LogLine;
+        if (l.action !== 'ListInstancePackageStates' || !l.instanceId) continue;
+        if (bigSet.has(l.instanceId)) bigReads.push(l.t);
+        else if (smallSet.has(l.instanceId)) smallReads.push(l.t);
+      }
+    };
+    const countIn = (times: number[], from: number, until = Infinity): number => {
+      index();
+      let n = 0;
+      for (let i = times.length - 1; i >= 0; i--) {
+        const t = times[i] as number;
+        if (t >= from && t < until) n++;
+        // Receipt times are nearly sorted (the log is in answer order): stop well before `from`.
+        else if (t < from - 10_000) break;
+      }
+      return n;
+    };
+    const bigReadsSince = (t: number, until = Infinity): number => countIn(bigReads, t, until);
+
+    let gen = await applySmall();
+    if (!(await watch.waitFor(() => watch.at('small', gen) !== undefined, 120_000)))
+      throw new Error('small not Ready within 120 s');
+
+    const sample = async (): Promise<ReactionSample> => {
+      version = version === '18' ? '20' : '18';
+      const sent = Date.now();
+      gen = await applySmall();
+      const applied = Date.now();
+      const capMs = 120_000;
+      let startAt: number | undefined;
+      let scanned = 0;
+      while (Date.now() - applied < capMs && startAt === undefined) {
+        const lines = log.slice(scanned);
+        scanned += lines.length;
+        for (const l of lines) {
+          if (l.action !== 'StartExecution' || l.status !== 200 || !l.executionId || l.t < sent) continue;
+          if ((await ownerOf(l.executionId)) === `${ns}.small`) {
+            startAt = l.t;
+            break;
+          }
+        }
+        if (startAt === undefined) await sleep(10);
+      }
+      const until = startAt ?? Date.now();
+      const smallReadsDuring = countIn(smallReads, sent, until);
+      await watch.waitFor(() => watch.at('small', gen) !== undefined, 180_000);
+      const readyAt = watch.at('small', gen);
+      return {
+        toStartMs: startAt === undefined ? null : startAt - applied,
+        toReadyMs: readyAt === undefined ? null : readyAt - applied,
+        bigReadsDuring: bigReadsSince(sent, until),
+        smallReadsDuring,
+      };
+    };
+    const summarize = (
+      c: CaseName,
+      list: ReactionSample[],
+      spanS: number,
+      bigReads: number,
+    ): ReactionCase => {
+      const starts = list.filter((s) => s.toStartMs !== null).map((s) => s.toStartMs as number);
+      const readies = list.filter((s) => s.toReadyMs !== null).map((s) => s.toReadyMs as number);
+      const st = stats(starts);
+      const rd = stats(readies);
+      return {
+        case: c,
+        samples: list,
+        startP50S: st.n ? st.p50 / 1000 : null,
+        startP99S: st.n ? st.p99 / 1000 : null,
+        startMaxS: st.n ? st.max / 1000 : null,
+        readyP50S: rd.n ? rd.p50 / 1000 : null,
+        readyP99S: rd.n ? rd.p99 / 1000 : null,
+        missed: list.length - starts.length,
+        bigReadsPerS: spanS > 0 ? bigReads / spanS : 0,
+      };
+    };
+
+    // Idle: big absent.
+    const idle: ReactionSample[] = [];
+    const i0 = Date.now();
+    for (let i = 0; i < samples && Date.now() < deadline; i++) idle.push(await sample());
+    const cases = [summarize('idle', idle, (Date.now() - i0) / 1000, 0)];
+    process.stdout.write(`[bench] reaction idle: ${JSON.stringify({ ...cases[0], samples: undefined })}\n`);
+
+    // With big reading its 5,000 states.
+    const fromBig = log.length;
+    const bigApplied = Date.now();
+    const [bigObj] = await applyYaml(kc, extension(ns, 'big', bigIds, { interval: sc.interval ?? '30s' }));
+    const bigGen = (bigObj as unknown as ExtObject).metadata.generation ?? 1;
+    const flowing = (): boolean => bigReadsSince(Date.now() - 2_000) >= 10;
+    const bigReady = (): boolean => watch.at('big', bigGen) !== undefined;
+    const notes: string[] = [];
+    if (!(await watch.waitFor(flowing, 180_000)))
+      notes.push('big never read its states at ≥ 5/s within 180 s');
+    // First pass: samples while big's first reconcile reads (stops when big is Ready).
+    const first: ReactionSample[] = [];
+    const f0 = Date.now();
+    while (first.length < samples && Date.now() < deadline && !bigReady() && flowing())
+      first.push(await sample());
+    const f1 = Date.now();
+    cases.push(summarize('first-pass', first, (f1 - f0) / 1000, bigReadsSince(f0, f1)));
+    process.stdout.write(
+      `[bench] reaction first-pass: ${JSON.stringify({ ...cases[1], samples: undefined })}\n`,
+    );
+    if (!(await watch.waitFor(bigReady, Math.max(0, Math.min(900_000, deadline - Date.now())))))
+      notes.push('big not Ready within 900 s: drift samples taken during its first pass');
+    // Drift: samples only while a periodic drift check of big reads (not in the gap between two).
+    const drift: ReactionSample[] = [];
+    const d0 = Date.now();
+    for (let i = 0; i < samples && Date.now() < deadline; i++) {
+      if (!(await watch.waitFor(flowing, 300_000))) {
+        notes.push(`big's state reads stopped for 300 s before drift sample ${i + 1}`);
+        break;
+      }
+      drift.push(await sample());
+    }
+    const d1 = Date.now();
+    cases.push(summarize('drift', drift, (d1 - d0) / 1000, bigReadsSince(d0, d1)));
+    const note = notes.length > 0 ? notes.join('; ') : undefined;
+    const withBig = log.slice(fromBig);
+    const bigStarts = withBig.filter(
+      (l) => l.action === 'StartExecution' && l.status === 200 && l.executionId,
+    );
+    let bigStartExecutions = 0;
+    for (const l of bigStarts)
+      if ((await ownerOf(l.executionId as string)) === `${ns}.big`) bigStartExecutions++;
+    const bigReadyAt = watch.at('big', bigGen);
+    const { hwmMb, cpuS } = procStatus(ctl.pid);
+    return {
+      scenario: sc,
+      cases,
+      idleRssMb,
+      peakRssMb: hwmMb,
+      cpuS,
+      syncS: syncMs / 1000,
+      callsWithBig: countBy(withBig),
+      bigStartExecutions,
+      bigReady: bigReadyAt !== undefined,
+      bigReadyAfterS: bigReadyAt === undefined ? null : (bigReadyAt - bigApplied) / 1000,
+      ...(note ? { note } : {}),
+    };
+  });
+}
+
+type AnyResult = Result | ReactionResult;
+
+function isReaction(r: AnyResult): r is ReactionResult {
+  return r.scenario.kind === 'reaction';
+}
+
+function report(results: AnyResult[], meta: { controller: string }): string {
   const r2 = (n: number): string => (Math.round(n * 100) / 100).toString();
+  const s2 = (n: number | null): string => (n === null ? '—' : r2(n));
+  const converge = results.filter((r): r is Result => !isReaction(r));
   const lines = [
     '# Whole-daemon benchmark (compiled controller process, real API server, emulator)',
     '',
-    `Generated by \`npx tsx test/bench/daemon.bench.ts\` on ${new Date().toISOString()} (controller NODE_OPTIONS \`${process.env.ECSOPS_BENCH_NODE_OPTIONS ?? shippedNodeOptions()}\`; the 2-core machine was shared with other test runs, so times are noisy: compare ratios). Emulator latency ${LATENCY_MS} ms per call, timeScale 0.01. Floor = ceil(instances/50) StartExecutions per resource (per distinct instance set when resources overlap) + one state read per distinct instance, at the configured qps.`,
+    `Generated by \`npx tsx test/bench/daemon.bench.ts\` on ${new Date().toISOString()} against ${meta.controller} (controller NODE_OPTIONS \`${process.env.ECSOPS_BENCH_NODE_OPTIONS ?? shippedNodeOptions()}\`, \`--execution-poll-min ${POLL_MIN} --execution-poll-max ${POLL_MAX_MS / 1000}s\`; the 2-core machine was shared with other work, so times are noisy: compare ratios). Emulator latency ${LATENCY_MS} ms per call, timeScale 0.01 unless stated. Floor = ceil(instances/50) StartExecutions per resource (per distinct instance set when resources overlap) + one state read per distinct instance, at the configured qps. Ready times come from a watch on the EcsExtensions (event arrival in the bench; no polling). Idle RSS = the controller's VmRSS 2 s after its /readyz first answered 200 (informers synced), before any resource was applied; peak = VmHWM at the end.`,
     '',
-    '| scenario | qps | all Ready (s) | Ready p50 / p99 (s) | floor (s) | calls per (resource, instance) | StartExecution (floor) | state reads (floor) | status writes per resource | max OOS / ECS calls in a sliding 1 s | peak RSS (MiB) | CPU (s) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const r of results) {
+  if (converge.length > 0) {
     lines.push(
-      `| ${r.scenario.name} | ${r.scenario.qps} | ${r.toAllReadyS === null ? `not all (${r.ready}/${r.scenario.resources})` : r2(r.toAllReadyS)} | ${r2(r.readyP50S)} / ${r2(r.readyP99S)} | ${r2(r.floorS)} | ${r2(r.callsPerPair)} | ${r.startExecution} (${r.startFloor}) | ${r.stateReads} (${r.stateFloor}) | ${r2(r.statusWritesPerResource)} | ${r.maxOosPerSecond} / ${r.maxEcsPerSecond} | ${Math.round(r.peakRssMb)} | ${r2(r.cpuS)} |`,
+      '| scenario | qps | all Ready (s) | Ready p50 / p99 (s) | floor (s) | calls per (resource, instance) | StartExecution (floor) | state reads (floor) | status writes per resource | max OOS / ECS calls in a sliding 1 s | idle / peak RSS (MiB) | CPU (s) | finished → Ready seen p50 / p99 (s) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
-  }
-  lines.push('', '## Calls by action', '');
-  for (const r of results) {
+    for (const r of converge) {
+      lines.push(
+        `| ${r.scenario.name} | ${r.scenario.qps} | ${r.toAllReadyS === null ? `not all (${r.ready}/${r.scenario.resources})` : r2(r.toAllReadyS)} | ${r2(r.readyP50S)} / ${r2(r.readyP99S)} | ${r2(r.floorS)} | ${r2(r.callsPerPair)} | ${r.startExecution} (${r.startFloor}) | ${r.stateReads} (${r.stateFloor}) | ${r2(r.statusWritesPerResource)} | ${r.maxOosPerSecond} / ${r.maxEcsPerSecond} | ${Math.round(r.idleRssMb)} / ${Math.round(r.peakRssMb)} | ${r2(r.cpuS)} | ${r2(r.visibility.p50S)} / ${r2(r.visibility.p99S)} |`,
+      );
+    }
     lines.push(
-      `- **${r.scenario.name}**: ${Object.entries(r.calls)
+      '',
+      '## Finished execution → Ready visible',
+      '',
+      `Per resource: the first watch event showing Ready True minus the end of its last execution (the emulator's last loop-item end, ms). Resolution: watch event arrival (no polling). Configured poll delay: \`--execution-poll-min ${POLL_MIN}\` (a quarter of the execution's age, within ${POLL_MIN} … ${POLL_MAX_MS / 1000}s); target: within poll delay + 2 s.`,
+      '',
+      '| scenario | resources measured | p50 (s) | p99 (s) | max (s) | Ready before its execution ended |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const r of converge) {
+      const v = r.visibility;
+      lines.push(
+        `| ${r.scenario.name} | ${v.n} | ${r2(v.p50S)} | ${r2(v.p99S)} | ${r2(v.maxS)} | ${v.readyBeforeEnd} |`,
+      );
+    }
+  }
+  const steady = converge.filter((r) => r.steady);
+  if (steady.length > 0) {
+    lines.push(
+      '',
+      '## Steady state',
+      '',
+      'Once every resource is Ready: cloud calls (emulator request counters) and status writes (API server counter) over exactly `intervals` × `spec.interval` (±5 % jitter per resource, so a resource may do one check more or less). Floor: 1 state read per distinct instance per interval, 0 status writes when nothing changed. Below 1 read per interval means fewer checks than `spec.interval` implies in this window: the resources became Ready within seconds of each other, so their checks are phase-aligned, and a 90 s window that starts at all-Ready holds only 2 checks of most instances when the period is slightly above 30 s. The time between two reads of one instance is the phase-independent measure of the drift period.',
+      '',
+      '| scenario | window (s) | instances | calls per instance per interval | state reads per instance per interval (floor 1) | distinct instances read | time between two reads of one instance p50 / p99 (s) | StartExecution | status writes (floor 0) | RSS at end (MiB) | calls by action |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const r of steady) {
+      const s = r.steady as SteadyResult;
+      lines.push(
+        `| ${r.scenario.name} | ${r2(s.windowS)} (${s.intervals} × ${s.intervalS} s) | ${s.instances} | ${r2(s.callsPerInstancePerInterval)} | ${r2(s.stateReadsPerInstancePerInterval)} | ${s.distinctInstancesRead} | ${r2(s.readGapP50S)} / ${r2(s.readGapP99S)} | ${s.startExecution} | ${s.statusWrites} | ${Math.round(s.rssEndMb)} | ${Object.entries(
+          s.calls,
+        )
+          .sort()
+          .map(([a, n]) => `${a} ${n}`)
+          .join(', ')} |`,
+      );
+    }
+  }
+  const poll = converge.filter((r) => r.poll);
+  if (poll.length > 0) {
+    lines.push(
+      '',
+      '## Polling cost',
+      '',
+      `Each resource's one execution (50 instances, \`rateControl.concurrency: 50\`: one wave) runs ≈ ${r2(((500 + 20_000) * (poll[0]?.scenario.timeScale ?? 1)) / 1000)} s (the emulator's modelled 0.5 s start + 20 s install × timeScale ${poll[0]?.scenario.timeScale ?? 1}). Window: from 25 s after the last StartExecution (every execution ≥ 20 s old, so every resource's poll delay is at the ${POLL_MAX_MS / 1000} s cap) to 5 s before the first execution can end. Nominal rounds = window ÷ ${POLL_MAX_MS / 1000} s; measured rounds = Δ controller_runtime_reconcile_total (ecsextension) ÷ resources. ListExecutions by ID = one execution; by tag = the region-wide listing (one call per page). Target: ≤ 2 ListExecutions per poll round.`,
+      '',
+      '| scenario | executions running | all running throughout (first end, s after the window) | window (s) | ListExecutions (by ID / by tag) | per s | nominal rounds | per nominal round | measured rounds | per measured round | calls in window |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const r of poll) {
+      const p = r.poll as PollResult;
+      lines.push(
+        p.skipped
+          ? `| ${r.scenario.name} | ${p.skipped} | | | | | | | | | |`
+          : `| ${r.scenario.name} | ${p.executionsRunning} | ${p.allRunningThroughout ? 'yes' : 'NO'} (${s2(p.firstEndAfterWindowS ?? null)}) | ${r2(p.windowS)} | ${p.listExecutions} (${p.listExecutionsById} / ${p.listExecutionsByTag}) | ${r2(p.listExecutionsPerSecond)} | ${r2(p.nominalRounds)} | ${r2(p.listExecutionsPerNominalRound)} | ${r2(p.measuredRounds)} | ${r2(p.listExecutionsPerMeasuredRound)} | ${Object.entries(
+              p.callsInWindow,
+            )
+              .sort()
+              .map(([a, n]) => `${a} ${n}`)
+              .join(', ')} |`,
+      );
+    }
+  }
+  for (const r of results.filter(isReaction)) {
+    lines.push(
+      '',
+      `## Reaction latency (${r.scenario.name})`,
+      '',
+      `\`small\` (${r.scenario.smallInstances} instances) alternates \`parameters.version\` between 18 and 20 (both AllowedValues), so every change needs a reinstall. Per sample: PATCH returned → the emulator receives the first StartExecution whose execution is tagged \`${OWNER_TAG}=<ns>.small\` (receipt = answer time minus the emulator's handling incl. the ${LATENCY_MS} ms latency), then the bench waits for Ready at the new generation (watch) before the next change. Cases: idle = \`big\` absent; first-pass = \`big\` (${r.scenario.bigInstances} instances, package already installed via the emulator seed, \`interval: ${r.scenario.interval}\`) applied and its first reconcile reading its states (samples stop when it is Ready); drift = \`big\` was Ready and a periodic drift check reads its states again. Samples with \`big\` are taken only while its ListInstancePackageStates flow (≥ 10 received in the last 2 s). qps ${r.scenario.qps}. Target: < 2 s while the drift check runs.`,
+      '',
+      '| case | samples | → StartExecution p50 / p99 / max (s) | no StartExecution within 120 s | → Ready p50 / p99 (s) | big state reads per s during the case |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const c of r.cases) {
+      lines.push(
+        `| ${c.case} | ${c.samples.length} | ${s2(c.startP50S)} / ${s2(c.startP99S)} / ${s2(c.startMaxS)} | ${c.missed} | ${s2(c.readyP50S)} / ${s2(c.readyP99S)} | ${r2(c.bigReadsPerS)} |`,
+      );
+    }
+    lines.push(
+      '',
+      ...r.cases
+        .filter((c) => c.case !== 'idle')
+        .map(
+          (c) =>
+            `Per sample (${c.case}): → StartExecution s [big reads / small reads received meanwhile]: ${c.samples
+              .map(
+                (s) =>
+                  `${s.toStartMs === null ? '—' : r2(s.toStartMs / 1000)} [${s.bigReadsDuring}/${s.smallReadsDuring}]`,
+              )
+              .join(', ')}`,
+        )
+        .flatMap((line) => [line, '']),
+      `big: ${r.bigStartExecutions} StartExecution(s) (its package was already installed: floor 0), Ready ${r.bigReady ? `after ${s2(r.bigReadyAfterS)} s` : 'not within the run'}. Idle / peak RSS ${Math.round(r.idleRssMb)} / ${Math.round(r.peakRssMb)} MiB, CPU ${r2(r.cpuS)} s. Calls from big's apply to the end: ${Object.entries(
+        r.callsWithBig,
+      )
         .sort()
         .map(([a, n]) => `${a} ${n}`)
-        .join(', ')}`,
+        .join(', ')}.${r.note ? ` Note: ${r.note}.` : ''}`,
     );
+  }
+  if (converge.length > 0) {
+    lines.push('', '## Calls by action', '');
+    for (const r of converge) {
+      lines.push(
+        `- **${r.scenario.name}**: ${Object.entries(r.calls)
+          .sort()
+          .map(([a, n]) => `${a} ${n}`)
+          .join(', ')}`,
+      );
+    }
   }
   return `${lines.join('\n')}\n`;
 }
 
+/** Compiles the controller and returns its cli.js and a description of what was built. */
+function buildController(dir: string): { cli: string; describe: string } {
+  const build =
+    dir === REPO_ROOT
+      ? spawnSync('npm', ['run', '--silent', 'build'], { cwd: dir, stdio: 'inherit' })
+      : spawnSync(
+          process.execPath,
+          [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+          {
+            cwd: dir,
+            stdio: 'inherit',
+          },
+        );
+  if (build.status !== 0) throw new Error(`building the controller in ${dir} failed`);
+  const cli = join(dir, 'dist/src/cli.js');
+  if (!existsSync(cli)) throw new Error(`${cli} missing after the build`);
+  let describe = dir === REPO_ROOT ? 'the working tree' : `\`${dir}\``;
+  if (dir === REPO_ROOT) {
+    const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: dir,
+      encoding: 'utf8',
+    }).stdout.trim();
+    const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src'], {
+      cwd: dir,
+      encoding: 'utf8',
+    }).stdout.trim();
+    describe = `the working tree at ${head}${dirty ? ' with uncommitted changes under src/' : ''}`;
+  } else if (existsSync(join(dir, '.bench-commit'))) {
+    describe = `commit ${readFileSync(join(dir, '.bench-commit'), 'utf8').trim()} (exported to ${dir})`;
+  }
+  return { cli, describe };
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
-  const scenarios = [...SCENARIOS, ...(args.includes('--slow') ? SLOW : [])].filter(
-    (s) => !only || only.includes(s.name),
+  const arg = (name: string): string | undefined =>
+    args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+  const only = arg('--only')?.split(',');
+  const all = [...SCENARIOS, ...SLOW];
+  if (only) {
+    const unknown = only.filter((n) => !all.some((s) => s.name === n));
+    if (unknown.length > 0)
+      throw new Error(
+        `unknown scenario(s) ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}`,
+      );
+  }
+  // --only picks from every scenario (slow ones too); without it: the default set, plus SLOW with --slow.
+  const bigOverride = arg('--reaction-big');
+  const samplesOverride = arg('--reaction-samples');
+  const scenarios = (
+    only ? all.filter((s) => only.includes(s.name)) : [...SCENARIOS, ...(args.includes('--slow') ? SLOW : [])]
+  ).map((s) =>
+    s.kind === 'reaction'
+      ? {
+          ...s,
+          ...(bigOverride ? { bigInstances: Number(bigOverride) } : {}),
+          ...(samplesOverride ? { samples: Number(samplesOverride) } : {}),
+        }
+      : s,
   );
-  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('npm run build failed');
+  const controllerDir = resolve(arg('--controller-dir') ?? REPO_ROOT);
+  const { cli, describe } = buildController(controllerDir);
   const cp = await startControlPlane();
   try {
     const kc = new KubeConfig();
@@ -368,10 +1408,11 @@ async function main(): Promise<void> {
       await applyYaml(kc, readFileSync(join(REPO_ROOT, 'crds', f), 'utf8'));
     }
     await sleep(2_000);
-    const results: Result[] = [];
+    const results: AnyResult[] = [];
     for (const sc of scenarios) {
       process.stdout.write(`[bench] ${sc.name} …\n`);
-      const r = await runScenario(cp, kc, sc);
+      const r =
+        sc.kind === 'reaction' ? await runReaction(cp, kc, sc, cli) : await runScenario(cp, kc, sc, cli);
       process.stdout.write(`[bench] ${sc.name}: ${JSON.stringify({ ...r, calls: undefined })}\n`);
       results.push(r);
     }
@@ -379,10 +1420,17 @@ async function main(): Promise<void> {
     const suffix = only ? `-${only.join('_')}` : '';
     writeFileSync(
       join(REPO_ROOT, `bench/results/daemon${suffix}.json`),
-      `${JSON.stringify(results, null, 2)}\n`,
+      `${JSON.stringify(
+        results.map((r) => ({ ...r, controller: describe })),
+        null,
+        2,
+      )}\n`,
     );
-    writeFileSync(join(REPO_ROOT, `bench/results/daemon${suffix}.md`), report(results));
-    process.stdout.write(report(results));
+    writeFileSync(
+      join(REPO_ROOT, `bench/results/daemon${suffix}.md`),
+      report(results, { controller: describe }),
+    );
+    process.stdout.write(report(results, { controller: describe }));
   } finally {
     await cp.stop();
   }
