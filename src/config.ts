@@ -26,6 +26,8 @@ export interface Config {
   patchPolicyWorkers: number;
   cloudQps: number;
   cloudConcurrency: number;
+  /** Per-action limits (requests per sliding second per region); empty when unset. */
+  cloudActionQps: Record<string, number>;
   cloudMaxRetries: number;
   oosEndpoint?: string;
   ecsEndpoint?: string;
@@ -56,6 +58,27 @@ function positiveInt(flag: string) {
     if (!Number.isInteger(n) || n < 1)
       throw new InvalidArgumentError(`${flag}: "${value}" is not an integer >= 1`);
     return n;
+  };
+}
+
+/** `Action=N,Action=N`: per-action requests per second (N > 0, numbers allowed, e.g. 0.5). */
+function actionRates(flag: string) {
+  return (value: string): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const part of value
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const m = /^([A-Za-z][A-Za-z0-9]*)=([0-9]*\.?[0-9]+)$/.exec(part);
+      const n = m ? Number(m[2]) : NaN;
+      if (!m || !(n > 0)) {
+        throw new InvalidArgumentError(
+          `${flag}: "${part}" is not ACTION=RATE with an API action name and a rate > 0 (e.g. StartExecution=5)`,
+        );
+      }
+      out[m[1] as string] = n;
+    }
+    return out;
   };
 }
 
@@ -189,6 +212,13 @@ export function addControllerOptions(cmd: Command): Command {
     )
     .addOption(
       opt(
+        '--cloud-action-qps <list>',
+        'per-action limits below --cloud-qps, per region, for APIs Alibaba Cloud throttles per action (e.g. StartExecution=5,ListInstancePackageStates=10)',
+        'ECSOPS_CLOUD_ACTION_QPS',
+      ).argParser(actionRates('--cloud-action-qps')),
+    )
+    .addOption(
+      opt(
         '--cloud-max-retries <n>',
         'retries of throttled / 5xx / network-failed cloud calls',
         'ECSOPS_CLOUD_MAX_RETRIES',
@@ -293,6 +323,7 @@ export function toConfig(o: Record<string, unknown>): Config {
     patchPolicyWorkers: o.patchpolicyWorkers as number,
     cloudQps: o.cloudQps as number,
     cloudConcurrency: o.cloudConcurrency as number,
+    cloudActionQps: (o.cloudActionQps as Record<string, number> | undefined) ?? {},
     cloudMaxRetries: o.cloudMaxRetries as number,
     oosEndpoint: o.oosEndpoint as string | undefined,
     ecsEndpoint: o.ecsEndpoint as string | undefined,

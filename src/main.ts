@@ -63,6 +63,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
       protocol: cfg.cloudProtocol,
       qps: cfg.cloudQps,
       concurrency: cfg.cloudConcurrency,
+      actionQps: cfg.cloudActionQps,
       maxRetries: cfg.cloudMaxRetries,
       userAgent: `ecsops/${VERSION_STRING}`,
       ...opts.cloud,

@@ -124,6 +124,8 @@ export interface ApiCallerOptions {
   qps: number;
   /** Requests in flight at once. */
   concurrency: number;
+  /** Per-action attempts per sliding second, below `qps` (see limiter.ts). */
+  actionQps?: Readonly<Record<string, number>>;
   retry: RetryPolicy;
   /**
    * Upper bound of one HTTP attempt, milliseconds (default: none). Enforced here because the
@@ -191,7 +193,11 @@ export class ApiCaller implements RegionCaller {
     private readonly send: SendFn,
     private readonly opts: ApiCallerOptions,
   ) {
-    this.queue = new RateGate({ qps: opts.qps, concurrency: opts.concurrency });
+    this.queue = new RateGate({
+      qps: opts.qps,
+      concurrency: opts.concurrency,
+      ...(opts.actionQps ? { actionQps: opts.actionQps } : {}),
+    });
     this.sleep = opts.sleep ?? defaultSleep;
     this.random = opts.random ?? Math.random;
   }
@@ -263,6 +269,7 @@ export class ApiCaller implements RegionCaller {
           priority:
             opts.priority ??
             Math.max(opts.minPriority ?? 0, actionPriority(action, this.opts.actions[action])),
+          action,
           ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
           ...(signal ? { signal } : {}),
         });

@@ -36,6 +36,11 @@ export interface CloudOptions {
   qps?: number;
   /** Requests in flight per (product, region). Default 10. */
   concurrency?: number;
+  /**
+   * Per-action limits, requests per sliding second per region (e.g. `{ StartExecution: 5 }`), for
+   * APIs Alibaba Cloud throttles per action below the product's rate. Default none.
+   */
+  actionQps?: Readonly<Record<string, number>>;
   /** In-layer re-sends after transient errors. Default 5. */
   maxRetries?: number;
   /** Backoff base, milliseconds. Default 200. */
@@ -137,6 +142,7 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
       actions,
       qps: o.qps,
       concurrency: o.concurrency,
+      ...(opts.actionQps ? { actionQps: opts.actionQps } : {}),
       retry: { maxRetries: o.maxRetries, baseDelayMs: o.retryBaseDelayMs, maxDelayMs: o.retryMaxDelayMs },
       attemptTimeoutMs: Math.max(o.readTimeoutMs, o.connectTimeoutMs) + 1_000,
       metrics,

@@ -12,6 +12,8 @@
  * - **Fairness**: within one priority, owners (resources) take turns in slices of at most `slice`
  *   attempts, so one resource's 5,000-instance drift check does not hold the queue: another
  *   resource's read waits for at most one slice per owner ahead of it.
+ * - **Per-action limits** (`actionQps`): an action Alibaba Cloud throttles below the product's
+ *   rate also waits for its own sliding window; attempts of other actions go ahead meanwhile.
  * - **Adaptive**: a `Throttling.*` answer shrinks the effective rate (× 0.7, at least 1/s); every
  *   `recoverAfterMs` without throttling it grows back by 10 % of `qps` up to `qps`.
  */
@@ -41,6 +43,12 @@ export interface RateGateOptions {
    * attempts left waits. Default 64.
    */
   slice?: number;
+  /**
+   * Per-action limits, attempts per sliding second (e.g. `{ StartExecution: 5 }`), for APIs whose
+   * flow control Alibaba Cloud sets per action below the product's rate. An attempt of a capped
+   * action waits for its own window as well; other owners' attempts go ahead meanwhile.
+   */
+  actionQps?: Readonly<Record<string, number>>;
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: () => number;
 }
@@ -53,9 +61,12 @@ export interface GateOptions {
   owner?: string;
   /** Aborting removes a waiting attempt; `run` then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** The API action, for {@link RateGateOptions.actionQps}. */
+  action?: string;
 }
 
 interface Waiter {
+  action?: string;
   start: () => void;
   reject: (err: unknown) => void;
   cleanup: () => void;
@@ -81,9 +92,14 @@ class Lane {
     else this.owners.set(owner, [w]);
   }
 
-  /** The next waiter: the current owner's oldest, or the next owner's once the slice is used up. */
-  shift(): Waiter | undefined {
+  /**
+   * The next waiter: the current owner's oldest, or the next owner's once the slice is used up.
+   * An owner whose oldest waiter may not start yet (`ready` false: its action's window is full)
+   * is passed over this time.
+   */
+  shift(ready: (w: Waiter) => boolean = () => true): Waiter | undefined {
     for (const [owner, q] of this.owners) {
+      if (q[0] && !ready(q[0])) continue;
       const w = q.shift();
       this.served++;
       if (q.length === 0) {
@@ -134,12 +150,17 @@ export class RateGate {
   private lastThrottleAt = 0;
   private readonly now: () => number;
   private readonly recoverAfterMs: number;
+  /** Start times (ms) of recent attempts per capped action, oldest first. */
+  private readonly actionStarts = new Map<string, number[]>();
 
   constructor(private readonly opts: RateGateOptions) {
     if (!(opts.qps > 0) || !(opts.concurrency >= 1)) {
       throw new RangeError(
         `rate gate: qps must be > 0 and concurrency >= 1 (got ${opts.qps}, ${opts.concurrency})`,
       );
+    }
+    for (const [action, q] of Object.entries(opts.actionQps ?? {})) {
+      if (!(q > 0)) throw new RangeError(`rate gate: the limit of ${action} must be > 0 (got ${q})`);
     }
     this.effective = opts.qps;
     this.now = opts.now ?? Date.now;
@@ -179,6 +200,7 @@ export class RateGate {
         if (lane.remove(owner, waiter)) reject(signal?.reason);
       };
       const waiter: Waiter = {
+        ...(o.action !== undefined ? { action: o.action } : {}),
         start: () => {
           this.inFlight++;
           fn()
@@ -209,13 +231,34 @@ export class RateGate {
     this.lastThrottleAt = now; // next step after another quiet period
   }
 
-  private next(): Waiter | undefined {
+  private next(now: number): Waiter | undefined {
     const priorities = [...this.lanes.keys()].sort((a, b) => b - a);
+    const ready = (w: Waiter): boolean => this.actionWait(w.action, now) === 0;
     for (const p of priorities) {
-      const w = this.lanes.get(p)?.shift();
+      const w = this.lanes.get(p)?.shift(ready);
       if (w) return w;
     }
     return undefined;
+  }
+
+  /** How long (ms) an attempt of `action` must wait for the action's own sliding window; 0 = now. */
+  private actionWait(action: string | undefined, now: number): number {
+    const q = action === undefined ? undefined : this.opts.actionQps?.[action];
+    if (q === undefined || action === undefined) return 0;
+    const starts = this.actionStarts.get(action) ?? [];
+    const cap = Math.max(1, Math.floor(q));
+    const spanMs = (1000 * cap) / q;
+    while (starts.length > 0 && now - (starts[0] ?? 0) >= spanMs) starts.shift();
+    return starts.length < cap ? 0 : Math.max(1, Math.ceil((starts[0] ?? now) + spanMs - now));
+  }
+
+  /** Arms the pump timer for `waitMs` unless one is armed. */
+  private wake(waitMs: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, waitMs);
   }
 
   private pump(): void {
@@ -229,19 +272,25 @@ export class RateGate {
       const spanMs = (1000 * cap) / this.effective;
       while (this.starts.length > 0 && now - (this.starts[0] ?? 0) >= spanMs) this.starts.shift();
       if (this.starts.length >= cap) {
-        const wait = Math.max(1, Math.ceil((this.starts[0] ?? now) + spanMs - now));
-        if (!this.timer) {
-          this.timer = setTimeout(() => {
-            this.timer = undefined;
-            this.pump();
-          }, wait);
-        }
+        this.wake(Math.max(1, Math.ceil((this.starts[0] ?? now) + spanMs - now)));
         return;
       }
-      const w = this.next();
-      if (!w) return;
+      const w = this.next(now);
+      if (!w) {
+        // Every waiting attempt is held by its action's limit: wake when the first window frees.
+        const waits = Object.keys(this.opts.actionQps ?? {})
+          .map((a) => this.actionWait(a, now))
+          .filter((ms) => ms > 0);
+        if (waits.length > 0) this.wake(Math.min(...waits));
+        return;
+      }
       w.cleanup();
       this.starts.push(now);
+      if (w.action !== undefined && this.opts.actionQps?.[w.action] !== undefined) {
+        const list = this.actionStarts.get(w.action) ?? [];
+        list.push(now);
+        this.actionStarts.set(w.action, list);
+      }
       w.start();
     }
   }

@@ -36,6 +36,7 @@ describe('parseConfig', () => {
       patchPolicyWorkers: 2,
       cloudQps: 20,
       cloudConcurrency: 10,
+      cloudActionQps: {},
       cloudMaxRetries: 5,
       oosEndpoint: undefined,
       ecsEndpoint: undefined,
@@ -79,6 +80,16 @@ describe('parseConfig', () => {
       cloudProtocol: 'HTTP',
       logLevel: 'debug',
       executionPollMaxMs: 120_000,
+    });
+  });
+
+  it('parses per-action limits from the flag or the environment', () => {
+    expect(
+      parseConfig(['--cloud-action-qps', 'StartExecution=5, ListInstancePackageStates=0.5'], {})
+        .cloudActionQps,
+    ).toEqual({ StartExecution: 5, ListInstancePackageStates: 0.5 });
+    expect(parseConfig([], { ECSOPS_CLOUD_ACTION_QPS: 'RunCommand=2' }).cloudActionQps).toEqual({
+      RunCommand: 2,
     });
   });
 
@@ -140,6 +151,22 @@ describe('parseConfig', () => {
     { name: 'zero worker count', argv: ['--ecsextension-workers', '0'], flag: '--ecsextension-workers' },
     { name: 'non-numeric qps', argv: ['--cloud-qps', 'many'], flag: '--cloud-qps' },
     { name: 'negative retries', argv: ['--cloud-max-retries', '-1'], flag: '--cloud-max-retries' },
+    {
+      name: 'action limit without a rate',
+      argv: ['--cloud-action-qps', 'StartExecution'],
+      flag: '--cloud-action-qps',
+    },
+    {
+      name: 'zero action limit',
+      argv: ['--cloud-action-qps', 'StartExecution=0'],
+      flag: '--cloud-action-qps',
+    },
+    {
+      name: 'action limit from env',
+      argv: [],
+      env: { ECSOPS_CLOUD_ACTION_QPS: '=5' },
+      flag: '--cloud-action-qps',
+    },
     {
       name: 'int from env',
       argv: [],

@@ -75,6 +75,37 @@ describe('RateGate', () => {
     expect(order.indexOf('b11')).toBe(23);
   });
 
+  it('holds a capped action to its own sliding window while other actions go ahead', async () => {
+    let now = 0;
+    const gate = new RateGate({
+      qps: 100,
+      concurrency: 100,
+      now: () => now,
+      actionQps: { StartExecution: 2 },
+    });
+    const starts: Array<{ t: number; tag: string }> = [];
+    const run = (tag: string, action: string, owner: string) =>
+      gate.run(async () => void starts.push({ t: now, tag }), { action, owner, priority: PRIORITY.write });
+    const all = [
+      ...Array.from({ length: 5 }, (_, i) => run(`start${i}`, 'StartExecution', 'a')),
+      run('read0', 'ListExecutions', 'b'),
+    ];
+    for (let i = 0; i < 300; i++) {
+      now += 10;
+      await new Promise((r) => setTimeout(r, 0));
+      await new Promise((r) => setTimeout(r, 11));
+      if (starts.length === 6) break;
+    }
+    await Promise.all(all);
+    const startTimes = starts.filter((s) => s.tag.startsWith('start')).map((s) => s.t);
+    for (const t of startTimes)
+      expect(startTimes.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(2);
+    expect(startTimes).toHaveLength(5);
+    // The read of another owner did not wait behind the held StartExecutions.
+    expect(starts.findIndex((s) => s.tag === 'read0')).toBeLessThanOrEqual(2);
+    expect(() => new RateGate({ qps: 1, concurrency: 1, actionQps: { X: 0 } })).toThrow(RangeError);
+  });
+
   it('shrinks the rate on throttling and recovers after quiet periods', () => {
     let now = 0;
     const gate = new RateGate({ qps: 20, concurrency: 5, now: () => now, recoverAfterMs: 5_000 });
