@@ -12,6 +12,8 @@
  *   by every PatchPolicy over the instance, no older than the reader's `maxAgeMs`.
  * - **Instances**: ECS `DescribeInstances` by ID and `DescribeCloudAssistantStatus`, batched across
  *   every resource reading within a few milliseconds, no older than the reader's `maxAgeMs`.
+ * - **Tag selectors**: ECS `DescribeInstances` by tag, shared per selector; served from one
+ *   region-wide sweep once several selectors are in use and a sweep costs no more pages.
  * - **Templates**: OOS `GetTemplate` cached per (name, version) for a TTL; single-flight.
  * - **Running executions**: one region-wide OOS `ListExecutions` listing per owner kind (by the
  *   `ecsops.io/owner-kind` tag and status, all pages), shared by every resource's poll (status
@@ -29,6 +31,7 @@ import type {
   InstancePatchState,
   OosApi,
   PackageState,
+  TagFilter,
   TemplateDetail,
 } from './types.js';
 
@@ -141,12 +144,19 @@ export class RegionFleet {
   private readonly packageReads = new SingleFlight<PackageState[]>();
   private readonly patches = new Map<string, Stamped<InstancePatchState | undefined>>();
   private readonly instanceViews = new Map<string, Stamped<InstanceView | undefined>>();
+  /** Tag selectors asked for within {@link TAG_SWEEP_WINDOW_MS}: last ask (ms), pages of its last read. */
+  private readonly selectors = new Map<string, { askedAtMs: number; pages: number }>();
+  private readonly selectorCache = new Map<string, Stamped<Instance[]>>();
+  private readonly selectorReads = new SingleFlight<Instance[]>();
+  private sweep: (Stamped<Instance[]> & { pages: number }) | undefined;
+  private readonly sweepReads = new SingleFlight<Instance[]>();
   /** True while a batch read of instances is in flight (the next batch waits for it). */
   private batchInFlight = false;
   /** Instance IDs requested for the next batch read, and the readers waiting for it. */
   private batch:
     | {
-        ids: Set<string>;
+        /** Instance ID → a record a reader supplied (only its Cloud Assistant state is read). */
+        ids: Map<string, Instance | undefined>;
         waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
         timer?: ReturnType<typeof setTimeout>;
       }
@@ -176,6 +186,7 @@ export class RegionFleet {
     templates: 0,
     executionListings: 0,
     instanceBatches: 0,
+    tagSweeps: 0,
   };
 
   constructor(private readonly opts: RegionFleetOptions) {
@@ -294,14 +305,17 @@ export class RegionFleet {
   /**
    * ECS record and Cloud Assistant state of each instance in `instanceIds`, read no longer than
    * `o.maxAgeMs` ago. Requests of every resource arriving within a few milliseconds, or while the
-   * previous batch read is in flight (one at a time per region), are served by one batched read: ECS `DescribeInstances` by ID (100 per call) and
-   * `DescribeCloudAssistantStatus` for the Running ones (50 per call), instead of one pair of calls
-   * per resource. An instance ECS does not return maps to undefined (released, or another region).
+   * previous batch read is in flight (one at a time per region), are served by one batched read:
+   * ECS `DescribeInstances` by ID (100 per call) and `DescribeCloudAssistantStatus` for the Running
+   * ones (50 per call), instead of one pair of calls per resource. Records the caller just read
+   * (`known`, e.g. from {@link taggedInstances}) are not read again: only their Cloud Assistant
+   * state is. An instance ECS does not return maps to undefined (released, or another region).
    * @throws CloudError of the batch read.
    */
   async instances(
     instanceIds: readonly string[],
     o: ReadOptions,
+    known?: ReadonlyMap<string, Instance>,
   ): Promise<Map<string, InstanceView | undefined>> {
     const now = this.now();
     const todo = instanceIds.filter((id) => {
@@ -311,12 +325,13 @@ export class RegionFleet {
     if (todo.length > 0) {
       const done = new Promise<void>((resolve, reject) => {
         if (!this.batch) {
-          this.batch = { ids: new Set(), waiters: [] };
+          this.batch = { ids: new Map(), waiters: [] };
           // While a batch read is in flight the next batch grows; its end flushes the next one.
           if (!this.batchInFlight)
             this.batch.timer = setTimeout(() => void this.flushInstances(), INSTANCE_BATCH_WINDOW_MS);
         }
-        for (const id of todo) this.batch.ids.add(id);
+        // A record a reader just read (from a tag listing) serves every reader of the batch.
+        for (const id of todo) if (!this.batch.ids.get(id)) this.batch.ids.set(id, known?.get(id));
         this.batch.waiters.push({ resolve, reject });
         if (this.batch.ids.size >= INSTANCE_BATCH_FULL) void this.flushInstances();
       });
@@ -341,13 +356,18 @@ export class RegionFleet {
     this.batch = undefined;
     clearTimeout(batch.timer);
     this.batchInFlight = true;
-    const ids = [...batch.ids];
+    const ids = [...batch.ids.keys()];
     try {
       if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
       this.reads.instanceBatches++;
       const ecs = this.opts.ecs({ owner: 'fleet-view' });
       const started = this.now();
-      const found = await ecs.describeInstances({ instanceIds: ids });
+      const supplied = [...batch.ids.values()].filter((i): i is Instance => i !== undefined);
+      const unknown = ids.filter((id) => !batch.ids.get(id));
+      const found = [
+        ...supplied,
+        ...(unknown.length > 0 ? await ecs.describeInstances({ instanceIds: unknown }) : []),
+      ];
       const running = found.filter((i) => i.status === 'Running').map((i) => i.instanceId);
       const online = new Map(
         (running.length > 0 ? await ecs.describeCloudAssistantStatus(running) : []).map((c) => [
@@ -372,6 +392,71 @@ export class RegionFleet {
       this.batchInFlight = false;
       if (this.batch) void this.flushInstances();
     }
+  }
+
+  /**
+   * The instances carrying every tag of `tags` (a filter without a value matches any value of its
+   * key), read no longer than `o.maxAgeMs` ago. While few tag selectors are in use, each is read
+   * with its own ECS `DescribeInstances` by tag (shared by every resource with the same selector);
+   * once {@link TAG_SWEEP_MIN_SELECTORS} or more distinct selectors were asked for within
+   * {@link TAG_SWEEP_WINDOW_MS} and one region-wide paged sweep costs no more pages than their
+   * reads together, every selector is served from the sweep (filtered here).
+   * @throws CloudError.
+   */
+  async taggedInstances(tags: readonly TagFilter[], o: ReadOptions): Promise<Instance[]> {
+    const now = this.now();
+    const key = JSON.stringify(tags.map((t) => [t.key, t.value ?? null]).sort());
+    this.selectors.set(key, { askedAtMs: now, pages: this.selectors.get(key)?.pages ?? 1 });
+    for (const [k, v] of this.selectors) {
+      if (now - v.askedAtMs > TAG_SWEEP_WINDOW_MS) {
+        this.selectors.delete(k);
+        this.selectorCache.delete(k);
+      }
+    }
+    if (this.sweepPays()) return (await this.sweepRegion(o)).filter((i) => hasTags(i, tags));
+    const hit = this.selectorCache.get(key);
+    if (hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs) return hit.value;
+    return this.selectorReads.run(
+      `${key}|${o.maxAgeMs > 0 ? 'any' : now}`,
+      async (signal) => {
+        if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
+        const started = this.now();
+        const list = await this.opts.ecs(sharedView(signal, o)).describeInstances({ tags: [...tags] });
+        this.selectorCache.set(key, { value: list, readAtMs: started });
+        const sel = this.selectors.get(key);
+        if (sel) sel.pages = Math.max(1, Math.ceil(list.length / 100));
+        return list;
+      },
+      o.signal,
+    );
+  }
+
+  /** True when serving the active tag selectors from a region-wide sweep costs no more pages. */
+  private sweepPays(): boolean {
+    if (this.selectors.size < TAG_SWEEP_MIN_SELECTORS) return false;
+    if (!this.sweep) return true;
+    let pages = 0;
+    for (const v of this.selectors.values()) pages += v.pages;
+    return this.sweep.pages <= pages;
+  }
+
+  /** Every instance of the region (ECS `DescribeInstances`, all pages), no older than `o.maxAgeMs`. */
+  private sweepRegion(o: ReadOptions): Promise<Instance[]> {
+    const now = this.now();
+    if (this.sweep && o.maxAgeMs > 0 && now - this.sweep.readAtMs <= o.maxAgeMs)
+      return Promise.resolve(this.sweep.value);
+    return this.sweepReads.run(
+      o.maxAgeMs > 0 ? 'any' : String(now),
+      async (signal) => {
+        if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
+        this.reads.tagSweeps++;
+        const started = this.now();
+        const all = await this.opts.ecs(sharedView(signal, o)).describeInstances({});
+        this.sweep = { value: all, readAtMs: started, pages: Math.max(1, Math.ceil(all.length / 100)) };
+        return all;
+      },
+      o.signal,
+    );
   }
 
   /** Forgets the patch state of `instanceId` (a scan or install just ran on it). */
@@ -536,6 +621,16 @@ export class RegionFleet {
       o.signal,
     );
   }
+}
+
+/** Distinct tag selectors in use from which a region-wide sweep may serve them all. */
+export const TAG_SWEEP_MIN_SELECTORS = 4;
+/** How long a tag selector counts as in use after it was last asked for, ms. */
+export const TAG_SWEEP_WINDOW_MS = 10 * 60_000;
+
+/** True when `i` carries every tag of `tags` (a filter without a value matches any value). */
+function hasTags(i: Instance, tags: readonly TagFilter[]): boolean {
+  return tags.every((t) => i.tags.some((x) => x.key === t.key && (t.value === undefined || x.value === t.value)));
 }
 
 /** What {@link RegionFleet.executionStates} keeps per tag. */

@@ -26,7 +26,7 @@ import { clientToken } from '../shared/execution.js';
 import type { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { validateParameters } from '../shared/parameters.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
-import { listIds, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
+import { listIds, resolveTargets, TARGET_MAX_AGE_MS, type ResolvedTarget } from '../shared/targets.js';
 import { pollTracked, reclassifyUnreachable } from '../shared/tracked.js';
 import { trackedIds, type WorkItem } from '../shared/work.js';
 
@@ -44,9 +44,6 @@ export interface TargetCache {
   readAtMs: number;
   targets: ResolvedTarget[];
 }
-
-/** How old instance status and Cloud Assistant state may be when targets are resolved, ms. */
-export const TARGET_MAX_AGE_MS = 60_000;
 
 /** Per-process state and clients the phases share. */
 export interface ExtContext {

@@ -51,7 +51,13 @@ import {
   type WindowState,
 } from '../shared/schedule.js';
 import { scheduleErrorReason } from '../shared/schedule-errors.js';
-import { listIds, recheckReachability, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
+import {
+  listIds,
+  recheckReachability,
+  resolveTargets,
+  TARGET_MAX_AGE_MS,
+  type ResolvedTarget,
+} from '../shared/targets.js';
 import { describeHolder, type InstanceLock } from '../shared/lock.js';
 import { pollTracked, reclassifyUnreachable as reclassify } from '../shared/tracked.js';
 import { trackedIds, type FinishedWork, type WorkItem } from '../shared/work.js';
@@ -210,7 +216,10 @@ export function reconcileSchedule(k: PatchContext, scope: PatchScope): void {
 /** reconcileTargets resolves spec.targets (throws InstanceNotFound, stalled) and forgets failures of instances no longer targeted. */
 export async function reconcileTargets(scope: PatchScope): Promise<void> {
   const { spec } = scope.obj;
-  scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets);
+  // Instance reads batched with every other resource of the region (at most a minute old).
+  scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets, {
+    fleet: { view: scope.fleet, maxAgeMs: TARGET_MAX_AGE_MS, ...scope.view },
+  });
   scope.ledger.retain(new Set(scope.targets.map((t) => t.instanceId)));
 }
 

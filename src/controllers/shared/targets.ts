@@ -27,6 +27,9 @@ export function listIds(ids: readonly string[], max = 5): string {
   return ids.length > max ? `${head} (and ${ids.length - max} more)` : head;
 }
 
+/** How old instance status and Cloud Assistant state may be when targets are resolved, ms. */
+export const TARGET_MAX_AGE_MS = 60_000;
+
 /**
  * Resolves `targets` in `regionId`.
  * @param options.missing what explicitly listed instance IDs that do not exist in the region
@@ -84,6 +87,17 @@ export async function resolveTargets(
       const tags = targets.tags.map((t) =>
         t.value === undefined ? { key: t.key } : { key: t.key, value: t.value },
       );
+      if (options.fleet) {
+        // Tag reads shared per selector (or one region-wide sweep); Cloud Assistant state batched.
+        const { view, ...read } = options.fleet;
+        const tagged = (await view.taggedInstances(tags, read)).filter((i) => !excluded.has(i.instanceId));
+        const known = new Map(tagged.map((i) => [i.instanceId, i]));
+        const views = tagged.length > 0 ? await view.instances([...known.keys()], read, known) : new Map();
+        return tagged
+          .map((i) => views.get(i.instanceId) ?? { instance: i })
+          .map((v: InstanceView) => targetOf(v.instance, v.online ?? false))
+          .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+      }
       instances = await ecs.describeInstances({ tags });
     } else {
       // Admission rejects this (CEL); an object stored before the rule must never mean "the whole region".

@@ -1,7 +1,14 @@
 /** RegionFleet with a counting OOS fake: single-flight, age bounds, chunks, invalidation. */
 import { describe, expect, it } from 'vitest';
 import { RegionFleet } from '../../../src/cloud/fleet.js';
-import type { EcsApi, Execution, InstancePatchState, OosApi, PackageState } from '../../../src/cloud/types.js';
+import type {
+  EcsApi,
+  Execution,
+  Instance,
+  InstancePatchState,
+  OosApi,
+  PackageState,
+} from '../../../src/cloud/types.js';
 
 function fakeOos() {
   const calls = { packages: 0, patches: [] as number[], listings: 0 };
@@ -172,7 +179,10 @@ describe('RegionFleet.executionStates newerThanMs', () => {
     } as unknown as OosApi;
     const fleet = new RegionFleet({ oos: () => oos, now: () => now });
     const read = (newerThanMs?: number) =>
-      fleet.executionStates('k', 'v', { maxAgeMs: 2_000, ...(newerThanMs !== undefined ? { newerThanMs } : {}) });
+      fleet.executionStates('k', 'v', {
+        maxAgeMs: 2_000,
+        ...(newerThanMs !== undefined ? { newerThanMs } : {}),
+      });
     const first = read(); // refresh 1 starts at t=1000 (2 listing calls)
     while (gates.length < 2) await new Promise((r) => setTimeout(r, 1));
     now = 1_500;
@@ -224,5 +234,83 @@ describe('RegionFleet.instances', () => {
     const views = await Promise.all(later);
     expect(batches).toEqual([['i-1'], ['i-2', 'i-3', 'i-4']]);
     expect(views[2]?.get('i-4')?.online).toBe(true);
+  });
+});
+
+describe('RegionFleet.taggedInstances', () => {
+  const inst = (n: number, tags: Array<{ key: string; value?: string }>) =>
+    ({ instanceId: `i-${n}`, regionId: 'r', status: 'Running', tags }) as unknown as Instance;
+  // 300 instances: app=a0..a5 (50 each); i-0 to i-9 also carry team=x.
+  const region = Array.from({ length: 300 }, (_, n) =>
+    inst(n, [
+      { key: 'app', value: `a${Math.floor(n / 50)}` },
+      ...(n < 10 ? [{ key: 'team', value: 'x' }] : []),
+    ]),
+  );
+  function fake() {
+    const calls: Array<{ action: string; tags?: unknown; ids?: number }> = [];
+    const ecs = {
+      async describeInstances(req: {
+        tags?: Array<{ key: string; value?: string }>;
+        instanceIds?: string[];
+      }) {
+        calls.push({
+          action: 'DescribeInstances',
+          ...(req.tags ? { tags: req.tags } : {}),
+          ...(req.instanceIds ? { ids: req.instanceIds.length } : {}),
+        });
+        if (req.instanceIds) return region.filter((i) => req.instanceIds?.includes(i.instanceId));
+        return region.filter((i) =>
+          (req.tags ?? []).every((t) =>
+            i.tags.some((x) => x.key === t.key && (t.value === undefined || x.value === t.value)),
+          ),
+        );
+      },
+      async describeCloudAssistantStatus(ids: string[]) {
+        calls.push({ action: 'DescribeCloudAssistantStatus', ids: ids.length });
+        return ids.map((instanceId) => ({ instanceId, online: true }));
+      },
+    } as unknown as EcsApi;
+    return { calls, fleet: new RegionFleet({ oos: () => ({}) as OosApi, ecs: () => ecs }) };
+  }
+
+  it('shares one read per selector while few selectors are in use', async () => {
+    const { calls, fleet } = fake();
+    const [a, b] = await Promise.all([
+      fleet.taggedInstances([{ key: 'app', value: 'a1' }], { maxAgeMs: 60_000 }),
+      fleet.taggedInstances([{ key: 'app', value: 'a1' }], { maxAgeMs: 60_000 }),
+    ]);
+    expect(a).toHaveLength(50);
+    expect(b).toBe(a);
+    const team = await fleet.taggedInstances([{ key: 'team' }], { maxAgeMs: 60_000 });
+    expect(team.map((i) => i.instanceId)).toEqual(region.slice(0, 10).map((i) => i.instanceId));
+    expect(calls.filter((c) => c.action === 'DescribeInstances')).toHaveLength(2);
+    expect(fleet.reads.tagSweeps).toBe(0);
+  });
+
+  it('serves every selector from one region-wide sweep once enough are in use and it pays', async () => {
+    const { calls, fleet } = fake();
+    // Six selectors of 50 instances: 6 pages per round; the sweep of 300 instances is 3 pages.
+    for (let k = 0; k < 6; k++)
+      await fleet.taggedInstances([{ key: 'app', value: `a${k}` }], { maxAgeMs: 0 });
+    expect(fleet.reads.tagSweeps).toBeGreaterThan(0);
+    const before = calls.length;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, k) =>
+        fleet.taggedInstances([{ key: 'app', value: `a${k}` }], { maxAgeMs: 60_000 }),
+      ),
+    );
+    expect(calls.length).toBe(before); // all six from the fresh sweep
+    expect(results.map((r) => r.length)).toEqual([50, 50, 50, 50, 50, 50]);
+    expect(results[2]?.every((i) => i.tags.some((t) => t.value === 'a2'))).toBe(true);
+  });
+
+  it('reads only the Cloud Assistant state of records a tag read just supplied', async () => {
+    const { calls, fleet } = fake();
+    const tagged = await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 60_000 });
+    const known = new Map(tagged.map((i) => [i.instanceId, i]));
+    const views = await fleet.instances([...known.keys()], { maxAgeMs: 60_000 }, known);
+    expect(views.get('i-3')?.online).toBe(true);
+    expect(calls.map((c) => c.action)).toEqual(['DescribeInstances', 'DescribeCloudAssistantStatus']);
   });
 });
