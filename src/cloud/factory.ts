@@ -18,7 +18,7 @@ import { RegionFleet } from './fleet.js';
 import { cloudMetrics, initActionMetrics } from './metrics.js';
 import { OOS_ACTIONS, OosClient } from './oos.js';
 import { createSdkClient, createSdkSend, sdkEndpoint } from './sdk.js';
-import type { CloudClients, CloudProduct, EcsApi, OosApi } from './types.js';
+import type { CloudClients, CloudProduct, EcsApi, Execution, OosApi } from './types.js';
 
 /** Options of the cloud layer. Durations are named by unit. */
 export interface CloudOptions {
@@ -153,6 +153,7 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
   const oosClients = new Map<string, { caller: ApiCaller; client: OosApi }>();
   const ecsClients = new Map<string, { caller: ApiCaller; client: EcsApi }>();
   const fleets = new Map<string, RegionFleet>();
+  const finishedListeners = new Set<(finished: readonly Execution[]) => void>();
   return {
     oos(regionId, clientOpts) {
       let c = oosClients.get(regionId);
@@ -180,9 +181,16 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
           ecs: (o) => this.ecs(regionId, o),
           ...(deps.now ? { now: deps.now } : {}),
         });
+        f.onExecutionsFinished((finished) => {
+          for (const l of finishedListeners) l(finished);
+        });
         fleets.set(regionId, f);
       }
       return f;
+    },
+    onExecutionsFinished(listener) {
+      finishedListeners.add(listener);
+      return () => finishedListeners.delete(listener);
     },
     checkCredentials: () => checkCredentials(provider),
     endpoint(product, regionId) {

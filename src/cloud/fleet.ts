@@ -173,7 +173,11 @@ export class RegionFleet {
     readAtMs: number;
   }>();
   /** The refresh of execution states in flight per tag (see {@link executionStates}). */
-  private readonly execRefresh = new Map<string, { gen: number; startedAtMs: number; done: Promise<void> }>();
+  private readonly execRefresh = new Map<
+    string,
+    { gen: number; startedAtMs: number; ended: boolean; done: Promise<void> }
+  >();
+  private readonly finishedListeners = new Set<(finished: readonly Execution[]) => void>();
   private execGen = 0;
   /** When this process last started an execution per owner (see {@link noteStarted}), ms. */
   private readonly lastStart = new Map<string, number>();
@@ -218,9 +222,7 @@ export class RegionFleet {
           async (signal) => {
             this.reads.packageStates++;
             const started = this.now();
-            const states = await this.opts
-              .oos(sharedView(signal, o))
-              .listInstancePackageStates(id);
+            const states = await this.opts.oos(sharedView(signal, o)).listInstancePackageStates(id);
             const compact = states.map(compactState);
             const prev = this.packages.get(id);
             // A result recorded (by an execution outcome) after this read started wins.
@@ -287,9 +289,7 @@ export class RegionFleet {
           async (signal) => {
             this.reads.patchStates++;
             const started = this.now();
-            const states = await this.opts
-              .oos(sharedView(signal, o))
-              .listInstancePatchStates(chunk);
+            const states = await this.opts.oos(sharedView(signal, o)).listInstancePatchStates(chunk);
             const byId = new Map(states.map((st) => [st.instanceId, st]));
             for (const id of chunk) this.patches.set(id, { value: byId.get(id), readAtMs: started });
             return states;
@@ -476,9 +476,7 @@ export class RegionFleet {
       key,
       async (signal) => {
         this.reads.templates++;
-        const t = await this.opts
-          .oos(sharedView(signal, o))
-          .getTemplate(name, version);
+        const t = await this.opts.oos(sharedView(signal, o)).getTemplate(name, version);
         this.templates.set(key, { value: t, readAtMs: this.now() });
         return t;
       },
@@ -499,39 +497,58 @@ export class RegionFleet {
    * The last known state of the executions tagged `tagKey=tagValue` in the region that are running
    * or finished recently, shared by every reader: read no longer than `o.maxAgeMs` ago and, with
    * `o.newerThanMs`, read at or after that time (e.g. the start of the newest execution a poller
-   * looks for). One refresh is two paged OOS `ListExecutions` calls: `Status=Running`, and
+   * looks for). A refresh is one paged OOS `ListExecutions Status=Running`; it also lists
    * `EndDateAfter` = the newest end date seen minus a slack (first: the last
-   * {@link FINISHED_RETENTION_MS}), so a round costs pages of what changed, not one call per
-   * tracked execution. One refresh runs at a time per tag: readers needing newer data than the
-   * refresh in flight share the next one. Finished executions are kept for
-   * {@link FINISHED_RETENTION_MS}; an execution not in the map (not yet `Running`, or finished
-   * long ago) must be read by ID.
+   * {@link FINISHED_RETENTION_MS}) only when an execution it listed running before is gone, or a
+   * reader asks for ended ones (`o.ended`: it misses an execution in both lists). So a round over
+   * any number of running executions costs pages of what changed, not a call per execution. One
+   * refresh runs at a time per tag: readers needing newer data than the refresh in flight share the
+   * next one. Finished executions are kept for {@link FINISHED_RETENTION_MS} and announced to
+   * {@link onExecutionsFinished} listeners; an execution in neither list must be read by ID.
    * @returns the executions by ID and when that state was read (ms, this process's clock).
    * @throws CloudError.
    */
   async executionStates(
     tagKey: string,
     tagValue: string,
-    o: ReadOptions & { newerThanMs?: number },
+    o: ReadOptions & { newerThanMs?: number; ended?: boolean },
   ): Promise<{ byId: ReadonlyMap<string, Execution>; readAtMs: number }> {
     const key = `${tagKey}=${tagValue}`;
     // A refresh starting now is as new as any reader can ask for.
     const need = o.maxAgeMs > 0 ? Math.min(o.newerThanMs ?? -Infinity, this.now()) : this.now();
+    const ended = o.ended === true;
     for (;;) {
       const hit = this.execStates.get(key);
-      if (hit && o.maxAgeMs > 0 && this.now() - hit.readAtMs <= o.maxAgeMs && hit.readAtMs >= need)
+      if (
+        hit &&
+        o.maxAgeMs > 0 &&
+        this.now() - hit.readAtMs <= o.maxAgeMs &&
+        hit.readAtMs >= need &&
+        (!ended || hit.endedAtMs >= Math.max(need, hit.readAtMs))
+      )
         return { byId: hit.all, readAtMs: hit.readAtMs };
       const cur = this.execRefresh.get(key);
-      if (!cur || cur.startedAtMs >= need)
+      if (!cur || (cur.startedAtMs >= need && (!ended || cur.ended)))
         return this.execStateReads.run(
           `${key}|${cur?.gen ?? ++this.execGen}`,
-          (signal) => this.refreshStates(key, tagKey, tagValue, signal, o),
+          (signal) => this.refreshStates(key, tagKey, tagValue, signal, o, ended),
           o.signal,
         );
-      // The refresh in flight began too early for this reader: wait for it, then share the next.
+      // The refresh in flight does not answer this reader: wait for it, then share the next.
       await cur.done;
       if (o.signal?.aborted) throw o.signal.reason;
     }
+  }
+
+  /**
+   * Registers `listener` for executions a refresh of {@link executionStates} sees finished for the
+   * first time (not on the very first refresh of a tag, which reads the retention window). Called
+   * synchronously after the refresh landed; a throwing listener is ignored.
+   * @returns a function that unregisters it.
+   */
+  onExecutionsFinished(listener: (finished: readonly Execution[]) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
   }
 
   /** One refresh of {@link executionStates} (registered in `execRefresh` while it runs). */
@@ -541,41 +558,62 @@ export class RegionFleet {
     tagValue: string,
     signal: AbortSignal,
     o: ClientOptions,
+    endedWanted: boolean,
   ): Promise<{ byId: ReadonlyMap<string, Execution>; readAtMs: number }> {
     const started = this.now();
     let finish = (): void => undefined;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    this.execRefresh.set(key, { gen: this.execGen, startedAtMs: started, done });
+    const entry = { gen: this.execGen, startedAtMs: started, ended: endedWanted, done };
+    this.execRefresh.set(key, entry);
     try {
       this.reads.executionListings++;
       const prev = this.execStates.get(key);
-      const endAfter = prev?.newestEnd
-        ? isoSeconds(Date.parse(prev.newestEnd) - END_DATE_SLACK_MS)
-        : isoSeconds(started - FINISHED_RETENTION_MS);
       const oos = this.opts.oos(sharedView(signal, o));
       const tags = { [tagKey]: tagValue };
-      const [running, ended] = await Promise.all([
-        oos.listAllExecutions({ tags, status: 'Running' }),
-        oos.listAllExecutions({ tags, endDateAfter: endAfter }),
-      ]);
+      const running = await oos.listAllExecutions({ tags, status: 'Running' });
+      const runningIds = new Set(running.map((e) => e.executionId));
+      const gone = prev ? [...prev.running.keys()].some((id) => !runningIds.has(id)) : true;
+      let ended: Execution[] | undefined;
+      if (gone || endedWanted) {
+        entry.ended = true;
+        const endAfter = prev?.newestEnd
+          ? isoSeconds(Date.parse(prev.newestEnd) - END_DATE_SLACK_MS)
+          : isoSeconds(started - FINISHED_RETENTION_MS);
+        ended = await oos.listAllExecutions({ tags, endDateAfter: endAfter });
+      }
       const st: ExecutionStates = this.execStates.get(key) ?? {
         running: new Map(),
         finished: new Map(),
         readAtMs: -Infinity,
+        endedAtMs: -Infinity,
         all: new Map(),
       };
       if (st.readAtMs > started) return { byId: st.all, readAtMs: st.readAtMs }; // a later refresh landed
       st.running = new Map(running.map((e) => [e.executionId, e]));
-      for (const e of ended) {
+      const fresh: Execution[] = [];
+      for (const e of ended ?? []) {
         if (!TERMINAL_EXECUTION_STATUSES.includes(e.status)) continue;
-        if (!st.finished.has(e.executionId)) st.finished.set(e.executionId, { exec: e, seenAtMs: started });
+        if (!st.finished.has(e.executionId)) {
+          st.finished.set(e.executionId, { exec: e, seenAtMs: started });
+          fresh.push(e);
+        }
         if (e.endDate && (!st.newestEnd || e.endDate > st.newestEnd)) st.newestEnd = e.endDate;
       }
       for (const [id, f] of st.finished)
         if (started - f.seenAtMs > FINISHED_RETENTION_MS) st.finished.delete(id);
       st.readAtMs = started;
+      if (ended) st.endedAtMs = started;
       st.all = merged(st);
       this.execStates.set(key, st);
+      if (prev && fresh.length > 0) {
+        for (const l of this.finishedListeners) {
+          try {
+            l(fresh);
+          } catch {
+            // a listener's failure is its own
+          }
+        }
+      }
       return { byId: st.all, readAtMs: started };
     } finally {
       if (this.execRefresh.get(key)?.done === done) this.execRefresh.delete(key);
@@ -630,7 +668,9 @@ export const TAG_SWEEP_WINDOW_MS = 10 * 60_000;
 
 /** True when `i` carries every tag of `tags` (a filter without a value matches any value). */
 function hasTags(i: Instance, tags: readonly TagFilter[]): boolean {
-  return tags.every((t) => i.tags.some((x) => x.key === t.key && (t.value === undefined || x.value === t.value)));
+  return tags.every((t) =>
+    i.tags.some((x) => x.key === t.key && (t.value === undefined || x.value === t.value)),
+  );
 }
 
 /** What {@link RegionFleet.executionStates} keeps per tag. */
@@ -639,6 +679,8 @@ interface ExecutionStates {
   /** Finished executions by ID, with when this process first saw them finished (ms). */
   finished: Map<string, { exec: Execution; seenAtMs: number }>;
   readAtMs: number;
+  /** When the last refresh that listed ended executions started (ms). */
+  endedAtMs: number;
   /** Running and finished by ID, built once per refresh. */
   all: ReadonlyMap<string, Execution>;
   /** The newest `EndDate` seen (the cloud's clock), the next `EndDateAfter` bound minus the slack. */

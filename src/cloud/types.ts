@@ -610,6 +610,12 @@ export interface CloudClients {
   ecs(regionId: string, opts?: ClientViewOptions): EcsApi;
   /** The region's shared fleet view (see fleet.ts); one per region, created on first use. */
   fleet(regionId: string): RegionFleet;
+  /**
+   * Registers `listener` for executions any region's fleet view sees finished for the first time
+   * (`RegionFleet.onExecutionsFinished`), in every region, present and future.
+   * @returns a function that unregisters it.
+   */
+  onExecutionsFinished?(listener: (finished: readonly Execution[]) => void): () => void;
 }
 
 /**

@@ -33,6 +33,7 @@ export function registerEcsExtension(
     workers: deps.workers,
     ...(deps.namespace !== undefined ? { namespace: deps.namespace } : {}),
     ...(deps.lock ? { lock: deps.lock } : {}),
+    cloud: deps.cloud,
     build: ({ objects, kube }) =>
       new EcsExtensionReconciler({
         objects,

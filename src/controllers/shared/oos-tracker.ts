@@ -33,7 +33,7 @@ import {
 } from './work.js';
 
 /** How old the region's shared listing of running executions may be for a poll, ms. */
-export const POLL_LISTING_MAX_AGE_MS = 2_000;
+export const POLL_LISTING_MAX_AGE_MS = 2_500;
 
 /** Options of {@link OosExecutionTracker}. */
 export interface OosTrackerOptions {
@@ -150,24 +150,33 @@ export class OosExecutionTracker implements WorkTracker {
   }
 
   /**
-   * The fleet's shared execution states for `items`: when an item the view lacks started after
-   * the view was read (seconds ago at most), one newer shared refresh is awaited rather than a
-   * `ListExecutions` by ID per such item (polls of many resources share that refresh).
+   * The fleet's shared execution states for `items`. Items the view lacks are looked for once more
+   * in a refresh that lists ended executions and, for items started after the view was read, is
+   * newer than their start (polls of many resources share that refresh) — not by ID one by one.
    */
-  private async knownStates(owner: Resource, items: readonly WorkItem[]): Promise<ReadonlyMap<string, Execution>> {
+  private async knownStates(
+    owner: Resource,
+    items: readonly WorkItem[],
+  ): Promise<ReadonlyMap<string, Execution>> {
     const fleet = this.opts.fleet as RegionFleet;
-    const read = (newerThanMs?: number) =>
+    const read = (more?: { newerThanMs?: number; ended: boolean }) =>
       fleet.executionStates(OWNER_KIND_TAG, owner.kind, {
         maxAgeMs: POLL_LISTING_MAX_AGE_MS,
-        ...(newerThanMs !== undefined ? { newerThanMs } : {}),
+        ...(more?.ended ? { ended: true } : {}),
+        ...(more?.newerThanMs !== undefined ? { newerThanMs: more.newerThanMs } : {}),
         ...this.opts.view,
       });
     const first = await read();
+    const missing = items.filter((t) => !first.byId.has(t.executionId));
+    if (missing.length === 0) return first.byId;
     // Start times have second resolution: anything started in the view's second may be missing.
-    const newest = Math.max(
-      ...items.filter((t) => !first.byId.has(t.executionId)).map((t) => Date.parse(t.startTime) + 1_000),
-    );
-    return Number.isFinite(newest) && newest > first.readAtMs ? (await read(newest)).byId : first.byId;
+    const newest = Math.max(...missing.map((t) => Date.parse(t.startTime) + 1_000));
+    return (
+      await read({
+        ...(Number.isFinite(newest) && newest > first.readAtMs ? { newerThanMs: newest } : {}),
+        ended: true,
+      })
+    ).byId;
   }
 
   private reporting(): StartReporting {

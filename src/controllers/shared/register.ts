@@ -3,12 +3,21 @@
  * Each kind's `register<Kind>` calls {@link registerKind}, so `main.ts` adds a kind in one line.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { GROUP, RECONCILE_REQUESTED_ANNOTATION, VERSION } from '../../api/common.js';
+import {
+  GROUP,
+  OWNER_KIND_TAG,
+  OWNER_NAME_TAG,
+  OWNER_UID_TAG,
+  RECONCILE_REQUESTED_ANNOTATION,
+  VERSION,
+} from '../../api/common.js';
 import type { Reconciler } from '../../runtime/controller.js';
 import type { InformerCache } from '../../runtime/informer.js';
 import { generationChangedPredicate, type ControllerHandle, type Manager } from '../../runtime/manager.js';
 import { StatusPatcher } from '../../runtime/status.js';
 import type { KubeWriter, ObjectReader, Resource } from './deps.js';
+import type { CloudClients } from '../../cloud/types.js';
+import { QueuePriority } from '../../runtime/workqueue.js';
 import type { InstanceLock } from './lock.js';
 
 /** One kind to register. */
@@ -24,6 +33,11 @@ export interface KindRegistration<T extends Resource> {
   annotations?: readonly string[];
   /** The process's cross-kind instance lock: this kind's objects become a source of holders. */
   lock?: InstanceLock;
+  /**
+   * The cloud layer: an execution of this kind that its fleet view sees finish enqueues its owner
+   * at once (poll priority), so a result shows in status without waiting for the owner's poll delay.
+   */
+  cloud?: CloudClients;
   /** Builds the reconciler from the informer cache reader and the status writer. */
   build(io: { objects: ObjectReader<T>; kube: KubeWriter<T> }): Reconciler;
 }
@@ -62,5 +76,26 @@ export function registerKind<T extends Resource>(
   });
   holder.cache = handle.cache;
   reg.lock?.addSource(reg.kind, objects as ObjectReader<Resource>);
+  reg.cloud?.onExecutionsFinished?.((finished) => {
+    for (const e of finished) {
+      if (e.tags[OWNER_KIND_TAG] !== reg.kind) continue;
+      const owner = ownerOf(e.tags, objects);
+      if (owner) handle.queue.add(owner, QueuePriority.poll);
+    }
+  });
   return handle;
+}
+
+/**
+ * The workqueue key (`namespace/name`) of the object an execution's owner tags name, when the
+ * cache holds it with the tagged UID (the name tag is `namespace.name`; namespaces have no dots).
+ */
+function ownerOf(tags: Readonly<Record<string, string>>, objects: ObjectReader<Resource>): string | undefined {
+  const tag = tags[OWNER_NAME_TAG] ?? '';
+  const dot = tag.indexOf('.');
+  if (dot <= 0) return undefined;
+  const namespace = tag.slice(0, dot);
+  const name = tag.slice(dot + 1);
+  const obj = objects.get(namespace, name);
+  return obj && obj.metadata.uid === tags[OWNER_UID_TAG] ? `${namespace}/${name}` : undefined;
 }

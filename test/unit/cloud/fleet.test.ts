@@ -171,7 +171,8 @@ describe('RegionFleet.executionStates newerThanMs', () => {
     let calls = 0;
     const gates: Array<() => void> = [];
     const oos = {
-      async listAllExecutions(): Promise<Execution[]> {
+      async listAllExecutions(req: { status?: string }): Promise<Execution[]> {
+        if (req.status !== 'Running') return [];
         calls++;
         await new Promise<void>((r) => gates.push(r));
         return [];
@@ -183,29 +184,75 @@ describe('RegionFleet.executionStates newerThanMs', () => {
         maxAgeMs: 2_000,
         ...(newerThanMs !== undefined ? { newerThanMs } : {}),
       });
-    const first = read(); // refresh 1 starts at t=1000 (2 listing calls)
-    while (gates.length < 2) await new Promise((r) => setTimeout(r, 1));
+    const waitGate = async () => {
+      while (gates.length < 1) await new Promise((r) => setTimeout(r, 1));
+    };
+    const first = read(); // refresh 1 starts at t=1000
+    await waitGate();
     now = 1_500;
     const a = read(1_400); // needs a read started at/after 1400: waits for the next refresh
     const b = read(1_450);
     const c = read(900); // the refresh in flight is new enough: joins it
     await new Promise((r) => setTimeout(r, 5));
-    expect(calls).toBe(2);
-    for (const g of gates.splice(0)) g();
+    expect(calls).toBe(1);
+    gates.shift()?.();
     expect((await first).readAtMs).toBe(1_000);
     expect((await c).readAtMs).toBe(1_000);
-    while (gates.length < 2) await new Promise((r) => setTimeout(r, 1));
-    expect(calls).toBe(4); // exactly one next refresh for a and b
-    for (const g of gates.splice(0)) g();
+    await waitGate();
+    expect(calls).toBe(2); // exactly one next refresh for a and b
+    gates.shift()?.();
     expect((await a).readAtMs).toBe(1_500);
     expect((await b).readAtMs).toBe(1_500);
     // Newer than now is capped at now: served by a refresh starting now, not a loop.
     now = 4_000;
     const d = read(10_000);
-    while (gates.length < 2) await new Promise((r) => setTimeout(r, 1));
-    for (const g of gates.splice(0)) g();
+    await waitGate();
+    gates.shift()?.();
     expect((await d).readAtMs).toBe(4_000);
-    expect(calls).toBe(6);
+    expect(calls).toBe(3);
+  });
+
+  it('lists ended executions only when one listed running is gone or a reader asks, and announces new finishes', async () => {
+    let now = Date.parse('2026-11-30T10:00:00Z');
+    const exec = (id: string, status: string, endDate?: string) =>
+      ({
+        executionId: id,
+        status,
+        parameters: {},
+        tags: {},
+        ...(endDate ? { endDate } : {}),
+      }) as unknown as Execution;
+    let running = [exec('e1', 'Running'), exec('e2', 'Running')];
+    let ended: Execution[] = [];
+    const requests: string[] = [];
+    const oos = {
+      async listAllExecutions(req: { status?: string }): Promise<Execution[]> {
+        requests.push(req.status ?? 'ended');
+        return req.status === 'Running' ? running : ended;
+      },
+    } as unknown as OosApi;
+    const fleet = new RegionFleet({ oos: () => oos, now: () => now });
+    const announced: string[] = [];
+    fleet.onExecutionsFinished((f) => announced.push(...f.map((e) => e.executionId)));
+    const read = (o: { ended?: boolean } = {}) => fleet.executionStates('k', 'v', { maxAgeMs: 2_000, ...o });
+    await read(); // first refresh: the retention window of ended ones too (nothing announced)
+    expect(requests).toEqual(['Running', 'ended']);
+    now += 3_000;
+    await read(); // both still running: one call
+    expect(requests).toHaveLength(3);
+    now += 3_000;
+    running = [exec('e2', 'Running')];
+    ended = [exec('e1', 'Success', '2026-11-30T10:00:05Z')];
+    const st = await read(); // e1 is gone from Running: ended listed, e1 announced
+    expect(requests.slice(3)).toEqual(['Running', 'ended']);
+    expect(st.byId.get('e1')?.status).toBe('Success');
+    expect(announced).toEqual(['e1']);
+    now += 3_000;
+    await read(); // nothing gone: Running only
+    expect(requests.slice(5)).toEqual(['Running']);
+    await read({ ended: true }); // fresh, but without ended ones: one refresh listing them
+    expect(requests.slice(6)).toEqual(['Running', 'ended']);
+    expect(announced).toEqual(['e1']); // not announced twice
   });
 });
 
