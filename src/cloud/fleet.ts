@@ -181,6 +181,8 @@ export class RegionFleet {
   private execGen = 0;
   /** When this process last started an execution per owner (see {@link noteStarted}), ms. */
   private readonly lastStart = new Map<string, number>();
+  /** When each owner was last checked for untracked work (see {@link adoptionNeeded}), ms. */
+  private readonly adoptionChecked = new Map<string, number>();
   private readonly now: () => number;
   private readonly templateTtlMs: number;
   /** Reads actually sent, by kind (for tests and benchmarks). */
@@ -491,6 +493,29 @@ export class RegionFleet {
    */
   noteStarted(owner: string): void {
     this.lastStart.set(owner, this.now());
+  }
+
+  /**
+   * Records that `owner` was checked for running work its status does not track (adoption), with
+   * a listing read after the check began at `checkedAtMs` (this process's clock).
+   */
+  noteAdoptionChecked(owner: string, checkedAtMs: number): void {
+    this.adoptionChecked.set(owner, checkedAtMs);
+  }
+
+  /**
+   * False once `owner` was checked for untracked work after this process's last start for it: no
+   * execution of it can be missing from its status since (this process is the only one starting
+   * them while it leads, and exits when it loses the Lease), so periodic drift checks list nothing.
+   */
+  adoptionNeeded(owner: string): boolean {
+    const checked = this.adoptionChecked.get(owner);
+    return checked === undefined || (this.lastStart.get(owner) ?? -Infinity) >= checked;
+  }
+
+  /** The time of this process's clock, ms (the view's stamps use it). */
+  nowMs(): number {
+    return this.now();
   }
 
   /**

@@ -186,9 +186,13 @@ export class OosExecutionTracker implements WorkTracker {
 
   async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {
     let owned: Execution[];
+    let checkedAt: number | undefined;
     const uid = owner.metadata.uid ?? '';
     try {
       if (this.opts.fleet) {
+        // Checked since this process's last start for the resource: nothing can be untracked.
+        if (!this.opts.fleet.adoptionNeeded(uid)) return [];
+        checkedAt = this.opts.fleet.nowMs();
         // The shared listing is never older than this process's last StartExecution for this
         // resource (start() notes it), so work started before a failed status write is seen; a
         // restarted process has no such start, and any listing it reads postdates the crash.
@@ -220,6 +224,8 @@ export class OosExecutionTracker implements WorkTracker {
         startTime: exec.startDate ?? exec.createDate ?? toMetaTime(now),
       });
     }
+    // Only a check that found nothing to adopt is remembered: adopted work must reach status first.
+    if (checkedAt !== undefined && adopted.length === 0) this.opts.fleet?.noteAdoptionChecked(uid, checkedAt);
     return adopted;
   }
 

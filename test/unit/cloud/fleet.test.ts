@@ -361,3 +361,22 @@ describe('RegionFleet.taggedInstances', () => {
     expect(calls.map((c) => c.action)).toEqual(['DescribeInstances', 'DescribeCloudAssistantStatus']);
   });
 });
+
+describe('RegionFleet adoption bookkeeping', () => {
+  it('needs an adoption check until one ran after the last start, and again after every start', () => {
+    let now = 1_000;
+    const fleet = new RegionFleet({ oos: () => ({}) as OosApi, now: () => now });
+    expect(fleet.adoptionNeeded('uid-1')).toBe(true); // never checked in this process
+    fleet.noteAdoptionChecked('uid-1', now);
+    expect(fleet.adoptionNeeded('uid-1')).toBe(false);
+    now += 10;
+    fleet.noteStarted('uid-1'); // a start after the check (its status write may fail)
+    expect(fleet.adoptionNeeded('uid-1')).toBe(true);
+    fleet.noteAdoptionChecked('uid-1', now); // a check that began in the same millisecond as the start
+    expect(fleet.adoptionNeeded('uid-1')).toBe(true);
+    now += 1;
+    fleet.noteAdoptionChecked('uid-1', now);
+    expect(fleet.adoptionNeeded('uid-1')).toBe(false);
+    expect(fleet.adoptionNeeded('uid-2')).toBe(true);
+  });
+});
