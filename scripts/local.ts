@@ -22,13 +22,12 @@ import { createServer } from 'node:http';
 import { join, normalize } from 'node:path';
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../src/config.js';
 import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator } from '../src/emulator/index.js';
 import { startController } from '../src/main.js';
 import { createLogger } from '../src/runtime/logger.js';
 import { startControlPlane } from '../test/harness/controlplane.js';
-import { kubeRequestRaw } from '../test/harness/kube-raw.js';
+import { applyYaml, kubeRequestRaw } from '../test/harness/kube-raw.js';
 import { REPO_ROOT } from '../test/harness/paths.js';
 
 const program = new Command('local')
@@ -80,27 +79,9 @@ const say = (s: string): void => void process.stdout.write(`[local] ${s}\n`);
 
 /** Server-side applies every document of a YAML file (CRDs or custom resources). */
 async function applyFile(kc: KubeConfig, file: string): Promise<void> {
-  for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
-    const obj = doc.toJS() as {
-      apiVersion: string;
-      kind: string;
-      metadata: { name: string; namespace?: string };
-    } | null;
-    if (!obj?.kind || obj.kind === 'Kustomization') continue;
-    const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion];
-    const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
-    const kind = obj.kind.toLowerCase();
-    const plural = kind.endsWith('y') ? `${kind.slice(0, -1)}ies` : `${kind}s`;
-    const ns = obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : '';
-    await kubeRequestRaw(
-      kc,
-      'PATCH',
-      `${base}${ns}/${plural}/${obj.metadata.name}?fieldManager=ecsops-local&force=true`,
-      obj,
-      'application/apply-patch+yaml',
-    );
+  for (const { doc } of await applyYaml(kc, readFileSync(file, 'utf8'), 'ecsops-local')) {
     say(
-      `applied ${obj.kind} ${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata.name}`,
+      `applied ${doc.kind} ${doc.metadata.namespace ? `${doc.metadata.namespace}/` : ''}${doc.metadata.name}`,
     );
   }
 }

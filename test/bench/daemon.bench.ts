@@ -38,7 +38,7 @@ import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { ECS_ACTIONS } from '../../src/cloud/ecs.js';
 import {
   DEMO_ACCESS_KEY,
@@ -48,7 +48,7 @@ import {
   type Seed,
 } from '../../src/emulator/index.js';
 import { freePort, startControlPlane, type ControlPlane } from '../harness/controlplane.js';
-import { kubeRequestRaw } from '../harness/kube-raw.js';
+import { applyYaml as applyManifests, kubeRequestRaw } from '../harness/kube-raw.js';
 import { REPO_ROOT } from '../harness/paths.js';
 
 const REGION = 'cn-hangzhou';
@@ -250,36 +250,9 @@ function statusWrites(cp: ControlPlane): Promise<number> {
   });
 }
 
-/** Server-side applies every document; returns the applied objects. */
+/** Server-side applies every document as `ecsops-bench`; returns the applied objects. */
 async function applyYaml(kc: KubeConfig, text: string): Promise<Array<Record<string, unknown>>> {
-  const out: Array<Record<string, unknown>> = [];
-  for (const doc of parseAllDocuments(text)) {
-    const obj = doc.toJS() as {
-      apiVersion: string;
-      kind: string;
-      metadata: { name: string; namespace?: string };
-    } | null;
-    if (!obj?.kind || obj.kind === 'Kustomization') continue;
-    const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion];
-    const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
-    const plural =
-      obj.kind === 'CustomResourceDefinition'
-        ? 'customresourcedefinitions'
-        : obj.kind === 'Namespace'
-          ? 'namespaces'
-          : `${obj.kind.toLowerCase()}s`;
-    const ns = obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : '';
-    out.push(
-      await kubeRequestRaw(
-        kc,
-        'PATCH',
-        `${base}${ns}/${plural}/${obj.metadata.name}?fieldManager=ecsops-bench&force=true`,
-        obj,
-        'application/apply-patch+yaml',
-      ),
-    );
-  }
-  return out;
+  return (await applyManifests(kc, text, 'ecsops-bench')).map((a) => a.result);
 }
 
 function extension(

@@ -1,6 +1,7 @@
 /** Raw Kubernetes API requests (no vitest dependency, so scripts/ can use it too). */
 import * as https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 
 /**
  * Sends a raw JSON request with the kubeconfig's credentials and returns the parsed body.
@@ -41,4 +42,44 @@ export async function kubeRequestRaw(
     if (body !== undefined) req.write(JSON.stringify(body));
     req.end();
   });
+}
+
+/** One document {@link applyYaml} applied. */
+export interface AppliedObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+}
+
+/**
+ * Server-side applies (`application/apply-patch+yaml`, `force=true`) every document of `text` in
+ * order, as `fieldManager`; `Kustomization` and empty documents are skipped. The plural is the
+ * lower-cased kind + `s` (`y` → `ies`), which holds for every kind this project applies.
+ * @returns each applied document and the object the API server answered with.
+ * @throws Error from {@link kubeRequestRaw} on the first rejected document.
+ */
+export async function applyYaml(
+  kc: KubeConfig,
+  text: string,
+  fieldManager: string,
+): Promise<Array<{ doc: AppliedObject; result: Record<string, unknown> }>> {
+  const out: Array<{ doc: AppliedObject; result: Record<string, unknown> }> = [];
+  for (const d of parseAllDocuments(text)) {
+    const obj = d.toJS() as AppliedObject | null;
+    if (!obj?.kind || obj.kind === 'Kustomization') continue;
+    const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion];
+    const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
+    const kind = obj.kind.toLowerCase();
+    const plural = kind.endsWith('y') ? `${kind.slice(0, -1)}ies` : `${kind}s`;
+    const ns = obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : '';
+    const result = await kubeRequestRaw(
+      kc,
+      'PATCH',
+      `${base}${ns}/${plural}/${obj.metadata.name}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`,
+      obj,
+      'application/apply-patch+yaml',
+    );
+    out.push({ doc: obj, result });
+  }
+  return out;
 }
