@@ -160,7 +160,13 @@ const ECS = new Set(Object.keys(ECS_ACTIONS));
 /** The NODE_OPTIONS value the shipped Deployment sets. */
 function shippedNodeOptions(): string {
   const text = readFileSync(join(REPO_ROOT, 'deploy/base/deployment.yaml'), 'utf8');
-  return /name: NODE_OPTIONS\s+value: (\S+)/.exec(text)?.[1] ?? '';
+  // The whole value (it holds several flags), without YAML quotes.
+  return (
+    /name: NODE_OPTIONS\s+value: (.+)/
+      .exec(text)?.[1]
+      ?.trim()
+      .replace(/^(['"])(.*)\1$/, '$2') ?? ''
+  );
 }
 
 function pct(sorted: number[], p: number): number {

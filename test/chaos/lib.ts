@@ -201,7 +201,13 @@ export async function until<T>(
 /** The NODE_OPTIONS value the shipped Deployment sets (its V8 heap cap). */
 export function shippedNodeOptions(): string {
   const text = readFileSync(join(REPO_ROOT, 'deploy/base/deployment.yaml'), 'utf8');
-  return /name: NODE_OPTIONS\s+value: (\S+)/.exec(text)?.[1] ?? '';
+  // The whole value (it holds several flags), without YAML quotes.
+  return (
+    /name: NODE_OPTIONS\s+value: (.+)/
+      .exec(text)?.[1]
+      ?.trim()
+      .replace(/^(['"])(.*)\1$/, '$2') ?? ''
+  );
 }
 
 /** Options of {@link ControllerProc}. */
