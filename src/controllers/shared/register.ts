@@ -90,7 +90,10 @@ export function registerKind<T extends Resource>(
  * The workqueue key (`namespace/name`) of the object an execution's owner tags name, when the
  * cache holds it with the tagged UID (the name tag is `namespace.name`; namespaces have no dots).
  */
-function ownerOf(tags: Readonly<Record<string, string>>, objects: ObjectReader<Resource>): string | undefined {
+function ownerOf(
+  tags: Readonly<Record<string, string>>,
+  objects: ObjectReader<Resource>,
+): string | undefined {
   const tag = tags[OWNER_NAME_TAG] ?? '';
   const dot = tag.indexOf('.');
   if (dot <= 0) return undefined;

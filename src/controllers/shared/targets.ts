@@ -49,7 +49,13 @@ export async function resolveTargets(
      * Read listed instance IDs through the region's fleet view (batched with every other
      * resource's reads, data no older than `maxAgeMs`) instead of per-resource calls.
      */
-    fleet?: { view: RegionFleet; maxAgeMs: number; signal?: AbortSignal; owner?: string; minPriority?: number };
+    fleet?: {
+      view: RegionFleet;
+      maxAgeMs: number;
+      signal?: AbortSignal;
+      owner?: string;
+      minPriority?: number;
+    };
   } = {},
 ): Promise<ResolvedTarget[]> {
   const excluded = new Set(targets.excludeInstanceIds ?? []);
