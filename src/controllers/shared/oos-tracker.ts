@@ -150,33 +150,31 @@ export class OosExecutionTracker implements WorkTracker {
   }
 
   /**
-   * The fleet's shared execution states for `items`. Items the view lacks are looked for once more
-   * in a refresh that lists ended executions and, for items started after the view was read, is
-   * newer than their start (polls of many resources share that refresh) — not by ID one by one.
+   * The fleet's shared execution states for `items`. Items the view lacks that started after it
+   * was read (`notYet`) are left for a later refresh, which announces their end to the owner
+   * (register.ts) — polls of just-started work cost no call. Older items it lacks are looked for
+   * once more in a refresh that lists ended executions, then read by ID.
    */
   private async knownStates(
     owner: Resource,
     items: readonly WorkItem[],
-  ): Promise<ReadonlyMap<string, Execution>> {
+  ): Promise<{ byId: ReadonlyMap<string, Execution>; notYet: Set<string> }> {
     const fleet = this.opts.fleet as RegionFleet;
-    const read = (more?: { newerThanMs?: number; ended: boolean }) =>
+    const read = (ended: boolean) =>
       fleet.executionStates(OWNER_KIND_TAG, owner.kind, {
         maxAgeMs: POLL_LISTING_MAX_AGE_MS,
-        ...(more?.ended ? { ended: true } : {}),
-        ...(more?.newerThanMs !== undefined ? { newerThanMs: more.newerThanMs } : {}),
+        ...(ended ? { ended: true } : {}),
         ...this.opts.view,
       });
-    const first = await read();
-    const missing = items.filter((t) => !first.byId.has(t.executionId));
-    if (missing.length === 0) return first.byId;
+    const first = await read(false);
     // Start times have second resolution: anything started in the view's second may be missing.
-    const newest = Math.max(...missing.map((t) => Date.parse(t.startTime) + 1_000));
-    return (
-      await read({
-        ...(Number.isFinite(newest) && newest > first.readAtMs ? { newerThanMs: newest } : {}),
-        ended: true,
-      })
-    ).byId;
+    const notYet = new Set(
+      items
+        .filter((t) => !first.byId.has(t.executionId) && Date.parse(t.startTime) + 1_000 > first.readAtMs)
+        .map((t) => t.executionId),
+    );
+    const older = items.some((t) => !first.byId.has(t.executionId) && !notYet.has(t.executionId));
+    return { byId: older ? (await read(true)).byId : first.byId, notYet };
   }
 
   private reporting(): StartReporting {
@@ -232,12 +230,22 @@ export class OosExecutionTracker implements WorkTracker {
   async poll(owner: Resource, items: readonly WorkItem[]): Promise<PollResult> {
     const oos = this.opts.oos;
     let listed: Array<Execution | undefined>;
+    let notYet = new Set<string>();
     try {
       // The region's shared view of running and recently finished executions of the owner's
-      // kind; executions it does not hold (just started, or finished long ago) are read by ID.
-      const known = this.opts.fleet && items.length > 0 ? await this.knownStates(owner, items) : new Map();
+      // kind; executions it does not hold and that are older than it (finished long ago) are
+      // read by ID; newer ones wait for a later refresh (which announces their end).
+      const known =
+        this.opts.fleet && items.length > 0
+          ? await this.knownStates(owner, items)
+          : { byId: new Map<string, Execution>(), notYet: new Set<string>() };
+      notYet = known.notYet;
       listed = await Promise.all(
-        items.map((t) => known.get(t.executionId) ?? oos.getExecution(t.executionId)),
+        items.map((t) =>
+          notYet.has(t.executionId)
+            ? undefined
+            : (known.byId.get(t.executionId) ?? oos.getExecution(t.executionId)),
+        ),
       );
     } catch (err) {
       throw toReconcileError(err, 'OOS ListExecutions');
@@ -247,6 +255,10 @@ export class OosExecutionTracker implements WorkTracker {
     const done: Array<{ work: WorkItem; exec: Execution }> = [];
     for (const [i, item] of items.entries()) {
       const exec = listed[i];
+      if (notYet.has(item.executionId)) {
+        running.push(item); // started after the shared view was read: not visible there yet
+        continue;
+      }
       if (!exec) {
         vanished.push(item);
         continue;
