@@ -122,7 +122,7 @@ export interface InstanceView {
  * How long requests for instance reads are collected into one batch, ms: a first reconcile waits
  * this much longer, and many resources reconciling at once share one `DescribeInstances`.
  */
-const INSTANCE_BATCH_WINDOW_MS = 50;
+const INSTANCE_BATCH_WINDOW_MS = 100;
 /** A batch this large is read at once (`DescribeInstances` takes 100 IDs per call). */
 const INSTANCE_BATCH_FULL = 100;
 
