@@ -188,7 +188,7 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
         health: 8081,
       });
       expect(c.resources).toEqual({
-        requests: { cpu: '100m', memory: '128Mi' },
+        requests: { cpu: '100m', memory: '192Mi' },
         limits: { cpu: '1', memory: '512Mi' },
       });
       const chart = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as Obj;
