@@ -18,6 +18,7 @@ import { registerPatchPolicy } from './controllers/patchpolicy/register.js';
 import { DomainMetrics } from './controllers/shared/metrics.js';
 import { createRegistry, startProbeServer, type ProbeServer } from './metrics/index.js';
 import { EventRecorder } from './runtime/events.js';
+import { shareKubeDispatcher } from './util/kube-dispatcher.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
 
@@ -44,7 +45,8 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
-  return kc;
+  // One keep-alive pool per TLS identity instead of a TLS connection per request (docs/memory.md).
+  return shareKubeDispatcher(kc);
 }
 
 /**
