@@ -3,7 +3,7 @@
  * Uninstall`) created at once, converged, then deleted at once with one DELETE collection call.
  * Figures: time to all Ready and to all gone, every finalizer removed (no object left), the
  * Uninstall resources' packages removed and the Orphan ones' kept, `workqueue_depth` 0 at the end
- * and the controller's peak RSS (VmHWM) within the Deployment's 512 MiB memory limit (it runs
+ * and the controller's peak RSS (VmHWM) within the Deployment's 384 MiB memory limit (it runs
  * with the shipped NODE_OPTIONS heap cap).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +27,7 @@ import {
 } from './lib.js';
 import type { ChaosContext } from './run.js';
 
-const MEMORY_LIMIT_MB = 512;
+const MEMORY_LIMIT_MB = 384;
 
 /** Runs R7; see the module comment. */
 export async function r7Load(ctx: ChaosContext): Promise<Figure> {

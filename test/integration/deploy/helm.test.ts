@@ -189,7 +189,7 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
       });
       expect(c.resources).toEqual({
         requests: { cpu: '100m', memory: '192Mi' },
-        limits: { cpu: '1', memory: '512Mi' },
+        limits: { cpu: '1', memory: '384Mi' },
       });
       const chart = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as Obj;
       expect(c.image).toBe(`ecsops:${chart.appVersion}`);
