@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { OWNER_UID_TAG } from '../../src/api/common.js';
 import type { EcsExtension } from '../../src/api/ecsextension.js';
 import type { Resource } from '../../src/controllers/shared/deps.js';
+import { STATUS_COALESCE_MS } from '../../src/controllers/shared/driver.js';
 import { encodeLockKeys, InstanceLock } from '../../src/controllers/shared/lock.js';
 import { FailureLedger } from '../../src/controllers/shared/retry.js';
 import { toTracked } from '../../src/controllers/shared/work.js';
@@ -326,7 +327,7 @@ describe('defect 8: a new generation reads InProgress while its first reads run'
   });
 
   it('a first reconcile that ends within the grace writes once: a small resource converges in two status writes', async () => {
-    const st = await stack({ seed: fleetSeed('fw', 2) });
+    const st = await stack({ seed: fleetSeed('fw', 2), options: { statusCoalesceMs: STATUS_COALESCE_MS } });
     const writes: Array<EcsExtension['status']> = [];
     const patch = st.store.patchStatus.bind(st.store);
     st.store.patchStatus = async (obj, status) => {
@@ -343,7 +344,47 @@ describe('defect 8: a new generation reads InProgress while its first reads run'
     expect(writes[0]?.executions?.length).toBe(1);
     expect(writes[1]?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
+
+  it('progress of running work is coalesced: a converge whose first reconcile started the work writes twice', async () => {
+    // Two items one after the other, ≈ 1 s each: the poll in between sees 1 of 2 installed.
+    const st = await stack({
+      seed: fleetSeed('fz', 2),
+      timeScale: 0.05,
+      options: { statusCoalesceMs: STATUS_COALESCE_MS },
+    });
+    const writes = recordWrites(st);
+    st.apply('slow', { targets: { instanceIds: fleetIds('fz', 1, 2) }, rateControl: { concurrency: 1 } });
+    let polls = 0;
+    await st.until('slow', (o) => (polls++, ready(o)?.status === 'True'));
+    expect(polls).toBeGreaterThan(2);
+    expect(writes.map((w) => w?.summary?.installed ?? null)).toEqual([0, 2]);
+    expect(writes[0]?.executions?.length).toBe(1); // the lock acquisition is written at once
+  });
+
+  it('a lock acquisition is never coalesced: a first reconcile that outlasts the grace writes started, executions, done', async () => {
+    const st = await stack({ seed: fleetSeed('fa', 2), options: { statusCoalesceMs: STATUS_COALESCE_MS } });
+    // The first read outlasts the 1 s grace: `started` is written mid-reconcile.
+    await st.emu.control.setFaults({ actions: { DescribeInstances: { latencyMs: 1_500 } } });
+    const writes = recordWrites(st);
+    st.apply('slow', { targets: { instanceIds: fleetIds('fa', 1, 2) } });
+    await st.reconcile('slow');
+    expect(writes.map((w) => w?.executions?.length ?? 0)).toEqual([0, 1]);
+    await st.until('slow', (o) => ready(o)?.status === 'True');
+    expect(writes.length).toBe(3);
+  });
 });
+
+/** Every status write of `st`'s objects that changes something (as the API writer skips no-ops). */
+function recordWrites(st: Awaited<ReturnType<typeof stack>>): Array<EcsExtension['status']> {
+  const writes: Array<EcsExtension['status']> = [];
+  const patch = st.store.patchStatus.bind(st.store);
+  st.store.patchStatus = async (obj, status) => {
+    if (!isDeepStrictEqual(obj.status, status))
+      writes.push(structuredClone(status) as EcsExtension['status']);
+    return patch(obj, status);
+  };
+  return writes;
+}
 
 describe('defect 9: instances that become unreachable during an execution', () => {
   it('are Unreachable, not Failed, and do not enter the backoff', async () => {

@@ -129,7 +129,8 @@ export async function startAppReleaseStack(o: {
       appMetrics,
       lock,
       now: base.clock.now,
-      options: { pollMinMs: 1_000, pollMaxMs: 2_000, ...o.options },
+      // Status coalescing off: see test/harness/fast.ts.
+      options: { pollMinMs: 1_000, pollMaxMs: 2_000, statusCoalesceMs: 0, ...o.options },
     });
   const stack: AppReleaseStack = {
     ...base,

@@ -111,7 +111,8 @@ export async function startPatchStack(o: PatchStackOptions): Promise<PatchStack>
       metrics: base.metrics,
       patchMetrics,
       now: clock.now,
-      options: { pollMinMs: 1_000, pollMaxMs: 5_000, ...o.options },
+      // Status coalescing off: see test/harness/fast.ts.
+      options: { pollMinMs: 1_000, pollMaxMs: 5_000, statusCoalesceMs: 0, ...o.options },
       ...(o.lock ? { lock: o.lock } : {}),
     });
   const buildWindows = () =>

@@ -382,7 +382,9 @@ export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
       events,
       metrics,
       now: clock.now,
-      options: { pollMinMs: 1_000, pollMaxMs: 5_000, ...o.options },
+      // Reconciles run back to back and tests read the status after each one, so status
+      // coalescing is off unless a test asks for it (the integration tier runs the default).
+      options: { pollMinMs: 1_000, pollMaxMs: 5_000, statusCoalesceMs: 0, ...o.options },
       ...(o.lock ? { lock: o.lock } : {}),
     });
   o.lock?.addSource('EcsExtension', store as unknown as ObjectReader<Resource>);

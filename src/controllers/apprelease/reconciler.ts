@@ -14,7 +14,13 @@ import type {
 } from '../../runtime/controller.js';
 import { ClaimRegistry } from '../shared/claims.js';
 import type { ControllerMetrics, EventSink, KitDeps, KubeWriter, ObjectReader } from '../shared/deps.js';
-import { intervalMs, ReconcileDriver, type BaseScope, type KindHooks } from '../shared/driver.js';
+import {
+  intervalMs,
+  ReconcileDriver,
+  type BaseScope,
+  type DriverOptions,
+  type KindHooks,
+} from '../shared/driver.js';
 import { InvocationTracker } from '../shared/invocation-tracker.js';
 import type { InstanceLock } from '../shared/lock.js';
 import { FailureLedger } from '../shared/retry.js';
@@ -42,7 +48,7 @@ import {
 /** `ecsops_executions_*{template}` label of AppRelease invocations. */
 export const APP_RELEASE_METRIC_LABEL = 'RunCommand:apprelease';
 
-export interface AppReleaseOptions {
+export interface AppReleaseOptions extends DriverOptions {
   /** Bound on status.instances rows. Default 100. */
   maxInstanceRows: number;
   /** Poll delay for running batches, milliseconds (grows from min to max with batch age). */
@@ -51,7 +57,6 @@ export interface AppReleaseOptions {
   /** Backoff for re-enrolling instances that failed outside a rollout, milliseconds. */
   retryBaseMs: number;
   retryMaxMs: number;
-  /** Slow re-check of permission / credential / conflict Stalled states, milliseconds. */
   stalledRecheckMs: number;
 }
 
@@ -121,7 +126,7 @@ export class AppReleaseReconciler implements Reconciler {
       metrics: deps.appMetrics.forDriver(deps.metrics),
       ...(deps.now ? { now: deps.now } : {}),
     };
-    this.driver = new ReconcileDriver(hooks, kit, { stalledRecheckMs: this.opts.stalledRecheckMs });
+    this.driver = new ReconcileDriver(hooks, kit, this.opts);
   }
 
   /** Reconciles one AppRelease by key (see the driver). */

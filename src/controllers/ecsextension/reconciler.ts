@@ -14,7 +14,13 @@ import type {
 import { ClaimRegistry } from '../shared/claims.js';
 import type { InstanceLock } from '../shared/lock.js';
 import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
-import { intervalMs, ReconcileDriver, type BaseScope, type KindHooks } from '../shared/driver.js';
+import {
+  intervalMs,
+  ReconcileDriver,
+  type BaseScope,
+  type DriverOptions,
+  type KindHooks,
+} from '../shared/driver.js';
 import { oosRateControl } from '../shared/execution.js';
 import { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { FailureLedger } from '../shared/retry.js';
@@ -39,7 +45,7 @@ export type { ControllerMetrics, EventSink } from '../shared/deps.js';
 /** Writes to the Kubernetes API for EcsExtension objects. */
 export type EcsExtensionKubeWriter = KubeWriter<EcsExtension>;
 
-export interface EcsExtensionOptions {
+export interface EcsExtensionOptions extends DriverOptions {
   /** Bound on status.instances rows. Default 100. */
   maxInstanceRows: number;
   /** Poll delay for running executions, milliseconds: grows from min to max with execution age. */
@@ -48,7 +54,6 @@ export interface EcsExtensionOptions {
   /** Backoff for retrying failed instances, milliseconds. */
   retryBaseMs: number;
   retryMaxMs: number;
-  /** Slow re-check of permission / credential / conflict Stalled states, milliseconds. */
   stalledRecheckMs: number;
 }
 
@@ -113,7 +118,7 @@ export class EcsExtensionReconciler implements Reconciler {
       },
     };
     // EcsExtensionDeps carries every KitDeps field (objects, kube, events, metrics, now).
-    this.driver = new ReconcileDriver(hooks, deps, { stalledRecheckMs: this.opts.stalledRecheckMs });
+    this.driver = new ReconcileDriver(hooks, deps, this.opts);
   }
 
   /** Reconciles one EcsExtension by key (see the driver). */

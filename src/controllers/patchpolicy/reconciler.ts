@@ -21,7 +21,13 @@ import type {
 } from '../../runtime/controller.js';
 import type { ReconcileError } from '../../runtime/errors.js';
 import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
-import { intervalMs, ReconcileDriver, type BaseScope, type KindHooks } from '../shared/driver.js';
+import {
+  intervalMs,
+  ReconcileDriver,
+  type BaseScope,
+  type DriverOptions,
+  type KindHooks,
+} from '../shared/driver.js';
 import { oosRateControl } from '../shared/execution.js';
 import type { InstanceLock } from '../shared/lock.js';
 import { OosExecutionTracker } from '../shared/oos-tracker.js';
@@ -45,13 +51,12 @@ import {
 } from './phases.js';
 import { derivePatchPolicyStatus } from './status.js';
 
-export interface PatchPolicyOptions {
+export interface PatchPolicyOptions extends DriverOptions {
   /** Bound on status.instances rows. Default 100. */
   maxInstanceRows: number;
   /** Poll delay for running executions, milliseconds: grows from min to max with execution age. */
   pollMinMs: number;
   pollMaxMs: number;
-  /** Slow re-check of permission / credential / missing-window Stalled states, milliseconds. */
   stalledRecheckMs: number;
   /** Most non-compliant instances whose patches (ListInstancePatches) are read per compliance read. */
   maxDetailReads: number;
@@ -159,7 +164,7 @@ export class PatchPolicyReconciler implements Reconciler {
         metrics,
         ...(deps.now ? { now: deps.now } : {}),
       },
-      { stalledRecheckMs: this.opts.stalledRecheckMs },
+      this.opts,
     );
   }
 

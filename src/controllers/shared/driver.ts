@@ -7,6 +7,17 @@
  *
  * A kind supplies {@link KindHooks}: its scope, its phases, its deletion path and a pure status
  * derivation. The driver owns everything that must behave the same in every kind.
+ *
+ * Status writes: a new generation's `started` status (Ready=Unknown, Reconciling=True) is written
+ * when its first reconcile outlasts {@link DriverOptions.firstStatusGraceMs}. After that, while
+ * the object is in progress, a status write is coalesced when all of these hold: it tells a reader
+ * of the summary nothing new (Ready becoming True, Reconciling or Stalled changing, an error); it
+ * publishes no new instance lock (a started execution's `lockKeys`: other processes see holds
+ * only there); the object's last write is younger than {@link DriverOptions.statusCoalesceMs};
+ * its own requeue comes within that period. The status (rows, tracked executions) then stays in
+ * memory; the next reconcile starts from it and writes it or a newer one. Progress of running
+ * work is written about once per period instead of once per poll. A crash loses nothing the cloud
+ * cannot tell again (executions are adopted by their owner tag). Events are not coalesced.
  */
 import {
   FINALIZER,
@@ -26,10 +37,12 @@ import type {
 } from '../../runtime/controller.js';
 import { ReconcileError, StalledError, TransientError } from '../../runtime/errors.js';
 import { sanitizeError } from '../../runtime/sanitize.js';
+import { jsonEqual } from '../../runtime/status.js';
 import { QueuePriority } from '../../runtime/workqueue.js';
 import { PRIORITY } from '../../cloud/limiter.js';
 import type { ClientViewOptions } from '../../cloud/types.js';
 import { toReconcileError } from './cloud-errors.js';
+import { acquiresLocks } from './lock.js';
 import { summarizeConditions, type Outcome, type ReasonMessage } from './conditions.js';
 import type { KitDeps, Resource } from './deps.js';
 
@@ -127,6 +140,13 @@ export interface KindHooks<T extends Resource, Sc extends BaseScope<T>> {
 
 /** Default of {@link DriverOptions.firstStatusGraceMs}, milliseconds. */
 export const DEFAULT_FIRST_STATUS_GRACE_MS = 1_000;
+/**
+ * Default of {@link DriverOptions.statusCoalesceMs} (see the module comment), milliseconds: a
+ * status that tells a reader nothing new is deferred when the object's last status write is
+ * younger than this and its own requeue is at most this far away, so an object in progress is
+ * written about once per this period.
+ */
+export const STATUS_COALESCE_MS = 5_000;
 
 /** Options of {@link ReconcileDriver}. */
 export interface DriverOptions {
@@ -139,6 +159,11 @@ export interface DriverOptions {
    * resource converges in two status writes (work started, work done) instead of three.
    */
   firstStatusGraceMs?: number;
+  /**
+   * Status coalescing period, milliseconds (default {@link STATUS_COALESCE_MS}; 0 = write at the
+   * end of every reconcile). See the module comment.
+   */
+  statusCoalesceMs?: number;
 }
 
 /** Runs one kind's reconciles; see the module comment. */
@@ -147,6 +172,14 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
   private readonly uidByKey = new Map<string, string>();
   private readonly recheckMs: number;
   private readonly graceMs: number;
+  private readonly coalesceMs: number;
+  /**
+   * Per UID, a status computed but not yet written (deferred to the object's next reconcile,
+   * which starts from it and writes it, or a successor, as its diff against the API server's).
+   */
+  private readonly deferred = new Map<string, NonNullable<T['status']>>();
+  /** Per UID, when this process last wrote the object's status (`performance.now()`, ms). */
+  private readonly lastWriteAt = new Map<string, number>();
 
   constructor(
     private readonly hooks: KindHooks<T, Sc>,
@@ -156,6 +189,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     this.now = deps.now ?? (() => new Date());
     this.recheckMs = opts.stalledRecheckMs ?? DEFAULT_STALLED_RECHECK_MS;
     this.graceMs = opts.firstStatusGraceMs ?? DEFAULT_FIRST_STATUS_GRACE_MS;
+    this.coalesceMs = opts.statusCoalesceMs ?? STATUS_COALESCE_MS;
   }
 
   /** Reconciles one object by key; see the module comment. */
@@ -176,11 +210,16 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     this.uidByKey.set(key, uid);
     // A shallow copy: the driver records its own status writes on it, never on the shared cache object.
     const obj = { ...(this.deps.kube.freshest?.(cached) ?? cached) };
+    // What the API server holds (writes diff against it); a deferred status is the starting point.
+    const sink: StatusSink<T> = { onServer: obj.status };
+    const deferred = this.deferred.get(uid);
+    this.deferred.delete(uid);
+    if (deferred !== undefined) obj.status = deferred;
     const now = this.now();
 
     if (obj.metadata.deletionTimestamp) {
       if (!obj.metadata.finalizers?.includes(FINALIZER)) return {};
-      return this.reconcileDelete(obj, ctx, now);
+      return this.reconcileDelete(obj, ctx, now, sink);
     }
     if (this.hooks.finalizer !== false && !obj.metadata.finalizers?.includes(FINALIZER))
       await this.deps.kube.addFinalizer(obj, FINALIZER);
@@ -213,7 +252,8 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     // kstatus: a generation seen for the first time gets Ready=Unknown + Reconciling=True within
     // the grace (before any cloud call when it is 0), so a new object never reads as Current
     // while its first reads run; a reconcile that ends within the grace writes once.
-    const first = status.observedGeneration !== generation ? this.firstStatus(obj, ctx, now) : undefined;
+    const first =
+      status.observedGeneration !== generation ? this.firstStatus(obj, ctx, now, sink) : undefined;
 
     if (first && this.graceMs <= 0) await first.now();
     const scope = this.hooks.newScope({ obj, ctx, now, writesAllowed: this.hooks.writesAllowed(obj), view });
@@ -231,7 +271,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       const rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile');
       this.hooks.forget?.(uid);
       if (ctx.signal.aborted) throw rerr; // no status write after shutdown / lost leadership
-      await this.finish(scope, rerr);
+      await this.finish(scope, sink, rerr);
       if (rerr instanceof StalledError) {
         void this.deps.events.event(obj, 'Warning', rerr.reason, ReconcileAction, rerr.message);
         if (this.rechecked(rerr.reason)) {
@@ -243,11 +283,15 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       }
       throw rerr;
     }
-    await this.finish(scope);
+    const requeueAfterMs = Math.max(1, Math.round(this.hooks.requeueAfterMs(scope)));
+    const sinceWriteMs = performance.now() - (this.lastWriteAt.get(uid) ?? -Infinity);
+    await this.finish(scope, sink, undefined, {
+      deferrable: sinceWriteMs < this.coalesceMs && requeueAfterMs <= this.coalesceMs,
+    });
     // Work still in flight (Reconciling=True) is polled ahead of other objects' drift checks.
     const reconciling = getCondition((obj.status as CommonStatus | undefined)?.conditions, 'Reconciling');
     return {
-      requeueAfterMs: Math.max(1, Math.round(this.hooks.requeueAfterMs(scope))),
+      requeueAfterMs,
       priority: reconciling?.status === 'True' ? QueuePriority.poll : QueuePriority.low,
     };
   }
@@ -262,6 +306,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     obj: T,
     ctx: ReconcileContext,
     now: Date,
+    sink: StatusSink<T>,
   ): { now(): Promise<void>; settle(): Promise<void> } {
     const status = (obj.status ?? {}) as CommonStatus;
     const generation = obj.metadata.generation ?? 0;
@@ -272,7 +317,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     } as NonNullable<T['status']>;
     let inFlight: Promise<void> | undefined;
     const write = (): Promise<void> =>
-      (inFlight ??= this.write(obj, started, ctx).catch((err: unknown) => {
+      (inFlight ??= this.write(obj, started, ctx, sink).catch((err: unknown) => {
         ctx.log.warn({ error: sanitizeError(err) }, 'first status write failed; the final write follows');
       }));
     const timer = this.graceMs > 0 ? setTimeout(() => void write(), this.graceMs) : undefined;
@@ -288,8 +333,18 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     };
   }
 
-  /** Derives conditions and writes the status once (skipped by the writer when unchanged). */
-  private async finish(scope: Sc, err?: ReconcileError): Promise<void> {
+  /**
+   * Derives conditions and writes the status once (skipped by the writer when unchanged). With
+   * `deferrable`, a status that tells a reader nothing new ({@link sameSummary}) and publishes no
+   * lock acquisition ({@link acquiresLocks}) is kept in memory for the object's next reconcile
+   * instead.
+   */
+  private async finish(
+    scope: Sc,
+    sink: StatusSink<T>,
+    err?: ReconcileError,
+    opts: { deferrable?: boolean } = {},
+  ): Promise<void> {
     const { obj, now } = scope;
     const generation = obj.metadata.generation ?? 0;
     const derived = this.hooks.deriveStatus(scope, err);
@@ -315,13 +370,31 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
         derived.counts,
       );
     }
-    await this.write(obj, status, scope.ctx);
+    if (
+      opts.deferrable &&
+      sameSummary(sink.onServer as CommonStatus | undefined, status) &&
+      !acquiresLocks(sink.onServer, status)
+    ) {
+      scope.ctx.log.debug('status deferred to the next reconcile (still in progress)');
+      this.deferred.set(obj.metadata.uid ?? '', status);
+      obj.status = status;
+      return;
+    }
+    await this.write(obj, status, scope.ctx, sink);
   }
 
-  private async write(obj: T, status: NonNullable<T['status']>, ctx: ReconcileContext): Promise<void> {
+  private async write(
+    obj: T,
+    status: NonNullable<T['status']>,
+    ctx: ReconcileContext,
+    sink: StatusSink<T>,
+  ): Promise<void> {
     if (ctx.signal.aborted) return;
-    await this.deps.kube.patchStatus(obj, status);
+    const unchanged = jsonEqual(sink.onServer, status); // the writer skips it: not a write
+    await this.deps.kube.patchStatus({ ...obj, status: sink.onServer }, status);
     obj.status = status;
+    sink.onServer = status;
+    if (!unchanged) this.lastWriteAt.set(obj.metadata.uid ?? '', performance.now());
   }
 
   /**
@@ -329,7 +402,12 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
    * convention) and says so in an Event; otherwise the kind's deletion step runs until it reports
    * done. A Stalled cause during deletion is retried (the object must eventually go away).
    */
-  private async reconcileDelete(obj: T, ctx: ReconcileContext, now: Date): Promise<ReconcileResult> {
+  private async reconcileDelete(
+    obj: T,
+    ctx: ReconcileContext,
+    now: Date,
+    sink: StatusSink<T>,
+  ): Promise<ReconcileResult> {
     const done = async (): Promise<ReconcileResult> => {
       await this.deps.kube.removeFinalizer(obj, FINALIZER);
       this.forget(obj.metadata.uid ?? '');
@@ -364,11 +442,11 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     } catch (err) {
       let rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile deletion');
       if (rerr instanceof StalledError) rerr = new TransientError(rerr.reason, rerr.message, { cause: rerr });
-      if (!ctx.signal.aborted) await this.finish(scope, rerr);
+      if (!ctx.signal.aborted) await this.finish(scope, sink, rerr);
       throw rerr;
     }
     if (result.done) return done();
-    await this.finish(scope);
+    await this.finish(scope, sink);
     return {
       requeueAfterMs: Math.max(1, Math.round(result.requeueAfterMs ?? this.hooks.requeueAfterMs(scope))),
       priority: QueuePriority.poll,
@@ -389,9 +467,32 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
   }
 
   private forget(uid: string): void {
+    this.deferred.delete(uid);
+    this.lastWriteAt.delete(uid);
     this.hooks.forget?.(uid);
     this.deps.kube.forget?.(uid);
   }
+}
+
+/** The status the API server holds for the object being reconciled (updated by every write). */
+interface StatusSink<T extends Resource> {
+  onServer: T['status'] | undefined;
+}
+
+/**
+ * True when `next` tells a reader of the summary (kstatus, Argo CD health, `kubectl wait
+ * --for=condition=Ready`) nothing new against `onServer`: same observedGeneration, Ready True in
+ * both or in neither (Unknown → False while Reconciling=True is still InProgress), same
+ * Reconciling and Stalled statuses.
+ */
+function sameSummary(onServer: CommonStatus | undefined, next: CommonStatus): boolean {
+  if (!onServer || onServer.observedGeneration !== next.observedGeneration) return false;
+  const status = (s: CommonStatus, t: string) => getCondition(s.conditions, t)?.status;
+  return (
+    (status(onServer, 'Ready') === 'True') === (status(next, 'Ready') === 'True') &&
+    status(onServer, 'Reconciling') === status(next, 'Reconciling') &&
+    status(onServer, 'Stalled') === status(next, 'Stalled')
+  );
 }
 
 function reasonMessage(err: ReconcileError): ReasonMessage {

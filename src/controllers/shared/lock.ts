@@ -132,6 +132,23 @@ export class InstanceLock {
   }
 }
 
+/**
+ * True when the status `next` holds an instance (a `status.executions[].lockKeys` key) that
+ * `published` does not: writing it publishes a lock acquisition, which must not wait (another
+ * process, e.g. the next leader after a crash, sees holds only in the API server's status).
+ */
+export function acquiresLocks(published: unknown, next: unknown): boolean {
+  const keys = (status: unknown): Set<string> =>
+    new Set(
+      ((status as { executions?: TrackedExecution[] } | undefined)?.executions ?? []).flatMap((e) =>
+        decodeLockKeys(e.lockKeys),
+      ),
+    );
+  const before = keys(published);
+  for (const k of keys(next)) if (!before.has(k)) return true;
+  return false;
+}
+
 /** `Kind namespace/name` of a holder, for status messages. */
 export function describeHolder(h: LockHolder): string {
   return `${h.kind} ${h.namespace}/${h.name}`;
