@@ -159,6 +159,8 @@ export class RegionFleet {
         ids: Map<string, Instance | undefined>;
         waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
         timer?: ReturnType<typeof setTimeout>;
+        /** The window since the batch's first request has passed: read it as soon as none is in flight. */
+        due?: boolean;
       }
     | undefined;
   private readonly patchReads = new SingleFlight<InstancePatchState[]>();
@@ -327,10 +329,15 @@ export class RegionFleet {
     if (todo.length > 0) {
       const done = new Promise<void>((resolve, reject) => {
         if (!this.batch) {
-          this.batch = { ids: new Map(), waiters: [] };
-          // While a batch read is in flight the next batch grows; its end flushes the next one.
-          if (!this.batchInFlight)
-            this.batch.timer = setTimeout(() => void this.flushInstances(), INSTANCE_BATCH_WINDOW_MS);
+          // Every batch collects for the window (while a read is in flight too: the end of that
+          // read flushes the next batch only once its window has passed), so batches stay large
+          // when many resources reconcile at once.
+          const batch: NonNullable<RegionFleet['batch']> = { ids: new Map(), waiters: [] };
+          batch.timer = setTimeout(() => {
+            batch.due = true;
+            void this.flushInstances();
+          }, INSTANCE_BATCH_WINDOW_MS);
+          this.batch = batch;
         }
         // A record a reader just read (from a tag listing) serves every reader of the batch.
         for (const id of todo) if (!this.batch.ids.get(id)) this.batch.ids.set(id, known?.get(id));
@@ -392,7 +399,8 @@ export class RegionFleet {
       for (const w of batch.waiters) w.reject(err);
     } finally {
       this.batchInFlight = false;
-      if (this.batch) void this.flushInstances();
+      const next = this.batch as RegionFleet['batch']; // collected while this read was in flight
+      if (next && (next.due || next.ids.size >= INSTANCE_BATCH_FULL)) void this.flushInstances();
     }
   }
 

@@ -282,6 +282,28 @@ describe('RegionFleet.instances', () => {
     expect(batches).toEqual([['i-1'], ['i-2', 'i-3', 'i-4']]);
     expect(views[2]?.get('i-4')?.online).toBe(true);
   });
+
+  it('reads the next batch once its own window has passed, not as soon as the read in flight ends', async () => {
+    const batches: string[][] = [];
+    let release: (() => void) | undefined;
+    const ecs = {
+      async describeInstances(req: { instanceIds: string[] }) {
+        batches.push([...req.instanceIds]);
+        if (batches.length === 1) await new Promise<void>((r) => (release = r));
+        return req.instanceIds.map((instanceId) => ({ instanceId, status: 'Stopped' }));
+      },
+    } as unknown as EcsApi;
+    const fleet = new RegionFleet({ oos: () => ({}) as OosApi, ecs: () => ecs });
+    const first = fleet.instances(['i-1'], { maxAgeMs: 60_000 });
+    while (!release) await new Promise((r) => setTimeout(r, 1));
+    const second = fleet.instances(['i-2'], { maxAgeMs: 60_000 });
+    release(); // ends well within the next batch's 100 ms window
+    await first;
+    await new Promise((r) => setTimeout(r, 30));
+    const third = fleet.instances(['i-3'], { maxAgeMs: 60_000 }); // still collected
+    await Promise.all([second, third]);
+    expect(batches).toEqual([['i-1'], ['i-2', 'i-3']]);
+  });
 });
 
 describe('RegionFleet.taggedInstances', () => {
