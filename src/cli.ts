@@ -42,7 +42,7 @@ export function buildProgram(): Command {
   program
     .command('emulator')
     .description(
-      'run the Alibaba Cloud OOS/ECS emulator (flags: --port, --control-port, --seed, --time-scale, --host)',
+      'run the Alibaba Cloud OOS/ECS emulator (flags: --port, --control-port, --seed, --time-scale, --host, --sandbox, --request-log)',
     )
     .allowUnknownOption()
     .helpOption(false)

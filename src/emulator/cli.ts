@@ -1,5 +1,6 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator } from './index.js';
+import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator, type Emulator } from './index.js';
 import type { Seed } from './seed.js';
 
 function intArg(v: string): number {
@@ -16,13 +17,30 @@ function scaleArg(v: string): number {
 }
 
 /**
- * `ecsops emulator --port N --control-port N --seed fleet.yaml --time-scale X [--host H]`:
- * starts the emulator, prints the endpoint, the control URL and the demo AccessKey pair, and runs
- * until SIGINT/SIGTERM. `argv` are the arguments after `emulator` (no node/script prefix).
+ * Opens `path` for appending (a buffered stream, not a synchronous write per line).
+ * @throws Error when the file cannot be opened.
+ */
+async function openRequestLog(path: string): Promise<WriteStream> {
+  const stream = createWriteStream(path, { flags: 'a' });
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', reject);
+  });
+  return stream;
+}
+
+/**
+ * `ecsops emulator --port N --control-port N --seed fleet.yaml --time-scale X [--host H]
+ * [--request-log FILE]`: starts the emulator, prints the endpoint, the control URL and the demo
+ * AccessKey pair, and runs until SIGINT/SIGTERM. With `--request-log`, every API request appends
+ * one JSON line to FILE when it is answered (the `EmulatorOptions.logger` fields, incl.
+ * `receivedAtMs`, its arrival time in this process); it is flushed and closed on stop.
+ * `argv` are the arguments after `emulator` (no node/script prefix).
  * With `--help` / `-h`, prints the help to stdout and returns without starting anything.
  * @returns after the emulator stopped on a signal, or at once after `--help`.
  * @throws CommanderError on invalid flags (commander has already printed `error: ...` to stderr;
- *   its `exitCode` is the one to exit with), Error when the seed file cannot be read.
+ *   its `exitCode` is the one to exit with), Error when the seed file cannot be read or the
+ *   request log cannot be opened.
  */
 export async function runEmulatorCli(argv: string[]): Promise<void> {
   const program = new Command('emulator')
@@ -33,6 +51,10 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     .option('--seed <file>', 'seed YAML file (instances, package templates)')
     .option('--time-scale <x>', 'multiplier of modelled durations', scaleArg, 1)
     .option('--sandbox', 'really run RunShellScript commands with bash on this machine (opt-in)', false)
+    .option(
+      '--request-log <file>',
+      'append one JSON line per API request to <file> (action, status, receivedAtMs = arrival time, durationMs, …)',
+    )
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -48,16 +70,25 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     seed?: string;
     timeScale: number;
     sandbox: boolean;
+    requestLog?: string;
   }>();
   const seed: Seed | undefined = o.seed ? await loadSeedFile(o.seed) : undefined;
-  const emu = await startEmulator({
-    host: o.host,
-    port: o.port,
-    controlPort: o.controlPort,
-    seed,
-    timeScale: o.timeScale,
-    sandbox: o.sandbox,
-  });
+  const requestLog = o.requestLog ? await openRequestLog(o.requestLog) : undefined;
+  let emu: Emulator;
+  try {
+    emu = await startEmulator({
+      host: o.host,
+      port: o.port,
+      controlPort: o.controlPort,
+      seed,
+      timeScale: o.timeScale,
+      sandbox: o.sandbox,
+      ...(requestLog ? { logger: (line: object) => void requestLog.write(`${JSON.stringify(line)}\n`) } : {}),
+    });
+  } catch (err) {
+    requestLog?.destroy();
+    throw err;
+  }
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`emulator endpoint:  ${emu.endpoint}   (SDK Config: protocol 'HTTP', endpoint '${emu.endpoint}')`);
   out(`control API:        ${emu.controlUrl}`);
@@ -73,4 +104,5 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     process.on('SIGTERM', onSignal);
   });
   await emu.stop();
+  if (requestLog) await new Promise<void>((resolve) => requestLog.end(resolve));
 }

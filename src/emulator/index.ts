@@ -55,9 +55,11 @@ export interface EmulatorOptions {
    */
   sandbox?: SandboxOptions | boolean;
   /**
-   * Request log sink: one object per API request (requestId, action, regionId, status, code,
-   * durationMs; `instanceId` / `executionId` when the request names one, and `executionId` of the
-   * execution a successful StartExecution started or returned). Never sees secrets or signatures.
+   * Request log sink: one object per API request, called when it is answered (requestId, action,
+   * regionId, status, code, `receivedAtMs` = `Date.now()` when the request arrived, before its
+   * body was read and before any injected latency, and durationMs from then to the answer;
+   * `instanceId` / `executionId` when the request names one, and `executionId` of the execution a
+   * successful StartExecution started or returned). Never sees secrets or signatures.
    */
   logger?: (line: object) => void;
 }

@@ -26,6 +26,7 @@ export interface ApiServerDeps {
   faults: Faults;
   keys: ReadonlyMap<string, string>;
   requestCounts: Map<string, number>;
+  /** Request log sink: one object per API request (see `EmulatorOptions.logger`). */
   logger?: (line: object) => void;
 }
 
@@ -83,6 +84,7 @@ function resetConnection(
     regionId: info.regionId,
     status: 0,
     code: info.reset === 'before' ? 'ConnectionReset' : 'ResponseLost',
+    receivedAtMs: info.started,
     durationMs: Date.now() - info.started,
   });
   req.socket.resetAndDestroy();
@@ -98,18 +100,21 @@ function resetConnection(
 export function createApiServer(deps: ApiServerDeps): Server {
   const nonces = new NonceCache();
   return createServer((req, res) => {
-    void handle(deps, nonces, req, res);
+    // Arrival time: taken first, before the body is read and before any injected latency.
+    const receivedAtMs = Date.now();
+    void handle(deps, nonces, req, res, receivedAtMs);
   });
 }
 
+/** @param started when the request arrived (ms since the epoch): the log's `receivedAtMs`. */
 async function handle(
   deps: ApiServerDeps,
   nonces: NonceCache,
   req: IncomingMessage,
   res: ServerResponse,
+  started: number,
 ): Promise<void> {
   const requestId = randomUUID().toUpperCase();
-  const started = Date.now();
   let action = '';
   let product: Product | undefined;
   let regionId = DEFAULT_REGION_ID;
@@ -137,6 +142,7 @@ async function handle(
       ...subject,
       status: e.httpStatus,
       code: e.code,
+      receivedAtMs: started,
       durationMs: Date.now() - started,
     });
   };
@@ -215,14 +221,27 @@ async function handle(
     send(res, 200, { RequestId: requestId, ...out }, requestId);
     const startedId = (out['Execution'] as { ExecutionId?: unknown } | undefined)?.ExecutionId;
     if (action === 'StartExecution' && typeof startedId === 'string') subject.executionId = startedId;
-    deps.logger?.({ requestId, action, regionId, ...subject, status: 200, durationMs: Date.now() - started });
+    deps.logger?.({
+      requestId,
+      action,
+      regionId,
+      ...subject,
+      status: 200,
+      receivedAtMs: started,
+      durationMs: Date.now() - started,
+    });
   } catch (err) {
     if (err instanceof ApiError) fail(err);
     else {
       fail(
         new ApiError(500, 'InternalError', 'The request processing has failed due to some unknown error.'),
       );
-      deps.logger?.({ requestId, action, internalError: err instanceof Error ? err.message : String(err) });
+      deps.logger?.({
+        requestId,
+        action,
+        receivedAtMs: started,
+        internalError: err instanceof Error ? err.message : String(err),
+      });
     }
   }
 }

@@ -1,13 +1,20 @@
 /**
  * Whole-daemon benchmark:
  * `npx tsx test/bench/daemon.bench.ts [--slow] [--only name,...] [--controller-dir DIR]
- *   [--reaction-big N] [--reaction-samples N]` (the last two shrink `reaction` for a quick try).
+ *   [--out DIR] [--emulator-in-process] [--keep-request-log] [--reaction-big N] [--reaction-samples N]`
+ * (the last two shrink `reaction` for a quick try).
  *
  * The COMPILED controller (`npm run build` → dist/src/cli.js; with `--controller-dir DIR`, DIR is
  * compiled with `tsc -p tsconfig.build.json` and DIR/dist/src/cli.js runs, e.g. an export of a
  * commit) runs as its own OS process against a real kube-apiserver + etcd
- * (test/harness/controlplane.ts) and the emulator (this process, with an injected per-call
- * latency). Readiness is taken from a watch on the EcsExtensions (event arrival time, no polling).
+ * (test/harness/controlplane.ts) and the emulator with an injected per-call latency. The emulator
+ * is its own OS process too (`ecsops emulator` of this working tree, run from source with the tsx
+ * loader, `--request-log`): every request's time is `receivedAtMs`, taken on arrival in the
+ * emulator's process, so a busy bench process (watch, applies, parsing) cannot bunch them up.
+ * `--emulator-in-process` runs it inside this process as before (for comparison); times are then
+ * taken on arrival in this process. `--keep-request-log` keeps the emulator's seed and request log
+ * (the directory is printed). Readiness is taken from a watch on the EcsExtensions (event arrival
+ * time, no polling).
  *
  * Converge scenarios (`10x100`, `100x100`, `1000x10`, `20-same-500`; `--slow`: `100x100-qps20`)
  * report: time until every resource is Ready and per-resource Ready p50/p99, cloud calls by action,
@@ -28,13 +35,24 @@
  *   returned) to the emulator receiving its first StartExecution, 20 samples idle and 20 while a
  *   5,000-instance resource (package already installed, `interval: 30s`) reads its states.
  *
- * Results: bench/results/daemon.md and .json (`daemon-<names>.*` with `--only`). Bounded: every
- * scenario and wait has a time cap, and every process it starts is stopped by PID.
+ * Results: bench/results/daemon.md and .json (`daemon-<names>.*` with `--only`; `--out DIR` writes
+ * them to DIR instead). Bounded: every scenario and wait has a time cap, and every process it
+ * starts is stopped by PID.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { open } from 'node:fs/promises';
 import { get } from 'node:http';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
@@ -42,8 +60,8 @@ import { stringify } from 'yaml';
 import { ECS_ACTIONS } from '../../src/cloud/ecs.js';
 import {
   DEMO_ACCESS_KEY,
+  EmulatorControl,
   startEmulator,
-  type Emulator,
   type ExecutionRecord,
   type Seed,
 } from '../../src/emulator/index.js';
@@ -402,14 +420,218 @@ class ReadyWatch {
   }
 }
 
-/** One emulator request as the bench's logger saw it. */
+/** One emulator request, from its request log. */
 interface LogLine {
-  /** When the emulator received it (answer time minus its duration), ms since the epoch. */
+  /** When the request arrived in the emulator (its `receivedAtMs`), ms since the epoch. */
   t: number;
   action: string;
   status: number;
   instanceId?: string;
   executionId?: string;
+}
+
+/**
+ * The emulator's request log as the bench sees it, in answer order. In process, the emulator's
+ * `logger` appends to it; an emulator process's `--request-log` file is tailed every 100 ms and on
+ * {@link sync}. Times are the emulator's `receivedAtMs` either way.
+ */
+class RequestLog {
+  readonly lines: LogLine[] = [];
+  private offset = 0;
+  private rest = Buffer.alloc(0);
+  private reading: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  /** @param file the emulator process's `--request-log` file; none: in process. */
+  constructor(private readonly file?: string) {
+    if (file) this.timer = setInterval(() => void this.sync().catch(() => undefined), 100);
+  }
+
+  /** Records one logger line (`internalError` follow-up lines, without a status, are skipped). */
+  add(raw: Record<string, unknown>): void {
+    if (typeof raw.status !== 'number' || typeof raw.receivedAtMs !== 'number') return;
+    this.lines.push({
+      t: raw.receivedAtMs,
+      action: typeof raw.action === 'string' ? raw.action : '',
+      status: raw.status,
+      ...(typeof raw.instanceId === 'string' ? { instanceId: raw.instanceId } : {}),
+      ...(typeof raw.executionId === 'string' ? { executionId: raw.executionId } : {}),
+    });
+  }
+
+  /**
+   * Reads what the emulator process has written so far (in process: nothing to do).
+   * @throws Error when the file could not be read (now or at an earlier poll).
+   */
+  async sync(): Promise<void> {
+    const file = this.file;
+    if (file) {
+      this.reading = this.reading
+        .then(() => this.readNew(file))
+        .catch((e: unknown) => void (this.failure ??= e));
+    }
+    await this.reading;
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /**
+   * Waits until requests received up to now are in the log: a line is written when its request is
+   * answered (after the injected latency), so an emulator process's file is read after 500 ms.
+   */
+  async settle(): Promise<void> {
+    if (!this.file) return;
+    await sleep(500);
+    await this.sync();
+  }
+
+  /** Drops every line seen so far. */
+  async clear(): Promise<void> {
+    await this.sync();
+    this.lines.length = 0;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async readNew(file: string): Promise<void> {
+    const fh = await open(file, 'r');
+    try {
+      const { size } = await fh.stat();
+      if (size <= this.offset) return;
+      const buf = Buffer.alloc(size - this.offset);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+      this.offset += bytesRead;
+      const data = Buffer.concat([this.rest, buf.subarray(0, bytesRead)]);
+      const end = data.lastIndexOf(0x0a);
+      // A line the emulator is still writing stays for the next read.
+      this.rest = Buffer.from(data.subarray(end + 1));
+      if (end < 0) return;
+      for (const text of data.subarray(0, end).toString('utf8').split('\n')) {
+        if (text !== '') this.add(JSON.parse(text) as Record<string, unknown>);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** What the bench runs with, besides the scenario. */
+interface RunOptions {
+  /** The compiled controller's cli.js. */
+  cli: string;
+  /** Run the emulator inside the bench process (the old mode) instead of as its own process. */
+  emulatorInProcess: boolean;
+  /** Keep the emulator process's seed and request log (their directory is printed). */
+  keepRequestLog: boolean;
+}
+
+/** The emulator of one scenario: its API endpoint, control API client and request log. */
+interface CloudEmulator {
+  endpoint: string;
+  control: EmulatorControl;
+  log: RequestLog;
+  stop(): Promise<void>;
+}
+
+/** SIGTERM, then SIGKILL after 15 s; resolves once the process has exited. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(15_000)]);
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/**
+ * Starts the emulator with `seed`: in this process with `run.emulatorInProcess`, else as
+ * `ecsops emulator --port 0 --control-port 0 --seed <file> --time-scale X --request-log <file>`
+ * (node with the tsx loader on this working tree's src/cli.ts, so the PID is the emulator's own and
+ * the flag exists whatever `--controller-dir` builds), reached through the URLs it prints.
+ * @throws Error when the process exits or prints no endpoint within 60 s (it is stopped first).
+ */
+async function startCloudEmulator(seed: Seed, timeScale: number, run: RunOptions): Promise<CloudEmulator> {
+  if (run.emulatorInProcess) {
+    const log = new RequestLog();
+    const emu = await startEmulator({
+      seed,
+      timeScale,
+      logger: (line) => log.add(line as Record<string, unknown>),
+    });
+    return { endpoint: emu.endpoint, control: emu.control, log, stop: () => emu.stop() };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ecsops-bench-emulator-'));
+  const seedFile = join(dir, 'seed.yaml');
+  const logFile = join(dir, 'requests.jsonl');
+  writeFileSync(seedFile, stringify(seed));
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'src/cli.ts'),
+      'emulator',
+      '--port',
+      '0',
+      '--control-port',
+      '0',
+      '--seed',
+      seedFile,
+      '--time-scale',
+      String(timeScale),
+      '--request-log',
+      logFile,
+    ],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const cleanUp = (): void => {
+    if (run.keepRequestLog) process.stdout.write(`[bench] emulator seed and request log kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
+  };
+  let urls: { endpoint: string; controlUrl: string };
+  try {
+    urls = await new Promise((resolve, reject) => {
+      let out = '';
+      const onData = (c: Buffer): void => {
+        out += c.toString();
+        const endpoint = /emulator endpoint:\s+(\S+)/.exec(out)?.[1];
+        const controlUrl = /control API:\s+(\S+)/.exec(out)?.[1];
+        if (endpoint && controlUrl) done(undefined, { endpoint, controlUrl });
+      };
+      const onExit = (code: number | null): void =>
+        done(new Error(`emulator exited (${code}) before printing its endpoint`));
+      const timer = setTimeout(() => done(new Error('emulator printed no endpoint within 60 s')), 60_000);
+      const done = (err?: Error, v?: { endpoint: string; controlUrl: string }): void => {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.off('exit', onExit);
+        child.stdout?.resume(); // later output is drained, not kept
+        if (v) resolve(v);
+        else reject(err);
+      };
+      child.stdout?.on('data', onData);
+      child.once('exit', onExit);
+    });
+  } catch (e) {
+    await stopChild(child);
+    cleanUp();
+    throw e;
+  }
+  const log = new RequestLog(logFile);
+  return {
+    endpoint: urls.endpoint,
+    control: new EmulatorControl(urls.controlUrl),
+    log,
+    async stop() {
+      await stopChild(child);
+      log.stop();
+      cleanUp();
+    },
+  };
 }
 
 class Controller {
@@ -424,7 +646,7 @@ class Controller {
 
   static async start(
     cp: ControlPlane,
-    emu: Emulator,
+    emu: CloudEmulator,
     ns: string,
     qps: number,
     cli: string,
@@ -489,22 +711,18 @@ class Controller {
     throw new Error(`controller /readyz not 200 within ${capMs} ms`);
   }
 
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000)]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  stop(): Promise<void> {
+    return stopChild(this.child);
   }
 }
 
 /** Everything one scenario starts: emulator, namespace, controller, watch. */
 interface Rig {
-  emu: Emulator;
+  emu: CloudEmulator;
   ns: string;
   ctl: Controller;
   watch: ReadyWatch;
-  log: LogLine[];
+  log: RequestLog;
   /** ms until /readyz answered 200. */
   syncMs: number;
   /** VmRSS 2 s after /readyz answered 200, before any resource was applied. */
@@ -516,37 +734,23 @@ async function withRig<T>(
   kc: KubeConfig,
   sc: Scenario,
   seed: Seed,
-  cli: string,
+  run: RunOptions,
   body: (rig: Rig) => Promise<T>,
 ): Promise<T> {
-  const log: LogLine[] = [];
-  const emu = await startEmulator({
-    seed,
-    timeScale: sc.timeScale ?? 0.01,
-    logger: (line) => {
-      const l = line as Partial<LogLine> & { durationMs?: number };
-      log.push({
-        t: Date.now() - (l.durationMs ?? 0),
-        action: l.action ?? '',
-        status: l.status ?? 0,
-        ...(l.instanceId ? { instanceId: l.instanceId } : {}),
-        ...(l.executionId ? { executionId: l.executionId } : {}),
-      });
-    },
-  });
+  const emu = await startCloudEmulator(seed, sc.timeScale ?? 0.01, run);
   let ctl: Controller | undefined;
   let watch: ReadyWatch | undefined;
   const ns = `bench-${sc.name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`;
   try {
     await emu.control.setFaults({ actions: { '*': { latencyMs: LATENCY_MS } } });
     await applyYaml(kc, stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }));
-    ctl = await Controller.start(cp, emu, ns, sc.qps, cli);
+    ctl = await Controller.start(cp, emu, ns, sc.qps, run.cli);
     const syncMs = await ctl.waitReady(60_000);
     await sleep(2_000);
     const idleRssMb = procStatus(ctl.pid).rssMb;
     watch = new ReadyWatch(kc, ns);
     await watch.start();
-    return await body({ emu, ns, ctl, watch, log, syncMs, idleRssMb });
+    return await body({ emu, ns, ctl, watch, log: emu.log, syncMs, idleRssMb });
   } finally {
     watch?.stop();
     await ctl?.stop();
@@ -673,7 +877,7 @@ interface Result {
   poll?: PollResult;
 }
 
-async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, cli: string): Promise<Result> {
+async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, run: RunOptions): Promise<Result> {
   const distinct = sc.overlap ? sc.instancesPerResource : sc.resources * sc.instancesPerResource;
   const width = Math.max(4, String(distinct).length);
   const id = (i: number): string => `i-bench${String(i).padStart(width, '0')}`;
@@ -695,7 +899,7 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, cli: 
       },
     ],
   };
-  return withRig(cp, kc, sc, seed, cli, async ({ emu, ns, ctl, watch, log, syncMs, idleRssMb }) => {
+  return withRig(cp, kc, sc, seed, run, async ({ emu, ns, ctl, watch, log, syncMs, idleRssMb }) => {
     const writes0 = await statusWrites(cp);
     const docs = Array.from({ length: sc.resources }, (_, r) => {
       const from = sc.overlap ? 1 : r * sc.instancesPerResource + 1;
@@ -706,7 +910,7 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, cli: 
       });
     });
     await emu.control.resetRequestCounts();
-    log.length = 0;
+    await log.clear();
     const t0 = Date.now();
     const pollTask = sc.kind === 'poll' ? measurePolling(sc, ctl, log, t0) : undefined;
     await applyYaml(kc, docs.join('---\n'));
@@ -731,8 +935,9 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, cli: 
     const startFloor = sc.resources * Math.ceil(sc.instancesPerResource / 50);
     const effectiveStartFloor = sc.overlap ? Math.ceil(sc.instancesPerResource / 50) : startFloor;
     const stateFloor = distinct;
-    const oosTimes = log.filter((l) => !ECS.has(l.action)).map((l) => l.t);
-    const ecsTimes = log.filter((l) => ECS.has(l.action)).map((l) => l.t);
+    await log.settle();
+    const oosTimes = log.lines.filter((l) => !ECS.has(l.action)).map((l) => l.t);
+    const ecsTimes = log.lines.filter((l) => ECS.has(l.action)).map((l) => l.t);
     const result: Result = {
       scenario: sc,
       ready: watch.readyCount(),
@@ -772,9 +977,9 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, cli: 
 async function measureSteady(
   cp: ControlPlane,
   sc: Scenario,
-  emu: Emulator,
+  emu: CloudEmulator,
   ctl: Controller,
-  log: LogLine[],
+  log: RequestLog,
   instances: number,
 ): Promise<SteadyResult> {
   const intervalMs = durationMs(sc.interval ?? '10m');
@@ -782,12 +987,13 @@ async function measureSteady(
   const windowMs = intervalMs * intervals;
   const before = await emu.control.requestCounts();
   const w0 = await statusWrites(cp);
-  const from = log.length;
   const t0 = Date.now();
   await sleep(windowMs);
   const after = await emu.control.requestCounts();
   const writes = (await statusWrites(cp)) - w0;
-  const windowS = (Date.now() - t0) / 1000;
+  const t1 = Date.now();
+  const windowS = (t1 - t0) / 1000;
+  await log.settle();
   const calls: Record<string, number> = {};
   for (const [a, n] of Object.entries(after)) {
     const d = n - (before[a] ?? 0);
@@ -797,8 +1003,8 @@ async function measureSteady(
   // Per instance: receipt times of its state reads in the window; gaps between consecutive ones
   // are the effective drift-check period as the cloud sees it.
   const reads = new Map<string, number[]>();
-  for (const l of log.slice(from)) {
-    if (l.action !== 'ListInstancePackageStates' || !l.instanceId) continue;
+  for (const l of log.lines) {
+    if (l.action !== 'ListInstancePackageStates' || !l.instanceId || l.t < t0 || l.t >= t1) continue;
     const list = reads.get(l.instanceId);
     if (list) list.push(l.t);
     else reads.set(l.instanceId, [l.t]);
@@ -845,7 +1051,7 @@ function durationMs(s: string): number {
 async function measurePolling(
   sc: Scenario,
   ctl: Controller,
-  log: LogLine[],
+  log: RequestLog,
   t0: number,
 ): Promise<PollResult> {
   const expected = sc.resources * Math.ceil(sc.instancesPerResource / 50);
@@ -854,7 +1060,7 @@ async function measurePolling(
   const durationMsModel = (500 + waves * 20_000) * ts; // startToRunning + install waves (engine.ts DURATIONS)
   const starts = (): LogLine[] => {
     const seen = new Set<string>();
-    return log.filter(
+    return log.lines.filter(
       (l) =>
         l.action === 'StartExecution' &&
         l.status === 200 &&
@@ -896,10 +1102,10 @@ async function measurePolling(
     );
   await sleep(ws - Date.now());
   const r0 = await reconciles(ctl.metricsPort);
-  const from = log.length;
   await sleep(we - Date.now());
   const r1 = await reconciles(ctl.metricsPort);
-  const inWindow = log.slice(from).filter((l) => l.t >= ws && l.t < we);
+  await log.settle();
+  const inWindow = log.lines.filter((l) => l.t >= ws && l.t < we);
   const lists = inWindow.filter((l) => l.action === 'ListExecutions');
   const byId = lists.filter((l) => l.executionId !== undefined).length;
   const windowS = (we - ws) / 1000;
@@ -972,7 +1178,7 @@ async function runReaction(
   cp: ControlPlane,
   kc: KubeConfig,
   sc: Scenario,
-  cli: string,
+  run: RunOptions,
 ): Promise<ReactionResult> {
   const big = sc.bigInstances ?? 5000;
   const small = sc.smallInstances ?? 10;
@@ -1010,7 +1216,7 @@ async function runReaction(
   const bigSet = new Set(bigIds);
   const smallSet = new Set(smallIds);
   const deadline = Date.now() + sc.capMs;
-  return withRig(cp, kc, sc, seed, cli, async ({ emu, ns, ctl, watch, log, syncMs, idleRssMb }) => {
+  return withRig(cp, kc, sc, seed, run, async ({ emu, ns, ctl, watch, log, syncMs, idleRssMb }) => {
     const owners = new Map<string, string>();
     const ownerOf = async (executionId: string): Promise<string> => {
       let o = owners.get(executionId);
@@ -1030,8 +1236,8 @@ async function runReaction(
     const smallReads: number[] = [];
     let indexed = 0;
     const index = (): void => {
-      for (; indexed < log.length; indexed++) {
-        const l = log[indexed] as LogLine;
+      for (; indexed < log.lines.length; indexed++) {
+        const l = log.lines[indexed] as LogLine;
         if (l.action !== 'ListInstancePackageStates' || !l.instanceId) continue;
         if (bigSet.has(l.instanceId)) bigReads.push(l.t);
         else if (smallSet.has(l.instanceId)) smallReads.push(l.t);
@@ -1063,7 +1269,7 @@ async function runReaction(
       let startAt: number | undefined;
       let scanned = 0;
       while (Date.now() - applied < capMs && startAt === undefined) {
-        const lines = log.slice(scanned);
+        const lines = log.lines.slice(scanned);
         scanned += lines.length;
         for (const l of lines) {
           if (l.action !== 'StartExecution' || l.status !== 200 || !l.executionId || l.t < sent) continue;
@@ -1116,7 +1322,6 @@ async function runReaction(
     process.stdout.write(`[bench] reaction idle: ${JSON.stringify({ ...cases[0], samples: undefined })}\n`);
 
     // With big reading its 5,000 states.
-    const fromBig = log.length;
     const bigApplied = Date.now();
     const [bigObj] = await applyYaml(kc, extension(ns, 'big', bigIds, { interval: sc.interval ?? '30s' }));
     const bigGen = (bigObj as unknown as ExtObject).metadata.generation ?? 1;
@@ -1150,7 +1355,8 @@ async function runReaction(
     const d1 = Date.now();
     cases.push(summarize('drift', drift, (d1 - d0) / 1000, bigReadsSince(d0, d1)));
     const note = notes.length > 0 ? notes.join('; ') : undefined;
-    const withBig = log.slice(fromBig);
+    await log.settle();
+    const withBig = log.lines.filter((l) => l.t >= bigApplied);
     const bigStarts = withBig.filter(
       (l) => l.action === 'StartExecution' && l.status === 200 && l.executionId,
     );
@@ -1181,7 +1387,14 @@ function isReaction(r: AnyResult): r is ReactionResult {
   return r.scenario.kind === 'reaction';
 }
 
-function report(results: AnyResult[], meta: { controller: string }): string {
+/** Where the emulator ran, and so where its request times were taken (for the report). */
+function emulatorNote(inProcess: boolean): string {
+  return inProcess
+    ? 'Emulator: inside the bench process (`--emulator-in-process`); request times (sliding-window maxima, reaction receipts) are taken on arrival in the bench process, which also runs the watch and the applies, so requests it is too busy to accept in time show up in bunches.'
+    : "Emulator: its own OS process (`ecsops emulator --request-log`); request times (sliding-window maxima, reaction receipts) are taken at arrival in the emulator's own process (`receivedAtMs`, before the body is read and before the injected latency).";
+}
+
+function report(results: AnyResult[], meta: { controller: string; emulatorInProcess: boolean }): string {
   const r2 = (n: number): string => (Math.round(n * 100) / 100).toString();
   const s2 = (n: number | null): string => (n === null ? '—' : r2(n));
   const converge = results.filter((r): r is Result => !isReaction(r));
@@ -1189,6 +1402,8 @@ function report(results: AnyResult[], meta: { controller: string }): string {
     '# Whole-daemon benchmark (compiled controller process, real API server, emulator)',
     '',
     `Generated by \`npx tsx test/bench/daemon.bench.ts\` on ${new Date().toISOString()} against ${meta.controller} (controller NODE_OPTIONS \`${process.env.ECSOPS_BENCH_NODE_OPTIONS ?? shippedNodeOptions()}\`, \`--execution-poll-min ${POLL_MIN} --execution-poll-max ${POLL_MAX_MS / 1000}s\`; the 2-core machine was shared with other work, so times are noisy: compare ratios). Emulator latency ${LATENCY_MS} ms per call, timeScale 0.01 unless stated. Floor = ceil(instances/50) StartExecutions per resource (per distinct instance set when resources overlap) + one state read per distinct instance, at the configured qps. Ready times come from a watch on the EcsExtensions (event arrival in the bench; no polling). Idle RSS = the controller's VmRSS 2 s after its /readyz first answered 200 (informers synced), before any resource was applied; peak = VmHWM at the end.`,
+    '',
+    emulatorNote(meta.emulatorInProcess),
     '',
   ];
   if (converge.length > 0) {
@@ -1270,7 +1485,7 @@ function report(results: AnyResult[], meta: { controller: string }): string {
       '',
       `## Reaction latency (${r.scenario.name})`,
       '',
-      `\`small\` (${r.scenario.smallInstances} instances) alternates \`parameters.version\` between 18 and 20 (both AllowedValues), so every change needs a reinstall. Per sample: PATCH returned → the emulator receives the first StartExecution whose execution is tagged \`${OWNER_TAG}=<ns>.small\` (receipt = answer time minus the emulator's handling incl. the ${LATENCY_MS} ms latency), then the bench waits for Ready at the new generation (watch) before the next change. Cases: idle = \`big\` absent; first-pass = \`big\` (${r.scenario.bigInstances} instances, package already installed via the emulator seed, \`interval: ${r.scenario.interval}\`) applied and its first reconcile reading its states (samples stop when it is Ready); drift = \`big\` was Ready and a periodic drift check reads its states again. Samples with \`big\` are taken only while its ListInstancePackageStates flow (≥ 10 received in the last 2 s). qps ${r.scenario.qps}. Target: < 2 s while the drift check runs.`,
+      `\`small\` (${r.scenario.smallInstances} instances) alternates \`parameters.version\` between 18 and 20 (both AllowedValues), so every change needs a reinstall. Per sample: PATCH returned → the emulator receives the first StartExecution whose execution is tagged \`${OWNER_TAG}=<ns>.small\` (receipt = the request's arrival in the emulator, before the ${LATENCY_MS} ms latency), then the bench waits for Ready at the new generation (watch) before the next change. Cases: idle = \`big\` absent; first-pass = \`big\` (${r.scenario.bigInstances} instances, package already installed via the emulator seed, \`interval: ${r.scenario.interval}\`) applied and its first reconcile reading its states (samples stop when it is Ready); drift = \`big\` was Ready and a periodic drift check reads its states again. Samples with \`big\` are taken only while its ListInstancePackageStates flow (≥ 10 received in the last 2 s). qps ${r.scenario.qps}. Target: < 2 s while the drift check runs.`,
       '',
       '| case | samples | → StartExecution p50 / p99 / max (s) | no StartExecution within 120 s | → Ready p50 / p99 (s) | big state reads per s during the case |',
       '|---|---|---|---|---|---|',
@@ -1377,7 +1592,14 @@ async function main(): Promise<void> {
       : s,
   );
   const controllerDir = resolve(arg('--controller-dir') ?? REPO_ROOT);
+  const outDir = resolve(arg('--out') ?? join(REPO_ROOT, 'bench/results'));
   const { cli, describe } = buildController(controllerDir);
+  const run: RunOptions = {
+    cli,
+    emulatorInProcess: args.includes('--emulator-in-process'),
+    keepRequestLog: args.includes('--keep-request-log'),
+  };
+  const meta = { controller: describe, emulatorInProcess: run.emulatorInProcess };
   const cp = await startControlPlane();
   try {
     const kc = new KubeConfig();
@@ -1391,25 +1613,23 @@ async function main(): Promise<void> {
     for (const sc of scenarios) {
       process.stdout.write(`[bench] ${sc.name} …\n`);
       const r =
-        sc.kind === 'reaction' ? await runReaction(cp, kc, sc, cli) : await runScenario(cp, kc, sc, cli);
+        sc.kind === 'reaction' ? await runReaction(cp, kc, sc, run) : await runScenario(cp, kc, sc, run);
       process.stdout.write(`[bench] ${sc.name}: ${JSON.stringify({ ...r, calls: undefined })}\n`);
       results.push(r);
     }
-    mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
+    mkdirSync(outDir, { recursive: true });
     const suffix = only ? `-${only.join('_')}` : '';
+    const emulator = run.emulatorInProcess ? 'in the bench process' : 'own process';
     writeFileSync(
-      join(REPO_ROOT, `bench/results/daemon${suffix}.json`),
+      join(outDir, `daemon${suffix}.json`),
       `${JSON.stringify(
-        results.map((r) => ({ ...r, controller: describe })),
+        results.map((r) => ({ ...r, controller: describe, emulator })),
         null,
         2,
       )}\n`,
     );
-    writeFileSync(
-      join(REPO_ROOT, `bench/results/daemon${suffix}.md`),
-      report(results, { controller: describe }),
-    );
-    process.stdout.write(report(results, { controller: describe }));
+    writeFileSync(join(outDir, `daemon${suffix}.md`), report(results, meta));
+    process.stdout.write(report(results, meta));
   } finally {
     await cp.stop();
   }
