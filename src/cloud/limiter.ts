@@ -3,9 +3,16 @@
  * adaptive backoff on throttling. Part of the fleet view's "fair, prioritized use of the region's
  * API quota" (DESIGN §2):
  *
- * - **Sliding window**: at most `qps` attempts START in any 1,000 ms window (the start times of the
- *   last `qps` attempts are kept; the next waits until the oldest is 1 s old). A fixed 1 s window
- *   (p-queue `intervalCap`) lets up to 2 × qps through around a window edge; this cannot.
+ * - **Sliding window**: at most `qps` attempts START in any window of 1,000 ms plus a margin
+ *   (`windowMarginMs`, default 25 ms; the start times of the last `qps` attempts are kept; the next
+ *   waits until the oldest is that old). The margin absorbs the jitter between a start here and
+ *   its arrival at the service (event loop, network), so the service's own sliding second sees no
+ *   more than `qps` either; without it, a request that arrives a few ms late shares a second with
+ *   the next second's requests. A fixed 1 s window (p-queue `intervalCap`) lets up to 2 × qps
+ *   through around a window edge; this cannot.
+ * - **Pacing**: at most a quarter of `qps` (rounded up) starts in any quarter of that window, so a
+ *   backlog leaves in four spread bunches per second, not one bunch at each window edge (the
+ *   service sees a smooth rate, and late arrivals overlap less).
  * - **Concurrency**: at most `concurrency` attempts in flight.
  * - **Priority**: waiting attempts start highest priority first ({@link PRIORITY}: writes, then
  *   polls of running work, then interactive reads, then background drift reads).
@@ -13,7 +20,8 @@
  *   attempts, so one resource's 5,000-instance drift check does not hold the queue: another
  *   resource's read waits for at most one slice per owner ahead of it.
  * - **Per-action limits** (`actionQps`): an action Alibaba Cloud throttles below the product's
- *   rate also waits for its own sliding window; attempts of other actions go ahead meanwhile.
+ *   rate also waits for its own sliding window (with the same margin); attempts of other actions
+ *   go ahead meanwhile.
  * - **Adaptive**: a `Throttling.*` answer shrinks the effective rate (× 0.7, at least 1/s); every
  *   `recoverAfterMs` without throttling it grows back by 10 % of `qps` up to `qps`.
  */
@@ -36,6 +44,8 @@ export interface RateGateOptions {
   qps: number;
   /** Attempts in flight at once, ≥ 1. */
   concurrency: number;
+  /** See the module comment: added to the 1,000 ms sliding window, ms ≥ 0. Default 25. */
+  windowMarginMs?: number;
   /** Quiet period before the effective rate grows back after throttling, ms. Default 5,000. */
   recoverAfterMs?: number;
   /**
@@ -150,13 +160,14 @@ export class RateGate {
   private lastThrottleAt = 0;
   private readonly now: () => number;
   private readonly recoverAfterMs: number;
+  private readonly marginMs: number;
   /** Start times (ms) of recent attempts per capped action, oldest first. */
   private readonly actionStarts = new Map<string, number[]>();
 
   constructor(private readonly opts: RateGateOptions) {
-    if (!(opts.qps > 0) || !(opts.concurrency >= 1)) {
+    if (!(opts.qps > 0) || !(opts.concurrency >= 1) || !((opts.windowMarginMs ?? 0) >= 0)) {
       throw new RangeError(
-        `rate gate: qps must be > 0 and concurrency >= 1 (got ${opts.qps}, ${opts.concurrency})`,
+        `rate gate: qps must be > 0, concurrency >= 1 and windowMarginMs >= 0 (got ${opts.qps}, ${opts.concurrency}, ${opts.windowMarginMs})`,
       );
     }
     for (const [action, q] of Object.entries(opts.actionQps ?? {})) {
@@ -165,6 +176,7 @@ export class RateGate {
     this.effective = opts.qps;
     this.now = opts.now ?? Date.now;
     this.recoverAfterMs = opts.recoverAfterMs ?? 5_000;
+    this.marginMs = opts.windowMarginMs ?? 25;
   }
 
   /** Attempts waiting for a slot. */
@@ -247,7 +259,7 @@ export class RateGate {
     if (q === undefined || action === undefined) return 0;
     const starts = this.actionStarts.get(action) ?? [];
     const cap = Math.max(1, Math.floor(q));
-    const spanMs = (1000 * cap) / q;
+    const spanMs = (1000 * cap) / q + this.marginMs;
     while (starts.length > 0 && now - (starts[0] ?? 0) >= spanMs) starts.shift();
     return starts.length < cap ? 0 : Math.max(1, Math.ceil((starts[0] ?? now) + spanMs - now));
   }
@@ -267,12 +279,20 @@ export class RateGate {
       const now = this.now();
       this.recover(now);
       // Sliding window: with a (possibly fractional) effective rate r, the attempt that would be
-      // the (k+1)-th in a window must wait until the k-th most recent start is `1000·k/r` old.
+      // the (k+1)-th in a window must wait until the k-th most recent start is `1000·k/r` (plus
+      // the margin) old.
       const cap = Math.max(1, Math.floor(this.effective));
-      const spanMs = (1000 * cap) / this.effective;
+      const spanMs = (1000 * cap) / this.effective + this.marginMs;
       while (this.starts.length > 0 && now - (this.starts[0] ?? 0) >= spanMs) this.starts.shift();
       if (this.starts.length >= cap) {
         this.wake(Math.max(1, Math.ceil((this.starts[0] ?? now) + spanMs - now)));
+        return;
+      }
+      // Pacing: the same rule over a quarter of the window with a quarter of the starts.
+      const quarterCap = Math.ceil(cap / 4);
+      const quarterFirst = this.starts[this.starts.length - quarterCap];
+      if (quarterFirst !== undefined && now - quarterFirst < spanMs / 4) {
+        this.wake(Math.max(1, Math.ceil(quarterFirst + spanMs / 4 - now)));
         return;
       }
       const w = this.next(now);
