@@ -135,6 +135,7 @@ export class EcsExtensionReconciler implements Reconciler {
       oos,
       fleet,
       view,
+      pollDelay: { minMs: this.opts.pollMinMs, maxMs: this.opts.pollMaxMs },
       template: CONFIGURE_PACKAGE_TEMPLATE,
       events: this.deps.events,
       metrics: this.deps.metrics,

@@ -23,6 +23,7 @@ import {
   ownerOf,
   type FinishedWork,
   type InstanceOutcome,
+  pollDelayMs,
   type PollResult,
   reportFinished,
   startInBatches,
@@ -53,6 +54,12 @@ export interface OosTrackerOptions {
   fleet?: RegionFleet;
   /** Signal and fairness owner of the fleet view's reads. */
   view?: ClientOptions;
+  /**
+   * The owner's poll delay bounds, ms (see {@link pollDelayMs}): a poll accepts a shared listing
+   * no older than half its items' poll delay (at most {@link POLL_LISTING_MAX_AGE_MS}), so a
+   * finish shows within about 1.5 poll delays. Unset: always {@link POLL_LISTING_MAX_AGE_MS}.
+   */
+  pollDelay?: { minMs: number; maxMs: number };
 }
 
 /** The instance batch an execution was started with (its `targets.ResourceIds` parameter). */
@@ -160,9 +167,21 @@ export class OosExecutionTracker implements WorkTracker {
     items: readonly WorkItem[],
   ): Promise<{ byId: ReadonlyMap<string, Execution>; notYet: Set<string> }> {
     const fleet = this.opts.fleet as RegionFleet;
+    const delay = this.opts.pollDelay;
+    const maxAgeMs = delay
+      ? Math.min(
+          POLL_LISTING_MAX_AGE_MS,
+          pollDelayMs(
+            items.map((t) => t.startTime),
+            new Date(fleet.nowMs()),
+            delay.minMs,
+            delay.maxMs,
+          ) / 2,
+        )
+      : POLL_LISTING_MAX_AGE_MS;
     const read = (ended: boolean) =>
       fleet.executionStates(OWNER_KIND_TAG, owner.kind, {
-        maxAgeMs: POLL_LISTING_MAX_AGE_MS,
+        maxAgeMs,
         ...(ended ? { ended: true } : {}),
         ...this.opts.view,
       });
