@@ -56,8 +56,9 @@ export interface OosTrackerOptions {
   view?: ClientOptions;
   /**
    * The owner's poll delay bounds, ms (see {@link pollDelayMs}): a poll accepts a shared listing
-   * no older than half its items' poll delay (at most {@link POLL_LISTING_MAX_AGE_MS}), so a
-   * finish shows within about 1.5 poll delays. Unset: always {@link POLL_LISTING_MAX_AGE_MS}.
+   * no older than its items' poll delay (at most {@link POLL_LISTING_MAX_AGE_MS}), so a finish
+   * shows within about two poll delays (one when the execution's owner is announced the finish).
+   * Unset: always {@link POLL_LISTING_MAX_AGE_MS}.
    */
   pollDelay?: { minMs: number; maxMs: number };
 }
@@ -176,7 +177,7 @@ export class OosExecutionTracker implements WorkTracker {
             new Date(fleet.nowMs()),
             delay.minMs,
             delay.maxMs,
-          ) / 2,
+          ),
         )
       : POLL_LISTING_MAX_AGE_MS;
     const read = (ended: boolean) =>

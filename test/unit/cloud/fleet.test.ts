@@ -149,13 +149,13 @@ describe('RegionFleet.executionStates', () => {
     expect(c.get('e1')?.status).toBe('Success');
     expect(c.get('e2')?.status).toBe('Running');
 
-    // The next refresh asks only for what ended after the newest end date seen, minus the slack,
+    // The next refresh asks only for what ended after the newest end date seen, minus the 2 s slack,
     // and still serves e1 (finished, kept for the retention) without a read by ID.
     running = [];
     ended = [exec('e2', 'Failed', '2026-11-30T10:00:04Z')];
     now += 3_000;
     const d = await read();
-    expect(requests.at(-1)?.endDateAfter).toBe('2026-11-30T09:59:57Z');
+    expect(requests.at(-1)?.endDateAfter).toBe('2026-11-30T10:00:00Z');
     expect(d.get('e1')?.status).toBe('Success');
     expect(d.get('e2')?.status).toBe('Failed');
 

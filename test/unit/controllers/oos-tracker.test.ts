@@ -51,12 +51,13 @@ const item = (ageMs: number): WorkItem => ({
 });
 
 describe('OosExecutionTracker polls through the fleet', () => {
-  it('accepts a listing no older than half the poll delay of its items, capped at the default', async () => {
+  it('accepts a listing no older than the poll delay of its items, capped at the default', async () => {
     const { t, maxAges } = tracker({ minMs: 1_000, maxMs: 5_000 });
     await t.poll(owner, [item(2_000)]); // poll delay 1 s (the minimum)
-    await t.poll(owner, [item(12_000)]); // a quarter of the age: 3 s
+    await t.poll(owner, [item(6_000)]); // a quarter of the age: 1.5 s
+    await t.poll(owner, [item(12_000)]); // 3 s: above the cap
     await t.poll(owner, [item(600_000)]); // the 5 s maximum
-    expect(maxAges).toEqual([500, 1_500, POLL_LISTING_MAX_AGE_MS]);
+    expect(maxAges).toEqual([1_000, 1_500, POLL_LISTING_MAX_AGE_MS, POLL_LISTING_MAX_AGE_MS]);
   });
 
   it('without poll delay bounds always accepts the default age', async () => {
