@@ -183,6 +183,11 @@ export class RegionFleet {
   private execGen = 0;
   /** When this process last started an execution per owner (see {@link noteStarted}), ms. */
   private readonly lastStart = new Map<string, number>();
+  /**
+   * Per owner, executions this process started that no adoption check or status has confirmed
+   * yet (see {@link adoptionNeeded}): execution ID → start time (ms).
+   */
+  private readonly unconfirmed = new Map<string, Map<string, number>>();
   /** When each owner was last checked for untracked work (see {@link adoptionNeeded}), ms. */
   private readonly adoptionChecked = new Map<string, number>();
   private readonly now: () => number;
@@ -495,30 +500,45 @@ export class RegionFleet {
   }
 
   /**
-   * Records that this process just started an execution for `owner` (e.g. a resource UID): a later
-   * {@link runningExecutions} read with `notBeforeOwner: owner` (adoption) is never served from a
-   * listing read before that start. Other owners keep sharing the cached listing.
+   * Records that this process just started execution `executionId` for `owner` (e.g. a resource
+   * UID): a later {@link runningExecutions} read with `notBeforeOwner: owner` (adoption) is never
+   * served from a listing read before that start, and adoption is needed until a status tracks the
+   * execution or a check ran after it ({@link adoptionNeeded}). Other owners keep sharing the
+   * cached listing.
    */
-  noteStarted(owner: string): void {
-    this.lastStart.set(owner, this.now());
+  noteStarted(owner: string, executionId: string): void {
+    const now = this.now();
+    this.lastStart.set(owner, now);
+    const pending = this.unconfirmed.get(owner) ?? new Map<string, number>();
+    pending.set(executionId, now);
+    this.unconfirmed.set(owner, pending);
   }
 
   /**
    * Records that `owner` was checked for running work its status does not track (adoption), with
-   * a listing read after the check began at `checkedAtMs` (this process's clock).
+   * a listing read after the check began at `checkedAtMs` (this process's clock): starts before
+   * that are confirmed.
    */
   noteAdoptionChecked(owner: string, checkedAtMs: number): void {
     this.adoptionChecked.set(owner, checkedAtMs);
+    const pending = this.unconfirmed.get(owner);
+    for (const [id, at] of pending ?? []) if (at < checkedAtMs) pending?.delete(id);
+    if (pending?.size === 0) this.unconfirmed.delete(owner);
   }
 
   /**
-   * False once `owner` was checked for untracked work after this process's last start for it: no
-   * execution of it can be missing from its status since (this process is the only one starting
-   * them while it leads, and exits when it loses the Lease), so periodic drift checks list nothing.
+   * Whether `owner` must be checked for running work its status does not track (adoption): until
+   * this process checked it once, and while an execution this process started is neither in
+   * `tracked` (the execution IDs the owner's status tracks now; they are confirmed) nor older than
+   * the last check. Otherwise no execution of it can be missing from its status (this process is
+   * the only one starting them while it leads, and exits when it loses the Lease), so reconciles
+   * after a start that reached status, and periodic drift checks, list nothing.
    */
-  adoptionNeeded(owner: string): boolean {
-    const checked = this.adoptionChecked.get(owner);
-    return checked === undefined || (this.lastStart.get(owner) ?? -Infinity) >= checked;
+  adoptionNeeded(owner: string, tracked: ReadonlySet<string> = new Set()): boolean {
+    const pending = this.unconfirmed.get(owner);
+    for (const id of tracked) pending?.delete(id);
+    if (pending?.size === 0) this.unconfirmed.delete(owner);
+    return !this.adoptionChecked.has(owner) || this.unconfirmed.has(owner);
   }
 
   /** The time of this process's clock, ms (the view's stamps use it). */

@@ -133,7 +133,7 @@ export class OosExecutionTracker implements WorkTracker {
             safetyCheck: 'Skip',
             description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
           });
-          this.opts.fleet?.noteStarted(o.uid);
+          this.opts.fleet?.noteStarted(o.uid, exec.executionId);
           return exec.executionId;
         } catch (err) {
           throw toReconcileError(err, 'OOS StartExecution');
@@ -208,8 +208,9 @@ export class OosExecutionTracker implements WorkTracker {
     const uid = owner.metadata.uid ?? '';
     try {
       if (this.opts.fleet) {
-        // Checked since this process's last start for the resource: nothing can be untracked.
-        if (!this.opts.fleet.adoptionNeeded(uid)) return [];
+        // Every start of this process for the resource is tracked in its status or older than
+        // the last check: nothing can be untracked.
+        if (!this.opts.fleet.adoptionNeeded(uid, known)) return [];
         checkedAt = this.opts.fleet.nowMs();
         // The shared listing is never older than this process's last StartExecution for this
         // resource (start() notes it), so work started before a failed status write is seen; a

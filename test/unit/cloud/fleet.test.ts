@@ -94,7 +94,7 @@ describe('RegionFleet', () => {
     now += 10;
     await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'], notBeforeOwner: 'a' });
     expect(f.calls.listings).toBe(1);
-    fleet.noteStarted('a'); // resource a just started an execution
+    fleet.noteStarted('a', 'e-a1'); // resource a just started an execution
     now += 10;
     await fleet.runningExecutions('k', 'v', { maxAgeMs: 2_000, statuses: ['Running'], notBeforeOwner: 'b' });
     expect(f.calls.listings).toBe(1); // b shares the cached listing
@@ -392,13 +392,25 @@ describe('RegionFleet adoption bookkeeping', () => {
     fleet.noteAdoptionChecked('uid-1', now);
     expect(fleet.adoptionNeeded('uid-1')).toBe(false);
     now += 10;
-    fleet.noteStarted('uid-1'); // a start after the check (its status write may fail)
+    fleet.noteStarted('uid-1', 'e-1'); // a start after the check (its status write may fail)
     expect(fleet.adoptionNeeded('uid-1')).toBe(true);
+    expect(fleet.adoptionNeeded('uid-1', new Set(['e-0']))).toBe(true); // status tracks another one
     fleet.noteAdoptionChecked('uid-1', now); // a check that began in the same millisecond as the start
     expect(fleet.adoptionNeeded('uid-1')).toBe(true);
     now += 1;
     fleet.noteAdoptionChecked('uid-1', now);
     expect(fleet.adoptionNeeded('uid-1')).toBe(false);
     expect(fleet.adoptionNeeded('uid-2')).toBe(true);
+  });
+
+  it('needs no check after a start the status already tracks (the write that recorded it succeeded)', () => {
+    const now = 1_000;
+    const fleet = new RegionFleet({ oos: () => ({}) as OosApi, now: () => now });
+    fleet.noteAdoptionChecked('uid-1', now - 1);
+    fleet.noteStarted('uid-1', 'e-1');
+    fleet.noteStarted('uid-1', 'e-2');
+    expect(fleet.adoptionNeeded('uid-1', new Set(['e-1']))).toBe(true); // e-2 not recorded yet
+    expect(fleet.adoptionNeeded('uid-1', new Set(['e-2']))).toBe(false); // both confirmed now
+    expect(fleet.adoptionNeeded('uid-1')).toBe(false); // e.g. after both finished
   });
 });
