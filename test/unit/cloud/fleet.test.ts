@@ -257,7 +257,8 @@ describe('RegionFleet.executionStates newerThanMs', () => {
 });
 
 describe('RegionFleet.instances', () => {
-  it('collects requests arriving while a batch read is in flight into one next batch', async () => {
+  /** A fleet whose first `DescribeInstances` blocks until `release()`; `batches` records the IDs of each. */
+  async function blockedFirstRead() {
     const batches: string[][] = [];
     let release: (() => void) | undefined;
     const ecs = {
@@ -273,6 +274,11 @@ describe('RegionFleet.instances', () => {
     const fleet = new RegionFleet({ oos: () => ({}) as OosApi, ecs: () => ecs });
     const first = fleet.instances(['i-1'], { maxAgeMs: 60_000 });
     while (!release) await new Promise((r) => setTimeout(r, 1));
+    return { fleet, batches, first, release };
+  }
+
+  it('collects requests arriving while a batch read is in flight into one next batch', async () => {
+    const { fleet, batches, first, release } = await blockedFirstRead();
     const later = [2, 3, 4].map((n) => fleet.instances([`i-${n}`], { maxAgeMs: 60_000 }));
     await new Promise((r) => setTimeout(r, 20)); // longer than the batch window
     expect(batches).toHaveLength(1);
@@ -284,18 +290,7 @@ describe('RegionFleet.instances', () => {
   });
 
   it('reads the next batch once its own window has passed, not as soon as the read in flight ends', async () => {
-    const batches: string[][] = [];
-    let release: (() => void) | undefined;
-    const ecs = {
-      async describeInstances(req: { instanceIds: string[] }) {
-        batches.push([...req.instanceIds]);
-        if (batches.length === 1) await new Promise<void>((r) => (release = r));
-        return req.instanceIds.map((instanceId) => ({ instanceId, status: 'Stopped' }));
-      },
-    } as unknown as EcsApi;
-    const fleet = new RegionFleet({ oos: () => ({}) as OosApi, ecs: () => ecs });
-    const first = fleet.instances(['i-1'], { maxAgeMs: 60_000 });
-    while (!release) await new Promise((r) => setTimeout(r, 1));
+    const { fleet, batches, first, release } = await blockedFirstRead();
     const second = fleet.instances(['i-2'], { maxAgeMs: 60_000 });
     release(); // ends well within the next batch's 100 ms window
     await first;
