@@ -3,13 +3,15 @@
  * adaptive backoff on throttling. Part of the fleet view's "fair, prioritized use of the region's
  * API quota" (DESIGN §2):
  *
- * - **Sliding window**: at most `qps` attempts START in any window of 1,000 ms plus a margin
- *   (`windowMarginMs`, default 25 ms; the start times of the last `qps` attempts are kept; the next
- *   waits until the oldest is that old). The margin absorbs the jitter between a start here and
- *   its arrival at the service (event loop, network), so the service's own sliding second sees no
- *   more than `qps` either; without it, a request that arrives a few ms late shares a second with
- *   the next second's requests. A fixed 1 s window (p-queue `intervalCap`) lets up to 2 × qps
- *   through around a window edge; this cannot.
+ * - **Sliding window, as the service counts it**: the service sees a request at some moment
+ *   between its start here and its answer, which the gate cannot observe. So an attempt starts
+ *   only while fewer than `qps` attempts are in flight or were answered in the last 1,000 ms: then
+ *   no 1,000 ms window at the service can hold more than `qps` arrivals, however late the event
+ *   loop or the network delivers them (a start-time window let a request of one second that
+ *   arrived a few ms late share the service's second with the next second's: 30 at qps 20). Each
+ *   attempt thus holds its slot for 1 s plus its latency; with 20–100 ms latency that is 2–10 %
+ *   below `qps`. A fixed 1 s window (p-queue `intervalCap`) lets up to 2 × qps through around a
+ *   window edge; this cannot.
  * - **Pacing**: at most a quarter of `qps` (rounded up) starts in any quarter of that window, so a
  *   backlog leaves in four spread bunches per second, not one bunch at each window edge (the
  *   service sees a smooth rate, and late arrivals overlap less).
@@ -20,8 +22,8 @@
  *   attempts, so one resource's 5,000-instance drift check does not hold the queue: another
  *   resource's read waits for at most one slice per owner ahead of it.
  * - **Per-action limits** (`actionQps`): an action Alibaba Cloud throttles below the product's
- *   rate also waits for its own sliding window (with the same margin); attempts of other actions
- *   go ahead meanwhile.
+ *   rate also waits for its own sliding window of start times, 1,000 ms plus `windowMarginMs`
+ *   (default 25 ms) for arrival jitter; attempts of other actions go ahead meanwhile.
  * - **Adaptive**: a `Throttling.*` answer shrinks the effective rate (× 0.7, at least 1/s); every
  *   `recoverAfterMs` without throttling it grows back by 10 % of `qps` up to `qps`.
  */
@@ -44,7 +46,7 @@ export interface RateGateOptions {
   qps: number;
   /** Attempts in flight at once, ≥ 1. */
   concurrency: number;
-  /** See the module comment: added to the 1,000 ms sliding window, ms ≥ 0. Default 25. */
+  /** Added to the 1,000 ms window of a per-action limit (arrival jitter), ms ≥ 0. Default 25. */
   windowMarginMs?: number;
   /** Quiet period before the effective rate grows back after throttling, ms. Default 5,000. */
   recoverAfterMs?: number;
@@ -152,8 +154,10 @@ class Lane {
 /** See the module comment. */
 export class RateGate {
   private readonly lanes = new Map<number, Lane>();
-  /** Start times of recent attempts (ms), oldest first; at most `ceil(effectiveQps)` kept. */
+  /** Start times of recent attempts (ms), oldest first (pacing). */
   private readonly starts: number[] = [];
+  /** Answer times of attempts answered within the last window (ms), oldest first. */
+  private readonly ends: number[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private effective: number;
@@ -219,6 +223,9 @@ export class RateGate {
             .then(resolve, reject)
             .finally(() => {
               this.inFlight--;
+              const end = this.now();
+              while (this.ends.length > 0 && end - (this.ends[0] ?? 0) >= 1000) this.ends.shift();
+              this.ends.push(end);
               this.pump();
             });
         },
@@ -278,19 +285,21 @@ export class RateGate {
       if (this.inFlight >= this.opts.concurrency || this.size === 0) return;
       const now = this.now();
       this.recover(now);
-      // Sliding window: with a (possibly fractional) effective rate r, the attempt that would be
-      // the (k+1)-th in a window must wait until the k-th most recent start is `1000·k/r` (plus
-      // the margin) old.
+      // Sliding window: with a (possibly fractional) effective rate r, at most k = floor(r)
+      // attempts may be in flight or answered within the last `1000·k/r` ms. In flight ones free
+      // nothing when they end (their answer opens a window), so only the oldest answer's age
+      // frees a slot.
       const cap = Math.max(1, Math.floor(this.effective));
-      const spanMs = (1000 * cap) / this.effective + this.marginMs;
-      while (this.starts.length > 0 && now - (this.starts[0] ?? 0) >= spanMs) this.starts.shift();
-      if (this.starts.length >= cap) {
-        this.wake(Math.max(1, Math.ceil((this.starts[0] ?? now) + spanMs - now)));
+      const spanMs = (1000 * cap) / this.effective;
+      while (this.ends.length > 0 && now - (this.ends[0] ?? 0) >= spanMs) this.ends.shift();
+      if (this.inFlight + this.ends.length >= cap) {
+        if (this.ends.length > 0) this.wake(Math.max(1, Math.ceil((this.ends[0] ?? now) + spanMs - now)));
         return;
       }
-      // Pacing: the same rule over a quarter of the window with a quarter of the starts.
+      // Pacing: at most a quarter of the starts in a quarter of the window.
       const quarterCap = Math.ceil(cap / 4);
-      const quarterFirst = this.starts[this.starts.length - quarterCap];
+      while (this.starts.length > quarterCap) this.starts.shift();
+      const quarterFirst = this.starts.length >= quarterCap ? this.starts[0] : undefined;
       if (quarterFirst !== undefined && now - quarterFirst < spanMs / 4) {
         this.wake(Math.max(1, Math.ceil(quarterFirst + spanMs / 4 - now)));
         return;

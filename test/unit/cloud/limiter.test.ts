@@ -32,9 +32,43 @@ describe('RateGate', () => {
     await h.advance(5_000);
     await Promise.all(all);
     const times = h.starts.map((s) => s.t);
-    // Not even in a second stretched by the 25 ms margin for arrival jitter.
-    for (const t of times) expect(times.filter((x) => x >= t && x < t + 1025).length).toBeLessThanOrEqual(5);
+    for (const t of times) expect(times.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(5);
     expect(times).toHaveLength(23);
+  });
+
+  it('counts an attempt until 1 s after its answer: late arrivals cannot crowd the service-side second', async () => {
+    let now = 0;
+    const gate = new RateGate({ qps: 4, concurrency: 100, now: () => now });
+    const starts: number[] = [];
+    const answers: Array<() => void> = [];
+    // Every attempt is answered 300 ms after it started (the service saw it somewhere in between).
+    const all = Array.from({ length: 8 }, () =>
+      gate.run(
+        () =>
+          new Promise<void>((done) => {
+            starts.push(now);
+            answers.push(done);
+          }),
+      ),
+    );
+    const answerAt = new Map<number, number>();
+    for (let i = 0; i < 300 && starts.length < 8; i++) {
+      now += 10;
+      starts.forEach((t, k) => {
+        if (!answerAt.has(k) && now - t >= 300) {
+          answerAt.set(k, now);
+          answers[k]?.();
+        }
+      });
+      await new Promise((r) => setTimeout(r, 0));
+      await new Promise((r) => setTimeout(r, 11));
+    }
+    for (const k of starts.keys()) if (!answerAt.has(k)) answers[k]?.();
+    await Promise.all(all);
+    // The fifth started only once the first answer (at 300 ms) was 1 s old: a start-time window
+    // would have let it start at 1,000 ms, and both could have arrived within one second.
+    expect(starts[4]).toBeGreaterThanOrEqual(1_300);
+    expect(starts.slice(0, 4).every((t) => t < 1_000)).toBe(true);
   });
 
   it('paces a backlog: at most a quarter of qps starts in any quarter of the window', async () => {
@@ -43,11 +77,11 @@ describe('RateGate', () => {
     await h.advance(4_000);
     await Promise.all(all);
     const times = h.starts.map((s) => s.t);
-    for (const t of times) expect(times.filter((x) => x >= t && x < t + 256).length).toBeLessThanOrEqual(5);
-    for (const t of times) expect(times.filter((x) => x >= t && x < t + 1025).length).toBeLessThanOrEqual(20);
+    for (const t of times) expect(times.filter((x) => x >= t && x < t + 250).length).toBeLessThanOrEqual(5);
+    for (const t of times) expect(times.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(20);
     // Still the full rate: the 60th start opens the fourth quarter of the third window (+ the
     // harness's 10 ms clock steps per wait), not later.
-    expect(Math.max(...times)).toBeLessThanOrEqual(2 * 1025 + (3 * 1025) / 4 + 100);
+    expect(Math.max(...times)).toBeLessThanOrEqual(2 * 1000 + (3 * 1000) / 4 + 100);
   });
 
   it('starts writes before polls before drift reads', async () => {
