@@ -59,6 +59,13 @@ export interface ControllerOptions {
   reconciler: Reconciler;
   /** Number of concurrent workers (controller-runtime `MaxConcurrentReconciles`), ≥ 1. */
   workers: number;
+  /**
+   * Extra workers that take only keys queued at {@link QueuePriority.poll} or higher (a reconcile
+   * whose cloud work is running or just finished), ≥ 0. Default `ceil(workers / 4)`. When every
+   * regular worker waits in a long first reconcile (at a low `--cloud-qps` each one waits seconds
+   * for the rate gate), a finished execution still reaches status without waiting for one of them.
+   */
+  pollWorkers?: number;
   logger: Logger;
   metrics: ControllerRuntimeMetrics;
   /** Random source in [0, 1) for the ±5 % requeue jitter (default `Math.random`). */
@@ -99,13 +106,17 @@ export class Controller {
   private readonly abort = new AbortController();
   private workerPromises: Promise<void>[] = [];
   private started = false;
+  private readonly pollWorkers: number;
 
   constructor(opts: ControllerOptions) {
     if (!(opts.workers >= 1))
       throw new Error(`controller ${opts.name}: workers must be ≥ 1, got ${opts.workers}`);
+    if (opts.pollWorkers !== undefined && !(Number.isInteger(opts.pollWorkers) && opts.pollWorkers >= 0))
+      throw new Error(`controller ${opts.name}: pollWorkers must be an integer ≥ 0, got ${opts.pollWorkers}`);
     this.name = opts.name;
     this.opts = opts;
-    initControllerMetrics(opts.metrics, opts.name, opts.workers);
+    this.pollWorkers = opts.pollWorkers ?? Math.ceil(opts.workers / 4);
+    initControllerMetrics(opts.metrics, opts.name, opts.workers + this.pollWorkers);
   }
 
   /** The signal handed to reconciles; aborted by {@link abortInFlight}. */
@@ -118,6 +129,7 @@ export class Controller {
     if (this.started) return;
     this.started = true;
     for (let i = 0; i < this.opts.workers; i++) this.workerPromises.push(this.worker());
+    for (let i = 0; i < this.pollWorkers; i++) this.workerPromises.push(this.worker(QueuePriority.poll));
   }
 
   /**
@@ -134,9 +146,10 @@ export class Controller {
     this.abort.abort(new Error(reason));
   }
 
-  private async worker(): Promise<void> {
+  /** Reconciles keys of at least `minPriority` until the queue shuts down. */
+  private async worker(minPriority?: number): Promise<void> {
     for (;;) {
-      const key = await this.opts.queue.get();
+      const key = await this.opts.queue.get(minPriority);
       if (key === undefined) return;
       try {
         await this.reconcileHandler(key);

@@ -141,6 +141,8 @@ export interface WorkqueueOptions {
 
 interface Waiter {
   resolve(key: string | undefined): void;
+  /** Only keys of at least this priority are handed to this waiter. */
+  minPriority: number;
 }
 
 /**
@@ -272,14 +274,15 @@ export class Workqueue {
   }
 
   /**
-   * Waits for the next key and marks it as processing; the caller must call {@link done} with it.
-   * Resolves `undefined` once the queue is shut down (immediately for pending and later calls).
+   * Waits for the next key of at least `minPriority` (default: any) and marks it as processing;
+   * the caller must call {@link done} with it. Resolves `undefined` once the queue is shut down
+   * (immediately for pending and later calls).
    */
-  get(): Promise<string | undefined> {
+  get(minPriority: number = -Infinity): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    const key = this.take();
+    const key = this.take(minPriority);
     if (key !== undefined) return Promise.resolve(key);
-    return new Promise((resolve) => this.waiters.push({ resolve }));
+    return new Promise((resolve) => this.waiters.push({ resolve, minPriority }));
   }
 
   /** Marks `key` as no longer processing; if it was added meanwhile it is queued again. */
@@ -357,9 +360,13 @@ export class Workqueue {
     lane.keys.push(key);
   }
 
-  /** The next ready key: highest priority first, FIFO within it; stale lane entries are dropped. */
-  private next(): string | undefined {
+  /**
+   * The next ready key of at least `minPriority`: highest priority first, FIFO within it; stale
+   * lane entries are dropped.
+   */
+  private next(minPriority: number): string | undefined {
     for (const lane of this.lanes) {
+      if (lane.priority < minPriority) break; // lanes are sorted, highest first
       for (let key = lane.keys.shift(); key !== undefined; key = lane.keys.shift()) {
         if (this.dirty.get(key) === lane.priority && !this.processing.has(key)) return key;
       }
@@ -367,9 +374,9 @@ export class Workqueue {
     return undefined;
   }
 
-  private take(): string | undefined {
+  private take(minPriority = -Infinity): string | undefined {
     if (this.readyCount === 0) return undefined;
-    const key = this.next();
+    const key = this.next(minPriority);
     if (key === undefined) return undefined;
     this.readyCount--;
     const now = this.clock.now();
@@ -382,11 +389,17 @@ export class Workqueue {
     return key;
   }
 
+  /** Hands ready keys to waiters in arrival order, each only keys of its minimum priority. */
   private wakeOne(): void {
-    while (this.waiters.length > 0 && this.readyCount > 0) {
-      const w = this.waiters.shift();
-      const key = this.take();
-      w?.resolve(key);
+    for (let i = 0; i < this.waiters.length && this.readyCount > 0;) {
+      const w = this.waiters[i] as Waiter;
+      const key = this.take(w.minPriority);
+      if (key === undefined) {
+        i++;
+        continue;
+      }
+      this.waiters.splice(i, 1);
+      w.resolve(key);
     }
   }
 

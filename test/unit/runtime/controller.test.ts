@@ -6,7 +6,7 @@ import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../../
 import { StalledError, TransientError } from '../../../src/runtime/errors.js';
 import { createLogger } from '../../../src/runtime/logger.js';
 import { controllerRuntimeMetrics } from '../../../src/runtime/metrics.js';
-import { Workqueue } from '../../../src/runtime/workqueue.js';
+import { QueuePriority, Workqueue } from '../../../src/runtime/workqueue.js';
 
 type Behaviour = (req: ReconcileRequest, ctx: ReconcileContext) => Promise<ReconcileResult>;
 
@@ -53,13 +53,36 @@ async function settle() {
   for (let i = 0; i < 5; i++) await flushMicrotasks();
 }
 
+describe('Controller poll workers', () => {
+  it('reconciles a poll-priority key while every regular worker is busy with a long reconcile', async () => {
+    let release: (() => void) | undefined;
+    const { queue, controller, calls } = setup(async (req) => {
+      if (req.name === 'first') await new Promise<void>((r) => (release = r));
+      return {};
+    });
+    controller.start();
+    queue.add('ns/first', QueuePriority.low);
+    await settle();
+    queue.add('ns/drift', QueuePriority.low);
+    queue.add('ns/finished', QueuePriority.poll);
+    await settle();
+    // The one regular worker waits in `first`; the poll worker took `finished`, not `drift`.
+    expect(calls).toEqual(['ns/first', 'ns/finished']);
+    release?.();
+    await settle();
+    expect(calls).toEqual(['ns/first', 'ns/finished', 'ns/drift']);
+    await controller.stop();
+  });
+});
+
 describe('Controller result accounting', () => {
   it('pre-initialises every result label to zero', async () => {
     const { sample } = setup(async () => ({}));
     for (const result of ['success', 'error', 'requeue', 'requeue_after']) {
       expect(await sample('controller_runtime_reconcile_total', { controller: 'widget', result })).toBe(0);
     }
-    expect(await sample('controller_runtime_max_concurrent_reconciles')).toBe(1);
+    // 1 worker + 1 poll-only worker (ceil(1 / 4)).
+    expect(await sample('controller_runtime_max_concurrent_reconciles')).toBe(2);
     expect(await sample('controller_runtime_terminal_reconcile_errors_total')).toBe(0);
   });
 

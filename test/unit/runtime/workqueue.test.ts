@@ -182,6 +182,27 @@ describe('Workqueue priorities', () => {
   });
 });
 
+describe('Workqueue minimum priority of a get()', () => {
+  it('hands a waiter only keys of at least its priority; an earlier general waiter is not skipped', async () => {
+    const { q } = newQueue();
+    const pollOnly = q.get(QueuePriority.poll);
+    q.add('ns/drift', QueuePriority.low);
+    expect(await peek(pollOnly)).toBe('pending'); // a drift check is not for the poll worker
+    expect(q.len()).toBe(1);
+    const general = q.get();
+    expect(await general).toBe('ns/drift');
+    q.add('ns/poll', QueuePriority.poll);
+    expect(await pollOnly).toBe('ns/poll');
+    // Both kinds waiting: a poll key goes to whichever waits longest; a drift key to the general one.
+    const pollOnly2 = q.get(QueuePriority.poll);
+    const general2 = q.get();
+    q.add('ns/drift-2', QueuePriority.low);
+    expect(await general2).toBe('ns/drift-2');
+    q.add('ns/poll-2', QueuePriority.poll);
+    expect(await pollOnly2).toBe('ns/poll-2');
+  });
+});
+
 describe('Workqueue rate limiting', () => {
   it('backs off exponentially per key and forget() resets it', async () => {
     const clock = new FakeClock();
