@@ -173,9 +173,10 @@ describe('Manager', () => {
     expect(
       await metricValue(registry, 'workqueue_retries_total', { name: 'gadget', controller: 'gadget' }),
     ).toBe(2);
+    // 2 workers + 1 poll-only worker (ceil(2 / 4)).
     expect(
       await metricValue(registry, 'controller_runtime_max_concurrent_reconciles', { controller: 'gadget' }),
-    ).toBe(2);
+    ).toBe(3);
   });
 
   it('reconciles on spec change and on delete (object gone from the cache)', async () => {
