@@ -780,6 +780,8 @@ interface Visibility {
   maxS: number;
   /** Resources that were first seen Ready before their last execution ended (should be 0). */
   readyBeforeEnd: number;
+  /** The three largest lags with their resource and its last execution's end (s after the first end), for tracing a tail. */
+  worst: Array<{ name: string; lagS: number; endS: number }>;
 }
 
 function visibility(executions: ExecutionRecord[], ns: string, watch: ReadyWatch): Visibility {
@@ -793,15 +795,24 @@ function visibility(executions: ExecutionRecord[], ns: string, watch: ReadyWatch
     lastEnd.set(name, Math.max(lastEnd.get(name) ?? 0, end));
   }
   const lags: number[] = [];
+  const byName: Array<{ name: string; lag: number; end: number }> = [];
   let readyBeforeEnd = 0;
   for (const [name, end] of lastEnd) {
     const ready = watch.at(name);
     if (ready === undefined) continue;
     if (ready < end) readyBeforeEnd++;
-    else lags.push(ready - end);
+    else {
+      lags.push(ready - end);
+      byName.push({ name, lag: ready - end, end });
+    }
   }
   const s = stats(lags);
-  return { n: s.n, p50S: s.p50 / 1000, p99S: s.p99 / 1000, maxS: s.max / 1000, readyBeforeEnd };
+  const firstEnd = Math.min(...lastEnd.values());
+  const worst = byName
+    .sort((a, b) => b.lag - a.lag)
+    .slice(0, 3)
+    .map((w) => ({ name: w.name, lagS: w.lag / 1000, endS: (w.end - firstEnd) / 1000 }));
+  return { n: s.n, p50S: s.p50 / 1000, p99S: s.p99 / 1000, maxS: s.max / 1000, readyBeforeEnd, worst };
 }
 
 interface SteadyResult {
@@ -1422,13 +1433,14 @@ function report(results: AnyResult[], meta: { controller: string; emulatorInProc
       '',
       `Per resource: the first watch event showing Ready True minus the end of its last execution (the emulator's last loop-item end, ms). Resolution: watch event arrival (no polling). Configured poll delay: \`--execution-poll-min ${POLL_MIN}\` (a quarter of the execution's age, within ${POLL_MIN} … ${POLL_MAX_MS / 1000}s); target: within poll delay + 2 s.`,
       '',
-      '| scenario | resources measured | p50 (s) | p99 (s) | max (s) | Ready before its execution ended |',
-      '|---|---|---|---|---|---|',
+      '| scenario | resources measured | p50 (s) | p99 (s) | max (s) | Ready before its execution ended | largest lags: resource lag (s) @ its end (s after the first end) |',
+      '|---|---|---|---|---|---|---|',
     );
     for (const r of converge) {
       const v = r.visibility;
+      const worst = (v.worst ?? []).map((w) => `${w.name} ${r2(w.lagS)} @ ${r2(w.endS)}`).join(', ');
       lines.push(
-        `| ${r.scenario.name} | ${v.n} | ${r2(v.p50S)} | ${r2(v.p99S)} | ${r2(v.maxS)} | ${v.readyBeforeEnd} |`,
+        `| ${r.scenario.name} | ${v.n} | ${r2(v.p50S)} | ${r2(v.p99S)} | ${r2(v.maxS)} | ${v.readyBeforeEnd} | ${worst} |`,
       );
     }
   }
