@@ -41,9 +41,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -653,6 +655,10 @@ class Controller {
   ): Promise<Controller> {
     const metricsPort = await freePort();
     const probePort = await freePort();
+    // The controller's own log (warn and above: transient errors, retries) for tracing outliers.
+    const logPath = join(tmpdir(), `ecsops-bench-controller-${ns}-${Date.now()}.log`);
+    const logFd = openSync(logPath, 'a');
+    console.log(`[bench] controller log (warn and above): ${logPath}`);
     const child: ChildProcess = spawn(
       process.execPath,
       [
@@ -693,9 +699,10 @@ class Controller {
           ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true',
           ALIBABA_CLOUD_CLI_PROFILE_DISABLED: 'true',
         },
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', logFd, 'inherit'],
       },
     );
+    closeSync(logFd); // the child holds its own descriptor
     return new Controller(child, metricsPort, probePort);
   }
 
