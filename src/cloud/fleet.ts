@@ -181,11 +181,10 @@ export class RegionFleet {
   >();
   private readonly finishedListeners = new Set<(finished: readonly Execution[]) => void>();
   private execGen = 0;
-  /** When this process last started an execution per owner (see {@link noteStarted}), ms. */
-  private readonly lastStart = new Map<string, number>();
   /**
    * Per owner, executions this process started that no adoption check or status has confirmed
-   * yet (see {@link adoptionNeeded}): execution ID → start time (ms).
+   * yet (see {@link adoptionNeeded}): execution ID → start time (ms). An adoption listing must be
+   * read after the newest of them.
    */
   private readonly unconfirmed = new Map<string, Map<string, number>>();
   /** When each owner was last checked for untracked work (see {@link adoptionNeeded}), ms. */
@@ -501,16 +500,14 @@ export class RegionFleet {
 
   /**
    * Records that this process just started execution `executionId` for `owner` (e.g. a resource
-   * UID): a later {@link runningExecutions} read with `notBeforeOwner: owner` (adoption) is never
-   * served from a listing read before that start, and adoption is needed until a status tracks the
-   * execution or a check ran after it ({@link adoptionNeeded}). Other owners keep sharing the
-   * cached listing.
+   * UID): adoption is needed until a status tracks the execution or a check ran after it
+   * ({@link adoptionNeeded}), and until then a {@link runningExecutions} read with
+   * `notBeforeOwner: owner` is never served from a listing read before that start. Other owners
+   * keep sharing the cached listing.
    */
   noteStarted(owner: string, executionId: string): void {
-    const now = this.now();
-    this.lastStart.set(owner, now);
     const pending = this.unconfirmed.get(owner) ?? new Map<string, number>();
-    pending.set(executionId, now);
+    pending.set(executionId, this.now());
     this.unconfirmed.set(owner, pending);
   }
 
@@ -688,8 +685,10 @@ export class RegionFleet {
     const statuses = o.statuses ?? ACTIVE_EXECUTION_STATUSES;
     const key = `${tagKey}=${tagValue}|${[...statuses].sort().join(',')}`;
     const hit = this.listings.get(key);
-    const notBefore =
-      o.notBeforeOwner !== undefined ? (this.lastStart.get(o.notBeforeOwner) ?? -Infinity) : -Infinity;
+    const notBefore = Math.max(
+      -Infinity,
+      ...(o.notBeforeOwner === undefined ? [] : (this.unconfirmed.get(o.notBeforeOwner)?.values() ?? [])),
+    );
     if (hit && o.maxAgeMs > 0 && this.now() - hit.readAtMs <= o.maxAgeMs && hit.readAtMs > notBefore)
       return hit.value;
     // A read already in flight may have started before the owner's last start: join only reads

@@ -22,8 +22,8 @@
  *   attempts, so one resource's 5,000-instance drift check does not hold the queue: another
  *   resource's read waits for at most one slice per owner ahead of it.
  * - **Per-action limits** (`actionQps`): an action Alibaba Cloud throttles below the product's
- *   rate also waits for its own sliding window of start times, 1,000 ms plus `windowMarginMs`
- *   (default 25 ms) for arrival jitter; attempts of other actions go ahead meanwhile.
+ *   rate also waits for its own sliding window, counted the same way; attempts of other actions
+ *   go ahead meanwhile.
  * - **Adaptive**: a `Throttling.*` answer shrinks the effective rate (× 0.7, at least 1/s); every
  *   `recoverAfterMs` without throttling it grows back by 10 % of `qps` up to `qps`.
  */
@@ -46,8 +46,6 @@ export interface RateGateOptions {
   qps: number;
   /** Attempts in flight at once, ≥ 1. */
   concurrency: number;
-  /** Added to the 1,000 ms window of a per-action limit (arrival jitter), ms ≥ 0. Default 25. */
-  windowMarginMs?: number;
   /** Quiet period before the effective rate grows back after throttling, ms. Default 5,000. */
   recoverAfterMs?: number;
   /**
@@ -151,36 +149,63 @@ class Lane {
   }
 }
 
+/**
+ * The sliding window of the module comment for one rate (the product's, or one action's): the
+ * attempts in flight plus the answer times of those answered within the last window.
+ */
+class AnswerWindow {
+  inFlight = 0;
+  /** Answer times (ms), oldest first; none older than 1,000 ms is kept. */
+  private readonly ends: number[] = [];
+
+  /**
+   * How long (ms) a new attempt must wait at `rate` attempts per second: 0 = it may start now;
+   * `Infinity` = every slot is in flight, so only an answer (which pumps the gate) frees one.
+   */
+  wait(now: number, rate: number): number {
+    // With a (possibly fractional) rate r, at most k = floor(r) attempts may be in flight or
+    // answered within the last `1000·k/r` ms; only the oldest answer's age frees a slot.
+    const cap = Math.max(1, Math.floor(rate));
+    const spanMs = (1000 * cap) / rate;
+    while (this.ends.length > 0 && now - (this.ends[0] ?? 0) >= spanMs) this.ends.shift();
+    if (this.inFlight + this.ends.length < cap) return 0;
+    return this.ends.length > 0 ? Math.max(1, Math.ceil((this.ends[0] ?? now) + spanMs - now)) : Infinity;
+  }
+
+  answered(now: number): void {
+    this.inFlight--;
+    while (this.ends.length > 0 && now - (this.ends[0] ?? 0) >= 1000) this.ends.shift();
+    this.ends.push(now);
+  }
+}
+
 /** See the module comment. */
 export class RateGate {
   private readonly lanes = new Map<number, Lane>();
-  /** Start times of recent attempts (ms), oldest first (pacing). */
+  /** Start times of the most recent attempts (ms), oldest first (pacing). */
   private readonly starts: number[] = [];
-  /** Answer times of attempts answered within the last window (ms), oldest first. */
-  private readonly ends: number[] = [];
-  private inFlight = 0;
+  private readonly window = new AnswerWindow();
+  /** The windows of capped actions (`actionQps`). */
+  private readonly actionWindows = new Map<string, AnswerWindow>();
   private timer: NodeJS.Timeout | undefined;
   private effective: number;
   private lastThrottleAt = 0;
   private readonly now: () => number;
   private readonly recoverAfterMs: number;
-  private readonly marginMs: number;
-  /** Start times (ms) of recent attempts per capped action, oldest first. */
-  private readonly actionStarts = new Map<string, number[]>();
 
   constructor(private readonly opts: RateGateOptions) {
-    if (!(opts.qps > 0) || !(opts.concurrency >= 1) || !((opts.windowMarginMs ?? 0) >= 0)) {
+    if (!(opts.qps > 0) || !(opts.concurrency >= 1)) {
       throw new RangeError(
-        `rate gate: qps must be > 0, concurrency >= 1 and windowMarginMs >= 0 (got ${opts.qps}, ${opts.concurrency}, ${opts.windowMarginMs})`,
+        `rate gate: qps must be > 0 and concurrency >= 1 (got ${opts.qps}, ${opts.concurrency})`,
       );
     }
     for (const [action, q] of Object.entries(opts.actionQps ?? {})) {
       if (!(q > 0)) throw new RangeError(`rate gate: the limit of ${action} must be > 0 (got ${q})`);
+      this.actionWindows.set(action, new AnswerWindow());
     }
     this.effective = opts.qps;
     this.now = opts.now ?? Date.now;
     this.recoverAfterMs = opts.recoverAfterMs ?? 5_000;
-    this.marginMs = opts.windowMarginMs ?? 25;
   }
 
   /** Attempts waiting for a slot. */
@@ -192,7 +217,7 @@ export class RateGate {
 
   /** Attempts in flight. */
   get pending(): number {
-    return this.inFlight;
+    return this.window.inFlight;
   }
 
   /** The current effective rate, attempts per second (≤ qps). */
@@ -218,14 +243,15 @@ export class RateGate {
       const waiter: Waiter = {
         ...(o.action !== undefined ? { action: o.action } : {}),
         start: () => {
-          this.inFlight++;
+          const action = o.action === undefined ? undefined : this.actionWindows.get(o.action);
+          this.window.inFlight++;
+          if (action) action.inFlight++;
           fn()
             .then(resolve, reject)
             .finally(() => {
-              this.inFlight--;
-              const end = this.now();
-              while (this.ends.length > 0 && end - (this.ends[0] ?? 0) >= 1000) this.ends.shift();
-              this.ends.push(end);
+              const now = this.now();
+              this.window.answered(now);
+              action?.answered(now);
               this.pump();
             });
         },
@@ -260,15 +286,11 @@ export class RateGate {
     return undefined;
   }
 
-  /** How long (ms) an attempt of `action` must wait for the action's own sliding window; 0 = now. */
+  /** How long (ms) an attempt of `action` must wait for the action's own window; 0 = now. */
   private actionWait(action: string | undefined, now: number): number {
     const q = action === undefined ? undefined : this.opts.actionQps?.[action];
-    if (q === undefined || action === undefined) return 0;
-    const starts = this.actionStarts.get(action) ?? [];
-    const cap = Math.max(1, Math.floor(q));
-    const spanMs = (1000 * cap) / q + this.marginMs;
-    while (starts.length > 0 && now - (starts[0] ?? 0) >= spanMs) starts.shift();
-    return starts.length < cap ? 0 : Math.max(1, Math.ceil((starts[0] ?? now) + spanMs - now));
+    const window = action === undefined ? undefined : this.actionWindows.get(action);
+    return q === undefined || !window ? 0 : window.wait(now, q);
   }
 
   /** Arms the pump timer for `waitMs` unless one is armed. */
@@ -282,21 +304,17 @@ export class RateGate {
 
   private pump(): void {
     for (;;) {
-      if (this.inFlight >= this.opts.concurrency || this.size === 0) return;
+      if (this.window.inFlight >= this.opts.concurrency || this.size === 0) return;
       const now = this.now();
       this.recover(now);
-      // Sliding window: with a (possibly fractional) effective rate r, at most k = floor(r)
-      // attempts may be in flight or answered within the last `1000·k/r` ms. In flight ones free
-      // nothing when they end (their answer opens a window), so only the oldest answer's age
-      // frees a slot.
-      const cap = Math.max(1, Math.floor(this.effective));
-      const spanMs = (1000 * cap) / this.effective;
-      while (this.ends.length > 0 && now - (this.ends[0] ?? 0) >= spanMs) this.ends.shift();
-      if (this.inFlight + this.ends.length >= cap) {
-        if (this.ends.length > 0) this.wake(Math.max(1, Math.ceil((this.ends[0] ?? now) + spanMs - now)));
+      const waitMs = this.window.wait(now, this.effective);
+      if (waitMs > 0) {
+        if (Number.isFinite(waitMs)) this.wake(waitMs);
         return;
       }
       // Pacing: at most a quarter of the starts in a quarter of the window.
+      const cap = Math.max(1, Math.floor(this.effective));
+      const spanMs = (1000 * cap) / this.effective;
       const quarterCap = Math.ceil(cap / 4);
       while (this.starts.length > quarterCap) this.starts.shift();
       const quarterFirst = this.starts.length >= quarterCap ? this.starts[0] : undefined;
@@ -309,17 +327,12 @@ export class RateGate {
         // Every waiting attempt is held by its action's limit: wake when the first window frees.
         const waits = Object.keys(this.opts.actionQps ?? {})
           .map((a) => this.actionWait(a, now))
-          .filter((ms) => ms > 0);
+          .filter((ms) => ms > 0 && Number.isFinite(ms));
         if (waits.length > 0) this.wake(Math.min(...waits));
         return;
       }
       w.cleanup();
       this.starts.push(now);
-      if (w.action !== undefined && this.opts.actionQps?.[w.action] !== undefined) {
-        const list = this.actionStarts.get(w.action) ?? [];
-        list.push(now);
-        this.actionStarts.set(w.action, list);
-      }
       w.start();
     }
   }
