@@ -1,6 +1,6 @@
 import type { ExecutionFilter, InstanceUpdate, PatchStateView } from './core.js';
 import type { ExecutionRecord } from './engine.js';
-import type { FaultConfig } from './faults.js';
+import type { FaultConfig, FaultPatch, HeldRequest, ScriptedError } from './faults.js';
 import type { InvocationRecord, InvocationScriptRule } from './invocations.js';
 import type { Seed, SeedInstance } from './seed.js';
 import type { InstanceRecord, PackageStateRecord, SnapshotRecord } from './state.js';
@@ -77,14 +77,86 @@ export class EmulatorControl {
     return this.call('PUT', '/faults', f);
   }
 
-  /** Removes every fault. */
+  /** Removes every fault; requests held by `hold` rules are released (processed). */
   clearFaults(): Promise<void> {
     return this.call('DELETE', '/faults');
+  }
+
+  /** The current fault configuration (rules carry their ids and remaining counts). */
+  getFaults(): Promise<FaultConfig> {
+    return this.call('GET', '/faults');
+  }
+
+  /**
+   * Merges a partial fault configuration without re-seeding the fault PRNG (unless `seed` is
+   * given): maps (`actions`, `quota`, `failInstances`) key by key, `null` removes. Resolves to the
+   * resulting configuration.
+   */
+  patchFaults(p: FaultPatch): Promise<FaultConfig> {
+    return this.call('PATCH', '/faults', p);
+  }
+
+  /**
+   * Sets (or with `undefined` removes) the quota of `action` (or `*`): at most `perSecond` requests
+   * admitted per sliding second, the rest answered `Throttling.User`.
+   */
+  async setQuota(action: string, perSecond: number | undefined): Promise<void> {
+    await this.patchFaults({ quota: { [action]: perSecond ?? null } });
+  }
+
+  /** Appends one scripted fault rule to `failNext`. Resolves to its id (generated when not given). */
+  async addFaultRule(rule: ScriptedError): Promise<string> {
+    return (await this.call<{ id: string }>('POST', '/faults/rules', rule)).id;
+  }
+
+  /** Removes one rule (its held requests are released). Resolves to whether it existed. */
+  async removeFaultRule(id: string): Promise<boolean> {
+    return (await this.call<{ removed: boolean }>('DELETE', `/faults/rules/${encodeURIComponent(id)}`))
+      .removed;
+  }
+
+  /** Requests currently held by `hold` rules, oldest first. */
+  listHolds(): Promise<HeldRequest[]> {
+    return this.call('GET', '/faults/holds');
+  }
+
+  /** Releases every request held by rule `ruleId` (they are processed). Resolves to how many. */
+  async releaseHolds(ruleId: string): Promise<number> {
+    return (
+      await this.call<{ released: number }>('POST', `/faults/holds/${encodeURIComponent(ruleId)}/release`)
+    ).released;
+  }
+
+  /**
+   * Polls `GET /faults/holds` (every 10 ms) until rule `ruleId` holds at least `count` requests.
+   * Resolves to that rule's held requests. @throws Error after `timeoutMs` milliseconds.
+   */
+  async waitForHold(ruleId: string, timeoutMs = 10_000, count = 1): Promise<HeldRequest[]> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const mine = (await this.listHolds()).filter((h) => h.ruleId === ruleId);
+      if (mine.length >= count) return mine;
+      if (Date.now() > end) {
+        throw new Error(
+          `emulator control: rule ${ruleId} holds ${mine.length} of ${count} requests after ${timeoutMs} ms`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Changes an instance's tags (replaced whole), status or Cloud Assistant online flag. */
   updateInstance(regionId: string, instanceId: string, u: InstanceUpdate): Promise<InstanceRecord> {
     return this.call('PATCH', `/regions/${regionId}/instances/${instanceId}`, u);
+  }
+
+  /**
+   * Releases an instance as ECS does (e.g. auto scaling): it leaves the fleet, its package and
+   * patch states are gone, work running on it ends Failed. Resolves to the released instance;
+   * rejects (404) when it is not in the region's fleet.
+   */
+  releaseInstance(regionId: string, instanceId: string): Promise<InstanceRecord> {
+    return this.call('POST', `/regions/${regionId}/instances/${instanceId}/release`);
   }
 
   /** Adds or replaces instances in a region. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { EmulatorCore, ExecutionFilter, InstanceUpdate } from './core.js';
-import type { FaultConfig } from './faults.js';
+import type { FaultConfig, FaultPatch, ScriptedError } from './faults.js';
 import type { InvocationScriptRule } from './invocations.js';
 import type { Seed, SeedInstance } from './seed.js';
 
@@ -68,7 +68,29 @@ const routes: Array<[string, RegExp, Route]> = [
   ['DELETE', /^\/request-counts$/, (c) => void c.requestCounts.clear()],
   ['GET', /^\/faults$/, (c) => c.faults.get()],
   ['PUT', /^\/faults$/, async (c, _m, _q, b) => void c.setFaults(((await b()) ?? {}) as FaultConfig)],
+  ['PATCH', /^\/faults$/, async (c, _m, _q, b) => c.patchFaults(((await b()) ?? {}) as FaultPatch)],
   ['DELETE', /^\/faults$/, (c) => void c.faults.clear()],
+  [
+    'POST',
+    /^\/faults\/rules$/,
+    async (c, _m, _q, b) => {
+      const rule = await b();
+      if (typeof rule !== 'object' || rule === null || Array.isArray(rule))
+        throw new HttpError(400, 'body must be one fault rule (ScriptedError)');
+      return { id: c.faults.addRule(rule as ScriptedError) };
+    },
+  ],
+  [
+    'DELETE',
+    /^\/faults\/rules\/([^/]+)$/,
+    (c, m) => ({ removed: c.faults.removeRule(decodeURIComponent(m[1] ?? '')) }),
+  ],
+  ['GET', /^\/faults\/holds$/, (c) => c.faults.holds()],
+  [
+    'POST',
+    /^\/faults\/holds\/([^/]+)\/release$/,
+    (c, m) => ({ released: c.faults.release(decodeURIComponent(m[1] ?? '')) }),
+  ],
   ['GET', /^\/regions\/([^/]+)\/instances$/, (c, m) => c.listInstances(m[1] ?? '')],
   [
     'POST',
@@ -84,6 +106,15 @@ const routes: Array<[string, RegExp, Route]> = [
     /^\/regions\/([^/]+)\/instances\/([^/]+)$/,
     async (c, m, _q, b) => {
       const i = c.updateInstance(m[1] ?? '', m[2] ?? '', ((await b()) ?? {}) as InstanceUpdate);
+      if (!i) throw new HttpError(404, 'instance not found');
+      return i;
+    },
+  ],
+  [
+    'POST',
+    /^\/regions\/([^/]+)\/instances\/([^/]+)\/release$/,
+    (c, m) => {
+      const i = c.releaseInstance(m[1] ?? '', m[2] ?? '');
       if (!i) throw new HttpError(404, 'instance not found');
       return i;
     },
@@ -116,8 +147,13 @@ const routes: Array<[string, RegExp, Route]> = [
 /**
  * Creates the control API server (plain JSON over HTTP, no signatures, separate port). Routes:
  * `GET /healthz`, `POST /seed`, `POST /reset`, `GET /executions[?tagKey&tagValue&templateName&status&regionId]`,
- * `GET /executions/:id`, `GET|DELETE /request-counts`, `GET|PUT|DELETE /faults`,
+ * `GET /executions/:id`, `GET|DELETE /request-counts`, `GET|PUT|PATCH|DELETE /faults`
+ * (PATCH merges a `FaultPatch` without re-seeding and answers the resulting config),
+ * `POST /faults/rules` (one `ScriptedError` appended → `{ id }`), `DELETE /faults/rules/:id`
+ * (→ `{ removed }`; its held requests are released), `GET /faults/holds` (→ `HeldRequest[]`),
+ * `POST /faults/holds/:ruleId/release` (→ `{ released: n }`),
  * `GET|POST /regions/:region/instances`, `PATCH /regions/:region/instances/:id`,
+ * `POST /regions/:region/instances/:id/release` (→ the released instance; 404 when not in the fleet),
  * `GET /regions/:region/package-states[?instanceId]`,
  * `DELETE /regions/:region/instances/:id/package-states/:templateName`,
  * `GET /regions/:region/patch-states[?instanceId]`, `POST|DELETE /invocation-scripts`,

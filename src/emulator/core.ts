@@ -1,6 +1,6 @@
 import type { ExecutionRecord } from './engine.js';
 import { ExecutionEngine } from './engine.js';
-import type { FaultConfig } from './faults.js';
+import type { FaultConfig, FaultPatch } from './faults.js';
 import { Faults } from './faults.js';
 import type { InvocationRecord, InvocationScriptRule } from './invocations.js';
 import { InvocationEngine } from './invocations.js';
@@ -69,7 +69,8 @@ export class EmulatorCore {
 
   /**
    * Back to the start-up state: timers cancelled, executions, invocations, scripts, faults and
-   * request counts dropped, and the state rebuilt from the start-up seed.
+   * request counts dropped, and the state rebuilt from the start-up seed (released instances come
+   * back). Held requests are released and processed against the fresh state.
    */
   reset(): void {
     this.scheduler.clearAll();
@@ -102,9 +103,29 @@ export class EmulatorCore {
     return Object.fromEntries(this.requestCounts);
   }
 
-  /** Replaces the fault configuration. */
+  /** Replaces the fault configuration. @throws Error on an invalid rule or quota. */
   setFaults(f: FaultConfig): void {
     this.faults.set(f);
+  }
+
+  /** Merges a partial fault configuration (PRNG kept). @throws Error on an invalid rule or quota. */
+  patchFaults(p: FaultPatch): FaultConfig {
+    return this.faults.patch(p);
+  }
+
+  /**
+   * Releases an instance as ECS does (auto scaling scale-in, manual release): it leaves the fleet
+   * (DescribeInstances, DescribeCloudAssistantStatus no longer list it), its package and patch
+   * states are gone, running OOS loop items on it end Failed ("Instance … was released.") and its
+   * Pending / Running Cloud Assistant invocations end Failed with ErrorCode `InstanceReleased`.
+   * @returns the released instance, or undefined when it is not in the region's fleet.
+   */
+  releaseInstance(regionId: string, instanceId: string): InstanceRecord | undefined {
+    const inst = this.state.releaseInstance(regionId, instanceId);
+    if (!inst) return undefined;
+    this.executions.instanceReleased(regionId, instanceId);
+    this.invocations.instanceReleased(regionId, instanceId);
+    return inst;
   }
 
   /**
@@ -166,8 +187,9 @@ export class EmulatorCore {
       .flatMap((r) => r.snapshots);
   }
 
-  /** Cancels every timer and kills sandboxed processes (stop). */
+  /** Cancels every timer, kills sandboxed processes and drops held requests unprocessed (stop). */
   shutdown(): void {
+    this.faults.dropAll();
     this.scheduler.clearAll();
     this.invocations.killAll();
   }

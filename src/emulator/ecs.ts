@@ -121,9 +121,10 @@ const describeCloudAssistantStatus: ActionHandler = (ctx) => {
   const os = p.oneOf('OSType', ['Windows', 'Linux', 'FreeBSD'] as const);
   let list: InstanceRecord[];
   if (ids.length > 0) {
-    const missing = ids.filter((id) => !region.instances.has(id));
+    // Released instances are left out, like DescribeInstances does; IDs never seen are an error.
+    const missing = ids.filter((id) => !region.instances.has(id) && !region.isReleased(id));
     if (missing.length > 0) throw notFoundIds(missing);
-    list = ids.map((id) => region.instances.get(id) as InstanceRecord);
+    list = ids.flatMap((id) => region.instances.get(id) ?? []);
   } else list = [...region.instances.values()];
   list = list.filter((i) => os === undefined || i.osType === os.toLowerCase());
   const page =

@@ -39,7 +39,11 @@ export interface ItemResult {
   outputs: Record<string, unknown>;
   /** Cloud Assistant InvokeId of a BulkyRunCommand item. */
   invokeId?: string;
-  /** When the item started / ended, milliseconds since the epoch (control API only: timelines). */
+  /**
+   * When the item started Running / stopped, milliseconds since the epoch (control API only:
+   * timelines). `endedAtMs` is stamped on every end of a started item: Success, Failed (also when
+   * its instance was released) and Cancelled; never-started (`Skipped`) items have neither.
+   */
   startedAtMs?: number;
   endedAtMs?: number;
 }
@@ -145,6 +149,11 @@ function safeJson(s: string): unknown {
   } catch {
     throw invalidParameter('Parameters', 'not valid JSON');
   }
+}
+
+/** StatusMessage of a loop item whose instance was released. */
+function releasedMessage(instanceId: string): string {
+  return `Instance ${instanceId} was released.`;
 }
 
 function randomExecutionId(): string {
@@ -358,7 +367,9 @@ export class ExecutionEngine {
     const i = inst as InstanceRecord;
     switch (exec.templateName) {
       case CONFIGURE_PACKAGE_TEMPLATE:
-        this.scheduler.after(DURATIONS.packageInstall, () => this.configurePackage(exec, i, done));
+        this.scheduler.after(DURATIONS.packageInstall, () => {
+          if (!this.gone(i)) this.configurePackage(exec, i, done);
+        });
         return;
       case APPLY_PATCH_TEMPLATE:
         this.applyPatch(exec, i, done);
@@ -372,11 +383,33 @@ export class ExecutionEngine {
   }
 
   private precheck(exec: ExecutionRecord, inst: InstanceRecord | undefined, id: string): string | undefined {
+    if (!inst && this.state.region(this.targetRegion(exec)).isReleased(id)) return releasedMessage(id);
     if (!inst) return `Instance ${id} does not exist in region ${this.targetRegion(exec)}.`;
     if (inst.status !== 'Running') return `Instance ${id} is ${inst.status}, expected Running.`;
     if (!inst.cloudAssistantOnline)
       return `Cloud Assistant Agent on instance ${id} is offline (no heartbeat).`;
     return undefined;
+  }
+
+  /** Whether the instance left the fleet (released) since its item started: its effects are void. */
+  private gone(inst: InstanceRecord): boolean {
+    return this.state.region(inst.regionId).instances.get(inst.instanceId) !== inst;
+  }
+
+  /**
+   * The instance was released: its running loop items end Failed at once (their pending items fail
+   * the precheck when they start). Effects scheduled for it are dropped.
+   */
+  instanceReleased(regionId: string, instanceId: string): void {
+    for (const exec of this.executions) {
+      if (exec.status !== 'Started' && exec.status !== 'Running') continue;
+      if (this.targetRegion(exec) !== regionId) continue;
+      for (const it of exec.items) {
+        if (it.instanceId === instanceId && it.status === 'Running') {
+          this.itemDone(exec, it, false, releasedMessage(instanceId), {});
+        }
+      }
+    }
   }
 
   private injected(inst: InstanceRecord): string | undefined {
@@ -462,6 +495,7 @@ export class ExecutionEngine {
       });
     if (action === 'scan') {
       this.scheduler.after(DURATIONS.patchScan, () => {
+        if (this.gone(inst)) return;
         const inj = this.injected(inst);
         if (inj) return done(false, inj);
         record();
@@ -488,6 +522,7 @@ export class ExecutionEngine {
       });
     }
     this.scheduler.after(DURATIONS.patchInstall, () => {
+      if (this.gone(inst)) return;
       const todo = inst.patches.filter((p) => p.status === 'Missing' || p.status === 'Failed');
       const inj = this.injected(inst);
       if (inj) {
@@ -510,8 +545,10 @@ export class ExecutionEngine {
       const agentWasOnline = inst.cloudAssistantOnline;
       inst.cloudAssistantOnline = false;
       this.scheduler.after(DURATIONS.stopping, () => {
+        if (this.gone(inst)) return;
         inst.status = 'Starting';
         this.scheduler.after(DURATIONS.starting, () => {
+          if (this.gone(inst)) return;
           inst.status = 'Running';
           inst.cloudAssistantOnline = agentWasOnline;
           for (const p of pending) p.status = 'Installed';
@@ -634,12 +671,14 @@ export class ExecutionEngine {
     if (exec.status !== 'Started' && exec.status !== 'Running') return;
     this.running.delete(exec.executionId);
     const now = isoNow();
+    const nowMs = Date.now();
     for (const it of exec.items) {
       if (it.status === 'Running' || it.status === 'Pending') {
         if (it.status === 'Running') {
           it.status = 'Cancelled';
           it.statusMessage = 'Cancelled by user.';
           it.endDate = now;
+          it.endedAtMs = nowMs;
         } else {
           it.status = 'Skipped';
           it.statusMessage = 'Not started: the execution was cancelled.';

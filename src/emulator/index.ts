@@ -10,7 +10,15 @@ import { createApiServer } from './server.js';
 export { EmulatorControl } from './control-client.js';
 export type { ExecutionFilter, InstanceUpdate, PatchStateView } from './control-client.js';
 export type { ExecutionRecord, ItemResult, RateControl } from './engine.js';
-export type { ActionFaults, FaultConfig, ScriptedError } from './faults.js';
+export type {
+  ActionFaults,
+  FaultConfig,
+  FaultMatch,
+  FaultPatch,
+  HeldRequest,
+  ScriptedError,
+  ScriptedFaultKind,
+} from './faults.js';
 export type { InvocationRecord, InvocationScriptRule, InvokeInstanceRecord } from './invocations.js';
 export type { SandboxOptions } from './sandbox.js';
 export { loadSeedFile, parseSeed } from './seed.js';
@@ -58,8 +66,11 @@ export interface EmulatorOptions {
    * Request log sink: one object per API request, called when it is answered (requestId, action,
    * regionId, status, code, `receivedAtMs` = `Date.now()` when the request arrived, before its
    * body was read and before any injected latency, and durationMs from then to the answer;
-   * `instanceId` / `executionId` when the request names one, and `executionId` of the execution a
-   * successful StartExecution started or returned). Never sees secrets or signatures.
+   * `instanceId` / `executionId` when the request names one, `instanceIds` = every instance ID it
+   * names (`InstanceId`, `InstanceId.N`, `InstanceIds`, `ResourceId.N`, `ResourceIds`, StartExecution
+   * `targets.ResourceIds`) when any, `executionId` of the execution a successful StartExecution
+   * started or returned, and `clientGone: true` when a held request's client had closed the
+   * connection before the answer). Never sees secrets or signatures.
    */
   logger?: (line: object) => void;
 }

@@ -96,8 +96,9 @@ function hexId(prefix: string): string {
 
 /**
  * Runs Cloud Assistant invocations: per instance `Pending → Running → Success | Failed | Timeout`,
- * or `Invalid` at once (`InstanceNotRunning` / `ClientNotRunning`). Outcomes come from script
- * rules and injected instance failures.
+ * or `Invalid` at once (`InstanceNotExists` / `InstanceReleased` / `InstanceNotRunning` /
+ * `ClientNotRunning`); `Failed` / `InstanceReleased` when the instance is released while Pending or
+ * Running. Outcomes come from script rules and injected instance failures.
  */
 export class InvocationEngine {
   readonly invocations: InvocationRecord[] = [];
@@ -186,8 +187,11 @@ export class InvocationEngine {
         updateTime: now,
       };
       inv.instances.push(rec);
-      const inst = this.state.region(req.regionId).instances.get(id);
-      if (!inst) {
+      const region = this.state.region(req.regionId);
+      const inst = region.instances.get(id);
+      if (!inst && region.isReleased(id)) {
+        this.finish(inv, rec, 'Invalid', null, '', 'InstanceReleased', 'the instance was released');
+      } else if (!inst) {
         this.finish(inv, rec, 'Invalid', null, '', 'InstanceNotExists', 'the instance does not exist');
       } else if (inst.status !== 'Running') {
         this.finish(inv, rec, 'Invalid', null, '', 'InstanceNotRunning', `the instance is ${inst.status}`);
@@ -329,6 +333,23 @@ export class InvocationEngine {
     if (!ls) return;
     this.listeners.delete(inv.invokeId);
     for (const l of ls) l(inv);
+  }
+
+  /**
+   * The instance was released: its Pending / Running invocation records in the region end
+   * `Failed` with ErrorCode `InstanceReleased` (a sandboxed process is killed).
+   */
+  instanceReleased(regionId: string, instanceId: string): void {
+    for (const inv of this.invocations) {
+      if (inv.regionId !== regionId) continue;
+      for (const rec of inv.instances) {
+        if (rec.instanceId !== instanceId || (rec.status !== 'Pending' && rec.status !== 'Running')) continue;
+        const key = `${inv.invokeId}/${rec.instanceId}`;
+        this.running.get(key)?.kill();
+        this.running.delete(key);
+        this.finish(inv, rec, 'Failed', null, rec.output, 'InstanceReleased', 'the instance was released');
+      }
+    }
   }
 
   /** StopInvocation: Pending → Cancelled, Running → Terminated, for all or the given instances. */

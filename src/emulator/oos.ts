@@ -427,6 +427,13 @@ const listInstancePackageStates: ActionHandler = (ctx) => {
   const id = ctx.params.required('InstanceId');
   const names = ctx.params.jsonStringArray('TemplateNames');
   const region = ctx.state.region(ctx.regionId);
+  if (region.isReleased(id)) {
+    throw new ApiError(
+      404,
+      'EntityNotExists.Instance',
+      `The instance "${id}" does not exist in ${ctx.regionId}.`,
+    );
+  }
   const rows = [...region.packageStates.values()]
     .filter((s) => s.instanceId === id && (names === undefined || names.includes(s.templateName)))
     .map((s) => {

@@ -11,6 +11,7 @@ import type { Faults } from './faults.js';
 import type { InvocationEngine } from './invocations.js';
 import { OOS_ACTIONS, OOS_VERSION } from './oos.js';
 import { Params } from './params.js';
+import { requestScope } from './scope.js';
 import type { SignedRequest } from './signature.js';
 import { NonceCache, verifySignature } from './signature.js';
 import type { CloudState } from './state.js';
@@ -62,6 +63,8 @@ function send(
   requestId: string,
   extra: Record<string, string> = {},
 ): void {
+  // A client that gave up on a held request has closed its socket: nothing to write to.
+  if (res.req.socket.destroyed) return;
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json;charset=utf-8',
@@ -72,16 +75,31 @@ function send(
   res.end(text);
 }
 
+/** What a request log line names besides action and region. */
+interface Subject {
+  instanceId?: string;
+  instanceIds?: string[];
+  executionId?: string;
+}
+
 /** Injected connection reset: the socket is destroyed with a TCP RST instead of answering. */
 function resetConnection(
   req: IncomingMessage,
   deps: ApiServerDeps,
-  info: { requestId: string; action: string; regionId: string; reset: 'before' | 'after'; started: number },
+  info: {
+    requestId: string;
+    action: string;
+    regionId: string;
+    subject: Subject;
+    reset: 'before' | 'after';
+    started: number;
+  },
 ): void {
   deps.logger?.({
     requestId: info.requestId,
     action: info.action,
     regionId: info.regionId,
+    ...info.subject,
     status: 0,
     code: info.reset === 'before' ? 'ConnectionReset' : 'ResponseLost',
     receivedAtMs: info.started,
@@ -94,7 +112,8 @@ function resetConnection(
  * Creates the RPC API server: POST (or GET) `/` with `x-acs-action`/`x-acs-version` headers
  * (ACS3) or `Action`/`Version` query parameters (V1). Unknown product version or action →
  * `InvalidAction.NotFound` (404); then the signature is verified, the request counted, faults
- * applied and the action handler run. Errors use Alibaba's body
+ * applied (scripted rules scoped by the request's instance IDs and tags, quota, rates; a `hold`
+ * rule parks the request until released) and the action handler run. Errors use Alibaba's body
  * `{ RequestId, HostId, Code, Message, Recommend }`.
  */
 export function createApiServer(deps: ApiServerDeps): Server {
@@ -118,8 +137,11 @@ async function handle(
   let action = '';
   let product: Product | undefined;
   let regionId = DEFAULT_REGION_ID;
-  /** The request's subject for the log line: its `InstanceId` / `ExecutionId` parameter, or the started execution. */
-  const subject: { instanceId?: string; executionId?: string } = {};
+  /**
+   * The request's subject for the log line: its `InstanceId` / `ExecutionId` parameter or the
+   * started execution, and every instance ID it names (`instanceIds`, see scope.ts).
+   */
+  const subject: Subject = {};
   const hostId = () => (product?.name === 'Ecs' ? 'ecs.aliyuncs.com' : `oos.${regionId}.aliyuncs.com`);
   const fail = (e: ApiError, extra: Record<string, string> = {}) => {
     send(
@@ -165,6 +187,8 @@ async function handle(
     if (all['RegionId']) regionId = all['RegionId'];
     if (all['InstanceId']) subject.instanceId = all['InstanceId'];
     if (all['ExecutionId']) subject.executionId = all['ExecutionId'];
+    const scope = requestScope(all);
+    if (scope.instanceIds.length > 0) subject.instanceIds = scope.instanceIds;
     const handler = product?.actions[action];
     if (!product || !handler) {
       throw new ApiError(
@@ -176,7 +200,7 @@ async function handle(
     const signed: SignedRequest = { method: req.method ?? 'POST', path, query, headers, body, bodyParams };
     verifySignature(signed, deps.keys, nonces);
     deps.requestCounts.set(action, (deps.requestCounts.get(action) ?? 0) + 1);
-    const fault = deps.faults.decide(action);
+    const fault = deps.faults.decide(action, scope);
     if (fault.latencyMs > 0) await sleep(fault.latencyMs, undefined, { ref: false });
     if (fault.kind === 'scripted' && fault.scripted) {
       fail(new ApiError(fault.scripted.httpStatus, fault.scripted.code, fault.scripted.message));
@@ -191,7 +215,7 @@ async function handle(
       return;
     }
     if (fault.kind === 'reset') {
-      resetConnection(req, deps, { requestId, action, regionId, reset: 'before', started });
+      resetConnection(req, deps, { requestId, action, regionId, subject, reset: 'before', started });
       return;
     }
     if (fault.kind === 'error') {
@@ -206,6 +230,20 @@ async function handle(
       );
       return;
     }
+    if (fault.kind === 'hold') {
+      // Held unprocessed until released through the control API; then processed normally (the
+      // answer is written only if the client is still there). Dropped on emulator stop.
+      const go = await deps.faults.hold({
+        ruleId: fault.ruleId ?? '',
+        action,
+        requestId,
+        instanceIds: scope.instanceIds,
+      });
+      if (!go) {
+        req.socket.destroy();
+        return;
+      }
+    }
     delete all['Signature'];
     const out = handler({
       params: new Params(all),
@@ -215,9 +253,10 @@ async function handle(
       invocations: deps.invocations,
     });
     if (fault.kind === 'responseLoss') {
-      resetConnection(req, deps, { requestId, action, regionId, reset: 'after', started });
+      resetConnection(req, deps, { requestId, action, regionId, subject, reset: 'after', started });
       return;
     }
+    const clientGone = req.socket.destroyed;
     send(res, 200, { RequestId: requestId, ...out }, requestId);
     const startedId = (out['Execution'] as { ExecutionId?: unknown } | undefined)?.ExecutionId;
     if (action === 'StartExecution' && typeof startedId === 'string') subject.executionId = startedId;
@@ -227,6 +266,7 @@ async function handle(
       regionId,
       ...subject,
       status: 200,
+      ...(clientGone ? { clientGone: true } : {}),
       receivedAtMs: started,
       durationMs: Date.now() - started,
     });

@@ -187,7 +187,17 @@ export class RegionState {
   readonly packageStates = new Map<string, PackageStateRecord>();
   readonly patchStates = new Map<string, PatchStateRecord>();
   readonly snapshots: SnapshotRecord[] = [];
+  /**
+   * Instances released from the fleet (control API `POST /regions/:r/instances/:id/release`):
+   * instance ID → when, milliseconds since the epoch. They are no longer in `instances`.
+   */
+  readonly released = new Map<string, number>();
   constructor(readonly regionId: string) {}
+
+  /** Whether `instanceId` was in this region's fleet and has been released. */
+  isReleased(instanceId: string): boolean {
+    return this.released.has(instanceId) && !this.instances.has(instanceId);
+  }
 }
 
 /**
@@ -211,6 +221,23 @@ export class CloudState {
       this.regions.set(regionId, r);
     }
     return r;
+  }
+
+  /**
+   * Releases an instance as ECS does (e.g. auto scaling scale-in): it leaves the fleet and its
+   * package and patch states are gone (snapshots stay). Running work on it is ended by the
+   * engines (see `EmulatorCore.releaseInstance`).
+   * @returns the released instance, or undefined when it is not in the region's fleet.
+   */
+  releaseInstance(regionId: string, instanceId: string): InstanceRecord | undefined {
+    const r = this.region(regionId);
+    const inst = r.instances.get(instanceId);
+    if (!inst) return undefined;
+    r.instances.delete(instanceId);
+    for (const [k, st] of r.packageStates) if (st.instanceId === instanceId) r.packageStates.delete(k);
+    r.patchStates.delete(instanceId);
+    r.released.set(instanceId, Date.now());
+    return inst;
   }
 
   /** Finds an instance in any region. */
@@ -288,6 +315,7 @@ export class CloudState {
       };
       const installed = (si.installed ?? []).map((p) => this.installedState(rec.instanceId, p));
       r.instances.set(rec.instanceId, rec);
+      r.released.delete(rec.instanceId);
       for (const st of installed) r.packageStates.set(`${st.instanceId}/${st.templateName}`, st);
       out.push(rec);
     }
