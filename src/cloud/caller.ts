@@ -16,9 +16,11 @@
  * - read actions retry every retryable error;
  * - writes that carry a `ClientToken` (OOS `StartExecution`, ECS `RunCommand`) are idempotent on
  *   the service side, so they retry like reads;
- * - other writes (`CancelExecution`, `StopInvocation`, `RunCommand` without a ClientToken) are
- *   re-sent only when the service certainly did not act (throttled, connection refused); a
- *   reset or 5xx is returned to the caller, whose reconcile re-reads state before acting again.
+ * - naturally idempotent writes (`CancelExecution`, `StopInvocation`, `TagResources`,
+ *   `UntagResources`: the same effect however often they are repeated) retry like reads;
+ * - other writes (`RunCommand` without a ClientToken, ...) are re-sent only when the service
+ *   certainly did not act (throttled, connection refused); a reset or 5xx is returned to the
+ *   caller, whose reconcile re-reads state before acting again.
  *
  * Cancellation: a call made with an `AbortSignal` ({@link ApiCaller.withSignal}) shares the
  * same queue as every other call of its (product, region). When the signal aborts:
@@ -38,7 +40,16 @@ import type { CloudMetrics } from './metrics.js';
 import type { CloudProduct } from './types.js';
 
 /** How repeating an action affects the service. */
-export type ActionSafety = 'read' | 'idempotentWrite' | 'write';
+/**
+ * How repeating an action affects the service:
+ * - `read`: no effect; retried on every retryable error;
+ * - `idempotentWrite`: idempotent by its `ClientToken` (same token → the same execution or
+ *   invocation); retried like a read when it carries one;
+ * - `naturallyIdempotentWrite`: the same effect however often it is repeated (cancel an execution,
+ *   stop an invocation, set or remove a tag, set a load-balancer weight); retried like a read;
+ * - `write`: anything else; re-sent only when the service certainly did not act.
+ */
+export type ActionSafety = 'read' | 'idempotentWrite' | 'naturallyIdempotentWrite' | 'write';
 
 /**
  * Sends one HTTP request for `action` with structured RPC `params` (arrays and objects are
@@ -391,7 +402,7 @@ export class ApiCaller implements RegionCaller {
     if (attempt > this.opts.retry.maxRetries || !err.retryable) return false;
     if (err.rejectedBeforeProcessing) return true;
     const safety = this.opts.actions[action] ?? 'write';
-    if (safety === 'read') return true;
+    if (safety === 'read' || safety === 'naturallyIdempotentWrite') return true;
     if (safety === 'idempotentWrite')
       return typeof query['ClientToken'] === 'string' && query['ClientToken'] !== '';
     return false;

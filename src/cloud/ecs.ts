@@ -48,12 +48,12 @@ export const ECS_ACTIONS: Readonly<Record<string, ActionSafety>> = {
   RunCommand: 'idempotentWrite',
   DescribeInvocations: 'read',
   DescribeInvocationResults: 'read',
-  StopInvocation: 'write',
+  StopInvocation: 'naturallyIdempotentWrite',
   DescribeSnapshots: 'read',
   // Overwriting tags is harmless to repeat, but the calls carry no ClientToken: the AppRelease
   // reconciler re-applies them until they succeed (it keeps the finished work tracked until then).
-  TagResources: 'write',
-  UntagResources: 'write',
+  TagResources: 'naturallyIdempotentWrite',
+  UntagResources: 'naturallyIdempotentWrite',
 };
 
 /** Documented limits. */

@@ -54,7 +54,7 @@ export const OOS_API_VERSION = '2019-06-01';
 export const OOS_ACTIONS: Readonly<Record<string, ActionSafety>> = {
   StartExecution: 'idempotentWrite',
   ListExecutions: 'read',
-  CancelExecution: 'write',
+  CancelExecution: 'naturallyIdempotentWrite',
   ListResourceExecutionStatus: 'read',
   ListTaskExecutions: 'read',
   ListExecutionLogs: 'read',

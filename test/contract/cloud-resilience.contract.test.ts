@@ -112,10 +112,15 @@ describe('cloud layer resilience (emulator)', () => {
     expect(await metric(registry, 'ecsops_cloud_api_retries_total', { action: 'ListTemplates' })).toBe(3);
   });
 
-  it('5xx: StartExecution (ClientToken) is retried, CancelExecution (no token) is not', async () => {
-    const oos = createCloudClients(options(emu, { maxRetries: 2 }), { registry: new Registry() }).oos(REGION);
+  it('5xx: StartExecution (ClientToken) and CancelExecution (naturally idempotent) are retried, RunCommand without a token is not', async () => {
+    const layer = createCloudClients(options(emu, { maxRetries: 2 }), { registry: new Registry() });
+    const oos = layer.oos(REGION);
     await emu.control.setFaults({
-      actions: { StartExecution: { errorRate: 1 }, CancelExecution: { errorRate: 1 } },
+      actions: {
+        StartExecution: { errorRate: 1 },
+        CancelExecution: { errorRate: 1 },
+        RunCommand: { errorRate: 1 },
+      },
     });
     const start = (await oos
       .startExecution({
@@ -134,10 +139,57 @@ describe('cloud layer resilience (emulator)', () => {
     const cancel = (await oos
       .cancelExecution('exec-00000000000000000')
       .catch((e: unknown) => e)) as CloudError;
-    expect(cancel).toMatchObject({ code: 'ServiceUnavailable', attempts: 1 });
+    expect(cancel).toMatchObject({ code: 'ServiceUnavailable', attempts: 3 });
+    const run = (await layer
+      .ecs(REGION)
+      .runCommand({
+        type: 'RunShellScript',
+        commandContent: 'echo hi',
+        instanceIds: ['i-one0001'],
+        timeoutSeconds: 60,
+      })
+      .catch((e: unknown) => e)) as CloudError;
+    expect(run).toMatchObject({ code: 'ServiceUnavailable', attempts: 1 });
     const counts = await emu.control.requestCounts();
     expect(counts['StartExecution']).toBe(3);
-    expect(counts['CancelExecution']).toBe(1);
+    expect(counts['CancelExecution']).toBe(3);
+    expect(counts['RunCommand']).toBe(1);
+  });
+
+  it('one reset or lost answer does not fail CancelExecution, TagResources or UntagResources (naturally idempotent writes retry like reads)', async () => {
+    const layer = createCloudClients(options(emu, { maxRetries: 2 }), { registry: new Registry() });
+    const oos = layer.oos(REGION);
+    const ecs = layer.ecs(REGION);
+    const e = await oos.startExecution({
+      templateName: CONFIGURE_PACKAGE_TEMPLATE,
+      clientToken: 'ct-natural-idem',
+      parameters: {
+        action: 'install',
+        packageName: 'ACS-Extension-node-1853370294850618',
+        targets: { Type: 'ResourceIds', RegionId: REGION, ResourceIds: ['i-one0001'] },
+        rateControl: { Mode: 'Concurrency', MaxErrors: 0, Concurrency: 1 },
+      },
+    });
+    await emu.control.addFaultRule({ action: 'CancelExecution', kind: 'reset' });
+    await emu.control.addFaultRule({ action: 'TagResources', kind: 'responseLoss' });
+    await emu.control.addFaultRule({ action: 'UntagResources', kind: 'reset' });
+    await oos.cancelExecution(e.executionId);
+    await ecs.tagResources(['i-one0001'], [{ key: 'ecsops.io/rev-shop', value: 'r1' }]);
+    expect((await ecs.describeInstances({ instanceIds: ['i-one0001'] }))[0]?.tags).toContainEqual({
+      key: 'ecsops.io/rev-shop',
+      value: 'r1',
+    });
+    await ecs.untagResources(['i-one0001'], ['ecsops.io/rev-shop']);
+    expect(
+      (await ecs.describeInstances({ instanceIds: ['i-one0001'] }))[0]?.tags.some(
+        (t) => t.key === 'ecsops.io/rev-shop',
+      ),
+    ).toBe(false);
+    expect((await emu.control.listExecutions({})).find((x) => x.executionId === e.executionId)?.status).toBe(
+      'Cancelled',
+    );
+    const counts = await emu.control.requestCounts();
+    expect([counts['CancelExecution'], counts['TagResources'], counts['UntagResources']]).toEqual([2, 2, 2]);
   });
 
   it('DescribeInstances pages through 1,000 instances (MaxResults 100) and batches IDs by 100', async () => {
