@@ -216,9 +216,16 @@ export const commonStatusProperties = {
  */
 export const TrackedExecutionSchema = Type.Object({
   executionId: Type.String({
-    description: 'OOS execution ID (exec-...) or Cloud Assistant invoke ID (t-...).',
+    description: 'OOS execution ID (exec-...) or Cloud Assistant invoke ID (t-...); empty while `pending`.',
     maxLength: 128,
   }),
+  pending: Type.Optional(
+    Type.Boolean({
+      description:
+        'True from the moment the start was recorded until the cloud answered with an ID (the answer may have been lost): the next reconcile re-sends it with the same ClientToken or adopts what the owner tag lists before starting anything else.',
+    }),
+  ),
+  generation: Type.Optional(Type.Integer({ description: 'The generation a pending start was decided for.' })),
   action: Type.String({
     description: 'What the work does, e.g. install, update, uninstall, scan.',
     maxLength: 64,
@@ -230,7 +237,7 @@ export const TrackedExecutionSchema = Type.Object({
   instanceIds: Type.Optional(
     Type.Array(Type.String(), {
       description:
-        'Deprecated: the batch is read back from the cloud; kept readable for objects written by 0.1.0.',
+        'The batch of a pending start (so it can be re-sent with its ClientToken); otherwise absent: the batch is read back from the cloud (objects written by 0.1.0 carry it too).',
       maxItems: 100,
     }),
   ),

@@ -504,10 +504,16 @@ export class RegionFleet {
    * ({@link adoptionNeeded}), and until then a {@link runningExecutions} read with
    * `notBeforeOwner: owner` is never served from a listing read before that start. Other owners
    * keep sharing the cached listing.
+   *
+   * Called with the ClientToken BEFORE a start is sent (its answer may be lost: adoption is needed
+   * until a check runs after it), then with the execution ID and `replaces` = that token once the
+   * answer arrived (the ID's confirmation by status then ends the need).
    */
-  noteStarted(owner: string, executionId: string): void {
+  noteStarted(owner: string, executionId: string, replaces?: string): void {
     const pending = this.unconfirmed.get(owner) ?? new Map<string, number>();
-    pending.set(executionId, this.now());
+    const at = (replaces !== undefined ? pending.get(replaces) : undefined) ?? this.now();
+    if (replaces !== undefined) pending.delete(replaces);
+    pending.set(executionId, at);
     this.unconfirmed.set(owner, pending);
   }
 

@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcsExtension } from '../../src/api/ecsextension.js';
 import { DomainMetrics } from '../../src/controllers/shared/metrics.js';
 import { InvocationTracker } from '../../src/controllers/shared/invocation-tracker.js';
-import type { WorkItem, WorkTracker } from '../../src/controllers/shared/work.js';
+import { WorkKit, type WorkScope } from '../../src/controllers/shared/start.js';
+import type { StartRequest, WorkItem, WorkTracker } from '../../src/controllers/shared/work.js';
+import { createLogger } from '../../src/runtime/logger.js';
 import { createRegistry } from '../../src/metrics/index.js';
 import {
   fleetIds,
@@ -25,6 +27,20 @@ const owner: EcsExtension = {
   metadata: { name: 'shop', namespace: 'team-a', uid: '6f1c2a8e-1111-4d2a-9c1f-000000000001', generation: 3 },
   spec: { regionId: REGION, targets: { instanceIds: ['i-x'] }, packageName: 'unused' },
 };
+
+/** Starts `req` through the kit's start path (no lock, no status) and returns what is in flight. */
+async function startVia(tracker: WorkTracker, req: StartRequest): Promise<WorkItem[]> {
+  const scope: WorkScope = {
+    obj: owner,
+    ctx: { log: createLogger({ level: 'silent' }), reconcileID: 't', signal: new AbortController().signal },
+    now: new Date(),
+    writesAllowed: true,
+    tracker,
+    inFlight: [],
+  };
+  await new WorkKit().start(scope, req);
+  return scope.inFlight;
+}
 
 async function pollUntilDone(t: WorkTracker, items: WorkItem[]) {
   let running = items;
@@ -65,13 +81,12 @@ describe('InvocationTracker (Cloud Assistant)', () => {
   afterAll(() => s.stop());
 
   it('runs 150 instances in 2 RunCommand batches and folds per-instance outcomes', async () => {
-    const sink: WorkItem[] = [];
-    await tracker.start(
-      owner,
-      { round: 1, action: 'deploy', instanceIds: fleetIds('ca', 1, 150), describe: 'deploy 1.4.2' },
-      sink,
-      new Date(),
-    );
+    const sink = await startVia(tracker, {
+      round: 1,
+      action: 'deploy',
+      instanceIds: fleetIds('ca', 1, 150),
+      describe: 'deploy 1.4.2',
+    });
     expect(sink.map((w) => w.instanceIds.length)).toEqual([100, 50]);
     const finished = await pollUntilDone(tracker, sink);
     const outcomes = finished.flatMap((f) => f.outcomes);
@@ -101,11 +116,9 @@ describe('InvocationTracker (Cloud Assistant)', () => {
       metrics: new DomainMetrics(createRegistry({ defaultMetrics: false })),
       command: () => ({ type: 'RunShellScript', commandContent: 'echo slow', timeoutSeconds: 3600 }),
     });
-    const a: WorkItem[] = [];
-    const b: WorkItem[] = [];
     const req = { round: 2, action: 'deploy', instanceIds: fleetIds('ca', 1, 10), describe: 'x' };
-    await slow.start(owner, req, a, new Date());
-    await slow.start(owner, req, b, new Date()); // a crash before the status write, then a retry
+    const a = await startVia(slow, req);
+    const b = await startVia(slow, req); // a crash before the status write, then a retry
     expect(b[0]?.executionId).toBe(a[0]?.executionId);
     const adopted = await slow.adopt(owner, new Set(), new Date());
     expect(adopted.map((w) => w.executionId)).toEqual([a[0]?.executionId]);

@@ -49,6 +49,12 @@ export class MemoryStore<T extends Resource> implements KubeWriter<T>, ObjectRea
   private rv = 1;
   writes = 0;
   skipped = 0;
+  /**
+   * Kube-side faults: each status patch first takes the next entry and, when it is an Error,
+   * throws it without writing (e.g. a 409 conflict or a 500 right after a start); `undefined`
+   * entries let a patch through.
+   */
+  patchFaults: Array<Error | undefined> = [];
 
   private key(ns: string | undefined, name: string | undefined): string {
     return `${ns ?? ''}/${name ?? ''}`;
@@ -114,6 +120,8 @@ export class MemoryStore<T extends Resource> implements KubeWriter<T>, ObjectRea
   }
 
   async patchStatus(obj: T, status: NonNullable<T['status']>): Promise<unknown> {
+    const fault = this.patchFaults.shift();
+    if (fault) throw fault;
     const stored = this.get(obj.metadata.namespace ?? '', obj.metadata.name ?? '');
     if (!stored) return { changed: false, object: undefined };
     if (jsonEqual(stored.status ?? {}, status)) {

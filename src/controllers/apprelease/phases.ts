@@ -48,9 +48,10 @@ import type { EventSink } from '../shared/deps.js';
 import type { BaseScope } from '../shared/driver.js';
 import type { InvocationTracker } from '../shared/invocation-tracker.js';
 import { describeHolder, type InstanceLock, type LockHolder } from '../shared/lock.js';
+import type { WorkKit } from '../shared/start.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
 import { listIds, resolveTargets, type ResolvedTarget } from '../shared/targets.js';
-import { trackedIds, type InstanceOutcome, type WorkItem } from '../shared/work.js';
+import type { InstanceOutcome, WorkItem } from '../shared/work.js';
 import type { AppReleaseMetrics, RolloutResult } from './metrics.js';
 import { parseWrapperOutput, type WrapperAction } from './wrapper.js';
 
@@ -60,6 +61,8 @@ export interface AppContext {
   events: EventSink;
   metrics: AppReleaseMetrics;
   lock?: InstanceLock;
+  /** The kit's start path and tracked-work step (holds `lock`). */
+  work: WorkKit;
   /** Retry backoff of instances that failed to enrol (drift). */
   backoff: BackoffOptions;
 }
@@ -135,10 +138,20 @@ function event(
 export async function reconcileTargets(s: AppScope): Promise<void> {
   const { spec } = s.obj;
   s.targets = await resolveTargets(s.ecs, spec.regionId, spec.targets);
-  const key = revisionTagKey(spec.application);
-  s.tags = new Map(s.targets.map((t) => [t.instanceId, t.instance.tags.find((x) => x.key === key)?.value]));
+  readTags(s);
   s.ledger.retain(new Set(s.targets.map((t) => t.instanceId)));
   s.resolved = true;
+}
+
+/**
+ * Sets `s.tags` from the resolved targets' revision tags, keeping the tags this reconcile wrote
+ * (the tracked-work step runs first and may just have tagged or untagged instances).
+ */
+export function readTags(s: AppScope): void {
+  const key = revisionTagKey(s.obj.spec.application);
+  const written = s.tags;
+  s.tags = new Map(s.targets.map((t) => [t.instanceId, t.instance.tags.find((x) => x.key === key)?.value]));
+  for (const [id, value] of written) s.tags.set(id, value);
 }
 
 /**
@@ -203,36 +216,20 @@ export function stepOfMessage(message: string | undefined): string | undefined {
 const HARMLESS_STEPS = ['prepare', 'download', 'verify', 'unpack'];
 
 /**
- * reconcileInvocations adopts running invocations the status lost (crash before the status
- * write), polls the tracked ones, and folds finished ones: per-instance results (failing step,
- * exit code, output tail), failures into the ledger, batch bookkeeping, and the revision tag
- * (TagResources after a successful deploy or rollback; UntagResources after an uninstall or a
- * rollback to nothing). A finished item leaves `status.executions` only after its tags were
- * written, so a tagging failure is retried with the next poll.
+ * reconcileInvocations is the kind's tracked-work step (the driver runs it before every other
+ * phase, on Stalled objects and on the deletion path): the kit resolves pending starts, adopts
+ * running invocations the status lost and polls; this links each deploy invocation to its batch
+ * row and folds finished ones: per-instance results (failing step, exit code, output tail),
+ * failures into the ledger, batch bookkeeping, and the revision tag (TagResources after a
+ * successful deploy or rollback; UntagResources after an uninstall or a rollback to nothing). A
+ * finished item leaves `status.executions` only after its tags were written, so a tagging failure
+ * is retried with the next poll.
  */
 export async function reconcileInvocations(k: AppContext, s: AppScope): Promise<void> {
   const { obj, now } = s;
-  if (s.inFlight.length === 0 && s.writesAllowed) {
-    const adopted = await s.tracker.adopt(obj, trackedIds(obj), now);
-    for (const w of adopted) {
-      s.ctx.log.info({ invokeId: w.executionId }, 'adopted running invocation owned by this resource');
-      if (w.action === 'deploy' && s.rollout && !batchOf(s.rollout, w.executionId)) {
-        s.rollout.batches.push({
-          index: s.rollout.nextBatch,
-          size: w.instanceIds.length,
-          phase: 'Running',
-          invokeIds: [w.executionId],
-          startTime: w.startTime,
-        });
-        s.rollout.nextBatch += 1;
-      }
-    }
-    s.inFlight.push(...adopted);
-  }
-  // The process-local lock hold follows what is in flight (released once nothing runs).
-  k.lock?.hold(obj, inFlightIds(s));
-  if (s.inFlight.length === 0) return;
-  const res = await s.tracker.poll(obj, s.inFlight);
+  const res = await k.work.reconcile(s);
+  linkBatches(s, [...s.inFlight, ...res.finished.map((f) => f.work)]);
+  if (res.finished.length === 0) return;
   const key = revisionTagKey(obj.spec.application);
   const tagTo = new Map<string, string[]>(); // revision ('' = untag) → instances
   for (const f of res.finished) {
@@ -274,11 +271,37 @@ export async function reconcileInvocations(k: AppContext, s: AppScope): Promise<
       for (const id of ids) s.tags.set(id, value || undefined);
     }
   } catch (err) {
+    // Still tracked (and held) until the tags are written: the next poll folds them again.
+    s.inFlight.push(...res.finished.map((f) => f.work));
+    k.work.hold(s);
     throw toReconcileError(err, 'ECS TagResources / UntagResources');
   }
-  s.inFlight = res.running;
-  k.lock?.hold(obj, inFlightIds(s));
   closeBatches(k, s);
+}
+
+/**
+ * Links deploy invocations to their batch row: a started (or re-sent) batch by its index (the
+ * item's round), adopted work of unknown origin as a new Running row.
+ */
+function linkBatches(s: AppScope, items: readonly WorkItem[]): void {
+  const r = s.rollout;
+  if (!r) return;
+  for (const w of items) {
+    if (w.action !== 'deploy' || !w.executionId || batchOf(r, w.executionId)) continue;
+    const row = r.batches.find((b) => b.index === w.round && b.phase === 'Running');
+    if (row) {
+      row.invokeIds = [...row.invokeIds, w.executionId];
+      continue;
+    }
+    r.batches.push({
+      index: r.nextBatch,
+      size: w.instanceIds.length,
+      phase: 'Running',
+      invokeIds: [w.executionId],
+      startTime: w.startTime,
+    });
+    r.nextBatch += 1;
+  }
 }
 
 /** Marks batches whose invocations all finished Succeeded / Failed (Events, duration metric). */
@@ -352,37 +375,21 @@ function inFlightIds(s: AppScope): string[] {
 }
 
 /**
- * Starts `action` on `ids` through the tracker (≤ 100 per RunCommand) and records the started
- * invocations (in the scope and the process-local lock hold) even when a later chunk fails.
+ * Starts `action` on `ids` through the kit (lock, intent, ≤ 100 per RunCommand). Instances another
+ * resource holds are recorded in `s.waiting` with a `WaitingForInstanceLock` Event.
+ * @returns the started invocations.
+ * @throws ReconcileError from the kit (a failed batch stays pending and is re-sent next time).
  */
 async function start(
   k: AppContext,
   s: AppScope,
-  action: WrapperAction,
-  ids: string[],
-  round: number,
-  tokenScope: string,
-  describe: string,
+  req: { action: WrapperAction; ids: string[]; round: number; tokenScope: string; describe: string },
+  opts: Parameters<WorkKit['start']>[2] = {},
 ): Promise<WorkItem[]> {
-  const sink: WorkItem[] = [];
-  try {
-    await s.tracker.start(s.obj, { round, action, instanceIds: ids, describe, tokenScope }, sink, s.now);
-  } finally {
-    s.inFlight.push(...sink);
-    k.lock?.hold(s.obj, inFlightIds(s));
-  }
-  return sink;
-}
-
-/**
- * The subset of `ids` no other resource holds (cross-kind lock). Records the first holder on the
- * scope when some are held.
- */
-function lockFree(k: AppContext, s: AppScope, ids: string[]): string[] {
-  if (!k.lock || ids.length === 0) return ids;
-  const c = k.lock.check(s.obj, ids);
-  if (c.held.length > 0) {
-    const first = c.held[0]?.holder as LockHolder;
+  const { action, ids, round, tokenScope, describe } = req;
+  const out = await k.work.start(s, { round, action, instanceIds: ids, describe, tokenScope }, opts);
+  const first = out.held[0];
+  if (first) {
     if (!s.waiting) {
       event(
         k,
@@ -390,12 +397,12 @@ function lockFree(k: AppContext, s: AppScope, ids: string[]): string[] {
         'Normal',
         WaitingForInstanceLockEvent,
         RolloutAction,
-        `${c.held.length} instance(s) wait for ${describeHolder(first)} to finish its work on them`,
+        `${out.held.length} instance(s) wait for ${describeHolder(first.holder)} to finish its work on them`,
       );
     }
-    s.waiting = { holder: first, count: c.held.length };
+    s.waiting = { holder: first.holder, count: out.held.length };
   }
-  return c.free;
+  return out.started;
 }
 
 /** Fails the rollout: rolls back (automatic) or stops at Failed. */
@@ -584,29 +591,36 @@ export async function reconcileRollout(k: AppContext, s: AppScope): Promise<void
     if (s.inFlight.length > 0) return;
     if (!r.rollbackStarted) {
       const ids = await rollbackTargets(s);
-      const free = lockFree(k, s, ids);
-      if (free.length < ids.length) return; // wait for the lock: a rollback moves them all or waits
-      r.rollbackStarted = true;
       if (ids.length > 0) {
-        event(
-          k,
-          s,
-          'Warning',
-          RollbackStartedEvent,
-          RollbackAction,
-          `Rolling ${ids.length} instance(s) back to ${s.stable ? `revision ${s.stable}` : 'nothing (no stable revision)'}: ${listIds(ids)}`,
-        );
+        // A rollback moves them all or waits for the lock.
         await start(
           k,
           s,
-          'rollback',
-          ids,
-          0,
-          `${r.revision}/${r.sequence}/rollback`,
-          `rollback to ${s.stable ?? 'none'}`,
+          {
+            action: 'rollback',
+            ids,
+            round: 0,
+            tokenScope: `${r.revision}/${r.sequence}/rollback`,
+            describe: `rollback to ${s.stable ?? 'none'}`,
+          },
+          {
+            allOrNothing: true,
+            onIntent: () => {
+              (r as RolloutStatus).rollbackStarted = true;
+              event(
+                k,
+                s,
+                'Warning',
+                RollbackStartedEvent,
+                RollbackAction,
+                `Rolling ${ids.length} instance(s) back to ${s.stable ? `revision ${s.stable}` : 'nothing (no stable revision)'}: ${listIds(ids)}`,
+              );
+            },
+          },
         );
         return;
       }
+      r.rollbackStarted = true;
     }
     s.phase = 'RolledBack';
     const why = r.failure?.message ?? 'rollout failed';
@@ -629,13 +643,13 @@ export async function reconcileRollout(k: AppContext, s: AppScope): Promise<void
   const deadlineMs = (spec.progressDeadlineSeconds ?? 1800) * 1000;
   const deployRunning = s.inFlight.filter((w) => w.action === 'deploy');
   if (!r.enrol && !r.pausedAt && now.getTime() - Date.parse(r.lastProgressTime) > deadlineMs && !r.failure) {
-    for (const w of deployRunning) await s.tracker.cancel(w);
+    for (const w of deployRunning.filter((x) => !x.pending)) await s.tracker.cancel(w);
     failRollout(k, s, {
       message: `no progress for ${spec.progressDeadlineSeconds ?? 1800}s (progressDeadlineSeconds)`,
     });
     return;
   }
-  if (deployRunning.length > 0) return; // a batch is running
+  if (deployRunning.length > 0) return; // a batch is running (or its start awaits an answer)
 
   // A finished batch that broke the error budget fails the rollout (an enrolment keeps its failures in the ledger).
   if (!r.enrol && r.failed > maxErrors) {
@@ -754,37 +768,43 @@ export async function reconcileRollout(k: AppContext, s: AppScope): Promise<void
     index === 0 && canary && !r.enrol
       ? (canary.instances ?? 1)
       : Math.max(1, resolveCount(spec.strategy?.batchSize, targeted, Math.ceil(0.25 * targeted), 'up'));
-  const free = lockFree(k, s, pending);
-  const ids = free.slice(0, size);
-  if (ids.length === 0) return;
-  const batch: BatchStatus = {
-    index,
-    size: ids.length,
-    phase: 'Running',
-    invokeIds: [],
-    startTime: toMetaTime(now),
-  };
-  r.batches = [...r.batches, batch].slice(-MAX_BATCH_ROWS);
-  r.nextBatch = index + 1;
-  r.lastProgressTime = toMetaTime(now);
-  event(
+  await start(
     k,
     s,
-    'Normal',
-    BatchStartedEvent,
-    RolloutAction,
-    `Batch ${index}${index === 0 && canary && !r.enrol ? ' (canary)' : ''} of revision ${r.revision}: ${ids.length} instance(s): ${listIds(ids)}`,
+    {
+      action: 'deploy',
+      ids: pending,
+      round: index,
+      tokenScope: `${r.revision}/${r.sequence}`,
+      describe: `deploy ${spec.application} ${spec.version}`,
+    },
+    {
+      limit: size,
+      onIntent: (items) => {
+        const ids = items.flatMap((w) => w.instanceIds);
+        const batch: BatchStatus = {
+          index,
+          size: ids.length,
+          phase: 'Running',
+          invokeIds: [],
+          startTime: toMetaTime(now),
+        };
+        const rollout = r as RolloutStatus;
+        rollout.batches = [...rollout.batches, batch].slice(-MAX_BATCH_ROWS);
+        rollout.nextBatch = index + 1;
+        rollout.lastProgressTime = toMetaTime(now);
+        event(
+          k,
+          s,
+          'Normal',
+          BatchStartedEvent,
+          RolloutAction,
+          `Batch ${index}${index === 0 && canary && !rollout.enrol ? ' (canary)' : ''} of revision ${rollout.revision}: ${ids.length} instance(s): ${listIds(ids)}`,
+        );
+      },
+    },
   );
-  const started = await start(
-    k,
-    s,
-    'deploy',
-    ids,
-    index,
-    `${r.revision}/${r.sequence}`,
-    `deploy ${spec.application} ${spec.version}`,
-  );
-  batch.invokeIds = started.map((w) => w.executionId);
+  linkBatches(s, s.inFlight);
 }
 
 /** Leaves a pause: the time paused does not count toward the progress deadline. */

@@ -23,6 +23,7 @@ import {
 } from '../shared/driver.js';
 import { InvocationTracker } from '../shared/invocation-tracker.js';
 import type { InstanceLock } from '../shared/lock.js';
+import { WorkKit } from '../shared/start.js';
 import { FailureLedger } from '../shared/retry.js';
 import { fromTracked, pollDelayMs } from '../shared/work.js';
 import { ConflictingReleaseReason } from '../../api/conditions.js';
@@ -98,25 +99,22 @@ export class AppReleaseReconciler implements Reconciler {
       metrics: deps.appMetrics,
       backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
       ...(deps.lock ? { lock: deps.lock } : {}),
+      work: new WorkKit(deps.lock ? { lock: deps.lock } : {}),
     };
     const k = this.k;
     const hooks: KindHooks<AppRelease, AppScope> = {
       kind: APP_RELEASE_KIND,
       writesAllowed: (obj) => !obj.spec.suspend,
       newScope: (base) => this.newScope(base),
-      phases: [
-        (s) => reconcileTargets(s),
-        (s) => reconcileConflicts(k, s),
-        (s) => reconcileInvocations(k, s),
-        (s) => reconcileRollout(k, s),
-      ],
+      work: { reconcile: (s) => reconcileInvocations(k, s), inFlight: (s) => s.inFlight.length },
+      phases: [(s) => reconcileTargets(s), (s) => reconcileConflicts(k, s), (s) => reconcileRollout(k, s)],
       reconcileDelete: (s) => reconcileDelete(k, s),
       deriveStatus: (s, err) => deriveAppReleaseStatus(s, err, this.opts.maxInstanceRows),
       requeueAfterMs: (s) => this.requeueAfter(s),
       recheckedStalledReasons: [ConflictingReleaseReason],
-      forget: (uid) => {
+      forget: (uid, gone) => {
         k.claims.remove(uid);
-        k.lock?.release(uid);
+        if (gone) k.lock?.release(uid);
       },
     };
     const kit: KitDeps<AppRelease> = {

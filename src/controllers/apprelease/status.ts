@@ -120,7 +120,7 @@ export function summarizeApp(facts: readonly AppInstanceFact[]): AppSummary {
 /** Facts per targeted instance from a reconcile's scope. */
 export function appFacts(s: AppScope): AppInstanceFact[] {
   const inFlightBy = new Map<string, string>();
-  for (const w of s.inFlight) for (const id of w.instanceIds) inFlightBy.set(id, w.executionId);
+  for (const w of s.inFlight) for (const id of w.instanceIds) inFlightBy.set(id, w.executionId || 'pending');
   const previous = new Map((s.obj.status?.instances ?? []).map((r) => [r.instanceId, r]));
   const sameRollout = s.obj.status?.rollout?.sequence === s.rollout?.sequence;
   return s.targets.map((t) => {
@@ -248,7 +248,7 @@ export function deriveAppReleaseStatus(
   if (s.stableVersion) status.stableVersion = s.stableVersion;
   if (s.rollout) status.rollout = s.rollout;
   if (s.history.length > 0) status.history = s.history;
-  if (s.inFlight.length > 0) status.executions = s.inFlight.map(toTracked);
+  if (s.inFlight.length > 0) status.executions = s.inFlight.map((w) => toTracked(w));
   else delete status.executions;
   if (s.sequence > 0) status.executionSequence = s.sequence;
   const retry = s.ledger.toStatus();

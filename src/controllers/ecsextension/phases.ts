@@ -18,7 +18,7 @@ import type { EcsApi, OosApi, PackageState, RegionFleet } from '../../cloud/inde
 import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import type { ClaimRegistry } from '../shared/claims.js';
-import { describeHolder, type InstanceLock } from '../shared/lock.js';
+import { describeHolder, type InstanceLock, type LockCheck } from '../shared/lock.js';
 import { isNotFound, toReconcileError } from '../shared/cloud-errors.js';
 import type { EventSink } from '../shared/deps.js';
 import { intervalMs, type BaseScope } from '../shared/driver.js';
@@ -27,8 +27,9 @@ import type { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { validateParameters } from '../shared/parameters.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
 import { listIds, resolveTargets, TARGET_MAX_AGE_MS, type ResolvedTarget } from '../shared/targets.js';
-import { pollTracked, reclassifyUnreachable } from '../shared/tracked.js';
-import { trackedIds, type WorkItem } from '../shared/work.js';
+import { reclassifyUnreachable } from '../shared/tracked.js';
+import type { WorkKit } from '../shared/start.js';
+import type { WorkItem } from '../shared/work.js';
 
 /**
  * The targets a resource last resolved, kept between reconciles so that polls of running
@@ -51,6 +52,8 @@ export interface ExtContext {
   claims: ClaimRegistry;
   /** The process's cross-kind per-instance lock (absent in tests that run one kind alone). */
   lock?: InstanceLock;
+  /** The kit's start path and tracked-work step (holds `lock`). */
+  work: WorkKit;
   events: EventSink;
   backoff: BackoffOptions;
 }
@@ -97,7 +100,8 @@ export function freshCache(k: ExtContext, scope: ExtScope): TargetCache | undefi
 export async function reconcileTargets(k: ExtContext, scope: ExtScope): Promise<void> {
   const { spec, metadata } = scope.obj;
   const cache = freshCache(k, scope);
-  if (cache && scope.inFlight.length > 0) {
+  // Work tracked when this reconcile began (its poll ran before this phase).
+  if (cache && (scope.obj.status?.executions?.length ?? 0) > 0) {
     scope.targets = cache.targets;
   } else {
     scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets, {
@@ -165,7 +169,7 @@ export async function reconcileConflicts(k: ExtContext, scope: ExtScope): Promis
 /** Instance → execution ID of `work`. */
 function inFlightMap(work: readonly WorkItem[]): Map<string, string> {
   const m = new Map<string, string>();
-  for (const w of work) for (const id of w.instanceIds) m.set(id, w.executionId);
+  for (const w of work) for (const id of w.instanceIds) m.set(id, w.executionId || 'pending');
   return m;
 }
 
@@ -206,16 +210,25 @@ export async function reconcileTemplate(scope: ExtScope): Promise<void> {
 }
 
 /**
- * reconcileExecutions polls the tracked executions through the shared tracker and folds finished
- * ones: successes clear failures and imply the package state; failures are recorded in the
- * failure memory unless the instance turned out unreachable (re-checked with ECS), which is
- * Unreachable, never Failed. When the round's last execution finished, the round is counted once
- * for the backoff.
+ * reconcileExecutions is the kind's tracked-work step (the driver runs it before every other
+ * phase, on Stalled objects and on the deletion path): the kit resolves pending starts, adopts
+ * executions tagged with this resource's UID that status does not list (before package states are
+ * read, so an execution that ends in between is seen either as running or through its effect on
+ * the states, never as neither) and polls; finished executions are folded: successes clear
+ * failures and imply the package state; failures are recorded in the failure memory unless the
+ * instance turned out unreachable (re-checked with ECS), which is Unreachable, never Failed. When
+ * the round's last execution finished, the round is counted once for the backoff.
  */
 export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promise<void> {
-  if (scope.inFlight.length === 0) return;
   const { obj, now } = scope;
-  const res = await pollTracked(scope.tracker, obj, scope.inFlight, scope.ctx.log);
+  const hadWork = scope.inFlight.length > 0;
+  const res = await k.work.reconcile(scope);
+  if (!hadWork && res.finished.length === 0) {
+    k.claims.setInFlight(obj.metadata.uid ?? '', inFlightMap(scope.inFlight));
+    return;
+  }
+  // The version this generation resolved (the template phase runs after this one).
+  const version = scope.resolvedVersion ?? obj.status?.resolvedPackageVersion;
   const failed: string[] = [];
   for (const f of res.finished) {
     // Only work started for the current spec may be credited to it: after a spec change (or for
@@ -235,7 +248,7 @@ export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promi
             ? undefined
             : {
                 templateName: obj.spec.packageName,
-                ...(scope.resolvedVersion ? { templateVersion: scope.resolvedVersion } : {}),
+                ...(version ? { templateVersion: version } : {}),
                 parameters: obj.spec.parameters ?? {},
               },
         );
@@ -251,12 +264,7 @@ export async function reconcileExecutions(k: ExtContext, scope: ExtScope): Promi
       }
     }
   }
-  scope.inFlight = res.running;
   k.claims.setInFlight(obj.metadata.uid ?? '', inFlightMap(scope.inFlight));
-  k.lock?.hold(
-    obj,
-    scope.inFlight.flatMap((w) => w.instanceIds),
-  );
   if (failed.length > 0) await reclassifyFailed(k, scope, failed);
   if (res.finished.length > 0 && scope.inFlight.length === 0) {
     scope.ledger.completeRound(scope.sequence, now, k.backoff);
@@ -299,22 +307,6 @@ async function reclassifyFailed(k: ExtContext, scope: ExtScope, failed: string[]
       `${gone.length} instance(s) became unreachable during their execution and are not counted as failed: ${listIds(gone)}`,
     );
   }
-}
-
-/**
- * reconcileAdoption tracks running executions tagged with this resource's UID that status does
- * not list (a crash after StartExecution but before the status write, or a stale informer cache
- * right after one). It runs BEFORE package states are read, so an execution that ends in between
- * is seen either as running (tracked, nothing new starts) or through its effect on the package
- * states — never as neither. Skipped when status already tracks executions or writes are off.
- */
-export async function reconcileAdoption(scope: ExtScope): Promise<void> {
-  if (scope.inFlight.length > 0 || !scope.writesAllowed) return;
-  const adopted = await scope.tracker.adopt(scope.obj, trackedIds(scope.obj), scope.now);
-  for (const w of adopted) {
-    scope.ctx.log.info({ executionId: w.executionId }, 'adopted running execution owned by this resource');
-  }
-  scope.inFlight.push(...adopted);
 }
 
 /**
@@ -403,17 +395,6 @@ export async function reconcileInstall(k: ExtContext, scope: ExtScope): Promise<
     gaps.set(t.instanceId, state ? 'update' : 'install');
   }
   if (gaps.size === 0) return;
-  // The cross-kind lock: instances another resource (of any kind) is acting on wait for it.
-  if (k.lock) {
-    const { held } = k.lock.check(obj, [...gaps.keys()]);
-    const first = held[0];
-    if (first) scope.lockWait = { count: held.length, holder: describeHolder(first.holder) };
-    for (const h of held) gaps.delete(h.instanceId);
-    if (gaps.size === 0) return;
-    // Check and hold in one synchronous turn: no other reconcile in this process can pass the
-    // check for these instances until the status that records the work is written.
-    k.lock.hold(obj, [...gaps.keys()]);
-  }
   const install = [...gaps].filter(([, a]) => a === 'install').map(([id]) => id);
   const update = [...gaps].filter(([, a]) => a === 'update').map(([id]) => id);
   // Reserve the instances before the first await, so an agreeing resource reconciling
@@ -421,21 +402,27 @@ export async function reconcileInstall(k: ExtContext, scope: ExtScope): Promise<
   k.claims.setInFlight(uid, new Map([...gaps.keys()].map((id) => [id, 'pending'])));
   scope.sequence += 1;
   const what = `${obj.spec.packageName} ${scope.resolvedVersion ?? ''}`.trimEnd();
-  for (const [action, ids] of [
-    ['install', install],
-    ['update', update],
-  ] as const) {
-    if (ids.length === 0) continue;
-    await scope.tracker.start(
-      obj,
-      { round: scope.sequence, action, instanceIds: ids, describe: `${action} ${what}` },
-      scope.inFlight,
-      scope.now,
-    );
+  const held: LockCheck['held'] = [];
+  const before = scope.inFlight.length;
+  try {
+    for (const [action, ids] of [
+      ['install', install],
+      ['update', update],
+    ] as const) {
+      if (ids.length === 0) continue;
+      // The cross-kind lock: instances another resource (of any kind) is acting on wait for it.
+      const out = await k.work.start(scope, {
+        round: scope.sequence,
+        action,
+        instanceIds: ids,
+        describe: `${action} ${what}`,
+      });
+      held.push(...out.held);
+    }
+  } finally {
+    if (scope.inFlight.length === before) scope.sequence -= 1; // nothing started: no round
+    k.claims.setInFlight(uid, inFlightMap(scope.inFlight));
+    const first = held[0];
+    if (first) scope.lockWait = { count: held.length, holder: describeHolder(first.holder) };
   }
-  k.claims.setInFlight(uid, inFlightMap(scope.inFlight));
-  k.lock?.hold(
-    obj,
-    scope.inFlight.flatMap((w) => w.instanceIds),
-  );
 }

@@ -13,6 +13,7 @@ import type {
 } from '../../runtime/controller.js';
 import { ClaimRegistry } from '../shared/claims.js';
 import type { InstanceLock } from '../shared/lock.js';
+import { WorkKit } from '../shared/start.js';
 import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
 import {
   intervalMs,
@@ -28,7 +29,6 @@ import { fromTracked, pollDelayMs } from '../shared/work.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { reconcileDelete } from './delete.js';
 import {
-  reconcileAdoption,
   reconcileConflicts,
   reconcileExecutions,
   reconcileInstall,
@@ -91,6 +91,7 @@ export class EcsExtensionReconciler implements Reconciler {
       live: new Map(),
       claims: new ClaimRegistry(),
       ...(deps.lock ? { lock: deps.lock } : {}),
+      work: new WorkKit(deps.lock ? { lock: deps.lock } : {}),
       events: deps.events,
       backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
     };
@@ -99,22 +100,21 @@ export class EcsExtensionReconciler implements Reconciler {
       kind: ECS_EXTENSION_KIND,
       writesAllowed: (obj) => !obj.spec.suspend && obj.spec.mode !== 'Observe',
       newScope: (base) => this.newScope(base),
+      work: { reconcile: (s) => reconcileExecutions(k, s), inFlight: (s) => s.inFlight.length },
       phases: [
         (s) => reconcileTargets(k, s),
         (s) => reconcileConflicts(k, s),
         (s) => reconcileTemplate(s),
-        (s) => reconcileExecutions(k, s),
-        (s) => reconcileAdoption(s),
         (s) => reconcilePackageStates(s),
         (s) => reconcileInstall(k, s),
       ],
       reconcileDelete: (s) => reconcileDelete(k, s),
       deriveStatus: (s, err) => deriveEcsExtensionStatus(s, err, this.opts.maxInstanceRows),
       requeueAfterMs: (s) => this.requeueAfter(s),
-      forget: (uid) => {
+      forget: (uid, gone) => {
         k.live.delete(uid);
         k.claims.remove(uid);
-        k.lock?.release(uid);
+        if (gone) k.lock?.release(uid);
       },
     };
     // EcsExtensionDeps carries every KitDeps field (objects, kube, events, metrics, now).

@@ -223,7 +223,8 @@ export function setEcsExtensionConditions(
 export function extensionFacts(scope: ExtScope): InstanceFact[] {
   const inFlightBy = new Map<string, string>();
   for (const [id, work] of scope.sharedInFlight) inFlightBy.set(id, work);
-  for (const e of scope.inFlight) for (const id of e.instanceIds) inFlightBy.set(id, e.executionId);
+  for (const e of scope.inFlight)
+    for (const id of e.instanceIds) inFlightBy.set(id, e.executionId || 'pending');
   return scope.targets.map((t) => {
     const state = scope.states?.get(t.instanceId);
     const upToDate = t.reachable && isUpToDate(scope, state);

@@ -59,8 +59,9 @@ import {
   type ResolvedTarget,
 } from '../shared/targets.js';
 import { describeHolder, type InstanceLock } from '../shared/lock.js';
-import { pollTracked, reclassifyUnreachable as reclassify } from '../shared/tracked.js';
-import { trackedIds, type FinishedWork, type WorkItem } from '../shared/work.js';
+import { reclassifyUnreachable as reclassify } from '../shared/tracked.js';
+import type { WorkKit } from '../shared/start.js';
+import type { FinishedWork, WorkItem } from '../shared/work.js';
 import parseDuration from 'parse-duration';
 
 /** Patch statuses read into rows for non-compliant instances (CFG-RULE's list). */
@@ -102,6 +103,8 @@ export interface PatchContext {
   memory: Map<string, PatchMemory>;
   /** The process's cross-kind per-instance lock (absent when this kind runs alone in tests). */
   lock?: InstanceLock;
+  /** The kit's start path and tracked-work step (installs take the lock, scans do not). */
+  work: WorkKit;
   windows: ObjectReader<MaintenanceWindow>;
   events: EventSink;
   /** Most instances whose patch details (ListInstancePatches) are read per compliance read. */
@@ -224,22 +227,19 @@ export async function reconcileTargets(scope: PatchScope): Promise<void> {
 }
 
 /**
- * reconcileExecutions polls tracked executions and folds finished ones: install successes clear
+ * reconcileExecutions is the kind's tracked-work step (the driver runs it before every other
+ * phase, on Stalled objects and on the deletion path, which waits out a running install): the kit
+ * resolves pending starts, adopts untracked executions of this resource and polls; finished ones
+ * are folded: install successes clear
  * failures and record the snapshots taken (ECS DescribeSnapshots per instance); install failures
  * are remembered unless the instance became unreachable or the execution was cancelled (those are
  * simply left for the next window); scan failures are remembered for the rows. Any finished
  * execution makes the next compliance read happen now.
  */
 export async function reconcileExecutions(k: PatchContext, scope: PatchScope): Promise<void> {
-  if (scope.inFlight.length === 0) return;
   const { obj, now } = scope;
-  const res = await pollTracked(scope.tracker, obj, scope.inFlight, scope.ctx.log);
-  scope.inFlight = res.running;
+  const res = await k.work.reconcile(scope);
   scope.finished = res.finished;
-  k.lock?.hold(
-    obj,
-    scope.inFlight.flatMap((w) => w.instanceIds),
-  );
   const installFailed: string[] = [];
   const snapshotted: Array<{ instanceId: string; since: string }> = [];
   const snapshotOn = obj.spec.install?.snapshot?.enabled === true;
@@ -342,23 +342,6 @@ async function readSnapshots(
   } catch (err) {
     throw toReconcileError(err, 'ECS DescribeSnapshots');
   }
-}
-
-/**
- * reconcileAdoption tracks running executions tagged with this resource's UID that status does
- * not list (a crash after StartExecution but before the status write), before anything new may
- * start. Skipped when status already tracks executions or writes are off.
- */
-export async function reconcileAdoption(scope: PatchScope): Promise<void> {
-  if (scope.inFlight.length > 0 || !scope.writesAllowed) return;
-  const adopted = await scope.tracker.adopt(scope.obj, trackedIds(scope.obj), scope.now);
-  for (const w of adopted) {
-    scope.ctx.log.info(
-      { executionId: w.executionId, action: w.action },
-      'adopted running execution owned by this resource',
-    );
-  }
-  scope.inFlight.push(...adopted);
 }
 
 function isNonCompliant(s: InstancePatchState): boolean {
@@ -470,36 +453,31 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
   scope.complianceCheckedAt = nowIso;
 }
 
-function instanceBatches(ids: readonly string[], size: number): string[][] {
-  const out: string[][] = [];
-  for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
-  return out;
-}
-
 /**
- * Starts one execution per batch (each its own round, so its ClientToken is deterministic),
- * recording them in `started` and in the scope's in-flight work as they start.
- * @throws ReconcileError from the tracker; the batches started before stay tracked.
+ * Starts `action` on `ids` through the kit as one round (batches of ≤ 50, each with its own
+ * ClientToken): installs take the per-instance lock (instances another resource holds wait and are
+ * recorded in `scope.lockWait`), scans do not. At most `limit` free instances start, in `ids` order.
+ * @returns the started work.
+ * @throws ReconcileError from the kit (started batches stay tracked; a failed one stays pending).
  */
-async function startBatches(
+async function startRound(
+  k: PatchContext,
   scope: PatchScope,
   action: 'scan' | 'install',
-  batches: readonly string[][],
-  started: WorkItem[],
-): Promise<void> {
-  try {
-    for (const batch of batches) {
-      scope.sequence += 1;
-      await scope.tracker.start(
-        scope.obj,
-        { round: scope.sequence, action, instanceIds: batch, describe: `patch ${action}` },
-        started,
-        scope.now,
-      );
-    }
-  } finally {
-    scope.inFlight.push(...started);
-  }
+  ids: readonly string[],
+  limit?: number,
+): Promise<WorkItem[]> {
+  scope.sequence += 1;
+  const before = scope.inFlight.length;
+  const out = await k.work.start(
+    scope,
+    { round: scope.sequence, action, instanceIds: ids, describe: `patch ${action}` },
+    limit !== undefined ? { limit } : {},
+  );
+  if (scope.inFlight.length === before) scope.sequence -= 1; // nothing started: no round
+  const first = out.held[0];
+  if (first) scope.lockWait = { count: out.held.length, holder: describeHolder(first.holder) };
+  return out.started;
 }
 
 function operationRef(items: readonly WorkItem[]): Pick<PatchOperation, 'executionCount' | 'executionIds'> {
@@ -543,8 +521,7 @@ export async function reconcileScan(k: PatchContext, scope: PatchScope): Promise
     Object.assign(op, { result: 'Failed', endTime: op.startTime, message: 'no reachable target to scan' });
     return;
   }
-  const started: WorkItem[] = [];
-  await startBatches(scope, 'scan', instanceBatches(reachable, scope.tracker.batchSize), started);
+  const started = await startRound(k, scope, 'scan', reachable);
   Object.assign(op, operationRef(started));
   void k.events.event(
     obj,
@@ -614,7 +591,7 @@ export async function reconcileWindowEdges(k: PatchContext, scope: PatchScope): 
     );
   }
   if (!w.state.open && wasOpen) {
-    const running = inFlightOf(scope, 'install');
+    const running = inFlightOf(scope, 'install').filter((w) => !w.pending);
     let note = 'no new install batch starts';
     if (running.length > 0 && scope.obj.spec.install?.cancelAtWindowEnd && scope.writesAllowed) {
       try {
@@ -658,21 +635,11 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
   if (current.closesAt.getTime() - now.getTime() < (scope.window?.minRemainingMs ?? 0)) return;
   const slots = (install.parallelBatches ?? 1) - inFlightOf(scope, 'install').length;
   if (slots <= 0) return;
-  let candidates = installCandidates(scope, current.opensAt);
+  const candidates = installCandidates(scope, current.opensAt);
   if (candidates.length === 0) return;
-  // The cross-kind lock: instances another resource (of any kind) is acting on wait for it.
-  if (k.lock) {
-    const { free, held } = k.lock.check(obj, candidates);
-    const first = held[0];
-    if (first) scope.lockWait = { count: held.length, holder: describeHolder(first.holder) };
-    candidates = free;
-    if (candidates.length === 0) return;
-    // Check and hold in one synchronous turn (see InstanceLock).
-    const batches = instanceBatches(candidates, scope.tracker.batchSize).slice(0, slots);
-    k.lock.hold(obj, [...scope.inFlight.flatMap((w) => w.instanceIds), ...batches.flat()]);
-  }
   const opensAt = toMetaTime(current.opensAt);
   let op = scope.lastInstall;
+  const previous = op;
   const first = !op || op.windowOpensAt !== opensAt;
   if (!op || first) {
     op = {
@@ -688,13 +655,15 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
     };
     scope.lastInstall = op;
   }
-  const started: WorkItem[] = [];
-  await startBatches(
-    scope,
-    'install',
-    instanceBatches(candidates, scope.tracker.batchSize).slice(0, slots),
-    started,
-  );
+  const started = await startRound(k, scope, 'install', candidates, slots * scope.tracker.batchSize);
+  if (started.length === 0) {
+    // Nothing started (every candidate held by another resource): no new occurrence record.
+    if (first) {
+      if (previous) scope.lastInstall = previous;
+      else delete scope.lastInstall;
+    }
+    return;
+  }
   const ids = [...(op.executionIds ?? []), ...started.map((w) => w.executionId)];
   Object.assign(op, {
     result: 'Running',

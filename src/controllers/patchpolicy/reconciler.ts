@@ -31,12 +31,12 @@ import {
 import { oosRateControl } from '../shared/execution.js';
 import type { InstanceLock } from '../shared/lock.js';
 import { OosExecutionTracker } from '../shared/oos-tracker.js';
+import { WorkKit } from '../shared/start.js';
 import { FailureLedger } from '../shared/retry.js';
 import { fromTracked, pollDelayMs } from '../shared/work.js';
 import type { PatchMetrics } from './metrics.js';
 import {
   nextScanAt,
-  reconcileAdoption,
   reconcileCompliance,
   reconcileExecutions,
   reconcileInstall,
@@ -119,17 +119,21 @@ export class PatchPolicyReconciler implements Reconciler {
       events: deps.events,
       maxDetailReads: this.opts.maxDetailReads,
       ...(deps.lock ? { lock: deps.lock } : {}),
+      // DESIGN §1: installs take the per-instance lock; scans only read.
+      work: new WorkKit({
+        ...(deps.lock ? { lock: deps.lock } : {}),
+        locking: (action) => action === 'install',
+      }),
     };
     const k = this.k;
     const hooks: KindHooks<PatchPolicy, PatchScope> = {
       kind: PATCH_POLICY_KIND,
       writesAllowed: (obj) => !obj.spec.suspend,
       newScope: (base) => this.newScope(base),
+      work: { reconcile: (s) => reconcileExecutions(k, s), inFlight: (s) => s.inFlight.length },
       phases: [
         async (s) => reconcileSchedule(k, s),
         (s) => reconcileTargets(s),
-        (s) => reconcileExecutions(k, s),
-        (s) => reconcileAdoption(s),
         (s) => reconcileCompliance(k, s),
         (s) => reconcileWindowEdges(k, s),
         (s) => reconcileScan(k, s),
@@ -137,12 +141,13 @@ export class PatchPolicyReconciler implements Reconciler {
         async (s) => reconcileOperations(k, s),
       ],
       // Nothing to undo in the cloud: patches stay installed, snapshots expire by retentionDays.
+      // The driver waits out a running scan or install (and keeps its lock) before this.
       reconcileDelete: async () => ({ done: true }),
       deriveStatus: (s, err) => this.deriveStatus(s, err),
       requeueAfterMs: (s) => this.requeueAfter(s),
-      forget: (uid) => {
+      forget: (uid, gone) => {
         k.memory.delete(uid);
-        k.lock?.release(uid);
+        if (gone) k.lock?.release(uid);
       },
       recheckedStalledReasons: [MaintenanceWindowNotFoundReason],
     };

@@ -362,7 +362,7 @@ export function derivePatchPolicyStatus(
       };
     } else if (!obj.spec.install) delete status.window;
   }
-  writeWorkStatus(status, scope.inFlight, scope.sequence, scope.ledger);
+  writeWorkStatus(status, scope.inFlight, scope.sequence, scope.ledger, (a) => a === 'install'); // scans hold no lock (DESIGN §1)
   if (!facts || error) return { status };
   const count = (action: string) =>
     new Set(inFlightOf(scope, action).flatMap((w) => w.instanceIds)).size ||

@@ -82,6 +82,13 @@ export interface BaseScope<T extends Resource> {
    * background drift checks (a spec change reaches its first write in seconds, not after them).
    */
   view: ClientViewOptions & { signal: AbortSignal; owner: string };
+  /**
+   * Writes the status derived from the scope so far, at once (never coalesced): the kit's start
+   * path calls it between recording a start's intent and sending it (DESIGN §8.1). Set by the
+   * driver.
+   * @throws the status write's error (nothing is sent then).
+   */
+  recordIntent?: () => Promise<void>;
 }
 
 /** The status a kind derived, plus the per-state counts for `ecsops_resource_instances`. */
@@ -108,6 +115,18 @@ export interface KindHooks<T extends Resource, Sc extends BaseScope<T>> {
   newScope(base: BaseScope<T>): Sc;
   /** Ordered phases; each records facts on the scope; the first throw ends the reconcile. */
   readonly phases: ReadonlyArray<(scope: Sc) => Promise<void>>;
+  /**
+   * The kind's tracked-work step (`WorkKit.reconcile` plus the kind's fold of finished work). The
+   * driver runs it BEFORE the phases (so a broken spec never strands results or holds, DESIGN
+   * §8.5), on objects Stalled for their generation while they still track work, and first on the
+   * deletion path, which waits while `inFlight(scope)` > 0 (§8.4: a hold ends when the cloud says
+   * the work ended, not when the object goes away).
+   */
+  readonly work?: {
+    reconcile(scope: Sc): Promise<void>;
+    /** Items still in flight after {@link reconcile}. */
+    inFlight(scope: Sc): number;
+  };
   /** One step of the deletion path (the object is being deleted, holds the finalizer, not suspended). */
   reconcileDelete(scope: Sc): Promise<DeleteResult>;
   /**
@@ -123,8 +142,11 @@ export interface KindHooks<T extends Resource, Sc extends BaseScope<T>> {
   };
   /** The lowest requeue the kind wants after a successful reconcile, milliseconds (jitter is added later). */
   requeueAfterMs(scope: Sc): number;
-  /** Drops in-process memory of a UID. */
-  forget?(uid: string): void;
+  /**
+   * Drops in-process memory of a UID: caches after a failed reconcile (`gone` false), everything
+   * including the process-local lock hold once the object is gone (`gone` true).
+   */
+  forget?(uid: string, gone: boolean): void;
   /**
    * Whether the driver holds objects of this kind with the `ecsops.io/cleanup` finalizer. Default
    * true; a kind with nothing to clean up in the cloud (MaintenanceWindow) sets false.
@@ -234,6 +256,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       (requested === undefined || requested === status.lastHandledReconcileAt)
     ) {
       if (!this.rechecked(stalled.reason)) {
+        if (this.hooks.work && tracksWork(status)) return this.pollStalled(obj, ctx, now, sink, stalled);
         ctx.log.debug({ reason: stalled.reason }, 'stalled for this generation; skipping');
         return {};
       }
@@ -257,9 +280,15 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
 
     if (first && this.graceMs <= 0) await first.now();
     const scope = this.hooks.newScope({ obj, ctx, now, writesAllowed: this.hooks.writesAllowed(obj), view });
+    scope.recordIntent = async () => {
+      await first?.settle(); // the intent write carries the first status's fields
+      await this.finish(scope, sink);
+    };
+    const work = this.hooks.work;
+    const phases = work ? [(sc: Sc) => work.reconcile(sc), ...this.hooks.phases] : this.hooks.phases;
     try {
       try {
-        for (const phase of this.hooks.phases) {
+        for (const phase of phases) {
           if (ctx.signal.aborted)
             throw new TransientError(AbortedReason, 'reconcile aborted (shutdown or lost leadership)');
           await phase(scope);
@@ -269,7 +298,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       }
     } catch (err) {
       const rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile');
-      this.hooks.forget?.(uid);
+      this.hooks.forget?.(uid, false); // caches only: holds follow the work, not errors
       if (ctx.signal.aborted) throw rerr; // no status write after shutdown / lost leadership
       await this.finish(scope, sink, rerr);
       if (rerr instanceof StalledError) {
@@ -398,9 +427,11 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
   }
 
   /**
-   * The deletion path: a suspended object loses its finalizer without cloud writes (Flux's
-   * convention) and says so in an Event; otherwise the kind's deletion step runs until it reports
-   * done. A Stalled cause during deletion is retried (the object must eventually go away).
+   * The deletion path: work in flight is waited out first (its results recorded, its hold kept
+   * until the cloud says it ended), suspended or not; then a suspended object loses its finalizer
+   * without cloud writes (Flux's convention) and says so in an Event; otherwise the kind's deletion
+   * step runs until it reports done. A Stalled cause during deletion is retried (the object must
+   * eventually go away).
    */
   private async reconcileDelete(
     obj: T,
@@ -418,16 +449,9 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       );
       return {};
     };
-    if ((obj.spec as { suspend?: boolean } | undefined)?.suspend) {
-      void this.deps.events.event(
-        obj,
-        'Normal',
-        DeletedWhileSuspendedEvent,
-        DeleteAction,
-        'deleted while suspended: finalizer removed without cleanup (no cloud writes while suspend is true)',
-      );
-      return done();
-    }
+    const suspended = (obj.spec as { suspend?: boolean } | undefined)?.suspend === true;
+    const work = this.hooks.work;
+    if (suspended && !(work && tracksWork(obj.status))) return this.deletedWhileSuspended(obj, done);
     const scope = this.hooks.newScope({
       obj,
       ctx,
@@ -436,9 +460,13 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       // Cleanup is a change the user asked for: its reads go ahead of drift checks.
       view: { signal: ctx.signal, owner: this.owner(obj), minPriority: PRIORITY.interactive },
     });
+    scope.recordIntent = () => this.finish(scope, sink);
     let result: DeleteResult;
     try {
-      result = await this.hooks.reconcileDelete(scope);
+      if (work) await work.reconcile(scope);
+      if (work && work.inFlight(scope) > 0) result = { done: false };
+      else if (suspended) return this.deletedWhileSuspended(obj, done);
+      else result = await this.hooks.reconcileDelete(scope);
     } catch (err) {
       let rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'reconcile deletion');
       if (rerr instanceof StalledError) rerr = new TransientError(rerr.reason, rerr.message, { cause: rerr });
@@ -449,6 +477,56 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     await this.finish(scope, sink);
     return {
       requeueAfterMs: Math.max(1, Math.round(result.requeueAfterMs ?? this.hooks.requeueAfterMs(scope))),
+      priority: QueuePriority.poll,
+    };
+  }
+
+  private deletedWhileSuspended(obj: T, done: () => Promise<ReconcileResult>): Promise<ReconcileResult> {
+    void this.deps.events.event(
+      obj,
+      'Normal',
+      DeletedWhileSuspendedEvent,
+      DeleteAction,
+      'deleted while suspended: finalizer removed without cleanup (no cloud writes while suspend is true)',
+    );
+    return done();
+  }
+
+  /**
+   * An object Stalled for its generation that still tracks work: only the work step runs (no new
+   * work: writes are off), its results and released holds are written with the Stalled condition
+   * kept, and it is requeued at the poll delay while work remains.
+   */
+  private async pollStalled(
+    obj: T,
+    ctx: ReconcileContext,
+    now: Date,
+    sink: StatusSink<T>,
+    stalled: Condition,
+  ): Promise<ReconcileResult> {
+    const work = this.hooks.work as NonNullable<KindHooks<T, Sc>['work']>;
+    const scope = this.hooks.newScope({
+      obj,
+      ctx,
+      now,
+      writesAllowed: false,
+      view: { signal: ctx.signal, owner: this.owner(obj) },
+    });
+    const held = new StalledError(stalled.reason, stalled.message);
+    try {
+      await work.reconcile(scope);
+    } catch (err) {
+      const rerr = err instanceof ReconcileError ? err : toReconcileError(err, 'poll of tracked work');
+      ctx.log.warn({ error: sanitizeError(rerr) }, 'polling the tracked work of a Stalled object failed');
+      if (!ctx.signal.aborted) await this.finish(scope, sink, held);
+      throw rerr instanceof StalledError
+        ? new TransientError(rerr.reason, rerr.message, { cause: rerr })
+        : rerr;
+    }
+    if (!ctx.signal.aborted) await this.finish(scope, sink, held);
+    if (work.inFlight(scope) === 0) return {};
+    return {
+      requeueAfterMs: Math.max(1, Math.round(this.hooks.requeueAfterMs(scope))),
       priority: QueuePriority.poll,
     };
   }
@@ -469,9 +547,14 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
   private forget(uid: string): void {
     this.deferred.delete(uid);
     this.lastWriteAt.delete(uid);
-    this.hooks.forget?.(uid);
+    this.hooks.forget?.(uid, true);
     this.deps.kube.forget?.(uid);
   }
+}
+
+/** True when `status.executions` lists work in flight. */
+function tracksWork(status: unknown): boolean {
+  return ((status as { executions?: unknown[] } | undefined)?.executions?.length ?? 0) > 0;
 }
 
 /** The status the API server holds for the object being reconciled (updated by every write). */

@@ -17,9 +17,7 @@ import {
   type InstanceOutcome,
   type PollResult,
   reportFinished,
-  startInBatches,
   type StartReporting,
-  type StartRequest,
   type WorkItem,
   type WorkTracker,
 } from './work.js';
@@ -82,46 +80,36 @@ export class InvocationTracker implements WorkTracker {
 
   constructor(private readonly opts: InvocationTrackerOptions) {}
 
-  async start(owner: Resource, req: StartRequest, sink: WorkItem[], now: Date): Promise<void> {
+  /** ECS `RunCommand` of one batch with its ClientToken and the owner tags. */
+  async send(owner: Resource, item: WorkItem): Promise<string> {
     const o = ownerOf(owner);
     const tags: Tag[] = Object.entries(ownerTags(o.kind, o.namespace, o.name, o.uid)).map(([key, value]) => ({
       key,
       value,
     }));
-    const { ecs } = this.opts;
-    await startInBatches(
-      owner,
-      req,
-      sink,
-      now,
-      this.batchSize,
-      async (batch, token) => {
-        const cmd = this.opts.command(batch, req.action);
-        try {
-          const { invokeId } = await ecs.runCommand({
-            type: cmd.type,
-            commandContent: cmd.commandContent,
-            instanceIds: batch,
-            timeoutSeconds: cmd.timeoutSeconds,
-            clientToken: token,
-            name: `ecsops-${o.kind.toLowerCase()}-${req.action}`.slice(0, 128),
-            description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
-            tags,
-            ...(cmd.username ? { username: cmd.username } : {}),
-            ...(cmd.workingDir ? { workingDir: cmd.workingDir } : {}),
-            ...(cmd.parameters ? { enableParameter: true, parameters: cmd.parameters } : {}),
-            ...(cmd.terminationMode ? { terminationMode: cmd.terminationMode } : {}),
-          });
-          return invokeId;
-        } catch (err) {
-          throw toReconcileError(err, 'ECS RunCommand');
-        }
-      },
-      this.reporting(),
-    );
+    const cmd = this.opts.command(item.instanceIds, item.action);
+    try {
+      const { invokeId } = await this.opts.ecs.runCommand({
+        type: cmd.type,
+        commandContent: cmd.commandContent,
+        instanceIds: item.instanceIds,
+        timeoutSeconds: cmd.timeoutSeconds,
+        clientToken: item.clientToken,
+        name: `ecsops-${o.kind.toLowerCase()}-${item.action}`.slice(0, 128),
+        description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${item.action}`,
+        tags,
+        ...(cmd.username ? { username: cmd.username } : {}),
+        ...(cmd.workingDir ? { workingDir: cmd.workingDir } : {}),
+        ...(cmd.parameters ? { enableParameter: true, parameters: cmd.parameters } : {}),
+        ...(cmd.terminationMode ? { terminationMode: cmd.terminationMode } : {}),
+      });
+      return invokeId;
+    } catch (err) {
+      throw toReconcileError(err, 'ECS RunCommand');
+    }
   }
 
-  private reporting(): StartReporting {
+  get reporting(): StartReporting {
     const { metrics, events, metricLabel } = this.opts;
     return { metrics, events, metricLabel, noun: 'Cloud Assistant invocation' };
   }
@@ -186,7 +174,7 @@ export class InvocationTracker implements WorkTracker {
           : { instanceId: id, ok: false, message: `not part of invocation ${inv.invokeId}` };
       });
       const f = { work, status: inv.invocationStatus, outcomes };
-      reportFinished(owner, f, this.reporting());
+      reportFinished(owner, f, this.reporting);
       finished.push(f);
     }
     return { running, finished, vanished };

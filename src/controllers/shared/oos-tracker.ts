@@ -26,9 +26,7 @@ import {
   pollDelayMs,
   type PollResult,
   reportFinished,
-  startInBatches,
   type StartReporting,
-  type StartRequest,
   type WorkItem,
   type WorkTracker,
 } from './work.js';
@@ -113,34 +111,30 @@ export class OosExecutionTracker implements WorkTracker {
 
   constructor(private readonly opts: OosTrackerOptions) {}
 
-  async start(owner: Resource, req: StartRequest, sink: WorkItem[], now: Date): Promise<void> {
+  /**
+   * OOS `StartExecution` of one batch with its ClientToken and the owner tags. The fleet view is
+   * told before the call (so an adoption listing is never older than an attempt whose answer was
+   * lost) and after it (the execution ID replaces that note).
+   */
+  async send(owner: Resource, item: WorkItem): Promise<string> {
     const o = ownerOf(owner);
-    const { oos, template } = this.opts;
-    await startInBatches(
-      owner,
-      req,
-      sink,
-      now,
-      this.batchSize,
-      async (batch, token) => {
-        try {
-          const exec = await oos.startExecution({
-            templateName: template,
-            parameters: this.opts.parameters(batch, req.action),
-            clientToken: token,
-            tags: ownerTags(o.kind, o.namespace, o.name, o.uid),
-            mode: 'Automatic',
-            safetyCheck: 'Skip',
-            description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${req.action}`,
-          });
-          this.opts.fleet?.noteStarted(o.uid, exec.executionId);
-          return exec.executionId;
-        } catch (err) {
-          throw toReconcileError(err, 'OOS StartExecution');
-        }
-      },
-      this.reporting(),
-    );
+    const { oos, template, fleet } = this.opts;
+    fleet?.noteStarted(o.uid, item.clientToken);
+    try {
+      const exec = await oos.startExecution({
+        templateName: template,
+        parameters: this.opts.parameters(item.instanceIds, item.action),
+        clientToken: item.clientToken,
+        tags: ownerTags(o.kind, o.namespace, o.name, o.uid),
+        mode: 'Automatic',
+        safetyCheck: 'Skip',
+        description: `ecsops ${o.kind} ${o.namespace}/${o.name} ${item.action}`,
+      });
+      fleet?.noteStarted(o.uid, exec.executionId, item.clientToken);
+      return exec.executionId;
+    } catch (err) {
+      throw toReconcileError(err, 'OOS StartExecution');
+    }
   }
 
   /** The region's shared listing of running executions of the owner's kind. */
@@ -197,12 +191,17 @@ export class OosExecutionTracker implements WorkTracker {
     return { byId: older ? (await read(true)).byId : first.byId, notYet };
   }
 
-  private reporting(): StartReporting {
+  get reporting(): StartReporting {
     const { metrics, events, template } = this.opts;
     return { metrics, events, metricLabel: template, noun: 'OOS execution' };
   }
 
-  async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {
+  async adopt(
+    owner: Resource,
+    known: ReadonlySet<string>,
+    now: Date,
+    opts: { force?: boolean } = {},
+  ): Promise<WorkItem[]> {
     let owned: Execution[];
     let checkedAt: number | undefined;
     const uid = owner.metadata.uid ?? '';
@@ -210,7 +209,7 @@ export class OosExecutionTracker implements WorkTracker {
       if (this.opts.fleet) {
         // Every start of this process for the resource is tracked in its status or older than
         // the last check: nothing can be untracked.
-        if (!this.opts.fleet.adoptionNeeded(uid, known)) return [];
+        if (!opts.force && !this.opts.fleet.adoptionNeeded(uid, known)) return [];
         checkedAt = this.opts.fleet.nowMs();
         // The shared listing is never older than this process's last StartExecution for this
         // resource (start() notes it), so work started before a failed status write is seen; a
@@ -307,7 +306,7 @@ export class OosExecutionTracker implements WorkTracker {
         status: exec.status,
         outcomes: executionOutcomes(exec, work.instanceIds, children[i] ?? []),
       };
-      reportFinished(owner, f, this.reporting());
+      reportFinished(owner, f, this.reporting);
       return f;
     });
     return { running, finished, vanished };

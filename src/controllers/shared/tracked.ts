@@ -1,35 +1,15 @@
 /**
- * Folding tracked work into a reconcile, shared by every kind that starts batches (DESIGN §3):
- * poll with a log line for work the cloud forgot, re-check instances whose item failed (one that
+ * Folding tracked work into a reconcile, shared by every kind that starts batches (DESIGN §3; the
+ * poll itself is `WorkKit.reconcile`): re-check instances whose item failed (one that
  * stopped or lost its Cloud Assistant agent meanwhile is Unreachable, not Failed), and write the
  * compact work fields of a status (`executions`, `executionSequence`, `retry`).
  */
 import type { CommonStatus } from './driver.js';
-import type { ReconcileContext } from '../../runtime/controller.js';
 import type { EcsApi } from '../../cloud/types.js';
-import type { Resource } from './deps.js';
 import type { FailureLedger } from './retry.js';
 import { recheckReachability, type ResolvedTarget } from './targets.js';
-import { toTracked, type PollResult, type WorkItem, type WorkTracker } from './work.js';
+import { toTracked, type WorkItem } from './work.js';
 import type { RetryStatus, TrackedExecution } from '../../api/common.js';
-
-/**
- * Polls `items` with `tracker` and logs (warn) every item the cloud no longer lists (expired
- * history; it is dropped from status).
- * @throws ReconcileError from the tracker.
- */
-export async function pollTracked(
-  tracker: WorkTracker,
-  owner: Resource,
-  items: readonly WorkItem[],
-  log: ReconcileContext['log'],
-): Promise<PollResult> {
-  const res = await tracker.poll(owner, items);
-  for (const w of res.vanished) {
-    log.warn({ executionId: w.executionId }, 'tracked execution no longer listed by the cloud; dropping it');
-  }
-  return res;
-}
 
 /**
  * Re-checks `failed` instances with ECS (DescribeInstances + DescribeCloudAssistantStatus): those
@@ -67,17 +47,19 @@ export interface WorkStatus extends CommonStatus {
 }
 
 /**
- * Writes `executions` (compact, absent when nothing runs), `executionSequence` (when > 0) and
- * `retry` (absent when nothing failed) onto `status`: always written, so an execution leaves
- * `status.executions` only in the write that records its outcome.
+ * Writes `executions` (compact, absent when nothing runs; `lockKeys` only on work whose action
+ * takes the lock, per `locks`), `executionSequence` (when > 0) and `retry` (absent when nothing
+ * failed) onto `status`: always written, so an execution leaves `status.executions` only in the
+ * write that records its outcome.
  */
 export function writeWorkStatus(
   status: WorkStatus,
   inFlight: readonly WorkItem[],
   sequence: number,
   ledger: FailureLedger,
+  locks: (action: string) => boolean = () => true,
 ): void {
-  if (inFlight.length > 0) status.executions = inFlight.map(toTracked);
+  if (inFlight.length > 0) status.executions = inFlight.map((w) => toTracked(w, locks(w.action)));
   else delete status.executions;
   if (sequence > 0) status.executionSequence = sequence;
   const retry = ledger.toStatus();

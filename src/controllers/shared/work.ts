@@ -5,19 +5,10 @@
  * `adopt` in-flight work after a crash, and `poll` it into per-instance outcomes.
  */
 import type { TrackedExecution } from '../../api/common.js';
-import {
-  ExecutionFailedEvent,
-  ExecutionStartedEvent,
-  ExecutionSucceededEvent,
-  StartExecutionAction,
-  TrackExecutionAction,
-} from '../../api/events.js';
-import { toMetaTime } from '../../runtime/conditions.js';
+import { ExecutionFailedEvent, ExecutionSucceededEvent, TrackExecutionAction } from '../../api/events.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
-import { chunks } from '../../util/chunks.js';
 import type { ControllerMetrics, EventSink, Resource } from './deps.js';
 import { encodeLockKeys } from './lock.js';
-import { clientToken } from './execution.js';
 
 /** Work in flight, as this process knows it (with the instance batch). */
 export interface WorkItem {
@@ -33,6 +24,14 @@ export interface WorkItem {
   startTime: string;
   /** The batch's lock keys from status, until a poll reads the instance IDs back (see lock.ts). */
   lockKeys?: string;
+  /**
+   * True from the moment the start is recorded (intent, DESIGN §8.1) until the cloud answered with
+   * an ID; `executionId` is empty meanwhile. A pending item keeps its batch in status (so it can be
+   * re-sent with the same ClientToken after a crash) and holds its instances' lock.
+   */
+  pending?: boolean;
+  /** The generation the pending start was decided for (a re-send is only made for the same one). */
+  generation?: number;
 }
 
 /** The result of one instance of a finished batch. */
@@ -87,20 +86,34 @@ export function trackedIds(owner: Resource): Set<string> {
   return new Set((status?.executions ?? []).map((e) => e.executionId));
 }
 
-/** Starts, adopts and polls batches of cloud work for one resource. */
+/**
+ * Sends, adopts and polls batches of cloud work for one resource. Only the kit's start path
+ * (`start.ts`) calls {@link send}: it records the intent, holds the lock and reports the start.
+ */
 export interface WorkTracker {
   /** Largest batch one call accepts (OOS seed workflow 50; RunCommand 100). */
   readonly batchSize: number;
+  /** How started and finished work is reported (metric label, Event wording). */
+  readonly reporting: StartReporting;
   /**
-   * Starts `req.action` on `req.instanceIds` in batches of at most {@link batchSize}, each with a
-   * ClientToken derived from (UID, generation, round, action, sorted batch) and the owner tags.
-   * Each started batch is pushed to `sink` at once, so a failure part-way leaves the started ones
-   * recorded. Emits an `ExecutionStarted` Event and a metric per batch.
-   * @throws ReconcileError mapped from the cloud failure (the batches before it stay in `sink`).
+   * Sends ONE batch: `item.action` on `item.instanceIds` with `item.clientToken` and the owner
+   * tags (OOS `StartExecution` / ECS `RunCommand`). Same token → the cloud answers with the work it
+   * already started, so a re-send after a lost answer never duplicates it.
+   * @returns the execution ID / invoke ID.
+   * @throws ReconcileError mapped from the cloud failure (the call may still have acted).
    */
-  start(owner: Resource, req: StartRequest, sink: WorkItem[], now: Date): Promise<void>;
-  /** Running work tagged with the owner's UID that `known` does not list (crash before the status write). */
-  adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]>;
+  send(owner: Resource, item: WorkItem): Promise<string>;
+  /**
+   * Running work tagged with the owner's UID that `known` does not list. With `force`, a fresh
+   * listing is read even when this process believes nothing can be untracked (a start whose answer
+   * was lost).
+   */
+  adopt(
+    owner: Resource,
+    known: ReadonlySet<string>,
+    now: Date,
+    opts?: { force?: boolean },
+  ): Promise<WorkItem[]>;
   /**
    * Reads every item, then folds finished ones into per-instance outcomes. All reads happen
    * before anything is folded, so a failed read leaves nothing half-processed. Emits an Event and a
@@ -110,8 +123,12 @@ export interface WorkTracker {
   poll(owner: Resource, items: readonly WorkItem[]): Promise<PollResult>;
 }
 
-/** The compact status form of a work item (no instance IDs: see `TrackedExecutionSchema`). */
-export function toTracked(w: WorkItem): TrackedExecution {
+/**
+ * The compact status form of a work item (no instance IDs, except while pending: see
+ * `TrackedExecutionSchema`). `locking` says whether the item's action takes the per-instance lock
+ * (DESIGN §1: a PatchPolicy scan does not); only then does the entry carry `lockKeys`.
+ */
+export function toTracked(w: WorkItem, locking = true): TrackedExecution {
   const t: TrackedExecution = {
     executionId: w.executionId,
     action: w.action,
@@ -120,8 +137,13 @@ export function toTracked(w: WorkItem): TrackedExecution {
   };
   if (w.round !== undefined) t.round = w.round;
   if (w.instanceIds.length > 0) t.instanceCount = w.instanceIds.length;
+  if (w.pending) {
+    t.pending = true;
+    t.instanceIds = [...w.instanceIds];
+    if (w.generation !== undefined) t.generation = w.generation;
+  }
   const lockKeys = w.instanceIds.length > 0 ? encodeLockKeys(w.instanceIds) : w.lockKeys;
-  if (lockKeys) t.lockKeys = lockKeys;
+  if (lockKeys && locking) t.lockKeys = lockKeys;
   return t;
 }
 
@@ -135,6 +157,8 @@ export function fromTracked(t: TrackedExecution): WorkItem {
     clientToken: t.clientToken,
     startTime: t.startTime,
     ...(t.lockKeys ? { lockKeys: t.lockKeys } : {}),
+    ...(t.pending ? { pending: true } : {}),
+    ...(t.generation !== undefined ? { generation: t.generation } : {}),
   };
 }
 
@@ -163,52 +187,6 @@ export interface StartReporting {
   metricLabel: string;
   /** Event wording, e.g. `OOS execution` or `Cloud Assistant invocation`. */
   noun: string;
-}
-
-/**
- * Starts `req` in sorted batches of at most `batchSize` (DESIGN §3): for each batch, derives the
- * ClientToken from (UID, generation, round, action, sorted batch), calls `send` (which starts the
- * work and resolves its ID), records the item in `sink` at once (so a later failure leaves it
- * recorded), counts the started metric and emits an `ExecutionStarted` Event.
- * @throws whatever `send` throws (a ReconcileError); earlier batches stay in `sink`.
- */
-export async function startInBatches(
-  owner: Resource,
-  req: StartRequest,
-  sink: WorkItem[],
-  now: Date,
-  batchSize: number,
-  send: (batch: string[], token: string) => Promise<string>,
-  r: StartReporting,
-): Promise<void> {
-  const o = ownerOf(owner);
-  for (const batch of chunks([...req.instanceIds].sort(), batchSize)) {
-    const token = clientToken({
-      uid: o.uid,
-      generation: o.generation,
-      ...(req.tokenScope !== undefined ? { scope: req.tokenScope } : {}),
-      sequence: req.round,
-      action: req.action,
-      instanceIds: batch,
-    });
-    const id = await send(batch, token);
-    sink.push({
-      executionId: id,
-      action: req.action,
-      round: req.round,
-      instanceIds: batch,
-      clientToken: token,
-      startTime: toMetaTime(now),
-    });
-    r.metrics.executionStarted(r.metricLabel, req.action);
-    void r.events.event(
-      owner,
-      'Normal',
-      ExecutionStartedEvent,
-      StartExecutionAction,
-      sanitizeText(`Started ${r.noun} ${id} (${req.describe}) on ${batch.length} instance(s)`),
-    );
-  }
 }
 
 /**
