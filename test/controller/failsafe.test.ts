@@ -21,7 +21,12 @@ import {
   type FastStack,
 } from '../harness/fast.js';
 import { appSpec, startAppReleaseStack, type AppReleaseStack } from '../harness/fast-apprelease.js';
-import { patchSeed, startPatchStack, type PatchStack } from '../harness/fast-patchpolicy.js';
+import {
+  patchSeed,
+  reachInstallWindow,
+  startPatchStack,
+  type PatchStack,
+} from '../harness/fast-patchpolicy.js';
 
 let stop: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -225,25 +230,8 @@ describe('defect 3: deleting a PatchPolicy mid-install waits out the install and
     const s = await startPatchStack({ seed: patchSeed('dp', 0, 3), lock, timeScale: 0.05 });
     stop.push(() => s.stop());
     lock.addSource('PatchPolicy', s.store);
-    const created = s.apply('delme', {
-      targets: { tags: [{ key: 'fleet', value: 'dp' }] },
-      interval: '1h',
-      scan: { schedule: '30 0 * * *', timeZone: 'Asia/Shanghai' },
-      install: {
-        maintenanceWindow: { schedule: '0 1 * * SAT', duration: '4h', timeZone: 'Asia/Shanghai' },
-        rebootIfNeeded: true,
-      },
-    });
+    const created = await reachInstallWindow(s, 'delme', 'dp');
     const uid = created.metadata.uid ?? '';
-    await s.reconcile('delme');
-    s.advanceTo('2026-06-01T16:30:00.500Z'); // the scan
-    await s.reconcile('delme');
-    await s.settle('delme');
-    s.advanceTo('2026-06-05T16:59:00Z');
-    await s.reconcile('delme');
-    await s.settle('delme');
-    s.advanceTo('2026-06-05T17:01:00Z'); // inside the window: the install starts
-    await s.reconcile('delme');
     const ids = fleetIds('dp', 1, 3);
     expect((await s.executions(uid, 'install')).length).toBeGreaterThan(0);
 

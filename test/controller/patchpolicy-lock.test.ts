@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resource } from '../../src/controllers/shared/deps.js';
 import { encodeLockKeys, InstanceLock } from '../../src/controllers/shared/lock.js';
 import { fleetIds, MemoryStore } from '../harness/fast.js';
-import { cond, patchSeed, startPatchStack, type PatchStack } from '../harness/fast-patchpolicy.js';
+import {
+  cond,
+  patchSeed,
+  reachInstallWindow,
+  startPatchStack,
+  type PatchStack,
+} from '../harness/fast-patchpolicy.js';
 
 describe('PatchPolicy and the cross-kind instance lock', () => {
   let s: PatchStack;
@@ -37,25 +43,8 @@ describe('PatchPolicy and the cross-kind instance lock', () => {
         },
       ],
     });
-    const created = s.apply('locked', {
-      targets: { tags: [{ key: 'fleet', value: 'lp' }] },
-      interval: '1h',
-      scan: { schedule: '30 0 * * *', timeZone: 'Asia/Shanghai' },
-      install: {
-        maintenanceWindow: { schedule: '0 1 * * SAT', duration: '4h', timeZone: 'Asia/Shanghai' },
-        rebootIfNeeded: true,
-      },
-    });
+    const created = await reachInstallWindow(s, 'locked', 'lp');
     const uid = created.metadata.uid ?? '';
-    await s.reconcile('locked');
-    s.advanceTo('2026-06-01T16:30:00.500Z'); // the scan
-    await s.reconcile('locked');
-    await s.settle('locked');
-    s.advanceTo('2026-06-05T16:59:00Z'); // that day's scan, before the window opens
-    await s.reconcile('locked');
-    await s.settle('locked');
-    s.advanceTo('2026-06-05T17:01:00Z'); // inside the window
-    await s.reconcile('locked');
     let obj = await s.settle('locked');
     const installs = await s.executions(uid, 'install');
     const patched = installs.flatMap((e) => e.items.map((i) => i.instanceId)).sort();

@@ -245,3 +245,32 @@ export function patchSeed(prefix: string, plain: number, patched: number, patche
     },
   };
 }
+
+/**
+ * Creates policy `name` over the instances tagged `fleet=<fleet>` (scan 00:30 Asia/Shanghai,
+ * install window Saturdays 01:00–05:00 Asia/Shanghai, rebootIfNeeded), runs its first scan, then
+ * moves the clock (which starts on Monday 2026-06-01) into the window of Saturday 2026-06-06 and
+ * reconciles once, which starts the install on the free non-compliant instances.
+ * @returns the created policy.
+ */
+export async function reachInstallWindow(s: PatchStack, name: string, fleet: string): Promise<PatchPolicy> {
+  const created = s.apply(name, {
+    targets: { tags: [{ key: 'fleet', value: fleet }] },
+    interval: '1h',
+    scan: { schedule: '30 0 * * *', timeZone: 'Asia/Shanghai' },
+    install: {
+      maintenanceWindow: { schedule: '0 1 * * SAT', duration: '4h', timeZone: 'Asia/Shanghai' },
+      rebootIfNeeded: true,
+    },
+  });
+  await s.reconcile(name);
+  s.advanceTo('2026-06-01T16:30:00.500Z'); // the scan
+  await s.reconcile(name);
+  await s.settle(name);
+  s.advanceTo('2026-06-05T16:59:00Z'); // that day's scan, before the window opens
+  await s.reconcile(name);
+  await s.settle(name);
+  s.advanceTo('2026-06-05T17:01:00Z'); // inside the window
+  await s.reconcile(name);
+  return created;
+}
