@@ -8,7 +8,7 @@
  */
 import { UninstallSkippedEvent, DeleteAction } from '../../api/events.js';
 import type { DeleteResult } from '../shared/driver.js';
-import { describeHolder } from '../shared/lock.js';
+import { lockWaitOf } from '../shared/lock.js';
 import { resolveTargets } from '../shared/targets.js';
 import { readStates, type ExtContext, type ExtScope } from './phases.js';
 
@@ -45,8 +45,7 @@ export async function reconcileDelete(k: ExtContext, scope: ExtScope): Promise<D
       describe: `uninstall ${spec.packageName}`,
     });
     if (scope.inFlight.length === 0) scope.sequence -= 1; // every instance held: no round
-    const first = out.held[0];
-    if (first) scope.lockWait = { count: out.held.length, holder: describeHolder(first.holder) };
+    scope.lockWait = lockWaitOf(out.held) ?? scope.lockWait;
   }
   return { done: false };
 }

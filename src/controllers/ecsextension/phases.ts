@@ -18,7 +18,7 @@ import type { EcsApi, OosApi, PackageState, RegionFleet } from '../../cloud/inde
 import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import type { ClaimRegistry } from '../shared/claims.js';
-import { describeHolder, type InstanceLock, type LockCheck } from '../shared/lock.js';
+import { lockWaitOf, type InstanceLock, type LockCheck } from '../shared/lock.js';
 import { isNotFound, toReconcileError } from '../shared/cloud-errors.js';
 import type { EventSink } from '../shared/deps.js';
 import { intervalMs, type BaseScope } from '../shared/driver.js';
@@ -422,7 +422,6 @@ export async function reconcileInstall(k: ExtContext, scope: ExtScope): Promise<
   } finally {
     if (scope.inFlight.length === before) scope.sequence -= 1; // nothing started: no round
     k.claims.setInFlight(uid, inFlightMap(scope.inFlight));
-    const first = held[0];
-    if (first) scope.lockWait = { count: held.length, holder: describeHolder(first.holder) };
+    scope.lockWait = lockWaitOf(held) ?? scope.lockWait;
   }
 }

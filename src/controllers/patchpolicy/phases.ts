@@ -58,7 +58,7 @@ import {
   TARGET_MAX_AGE_MS,
   type ResolvedTarget,
 } from '../shared/targets.js';
-import { describeHolder, type InstanceLock } from '../shared/lock.js';
+import { lockWaitOf, type InstanceLock } from '../shared/lock.js';
 import { reclassifyUnreachable as reclassify } from '../shared/tracked.js';
 import type { WorkKit } from '../shared/start.js';
 import type { FinishedWork, WorkItem } from '../shared/work.js';
@@ -456,7 +456,8 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
 /**
  * Starts `action` on `ids` through the kit as one round (batches of ≤ 50, each with its own
  * ClientToken): installs take the per-instance lock (instances another resource holds wait and are
- * recorded in `scope.lockWait`), scans do not. At most `limit` free instances start, in `ids` order.
+ * recorded in `scope.lockWait`), scans do not. At most `limit` free instances start, in `ids` order;
+ * `onIntent` runs just before the intent is written (see `WorkKit.start`).
  * @returns the started work.
  * @throws ReconcileError from the kit (started batches stay tracked; a failed one stays pending).
  */
@@ -466,17 +467,17 @@ async function startRound(
   action: 'scan' | 'install',
   ids: readonly string[],
   limit?: number,
+  onIntent?: () => void,
 ): Promise<WorkItem[]> {
   scope.sequence += 1;
   const before = scope.inFlight.length;
   const out = await k.work.start(
     scope,
     { round: scope.sequence, action, instanceIds: ids, describe: `patch ${action}` },
-    limit !== undefined ? { limit } : {},
+    { ...(limit !== undefined ? { limit } : {}), ...(onIntent ? { onIntent } : {}) },
   );
   if (scope.inFlight.length === before) scope.sequence -= 1; // nothing started: no round
-  const first = out.held[0];
-  if (first) scope.lockWait = { count: out.held.length, holder: describeHolder(first.holder) };
+  scope.lockWait = lockWaitOf(out.held) ?? scope.lockWait;
   return out.started;
 }
 
@@ -638,11 +639,11 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
   const candidates = installCandidates(scope, current.opensAt);
   if (candidates.length === 0) return;
   const opensAt = toMetaTime(current.opensAt);
-  let op = scope.lastInstall;
-  const previous = op;
-  const first = !op || op.windowOpensAt !== opensAt;
-  if (!op || first) {
-    op = {
+  const first = scope.lastInstall?.windowOpensAt !== opensAt;
+  // The occurrence's record is created with the intent of its first start (never when nothing starts).
+  const started = await startRound(k, scope, 'install', candidates, slots * scope.tracker.batchSize, () => {
+    if (!first) return;
+    scope.lastInstall = {
       trigger: 'Window',
       windowOpensAt: opensAt,
       startTime: toMetaTime(now),
@@ -653,17 +654,9 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
       executionCount: 0,
       executionIds: [],
     };
-    scope.lastInstall = op;
-  }
-  const started = await startRound(k, scope, 'install', candidates, slots * scope.tracker.batchSize);
-  if (started.length === 0) {
-    // Nothing started (every candidate held by another resource): no new occurrence record.
-    if (first) {
-      if (previous) scope.lastInstall = previous;
-      else delete scope.lastInstall;
-    }
-    return;
-  }
+  });
+  const op = scope.lastInstall;
+  if (started.length === 0 || !op) return; // every candidate held by another resource
   const ids = [...(op.executionIds ?? []), ...started.map((w) => w.executionId)];
   Object.assign(op, {
     result: 'Running',

@@ -149,6 +149,15 @@ export function acquiresLocks(published: unknown, next: unknown): boolean {
   return false;
 }
 
+/**
+ * What a kind's status says about instances another resource holds (`WaitingForInstanceLock`):
+ * how many, and the first holder as `Kind namespace/name`; undefined when none is held.
+ */
+export function lockWaitOf(held: LockCheck['held']): { count: number; holder: string } | undefined {
+  const first = held[0];
+  return first ? { count: held.length, holder: describeHolder(first.holder) } : undefined;
+}
+
 /** `Kind namespace/name` of a holder, for status messages. */
 export function describeHolder(h: LockHolder): string {
   return `${h.kind} ${h.namespace}/${h.name}`;
