@@ -490,12 +490,93 @@ export const RolloutStatusSchema = Type.Object(
     canaryPromoted: Type.Optional(
       Type.Boolean({ description: 'The canary pause ended (promoted, or pauseDuration passed).' }),
     ),
-    rollbackStarted: Type.Optional(Type.Boolean()),
+    rollback: Type.Optional(
+      Type.Object(
+        {
+          to: Type.String({
+            description: 'The revision rolled back to (status.stableRevision when it began), or none.',
+          }),
+          remaining: Type.Array(Type.String(), {
+            description:
+              'Instances not yet confirmed on that revision (recorded before the first RunCommand; unreachable ones stay until they are back).',
+          }),
+          total: Type.Integer({ description: 'Instances the rollback had to move back.' }),
+          attempt: Type.Integer({
+            description: 'Rollback RunCommand rounds sent so far (part of their ClientTokens).',
+          }),
+          invokeIds: Type.Array(Type.String({ maxLength: 64 }), {
+            description: 'The newest rollback invoke IDs.',
+            maxItems: 100,
+          }),
+          retryAt: Type.Optional(
+            Type.String({
+              format: 'date-time',
+              description: 'When instances whose rollback failed are retried.',
+            }),
+          ),
+        },
+        { description: 'The rollback of this rollout, once it began.' },
+      ),
+    ),
+    retrying: Type.Optional(
+      Type.Object(
+        {
+          batch: Type.Integer({ description: 'The batch the instances belong to.' }),
+          instanceIds: Type.Array(Type.String()),
+          attempt: Type.Integer({ description: 'Download attempts made (1 = the batch itself).' }),
+          notBefore: Type.String({ format: 'date-time' }),
+          sent: Type.Optional(Type.Boolean({ description: 'The retry was started.' })),
+        },
+        {
+          description:
+            'Instances of the running batch whose download failed in transport (nothing changed on the host), re-sent with backoff before they count as failed.',
+        },
+      ),
+    ),
     batches: Type.Array(BatchStatusSchema, { maxItems: MAX_BATCH_ROWS, description: 'The newest batches.' }),
   },
   { description: 'The rollout in progress (or the last one).' },
 );
 export type RolloutStatus = Static<typeof RolloutStatusSchema>;
+
+export const StableReleaseSchema = Type.Object(
+  {
+    revision: Type.String(),
+    version: Type.Optional(Type.String()),
+    artifact: Type.Object({
+      url: Type.String({
+        description: 'The artifact URL with any query string removed (a pre-signed signature is never kept).',
+      }),
+      urlDigest: Type.Optional(
+        Type.String({
+          description:
+            'SHA-256 (salted with the object UID) of the full URL when a query string was removed: the URL is used again only while the spec still carries it.',
+        }),
+      ),
+      sha256: Type.String(),
+      format: Type.String(),
+    }),
+    install: Type.Object({
+      appDir: Type.Optional(Type.String()),
+      user: Type.Optional(Type.String()),
+      keepReleases: Type.Optional(Type.Integer()),
+      envNames: Type.Optional(Type.Array(Type.String(), { maxItems: 32 })),
+      envDigest: Type.Optional(
+        Type.String({
+          description:
+            'SHA-256 (salted with the object UID) of the env values; values are never kept, they are taken from the spec while it still carries the same ones.',
+        }),
+      ),
+    }),
+    hooks: HooksSchema,
+    healthCheck: Type.Optional(HealthCheckSchema),
+  },
+  {
+    description:
+      'What the stable revision was built from (no secrets), so it can be deployed on an instance that never had it.',
+  },
+);
+export type StableRelease = Static<typeof StableReleaseSchema>;
 
 export const HistoryEntrySchema = Type.Object({
   revision: Type.String(),
@@ -520,6 +601,7 @@ export const AppReleaseStatusSchema = Type.Object({
   currentRevision: Type.Optional(Type.String({ description: 'Revision of the current spec.' })),
   stableRevision: Type.Optional(Type.String({ description: 'The last revision whose rollout completed.' })),
   stableVersion: Type.Optional(Type.String()),
+  stableRelease: Type.Optional(StableReleaseSchema),
   rollout: Type.Optional(RolloutStatusSchema),
   summary: Type.Optional(
     Type.Object(

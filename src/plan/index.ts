@@ -13,7 +13,7 @@ import { CONFIGURE_PACKAGE_TEMPLATE, type EcsExtensionSpec } from '../api/ecsext
 import { APPLY_PATCH_BASELINE_TEMPLATE, type PatchPolicySpec } from '../api/patchpolicy.js';
 import type { CloudClients, InstancePatchState, PackageState } from '../cloud/types.js';
 import { isNotFound } from '../controllers/shared/cloud-errors.js';
-import { revisionTagKey, resolveCount } from '../controllers/apprelease/phases.js';
+import { revisionTagKey, resolveCount } from '../controllers/apprelease/scope.js';
 import { revisionOf } from '../controllers/apprelease/wrapper.js';
 import { isUpToDate, type ExtScope } from '../controllers/ecsextension/phases.js';
 import { OOS_BATCH_SIZE, oosRateControl, RUN_COMMAND_BATCH_SIZE } from '../controllers/shared/execution.js';

@@ -1,6 +1,6 @@
 /**
  * An `events.k8s.io/v1` Event recorder (client-node has no recorder or broadcaster), with
- * client-go-style aggregation into `series` and a per-object token bucket.
+ * client-go-style aggregation into `series` and a per-(object, reason) token bucket.
  */
 import { hostname } from 'node:os';
 import { EventsV1Api, PatchStrategy, V1MicroTime, setHeaderOptions } from '@kubernetes/client-node';
@@ -41,7 +41,7 @@ export interface EventRecorderOptions {
   clock?: Clock;
   /** Same (object, type, reason, action, note) within this window is folded into `series` (default 10 min). */
   aggregationWindowMs?: number;
-  /** Per-object token bucket: burst (default 25, client-go's spam filter). */
+  /** Per-(object, reason) token bucket: burst (default 25, client-go's spam filter). */
   burst?: number;
   /** Per-object token bucket: one token refills every this many ms (default 300 000 = 5 min). */
   refillIntervalMs?: number;
@@ -72,8 +72,9 @@ const MAX_ENTRIES = 4096;
  *   `<object name>.<hex timestamp>`, created in the object's namespace (`default` if cluster-scoped);
  * - **aggregation**: a repeat of the same (object UID, type, reason, action, note) within the window
  *   patches `series: { count, lastObservedTime }` (merge patch) instead of creating an Event;
- * - **rate limit**: per object UID, a token bucket (burst 25, +1 per 5 min); excess Events are dropped
- *   with a debug log;
+ * - **rate limit**: per (object UID, reason), a token bucket (burst 25, +1 per 5 min); excess Events
+ *   are dropped with a debug log. Keyed by reason too, so a repeated reason (a batch Event per batch)
+ *   never drops a lifecycle one (`RolloutSucceeded`, `RolledBack`) of the same object;
  * - errors are logged (sanitized), never thrown.
  *
  * RBAC: `events.k8s.io` `events`: `create`, `patch`.
@@ -136,8 +137,9 @@ export class EventRecorder implements EventSink {
     const uid = meta.uid ?? `${meta.namespace ?? ''}/${objName}`;
     const now = this.clock.now();
     const key = [uid, type, reason, action, note].join('\u0000');
-    if (!this.take(uid, now)) {
-      this.log?.debug({ reason, object: objName }, 'event dropped by the per-object rate limit');
+    // Keyed by (object, reason): a chatty reason never starves a rare lifecycle one.
+    if (!this.take(`${uid}\u0000${reason}`, now)) {
+      this.log?.debug({ reason, object: objName }, 'event dropped by the per-(object, reason) rate limit');
       return Promise.resolve();
     }
     this.prune(now);
@@ -197,12 +199,12 @@ export class EventRecorder implements EventSink {
     }
   }
 
-  /** Per-object token bucket; true when a token was taken. */
-  private take(uid: string, now: number): boolean {
-    const b = this.buckets.get(uid) ?? { tokens: this.burst, last: now };
+  /** Token bucket of one (object, reason) key; true when a token was taken. */
+  private take(key: string, now: number): boolean {
+    const b = this.buckets.get(key) ?? { tokens: this.burst, last: now };
     b.tokens = Math.min(this.burst, b.tokens + (now - b.last) / this.refillMs);
     b.last = now;
-    this.buckets.set(uid, b);
+    this.buckets.set(key, b);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;

@@ -40,12 +40,21 @@ export interface Artifact {
 export class ArtifactServer {
   private readonly files = new Map<string, Buffer>();
   private server?: Server;
+  private readonly resets = new Map<string, number>();
   base = '';
   downloads = 0;
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
-      const body = this.files.get((req.url ?? '').split('?')[0] ?? '');
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      const reset = this.resets.get(path) ?? 0;
+      if (reset > 0) {
+        // a transport failure: the connection is closed with no answer (curl exit 52)
+        this.resets.set(path, reset - 1);
+        req.socket.destroy();
+        return;
+      }
+      const body = this.files.get(path);
       if (!body) {
         res.writeHead(404).end();
         return;
@@ -57,8 +66,16 @@ export class ArtifactServer {
     this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  /** Packs `files` (name → content) into `/<name>.tar.gz`. */
-  add(name: string, files: Record<string, string>, scratch: string): Artifact {
+  /** The next `count` downloads of artifact `name` get their connection closed with no answer. */
+  resetNext(name: string, count: number): void {
+    this.resets.set(`/${name}.tar.gz`, count);
+  }
+
+  /**
+   * Packs `files` (name → content) into `/<name>.tar.gz`; its URL carries a pre-signed-style query
+   * string unless `plain`.
+   */
+  add(name: string, files: Record<string, string>, scratch: string, plain = false): Artifact {
     const dir = mkdtempSync(join(scratch, 'pkg-'));
     for (const [f, content] of Object.entries(files)) writeFileSync(join(dir, f), content, { mode: 0o755 });
     const out = join(scratch, `${name}.tar.gz`);
@@ -66,7 +83,7 @@ export class ArtifactServer {
     const body = readFileSync(out);
     this.files.set(`/${name}.tar.gz`, body);
     return {
-      url: `${this.base}/${name}.tar.gz?Expires=1999999999&Signature=presigned-secret`,
+      url: `${this.base}/${name}.tar.gz${plain ? '' : '?Expires=1999999999&Signature=presigned-secret'}`,
       sha256: createHash('sha256').update(body).digest('hex'),
     };
   }

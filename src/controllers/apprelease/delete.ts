@@ -3,14 +3,16 @@
  * suspended and none of its invocations is in flight: the driver waits those out first): `Orphan`
  * is done at once (the application keeps running, its revision tag stays); `Uninstall` runs the
  * wrapper's uninstall (the current revision's stop hook, then `rm -rf appDir`) through the kit's
- * start path on every reachable target carrying the revision tag that no other resource holds,
- * removes the tag, and reports done when nothing is left. Unreachable instances are skipped with a
- * Warning Event.
+ * start path on every reachable target carrying the revision tag or left by a failed deploy or
+ * rollback (its files may be on disk) that no other resource holds, removes the tag, and reports
+ * done when nothing is left. Unreachable instances and those whose uninstall failed are skipped
+ * with a Warning Event.
  */
 import { DeleteAction, UninstallSkippedEvent } from '../../api/events.js';
 import type { DeleteResult } from '../shared/driver.js';
 import { listIds, resolveTargets } from '../shared/targets.js';
-import { readTags, type AppContext, type AppScope } from './phases.js';
+import { actionOfMessage, type AppContext, type AppScope } from './scope.js';
+import { readTags } from './targets.js';
 
 /** reconcileDelete: one step of the deletion path; see the module comment. */
 export async function reconcileDelete(k: AppContext, s: AppScope): Promise<DeleteResult> {
@@ -19,14 +21,19 @@ export async function reconcileDelete(k: AppContext, s: AppScope): Promise<Delet
   s.targets = await resolveTargets(s.ecs, obj.spec.regionId, obj.spec.targets, { missing: 'skip' });
   readTags(s);
   s.resolved = true;
-  const installed = s.targets
-    .filter((t) => t.reachable && s.tags.get(t.instanceId) !== undefined)
+  // Installed: tagged, or touched by a deploy or rollback that failed (files may be on disk).
+  const touched = (id: string): boolean => {
+    const action = actionOfMessage(s.ledger.get(id)?.message);
+    return s.tags.get(id) !== undefined || action === 'deploy' || action === 'rollback';
+  };
+  const installed = s.targets.filter((t) => touched(t.instanceId));
+  const unreachable = installed.filter((t) => !t.reachable).map((t) => t.instanceId);
+  const reachable = installed.filter((t) => t.reachable).map((t) => t.instanceId);
+  const uninstallFailed = (id: string) => actionOfMessage(s.ledger.get(id)?.message) === 'uninstall';
+  const failed = s.targets
+    .filter((t) => t.reachable && uninstallFailed(t.instanceId))
     .map((t) => t.instanceId);
-  const unreachable = s.targets
-    .filter((t) => !t.reachable && s.tags.get(t.instanceId) !== undefined)
-    .map((t) => t.instanceId);
-  const failed = installed.filter((id) => s.ledger.has(id));
-  const todo = installed.filter((id) => !s.ledger.has(id));
+  const todo = reachable.filter((id) => !uninstallFailed(id));
   if (todo.length === 0) {
     if (unreachable.length + failed.length > 0) {
       void k.events.event(

@@ -21,7 +21,7 @@ import {
   type DriverOptions,
   type KindHooks,
 } from '../shared/driver.js';
-import { InvocationTracker } from '../shared/invocation-tracker.js';
+import { InvocationTracker, type CommandSpec } from '../shared/invocation-tracker.js';
 import type { InstanceLock } from '../shared/lock.js';
 import { WorkKit } from '../shared/start.js';
 import { FailureLedger } from '../shared/retry.js';
@@ -29,14 +29,11 @@ import { fromTracked, pollDelayMs } from '../shared/work.js';
 import { ConflictingReleaseReason } from '../../api/conditions.js';
 import { reconcileDelete } from './delete.js';
 import type { AppReleaseMetrics } from './metrics.js';
-import {
-  reconcileConflicts,
-  reconcileInvocations,
-  reconcileRollout,
-  reconcileTargets,
-  type AppContext,
-  type AppScope,
-} from './phases.js';
+import { reconcileInvocations } from './fold.js';
+import { advanceRollout } from './rollout.js';
+import type { AppContext, AppScope } from './scope.js';
+import { stableMaterial } from './stable.js';
+import { reconcileConflicts, reconcileTargets } from './targets.js';
 import { deriveAppReleaseStatus } from './status.js';
 import {
   commandParameters,
@@ -44,6 +41,7 @@ import {
   renderCommand,
   revisionOf,
   type WrapperAction,
+  type WrapperInput,
 } from './wrapper.js';
 
 /** `ecsops_executions_*{template}` label of AppRelease invocations. */
@@ -98,6 +96,7 @@ export class AppReleaseReconciler implements Reconciler {
       events: deps.events,
       metrics: deps.appMetrics,
       backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
+      adoptionChecked: new Set(),
       ...(deps.lock ? { lock: deps.lock } : {}),
       work: new WorkKit(deps.lock ? { lock: deps.lock } : {}),
     };
@@ -107,13 +106,18 @@ export class AppReleaseReconciler implements Reconciler {
       writesAllowed: (obj) => !obj.spec.suspend,
       newScope: (base) => this.newScope(base),
       work: { reconcile: (s) => reconcileInvocations(k, s), inFlight: (s) => s.inFlight.length },
-      phases: [(s) => reconcileTargets(s), (s) => reconcileConflicts(k, s), (s) => reconcileRollout(k, s)],
+      phases: [
+        (s) => reconcileTargets(s),
+        (s) => reconcileConflicts(k, s),
+        (s) => advanceRollout(k, s).then(() => undefined),
+      ],
       reconcileDelete: (s) => reconcileDelete(k, s),
       deriveStatus: (s, err) => deriveAppReleaseStatus(s, err, this.opts.maxInstanceRows),
       requeueAfterMs: (s) => this.requeueAfter(s),
       recheckedStalledReasons: [ConflictingReleaseReason],
       forget: (uid, gone) => {
         k.claims.remove(uid);
+        k.adoptionChecked.delete(uid);
         if (gone) k.lock?.release(uid);
       },
     };
@@ -149,20 +153,8 @@ export class AppReleaseReconciler implements Reconciler {
         events: this.deps.events,
         metrics: this.deps.metrics,
         outputTail: 1024,
-        command: (_batch, action) => {
-          const a = action as WrapperAction;
-          // a deploy installs the rollout's revision (the spec's); a rollback the stable one
-          const rev = a === 'rollback' ? (scope.stable ?? 'none') : revision;
-          return {
-            type: 'RunShellScript',
-            commandContent: renderCommand({ action: a, revision: rev, spec, owner }),
-            timeoutSeconds: commandTimeoutSeconds(spec, a),
-            username: spec.install?.user ?? 'root',
-            workingDir: '/',
-            parameters: commandParameters(a, rev),
-            terminationMode: 'ProcessTree',
-          };
-        },
+        adoptionChecked: this.k.adoptionChecked,
+        command: (_batch, action) => commandOf(scope, action as WrapperAction, owner),
       }),
       targets: [],
       resolved: false,
@@ -177,6 +169,7 @@ export class AppReleaseReconciler implements Reconciler {
     if (status.phase) scope.phase = status.phase;
     if (status.stableRevision) scope.stable = status.stableRevision;
     if (status.stableVersion) scope.stableVersion = status.stableVersion;
+    if (status.stableRelease) scope.stableRelease = structuredClone(status.stableRelease);
     if (status.rollout) scope.rollout = structuredClone(status.rollout);
     return scope;
   }
@@ -202,4 +195,32 @@ export class AppReleaseReconciler implements Reconciler {
       candidates.push(Math.max(this.opts.pollMinMs, Date.parse(retryAt) - s.now.getTime()));
     return Math.min(...candidates);
   }
+}
+
+/**
+ * The Cloud Assistant command of one batch: a deploy installs the spec's revision; a rollback the
+ * revision `status.rollout.rollback.to` (the stable one when it began), carrying the stable release
+ * when it is known and can be downloaded again (so a host without it on disk gets it deployed).
+ */
+export function commandOf(s: AppScope, action: WrapperAction, owner: string): CommandSpec {
+  const { spec } = s.obj;
+  let rev = s.revision;
+  let input: WrapperInput = { action, revision: rev, spec, owner };
+  if (action === 'rollback') {
+    rev = s.rollout?.rollback?.to ?? s.stable ?? 'none';
+    input = { action, revision: rev, spec, owner };
+    if (rev !== 'none' && s.stableRelease?.revision === rev) {
+      const m = stableMaterial(s.obj, s.stableRelease);
+      input = { action, revision: rev, spec: m.spec, owner, fetch: m.fetchable };
+    }
+  }
+  return {
+    type: 'RunShellScript',
+    commandContent: renderCommand(input),
+    timeoutSeconds: commandTimeoutSeconds(input.spec, input.fetch ? 'deploy' : action),
+    username: input.spec.install?.user ?? 'root',
+    workingDir: '/',
+    parameters: commandParameters(action, rev),
+    terminationMode: 'ProcessTree',
+  };
 }

@@ -27,7 +27,7 @@ import type { DerivedStatus } from '../shared/driver.js';
 import { describeHolder } from '../shared/lock.js';
 import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
 import { toTracked } from '../shared/work.js';
-import { stepOfMessage, type AppScope, type InstanceResult } from './phases.js';
+import { actionOfMessage, stepOfMessage, type AppScope, type InstanceResult } from './scope.js';
 
 /** What the phases learned about one targeted instance. */
 export interface AppInstanceFact {
@@ -42,6 +42,8 @@ export interface AppInstanceFact {
   inFlightInvokeId?: string;
   failure?: { message: string; executionId?: string };
   rolledBack: boolean;
+  /** Its rollback failed (it still runs what the rollback should have replaced). */
+  rollbackFailed?: boolean;
   result?: InstanceResult;
 }
 
@@ -54,10 +56,14 @@ const ORDER: Record<AppInstanceState, number> = {
   Updated: 5,
 };
 
-/** The state of one instance: InProgress > Unreachable > Updated > RolledBack > Failed > Pending. */
+/**
+ * The state of one instance: InProgress > Unreachable > Failed (its rollback failed) > Updated >
+ * RolledBack > Failed > Pending.
+ */
 export function appInstanceState(f: AppInstanceFact): AppInstanceState {
   if (f.inFlightInvokeId) return 'InProgress';
   if (!f.reachable) return 'Unreachable';
+  if (f.rollbackFailed) return 'Failed';
   if (f.revision === f.desired) return 'Updated';
   if (f.rolledBack) return 'RolledBack';
   if (f.failure) return 'Failed';
@@ -139,6 +145,7 @@ export function appFacts(s: AppScope): AppInstanceFact[] {
     const inv = inFlightBy.get(t.instanceId);
     if (inv) f.inFlightInvokeId = inv;
     const failure = s.ledger.get(t.instanceId);
+    if (failure && actionOfMessage(failure.message) === 'rollback') f.rollbackFailed = true;
     if (failure)
       f.failure = {
         message: failure.message,
@@ -189,12 +196,7 @@ export function appReleaseVerdict(s: AppScope, summary: AppSummary): Verdict {
     return v('False', SuspendedReason, `${progress}; suspended, no batch starts`, false);
   switch (s.phase) {
     case 'RollingBack':
-      return v(
-        'False',
-        RollingBackReason,
-        `rolling back to ${s.stable ? `revision ${s.stable}` : 'nothing'}: ${failure ?? ''}`,
-        true,
-      );
+      return v('False', RollingBackReason, rollingBackMessage(s, failure), true);
     case 'RolledBack':
       return v(
         'False',
@@ -231,6 +233,25 @@ export function appReleaseVerdict(s: AppScope, summary: AppSummary): Verdict {
   return v('False', RolloutInProgressReason, `${progress}; ${summary.inProgress} in progress`, true);
 }
 
+/** `rolling back to revision R: n of m instance(s) left (k unreachable, j failed, retried at T): <failure>`. */
+function rollingBackMessage(s: AppScope, failure: string | undefined): string {
+  const rb = s.rollout?.rollback;
+  const to = rb ? rb.to : (s.stable ?? 'none');
+  const head = `rolling back to ${to === 'none' ? 'nothing' : `revision ${to}`}`;
+  if (!rb) return `${head}: ${failure ?? ''}`;
+  const reachable = new Set(s.targets.filter((t) => t.reachable).map((t) => t.instanceId));
+  const unreachable = rb.remaining.filter((id) => !reachable.has(id)).length;
+  const failed = rb.remaining.filter(
+    (id) => reachable.has(id) && s.ledger.get(id)?.message.startsWith('rollback'),
+  ).length;
+  const notes = [
+    ...(unreachable > 0 ? [`${unreachable} unreachable, rolled back once they are back`] : []),
+    ...(failed > 0 ? [`${failed} failed to roll back${rb.retryAt ? `, retried at ${rb.retryAt}` : ''}`] : []),
+  ];
+  const left = `${rb.remaining.length} of ${rb.total} instance(s) left${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
+  return `${head}: ${left}: ${failure ?? ''}`;
+}
+
 /**
  * The AppRelease status for the driver. Summary and rows come from this reconcile's facts (kept
  * from the previous status when targets were not resolved or the resource is stalled); rollout,
@@ -246,6 +267,7 @@ export function deriveAppReleaseStatus(
   if (s.phase) status.phase = s.phase;
   if (s.stable) status.stableRevision = s.stable;
   if (s.stableVersion) status.stableVersion = s.stableVersion;
+  if (s.stableRelease) status.stableRelease = s.stableRelease;
   if (s.rollout) status.rollout = s.rollout;
   if (s.history.length > 0) status.history = s.history;
   if (s.inFlight.length > 0) status.executions = s.inFlight.map((w) => toTracked(w));

@@ -15,7 +15,9 @@
  * anything changes), unpack, the PREVIOUS revision's stop hook, beforeInstall, swap, afterInstall,
  * start, validate, health, prune to `keepReleases`; a revision already on disk skips the download
  * (idempotent). `rollback` — to a revision on disk: stop, swap, start, health (seconds); to one not
- * on disk: stop and remove `current`. `uninstall` — stop, remove appDir.
+ * on disk: deployed like `deploy` when the command carries its artifact, else a failure at step
+ * download (never a success that leaves nothing running); to `none`: stop and remove `current`.
+ * `uninstall` — stop, remove appDir.
  *
  * Output: one marker line per step, `ecsops-step <name> rc=<n> ms=<n>`, and a last line
  * `ecsops-result action=<a> revision=<r> result=ok|failed [step=<name> rc=<n>]` (also written to
@@ -43,9 +45,11 @@ export const DOWNLOAD_ALLOWANCE_SECONDS = 600;
 
 /**
  * The fixed part of the script (bash ≥ 4; GNU coreutils; curl or wget; tar/unzip as needed).
- * Written with `$\{` where bash has `${` (a template literal would substitute it); restored below.
+ * Written with `$\{` where bash has `${` (a template literal would substitute it); restored below,
+ * and sent without its indentation (see {@link unindent}).
  */
-export const WRAPPER_BODY = String.raw`set -u
+export const WRAPPER_BODY = unindent(
+  String.raw`set -u
 umask 022
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 d64() { printf '%s' "$1" | base64 -d; }
@@ -127,9 +131,9 @@ fetch() {
   local url
   url=$(d64 "$URL_B64")
   if command -v curl >/dev/null 2>&1; then
-    curl -fsSL --retry 3 --connect-timeout 10 -o "$1" "$url" 2>>"$LOG"
+    curl -fsSL --retry 3 --retry-connrefused --connect-timeout 10 -o "$1" "$url" 2>>"$LOG"
   else
-    wget -q -t 3 -T 30 -O "$1" "$url" 2>>"$LOG"
+    wget -q -t 3 --retry-connrefused -T 30 -O "$1" "$url" 2>>"$LOG"
   fi
 }
 verify() {
@@ -200,6 +204,24 @@ prune() {
   done
   return 0
 }
+download_release() {
+  rm -rf "$TMP"
+  mkdir -p "$TMP" || finish failed download 1
+  step download fetch "$TMP/artifact"
+  step verify verify "$TMP/artifact"
+  step unpack unpack
+}
+install_release() {
+  step stop stop_current
+  step beforeInstall run_hook beforeInstall "$REV"
+  step swap swap "$REV"
+  step afterInstall run_hook afterInstall "$REV"
+  step start run_hook start "$REV"
+  step validate run_hook validate "$REV"
+  step health health "$REV"
+  step prune prune
+  finish ok
+}
 step prepare prepare
 TMP="$REL_DIR/.tmp-$REV"
 case "$ACTION" in
@@ -207,28 +229,25 @@ case "$ACTION" in
     if [ -f "$REL_DIR/$REV.ecsops/complete" ]; then
       echo "ecsops: release $REV is already on disk"
     else
-      rm -rf "$TMP"
-      mkdir -p "$TMP" || finish failed download 1
-      step download fetch "$TMP/artifact"
-      step verify verify "$TMP/artifact"
-      step unpack unpack
+      download_release
     fi
-    step stop stop_current
-    step beforeInstall run_hook beforeInstall "$REV"
-    step swap swap "$REV"
-    step afterInstall run_hook afterInstall "$REV"
-    step start run_hook start "$REV"
-    step validate run_hook validate "$REV"
-    step health health "$REV"
-    step prune prune
-    finish ok
+    install_release
     ;;
   rollback)
-    if [ ! -f "$REL_DIR/$REV.ecsops/complete" ]; then
-      echo "ecsops: release $REV is not on disk; stopping $\{CUR:-nothing} and removing current"
+    if [ "$REV" = none ]; then
+      echo "ecsops: no stable revision; stopping $\{CUR:-nothing} and removing current"
       step stop stop_current
       step swap unlink_current
       finish ok
+    fi
+    if [ ! -f "$REL_DIR/$REV.ecsops/complete" ]; then
+      if [ -z "$URL_B64" ]; then
+        echo "ecsops: release $REV is not on disk and cannot be downloaded again"
+        finish failed download 3
+      fi
+      echo "ecsops: release $REV is not on disk; deploying it"
+      download_release
+      install_release
     fi
     if [ "$CUR" != "$REV" ]; then
       step stop stop_current
@@ -249,14 +268,31 @@ case "$ACTION" in
     finish failed prepare 2
     ;;
 esac
-`.replaceAll('$\\{', '${');
+`.replaceAll('$\\{', '${'),
+);
+
+/**
+ * `script` without leading indentation (bytes count against the 16 KB command limit). A line
+ * continued from a line ending in `\` keeps one space, so words stay apart. The body has no
+ * multi-line quoted strings or heredocs, where indentation would matter.
+ */
+function unindent(script: string): string {
+  const lines = script.split('\n');
+  return lines.map((l, i) => (lines[i - 1]?.endsWith('\\') ? ` ${l.trimStart()}` : l.trimStart())).join('\n');
+}
 
 /** What a command is rendered from. */
 export interface WrapperInput {
   action: WrapperAction;
-  /** The revision to deploy / roll back to. */
+  /** The revision to deploy / roll back to (`none`: roll back to nothing). */
   revision: string;
+  /** The spec of that revision (for a rollback: the stable revision's, see stable.ts). */
   spec: AppReleaseSpec;
+  /**
+   * Rollback only: carry the artifact, hooks and env so a host without the release on disk
+   * deploys it (default false: such a host fails at step download).
+   */
+  fetch?: boolean;
   /** `namespace/name`, for the comment line. */
   owner: string;
 }
@@ -335,7 +371,7 @@ export function renderCommand(input: WrapperInput): string {
     `KEEP=${spec.install?.keepReleases ?? 3}`,
     'E=()',
   ];
-  if (input.action === 'deploy') {
+  if (input.action === 'deploy' || (input.action === 'rollback' && input.fetch === true)) {
     lines.push(
       `URL_B64=${q(b64(spec.artifact.url))}`,
       `SHA256=${q(spec.artifact.sha256)}`,
@@ -447,4 +483,28 @@ export function parseWrapperOutput(output: string | undefined): WrapperReport {
 /** True when the rendered command fits Alibaba's command limit. */
 export function fitsCommandLimit(command: string): boolean {
   return Buffer.byteLength(command, 'utf8') <= COMMAND_LIMIT_BYTES;
+}
+
+/** curl / wget exit codes of a transport failure (DNS, connect, timeout, TLS handshake, reset). */
+const TRANSPORT_EXIT_CODES = new Set([4, 5, 6, 7, 18, 28, 35, 52, 55, 56]);
+
+/**
+ * True when a deploy failed downloading the artifact in transport (nothing changed on the host
+ * yet): retried with backoff instead of counted. An HTTP error status (curl 22) or a sha256
+ * mismatch (step verify) is not transient.
+ */
+export function isTransientDownloadFailure(report: WrapperReport, exitCode: number | undefined): boolean {
+  if (report.failedStep !== 'download') return false;
+  const rc = report.result?.rc ?? exitCode;
+  return rc !== undefined && TRANSPORT_EXIT_CODES.has(rc);
+}
+
+/** The revision a successful wrapper run reports it left running (its `ecsops-result` line). */
+export function reportedRevision(output: string | undefined): string | undefined {
+  const lines = (output ?? '').split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^ecsops-result action=\S+ revision=(\S+) result=ok\s*$/.exec(lines[i] ?? '');
+    if (m) return m[1];
+  }
+  return undefined;
 }

@@ -55,6 +55,13 @@ export interface InvocationTrackerOptions {
   metrics: ControllerMetrics;
   /** Characters of output kept per instance (tail). Default 1024. */
   outputTail?: number;
+  /**
+   * Owner UIDs whose adoption listing found nothing in this process (shared across reconciles):
+   * an unforced `adopt` of such an owner lists nothing. Every start records its intent first, so
+   * after one empty listing untracked work can only come from a dropped intent (a forced adopt)
+   * or another process (a restart, which starts with an empty set). Absent: list every time.
+   */
+  adoptionChecked?: Set<string>;
 }
 
 /** Per-instance outcome of a finished invocation. */
@@ -114,7 +121,15 @@ export class InvocationTracker implements WorkTracker {
     return { metrics, events, metricLabel, noun: 'Cloud Assistant invocation' };
   }
 
-  async adopt(owner: Resource, known: ReadonlySet<string>, now: Date): Promise<WorkItem[]> {
+  async adopt(
+    owner: Resource,
+    known: ReadonlySet<string>,
+    now: Date,
+    opts: { force?: boolean } = {},
+  ): Promise<WorkItem[]> {
+    const uid = owner.metadata.uid ?? '';
+    const checked = this.opts.adoptionChecked;
+    if (!opts.force && checked?.has(uid)) return [];
     let listed: Invocation[];
     try {
       listed = await this.opts.ecs.describeInvocations({
@@ -123,7 +138,7 @@ export class InvocationTracker implements WorkTracker {
     } catch (err) {
       throw toReconcileError(err, 'ECS DescribeInvocations');
     }
-    return listed
+    const adopted = listed
       .filter(
         (inv) => !known.has(inv.invokeId) && !TERMINAL_INVOCATION_STATUSES.includes(inv.invocationStatus),
       )
@@ -134,6 +149,10 @@ export class InvocationTracker implements WorkTracker {
         clientToken: '',
         startTime: inv.creationTime ?? toMetaTime(now),
       }));
+    // Only a listing that found nothing is remembered: adopted work must reach status first.
+    if (adopted.length === 0) checked?.add(uid);
+    else checked?.delete(uid);
+    return adopted;
   }
 
   async poll(owner: Resource, items: readonly WorkItem[]): Promise<PollResult> {

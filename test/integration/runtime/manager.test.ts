@@ -451,6 +451,10 @@ describe('EventRecorder', () => {
     for (let i = 0; i < 5; i++) await recorder.event(obj, 'Normal', 'Tick', 'Count', `tick ${i}`);
     const events = await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
     expect(events.items.filter((e) => e.reason === 'Tick')).toHaveLength(2);
+    // keyed by (object, reason): another reason of the same object is not starved
+    await recorder.event(obj, 'Normal', 'Tock', 'Count', 'tock');
+    const after = await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
+    expect(after.items.filter((e) => e.reason === 'Tock')).toHaveLength(1);
     // An object in a namespace that does not exist: the API error is logged, not thrown.
     const ghost = { ...obj, metadata: { ...obj.metadata, namespace: 'no-such-namespace', uid: 'ghost-uid' } };
     await expect(recorder.event(ghost, 'Normal', 'Tick', 'Count', 'ghost')).resolves.toBeUndefined();

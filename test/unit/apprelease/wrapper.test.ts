@@ -26,6 +26,7 @@ import {
 } from '../../../src/api/apprelease.js';
 import {
   commandParameters,
+  isTransientDownloadFailure,
   parseWrapperOutput,
   renderCommand,
   userContentBytes,
@@ -107,9 +108,10 @@ async function run(
   action: WrapperAction,
   revision: string,
   spec: AppReleaseSpec,
+  fetch = false,
 ): Promise<{ code: number | null; output: string; wallMs: number }> {
   const content = substituteParameters(
-    renderCommand({ action, revision, spec, owner: 'ns/x' }),
+    renderCommand({ action, revision, spec, owner: 'ns/x', fetch }),
     commandParameters(action, revision),
     {
       instanceId: 'i-test',
@@ -308,13 +310,76 @@ describe('AppRelease wrapper (real bash)', () => {
     expect(events(appDir).slice(-2)).toEqual(['stop rev2 2', 'start rev1 1']);
   });
 
-  it('rollback to a revision not on disk stops the current one and removes current', async () => {
+  it('rollback to none (no stable revision) stops the current one and removes current', async () => {
     const appDir = newAppDir();
     expect((await run('deploy', 'rev1', specFor(appDir, '1'))).code).toBe(0);
-    const r = await run('rollback', 'rev0', specFor(appDir, '1'));
+    const r = await run('rollback', 'none', specFor(appDir, '1'));
     expect(r.code).toBe(0);
+    expect(r.output).toContain('ecsops-result action=rollback revision=none result=ok');
     expect(existsSync(join(appDir, 'current'))).toBe(false);
     expect(events(appDir).at(-1)).toBe('stop rev1 1');
+  });
+
+  it('rollback to a revision not on disk, without its artifact, fails at download and changes nothing', async () => {
+    const appDir = newAppDir();
+    expect((await run('deploy', 'rev2', specFor(appDir, '2'))).code).toBe(0);
+    const before = tree(appDir);
+    const r = await run('rollback', 'rev1', specFor(appDir, '1'));
+    expect(r.code).toBe(3);
+    expect(r.output).toContain('cannot be downloaded again');
+    expect(parseWrapperOutput(r.output)).toMatchObject({
+      failedStep: 'download',
+      result: { ok: false, rc: 3 },
+    });
+    expect(readlinkSync(join(appDir, 'current'))).toBe('releases/rev2');
+    expect(tree(appDir)).toEqual(before);
+  });
+
+  it('rollback to a revision not on disk, carrying its artifact, deploys it (hooks, env, health)', async () => {
+    const appDir = newAppDir();
+    expect((await run('deploy', 'rev2', specFor(appDir, '2'))).code).toBe(0);
+    const r = await run('rollback', 'rev1', specFor(appDir, '1'), true);
+    expect(r.code, r.output).toBe(0);
+    expect(parseWrapperOutput(r.output).steps.map((x) => x.name)).toEqual([
+      'prepare',
+      'download',
+      'verify',
+      'unpack',
+      'stop',
+      'beforeInstall',
+      'swap',
+      'afterInstall',
+      'start',
+      'validate',
+      'health',
+      'prune',
+    ]);
+    expect(r.output).toContain('ecsops-result action=rollback revision=rev1 result=ok');
+    expect(readlinkSync(join(appDir, 'current'))).toBe('releases/rev1');
+    expect(events(appDir).slice(-2)).toEqual(['afterInstall rev1 1', 'start rev1 1']);
+  });
+
+  it('a download refused in transport is reported as a transient failure; a bad checksum is not', async () => {
+    const appDir = newAppDir();
+    const closed = specFor(appDir, '1', {
+      artifact: { url: 'http://127.0.0.1:1/app-1.tar.gz', sha256: 'a'.repeat(64) },
+    });
+    const r = await run('deploy', 'rev1', closed);
+    const report = parseWrapperOutput(r.output);
+    expect(report.failedStep).toBe('download');
+    expect(isTransientDownloadFailure(report, r.code ?? undefined)).toBe(true);
+    const bad = specFor(appDir, '1', {
+      artifact: { url: `${base}/app-1.tar.gz`, sha256: 'a'.repeat(64) },
+    });
+    const v = await run('deploy', 'rev1', bad);
+    const vr = parseWrapperOutput(v.output);
+    expect(vr.failedStep).toBe('verify');
+    expect(isTransientDownloadFailure(vr, v.code ?? undefined)).toBe(false);
+    const missing = specFor(appDir, '1', {
+      artifact: { url: `${base}/no-such.tar.gz`, sha256: 'a'.repeat(64) },
+    });
+    const m = await run('deploy', 'rev1', missing);
+    expect(isTransientDownloadFailure(parseWrapperOutput(m.output), m.code ?? undefined)).toBe(false); // HTTP 404
   });
 
   it('checks HTTP health on the host with the expected status codes', async () => {

@@ -1,0 +1,55 @@
+/**
+ * AppRelease target steps: resolve `spec.targets` and read each target's revision tag, and stall
+ * the newer of two AppReleases of the same application on overlapping instances.
+ */
+import { ConflictingReleaseReason } from '../../api/conditions.js';
+import { StalledError } from '../../runtime/errors.js';
+import { resolveTargets } from '../shared/targets.js';
+import { revisionTagKey, type AppContext, type AppScope } from './scope.js';
+
+/** reconcileTargets resolves spec.targets and reads each target's revision tag (stalls on missing listed IDs). */
+export async function reconcileTargets(s: AppScope): Promise<void> {
+  const { spec } = s.obj;
+  s.targets = await resolveTargets(s.ecs, spec.regionId, spec.targets);
+  readTags(s);
+  s.ledger.retain(new Set(s.targets.map((t) => t.instanceId)));
+  s.resolved = true;
+}
+
+/**
+ * Sets `s.tags` from the resolved targets' revision tags, keeping the tags this reconcile wrote
+ * (the tracked-work step runs first and may just have tagged or untagged instances).
+ */
+export function readTags(s: AppScope): void {
+  const key = revisionTagKey(s.obj.spec.application);
+  const written = s.tags;
+  s.tags = new Map(s.targets.map((t) => [t.instanceId, t.instance.tags.find((x) => x.key === key)?.value]));
+  for (const [id, value] of written) s.tags.set(id, value);
+}
+
+/**
+ * reconcileConflicts stalls the newer of two AppReleases that deploy the same application on
+ * overlapping instances (`ConflictingRelease`; the older one keeps them). Re-checked every 10
+ * minutes, and whenever either resource changes.
+ */
+export async function reconcileConflicts(k: AppContext, s: AppScope): Promise<void> {
+  const { obj } = s;
+  const claim = {
+    uid: obj.metadata.uid ?? '',
+    namespace: obj.metadata.namespace ?? '',
+    name: obj.metadata.name ?? '',
+    createdAt: String(obj.metadata.creationTimestamp ?? ''),
+    subject: `${obj.spec.regionId}/${obj.spec.application}`,
+    fingerprint: obj.metadata.uid ?? '',
+    instanceIds: new Set(s.targets.map((t) => t.instanceId)),
+  };
+  k.claims.set(claim);
+  const conflict = k.claims.conflictFor(claim);
+  if (conflict) {
+    const h = conflict.holder;
+    throw new StalledError(
+      ConflictingReleaseReason,
+      `AppRelease ${h.namespace}/${h.name} (older) deploys application ${obj.spec.application} on ${conflict.overlap} of the same instance(s); it keeps them. Make the targets disjoint or delete one of them.`,
+    );
+  }
+}
