@@ -59,6 +59,10 @@ beforeAll(async () => {
   for (const v of ['1', '2', '3']) artifacts.set(`/app-${v}.tar.gz`, makeArtifact(v));
   server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0] ?? '';
+    if (path === '/reset.tar.gz') {
+      req.socket.destroy(); // a transport failure: no answer at all (curl exit 52)
+      return;
+    }
     if (path === '/healthz') {
       res.writeHead(healthStatus).end('health');
       return;
@@ -362,7 +366,7 @@ describe('AppRelease wrapper (real bash)', () => {
   it('a download refused in transport is reported as a transient failure; a bad checksum is not', async () => {
     const appDir = newAppDir();
     const closed = specFor(appDir, '1', {
-      artifact: { url: 'http://127.0.0.1:1/app-1.tar.gz', sha256: 'a'.repeat(64) },
+      artifact: { url: `${base}/reset.tar.gz`, sha256: 'a'.repeat(64) },
     });
     const r = await run('deploy', 'rev1', closed);
     const report = parseWrapperOutput(r.output);
