@@ -18,14 +18,16 @@
  * - **Concurrency**: at most `concurrency` attempts in flight.
  * - **Priority**: waiting attempts start highest priority first ({@link PRIORITY}: writes, then
  *   polls of running work, then interactive reads, then background drift reads).
- * - **Fairness**: within one priority, owners (resources) take turns in slices of at most `slice`
- *   attempts, so one resource's 5,000-instance drift check does not hold the queue: another
- *   resource's read waits for at most one slice per owner ahead of it.
+ * - **Fairness**: within one priority, owners (resources) are served by deficit round robin with
+ *   a small quantum (4) and a list for newly active owners (DRR++, {@link Lane}): one resource's
+ *   5,000-instance drift check does not hold the queue, and a resource that just became active
+ *   (one read) is served next, however many busy owners wait.
  * - **Per-action limits** (`actionQps`): an action Alibaba Cloud throttles below the product's
  *   rate also waits for its own sliding window, counted the same way; attempts of other actions
  *   go ahead meanwhile.
- * - **Adaptive**: a `Throttling.*` answer shrinks the effective rate (× 0.7, at least 1/s); every
- *   `recoverAfterMs` without throttling it grows back by 10 % of `qps` up to `qps`.
+ * - **Adaptive (AIMD)**: `Throttling.*` answers shrink the effective rate (× 0.7, at least 1/s)
+ *   at most once per second, however many arrive in it; after `recoverAfterMs` (2 s) without one
+ *   it grows back by 10 % of `qps` per second, up to `qps`.
  */
 
 /** Priority classes; higher starts first. */
@@ -46,13 +48,21 @@ export interface RateGateOptions {
   qps: number;
   /** Attempts in flight at once, ≥ 1. */
   concurrency: number;
-  /** Quiet period before the effective rate grows back after throttling, ms. Default 5,000. */
+  /**
+   * Quiet period after the last throttled answer before the effective rate grows back, ms; then it
+   * grows by 10 % of `qps` per second of quiet. Default 2,000.
+   */
   recoverAfterMs?: number;
   /**
-   * Consecutive attempts one owner may start while an owner of the same priority with fewer
-   * attempts left waits. Default 64.
+   * Attempts one owner starts per turn while other owners of the same priority wait (the DRR
+   * quantum, see {@link Lane}). Default 4.
    */
-  slice?: number;
+  quantum?: number;
+  /**
+   * The multiplicative decrease is applied at most once per this many ms, however many throttled
+   * answers arrive in it (AIMD: one burst is one congestion signal). Default 1,000.
+   */
+  decreaseWindowMs?: number;
   /**
    * Per-action limits, attempts per sliding second (e.g. `{ StartExecution: 5 }`), for APIs whose
    * flow control Alibaba Cloud sets per action below the product's rate. An attempt of a capped
@@ -83,69 +93,94 @@ interface Waiter {
 }
 
 /**
- * One priority class: owners in arrival order, each with a FIFO of waiters. The first owner is
- * served for up to `slice` consecutive attempts, then moves to the back if another waiting owner
- * has fewer attempts left: a large resource never holds the class for more than one slice while
- * a smaller one waits, and among equals the one ahead keeps its turn, so resources finish one
- * after another in arrival order (shortest-remaining-first; round-robin would make every
- * resource of a burst finish at the end, and the median wait the longest).
+ * One priority class, scheduled by deficit round robin with a list for newly active owners
+ * (DRR++, the scheduler of FQ-CoDel, RFC 8290 §4): each owner (resource) has a FIFO of waiters and
+ * a deficit. An owner that becomes active joins the NEW list, which is served before the OLD list,
+ * so a resource with a single read waiting is served after at most the attempt in hand, however
+ * many busy owners are queued. The owner at the head of a list starts attempts while its deficit
+ * lasts (one per attempt); then it gets `quantum` more and moves to the tail of the old list. Busy
+ * owners thus share the class in turns of `quantum` attempts, and none waits longer than one turn
+ * per other busy owner. An owner whose queue empties stays in the old list until its turn comes
+ * (then it leaves), so an owner that keeps one attempt waiting at a time is not new every time.
  */
 class Lane {
-  readonly owners = new Map<string, Waiter[]>();
-  private served = 0;
+  private readonly flows = new Map<string, { queue: Waiter[]; deficit: number }>();
+  private readonly fresh: string[] = [];
+  private readonly old: string[] = [];
 
-  constructor(private readonly slice: number) {}
+  constructor(private readonly quantum: number) {}
 
   push(owner: string, w: Waiter): void {
-    const q = this.owners.get(owner);
-    if (q) q.push(w);
-    else this.owners.set(owner, [w]);
+    const f = this.flows.get(owner);
+    if (f) {
+      f.queue.push(w);
+      return;
+    }
+    this.flows.set(owner, { queue: [w], deficit: this.quantum });
+    this.fresh.push(owner);
   }
 
   /**
-   * The next waiter: the current owner's oldest, or the next owner's once the slice is used up.
-   * An owner whose oldest waiter may not start yet (`ready` false: its action's window is full)
-   * is passed over this time.
+   * The next waiter (see the class comment). An owner whose oldest waiter may not start yet
+   * (`ready` false: its action's window is full) keeps its place and is passed over this time.
    */
   shift(ready: (w: Waiter) => boolean = () => true): Waiter | undefined {
-    for (const [owner, q] of this.owners) {
-      if (q[0] && !ready(q[0])) continue;
-      const w = q.shift();
-      this.served++;
-      if (q.length === 0) {
-        this.owners.delete(owner);
-        this.served = 0;
-      } else if (this.served >= this.slice) {
-        this.served = 0;
-        if (this.someShorter(owner, q.length)) {
-          this.owners.delete(owner);
-          this.owners.set(owner, q); // to the back of the rotation
-        }
+    const skipped = new Set<string>();
+    for (;;) {
+      const owner = this.fresh.find((o) => !skipped.has(o)) ?? this.old.find((o) => !skipped.has(o));
+      if (owner === undefined) return undefined;
+      const f = this.flows.get(owner);
+      const head = f?.queue[0];
+      if (!f || !head) {
+        this.drop(owner);
+        continue;
       }
-      if (w) return w;
+      if (!ready(head)) {
+        skipped.add(owner);
+        continue;
+      }
+      if (f.deficit <= 0) {
+        f.deficit += this.quantum;
+        this.unlist(owner);
+        this.old.push(owner);
+        continue;
+      }
+      f.deficit -= 1;
+      f.queue.shift();
+      if (f.queue.length === 0 && this.fresh.includes(owner)) {
+        // An emptied new owner moves to the old list (RFC 8290 §4.2): arriving again at once
+        // does not make it new again.
+        this.unlist(owner);
+        this.old.push(owner);
+      }
+      return head;
     }
-    return undefined;
-  }
-
-  /** True when an owner other than `owner` has fewer than `n` waiters. */
-  private someShorter(owner: string, n: number): boolean {
-    for (const [o, q] of this.owners) if (o !== owner && q.length < n) return true;
-    return false;
   }
 
   remove(owner: string, w: Waiter): boolean {
-    const q = this.owners.get(owner);
+    const q = this.flows.get(owner)?.queue;
     const i = q ? q.indexOf(w) : -1;
     if (!q || i < 0) return false;
     q.splice(i, 1);
-    if (q.length === 0) this.owners.delete(owner);
     return true;
   }
 
   get size(): number {
     let n = 0;
-    for (const q of this.owners.values()) n += q.length;
+    for (const f of this.flows.values()) n += f.queue.length;
     return n;
+  }
+
+  private drop(owner: string): void {
+    this.flows.delete(owner);
+    this.unlist(owner);
+  }
+
+  private unlist(owner: string): void {
+    for (const list of [this.fresh, this.old]) {
+      const i = list.indexOf(owner);
+      if (i >= 0) list.splice(i, 1);
+    }
   }
 }
 
@@ -188,8 +223,10 @@ export class RateGate {
   /** The windows of capped actions (`actionQps`). */
   private readonly actionWindows = new Map<string, AnswerWindow>();
   private timer: NodeJS.Timeout | undefined;
-  private effective: number;
-  private lastThrottleAt = 0;
+  /** The rate after the last decrease (attempts per second). */
+  private reduced: number;
+  private lastThrottleAt = -Infinity;
+  private lastDecreaseAt = -Infinity;
   private readonly now: () => number;
   private readonly recoverAfterMs: number;
 
@@ -203,9 +240,9 @@ export class RateGate {
       if (!(q > 0)) throw new RangeError(`rate gate: the limit of ${action} must be > 0 (got ${q})`);
       this.actionWindows.set(action, new AnswerWindow());
     }
-    this.effective = opts.qps;
+    this.reduced = opts.qps;
     this.now = opts.now ?? Date.now;
-    this.recoverAfterMs = opts.recoverAfterMs ?? 5_000;
+    this.recoverAfterMs = opts.recoverAfterMs ?? 2_000;
   }
 
   /** Attempts waiting for a slot. */
@@ -222,7 +259,18 @@ export class RateGate {
 
   /** The current effective rate, attempts per second (≤ qps). */
   get rate(): number {
-    return this.effective;
+    return this.rateAt(this.now());
+  }
+
+  /**
+   * The effective rate at `now` (AIMD): the rate after the last decrease, plus 10 % of `qps` per
+   * full second of quiet beyond `recoverAfterMs` since the last throttled answer, up to `qps`.
+   */
+  private rateAt(now: number): number {
+    const quiet = now - this.lastThrottleAt - this.recoverAfterMs;
+    if (quiet < 0) return this.reduced;
+    const steps = Math.floor(quiet / 1000) + 1;
+    return Math.min(this.opts.qps, this.reduced + steps * Math.max(1, this.opts.qps * 0.1));
   }
 
   /**
@@ -236,7 +284,7 @@ export class RateGate {
     const owner = o.owner ?? '';
     return new Promise<T>((resolve, reject) => {
       let lane = this.lanes.get(priority);
-      if (!lane) this.lanes.set(priority, (lane = new Lane(this.opts.slice ?? 64)));
+      if (!lane) this.lanes.set(priority, (lane = new Lane(this.opts.quantum ?? 4)));
       const onAbort = (): void => {
         if (lane.remove(owner, waiter)) reject(signal?.reason);
       };
@@ -264,16 +312,19 @@ export class RateGate {
     });
   }
 
-  /** Tells the gate the service throttled an attempt: the effective rate shrinks. */
+  /**
+   * Tells the gate the service throttled an attempt: the effective rate is multiplied by 0.7 (at
+   * least 1/s), at most once per `decreaseWindowMs`; recovery waits for quiet (see {@link rate}).
+   */
   throttled(): void {
-    this.lastThrottleAt = this.now();
-    this.effective = Math.max(1, Math.min(this.effective, this.opts.qps) * 0.7);
-  }
-
-  private recover(now: number): void {
-    if (this.effective >= this.opts.qps || now - this.lastThrottleAt < this.recoverAfterMs) return;
-    this.effective = Math.min(this.opts.qps, this.effective + Math.max(1, this.opts.qps * 0.1));
-    this.lastThrottleAt = now; // next step after another quiet period
+    const now = this.now();
+    if (now - this.lastDecreaseAt >= (this.opts.decreaseWindowMs ?? 1_000)) {
+      this.reduced = Math.max(1, this.rateAt(now) * 0.7);
+      this.lastDecreaseAt = now;
+    } else {
+      this.reduced = this.rateAt(now); // keep what recovered; the quiet period restarts
+    }
+    this.lastThrottleAt = now;
   }
 
   private next(now: number): Waiter | undefined {
@@ -306,15 +357,15 @@ export class RateGate {
     for (;;) {
       if (this.window.inFlight >= this.opts.concurrency || this.size === 0) return;
       const now = this.now();
-      this.recover(now);
-      const waitMs = this.window.wait(now, this.effective);
+      const rate = this.rateAt(now);
+      const waitMs = this.window.wait(now, rate);
       if (waitMs > 0) {
         if (Number.isFinite(waitMs)) this.wake(waitMs);
         return;
       }
       // Pacing: at most a quarter of the starts in a quarter of the window.
-      const cap = Math.max(1, Math.floor(this.effective));
-      const spanMs = (1000 * cap) / this.effective;
+      const cap = Math.max(1, Math.floor(rate));
+      const spanMs = (1000 * cap) / rate;
       const quarterCap = Math.ceil(cap / 4);
       while (this.starts.length > quarterCap) this.starts.shift();
       const quarterFirst = this.starts.length >= quarterCap ? this.starts[0] : undefined;

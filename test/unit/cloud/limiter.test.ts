@@ -2,9 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { PRIORITY, RateGate } from '../../../src/cloud/limiter.js';
 
 /** A gate on a manual clock: run() records start times; `advance` moves time and fires timers. */
-function harness(qps: number, concurrency = 100, slice?: number) {
+function harness(qps: number, concurrency = 100, quantum?: number) {
   let now = 0;
-  const gate = new RateGate({ qps, concurrency, now: () => now, ...(slice !== undefined ? { slice } : {}) });
+  const gate = new RateGate({
+    qps,
+    concurrency,
+    now: () => now,
+    ...(quantum !== undefined ? { quantum } : {}),
+  });
   const starts: Array<{ t: number; tag: string }> = [];
   const run = (tag: string, o: Parameters<RateGate['run']>[1] = {}) =>
     gate.run(async () => {
@@ -95,7 +100,7 @@ describe('RateGate', () => {
     expect(h.starts.map((s) => s.tag)).toEqual(['first', 'write', 'poll', 'drift']);
   });
 
-  it('lets owners take turns in slices within a priority (a big drift check does not hold the queue)', async () => {
+  it('lets owners take turns of `quantum` attempts within a priority (a big drift check does not hold the queue)', async () => {
     const h = harness(10, 100, 5);
     const big = Array.from({ length: 30 }, (_, i) =>
       h.run(`big${i}`, { owner: 'big', priority: PRIORITY.background }),
@@ -104,13 +109,12 @@ describe('RateGate', () => {
     await h.advance(5_000);
     await Promise.all([...big, small]);
     const order = h.starts.map((s) => s.tag);
-    // The first quarter-second's 3 slots (pacing) went to `big` before `small` arrived; then `big`
-    // finishes at most one slice of 5 before `small` gets its turn (a FIFO would put small0 last, at 30).
-    expect(order.indexOf('small0')).toBeGreaterThanOrEqual(3);
-    expect(order.indexOf('small0')).toBeLessThanOrEqual(8);
+    // The first quarter-second's 3 slots (pacing) went to `big` before `small` arrived; a newly
+    // active owner is served next (a FIFO would put small0 last, at 30).
+    expect(order.indexOf('small0')).toBe(3);
   });
 
-  it('among owners with equal work the one ahead keeps its turn, so they finish one after another', async () => {
+  it('busy owners share the class in turns of `quantum` (deficit round robin)', async () => {
     const h = harness(10, 100, 5);
     const all = ['a', 'b', 'c'].flatMap((o) =>
       Array.from({ length: 12 }, (_, i) => h.run(`${o}${i}`, { owner: o, priority: PRIORITY.background })),
@@ -118,9 +122,47 @@ describe('RateGate', () => {
     await h.advance(5_000);
     await Promise.all(all);
     const order = h.starts.map((s) => s.tag);
-    // Round-robin in slices of 5 would finish a, b and c only in the last 6 starts.
-    expect(order.indexOf('a11')).toBe(11);
-    expect(order.indexOf('b11')).toBe(23);
+    // never more than one turn of 5 in a row while another owner waits …
+    let run = 1;
+    for (let i = 1; i < 30; i++) {
+      run = order[i]?.[0] === order[i - 1]?.[0] ? run + 1 : 1;
+      expect(run, order.join(' ')).toBeLessThanOrEqual(5);
+    }
+    // … so they finish together (shortest-first would finish a at 11 and b at 23)
+    for (const o of ['a', 'b', 'c']) expect(order.indexOf(`${o}11`)).toBeGreaterThanOrEqual(26);
+  });
+
+  it('100 busy owners × 100 reads: a late owner’s single read is served within 50 attempts', async () => {
+    // A rate far above the demand and one attempt at a time: the order is the scheduler's alone.
+    const gate = new RateGate({ qps: 1e9, concurrency: 1 });
+    const order: string[] = [];
+    let late: Promise<void> | undefined;
+    const busy: Array<Promise<void>> = [];
+    for (let o = 0; o < 100; o++) {
+      for (let i = 0; i < 100; i++) {
+        busy.push(
+          gate.run(
+            async () => {
+              order.push(`o${o}`);
+              // the late owner arrives once 1,000 attempts have started
+              if (order.length === 1_000)
+                late = gate.run(async () => void order.push('late'), {
+                  owner: 'late',
+                  priority: PRIORITY.background,
+                });
+            },
+            { owner: `o${o}`, priority: PRIORITY.background },
+          ),
+        );
+      }
+    }
+    await Promise.all(busy);
+    await late;
+    const served = order.indexOf('late');
+    expect(served).toBeGreaterThanOrEqual(1_000);
+    expect(served - 1_000).toBeLessThanOrEqual(50);
+    // and nobody starves: every busy owner got a turn within the first 100 × 4 attempts
+    expect(new Set(order.slice(0, 400)).size).toBe(100);
   });
 
   it('holds a capped action to its own sliding window while other actions go ahead', async () => {
@@ -154,15 +196,23 @@ describe('RateGate', () => {
     expect(() => new RateGate({ qps: 1, concurrency: 1, actionQps: { X: 0 } })).toThrow(RangeError);
   });
 
-  it('shrinks the rate on throttling and recovers after quiet periods', () => {
+  it('AIMD: a burst of throttled answers decreases the rate once; back at qps within 10 s of quiet', () => {
     let now = 0;
-    const gate = new RateGate({ qps: 20, concurrency: 5, now: () => now, recoverAfterMs: 5_000 });
-    gate.throttled();
+    const gate = new RateGate({ qps: 20, concurrency: 5, now: () => now });
+    for (let i = 0; i < 30; i++) {
+      now = i * 20; // 30 throttled answers within 600 ms: one congestion signal
+      gate.throttled();
+    }
+    expect(gate.rate).toBeCloseTo(14);
+    now = 1_600; // a second burst a second later decreases once more
     gate.throttled();
     expect(gate.rate).toBeCloseTo(9.8);
-    now = 5_000;
-    void gate.run(async () => undefined);
-    expect(gate.rate).toBeCloseTo(11.8);
+    now = 1_600 + 1_999;
+    expect(gate.rate).toBeCloseTo(9.8); // still within the quiet period
+    now = 1_600 + 10_000;
+    expect(gate.rate).toBe(20);
+    now = 1_600 + 2_000;
+    expect(gate.rate).toBeCloseTo(11.8); // +10 % of qps per second of quiet
   });
 
   it('removes an aborted waiter without starting it', async () => {
