@@ -136,7 +136,20 @@ export interface RegionFleetOptions {
   templateTtlMs?: number;
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: () => number;
+  /**
+   * How long what the view knows of an instance (package states, patch state, ECS record) and of
+   * an owner (adoption checks) is kept after the last reader asked for it, ms. Default
+   * {@link FLEET_RETAIN_MS}: longer than the longest `spec.interval` (24 h), so an instance any
+   * resource targets is never evicted — only instances no resource asks for any more (released,
+   * untargeted) are.
+   */
+  retainMs?: number;
 }
+
+/** Default {@link RegionFleetOptions.retainMs}: 25 hours. */
+export const FLEET_RETAIN_MS = 25 * 3_600_000;
+/** Eviction sweeps run at most this often (ms of the view's clock), from the reads themselves. */
+const EVICT_SWEEP_MS = 60_000;
 
 /** The fleet view of one region; see the module comment. */
 export class RegionFleet {
@@ -189,6 +202,10 @@ export class RegionFleet {
   private readonly unconfirmed = new Map<string, Map<string, number>>();
   /** When each owner was last checked for untracked work (see {@link adoptionNeeded}), ms. */
   private readonly adoptionChecked = new Map<string, number>();
+  /** When a reader last asked for each instance (ms): what eviction goes by. */
+  private readonly asked = new Map<string, number>();
+  private lastSweepMs: number;
+  private readonly retainMs: number;
   private readonly now: () => number;
   private readonly templateTtlMs: number;
   /** Reads actually sent, by kind (for tests and benchmarks). */
@@ -204,6 +221,41 @@ export class RegionFleet {
   constructor(private readonly opts: RegionFleetOptions) {
     this.now = opts.now ?? Date.now;
     this.templateTtlMs = opts.templateTtlMs ?? 5 * 60_000;
+    this.retainMs = opts.retainMs ?? FLEET_RETAIN_MS;
+    this.lastSweepMs = this.now();
+  }
+
+  /** Sizes of the per-instance and per-owner maps (for tests and the memory benchmark). */
+  get sizes(): Record<string, number> {
+    return {
+      packages: this.packages.size,
+      patches: this.patches.size,
+      instanceViews: this.instanceViews.size,
+      asked: this.asked.size,
+      adoptionChecked: this.adoptionChecked.size,
+      unconfirmed: this.unconfirmed.size,
+    };
+  }
+
+  /** Notes that readers asked for `ids` now; sweeps what nobody asked for within `retainMs`. */
+  private touch(ids: readonly string[], now: number): void {
+    for (const id of ids) this.asked.set(id, now);
+    if (now - this.lastSweepMs < EVICT_SWEEP_MS) return;
+    this.lastSweepMs = now;
+    const before = now - this.retainMs;
+    for (const [id, at] of this.asked) {
+      if (at >= before) continue;
+      this.asked.delete(id);
+      this.packages.delete(id);
+      this.patches.delete(id);
+      this.instanceViews.delete(id);
+    }
+    // An owner checked long ago is checked again if it still exists (one listing, harmless).
+    for (const [owner, at] of this.adoptionChecked) if (at < before) this.adoptionChecked.delete(owner);
+    for (const [owner, pending] of this.unconfirmed) {
+      for (const [id, at] of pending) if (at < before) pending.delete(id);
+      if (pending.size === 0) this.unconfirmed.delete(owner);
+    }
   }
 
   /**
@@ -217,6 +269,7 @@ export class RegionFleet {
   async packageStates(instanceIds: readonly string[], o: ReadOptions): Promise<Map<string, PackageState[]>> {
     const out = new Map<string, PackageState[]>();
     const now = this.now();
+    this.touch(instanceIds, now);
     const todo: string[] = [];
     for (const id of instanceIds) {
       const hit = this.packages.get(id);
@@ -253,15 +306,17 @@ export class RegionFleet {
 
   /**
    * Records what an execution just did to `templateName` on `instanceId` (`state` undefined:
-   * uninstalled), stamped now, so no reader re-reads the instance for it.
+   * uninstalled) in the instance's entry. The entry keeps the time of its last read: the other
+   * packages' states are no fresher than they were.
    */
   recordPackageState(instanceId: string, templateName: string, state: PackageState | undefined): void {
     const prev = this.packages.get(instanceId);
     if (!prev) return; // nothing known about the other packages: leave it to the next read
     const others = prev.value.filter((s) => s.templateName !== templateName);
+    // The other packages were not read again: the entry keeps the age of the last read.
     this.packages.set(instanceId, {
       value: state ? [...others, compactState(state)] : others,
-      readAtMs: this.now(),
+      readAtMs: prev.readAtMs,
     });
   }
 
@@ -282,6 +337,7 @@ export class RegionFleet {
   ): Promise<Map<string, InstancePatchState | undefined>> {
     const out = new Map<string, InstancePatchState | undefined>();
     const now = this.now();
+    this.touch(instanceIds, now);
     const todo: string[] = [];
     for (const id of instanceIds) {
       const hit = this.patches.get(id);
@@ -326,6 +382,7 @@ export class RegionFleet {
     known?: ReadonlyMap<string, Instance>,
   ): Promise<Map<string, InstanceView | undefined>> {
     const now = this.now();
+    this.touch(instanceIds, now);
     const todo = instanceIds.filter((id) => {
       const hit = this.instanceViews.get(id);
       return !(hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs);
@@ -350,13 +407,20 @@ export class RegionFleet {
       });
       if (o.signal) {
         const signal = o.signal;
-        await Promise.race([
-          done,
-          new Promise<never>((_resolve, reject) => {
-            if (signal.aborted) reject(signal.reason);
-            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-          }),
-        ]);
+        let onAbort: (() => void) | undefined;
+        try {
+          await Promise.race([
+            done,
+            new Promise<never>((_resolve, reject) => {
+              if (signal.aborted) reject(signal.reason);
+              onAbort = () => reject(signal.reason);
+              signal.addEventListener('abort', onAbort, { once: true });
+            }),
+          ]);
+        } finally {
+          // The signal is often the controller-wide one: a listener left on it per read leaks.
+          if (onAbort) signal.removeEventListener('abort', onAbort);
+        }
       } else await done;
     }
     return new Map(instanceIds.map((id) => [id, this.instanceViews.get(id)?.value]));

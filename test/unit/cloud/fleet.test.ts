@@ -71,6 +71,21 @@ describe('RegionFleet', () => {
     expect(f.calls.packages).toBe(2);
   });
 
+  it('recording one package does not make the instance’s other packages look freshly read', async () => {
+    let now = 0;
+    const f = fakeOos();
+    const fleet = new RegionFleet({ oos: () => f.oos, now: () => now });
+    await fleet.packageStates(['i-1'], { maxAgeMs: 60_000 });
+    now = 50_000;
+    fleet.recordPackageState('i-1', 'other', {
+      templateName: 'other',
+      templateVersion: 'v2',
+    } as PackageState);
+    now = 70_000; // 70 s after the read, 20 s after the record: a 60 s bound re-reads
+    await fleet.packageStates(['i-1'], { maxAgeMs: 60_000 });
+    expect(f.calls.packages).toBe(2);
+  });
+
   it('reads patch states in chunks of 100, shares them, and re-reads invalidated instances', async () => {
     const f = fakeOos();
     const fleet = new RegionFleet({ oos: () => f.oos, now: () => 0 });
