@@ -23,6 +23,7 @@
  * Only compact records are kept (no SDK response objects). A shared read runs with its own
  * AbortController, aborted only when every reader waiting for it has aborted.
  */
+import { CloudError } from './errors.js';
 import { TERMINAL_EXECUTION_STATUSES } from './types.js';
 import type {
   EcsApi,
@@ -426,6 +427,39 @@ export class RegionFleet {
     return new Map(instanceIds.map((id) => [id, this.instanceViews.get(id)?.value]));
   }
 
+  /**
+   * Cloud Assistant state of the Running instances among `found`. One released since it was listed
+   * (a tag listing is up to a minute old) makes ECS answer `InvalidInstanceIds.NotFound` for the
+   * whole call: then the records are read again by ID (a released instance is no longer returned,
+   * so it is gone for every reader) and the call is repeated for the ones still there, so one
+   * instance leaving the fleet never fails the other readers of the batch.
+   * @returns the records still there, and instance ID → online.
+   * @throws CloudError of the reads (a second NotFound included).
+   */
+  private async cloudAssistantStates(
+    ecs: EcsApi,
+    found: Instance[],
+  ): Promise<{ records: Instance[]; online: Map<string, boolean> }> {
+    const runningOf = (list: Instance[]) =>
+      list.filter((i) => i.status === 'Running').map((i) => i.instanceId);
+    const read = async (ids: string[]) =>
+      new Map(
+        (ids.length > 0 ? await ecs.describeCloudAssistantStatus(ids) : []).map((c) => [
+          c.instanceId,
+          c.online,
+        ]),
+      );
+    try {
+      return { records: found, online: await read(runningOf(found)) };
+    } catch (err) {
+      if (!(err instanceof CloudError) || err.code !== 'InvalidInstanceIds.NotFound') throw err;
+      const running = new Set(runningOf(found));
+      const fresh = await ecs.describeInstances({ instanceIds: [...running] });
+      const records = [...found.filter((i) => !running.has(i.instanceId)), ...fresh];
+      return { records, online: await read(runningOf(fresh)) };
+    }
+  }
+
   /** Reads the collected batch of instances (see {@link instances}) and wakes its readers. */
   private async flushInstances(): Promise<void> {
     const batch = this.batch;
@@ -445,14 +479,8 @@ export class RegionFleet {
         ...supplied,
         ...(unknown.length > 0 ? await ecs.describeInstances({ instanceIds: unknown }) : []),
       ];
-      const running = found.filter((i) => i.status === 'Running').map((i) => i.instanceId);
-      const online = new Map(
-        (running.length > 0 ? await ecs.describeCloudAssistantStatus(running) : []).map((c) => [
-          c.instanceId,
-          c.online,
-        ]),
-      );
-      const byId = new Map(found.map((i) => [i.instanceId, i]));
+      const { records, online } = await this.cloudAssistantStates(ecs, found);
+      const byId = new Map(records.map((i) => [i.instanceId, i]));
       for (const id of ids) {
         const instance = byId.get(id);
         this.instanceViews.set(id, {

@@ -121,8 +121,9 @@ const describeCloudAssistantStatus: ActionHandler = (ctx) => {
   const os = p.oneOf('OSType', ['Windows', 'Linux', 'FreeBSD'] as const);
   let list: InstanceRecord[];
   if (ids.length > 0) {
-    // Released instances are left out, like DescribeInstances does; IDs never seen are an error.
-    const missing = ids.filter((id) => !region.instances.has(id) && !region.isReleased(id));
+    // A released instance is unknown to ECS like an ID never seen: InvalidInstanceIds.NotFound
+    // for the whole call (the reference's only documented error of this API).
+    const missing = ids.filter((id) => !region.instances.has(id));
     if (missing.length > 0) throw notFoundIds(missing);
     list = ids.flatMap((id) => region.instances.get(id) ?? []);
   } else list = [...region.instances.values()];

@@ -115,3 +115,32 @@ describe('fair use of the region quota', () => {
     expect(bigReadsMeanwhile).toBeLessThan(200);
   });
 });
+
+describe('instances that disappear (issue: windows, released instances, fresh targets)', () => {
+  it('an instance released while still in the tag view fails no reader of the batch; it leaves the tag targets', async () => {
+    const st = (s = await startFastStack({ seed: fleetSeed('rl', 20) }));
+    // `tagged` reads the tag view (which keeps the instance for up to a minute); `listed` names
+    // other instances by ID; both reconcile together, so their reads share one batch.
+    st.apply('tagged', { targets: { tags: [{ key: 'fleet', value: 'rl' }] }, interval: '10m' });
+    st.apply('listed', { targets: { instanceIds: fleetIds('rl', 1, 5) }, interval: '10m' });
+    await convergeAll(st, ['tagged', 'listed']);
+    st.clock.advance(61_000); // records and tag listings are re-read
+    // Auto scaling releases rl-20 after the tag listing and before the batched Cloud Assistant
+    // read: the emulator holds that read while the instance goes.
+    const hold = await st.emu.control.addFaultRule({
+      action: 'DescribeCloudAssistantStatus',
+      kind: 'hold',
+      count: 1,
+    });
+    const both = Promise.all([st.reconcile('tagged'), st.reconcile('listed')]);
+    await st.emu.control.waitForHold(hold);
+    await st.emu.control.releaseInstance('cn-hangzhou', fleetIds('rl', 20, 20)[0] as string);
+    await st.emu.control.releaseHolds(hold);
+    const [a, b] = await both;
+    expect(b.error).toBeUndefined();
+    expect(a.error).toBeUndefined();
+    expect(st.get('listed')?.status?.conditions?.find((c) => c.type === 'Stalled')?.status).not.toBe('True');
+    expect(isReady(st.get('listed'))).toBe(true);
+    expect(st.get('tagged')?.status?.summary?.targeted).toBe(19);
+  });
+});

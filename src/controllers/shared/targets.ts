@@ -99,9 +99,13 @@ export async function resolveTargets(
         const tagged = (await view.taggedInstances(tags, read)).filter((i) => !excluded.has(i.instanceId));
         const known = new Map(tagged.map((i) => [i.instanceId, i]));
         const views = tagged.length > 0 ? await view.instances([...known.keys()], read, known) : new Map();
+        // An instance the batch read found gone (released since the tag listing) is no target.
         return tagged
-          .map((i) => views.get(i.instanceId) ?? { instance: i })
-          .map((v: InstanceView) => targetOf(v.instance, v.online ?? false))
+          .map((i): InstanceView | undefined =>
+            views.has(i.instanceId) ? views.get(i.instanceId) : { instance: i },
+          )
+          .filter((v): v is InstanceView => v !== undefined)
+          .map((v) => targetOf(v.instance, v.online ?? false))
           .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
       }
       instances = await ecs.describeInstances({ tags });
