@@ -227,6 +227,16 @@ const OperationSchema = Type.Object({
   instances: Type.Optional(Type.Integer({ description: 'Instances the operation was started on.' })),
   succeeded: Type.Optional(Type.Integer()),
   failed: Type.Optional(Type.Integer()),
+  cancelled: Type.Optional(
+    Type.Integer({ description: 'Instances not patched because the window closed (cancelled or skipped).' }),
+  ),
+  cancelRequestedAt: Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description:
+        'When CancelExecution was sent for every install execution of this occurrence (window closed, cancelAtWindowEnd).',
+    }),
+  ),
   message: Type.Optional(Type.String({ maxLength: 1024 })),
 });
 export type PatchOperation = Static<typeof OperationSchema>;

@@ -519,7 +519,9 @@ export class RegionFleet {
         this.selectorCache.delete(k);
       }
     }
-    if (this.sweepPays()) return (await this.sweepRegion(o)).filter((i) => hasTags(i, tags));
+    // A forced read (maxAgeMs 0: a new object) reads its own selector, not the whole region.
+    if (o.maxAgeMs > 0 && this.sweepPays())
+      return (await this.sweepRegion(o)).filter((i) => hasTags(i, tags));
     const hit = this.selectorCache.get(key);
     if (hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs) return hit.value;
     return this.selectorReads.run(

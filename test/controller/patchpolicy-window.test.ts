@@ -7,7 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAN_REQUESTED_ANNOTATION } from '../../src/api/patchpolicy.js';
 import { fleetIds } from '../harness/fast.js';
-import { cond, patchSeed, startPatchStack, type PatchStack } from '../harness/fast-patchpolicy.js';
+import {
+  cond,
+  patchSeed,
+  reachInstallWindow,
+  startPatchStack,
+  type PatchStack,
+} from '../harness/fast-patchpolicy.js';
 
 describe('MaintenanceWindow shared by policies', () => {
   let s: PatchStack;
@@ -153,5 +159,52 @@ describe('MaintenanceWindow across DST in America/New_York (CronJob semantics)',
     }
     expect([...(seen.ny ?? [])]).toEqual(['2026-11-01T07:30:00Z']);
     expect([...(seen['ny-0130'] ?? [])]).toEqual(['2026-11-01T05:30:00Z']);
+  });
+});
+
+describe('the window closes while installs run (cancelAtWindowEnd)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('reads throttled at the close: CancelExecution is sent anyway, also while suspended; the occurrence ends Cancelled', async () => {
+    // 20 instances: one install execution of 20 with rateControl, running when the window closes.
+    const s = await startPatchStack({ seed: patchSeed('wz', 0, 20), timeScale: 0.05 });
+    try {
+      const created = await reachInstallWindow(s, 'close', 'wz', { cancelAtWindowEnd: true });
+      const uid = created.metadata.uid ?? '';
+      const running = await s.executions(uid, 'install');
+      expect(running.length).toBeGreaterThan(0);
+      // The window closes at 05:00 Asia/Shanghai (21:00Z); every read fails for a while from then,
+      // and the user suspends the policy at that moment too.
+      const rules = await Promise.all(
+        [
+          'DescribeInstances',
+          'DescribeCloudAssistantStatus',
+          'ListInstancePatchStates',
+          'ListExecutions',
+        ].map((action) =>
+          s.emu.control.addFaultRule({ action, code: 'Throttling.User', httpStatus: 400, count: 10_000 }),
+        ),
+      );
+      s.store.apply({ ...s.get('close')!, spec: { ...s.get('close')!.spec, suspend: true } });
+      s.advanceTo('2026-06-05T21:00:01Z');
+      await s.reconcile('close');
+      expect((await s.emu.control.requestCounts()).CancelExecution ?? 0).toBeGreaterThanOrEqual(
+        running.length,
+      );
+      for (const r of rules) await s.emu.control.removeFaultRule(r);
+      let obj = s.get('close');
+      for (let i = 0; i < 300 && obj?.status?.lastInstall?.result === 'Running'; i++) {
+        await s.reconcile('close');
+        await sleep(20);
+        obj = s.get('close');
+      }
+      const execs = await s.executions(uid, 'install');
+      expect(execs.every((e) => e.status === 'Cancelled' || e.status === 'Success')).toBe(true);
+      expect(obj?.status?.lastInstall?.result).toMatch(/Cancelled|PartiallyCancelled/);
+      expect(obj?.status?.lastInstall?.failed).toBe(0);
+      expect(obj?.status?.lastInstall?.cancelled).toBeGreaterThan(0);
+    } finally {
+      await s.stop();
+    }
   });
 });

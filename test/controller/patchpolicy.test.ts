@@ -138,3 +138,35 @@ describe('PatchPolicy: scheduled scan-only policy over 120 instances', () => {
     expect(s.get('hourly')?.status?.nextScan).toBe('2026-06-02T23:00:00Z');
   });
 });
+
+describe('PatchPolicy: created seconds after its instances were tagged', () => {
+  let s: PatchStack;
+  beforeAll(async () => {
+    s = await startPatchStack({ seed: patchSeed('nt', 0, 3, 2) });
+  });
+  afterAll(() => s.stop());
+
+  it('reads its targets fresh; zero targets is never Compliant=True; a requested scan is not spent on nothing', async () => {
+    // Another policy already reads the selector team=web (nothing carries it yet): the shared
+    // tag listing holds "no instance" for up to a minute.
+    s.apply('early', { targets: { tags: [{ key: 'team', value: 'web' }] } });
+    await s.reconcile('early');
+    const early = s.get('early');
+    expect(early?.status?.summary?.targeted).toBe(0);
+    expect(cond(early, 'Compliant')?.status).not.toBe('True');
+    // A requested scan with no target waits for one (the request stays unhandled).
+    s.store.annotate('default', 'early', { [SCAN_REQUESTED_ANNOTATION]: 'first' });
+    await s.reconcile('early');
+    expect(s.get('early')?.status?.lastHandledScanAt).toBeUndefined();
+    // The instances get the tag; a new policy is created 5 s later.
+    for (const id of fleetIds('nt', 1, 3))
+      await s.emu.control.updateInstance(REGION, id, { tags: { fleet: 'nt', team: 'web' } });
+    s.clock.advance(5_000);
+    s.apply('late', { targets: { tags: [{ key: 'team', value: 'web' }] } });
+    s.store.annotate('default', 'late', { [SCAN_REQUESTED_ANNOTATION]: 'now' });
+    await s.reconcile('late');
+    const late = s.get('late');
+    expect(late?.status?.summary?.targeted).toBe(3);
+    expect(late?.status?.lastScan).toMatchObject({ trigger: 'Requested', instances: 3 });
+  });
+});

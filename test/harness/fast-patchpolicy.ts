@@ -253,7 +253,12 @@ export function patchSeed(prefix: string, plain: number, patched: number, patche
  * reconciles once, which starts the install on the free non-compliant instances.
  * @returns the created policy.
  */
-export async function reachInstallWindow(s: PatchStack, name: string, fleet: string): Promise<PatchPolicy> {
+export async function reachInstallWindow(
+  s: PatchStack,
+  name: string,
+  fleet: string,
+  install: Partial<NonNullable<PatchPolicySpec['install']>> = {},
+): Promise<PatchPolicy> {
   const created = s.apply(name, {
     targets: { tags: [{ key: 'fleet', value: fleet }] },
     interval: '1h',
@@ -261,6 +266,7 @@ export async function reachInstallWindow(s: PatchStack, name: string, fleet: str
     install: {
       maintenanceWindow: { schedule: '0 1 * * SAT', duration: '4h', timeZone: 'Asia/Shanghai' },
       rebootIfNeeded: true,
+      ...install,
     },
   });
   await s.reconcile(name);

@@ -26,7 +26,7 @@ import { clientToken } from '../shared/execution.js';
 import type { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { validateParameters } from '../shared/parameters.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
-import { listIds, resolveTargets, TARGET_MAX_AGE_MS, type ResolvedTarget } from '../shared/targets.js';
+import { listIds, resolveTargets, targetMaxAgeMs, type ResolvedTarget } from '../shared/targets.js';
 import { reclassifyUnreachable } from '../shared/tracked.js';
 import type { WorkKit } from '../shared/start.js';
 import type { WorkItem } from '../shared/work.js';
@@ -108,7 +108,7 @@ export async function reconcileTargets(k: ExtContext, scope: ExtScope): Promise<
       // Instance reads of every resource in the region are batched; reachability at most a minute old.
       fleet: {
         view: scope.fleet,
-        maxAgeMs: Math.min(TARGET_MAX_AGE_MS, stateMaxAgeMs(scope)),
+        maxAgeMs: targetMaxAgeMs(scope, stateMaxAgeMs(scope)),
         ...scope.view,
       },
     });

@@ -55,7 +55,7 @@ import {
   listIds,
   recheckReachability,
   resolveTargets,
-  TARGET_MAX_AGE_MS,
+  targetMaxAgeMs,
   type ResolvedTarget,
 } from '../shared/targets.js';
 import { lockWaitOf, type InstanceLock } from '../shared/lock.js';
@@ -219,9 +219,10 @@ export function reconcileSchedule(k: PatchContext, scope: PatchScope): void {
 /** reconcileTargets resolves spec.targets (throws InstanceNotFound, stalled) and forgets failures of instances no longer targeted. */
 export async function reconcileTargets(scope: PatchScope): Promise<void> {
   const { spec } = scope.obj;
-  // Instance reads batched with every other resource of the region (at most a minute old).
+  // Instance reads batched with every other resource of the region (at most a minute old; read
+  // now for a new generation or a requested reconcile).
   scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets, {
-    fleet: { view: scope.fleet, maxAgeMs: TARGET_MAX_AGE_MS, ...scope.view },
+    fleet: { view: scope.fleet, maxAgeMs: targetMaxAgeMs(scope), ...scope.view },
   });
   scope.ledger.retain(new Set(scope.targets.map((t) => t.instanceId)));
 }
@@ -238,6 +239,7 @@ export async function reconcileTargets(scope: PatchScope): Promise<void> {
  */
 export async function reconcileExecutions(k: PatchContext, scope: PatchScope): Promise<void> {
   const { obj, now } = scope;
+  await cancelAtWindowEnd(k, scope); // a safety write: before the poll, whose reads may fail
   const res = await k.work.reconcile(scope);
   scope.finished = res.finished;
   const installFailed: string[] = [];
@@ -248,6 +250,7 @@ export async function reconcileExecutions(k: PatchContext, scope: PatchScope): P
     for (const o of f.outcomes) {
       if (op) {
         if (o.ok) op.succeeded = (op.succeeded ?? 0) + 1;
+        else if (o.cancelled) op.cancelled = (op.cancelled ?? 0) + 1;
         else op.failed = (op.failed ?? 0) + 1;
       }
       if (f.work.action === 'scan') {
@@ -258,7 +261,7 @@ export async function reconcileExecutions(k: PatchContext, scope: PatchScope): P
       if (o.ok) {
         scope.ledger.clear(o.instanceId);
         if (snapshotOn) snapshotted.push({ instanceId: o.instanceId, since: f.work.startTime });
-      } else if (f.status === 'Cancelled') {
+      } else if (o.cancelled || f.status === 'Cancelled') {
         scope.ledger.clear(o.instanceId); // not reached in this window: first in line in the next
       } else {
         installFailed.push(o.instanceId);
@@ -496,7 +499,9 @@ export async function reconcileScan(k: PatchContext, scope: PatchScope): Promise
   const { obj, now } = scope;
   if (!scope.writesAllowed || scope.inFlight.length > 0) return;
   const requested = obj.metadata.annotations?.[SCAN_REQUESTED_ANNOTATION];
-  const byRequest = requested !== undefined && requested !== scope.lastHandledScanAt;
+  // A requested scan waits for a target (it is not spent on nothing); a scheduled run passes.
+  const byRequest =
+    requested !== undefined && requested !== scope.lastHandledScanAt && scope.targets.length > 0;
   let scheduled: Date | undefined;
   if (scope.scanSchedule) {
     const created = Date.parse(String(obj.metadata.creationTimestamp ?? '')) || now.getTime();
@@ -592,22 +597,11 @@ export async function reconcileWindowEdges(k: PatchContext, scope: PatchScope): 
     );
   }
   if (!w.state.open && wasOpen) {
+    // The cancel itself is level-triggered (cancelAtWindowEnd, before the poll); this is the Event.
     const running = inFlightOf(scope, 'install').filter((w) => !w.pending);
     let note = 'no new install batch starts';
-    if (running.length > 0 && scope.obj.spec.install?.cancelAtWindowEnd && scope.writesAllowed) {
-      try {
-        await Promise.all(running.map((r) => scope.oos.cancelExecution(r.executionId)));
-      } catch (err) {
-        throw toReconcileError(err, 'OOS CancelExecution');
-      }
+    if (running.length > 0 && scope.obj.spec.install?.cancelAtWindowEnd) {
       note = `${running.length} running install execution(s) cancelled`;
-      void k.events.event(
-        scope.obj,
-        'Normal',
-        ExecutionsCancelledEvent,
-        WindowAction,
-        `cancelled ${running.length} install execution(s) at the window's end: ${listIds(running.map((r) => r.executionId))}`,
-      );
     } else if (running.length > 0) {
       note = `${running.length} running install execution(s) are left to finish`;
     }
@@ -619,6 +613,42 @@ export async function reconcileWindowEdges(k: PatchContext, scope: PatchScope): 
       `maintenance window${w.name ? ` ${w.name}` : ''} closed; ${note}`,
     );
   }
+}
+
+/**
+ * cancelAtWindowEnd (level-triggered; `install.cancelAtWindowEnd`): while install executions of a
+ * window occurrence that has closed are tracked, sends OOS CancelExecution for each — also while
+ * `suspend: true` (stopping work is a safety write) and before this reconcile's reads, so a
+ * throttled read at the close cannot delay it. `lastInstall.cancelRequestedAt` is recorded only
+ * once every cancel was answered; until then each reconcile sends them again (CancelExecution is
+ * naturally idempotent).
+ * @throws ReconcileError from CancelExecution (nothing recorded; the next reconcile retries).
+ */
+export async function cancelAtWindowEnd(k: PatchContext, scope: PatchScope): Promise<void> {
+  const op = scope.lastInstall;
+  const running = scope.inFlight.filter((w) => w.action === 'install' && !w.pending && w.executionId);
+  if (!scope.obj.spec.install?.cancelAtWindowEnd || running.length === 0 || op?.cancelRequestedAt) return;
+  try {
+    reconcileSchedule(k, scope); // the window, before the phases compute it
+  } catch {
+    return; // a window that cannot be read (Stalled): nothing is judged closed
+  }
+  const current = scope.window?.state.current;
+  const opensAt = op?.windowOpensAt ?? (current ? toMetaTime(current.opensAt) : undefined);
+  if (current && toMetaTime(current.opensAt) === opensAt) return; // the occurrence is still open
+  try {
+    for (const w of running) await scope.oos.cancelExecution(w.executionId);
+  } catch (err) {
+    throw toReconcileError(err, 'OOS CancelExecution');
+  }
+  if (op) op.cancelRequestedAt = toMetaTime(scope.now);
+  void k.events.event(
+    scope.obj,
+    'Normal',
+    ExecutionsCancelledEvent,
+    WindowAction,
+    `cancelled ${running.length} install execution(s) at the window's end: ${listIds(running.map((r) => r.executionId))}`,
+  );
 }
 
 /**
@@ -686,13 +716,16 @@ export function reconcileOperations(k: PatchContext, scope: PatchScope): void {
     if (!op || op.result !== 'Running' || inFlightOf(scope, action).length > 0 || more) return;
     const failed = op.failed ?? 0;
     const ok = op.succeeded ?? 0;
-    const cancelled = scope.finished.some((f) => f.work.action === action && f.status === 'Cancelled');
+    const cancelled =
+      (op.cancelled ?? 0) > 0 ||
+      scope.finished.some((f) => f.work.action === action && f.status === 'Cancelled');
     op.result =
       failed === 0 ? (cancelled ? 'Cancelled' : 'Succeeded') : ok > 0 ? 'PartiallyFailed' : 'Failed';
     op.endTime = toMetaTime(scope.now);
     const label = action === 'scan' ? 'patch scan' : 'patch install';
     const good = op.result === 'Succeeded' || op.result === 'Cancelled';
-    op.message = `${label} ${op.result.toLowerCase()}: ${ok} instance(s) succeeded, ${failed} failed`;
+    const notRun = (op.cancelled ?? 0) > 0 ? `, ${op.cancelled} cancelled at the window's end` : '';
+    op.message = `${label} ${op.result.toLowerCase()}: ${ok} instance(s) succeeded, ${failed} failed${notRun}`;
     const reason =
       action === 'scan'
         ? good

@@ -168,7 +168,8 @@ function reachableOf(s: PatchSummary): number {
 /**
  * The Compliant condition: True `AllCompliant` when every reachable target has no missing, failed
  * or pending-reboot patch; False `NonCompliant` with the counts; Unknown `NotScanned` when the rest
- * are compliant but some were never scanned (or none is reachable).
+ * are compliant but some were never scanned (or none is reachable); Unknown `NoTargets` without
+ * targets (zero instances are never reported compliant).
  */
 export function compliantCondition(s: PatchSummary): Verdict['ready'] & { type: string } {
   const reachable = reachableOf(s);
@@ -176,9 +177,9 @@ export function compliantCondition(s: PatchSummary): Verdict['ready'] & { type: 
   if (s.targeted === 0)
     return {
       type: CompliantCondition,
-      status: 'True',
-      reason: AllCompliantReason,
-      message: 'no instance matches spec.targets',
+      status: 'Unknown',
+      reason: NoTargetsReason,
+      message: 'no instance matches spec.targets: nothing was judged compliant',
     };
   if (bad > 0) {
     return {
@@ -356,7 +357,9 @@ export function derivePatchPolicyStatus(
         ...(w.state.next ? { nextOpen: toMetaTime(w.state.next.opensAt) } : {}),
         ...(!w.state.open && running > 0
           ? {
-              message: `window closed; ${running} install execution(s) started inside it are left to finish`,
+              message: obj.spec.install?.cancelAtWindowEnd
+                ? `window closed; ${running} install execution(s) started inside it are being cancelled`
+                : `window closed; ${running} install execution(s) started inside it are left to finish`,
             }
           : {}),
       };

@@ -83,6 +83,12 @@ export interface BaseScope<T extends Resource> {
    */
   view: ClientViewOptions & { signal: AbortSignal; owner: string };
   /**
+   * True while a new generation or a requested reconcile is handled: targets are then read fresh
+   * (no shared tag listing or instance record older than this reconcile), so an object created
+   * seconds after its instances were tagged sees them.
+   */
+  fresh?: boolean;
+  /**
    * Writes the status derived from the scope so far, at once (never coalesced): the kit's start
    * path calls it between recording a start's intent and sending it (DESIGN §8.1). Set by the
    * driver.
@@ -279,7 +285,14 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       status.observedGeneration !== generation ? this.firstStatus(obj, ctx, now, sink) : undefined;
 
     if (first && this.graceMs <= 0) await first.now();
-    const scope = this.hooks.newScope({ obj, ctx, now, writesAllowed: this.hooks.writesAllowed(obj), view });
+    const scope = this.hooks.newScope({
+      obj,
+      ctx,
+      now,
+      writesAllowed: this.hooks.writesAllowed(obj),
+      view,
+      fresh: changed,
+    });
     scope.recordIntent = async () => {
       await first?.settle(); // the intent write carries the first status's fields
       await this.finish(scope, sink);

@@ -102,7 +102,8 @@ export function executionOutcomes(
     const ok = r ? r.status === 'Success' : exec.status === 'Success';
     if (ok) return { instanceId, ok };
     const why = r?.message || r?.status || exec.statusMessage || `execution ${exec.status}`;
-    return { instanceId, ok, message: sanitizeText(why).slice(0, 512) };
+    const cancelled = r ? r.status === 'Cancelled' || r.status === 'Skipped' : exec.status === 'Cancelled';
+    return { instanceId, ok, message: sanitizeText(why).slice(0, 512), ...(cancelled ? { cancelled } : {}) };
   });
 }
 

@@ -31,6 +31,16 @@ export function listIds(ids: readonly string[], max = 5): string {
 export const TARGET_MAX_AGE_MS = 60_000;
 
 /**
+ * The age bound of a reconcile's target read, ms: 0 (read now, not from the shared tag listing
+ * or instance records) for a new generation or a requested reconcile (`fresh`), so an object
+ * created right after its instances were tagged sees them; otherwise `TARGET_MAX_AGE_MS`, or
+ * `bound` when that is lower.
+ */
+export function targetMaxAgeMs(scope: { fresh?: boolean }, bound = TARGET_MAX_AGE_MS): number {
+  return scope.fresh ? 0 : Math.min(TARGET_MAX_AGE_MS, bound);
+}
+
+/**
  * Resolves `targets` in `regionId`.
  * @param options.missing what explicitly listed instance IDs that do not exist in the region
  *   mean: `stall` (default; wrong region or released instances — only a spec change fixes it) or

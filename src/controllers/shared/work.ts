@@ -44,6 +44,8 @@ export interface InstanceOutcome {
   exitCode?: number;
   /** Cloud Assistant only: sanitized output tail. */
   output?: string;
+  /** The work was cancelled before it ran or finished here (OOS loop item Cancelled / Skipped). */
+  cancelled?: boolean;
 }
 
 /** A batch that reached a terminal status. */
