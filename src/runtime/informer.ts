@@ -109,7 +109,8 @@ export class CustomResourceInformer<T extends KubernetesObject> implements Infor
     this.baseDelayMs = opts.restartBaseDelayMs ?? 1000;
     this.maxDelayMs = opts.restartMaxDelayMs ?? 30_000;
     const api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
-    const { group, version, plural, namespace, labelSelector } = opts;
+    const { group, version, plural, namespace } = opts;
+    const labelSelector = opts.labelSelector || undefined; // '' = every object
     const listFn = async (): Promise<KubernetesListObject<T>> =>
       (namespace
         ? await api.listNamespacedCustomObject({ group, version, plural, namespace, labelSelector })

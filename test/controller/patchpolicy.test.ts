@@ -170,3 +170,39 @@ describe('PatchPolicy: created seconds after its instances were tagged', () => {
     expect(late?.status?.lastScan).toMatchObject({ trigger: 'Requested', instances: 3 });
   });
 });
+
+describe('PatchPolicy: process memory survives a failed reconcile', () => {
+  let s: PatchStack;
+  beforeAll(async () => {
+    s = await startPatchStack({ seed: patchSeed('pm', 0, 3, 2), options: { maxInstanceRows: 1 } });
+  });
+  afterAll(() => s.stop());
+
+  it('nonCompliantSince of instances beyond the shown rows is kept after an error', async () => {
+    s.apply('mem', { targets: { tags: [{ key: 'fleet', value: 'pm' }] } });
+    s.store.annotate('default', 'mem', { [SCAN_REQUESTED_ANNOTATION]: 'now' });
+    await s.reconcile('mem');
+    let obj = await s.settle('mem');
+    await s.reconcile('mem');
+    obj = s.get('mem');
+    const since = obj?.status?.instances?.[0]?.nonCompliantSince;
+    expect(since).toBeDefined();
+    // an hour later a reconcile fails (instance reads throttled past the retries) …
+    s.clock.advance(3_600_000);
+    const rule = await s.emu.control.addFaultRule({
+      action: 'DescribeInstances',
+      code: 'Throttling.User',
+      httpStatus: 400,
+      count: 10_000,
+    });
+    expect((await s.reconcile('mem')).error).toBeDefined();
+    await s.emu.control.removeFaultRule(rule);
+    // … then the instance shown in the one row leaves the fleet: the next one is shown
+    const [first, second] = fleetIds('pm', 1, 2);
+    await s.emu.control.releaseInstance(REGION, first as string);
+    s.clock.advance(3_600_000);
+    await s.reconcile('mem');
+    obj = s.get('mem');
+    expect(obj?.status?.instances?.[0]).toMatchObject({ instanceId: second, nonCompliantSince: since });
+  });
+});

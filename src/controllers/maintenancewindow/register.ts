@@ -32,6 +32,9 @@ export function registerMaintenanceWindow(
     plural: MAINTENANCE_WINDOW_PLURAL,
     workers: deps.workers,
     ...(deps.namespace !== undefined ? { namespace: deps.namespace } : {}),
+    // Windows are shared by the policies of every shard: read (and reconciled, with the same
+    // computed status) regardless of --watch-label-selector.
+    labelSelector: '',
     build: ({ objects, kube }) =>
       new MaintenanceWindowReconciler({
         objects,

@@ -146,8 +146,11 @@ export class PatchPolicyReconciler implements Reconciler {
       deriveStatus: (s, err) => this.deriveStatus(s, err),
       requeueAfterMs: (s) => this.requeueAfter(s),
       forget: (uid, gone) => {
+        // The memory is not a cache (when each instance first lacked patches, the compliance
+        // counts of the metrics): a failed reconcile keeps it; only a gone object drops it.
+        if (!gone) return;
         k.memory.delete(uid);
-        if (gone) k.lock?.release(uid);
+        k.lock?.release(uid);
       },
       recheckedStalledReasons: [MaintenanceWindowNotFoundReason],
     };

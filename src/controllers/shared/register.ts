@@ -29,6 +29,12 @@ export interface KindRegistration<T extends Resource> {
   workers: number;
   /** Namespace to watch; undefined = all. */
   namespace?: string;
+  /**
+   * Label selector of the informer; undefined = the manager's (`--watch-label-selector`), `''` =
+   * every object whatever the shard selector (objects other kinds reference, like
+   * MaintenanceWindows).
+   */
+  labelSelector?: string;
   /** Annotations whose change triggers a reconcile (besides generation); default the reconcile annotation. */
   annotations?: readonly string[];
   /** The process's cross-kind instance lock: this kind's objects become a source of holders. */
@@ -70,6 +76,7 @@ export function registerKind<T extends Resource>(
     plural: reg.plural,
     kind: reg.kind,
     ...(reg.namespace !== undefined ? { namespace: reg.namespace } : {}),
+    ...(reg.labelSelector !== undefined ? { labelSelector: reg.labelSelector } : {}),
     workers: reg.workers,
     reconciler: reg.build({ objects, kube }),
     updatePredicate: generationChangedPredicate(reg.annotations ?? [RECONCILE_REQUESTED_ANNOTATION]),

@@ -113,5 +113,63 @@ describe('sharding by label selector', () => {
     // A resource without the shard label belongs to no shard (give one shard `!sharding.ecsops.io/key`).
     expect((await reconciledNames(portA)).has('unsharded')).toBe(false);
     expect((await reconciledNames(portB)).has('unsharded')).toBe(false);
+
+    // A MaintenanceWindow carries no shard label (policies of every shard may share it): a policy
+    // of shard1 referencing it finds it.
+    const create = (
+      plural: string,
+      kind: string,
+      name: string,
+      spec: object,
+      labels?: Record<string, string>,
+    ) =>
+      stack.api.createNamespacedCustomObject({
+        group: 'ecsops.io',
+        version: 'v1alpha1',
+        namespace: stack.namespace,
+        plural,
+        body: {
+          apiVersion: 'ecsops.io/v1alpha1',
+          kind,
+          metadata: { name, ...(labels ? { labels } : {}) },
+          spec,
+        },
+      });
+    await create('maintenancewindows', 'MaintenanceWindow', 'shared', {
+      schedule: '0 1 * * SAT',
+      duration: '4h',
+      timeZone: 'UTC',
+    });
+    await create(
+      'patchpolicies',
+      'PatchPolicy',
+      'patch-shard1',
+      {
+        regionId: 'cn-hangzhou',
+        targets: { instanceIds: ids('shard', 13, 14) },
+        install: { maintenanceWindowRef: { name: 'shared' } },
+      },
+      { 'sharding.ecsops.io/key': 'shard1' },
+    );
+    const policy = await waitFor('patch-shard1 reconciled', async () => {
+      const p = (await stack.api.getNamespacedCustomObject({
+        group: 'ecsops.io',
+        version: 'v1alpha1',
+        namespace: stack.namespace,
+        plural: 'patchpolicies',
+        name: 'patch-shard1',
+      })) as {
+        status?: {
+          observedGeneration?: number;
+          conditions?: Array<{ type: string; status: string; reason: string }>;
+        };
+      };
+      const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
+      return ready && ready.status !== 'Unknown' ? p : undefined;
+    });
+    expect(policy.status?.conditions?.find((c) => c.type === 'Stalled')?.status).not.toBe('True');
+    expect(policy.status?.conditions?.find((c) => c.type === 'Ready')?.reason).not.toBe(
+      'MaintenanceWindowNotFound',
+    );
   });
 });
