@@ -182,9 +182,9 @@ describe('PatchPolicy: process memory survives a failed reconcile', () => {
     s.apply('mem', { targets: { tags: [{ key: 'fleet', value: 'pm' }] } });
     s.store.annotate('default', 'mem', { [SCAN_REQUESTED_ANNOTATION]: 'now' });
     await s.reconcile('mem');
-    let obj = await s.settle('mem');
+    await s.settle('mem');
     await s.reconcile('mem');
-    obj = s.get('mem');
+    let obj = s.get('mem');
     const since = obj?.status?.instances?.[0]?.nonCompliantSince;
     expect(since).toBeDefined();
     // an hour later a reconcile fails (instance reads throttled past the retries) …
