@@ -14,6 +14,17 @@ import { snapshotStable } from './stable.js';
 /** What a step decided. */
 export type StepOutcome = 'next' | 'stop';
 
+/**
+ * An object made stable before `status.stableRelease` existed: while its spec still is the stable
+ * revision, the release is recorded from it, so a later rollback can redeploy it.
+ */
+export function recordStable(_k: AppContext, s: AppScope): StepOutcome {
+  if (s.stable && !s.stableRelease && s.stable === s.revision) {
+    s.stableRelease = snapshotStable(s.obj, s.obj.spec, s.stable);
+  }
+  return 'next';
+}
+
 /** A new revision: the old rollout is superseded once nothing of it runs any more. */
 export function supersede(k: AppContext, s: AppScope): StepOutcome {
   const r = s.rollout;

@@ -3,6 +3,7 @@
  * writes are allowed. Each step reads and records facts on the scope and returns `next` or `stop`;
  * the first `stop` ends the rollout's part of this reconcile. The order is the contract:
  *
+ * 0. recordStable — an object made stable before the stable release was kept records it;
  * 1. supersede — a new revision ends the old rollout once nothing of it runs;
  * 2. startRollout — a rollout of the spec's revision, unless every target already runs it;
  * 3. settled — RolledBack and Failed hold until the spec changes;
@@ -28,6 +29,7 @@ import {
   enrol,
   errorBudget,
   nextBatch,
+  recordStable,
   retryDownloads,
   settled,
   startRollout,
@@ -45,6 +47,7 @@ export interface RolloutStep {
 
 /** The steps, in order (see the module comment). */
 export const ROLLOUT_STEPS: readonly RolloutStep[] = [
+  { name: 'recordStable', run: recordStable },
   { name: 'supersede', run: supersede },
   { name: 'startRollout', run: startRollout },
   { name: 'settled', run: settled },

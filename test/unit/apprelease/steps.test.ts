@@ -21,6 +21,7 @@ import {
   enrol,
   errorBudget,
   nextBatch,
+  recordStable,
   retryDownloads,
   settled,
   startRollout,
@@ -196,6 +197,7 @@ const allTagged = (rev: string): Record<string, string> => Object.fromEntries(ID
 describe('ROLLOUT_STEPS', () => {
   it('runs in the documented order', () => {
     expect(ROLLOUT_STEPS.map((x) => x.name)).toEqual([
+      'recordStable',
       'supersede',
       'startRollout',
       'settled',
@@ -229,6 +231,23 @@ describe('ROLLOUT_STEPS', () => {
     }
     expect(long).toEqual([]);
   });
+});
+
+describe('recordStable', () => {
+  table(recordStable, [
+    {
+      name: 'stable before the release was kept, spec still stable: recorded',
+      setup: { stable: 'r2' },
+      want: 'next',
+      check: (s) => expect(s.stableRelease?.revision).toBe('r2'),
+    },
+    {
+      name: 'the spec moved on: nothing to record it from',
+      setup: { stable: 'r1' },
+      want: 'next',
+      check: (s) => expect(s.stableRelease).toBeUndefined(),
+    },
+  ]);
 });
 
 describe('supersede', () => {
