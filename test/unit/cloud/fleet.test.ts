@@ -371,8 +371,14 @@ describe('RegionFleet.taggedInstances', () => {
     const { calls, fleet } = fake();
     // Six selectors of 50 instances: 6 pages per round; the sweep of 300 instances is 3 pages.
     for (let k = 0; k < 6; k++)
-      await fleet.taggedInstances([{ key: 'app', value: `a${k}` }], { maxAgeMs: 0 });
+      await fleet.taggedInstances([{ key: 'app', value: `a${k}` }], { maxAgeMs: 60_000 });
     expect(fleet.reads.tagSweeps).toBeGreaterThan(0);
+    // A forced read (a new object) reads its own selector: one call, not a region sweep of 3 pages.
+    const sweeps = fleet.reads.tagSweeps;
+    const n = calls.length;
+    expect(await fleet.taggedInstances([{ key: 'app', value: 'a4' }], { maxAgeMs: 0 })).toHaveLength(50);
+    expect(calls.length - n).toBe(1);
+    expect(fleet.reads.tagSweeps).toBe(sweeps);
     const before = calls.length;
     const results = await Promise.all(
       Array.from({ length: 6 }, (_, k) =>
