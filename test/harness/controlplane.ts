@@ -198,7 +198,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   process.on('exit', killOnExit);
 
   try {
-    const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const [etcdPort, peerPort] = [await freePort(), await freePort()];
+    let apiPort = await freePort();
 
     const etcdLog = join(dir, 'etcd.log');
     const etcd = spawn(
@@ -273,7 +274,23 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       });
     };
     const pids: number[] = [etcd.pid ?? -1];
-    await launchApi();
+    // The port was free when chosen, but another process may bind it before kube-apiserver does
+    // (a shared CI machine): choose another and launch again, at most twice.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await launchApi();
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+        const failed = api;
+        if (failed) {
+          children.splice(children.indexOf(failed), 1);
+          pids.splice(pids.indexOf(failed.pid ?? -1), 1);
+        }
+        api = undefined;
+        apiPort = await freePort();
+      }
+    }
 
     const server = `https://127.0.0.1:${apiPort}`;
     const kubeconfigPath = join(dir, 'kubeconfig');
