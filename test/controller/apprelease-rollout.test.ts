@@ -47,9 +47,9 @@ function appScript(version: string): string {
 
 let s: AppReleaseStack;
 
-/** Logs each status while DBG is set (debugging aid). */
+/** Logs each status while ECSOPS_TEST_TRACE is set (a debugging aid for these tests). */
 function trace(o: AppRelease | undefined): void {
-  if (!process.env.DBG) return;
+  if (!process.env.ECSOPS_TEST_TRACE) return;
   const st = o?.status;
   console.log(
     JSON.stringify({
