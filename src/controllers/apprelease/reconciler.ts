@@ -197,23 +197,26 @@ export class AppReleaseReconciler implements Reconciler {
   }
 }
 
+/** A rollback's command input: to `rollout.rollback.to`, carrying the stable release when known. */
+function rollbackInput(s: AppScope, owner: string): WrapperInput {
+  const revision = s.rollout?.rollback?.to ?? s.stable ?? 'none';
+  if (revision === 'none' || s.stableRelease?.revision !== revision)
+    return { action: 'rollback', revision, spec: s.obj.spec, owner };
+  const m = stableMaterial(s.obj, s.stableRelease);
+  return { action: 'rollback', revision, spec: m.spec, owner, fetch: m.fetchable };
+}
+
 /**
  * The Cloud Assistant command of one batch: a deploy installs the spec's revision; a rollback the
  * revision `status.rollout.rollback.to` (the stable one when it began), carrying the stable release
  * when it is known and can be downloaded again (so a host without it on disk gets it deployed).
  */
 export function commandOf(s: AppScope, action: WrapperAction, owner: string): CommandSpec {
-  const { spec } = s.obj;
-  let rev = s.revision;
-  let input: WrapperInput = { action, revision: rev, spec, owner };
-  if (action === 'rollback') {
-    rev = s.rollout?.rollback?.to ?? s.stable ?? 'none';
-    input = { action, revision: rev, spec, owner };
-    if (rev !== 'none' && s.stableRelease?.revision === rev) {
-      const m = stableMaterial(s.obj, s.stableRelease);
-      input = { action, revision: rev, spec: m.spec, owner, fetch: m.fetchable };
-    }
-  }
+  const input =
+    action === 'rollback'
+      ? rollbackInput(s, owner)
+      : { action, revision: s.revision, spec: s.obj.spec, owner };
+  const rev = input.revision;
   return {
     type: 'RunShellScript',
     commandContent: renderCommand(input),

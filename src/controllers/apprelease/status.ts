@@ -242,7 +242,7 @@ function rollingBackMessage(s: AppScope, failure: string | undefined): string {
   const reachable = new Set(s.targets.filter((t) => t.reachable).map((t) => t.instanceId));
   const unreachable = rb.remaining.filter((id) => !reachable.has(id)).length;
   const failed = rb.remaining.filter(
-    (id) => reachable.has(id) && s.ledger.get(id)?.message.startsWith('rollback'),
+    (id) => reachable.has(id) && actionOfMessage(s.ledger.get(id)?.message) === 'rollback',
   ).length;
   const notes = [
     ...(unreachable > 0 ? [`${unreachable} unreachable, rolled back once they are back`] : []),

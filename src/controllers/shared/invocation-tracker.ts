@@ -133,7 +133,7 @@ export class InvocationTracker implements WorkTracker {
     let listed: Invocation[];
     try {
       listed = await this.opts.ecs.describeInvocations({
-        tags: [{ key: OWNER_UID_TAG, value: owner.metadata.uid ?? '' }],
+        tags: [{ key: OWNER_UID_TAG, value: uid }],
       });
     } catch (err) {
       throw toReconcileError(err, 'ECS DescribeInvocations');
