@@ -158,6 +158,9 @@ export const definitions: CrdDefinition[] = [
   },
 ];
 
+/** The schema default of every kind's `status`: a generation the controller has not yet observed. */
+export const STATUS_DEFAULT = Object.freeze({ observedGeneration: 0 });
+
 /** The CRD object (apiextensions.k8s.io/v1) for one definition. */
 export function buildCrd(def: CrdDefinition): Record<string, unknown> {
   const root = Type.Object(
@@ -175,6 +178,11 @@ export function buildCrd(def: CrdDefinition): Record<string, unknown> {
   const schema = structural(toJsonSchema(root)) as Record<string, unknown>;
   // metadata must be a bare `type: object` for the API server to apply ObjectMeta validation.
   (schema.properties as Record<string, unknown>).metadata = { type: 'object' };
+  // A new object is stored with `status.observedGeneration: 0` (generation starts at 1), so kstatus,
+  // `kubectl wait` and Argo CD read it as InProgress before the controller's first status write,
+  // never as Current (a status-less object reads as Current).
+  const status = (schema.properties as Record<string, Record<string, unknown>>).status;
+  if (status) status.default = { ...STATUS_DEFAULT };
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

@@ -10,7 +10,14 @@
 import { TemplateNotFoundReason, NotAPackageTemplateReason, InvalidSpecReason } from '../api/conditions.js';
 import type { AppReleaseSpec } from '../api/apprelease.js';
 import { CONFIGURE_PACKAGE_TEMPLATE, type EcsExtensionSpec } from '../api/ecsextension.js';
-import { APPLY_PATCH_BASELINE_TEMPLATE, type PatchPolicySpec } from '../api/patchpolicy.js';
+import {
+  APPLY_PATCH_BASELINE_TEMPLATE,
+  SCAN_REQUESTED_ANNOTATION,
+  type PatchPolicySpec,
+} from '../api/patchpolicy.js';
+import { scanDue } from '../controllers/patchpolicy/phases.js';
+import { CronSchedule, ScheduleError } from '../controllers/shared/schedule.js';
+import { scheduleErrorReason } from '../controllers/shared/schedule-errors.js';
 import type { CloudClients, InstancePatchState, PackageState } from '../cloud/types.js';
 import { isNotFound } from '../controllers/shared/cloud-errors.js';
 import { revisionTagKey, resolveCount } from '../controllers/apprelease/scope.js';
@@ -20,6 +27,7 @@ import { OOS_BATCH_SIZE, oosRateControl, RUN_COMMAND_BATCH_SIZE } from '../contr
 import { validateParameters } from '../controllers/shared/parameters.js';
 import { resolveTargets, type ResolvedTarget } from '../controllers/shared/targets.js';
 import { StalledError } from '../runtime/errors.js';
+import { withSpecDefaults } from '../api/defaults.js';
 
 /** One target instance and what the plan found on it. */
 export interface PlannedInstance {
@@ -40,6 +48,11 @@ export interface PlannedWork {
   batches: number[];
   /** Extra facts: rate control, package version, when it would run. */
   details: Record<string, unknown>;
+  /**
+   * True when the controller would start it at its next reconcile; false when it waits for a
+   * schedule (a PatchPolicy scan on `spec.scan.schedule`, an install in its maintenance window).
+   */
+  immediate: boolean;
 }
 
 /** A spec problem the controller would report as `Stalled=True` with this reason. */
@@ -65,8 +78,19 @@ export interface Plan {
 export interface ManifestObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; annotations?: Record<string, string> };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    annotations?: Record<string, string>;
+    creationTimestamp?: string;
+  };
   spec?: unknown;
+  /**
+   * The stored object's status, when known: carried by the document (`kubectl get -o yaml`) or read
+   * from the cluster (`ecsops plan --kubeconfig`). It tells which requests the controller already
+   * handled (a scan-requested annotation) and when the last scheduled scan ran.
+   */
+  status?: unknown;
 }
 
 /**
@@ -231,6 +255,7 @@ export async function planEcsExtension(obj: ManifestObject, cloud: CloudClients)
         action,
         instanceIds: [...ids].sort(),
         batches: chunkSizes(ids.length, OOS_BATCH_SIZE),
+        immediate: true,
         details: {
           packageName: spec.packageName,
           ...(version ? { packageVersion: version } : {}),
@@ -246,8 +271,9 @@ export async function planEcsExtension(obj: ManifestObject, cloud: CloudClients)
 /**
  * PatchPolicy: targets and each reachable target's last patch scan (ListInstancePatchStates):
  * compliant, missing patches, or never scanned; the scan that would run (at once when the
- * scan-requested annotation is set or an instance was never scanned, else on spec.scan.schedule)
- * and the install that would run in the maintenance window, both with
+ * controller's own rule, `scanDue`, says so: a scan-requested annotation value the status has not
+ * handled, or a scheduled run due since the last one; else on spec.scan.schedule) and the install
+ * that would run in the maintenance window (scheduled, never immediate), both with
  * ACS-ECS-BulkyApplyPatchBaseline in batches of 50.
  * @throws cloud errors, unchanged.
  */
@@ -285,14 +311,41 @@ export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients):
     plan.notes.push('spec.suspend is true: nothing starts');
     return finish(plan);
   }
-  const scanNow =
-    obj.metadata?.annotations?.['ecsops.io/scan-requested-at'] !== undefined || unscanned.length > 0;
+  let schedule: CronSchedule | undefined;
+  try {
+    if (spec.scan) schedule = new CronSchedule(spec.scan.schedule, spec.scan.timeZone ?? 'UTC');
+  } catch (err) {
+    if (!(err instanceof ScheduleError)) throw err;
+    plan.problems.push({ reason: scheduleErrorReason(err), message: `spec.scan.${err.message}` });
+    return finish(plan);
+  }
+  const status = (obj.status ?? {}) as { lastHandledScanAt?: string; lastScheduledScanTime?: string };
+  const requested = obj.metadata?.annotations?.[SCAN_REQUESTED_ANNOTATION];
+  const due = scanDue({
+    requested,
+    lastHandledScanAt: status.lastHandledScanAt,
+    targets: targets.length,
+    ...(schedule ? { schedule } : {}),
+    creationTimestamp: obj.metadata?.creationTimestamp,
+    lastScheduledScanTime: status.lastScheduledScanTime,
+    now: new Date(),
+  });
+  const scanNow = due.byRequest || due.scheduled !== undefined;
+  if (requested !== undefined && obj.status === undefined)
+    plan.notes.push(
+      `${SCAN_REQUESTED_ANNOTATION}=${requested} counts as not handled yet: the document has no status (pass --kubeconfig to read the stored one)`,
+    );
+  if (unscanned.length > 0 && !scanNow)
+    plan.notes.push(
+      `${unscanned.length} instance(s) never scanned: the next scheduled or requested scan covers them`,
+    );
   if (reachable.length > 0) {
     plan.work.push({
       template: APPLY_PATCH_BASELINE_TEMPLATE,
       action: 'scan',
       instanceIds: [...reachable].sort(),
       batches: chunkSizes(reachable.length, OOS_BATCH_SIZE),
+      immediate: scanNow,
       details: {
         when: scanNow ? 'at once' : `on schedule ${spec.scan?.schedule ?? '(none)'}`,
         rateControl: rc,
@@ -310,6 +363,7 @@ export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients):
       action: 'install',
       instanceIds: [...missing].sort(),
       batches: chunkSizes(missing.length, OOS_BATCH_SIZE),
+      immediate: false,
       details: {
         when: window,
         rebootIfNeeded: spec.install.rebootIfNeeded ?? false,
@@ -369,6 +423,7 @@ export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): 
       action: 'deploy',
       instanceIds: [...deploy].sort(),
       batches,
+      immediate: true,
       details: {
         application: spec.application,
         version: spec.version,
@@ -388,15 +443,18 @@ const PLANNERS: Record<string, (obj: ManifestObject, cloud: CloudClients) => Pro
 };
 
 /**
- * Plans every `ecsops.io` document of a manifest. MaintenanceWindow documents and other kinds are
- * listed with a note and nothing else.
+ * Plans every `ecsops.io` document of a manifest, each seen as the API server would store it: the
+ * CRD schema's defaults are applied to its spec first ({@link withSpecDefaults}), so a revision or
+ * a rate control is computed from the same fields the controller reads. MaintenanceWindow
+ * documents and other kinds are listed with a note and nothing else.
  * @throws cloud errors (network, permissions) from any planner.
  */
 export async function planManifest(docs: ManifestObject[], cloud: CloudClients): Promise<Plan[]> {
   const out: Plan[] = [];
-  for (const obj of docs) {
-    const kind = obj.kind ?? '';
+  for (const doc of docs) {
+    const kind = doc.kind ?? '';
     const planner = PLANNERS[kind];
+    const obj = doc.spec === undefined ? doc : { ...doc, spec: withSpecDefaults(kind, doc.spec) };
     if (planner && obj.apiVersion?.startsWith('ecsops.io/')) out.push(await planner(obj, cloud));
     else {
       const p = emptyPlan(obj, kind || '(no kind)');
@@ -407,6 +465,29 @@ export async function planManifest(docs: ManifestObject[], cloud: CloudClients):
     }
   }
   return out;
+}
+
+/**
+ * Terraform's `-detailed-exitcode` convention for a finished plan: 1 when any document has a spec
+ * problem the controller would report as `Stalled` (an error: nothing starts until it is fixed),
+ * 2 when the controller would start an execution or invocation at its next reconcile, 0 otherwise
+ * — including work that only waits for its schedule (a PatchPolicy scan on `spec.scan.schedule`,
+ * an install in its maintenance window), so a converged policy is 0, not 2 forever.
+ */
+export function planExitCode(plans: Plan[]): 0 | 1 | 2 {
+  if (plans.some((p) => p.problems.length > 0)) return 1;
+  return plans.some((p) => p.work.some((w) => w.immediate)) ? 2 : 0;
+}
+
+/** The closing line of the human form: what the next reconcile would do across all documents. */
+function planSummary(plans: Plan[]): string {
+  const stalled = plans.filter((p) => p.problems.length > 0).length;
+  const now = plans.filter((p) => p.work.some((w) => w.immediate)).length;
+  const scheduled = plans.filter((p) => p.work.some((w) => !w.immediate)).length;
+  const waits = scheduled > 0 ? `; ${scheduled} document(s) have work waiting for a schedule` : '';
+  if (stalled > 0) return `Plan: ${stalled} document(s) Stalled on spec problems (fix them first)${waits}.`;
+  if (now > 0) return `Plan: ${now} document(s) would start work at the next reconcile${waits}.`;
+  return `Plan: nothing to do at the next reconcile${waits}.`;
 }
 
 /** The human form of `ecsops plan`: one block per document, then one line per instance and execution. */
@@ -432,11 +513,12 @@ export function formatPlans(plans: Plan[]): string {
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
       lines.push(
-        `  would start: ${w.template} action=${w.action} on ${w.instanceIds.length} instance(s) in ${w.batches.length} batch(es) [${w.batches.join(', ')}] ${extra}`,
+        `  ${w.immediate ? 'would start' : 'scheduled'}: ${w.template} action=${w.action} on ${w.instanceIds.length} instance(s) in ${w.batches.length} batch(es) [${w.batches.join(', ')}] ${extra}`,
       );
     }
     for (const n of p.notes) lines.push(`  note: ${n}`);
     lines.push('');
   }
+  lines.push(planSummary(plans), '');
   return lines.join('\n');
 }

@@ -168,6 +168,7 @@ export class Controller {
     const labels = { controller };
     metrics.activeWorkers.inc(labels);
     const endTimer = metrics.reconcileTime.startTimer(labels);
+    const startedAt = Date.now();
     try {
       const result = await reconciler.reconcile(req, { log, reconcileID, signal: this.abort.signal });
       const after = result?.requeueAfterMs;
@@ -176,11 +177,14 @@ export class Controller {
         const delay = jitter(after, this.opts.random);
         queue.addAfter(key, delay, result.priority);
         metrics.reconcileTotal.inc({ controller, result: 'requeue_after' });
-        log.debug({ requeueAfterMs: Math.round(delay) }, 'reconcile done; requeue after delay');
+        log.debug(
+          { requeueAfterMs: Math.round(delay), durationMs: Date.now() - startedAt },
+          'reconcile done; requeue after delay',
+        );
       } else {
         queue.forget(key);
         metrics.reconcileTotal.inc({ controller, result: 'success' });
-        log.debug('reconcile done');
+        log.debug({ durationMs: Date.now() - startedAt }, 'reconcile done');
       }
     } catch (err) {
       metrics.reconcileErrors.inc(labels);

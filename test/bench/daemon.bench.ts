@@ -658,7 +658,9 @@ class Controller {
     // The controller's own log (warn and above: transient errors, retries) for tracing outliers.
     const logPath = join(tmpdir(), `ecsops-bench-controller-${ns}-${Date.now()}.log`);
     const logFd = openSync(logPath, 'a');
-    console.log(`[bench] controller log (warn and above): ${logPath}`);
+    console.log(
+      `[bench] controller log (${process.env.ECSOPS_BENCH_LOG_LEVEL ?? 'warn'} and above): ${logPath}`,
+    );
     const child: ChildProcess = spawn(
       process.execPath,
       [
@@ -687,7 +689,8 @@ class Controller {
         '--execution-poll-max',
         `${POLL_MAX_MS / 1000}s`,
         '--log-level',
-        'warn',
+        // ECSOPS_BENCH_LOG_LEVEL (e.g. debug: every reconcile's end and duration) for tracing a tail.
+        process.env.ECSOPS_BENCH_LOG_LEVEL ?? 'warn',
       ],
       {
         env: {

@@ -489,6 +489,30 @@ function operationRef(items: readonly WorkItem[]): Pick<PatchOperation, 'executi
 }
 
 /**
+ * Whether a scan is due, the controller's rule (shared with `ecsops plan`): `byRequest` when the
+ * `ecsops.io/scan-requested-at` annotation has a value not handled yet (`status.lastHandledScanAt`)
+ * and there is a target (a requested scan is not spent on nothing); `scheduled`, the scheduled time
+ * of the due run (see {@link dueRun}) after the later of the object's creation and the last
+ * scheduled scan handled (`status.lastScheduledScanTime`, RFC 3339). Pure; never throws.
+ */
+export function scanDue(o: {
+  requested: string | undefined;
+  lastHandledScanAt: string | undefined;
+  targets: number;
+  schedule?: CronSchedule;
+  creationTimestamp: Date | string | undefined;
+  lastScheduledScanTime: string | undefined;
+  now: Date;
+}): { byRequest: boolean; scheduled?: Date } {
+  const byRequest = o.requested !== undefined && o.requested !== o.lastHandledScanAt && o.targets > 0;
+  if (!o.schedule) return { byRequest };
+  const created = Date.parse(String(o.creationTimestamp ?? '')) || o.now.getTime();
+  const handled = o.lastScheduledScanTime ? Date.parse(o.lastScheduledScanTime) : created;
+  const scheduled = dueRun(o.schedule, o.now, new Date(Math.max(created, handled)));
+  return scheduled ? { byRequest, scheduled } : { byRequest };
+}
+
+/**
  * reconcileScan starts a scan of every reachable target (OOS executions of ≤ 50) when one is due:
  * the `ecsops.io/scan-requested-at` annotation has a value not handled yet, or a scheduled run is
  * due (the latest run at or before now and after the last one handled or the object's creation —
@@ -499,15 +523,15 @@ export async function reconcileScan(k: PatchContext, scope: PatchScope): Promise
   const { obj, now } = scope;
   if (!scope.writesAllowed || scope.inFlight.length > 0) return;
   const requested = obj.metadata.annotations?.[SCAN_REQUESTED_ANNOTATION];
-  // A requested scan waits for a target (it is not spent on nothing); a scheduled run passes.
-  const byRequest =
-    requested !== undefined && requested !== scope.lastHandledScanAt && scope.targets.length > 0;
-  let scheduled: Date | undefined;
-  if (scope.scanSchedule) {
-    const created = Date.parse(String(obj.metadata.creationTimestamp ?? '')) || now.getTime();
-    const handled = scope.lastScheduledScanTime ? Date.parse(scope.lastScheduledScanTime) : created;
-    scheduled = dueRun(scope.scanSchedule, now, new Date(Math.max(created, handled)));
-  }
+  const { byRequest, scheduled } = scanDue({
+    requested,
+    lastHandledScanAt: scope.lastHandledScanAt,
+    targets: scope.targets.length,
+    ...(scope.scanSchedule ? { schedule: scope.scanSchedule } : {}),
+    creationTimestamp: obj.metadata.creationTimestamp,
+    lastScheduledScanTime: scope.lastScheduledScanTime,
+    now,
+  });
   if (!byRequest && !scheduled) return;
   if (scheduled) scope.lastScheduledScanTime = toMetaTime(scheduled);
   if (byRequest) scope.lastHandledScanAt = requested;

@@ -111,6 +111,7 @@ describe('ecsops plan (emulator, demo fleet)', () => {
         action: 'install',
         instanceIds: ['i-web0001', 'i-web0002', 'i-web0003', 'i-web0004'],
         batches: [4],
+        immediate: true,
         details: {
           packageName: 'ACS-Extension-node-1853370294850618',
           packageVersion: 'v3',
@@ -182,7 +183,13 @@ describe('ecsops plan (emulator, demo fleet)', () => {
     ];
     const file = join(dir, 'broken.yaml');
     writeFileSync(file, docs.map((d) => stringify(d)).join('---\n'));
-    const plans = JSON.parse(await plan(file)) as Plan[];
+    // A Stalled spec is an error: exit 1 (Terraform's convention), with the plan still printed.
+    const failed = (await plan(file).then(
+      () => ({ code: 0, stdout: '' }),
+      (err: { code: number; stdout: string }) => err,
+    )) as { code: number; stdout: string };
+    expect(failed.code).toBe(1);
+    const plans = JSON.parse(failed.stdout) as Plan[];
     expect(plans.map((p) => [p.name, p.problems.map((x) => x.reason), p.work.length])).toEqual([
       ['no-such-version', ['TemplateNotFound'], 0],
       ['bad-parameter', [expect.stringMatching(/Parameter/)], 0],
@@ -202,9 +209,10 @@ describe('ecsops plan (emulator, demo fleet)', () => {
     const pp = plans.find((p) => p.kind === 'PatchPolicy')!;
     expect(pp.summary.targeted).toBe(6);
     expect(pp.summary.unreachable).toBe(2);
-    expect(pp.work.map((w) => [w.action, w.instanceIds.length, w.batches, w.details.when])).toEqual([
-      ['scan', 4, [4], 'at once'],
-    ]);
+    // The scan-requested annotation of the example (no status in the document: not handled yet).
+    expect(
+      pp.work.map((w) => [w.action, w.instanceIds.length, w.batches, w.details.when, w.immediate]),
+    ).toEqual([['scan', 4, [4], 'at once', true]]);
 
     const app = {
       apiVersion: 'ecsops.io/v1alpha1',
