@@ -105,7 +105,7 @@ export const BlackoutDatesSchema = Type.Array(
   }),
   {
     description:
-      'Local dates (in timeZone) on which the window never opens: YYYY-MM-DD or an inclusive range YYYY-MM-DD/YYYY-MM-DD. An occurrence is skipped when the date it opens on is listed.',
+      'Local dates (in timeZone) no occurrence may touch: YYYY-MM-DD or an inclusive range YYYY-MM-DD/YYYY-MM-DD. An occurrence any part of which falls on a listed date is skipped whole (one opening at 23:00 the evening before is skipped too), and the status names the date.',
     maxItems: 366,
   },
 );
@@ -115,7 +115,7 @@ export function windowProperties(prefix: string) {
   return {
     schedule: CronScheduleSchema(
       `${prefix}.schedule`,
-      'When the window opens: 5-field cron (minute hour day-of-month month day-of-week) in timeZone, e.g. "0 1 * * SAT". DST as Kubernetes CronJob: a time skipped by spring-forward does not open that day; a time in the repeated autumn hour opens once.',
+      'When the window opens: 5-field cron (minute hour day-of-month month day-of-week) in timeZone, e.g. "0 1 * * SAT". DST: an opening time skipped by spring-forward opens once, at the first instant after the gap, and keeps its local end time (opening + duration on the wall clock); a time in the repeated autumn hour opens once.',
     ),
     duration: WindowDurationSchema,
     timeZone: Type.Optional(TimeZoneSchema(`${prefix}.timeZone`)),
@@ -127,6 +127,25 @@ export const MaintenanceWindowSpecSchema = Type.Object(windowProperties('spec'),
   description: 'When changes may start: cron opening time, duration, time zone and blackout dates.',
 });
 export type MaintenanceWindowSpec = Static<typeof MaintenanceWindowSpecSchema>;
+
+/** An occurrence skipped for a blackout date (MaintenanceWindow status and PatchPolicy status.window). */
+export const SkippedOccurrenceSchema = Type.Object(
+  {
+    opensAt: Type.String({
+      format: 'date-time',
+      description: 'When the skipped occurrence would have opened.',
+    }),
+    closesAt: Type.String({ format: 'date-time', description: 'When it would have closed.' }),
+    blackoutDate: Type.String({
+      description: 'The blackout date (local YYYY-MM-DD) it touches: why it does not open.',
+      maxLength: 10,
+    }),
+  },
+  {
+    description:
+      'An occurrence that does not open because part of it falls on a blackout date: the one that would be open now (the window is held), else the first one before the next opening.',
+  },
+);
 
 export const MaintenanceWindowStatusSchema = Type.Object({
   ...commonStatusProperties,
@@ -146,6 +165,7 @@ export const MaintenanceWindowStatusSchema = Type.Object({
       description: 'When the open occurrence closes, or else when the next one will close.',
     }),
   ),
+  skipped: Type.Optional(SkippedOccurrenceSchema),
 });
 export type MaintenanceWindowStatus = Static<typeof MaintenanceWindowStatusSchema>;
 

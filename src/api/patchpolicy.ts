@@ -13,7 +13,12 @@ import {
   instanceRowProperties,
   type ObjectMeta,
 } from './common.js';
-import { CronScheduleSchema, TimeZoneSchema, windowProperties } from './maintenancewindow.js';
+import {
+  CronScheduleSchema,
+  SkippedOccurrenceSchema,
+  TimeZoneSchema,
+  windowProperties,
+} from './maintenancewindow.js';
 
 export const PATCH_POLICY_KIND = 'PatchPolicy';
 export const PATCH_POLICY_PLURAL = 'patchpolicies';
@@ -284,6 +289,7 @@ export const PatchPolicyStatusSchema = Type.Object({
         opensAt: Type.Optional(Type.String({ format: 'date-time' })),
         closesAt: Type.Optional(Type.String({ format: 'date-time', description: 'While open.' })),
         nextOpen: Type.Optional(Type.String({ format: 'date-time' })),
+        skipped: Type.Optional(SkippedOccurrenceSchema),
         message: Type.Optional(Type.String({ maxLength: 512 })),
       },
       { description: 'The install window as of the last reconcile.' },

@@ -1,8 +1,9 @@
 /**
  * MaintenanceWindow reconciler on the shared kit: validates the schedule (cron, IANA time zone,
  * duration, blackout dates — the CRD's CEL rules catch most problems at admission; what only the
- * controller can judge becomes `Stalled`), writes `status.open`, `opensAt`, `nextOpen` and
- * `nextClose`, requeues itself at the next opening or closing, and tells the kinds that reference
+ * controller can judge becomes `Stalled`), writes `status.open`, `opensAt`, `nextOpen`,
+ * `nextClose` and `skipped` (an occurrence held back by a blackout date, named in the Ready
+ * message), requeues itself at the next edge of those, and tells the kinds that reference
  * the window (PatchPolicy) to re-plan whenever its spec changes or it disappears. No cloud calls
  * and no finalizer.
  */
@@ -23,7 +24,13 @@ import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
 import { ReconcileDriver, type BaseScope, type DerivedStatus, type KindHooks } from '../shared/driver.js';
 import type { Outcome } from '../shared/conditions.js';
-import { MaintenanceWindowSchedule, ScheduleError, type WindowState } from '../shared/schedule.js';
+import {
+  describeSkipped,
+  isHeld,
+  MaintenanceWindowSchedule,
+  ScheduleError,
+  type WindowState,
+} from '../shared/schedule.js';
 import { scheduleErrorReason } from '../shared/schedule-errors.js';
 
 /** Longest requeue while waiting for the next opening or closing, milliseconds (bounds jitter to ±30 s). */
@@ -78,11 +85,23 @@ export function deriveWindowStatus(
   const close = st.current?.closesAt ?? st.next?.closesAt;
   if (close) status.nextClose = toMetaTime(close);
   else delete status.nextClose;
+  const sk = st.skipped;
+  if (sk) {
+    status.skipped = {
+      opensAt: toMetaTime(sk.opensAt),
+      closesAt: toMetaTime(sk.closesAt),
+      blackoutDate: sk.blackoutDate,
+    };
+  } else delete status.skipped;
+  const next = st.next
+    ? `next opens at ${status.nextOpen}`
+    : 'the schedule opens no further occurrence within 3 years';
+  const note = sk ? describeSkipped(sk, scope.now) : undefined;
   const message = st.open
-    ? `open until ${status.nextClose}`
-    : st.next
-      ? `closed; next opens at ${status.nextOpen}`
-      : 'closed; the schedule opens no further occurrence within 3 years';
+    ? `open until ${status.nextClose}${note ? `; ${note}` : ''}`
+    : sk && isHeld(sk, scope.now)
+      ? `closed: ${note}; ${next}`
+      : `closed; ${next}${note ? `; ${note}` : ''}`;
   return {
     status,
     outcome: {
@@ -94,12 +113,18 @@ export function deriveWindowStatus(
   };
 }
 
-/** Milliseconds until the window's next opening or closing (bounded), for the requeue. */
+/**
+ * Milliseconds until the window's next opening or closing, or the start or end of an occurrence
+ * skipped for a blackout date (bounded), for the requeue.
+ */
 export function windowRequeueMs(scope: WindowScope): number {
   const st = scope.state;
-  const at = st?.current?.closesAt ?? st?.next?.opensAt;
-  if (!at) return MAX_WINDOW_REQUEUE_MS;
-  return Math.min(MAX_WINDOW_REQUEUE_MS, Math.max(1_000, at.getTime() - scope.now.getTime() + 500));
+  const now = scope.now.getTime();
+  const edges = [st?.current?.closesAt ?? st?.next?.opensAt, st?.skipped?.opensAt, st?.skipped?.closesAt]
+    .map((d) => d?.getTime() ?? Number.NaN)
+    .filter((t) => t > now);
+  if (edges.length === 0) return MAX_WINDOW_REQUEUE_MS;
+  return Math.min(MAX_WINDOW_REQUEUE_MS, Math.max(1_000, Math.min(...edges) - now + 500));
 }
 
 /** The MaintenanceWindow reconciler: the shared driver with this kind's hooks. */

@@ -258,7 +258,8 @@ export class PatchPolicyReconciler implements Reconciler {
 
   /**
    * The lowest of: the compliance interval, the execution poll delay, the next scheduled scan, and
-   * the window's next edge (opening, the last start time before minRemaining, closing). Scheduled
+   * the window's next edge (opening, the last start time before minRemaining, closing, and the
+   * start and end of an occurrence skipped for a blackout date, which status names). Scheduled
    * instants get +500 ms so the reconcile lands after them. Milliseconds; the controller adds ±5 %
    * jitter, so long waits are cut to the interval and re-planned closer to the instant.
    */
@@ -282,6 +283,8 @@ export class PatchPolicyReconciler implements Reconciler {
     const w = scope.window;
     if (w) {
       at(w.state.next?.opensAt);
+      at(w.state.skipped?.opensAt);
+      at(w.state.skipped?.closesAt);
       if (w.state.current) {
         at(w.state.current.closesAt);
         at(new Date(w.state.current.closesAt.getTime() - w.minRemainingMs));

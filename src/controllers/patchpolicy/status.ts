@@ -33,6 +33,7 @@ import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { Outcome, Verdict } from '../shared/conditions.js';
 import type { DerivedStatus } from '../shared/driver.js';
 import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
+import { describeSkipped, isHeld } from '../shared/schedule.js';
 import { writeWorkStatus } from '../shared/tracked.js';
 import { inFlightOf, nextScanAt, type PatchScope } from './phases.js';
 
@@ -157,6 +158,8 @@ export interface PatchVerdictFacts {
   nextScan?: string;
   nextWindow?: string;
   windowOpen: boolean;
+  /** A window occurrence skipped for a blackout date (`held`: it would be open now). */
+  windowSkipped?: { opensAt: string; closesAt: string; blackoutDate: string; held: boolean };
   /** Install candidates waiting for another resource's work on the same instances (cross-kind lock). */
   lockWait?: { count: number; holder: string };
 }
@@ -214,7 +217,9 @@ export function compliantCondition(s: PatchSummary): Verdict['ready'] & { type: 
  * - no targets → Ready=True `NoTargets`; all unreachable → Ready=False `AllTargetsUnreachable`;
  * - scans / installs running → Ready=False `ScanInProgress` / `InstallInProgress`, Reconciling=True;
  * - failed installs → Ready=False `InstallFailed`; a failed last scan → `ScanFailed`;
- * - suspended → Ready=False `Suspended`; otherwise Ready=True `Operating` with the next scan and window.
+ * - suspended → Ready=False `Suspended`; otherwise Ready=True `Operating` with the next scan and
+ *   window, naming the blackout date that holds the window back (or skips an occurrence before the
+ *   next opening).
  */
 export function patchPolicyVerdict(f: PatchVerdictFacts): Verdict {
   const s = f.summary;
@@ -264,13 +269,20 @@ export function patchPolicyVerdict(f: PatchVerdictFacts): Verdict {
   if (f.lastScan && (f.lastScan.result === 'Failed' || f.lastScan.result === 'PartiallyFailed'))
     return notReady(ScanFailedReason, f.lastScan.message ?? 'the last patch scan failed');
   if (f.suspended) return notReady(SuspendedReason, 'suspended: no scan or install starts');
+  const sk = f.windowSkipped;
   const parts = [
     f.nextScan ? `next scan at ${f.nextScan}` : 'no scan schedule',
+    sk?.held
+      ? `maintenance window held for blackout date ${sk.blackoutDate} (the occurrence from ${sk.opensAt} to ${sk.closesAt} is skipped)`
+      : undefined,
     f.windowOpen
       ? 'maintenance window open'
       : f.nextWindow
         ? `next window opens at ${f.nextWindow}`
         : undefined,
+    sk && !sk.held
+      ? `the window occurrence opening at ${sk.opensAt} is skipped for blackout date ${sk.blackoutDate}`
+      : undefined,
   ].filter(Boolean);
   return { ready: { status: 'True', reason: OperatingReason, message: parts.join('; ') }, extra };
 }
@@ -349,19 +361,31 @@ export function derivePatchPolicyStatus(
     const w = scope.window;
     if (w) {
       const cur = w.state.current;
+      const sk = w.state.skipped;
       const running = inFlightOf(scope, 'install').length;
+      const notes = [
+        !w.state.open && running > 0
+          ? obj.spec.install?.cancelAtWindowEnd
+            ? `window closed; ${running} install execution(s) started inside it are being cancelled`
+            : `window closed; ${running} install execution(s) started inside it are left to finish`
+          : undefined,
+        sk ? describeSkipped(sk, scope.now) : undefined,
+      ].filter((n): n is string => n !== undefined);
       status.window = {
         ...(w.name ? { name: w.name } : {}),
         open: w.state.open,
         ...(cur ? { opensAt: toMetaTime(cur.opensAt), closesAt: toMetaTime(cur.closesAt) } : {}),
         ...(w.state.next ? { nextOpen: toMetaTime(w.state.next.opensAt) } : {}),
-        ...(!w.state.open && running > 0
+        ...(sk
           ? {
-              message: obj.spec.install?.cancelAtWindowEnd
-                ? `window closed; ${running} install execution(s) started inside it are being cancelled`
-                : `window closed; ${running} install execution(s) started inside it are left to finish`,
+              skipped: {
+                opensAt: toMetaTime(sk.opensAt),
+                closesAt: toMetaTime(sk.closesAt),
+                blackoutDate: sk.blackoutDate,
+              },
             }
           : {}),
+        ...(notes.length > 0 ? { message: notes.join('; ') } : {}),
       };
     } else if (!obj.spec.install) delete status.window;
   }
@@ -383,6 +407,9 @@ export function derivePatchPolicyStatus(
     ...(status.nextScan ? { nextScan: status.nextScan } : {}),
     ...(status.window?.nextOpen ? { nextWindow: status.window.nextOpen } : {}),
     windowOpen: status.window?.open === true,
+    ...(status.window?.skipped && scope.window?.state.skipped
+      ? { windowSkipped: { ...status.window.skipped, held: isHeld(scope.window.state.skipped, scope.now) } }
+      : {}),
     ...(scope.lockWait ? { lockWait: scope.lockWait } : {}),
   });
   return { status, counts: status.summary as Record<string, number>, outcome: { kind: 'verdict', verdict } };

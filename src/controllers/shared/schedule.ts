@@ -3,7 +3,8 @@
  * on a schedule or only inside a window (PatchPolicy today; AppRelease and EcsExtension updates may
  * be gated by a MaintenanceWindow later). Pure: time is always passed in.
  *
- * Semantics follow Kubernetes CronJob (robfig/cron v3 `SpecSchedule.Next` with `spec.timeZone`):
+ * {@link CronSchedule} (PatchPolicy scans) follows Kubernetes CronJob (robfig/cron v3
+ * `SpecSchedule.Next` with `spec.timeZone`):
  * - 5-field cron (minute hour day-of-month month day-of-week) or one of the macros `@yearly`,
  *   `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`; day-of-week 0–6 (Sunday 0).
  * - Spring forward: a wall-clock time that does not exist that day (02:30 in America/New_York on
@@ -13,9 +14,15 @@
  *   CronJob fires twice there; running maintenance twice is never wanted, so this deviates.
  * - Missed runs: only the latest missed run is due, never a burst (CronJob with
  *   `startingDeadlineSeconds` of one period): see {@link dueRun}.
+ *
+ * {@link MaintenanceWindowSchedule} deliberately departs from CronJob on the spring-forward night:
+ * a window is never lost to the gap (it opens once, at the first instant after it, and keeps its
+ * wall-clock end time), and a blackout date blocks every occurrence that touches it, not only the
+ * ones that open on it. See the class comment.
  */
 import { Cron } from 'croner';
 import parseDuration from 'parse-duration';
+import { toMetaTime } from '../../runtime/conditions.js';
 
 /** Which part of a schedule is invalid. */
 export type ScheduleField = 'schedule' | 'timeZone' | 'duration' | 'blackoutDates';
@@ -66,9 +73,68 @@ export function localDate(at: Date, timeZone: string): string {
 /** Iteration cap when skipping DST-shifted or blacked-out runs (about 3 years of daily runs). */
 const MAX_STEPS = 1100;
 
+const HOUR_MS = 3_600_000;
+
+const wallFormats = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * The local wall-clock time of `at` in `timeZone`, as the epoch milliseconds those calendar fields
+ * would have in UTC (so wall-clock arithmetic is plain addition, free of DST).
+ */
+export function wallClock(at: Date | number, timeZone: string): number {
+  let format = wallFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    wallFormats.set(timeZone, format);
+  }
+  const t = typeof at === 'number' ? at : at.getTime();
+  const f: Record<string, number> = {};
+  for (const part of format.formatToParts(t)) f[part.type] = Number(part.value);
+  const fields = Date.UTC(f.year ?? 0, (f.month ?? 1) - 1, f.day, f.hour, f.minute, f.second);
+  return fields + (((t % 1000) + 1000) % 1000);
+}
+
+/** UTC offset of `timeZone` at instant `t`, milliseconds (wall clock minus UTC). */
+function offsetAt(t: number, timeZone: string): number {
+  return wallClock(t, timeZone) - t;
+}
+
+/**
+ * The instant a local wall-clock time names in `timeZone` (`wall` as from {@link wallClock}): the
+ * earlier one when the autumn change repeats it; when spring-forward skips it, the first instant
+ * after the gap (03:00 EDT for 02:30 in America/New_York on 2026-03-08), with `skipped` true.
+ */
+export function instantOf(wall: number, timeZone: string): { at: number; skipped: boolean } {
+  // Offsets span UTC-12..UTC+14, and a zone changes offset at most once in such a stretch.
+  const early = offsetAt(wall - 15 * HOUR_MS, timeZone);
+  const late = offsetAt(wall + 15 * HOUR_MS, timeZone);
+  const fits = [wall - early, wall - late].filter((t) => wallClock(t, timeZone) === wall);
+  if (fits.length > 0) return { at: Math.min(...fits), skipped: false };
+  // In a gap: the offset is `early` at lo and `late` at hi; find the first instant of `late`.
+  let lo = Math.min(wall - early, wall - late);
+  let hi = Math.max(wall - early, wall - late);
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (offsetAt(mid, timeZone) === early) lo = mid;
+    else hi = mid;
+  }
+  return { at: hi, skipped: true };
+}
+
 /** A 5-field cron schedule in an IANA time zone; see the module comment for its semantics. */
 export class CronSchedule {
   private readonly cron: Cron;
+  /** The 5-field pattern (a macro expanded). */
+  readonly pattern: string;
 
   /**
    * @param schedule 5-field cron or a macro, e.g. `0 3 * * *`, `0 1 * * SAT`, `@daily`.
@@ -82,6 +148,7 @@ export class CronSchedule {
     checkTimeZone(timeZone);
     const trimmed = schedule.trim();
     const pattern = MACROS[trimmed.toLowerCase()] ?? trimmed;
+    this.pattern = pattern;
     if (pattern.split(/\s+/).length !== 5) {
       throw new ScheduleError(
         'schedule',
@@ -148,10 +215,16 @@ export interface WindowSpec {
   blackoutDates?: readonly string[];
 }
 
-/** One occurrence of a window. */
+/** One occurrence of a window: open from `opensAt` (inclusive) to `closesAt` (exclusive). */
 export interface WindowOccurrence {
   opensAt: Date;
   closesAt: Date;
+}
+
+/** An occurrence that does not open because it touches a blackout date. */
+export interface SkippedOccurrence extends WindowOccurrence {
+  /** The first blackout date (local, `YYYY-MM-DD`) the occurrence touches. */
+  blackoutDate: string;
 }
 
 /** Where `now` stands relative to a window. */
@@ -161,6 +234,29 @@ export interface WindowState {
   current?: WindowOccurrence;
   /** The next occurrence that opens after `now` (blackout dates skipped). */
   next?: WindowOccurrence;
+  /**
+   * An occurrence skipped for a blackout date: when closed, the one that would be open at `now`
+   * (the window is held: `skipped.opensAt <= now`); otherwise the first one between `now` and
+   * `next`. Absent when no blackout date holds the window back.
+   */
+  skipped?: SkippedOccurrence;
+}
+
+/** True when `now` is inside the skipped occurrence (the window is held by its blackout date). */
+export function isHeld(skipped: SkippedOccurrence, now: Date): boolean {
+  return skipped.opensAt.getTime() <= now.getTime();
+}
+
+/**
+ * Names the blackout date that holds a window back, for status messages: `held for blackout date
+ * D (the occurrence from A to B is skipped)` while `now` is inside the skipped occurrence, else
+ * `the occurrence opening at A is skipped for blackout date D`.
+ */
+export function describeSkipped(skipped: SkippedOccurrence, now: Date): string {
+  const opens = toMetaTime(skipped.opensAt);
+  return isHeld(skipped, now)
+    ? `held for blackout date ${skipped.blackoutDate} (the occurrence from ${opens} to ${toMetaTime(skipped.closesAt)} is skipped)`
+    : `the occurrence opening at ${opens} is skipped for blackout date ${skipped.blackoutDate}`;
 }
 
 /** Longest window duration accepted (7 days), milliseconds. */
@@ -184,14 +280,33 @@ function parseBlackouts(list: readonly string[]): Array<[string, string]> {
 }
 
 /**
- * Occurrences of a {@link WindowSpec}. An occurrence opens at each cron run whose local date (in
- * the window's zone) is not a blackout date, and closes `duration` later.
+ * Occurrences of a {@link WindowSpec}. The cron is read on the window time zone's wall clock; each
+ * run opens an occurrence that stays open for `duration` (elapsed time), except:
+ *
+ * - **Spring forward** (unlike CronJob, whose run is skipped, and unlike {@link CronSchedule}):
+ *   an opening time the clock jumps over opens once, at the first instant after the gap, and
+ *   keeps its wall-clock end time (opening + duration on the local clock): 02:30 + 4h in
+ *   America/New_York on 2026-03-08 opens at 03:00 EDT and closes at 06:30 EDT, so it is shorter by
+ *   the part of it the clock skipped. When that end is skipped too (a window shorter than the jump
+ *   that lies wholly inside it), it opens at the first instant after the gap for its full
+ *   duration. Runs that land on the same instant (several openings inside one gap) are one
+ *   occurrence, closing at the latest of their ends.
+ * - **Fall back**: an opening time in the repeated hour opens once, at its first (daylight-time)
+ *   instance, as {@link CronSchedule}.
+ * - **Blackout dates** block every occurrence that touches them: one whose open span
+ *   [opensAt, closesAt) includes any moment of a blackout date (local dates in the window's time
+ *   zone) does not open at all, so a window opening at 23:00 the evening before a blackout date
+ *   is skipped whole rather than cut at midnight: an install batch started inside a cut window
+ *   could still run, and reboot, into the blackout day. A window ending exactly at midnight does
+ *   not touch the next day.
  */
 export class MaintenanceWindowSchedule {
   readonly cron: CronSchedule;
   /** Window length, milliseconds. */
   readonly durationMs: number;
   private readonly blackouts: Array<[string, string]>;
+  /** The cron evaluated on wall-clock times (see {@link wallClock}): UTC has no DST. */
+  private readonly wall: Cron;
 
   /** @throws ScheduleError naming the invalid field. */
   constructor(readonly spec: WindowSpec) {
@@ -205,38 +320,108 @@ export class MaintenanceWindowSchedule {
     }
     this.durationMs = ms;
     this.blackouts = parseBlackouts(spec.blackoutDates ?? []);
+    this.wall = new Cron(this.cron.pattern, { timezone: 'UTC', paused: true });
   }
 
-  /** True when the occurrence opening at `opensAt` falls on a blackout date. */
-  isBlackedOut(opensAt: Date): boolean {
-    if (this.blackouts.length === 0) return false;
-    const day = localDate(opensAt, this.cron.timeZone);
-    return this.blackouts.some(([from, to]) => day >= from && day <= to);
+  private get timeZone(): string {
+    return this.cron.timeZone;
+  }
+
+  /**
+   * The first blackout date (local `YYYY-MM-DD`) that any moment of `occ` falls on, or undefined
+   * when the occurrence may open.
+   */
+  blackoutDate(occ: WindowOccurrence): string | undefined {
+    if (this.blackouts.length === 0) return undefined;
+    const first = localDate(occ.opensAt, this.timeZone);
+    const last = localDate(new Date(occ.closesAt.getTime() - 1), this.timeZone);
+    let found: string | undefined;
+    for (const [from, to] of this.blackouts) {
+      if (from > last || to < first) continue;
+      const day = from > first ? from : first;
+      if (found === undefined || day < found) found = day;
+    }
+    return found;
+  }
+
+  /** The occurrence opened by the wall-clock cron run `wallRun` (DST as in the class comment). */
+  private occurrence(wallRun: number): WindowOccurrence {
+    const open = instantOf(wallRun, this.timeZone);
+    let closes = open.at + this.durationMs;
+    if (open.skipped) {
+      const end = instantOf(wallRun + this.durationMs, this.timeZone).at; // keeps its end time
+      if (end > open.at) closes = end;
+    }
+    return { opensAt: new Date(open.at), closesAt: new Date(closes) };
+  }
+
+  /** Occurrences opening after `after`, earliest first (runs opening at one instant merged). */
+  private *occurrencesAfter(after: number): Generator<WindowOccurrence> {
+    // Openings never come before their wall-clock time's first instance, so no earlier run opens
+    // after `after`; later runs in a repeated hour may still open before it (and are passed over).
+    let ref = new Date(wallClock(after, this.timeZone));
+    let pending: WindowOccurrence | undefined;
+    for (let i = 0; i < MAX_STEPS; i++) {
+      const run = this.wall.nextRun(ref);
+      if (!run) break;
+      ref = run;
+      const occ = this.occurrence(run.getTime());
+      if (occ.opensAt.getTime() <= after) continue;
+      if (pending && pending.opensAt.getTime() !== occ.opensAt.getTime()) yield pending;
+      else if (pending && pending.closesAt > occ.closesAt) occ.closesAt = pending.closesAt;
+      pending = occ;
+    }
+    if (pending) yield pending;
+  }
+
+  /**
+   * Occurrences opening at or before `atOrBefore` and less than `duration` before it, latest
+   * first (runs opening at one instant merged).
+   */
+  private *occurrencesBefore(atOrBefore: number): Generator<WindowOccurrence> {
+    // A run later on the wall clock than `atOrBefore` opens at or before it only when the clock was
+    // set back less than the size of that change ago (the repeated hour): start that much later.
+    const setBack = offsetAt(atOrBefore - 3 * HOUR_MS, this.timeZone) - offsetAt(atOrBefore, this.timeZone);
+    let ref = new Date(wallClock(atOrBefore, this.timeZone) + Math.max(0, setBack) + 1);
+    let pending: WindowOccurrence | undefined;
+    for (let i = 0; i < MAX_STEPS; i++) {
+      const [run] = this.wall.previousRuns(1, ref);
+      if (!run) break;
+      ref = run;
+      const occ = this.occurrence(run.getTime());
+      const opens = occ.opensAt.getTime();
+      if (opens > atOrBefore) continue;
+      if (atOrBefore - opens >= this.durationMs) break;
+      if (pending && pending.opensAt.getTime() !== opens) yield pending;
+      else if (pending && pending.closesAt > occ.closesAt) occ.closesAt = pending.closesAt;
+      pending = occ;
+    }
+    if (pending) yield pending;
   }
 
   /** The window's state at `now`; see {@link WindowState}. */
   stateAt(now: Date): WindowState {
     const state: WindowState = { open: false };
-    let ref = now;
-    for (let i = 0; i < MAX_STEPS; i++) {
-      const run = this.cron.previous(ref);
-      if (!run || now.getTime() - run.getTime() >= this.durationMs) break;
-      if (!this.isBlackedOut(run)) {
+    const t = now.getTime();
+    let held: SkippedOccurrence | undefined;
+    for (const occ of this.occurrencesBefore(t)) {
+      if (occ.closesAt.getTime() <= t) continue;
+      const blackoutDate = this.blackoutDate(occ);
+      if (blackoutDate === undefined) {
         state.open = true;
-        state.current = { opensAt: run, closesAt: new Date(run.getTime() + this.durationMs) };
+        state.current = occ;
         break;
       }
-      ref = new Date(run.getTime() - 1);
+      held ??= { ...occ, blackoutDate };
     }
-    let after = now;
-    for (let i = 0; i < MAX_STEPS; i++) {
-      const run = this.cron.next(after);
-      if (!run) break;
-      if (!this.isBlackedOut(run)) {
-        state.next = { opensAt: run, closesAt: new Date(run.getTime() + this.durationMs) };
+    if (held && !state.open) state.skipped = held;
+    for (const occ of this.occurrencesAfter(t)) {
+      const blackoutDate = this.blackoutDate(occ);
+      if (blackoutDate === undefined) {
+        state.next = occ;
         break;
       }
-      after = run;
+      state.skipped ??= { ...occ, blackoutDate };
     }
     return state;
   }
