@@ -1,8 +1,15 @@
 -- Argo CD health check for ecsops.io MaintenanceWindow (argocd-cm key
--- resource.customizations.health.ecsops.io_MaintenanceWindow). Healthy once the controller has
--- validated the schedule (Ready=True, open or closed: the message says which and until when);
--- Degraded when Stalled (a schedule, time zone or blackout date the controller cannot use);
--- Progressing before the current generation was observed. Lua 5.1, Argo CD's sandbox (no string.*).
+-- resource.customizations.health.ecsops.io_MaintenanceWindow). Argo CD runs it with the live
+-- object in the global `obj` and expects { status = Healthy | Progressing | Degraded, message }.
+-- A MaintenanceWindow has no spec.suspend (it starts nothing itself), so never Suspended.
+--
+-- Rules, in order:
+--   1. status.observedGeneration missing or behind metadata.generation -> Progressing.
+--   2. Stalled=True (a schedule, time zone or blackout date the controller cannot use) -> Degraded.
+--   3. Ready=True (open or closed: the message says which and until when) -> Healthy.
+--   4. Anything else (first visit, a retried error) -> Progressing.
+-- Lua 5.1 in Argo CD's sandbox (base, table and package libraries only: no string.*);
+-- health-maintenancewindow_test.yaml holds its cases.
 
 local hs = { status = "Progressing", message = "Waiting for the ecsops controller to reconcile" }
 
@@ -18,20 +25,46 @@ local function findCondition(conditions, conditionType)
   return nil
 end
 
+local function describe(c)
+  if c == nil then
+    return ""
+  end
+  local text = c.reason or ""
+  if c.message ~= nil and c.message ~= "" then
+    if text ~= "" then
+      text = text .. ": " .. c.message
+    else
+      text = c.message
+    end
+  end
+  return text
+end
+
 local status = obj.status or {}
 local generation = (obj.metadata or {}).generation
 if status.observedGeneration == nil or (generation ~= nil and status.observedGeneration < generation) then
+  if generation ~= nil then
+    hs.message = "Waiting for the ecsops controller to observe generation " .. tostring(generation)
+  end
   return hs
 end
+
 local stalled = findCondition(status.conditions, "Stalled")
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
-  hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
+  hs.message = describe(stalled)
+  if hs.message == "" then
+    hs.message = "Stalled"
+  end
   return hs
 end
+
 local ready = findCondition(status.conditions, "Ready")
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
-  hs.message = (ready.reason or "") .. ": " .. (ready.message or "")
+end
+local text = describe(ready)
+if text ~= "" then
+  hs.message = text
 end
 return hs

@@ -12,8 +12,11 @@ import { fileURLToPath } from 'node:url';
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ARGOCD = join(REPO_ROOT, 'deploy', 'argocd');
 
-/** ecsops.io kinds whose keys argocd-cm.yaml carries. */
-export const ARGOCD_KINDS = ['EcsExtension', 'AppRelease', 'PatchPolicy'] as const;
+/**
+ * ecsops.io kinds whose keys argocd-cm.yaml carries: every kind the controller serves
+ * (test/unit/deploy/drift.test.ts checks this against crds/ and the docs' lists of keys).
+ */
+export const ARGOCD_KINDS = ['EcsExtension', 'AppRelease', 'PatchPolicy', 'MaintenanceWindow'] as const;
 export type ArgocdKind = (typeof ARGOCD_KINDS)[number];
 
 /** The health script of each kind (files in deploy/argocd). */
@@ -21,10 +24,28 @@ export const HEALTH_SCRIPTS: Readonly<Record<ArgocdKind, string>> = {
   EcsExtension: 'health-ecsops.io.lua',
   AppRelease: 'health-apprelease.lua',
   PatchPolicy: 'health-patchpolicy.lua',
+  MaintenanceWindow: 'health-maintenancewindow.lua',
 };
+
+/**
+ * The cases of each health script, in Argo CD's resource_customizations test format (files in
+ * deploy/argocd; run in gopher-lua by argocd-gopher-lua.test.ts and in fengari by
+ * argocd-health.test.ts).
+ */
+export const HEALTH_TESTS: Readonly<Record<ArgocdKind, string>> = {
+  EcsExtension: 'health_test.yaml',
+  AppRelease: 'health-apprelease_test.yaml',
+  PatchPolicy: 'health-patchpolicy_test.yaml',
+  MaintenanceWindow: 'health-maintenancewindow_test.yaml',
+};
+
+/** The kinds with `spec.suspend` (a MaintenanceWindow starts nothing itself, so has none). */
+const SUSPENDABLE: readonly ArgocdKind[] = ['EcsExtension', 'AppRelease', 'PatchPolicy'];
 
 /** Actions only some kinds have (discovery.lua offers them only to these kinds); the rest are common. */
 export const KIND_ONLY_ACTIONS: Readonly<Record<string, readonly ArgocdKind[]>> = {
+  suspend: SUSPENDABLE,
+  resume: SUSPENDABLE,
   promote: ['AppRelease'],
   pause: ['AppRelease'],
   'scan-now': ['PatchPolicy'],

@@ -1,11 +1,12 @@
--- Argo CD resource actions for ecsops.io kinds (every kind carries the reconcile annotation and
--- spec.suspend; AppRelease adds promote and pause). Install under the argocd-cm key
--- resource.customizations.actions.ecsops.io_<Kind> (see ../README.md).
+-- Argo CD resource actions for ecsops.io kinds (every kind honours the reconcile annotation; all
+-- but MaintenanceWindow have spec.suspend; AppRelease adds promote and pause). Install under the
+-- argocd-cm key resource.customizations.actions.ecsops.io_<Kind> (see ../README.md).
 --
 -- Offers:
 --   reconcile  set ecsops.io/reconcile-requested-at to now: the controller reconciles at once
---   suspend    spec.suspend = true: no cloud writes (offered unless already suspended)
---   resume     spec.suspend = false (offered only while suspended)
+--   suspend    spec.suspend = true: no cloud writes (offered unless already suspended; not for
+--              MaintenanceWindow, which has no spec.suspend and starts nothing itself)
+--   resume     spec.suspend = false (offered only while suspended; not for MaintenanceWindow)
 -- and for AppRelease:
 --   promote    set ecsops.io/promote-requested-at to now (and spec.paused = false): continue a
 --              paused rollout (offered only while status.phase is Paused or spec.paused is true)
@@ -16,8 +17,10 @@
 local suspended = obj.spec ~= nil and obj.spec.suspend == true
 local actions = {}
 actions["reconcile"] = {}
-actions["suspend"] = { disabled = suspended }
-actions["resume"] = { disabled = not suspended }
+if obj.kind ~= "MaintenanceWindow" then
+  actions["suspend"] = { disabled = suspended }
+  actions["resume"] = { disabled = not suspended }
+end
 if obj.kind == "AppRelease" then
   local paused = obj.spec ~= nil and obj.spec.paused == true
   local held = obj.status ~= nil and obj.status.phase == "Paused"

@@ -1,27 +1,52 @@
 /**
- * Runs the Argo CD health check and resource actions in gopher-lua — the Lua 5.1 VM Argo CD
- * embeds — through test/tools/luacheck, with Argo CD's sandbox: only the base, table and package
- * libraries, `os` (time, date) only through require("os"), a 1 s deadline, the result converted
- * to JSON by gopher-json. argocd-health.test.ts runs the health cases in fengari (Lua 5.3) as
- * well; this file is the one that catches 5.3-only syntax and library use.
+ * Runs every Argo CD health check (one per ecsops.io kind, on its own `*_test.yaml`) and the
+ * resource actions in gopher-lua — the Lua 5.1 VM Argo CD embeds — through test/tools/luacheck,
+ * with Argo CD's sandbox: only the base, table and package libraries, `os` (time, date) only
+ * through require("os"), a 1 s deadline, the result converted to JSON by gopher-json.
+ * argocd-health.test.ts runs the health cases in fengari (Lua 5.3) as well; this file is the one
+ * that catches 5.3-only syntax and library use. The test files use Argo CD's format exactly
+ * (luacheck rejects unknown fields), so Argo CD's own runner could read them too.
  *
  * Needs luacheck (`bash test/tools/build.sh luacheck`, ~20 s): skipped with a message when it is
  * missing, except in CI, where a missing tool fails.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { RECONCILE_REQUESTED_ANNOTATION } from '../../../src/api/common.js';
+import { ARGOCD_KINDS, HEALTH_SCRIPTS, HEALTH_TESTS } from '../../tools/gen-argocd-cm.js';
 import { findTool, toolPath, toolTitle } from '../../tools/tools.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const ARGOCD = join(ROOT, 'deploy', 'argocd');
 const ACTIONS = join(ARGOCD, 'actions');
 const NOW = '2026-01-02T03:04:05Z';
+
+interface HealthCase {
+  healthStatus: { status: string; message: string };
+  inputPath: string;
+}
+
+/** The ecsops.io kinds of crds/, and whether each has spec.suspend (then its health can be Suspended). */
+const CRD_KINDS = new Map(
+  readdirSync(join(ROOT, 'crds'))
+    .filter((f) => f.startsWith('ecsops.io_'))
+    .map((f) => {
+      const crd = parse(readFileSync(join(ROOT, 'crds', f), 'utf8')) as {
+        spec: {
+          names: { kind: string };
+          versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: { properties: object } } } } }>;
+        };
+      };
+      const spec = crd.spec.versions[0]!.schema.openAPIV3Schema.properties.spec.properties;
+      return [crd.spec.names.kind, 'suspend' in spec] as const;
+    }),
+);
+const SUSPENDABLE = new Set([...CRD_KINDS].filter(([, suspend]) => suspend).map(([kind]) => kind));
 
 const luacheck = findTool('luacheck');
 const tmp = mkdtempSync(join(tmpdir(), 'ecsops-luacheck-'));
@@ -63,28 +88,30 @@ function evalLua(
 }
 
 describe.skipIf(luacheck.skip)(`Argo CD Lua scripts in gopher-lua ${toolTitle(luacheck)}`, () => {
-  it('the health check passes every case of health_test.yaml in the default sandbox', () => {
-    const r = run('health', join(ARGOCD, 'health-ecsops.io.lua'), join(ARGOCD, 'health_test.yaml'));
-    const cases = (parse(readFileSync(join(ARGOCD, 'health_test.yaml'), 'utf8')) as { tests: unknown[] })
-      .tests;
-    expect(
-      r.lines.filter((l) => l.verdict === 'FAIL'),
-      r.stdout,
-    ).toEqual([]);
-    expect(r.lines.length).toBe(cases.length);
-    expect(r.status, r.stdout).toBe(0);
-  });
+  it.each(ARGOCD_KINDS.map((k) => [k, HEALTH_SCRIPTS[k], HEALTH_TESTS[k]] as const))(
+    '%s: %s passes every case of %s in the default sandbox',
+    (kind, script, testFile) => {
+      const r = run('health', join(ARGOCD, script), join(ARGOCD, testFile));
+      const cases = (parse(readFileSync(join(ARGOCD, testFile), 'utf8')) as { tests: HealthCase[] }).tests;
+      expect(
+        r.lines.filter((l) => l.verdict === 'FAIL'),
+        r.stdout,
+      ).toEqual([]);
+      expect(r.lines.length, r.stdout).toBe(cases.length);
+      expect(r.status, r.stdout).toBe(0);
+      // Healthy, Progressing and Degraded for every kind; Suspended where the kind has spec.suspend.
+      const want = ['Degraded', 'Healthy', 'Progressing', ...(SUSPENDABLE.has(kind) ? ['Suspended'] : [])];
+      expect([...new Set(cases.map((c) => c.healthStatus.status))].sort(), testFile).toEqual(want.sort());
+    },
+  );
 
-  it('the AppRelease health check passes every case of health-apprelease_test.yaml in the default sandbox', () => {
-    const file = join(ARGOCD, 'health-apprelease_test.yaml');
-    const r = run('health', join(ARGOCD, 'health-apprelease.lua'), file);
-    const cases = (parse(readFileSync(file, 'utf8')) as { tests: unknown[] }).tests;
-    expect(
-      r.lines.filter((l) => l.verdict === 'FAIL'),
-      r.stdout,
-    ).toEqual([]);
-    expect(r.lines.length).toBe(cases.length);
-    expect(r.status, r.stdout).toBe(0);
+  it('every health script and every health test file in deploy/argocd is run above, for every CRD kind', () => {
+    expect([...ARGOCD_KINDS].sort()).toEqual([...CRD_KINDS.keys()].sort());
+    const files = readdirSync(ARGOCD);
+    expect(files.filter((f) => /^health.*\.lua$/.test(f)).sort()).toEqual(
+      Object.values(HEALTH_SCRIPTS).sort(),
+    );
+    expect(files.filter((f) => /_test\.yaml$/.test(f)).sort()).toEqual(Object.values(HEALTH_TESTS).sort());
   });
 
   it('every action and the discovery pass the cases of actions/action_test.yaml', () => {

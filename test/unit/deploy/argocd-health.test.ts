@@ -1,14 +1,16 @@
 /**
- * Runs deploy/argocd/health-ecsops.io.lua on the cases of deploy/argocd/health_test.yaml (Argo CD's
- * resource_customizations test format) in fengari, a Lua VM written in JavaScript, so CI checks
- * the health script without a Lua interpreter installed. Argo CD itself runs gopher-lua (Lua 5.1);
- * the script sticks to what 5.1 and 5.3 share.
+ * Runs each kind's Argo CD health script (deploy/argocd/health-*.lua) on the cases of its test file
+ * (Argo CD's resource_customizations test format) in fengari, a Lua VM written in JavaScript, so CI
+ * checks the health scripts without a Lua interpreter installed. Argo CD itself runs gopher-lua
+ * (Lua 5.1); the scripts stick to what 5.1 and 5.3 share (argocd-gopher-lua.test.ts runs the same
+ * cases there).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { ARGOCD_KINDS, HEALTH_SCRIPTS, HEALTH_TESTS } from '../../tools/gen-argocd-cm.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const ARGOCD_DIR = join(ROOT, 'deploy', 'argocd');
@@ -142,18 +144,21 @@ describe('Argo CD health check for ecsops.io kinds', () => {
   });
 });
 
-// PatchPolicy and MaintenanceWindow scripts (health-patchpolicy_test.yaml names the script per case).
-const kindCases = (
-  parse(readFileSync(join(ARGOCD_DIR, 'health-patchpolicy_test.yaml'), 'utf8')) as {
-    tests: Array<HealthCase & { script: string }>;
-  }
-).tests;
-describe('Argo CD health checks for PatchPolicy and MaintenanceWindow', () => {
-  it.each(kindCases.map((c) => [`${c.script} ${c.inputPath}`, c] as const))('%s', (_name, c) => {
-    const obj = parse(readFileSync(join(ARGOCD_DIR, c.inputPath), 'utf8')) as unknown;
-    expect(runHealth(obj, readFileSync(join(ARGOCD_DIR, c.script), 'utf8'))).toEqual(c.healthStatus);
-  });
-});
+// The other kinds (PatchPolicy, MaintenanceWindow, and any kind added to ARGOCD_KINDS): each
+// script on the cases of its own test file (the two kinds above have their own describe blocks).
+const otherKinds = ARGOCD_KINDS.filter((k) => k !== 'EcsExtension' && k !== 'AppRelease');
+describe.each(otherKinds.map((k) => [k, HEALTH_SCRIPTS[k], HEALTH_TESTS[k]] as const))(
+  'Argo CD health check for %s (%s on %s)',
+  (_kind, script, testFile) => {
+    const source = readFileSync(join(ARGOCD_DIR, script), 'utf8');
+    const kindCases = (parse(readFileSync(join(ARGOCD_DIR, testFile), 'utf8')) as { tests: HealthCase[] })
+      .tests;
+    it.each(kindCases.map((c) => [c.inputPath, c] as const))('%s', (_name, c) => {
+      const obj = parse(readFileSync(join(ARGOCD_DIR, c.inputPath), 'utf8')) as unknown;
+      expect(runHealth(obj, source)).toEqual(c.healthStatus);
+    });
+  },
+);
 
 // AppRelease: its own script (Paused → Suspended, RolledBack / Failed → Degraded).
 const appCases = (

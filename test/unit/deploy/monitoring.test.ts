@@ -7,20 +7,27 @@
  *  - every dashboard expression parses (each wrapped as a recording rule, then
  *    `promtool check rules`), Grafana variables replaced by sample values;
  *  - `promtool test rules deploy/monitoring-tests/alerts.test.yaml`, which must fire and not fire
- *    every alert, including before its `for:` has elapsed.
+ *    every alert, including before its `for:` has elapsed;
+ *  - the "Resources not converged" table selects every kind's unhealthy states (instance states
+ *    of each kind's summary, AppRelease rollouts that ended RolledBack or Failed, reconciles that
+ *    ended Stalled, per kind) and none of the healthy ones: statically, and evaluated by promtool
+ *    on series for every kind and state.
  *
  * promtool comes from `bash test/tools/build.sh promtool`: without it the promtool tests skip
  * with a message, except in CI (env CI set), where they fail.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
+import { AppInstanceStateValues } from '../../../src/api/apprelease.js';
 import { CONFIGURE_PACKAGE_TEMPLATE } from '../../../src/api/ecsextension.js';
 import { createCloudClients } from '../../../src/cloud/index.js';
-import { DomainMetrics } from '../../../src/controllers/shared/metrics.js';
+import { AppReleaseMetrics, ROLLOUT_RESULTS } from '../../../src/controllers/apprelease/metrics.js';
+import { PATCH_STATES, PatchMetrics } from '../../../src/controllers/patchpolicy/metrics.js';
+import { DomainMetrics, INSTANCE_STATES } from '../../../src/controllers/shared/metrics.js';
 import { createRegistry } from '../../../src/metrics/index.js';
 import { controllerRuntimeMetrics } from '../../../src/runtime/metrics.js';
 import { findTool, toolPath, toolTitle } from '../../tools/tools.js';
@@ -58,14 +65,17 @@ const dashboardTargets = panels.flatMap((p) =>
 /**
  * The names the controller's /metrics serves: a registry built as src/main.ts builds it
  * (createRegistry with the default process/Node.js metrics, the cloud layer, the domain metrics,
- * and the controller-runtime families the Manager and the leader elector register), without
- * starting anything. Histograms and summaries expand to their series names.
+ * the PatchPolicy and AppRelease metrics their register functions add, and the controller-runtime
+ * families the Manager and the leader elector register), without starting anything. Histograms
+ * and summaries expand to their series names.
  */
 async function exportedSeriesNames(): Promise<Set<string>> {
   const registry = createRegistry();
   controllerRuntimeMetrics(registry);
   createCloudClients({ credential: { accessKeyId: 'unused', accessKeySecret: 'unused' } }, { registry });
   new DomainMetrics(registry, { [CONFIGURE_PACKAGE_TEMPLATE]: ['install', 'update', 'uninstall'] });
+  new PatchMetrics(registry); // registerPatchPolicy
+  new AppReleaseMetrics(registry); // registerAppRelease
   const names = new Set<string>();
   for (const m of await registry.getMetricsAsJSON()) {
     const type = String(m.type);
@@ -222,6 +232,102 @@ describe('Grafana dashboard', () => {
   });
 });
 
+/**
+ * What each kind reports into `ecsops_resource_instances` (the keys of its status.summary) and
+ * which of those states mean converged. A state added to a kind's summary counts as NOT converged
+ * until it is listed here, so the table below must then select it.
+ */
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+const KIND_STATES: Record<string, { states: readonly string[]; converged: readonly string[] }> = {
+  EcsExtension: { states: INSTANCE_STATES, converged: ['targeted', 'installed'] },
+  PatchPolicy: { states: PATCH_STATES, converged: ['targeted', 'compliant'] },
+  AppRelease: {
+    states: ['targeted', 'healthy', ...AppInstanceStateValues.map(lowerFirst)],
+    converged: ['targeted', 'healthy', 'updated'],
+  },
+};
+const unconvergedStates = (kind: string) =>
+  KIND_STATES[kind]!.states.filter((st) => !KIND_STATES[kind]!.converged.includes(st));
+/** AppRelease rollout results (`ecsops_apprelease_rollouts_total{result}`) that mean not converged. */
+const BAD_ROLLOUTS: readonly string[] = ROLLOUT_RESULTS.filter(
+  (r) => r !== 'Succeeded' && r !== 'Superseded',
+);
+/** Every ecsops.io kind of crds/; its controller is named after it in lower case (register.ts). */
+const CRD_KINDS = readdirSync(join(ROOT, 'crds'))
+  .filter((n) => n.startsWith('ecsops.io_'))
+  .map((n) => (parse(readFileSync(join(ROOT, 'crds', n), 'utf8')) as Obj).spec.names.kind as string)
+  .sort();
+
+const notConverged = panels.find((p) => p.title === 'Resources not converged')!;
+const notConvergedExpr = ((notConverged.targets as Obj[] | undefined) ?? [])
+  .map((t) => t.expr as string)
+  .join('\n');
+
+/**
+ * The table's expression with the Grafana variables set: job, namespace and kind at "All" (`.*`)
+ * unless given, the range at 1h.
+ */
+function withVariables(expr: string, kind = '.*'): string {
+  return expr
+    .replaceAll('$__range', '1h')
+    .replaceAll('$job', '.*')
+    .replaceAll('$namespace', '.*')
+    .replaceAll('$kind', kind);
+}
+
+/** The regexes of `label=~"..."` matchers in the selectors of `metric` in `expr` (anchored as Prometheus does). */
+function matcherRegexes(expr: string, metric: string, label: string): RegExp[] {
+  const out: RegExp[] = [];
+  for (const sel of expr.matchAll(new RegExp(`\\b${metric}\\{([^}]*)\\}`, 'g'))) {
+    for (const m of sel[1]!.matchAll(new RegExp(`\\b${label}\\s*=~\\s*"((?:[^"\\\\]|\\\\.)*)"`, 'g')))
+      out.push(new RegExp(`^(?:${m[1]!.replace(/\(\?i\)/, '')})$`, /\(\?i\)/.test(m[1]!) ? 'i' : ''));
+  }
+  return out;
+}
+const selects = (res: RegExp[], value: string) => res.some((re) => re.test(value));
+
+describe('Grafana dashboard: the "Resources not converged" table', () => {
+  it('exists, as an instant table query on the controller job', () => {
+    expect(notConverged?.type).toBe('table');
+    expect(notConvergedExpr).toContain('job=~"$job"');
+    expect(CRD_KINDS).toEqual(['AppRelease', 'EcsExtension', 'MaintenanceWindow', 'PatchPolicy']);
+  });
+
+  it.each(Object.keys(KIND_STATES))(
+    'selects every unconverged instance state of %s, and no converged one',
+    (kind) => {
+      const res = matcherRegexes(withVariables(notConvergedExpr), 'ecsops_resource_instances', 'state');
+      expect(res.length).toBeGreaterThan(0);
+      const missing = unconvergedStates(kind).filter((st) => !selects(res, st));
+      expect(missing, `${kind} states missing from the table's state=~ matcher`).toEqual([]);
+      const converged = KIND_STATES[kind]!.converged.filter((st) => selects(res, st));
+      expect(converged, `${kind} converged states in the table`).toEqual([]);
+    },
+  );
+
+  it('selects AppRelease rollouts that ended RolledBack or Failed', () => {
+    expect(BAD_ROLLOUTS).toEqual(['Failed', 'RolledBack']);
+    const res = matcherRegexes(withVariables(notConvergedExpr), 'ecsops_apprelease_rollouts_total', 'result');
+    for (const r of ROLLOUT_RESULTS) expect(selects(res, r), r).toBe(BAD_ROLLOUTS.includes(r));
+  });
+
+  it.each(CRD_KINDS)('selects reconciles of %s that ended Stalled, shown under that kind', (kind) => {
+    const controller = kind.toLowerCase();
+    const res = matcherRegexes(
+      withVariables(notConvergedExpr),
+      'controller_runtime_terminal_reconcile_errors_total',
+      'controller',
+    );
+    expect(res.length).toBeGreaterThan(0);
+    // Every controller=~ matcher must let it through (they are ANDed).
+    expect(
+      res.every((re) => re.test(controller)),
+      controller,
+    ).toBe(true);
+    expect(notConvergedExpr).toContain(`"kind", "${kind}", "controller", "${controller}"`);
+  });
+});
+
 describe.skipIf(promtool.skip)(`promtool ${toolTitle(promtool)}`, () => {
   it('check rules accepts the PrometheusRule spec.groups', () => {
     const file = join(tmp, 'prometheusrule-groups.yaml');
@@ -255,6 +361,87 @@ describe.skipIf(promtool.skip)(`promtool ${toolTitle(promtool)}`, () => {
     const r = runPromtool(['check', 'rules', file]);
     expect(r.status, r.out).toBe(0);
     expect(r.out).toContain(`SUCCESS: ${rules.length} rules found`);
+  });
+
+  it('the not-converged table returns exactly the unconverged rows of every kind (evaluated)', () => {
+    const job = 'ecsops-controller-metrics';
+    const series: Array<{ series: string; values: string }> = [];
+    const want: string[] = [];
+    const row = (l: Record<string, string>) =>
+      `{${Object.entries(l)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(', ')}}`;
+    for (const [kind, { states }] of Object.entries(KIND_STATES)) {
+      const bad = unconvergedStates(kind);
+      for (const state of states) {
+        // <kind>-a: 2 instances in each unconverged state, 5 in each converged one; <kind>-b: all 0.
+        const a = { kind, namespace: 'ns', name: `${kind.toLowerCase()}-a`, state };
+        series.push({
+          series: `ecsops_resource_instances${row({ job, ...a })}`,
+          values: bad.includes(state) ? '2x60' : '5x60',
+        });
+        series.push({
+          series: `ecsops_resource_instances${row({ job, ...a, name: `${kind.toLowerCase()}-b` })}`,
+          values: '0x60',
+        });
+        if (bad.includes(state)) want.push(row(a));
+      }
+    }
+    for (const result of ROLLOUT_RESULTS) {
+      // One rollout of each result ended half-way through the hour.
+      series.push({
+        series: `ecsops_apprelease_rollouts_total${row({ job, namespace: 'ns', name: 'apprelease-a', result })}`,
+        values: '0x30 1x30',
+      });
+      if (BAD_ROLLOUTS.includes(result))
+        want.push(
+          row({ kind: 'AppRelease', namespace: 'ns', name: 'apprelease-a', state: `rollout ${result}` }),
+        );
+    }
+    for (const controller of [...CRD_KINDS.map((k) => k.toLowerCase()), 'someothercontroller']) {
+      series.push({
+        series: `controller_runtime_terminal_reconcile_errors_total${row({ job, controller })}`,
+        values: '0x30 1x30',
+      });
+    }
+    for (const kind of CRD_KINDS) want.push(row({ kind, state: 'Stalled' }));
+    const evaluate = (kind: string) =>
+      `count by (kind, namespace, name, state) (${withVariables(notConvergedExpr, kind)})`;
+    const file = join(tmp, 'not-converged.test.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '1m',
+            input_series: series,
+            promql_expr_test: [
+              {
+                expr: evaluate('.*'),
+                eval_time: '60m',
+                exp_samples: want.map((labels) => ({ labels, value: 1 })),
+              },
+              // The kind variable narrows every part of the table (Grafana renders a multi-value as (a|b)).
+              {
+                expr: evaluate('(PatchPolicy|MaintenanceWindow)'),
+                eval_time: '60m',
+                exp_samples: want
+                  .filter((l) => /kind="(PatchPolicy|MaintenanceWindow)"/.test(l))
+                  .map((labels) => ({ labels, value: 1 })),
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(want.some((l) => l.includes('nonCompliant'))).toBe(true);
+    expect(
+      want.some((l) => l.includes('rolledBack')) && want.some((l) => l.includes('rollout RolledBack')),
+    ).toBe(true);
+    const r = runPromtool(['test', 'rules', file]);
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toContain('SUCCESS');
   });
 
   describe('deploy/monitoring-tests/alerts.test.yaml', () => {
