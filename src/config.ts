@@ -6,8 +6,23 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import parseDuration from 'parse-duration';
 import { leaderElectionTimingsError } from './runtime/leader-election.js';
 
+/**
+ * The controllers `--controllers` selects from: the names they register with the manager (metric
+ * `controller` label, log field). MaintenanceWindow has its own controller (window status), which
+ * the PatchPolicy controller reads from (see {@link CONTROLLER_NEEDS}).
+ */
+export const CONTROLLER_NAMES = ['ecsextension', 'patchpolicy', 'maintenancewindow', 'apprelease'] as const;
+export type ControllerName = (typeof CONTROLLER_NAMES)[number];
+
+/** Controllers that read another controller's cache, so both must run in one process. */
+export const CONTROLLER_NEEDS: Readonly<Partial<Record<ControllerName, readonly ControllerName[]>>> = {
+  patchpolicy: ['maintenancewindow'],
+};
+
 export interface Config {
   kubeconfig?: string;
+  /** The controllers to run (`--controllers`), in {@link CONTROLLER_NAMES} order; never empty. */
+  controllers: ControllerName[];
   /** Watched namespace; undefined = all namespaces. */
   namespace?: string;
   /** Label selector of the objects this process reconciles (sharding); undefined = all. */
@@ -97,6 +112,72 @@ function bool(value: string): boolean {
   throw new InvalidArgumentError(`"${value}" is not a boolean (true/false)`);
 }
 
+function isControllerName(name: string): name is ControllerName {
+  return (CONTROLLER_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * Parses `--controllers` (kube-controller-manager's convention): a comma-separated list where `*`
+ * enables every controller, `name` enables one and `-name` disables one; a controller runs when it
+ * is named, or when `*` is given and it is not disabled. Returns the enabled names in
+ * {@link CONTROLLER_NAMES} order.
+ * @throws InvalidArgumentError for an unknown name, a name both enabled and disabled, a list that
+ *   enables nothing, or a controller enabled without one it needs ({@link CONTROLLER_NEEDS}).
+ */
+export function parseControllers(value: string): ControllerName[] {
+  const known = `known: ${CONTROLLER_NAMES.join(', ')}, or * for all`;
+  let all = false;
+  const on = new Set<ControllerName>();
+  const off = new Set<ControllerName>();
+  for (const item of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    if (item === '*') {
+      all = true;
+      continue;
+    }
+    const name = item.startsWith('-') ? item.slice(1) : item;
+    if (!isControllerName(name)) {
+      throw new InvalidArgumentError(`--controllers: unknown controller "${name}" (${known})`);
+    }
+    (item.startsWith('-') ? off : on).add(name);
+  }
+  const both = [...on].find((n) => off.has(n));
+  if (both) throw new InvalidArgumentError(`--controllers: "${both}" is both enabled and disabled`);
+  const enabled = CONTROLLER_NAMES.filter((n) => on.has(n) || (all && !off.has(n)));
+  if (enabled.length === 0) {
+    throw new InvalidArgumentError(
+      `--controllers: "${value}" enables no controller (${known}; "*,-name" runs all but one)`,
+    );
+  }
+  for (const name of enabled) {
+    const missing = (CONTROLLER_NEEDS[name] ?? []).filter((n) => !enabled.includes(n));
+    if (missing.length > 0) {
+      throw new InvalidArgumentError(
+        `--controllers: ${name} needs ${missing.join(', ')} in the same process (it reads those objects from that cache): enable ${missing.join(', ')} too, or disable ${name}`,
+      );
+    }
+  }
+  return enabled;
+}
+
+/**
+ * The `--controllers` value that runs the `enabled` controllers except `name` and those that need it
+ * ({@link CONTROLLER_NEEDS}): `*,-patchpolicy,-maintenancewindow` when every controller is enabled
+ * (so several hints combine), else the remaining names; undefined when none would remain.
+ */
+export function controllersWithout(enabled: readonly ControllerName[], name: string): string | undefined {
+  const drop = new Set<string>([
+    name,
+    ...CONTROLLER_NAMES.filter((n) => CONTROLLER_NEEDS[n]?.some((d) => d === name)),
+  ]);
+  const left = enabled.filter((n) => !drop.has(n));
+  if (left.length === 0) return undefined;
+  if (enabled.length < CONTROLLER_NAMES.length) return left.join(',');
+  return ['*', ...CONTROLLER_NAMES.filter((n) => drop.has(n)).map((n) => `-${n}`)].join(',');
+}
+
 function opt(flags: string, description: string, env: string): Option {
   return new Option(flags, description).env(env);
 }
@@ -110,6 +191,15 @@ export function addControllerOptions(cmd: Command): Command {
         'kubeconfig file; default: $KUBECONFIG, ~/.kube/config, then in-cluster',
         'KUBECONFIG',
       ),
+    )
+    .addOption(
+      opt(
+        '--controllers <list>',
+        `controllers to run, comma-separated: "*" all, "name" enables one, "-name" disables one (e.g. "*,-apprelease"); names: ${CONTROLLER_NAMES.join(', ')}`,
+        'ECSOPS_CONTROLLERS',
+      )
+        .argParser(parseControllers)
+        .default([...CONTROLLER_NAMES], '*'),
     )
     .addOption(
       opt('--namespace <ns>', 'watch only this namespace (default: all namespaces)', 'ECSOPS_NAMESPACE'),
@@ -305,6 +395,7 @@ export function addControllerOptions(cmd: Command): Command {
 export function toConfig(o: Record<string, unknown>): Config {
   const cfg: Config = {
     kubeconfig: o.kubeconfig as string | undefined,
+    controllers: o.controllers as ControllerName[],
     namespace: (o.namespace as string | undefined) || undefined,
     ...((o.watchLabelSelector as string | undefined)
       ? { watchLabelSelector: o.watchLabelSelector as string }

@@ -5,13 +5,15 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
 import { API_VERSION, GROUP } from './api/common.js';
 import { CONFIGURE_PACKAGE_TEMPLATE } from './api/ecsextension.js';
-import { createCloudClients, type CloudOptions } from './cloud/index.js';
-import type { Config } from './config.js';
+import { createCloudClients, type CloudLayer, type CloudOptions } from './cloud/index.js';
+import { controllersWithout, type Config, type ControllerName } from './config.js';
 import { registerEcsExtension } from './controllers/ecsextension/register.js';
 import { APP_RELEASE_METRIC_LABEL } from './controllers/apprelease/reconciler.js';
 import { registerAppRelease } from './controllers/apprelease/register.js';
+import { registerMaintenanceWindow } from './controllers/maintenancewindow/register.js';
 import { InstanceLock } from './controllers/shared/lock.js';
 import { APPLY_PATCH_BASELINE_TEMPLATE } from './api/patchpolicy.js';
 import { registerPatchPolicy } from './controllers/patchpolicy/register.js';
@@ -38,6 +40,30 @@ export interface StartOptions {
   logger?: Logger;
   /** Called when leadership is lost after having led; default: exit(1). */
   onLeadershipLost?: () => void;
+  /**
+   * Aborting it before the caches have synced (a CRD may be missing) stops what was started and
+   * makes {@link startController} reject with its reason.
+   */
+  signal?: AbortSignal;
+}
+
+/** What {@link buildController} wires: nothing listens, connects or runs yet. */
+export interface ControllerParts {
+  manager: Manager;
+  registry: Registry;
+  cloud: CloudLayer;
+  logger: Logger;
+}
+
+/**
+ * How to fix a missing CRD, for the informer's error line: install the CRDs, or leave the
+ * controller out with `--controllers` (keeping the other `enabled` ones).
+ */
+function missingCrdHint(enabled: readonly ControllerName[]): (controller: string) => string {
+  return (controller) => {
+    const without = controllersWithout(enabled, controller);
+    return `install it with "kubectl apply --server-side -f crds/" (Helm chart: deploy/helm/ecsops/crds/)${without ? `, or run without this controller: --controllers=${without}` : ''}`;
+  };
 }
 
 /** Loads the kubeconfig: `--kubeconfig`, else $KUBECONFIG / ~/.kube/config / in-cluster. */
@@ -50,11 +76,11 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
 }
 
 /**
- * Builds every dependency from `cfg` and starts the manager (informers synced, then workers —
- * only while leader when leader election is on) plus the metrics and probe servers.
- * @throws Error when the kubeconfig cannot be loaded or a bind address is in use.
+ * Builds every dependency from `cfg` — metrics registry, cloud layer, manager, and the controllers
+ * `cfg.controllers` names (`--controllers`) registered with it — without starting anything.
+ * @throws Error when the kubeconfig cannot be loaded.
  */
-export async function startController(cfg: Config, opts: StartOptions = {}): Promise<RunningController> {
+export function buildController(cfg: Config, opts: StartOptions = {}): ControllerParts {
   const logger = opts.logger ?? createLogger({ level: cfg.logLevel });
   const kubeConfig = loadKubeConfig(cfg.kubeconfig);
   const registry = createRegistry();
@@ -79,6 +105,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
     registry,
     logger,
     ...(cfg.watchLabelSelector ? { labelSelector: cfg.watchLabelSelector } : {}),
+    missingCrdHint: missingCrdHint(cfg.controllers),
     leaderElection: cfg.leaderElect
       ? {
           namespace: cfg.leaderElectionNamespace,
@@ -108,60 +135,71 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
     [APP_RELEASE_METRIC_LABEL]: ['deploy', 'rollback', 'uninstall'],
     [APPLY_PATCH_BASELINE_TEMPLATE]: ['scan', 'install'],
   });
-  // The cross-kind per-instance lock: every kind registered with `lock` is a source of holders.
+  // The cross-kind per-instance lock: every kind registered with `lock` is a source of holders
+  // (objects of a kind left out by --controllers hold no instances in this process).
   const instanceLock = new InstanceLock();
-  registerEcsExtension(manager, {
-    kubeConfig,
-    cloud,
-    events,
-    metrics,
-    lock: instanceLock,
-    workers: cfg.ecsExtensionWorkers,
-    ...(cfg.namespace !== undefined ? { namespace: cfg.namespace } : {}),
-    options: {
-      maxInstanceRows: cfg.maxInstanceRows,
-      pollMinMs: cfg.executionPollMinMs,
-      pollMaxMs: cfg.executionPollMaxMs,
-      retryBaseMs: cfg.retryBaseMs,
-      retryMaxMs: cfg.retryMaxMs,
-    },
-  });
-  // PatchPolicy (+ its MaintenanceWindow controller).
-  registerPatchPolicy(manager, {
-    kubeConfig,
-    cloud,
-    events,
-    metrics,
-    lock: instanceLock,
-    registry,
-    workers: cfg.patchPolicyWorkers,
-    ...(cfg.namespace !== undefined ? { namespace: cfg.namespace } : {}),
-    options: {
-      maxInstanceRows: cfg.maxInstanceRows,
-      pollMinMs: cfg.executionPollMinMs,
-      pollMaxMs: cfg.executionPollMaxMs,
-    },
-  });
+  const enabled = new Set<ControllerName>(cfg.controllers);
+  const namespace = cfg.namespace !== undefined ? { namespace: cfg.namespace } : {};
+  const options = {
+    maxInstanceRows: cfg.maxInstanceRows,
+    pollMinMs: cfg.executionPollMinMs,
+    pollMaxMs: cfg.executionPollMaxMs,
+  };
+  const retry = { retryBaseMs: cfg.retryBaseMs, retryMaxMs: cfg.retryMaxMs };
+  if (enabled.has('ecsextension')) {
+    registerEcsExtension(manager, {
+      kubeConfig,
+      cloud,
+      events,
+      metrics,
+      lock: instanceLock,
+      workers: cfg.ecsExtensionWorkers,
+      ...namespace,
+      options: { ...options, ...retry },
+    });
+  }
+  if (enabled.has('patchpolicy')) {
+    // PatchPolicy registers the MaintenanceWindow controller too: it reads windows from its cache
+    // (config.ts CONTROLLER_NEEDS makes --controllers enable both or neither).
+    registerPatchPolicy(manager, {
+      kubeConfig,
+      cloud,
+      events,
+      metrics,
+      lock: instanceLock,
+      registry,
+      workers: cfg.patchPolicyWorkers,
+      ...namespace,
+      options,
+    });
+  } else if (enabled.has('maintenancewindow')) {
+    registerMaintenanceWindow(manager, { kubeConfig, events, metrics, workers: 1, ...namespace });
+  }
+  if (enabled.has('apprelease')) {
+    registerAppRelease(manager, {
+      kubeConfig,
+      cloud,
+      events,
+      metrics,
+      registry,
+      lock: instanceLock,
+      workers: cfg.appReleaseWorkers,
+      ...namespace,
+      options: { ...options, ...retry },
+    });
+  }
+  return { manager, registry, cloud, logger };
+}
 
-  // AppRelease.
-  registerAppRelease(manager, {
-    kubeConfig,
-    cloud,
-    events,
-    metrics,
-    registry,
-    lock: instanceLock,
-    workers: cfg.appReleaseWorkers,
-    ...(cfg.namespace !== undefined ? { namespace: cfg.namespace } : {}),
-    options: {
-      maxInstanceRows: cfg.maxInstanceRows,
-      pollMinMs: cfg.executionPollMinMs,
-      pollMaxMs: cfg.executionPollMaxMs,
-      retryBaseMs: cfg.retryBaseMs,
-      retryMaxMs: cfg.retryMaxMs,
-    },
-  });
-
+/**
+ * Builds the controller ({@link buildController}) and starts it: the metrics and probe servers,
+ * then the manager (informers synced, then workers — only while leader when leader election is on).
+ * Resolves once every cache has synced.
+ * @throws Error when the kubeconfig cannot be loaded or a bind address is in use; `opts.signal`'s
+ *   reason when it aborts before the caches have synced (everything started is stopped first).
+ */
+export async function startController(cfg: Config, opts: StartOptions = {}): Promise<RunningController> {
+  const { manager, registry, cloud, logger } = buildController(cfg, opts);
   let credentialsCheckedAt = 0;
   let credentialsOk: { ok: boolean; detail: string } = {
     ok: false,
@@ -196,6 +234,7 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
     {
       version: VERSION_STRING,
       apiVersion: API_VERSION,
+      controllers: manager.controllers(),
       namespace: cfg.namespace ?? '(all)',
       leaderElect: cfg.leaderElect,
       metricsPort: probes.metricsPort,
@@ -203,7 +242,13 @@ export async function startController(cfg: Config, opts: StartOptions = {}): Pro
     },
     'starting ecsops controller',
   );
-  await manager.start();
+  try {
+    await manager.start(opts.signal);
+  } catch (err) {
+    await manager.stop(0);
+    await probes.close();
+    throw err;
+  }
 
   let stopping: Promise<void> | undefined;
   return {

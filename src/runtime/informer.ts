@@ -1,7 +1,8 @@
 /**
  * An informer for one custom resource: client-node's `makeInformer` (LIST + WATCH with
  * resourceVersion tracking and re-list on 410 Gone) plus what client-node leaves out — restarts
- * after other errors, with exponential backoff, and a sync signal (client-go `HasSynced`).
+ * after other errors, with exponential backoff, a sync signal (client-go `HasSynced`), and logs an
+ * admin can read: one line per problem, not one dump per retry.
  */
 import { CustomObjectsApi, makeInformer } from '@kubernetes/client-node';
 import type {
@@ -14,7 +15,23 @@ import type {
 import type { Logger } from 'pino';
 import { realClock } from './clock.js';
 import type { Clock, TimerHandle } from './clock.js';
+import { errorSummary, httpStatusOf } from './logger.js';
 import { sanitizeError } from './sanitize.js';
+
+/**
+ * How long an informer may keep failing with transient errors (429, 5xx, connection refused or
+ * reset, timeouts) before it says so at `warn`, in milliseconds. Until then each retry is logged at
+ * `debug`: an API server that is starting (or restarting, or initializing a new CRD's storage:
+ * `429 storage is (re)initializing`) answers like this for a few seconds, which is expected.
+ * 30 s is about five restarts (1 + 2 + 4 + 8 + 16 s) and well beyond a kube-apiserver start.
+ */
+export const INFORMER_QUIET_RETRY_MS = 30_000;
+
+/**
+ * The shortest interval between two `warn` / `error` lines of one informer for the same problem,
+ * in milliseconds; the retries in between are logged at `debug`.
+ */
+export const INFORMER_REPEAT_LOG_MS = 5 * 60_000;
 
 /** Read access to an informer's cache; what reconcilers get to read objects without API calls. */
 export interface InformerCache<T> {
@@ -47,6 +64,55 @@ export interface CustomResourceInformerOptions extends CustomResourceRef {
   restartBaseDelayMs?: number;
   /** Cap of the restart delay, in milliseconds (default 30 000, like client-node's reconnect cap). */
   restartMaxDelayMs?: number;
+  /** Transient failures stay at `debug` for this long, in milliseconds (default {@link INFORMER_QUIET_RETRY_MS}). */
+  quietRetryMs?: number;
+  /** Minimum interval between repeated log lines of one problem, in milliseconds (default {@link INFORMER_REPEAT_LOG_MS}). */
+  repeatLogIntervalMs?: number;
+  /**
+   * Appended to the error logged when the resource is not served (HTTP 404: its CRD is not
+   * installed), e.g. how to install the CRD; main.ts knows the repository layout and the flags.
+   */
+  notFoundHint?: string;
+}
+
+/** How an informer failure is reported: see {@link CustomResourceInformer}. */
+type FailureClass = 'notFound' | 'denied' | 'transient' | 'other';
+
+/** Network error codes of a peer that is down, starting or overloaded (Node.js and undici). */
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/** True when `err` or one of its causes (or an AggregateError's first error) has a transient network code. */
+function isTransientNetworkError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+    if (e.name === 'TimeoutError') return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return true;
+    e = e instanceof AggregateError && !e.cause ? (e.errors as unknown[])[0] : e.cause;
+  }
+  return false;
+}
+
+function classify(err: unknown): FailureClass {
+  const status = httpStatusOf(err);
+  if (status === 404) return 'notFound';
+  if (status === 401 || status === 403) return 'denied';
+  if (status === 429 || (status !== undefined && status >= 500)) return 'transient';
+  if (status === undefined && isTransientNetworkError(err)) return 'transient';
+  return 'other';
 }
 
 /** The `namespace/name` key of an object (client-go `MetaNamespaceKeyFunc`); `name` alone when cluster-scoped. */
@@ -82,6 +148,17 @@ type Handler<T> = (obj: T) => void;
  * Errors other than 410 stop client-node's informer; this wrapper restarts it after
  * `restartBaseDelayMs`, doubling up to `restartMaxDelayMs` on consecutive failures, and resets the
  * delay once a start completes without error. A restart keeps the last resourceVersion.
+ *
+ * Failures are logged as one line each — `error` is {@link errorSummary}'s `HTTP 429
+ * TooManyRequests: storage is (re)initializing`, never client-node's header dump — at a level that
+ * says whether someone has to act:
+ * - transient (429, 5xx, connection refused / reset, timeouts): `debug` while the informer has been
+ *   failing for less than `quietRetryMs` (30 s; an API server that is starting answers like this),
+ *   then `warn`;
+ * - not found (404: the CRD is not installed): `error` at once, naming the CRD, plus `notFoundHint`;
+ * - denied (401, 403: RBAC): `error` at once; anything else: `warn`.
+ * A `warn` / `error` line is not repeated for the same problem within `repeatLogIntervalMs` (5 min);
+ * the retries in between go to `debug`. After such a line, the recovery is logged at `info`.
  */
 export class CustomResourceInformer<T extends KubernetesObject> implements InformerCache<T> {
   readonly ref: CustomResourceRef;
@@ -90,8 +167,14 @@ export class CustomResourceInformer<T extends KubernetesObject> implements Infor
   private readonly log: Logger | undefined;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly quietRetryMs: number;
+  private readonly repeatLogIntervalMs: number;
+  private readonly notFoundHint: string | undefined;
   private delayMs = 0;
   private errors = 0;
+  /** The current run of failures (since the last successful start); undefined while healthy. */
+  private failing:
+    { since: number; count: number; problem: string; logged?: { text: string; at: number } } | undefined;
   private synced = false;
   private running = false;
   private restartTimer: TimerHandle | undefined;
@@ -108,6 +191,9 @@ export class CustomResourceInformer<T extends KubernetesObject> implements Infor
     this.log = opts.logger;
     this.baseDelayMs = opts.restartBaseDelayMs ?? 1000;
     this.maxDelayMs = opts.restartMaxDelayMs ?? 30_000;
+    this.quietRetryMs = opts.quietRetryMs ?? INFORMER_QUIET_RETRY_MS;
+    this.repeatLogIntervalMs = opts.repeatLogIntervalMs ?? INFORMER_REPEAT_LOG_MS;
+    this.notFoundHint = opts.notFoundHint;
     const api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
     const { group, version, plural, namespace } = opts;
     const labelSelector = opts.labelSelector || undefined; // '' = every object
@@ -152,6 +238,14 @@ export class CustomResourceInformer<T extends KubernetesObject> implements Infor
 
   hasSynced(): boolean {
     return this.synced;
+  }
+
+  /**
+   * Why the informer is failing right now, in a few words (e.g. `CustomResourceDefinition
+   * patchpolicies.ecsops.io is not installed`, or an {@link errorSummary}); undefined while it runs.
+   */
+  lastError(): string | undefined {
+    return this.failing?.problem;
   }
 
   /**
@@ -206,6 +300,15 @@ export class CustomResourceInformer<T extends KubernetesObject> implements Infor
     }
     if (this.errors !== errorsBefore || !this.running) return;
     this.delayMs = 0;
+    if (this.failing) {
+      const { count, logged } = this.failing;
+      this.failing = undefined;
+      // At info only when the failure was said above debug.
+      this.log?.[logged ? 'info' : 'debug'](
+        { resource: this.describe(), failures: count },
+        'informer recovered',
+      );
+    }
     if (!this.synced) {
       this.synced = true;
       this.log?.debug({ resource: this.describe() }, 'informer synced');
@@ -217,14 +320,51 @@ export class CustomResourceInformer<T extends KubernetesObject> implements Infor
     this.errors++;
     if (!this.running || this.restartTimer !== undefined) return;
     this.delayMs = this.delayMs === 0 ? this.baseDelayMs : Math.min(this.delayMs * 2, this.maxDelayMs);
-    this.log?.warn(
-      { resource: this.describe(), error: sanitizeError(err), restartInMs: this.delayMs },
-      'informer stopped on error; restarting',
-    );
+    this.report(err);
     this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;
       if (this.running) void this.attempt();
     }, this.delayMs);
+  }
+
+  /** Logs one failure at the level its class and persistence call for (see the class comment). */
+  private report(err: unknown): void {
+    const now = this.clock.now();
+    const error = errorSummary(err);
+    const cls = classify(err);
+    const { group, version, plural } = this.ref;
+    const crd = `${plural}.${group}`;
+    const problem = cls === 'notFound' ? `CustomResourceDefinition ${crd} is not installed` : error;
+    const f = (this.failing ??= { since: now, count: 0, problem });
+    f.count++;
+    f.problem = problem;
+    const msg = {
+      notFound: `${problem} (the API server does not serve ${group}/${version} ${plural})${this.notFoundHint ? `: ${this.notFoundHint}` : ''}`,
+      denied: `cannot list/watch ${crd}: access denied, check the controller's RBAC; restarting`,
+      transient: 'informer stopped on error; restarting',
+      other: 'informer stopped on error; restarting',
+    }[cls];
+    let level: 'debug' | 'warn' | 'error' =
+      cls === 'notFound' || cls === 'denied'
+        ? 'error'
+        : cls === 'transient' && now - f.since < this.quietRetryMs
+          ? 'debug'
+          : 'warn';
+    if (level !== 'debug') {
+      const text = `${msg} ${error}`;
+      if (f.logged?.text === text && now - f.logged.at < this.repeatLogIntervalMs) level = 'debug';
+      else f.logged = { text, at: now };
+    }
+    this.log?.[level](
+      {
+        resource: this.describe(),
+        error,
+        failures: f.count,
+        failingForMs: now - f.since,
+        restartInMs: this.delayMs,
+      },
+      msg,
+    );
   }
 
   private dispatch(kind: 'add' | 'update' | 'delete', obj: T): void {

@@ -84,6 +84,11 @@ export interface ManagerDeps {
    * of this process (Flux's `--watch-label-selector`), e.g. `sharding.ecsops.io/key in (shard1)`.
    */
   labelSelector?: string;
+  /**
+   * What an admin can do when a controller's resource is not served (its CRD is not installed),
+   * appended to the informer's error line: how to install the CRD, how to leave the controller out.
+   */
+  missingCrdHint?: (controller: string) => string;
 }
 
 /** What {@link Manager.addController} returns. */
@@ -170,6 +175,7 @@ export class Manager {
       labelSelector: spec.labelSelector ?? this.deps.labelSelector,
       logger: this.log.child({ controller: spec.name }),
       clock: this.clock,
+      ...(this.deps.missingCrdHint ? { notFoundHint: this.deps.missingCrdHint(spec.name) } : {}),
     });
     const seen = new Map<string, T>();
     informer.onAdd((obj) => {
@@ -240,9 +246,23 @@ export class Manager {
     return this.entries.every((e) => e.informer.hasSynced());
   }
 
-  /** Readiness for `/readyz`: which caches have not synced yet, if any. */
+  /** The names of the registered controllers, in registration order. */
+  controllers(): string[] {
+    return this.entries.map((e) => e.spec.name);
+  }
+
+  /**
+   * Readiness for `/readyz`: which caches have not synced yet, if any, each with why its informer is
+   * failing when it is (e.g. `patchpolicy (CustomResourceDefinition patchpolicies.ecsops.io is not
+   * installed)`).
+   */
   readyz(): { ok: boolean; detail: string } {
-    const pending = this.entries.filter((e) => !e.informer.hasSynced()).map((e) => e.spec.name);
+    const pending = this.entries
+      .filter((e) => !e.informer.hasSynced())
+      .map((e) => {
+        const why = e.informer.lastError();
+        return why ? `${e.spec.name} (${why})` : e.spec.name;
+      });
     return pending.length === 0
       ? { ok: true, detail: '' }
       : { ok: false, detail: `caches not synced: ${pending.join(', ')}` };

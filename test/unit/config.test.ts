@@ -1,6 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
-import { addControllerOptions, parseConfig, type Config } from '../../src/config.js';
+import {
+  CONTROLLER_NAMES,
+  addControllerOptions,
+  controllersWithout,
+  parseConfig,
+  type Config,
+  type ControllerName,
+} from '../../src/config.js';
 import { leaderElectionTimingsError } from '../../src/runtime/leader-election.js';
 
 /** Runs parseConfig and returns the thrown error's message (commander errors included). */
@@ -22,6 +29,7 @@ describe('parseConfig', () => {
     const cfg = parseConfig([], {});
     const want: Config = {
       kubeconfig: undefined,
+      controllers: ['ecsextension', 'patchpolicy', 'maintenancewindow', 'apprelease'],
       namespace: undefined,
       metricsBindAddress: ':8080',
       healthProbeBindAddress: ':8081',
@@ -277,6 +285,77 @@ describe('parseConfig', () => {
     expect(errorOf(['--cloud-qps', 'x'])).toContain('--cloud-qps');
     expect(process.env).toBe(before);
   });
+});
+
+describe('--controllers', () => {
+  const all = [...CONTROLLER_NAMES];
+  const valid: Array<{ value: string; want: string[] }> = [
+    { value: '*', want: all },
+    { value: 'ecsextension', want: ['ecsextension'] },
+    { value: '*,-apprelease', want: ['ecsextension', 'patchpolicy', 'maintenancewindow'] },
+    { value: '-apprelease,*', want: ['ecsextension', 'patchpolicy', 'maintenancewindow'] },
+    { value: 'apprelease, ecsextension', want: ['ecsextension', 'apprelease'] },
+    { value: 'patchpolicy,maintenancewindow', want: ['patchpolicy', 'maintenancewindow'] },
+    { value: 'maintenancewindow', want: ['maintenancewindow'] },
+    { value: '*,-patchpolicy,-maintenancewindow', want: ['ecsextension', 'apprelease'] },
+    { value: '*,ecsextension', want: all },
+  ];
+  for (const c of valid) {
+    it(`"${c.value}" runs ${c.want.join(', ')}`, () => {
+      expect(parseConfig(['--controllers', c.value], {}).controllers).toEqual(c.want);
+    });
+  }
+
+  it('reads ECSOPS_CONTROLLERS', () => {
+    expect(parseConfig([], { ECSOPS_CONTROLLERS: '*,-apprelease' }).controllers).toEqual([
+      'ecsextension',
+      'patchpolicy',
+      'maintenancewindow',
+    ]);
+  });
+
+  const invalid: Array<{ value: string; message: string }> = [
+    {
+      value: 'ecsextension,foo',
+      message:
+        '--controllers: unknown controller "foo" (known: ecsextension, patchpolicy, maintenancewindow, apprelease, or * for all)',
+    },
+    { value: 'EcsExtension', message: '--controllers: unknown controller "EcsExtension"' },
+    { value: '*,-appreleases', message: '--controllers: unknown controller "appreleases"' },
+    { value: 'apprelease,-apprelease', message: '--controllers: "apprelease" is both enabled and disabled' },
+    { value: '-apprelease', message: '--controllers: "-apprelease" enables no controller' },
+    { value: ',', message: '--controllers: "," enables no controller' },
+    {
+      value: 'patchpolicy',
+      message:
+        '--controllers: patchpolicy needs maintenancewindow in the same process (it reads those objects from that cache): enable maintenancewindow too, or disable patchpolicy',
+    },
+    { value: '*,-maintenancewindow', message: '--controllers: patchpolicy needs maintenancewindow' },
+  ];
+  for (const c of invalid) {
+    it(`rejects "${c.value}" at start-up with a clear error`, () => {
+      expect(errorOf(['--controllers', c.value])).toContain(c.message);
+    });
+  }
+
+  it('rejects an unknown name from ECSOPS_CONTROLLERS too', () => {
+    expect(errorOf([], { ECSOPS_CONTROLLERS: 'nope' })).toContain('--controllers: unknown controller "nope"');
+  });
+
+  const without: Array<{ enabled: ControllerName[]; name: string; want: string | undefined }> = [
+    { enabled: all, name: 'apprelease', want: '*,-apprelease' },
+    { enabled: all, name: 'patchpolicy', want: '*,-patchpolicy' },
+    { enabled: all, name: 'maintenancewindow', want: '*,-patchpolicy,-maintenancewindow' },
+    { enabled: ['ecsextension', 'apprelease'], name: 'apprelease', want: 'ecsextension' },
+    { enabled: ['ecsextension'], name: 'ecsextension', want: undefined },
+  ];
+  for (const c of without) {
+    it(`controllersWithout(${c.enabled.join(',')}, ${c.name}) = ${c.want} (a value the flag accepts)`, () => {
+      const got = controllersWithout(c.enabled, c.name);
+      expect(got).toBe(c.want);
+      if (got) expect(parseConfig(['--controllers', got], {}).controllers).not.toContain(c.name);
+    });
+  }
 });
 
 describe('controller --help', () => {
