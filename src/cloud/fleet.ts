@@ -632,10 +632,21 @@ export class RegionFleet {
    * after a start that reached status, and periodic drift checks, list nothing.
    */
   adoptionNeeded(owner: string, tracked: ReadonlySet<string> = new Set()): boolean {
-    const pending = this.unconfirmed.get(owner);
-    for (const id of tracked) pending?.delete(id);
-    if (pending?.size === 0) this.unconfirmed.delete(owner);
+    this.confirmTracked(owner, tracked);
     return !this.adoptionChecked.has(owner) || this.unconfirmed.has(owner);
+  }
+
+  /**
+   * Records that `owner`'s status tracks the executions `tracked` (IDs): a start of this process
+   * among them needs no adoption any more. Called by every poll of tracked work, so an execution
+   * folded as finished (and then dropped from status) is not adopted again from a listing read
+   * while it still ran.
+   */
+  confirmTracked(owner: string, tracked: Iterable<string>): void {
+    const pending = this.unconfirmed.get(owner);
+    if (!pending) return;
+    for (const id of tracked) pending.delete(id);
+    if (pending.size === 0) this.unconfirmed.delete(owner);
   }
 
   /** The time of this process's clock, ms (the view's stamps use it). */

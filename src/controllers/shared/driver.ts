@@ -272,10 +272,15 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     const changed =
       status.observedGeneration !== generation ||
       (requested !== undefined && requested !== status.lastHandledReconcileAt);
+    // Reads of a new generation, of a requested reconcile and of one whose work is in flight (its
+    // results are folded now, and any instance they leave unknown is re-read to judge it) are
+    // interactive, not background drift reads: else they wait behind every other resource's first
+    // reads while holding a poll worker (the daemon benchmark saw minutes).
+    const working = getCondition(status.conditions, 'Reconciling')?.status === 'True';
     const view = {
       signal: ctx.signal,
       owner: this.owner(obj),
-      ...(changed ? { minPriority: PRIORITY.interactive } : {}),
+      ...(changed || working ? { minPriority: PRIORITY.interactive } : {}),
     };
 
     // kstatus: a generation seen for the first time gets Ready=Unknown + Reconciling=True within
@@ -301,9 +306,10 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     const phases = work ? [(sc: Sc) => work.reconcile(sc), ...this.hooks.phases] : this.hooks.phases;
     try {
       try {
-        for (const phase of phases) {
+        for (const [i, phase] of phases.entries()) {
           if (ctx.signal.aborted)
             throw new TransientError(AbortedReason, 'reconcile aborted (shutdown or lost leadership)');
+          ctx.log.trace({ phase: i }, 'phase');
           await phase(scope);
         }
       } finally {

@@ -250,6 +250,11 @@ export class OosExecutionTracker implements WorkTracker {
 
   async poll(owner: Resource, items: readonly WorkItem[]): Promise<PollResult> {
     const oos = this.opts.oos;
+    // Polled work is tracked by the owner's status: this process's starts among it are confirmed.
+    this.opts.fleet?.confirmTracked(
+      owner.metadata.uid ?? '',
+      items.map((t) => t.executionId),
+    );
     let listed: Array<Execution | undefined>;
     let notYet = new Set<string>();
     try {
