@@ -193,3 +193,20 @@ describe('the err serializer', () => {
     expect(String(err.stack)).toMatch(/^TypeError: list failed\n\s+at /);
   });
 });
+
+describe('sanitizeError (status messages, Events and the other log sites)', () => {
+  it("gives a Kubernetes API error as one short line, not client-node's dump", async () => {
+    const { sanitizeError } = await import('../../../src/runtime/sanitize.js');
+    const dump = Object.assign(
+      new Error(
+        'HTTP-Code: 409\nMessage: Unknown API Status Code!\nBody: "{\\"kind\\":\\"Status\\",\\"reason\\":\\"Conflict\\",\\"message\\":\\"the object has been modified\\"}"\nHeaders: {"audit-id":"x","date":"y"}',
+      ),
+      { code: 409, body: '{"kind":"Status","reason":"Conflict","message":"the object has been modified"}' },
+    );
+    expect(sanitizeError(dump)).toBe('HTTP 409 Conflict: the object has been modified');
+    expect(sanitizeError(new Error('wrapped', { cause: dump }))).toBe(
+      'wrapped: HTTP 409 Conflict: the object has been modified',
+    );
+    expect(sanitizeError(new Error('plain failure'))).toBe('plain failure');
+  });
+});
