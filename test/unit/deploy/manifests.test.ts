@@ -27,7 +27,9 @@ const NOT_KUBERNETES_OBJECTS: Record<string, string> = {
   'deploy/emulator/fleet.yaml': 'cloud emulator seed (ecsops emulator --seed)',
   'deploy/argocd/health_test.yaml': "Argo CD health-check test cases (Argo CD's test format)",
   'deploy/argocd/health-apprelease_test.yaml': "AppRelease health-check test cases (Argo CD's test format)",
-  'deploy/argocd/health-patchpolicy_test.yaml': 'PatchPolicy / MaintenanceWindow health-check test cases',
+  'deploy/argocd/health-patchpolicy_test.yaml': "PatchPolicy health-check test cases (Argo CD's test format)",
+  'deploy/argocd/health-maintenancewindow_test.yaml':
+    "MaintenanceWindow health-check test cases (Argo CD's test format)",
   'deploy/argocd/actions/action_test.yaml': "Argo CD resource-action test cases (Argo CD's test format)",
   'deploy/monitoring-tests/alerts.test.yaml': 'promtool rule unit tests',
 };
@@ -505,6 +507,13 @@ describe(
       const deploy = objs.find((o) => o.kind === 'Deployment')!;
       expect(deploy.metadata.namespace).toBe(NAMESPACE);
       expect(deploy.spec.template.spec.containers[0].image).toBe('ecsops:0.1.0');
+      // `kubectl apply -k <root> -l pod-security.kubernetes.io/enforce=restricted` applies the
+      // namespace alone, before a server-side dry run (docs/deploy.md §2).
+      const selected = objs.filter(
+        (o) =>
+          (o.metadata?.labels as Obj | undefined)?.['pod-security.kubernetes.io/enforce'] === 'restricted',
+      );
+      expect(selected.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([`Namespace/${NAMESPACE}`]);
     });
 
     it.skipIf(kustomizeMissing)('the overlays change what they say they change', () => {
