@@ -5,12 +5,14 @@
  *   ecsops emulator [flags]     run the OOS/ECS emulator (see docs/emulator.md)
  *   ecsops crds                 print the CustomResourceDefinitions as YAML
  *   ecsops plan -f <manifest>   what the controller would do, from live cloud reads (no writes)
+ *   ecsops get <kind> <name>    draw a resource as a tree; -w redraws on every change (also `kubectl ecsops get`)
  */
 import { Command, CommanderError } from 'commander';
 import { stringify } from 'yaml';
 import { buildCrd, definitions } from './api/crds.js';
 import { addControllerOptions, toConfig } from './config.js';
 import { startController, VERSION_STRING } from './main.js';
+import { addGetCommand } from './get/cli.js';
 import { addPlanCommand } from './plan/cli.js';
 
 async function runController(opts: Record<string, unknown>): Promise<void> {
@@ -58,6 +60,7 @@ export function buildProgram(): Command {
       process.stdout.write(definitions.map((d) => stringify(buildCrd(d), { lineWidth: 0 })).join('---\n'));
     });
   addPlanCommand(program, VERSION_STRING);
+  addGetCommand(program);
   return program;
 }
 

@@ -1,0 +1,179 @@
+/**
+ * `ecsops get` rendering: recorded objects in, lines out, compared with golden files.
+ *
+ * The fixtures are real objects: `kubectl get <kind> <name> -o json` (managedFields removed)
+ * taken while `npm run local -- --time-scale 0.5` ran the examples of deploy/examples/ — an
+ * AppRelease paused after its canary and one rolling back after a failed validate hook on
+ * i-web0003 (batch 1 Failed, rollback invocation running), a PatchPolicy installing in an open
+ * inline window and the same policy after the install (snapshots, one failed instance), an
+ * EcsExtension retrying failed instances (one execution running, one ended with failures), and
+ * the example MaintenanceWindow.
+ *
+ * `UPDATE_GOLDEN=1 npx vitest run test/unit/get/render.test.ts` rewrites the golden files; read
+ * the diff before committing it.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { lastOutputLine } from '../../../src/get/common.js';
+import { GET_KINDS, resolveKind } from '../../../src/get/kinds.js';
+import { renderResource } from '../../../src/get/render.js';
+import { clean, humanDuration } from '../../../src/get/style.js';
+
+const DIR = import.meta.dirname;
+const fixture = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(DIR, 'fixtures', `${name}.json`), 'utf8')) as Record<string, unknown>;
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/** Fixture name → the time it is drawn at (a little after its last status write). */
+const CASES: Array<[string, string]> = [
+  ['apprelease-rolling-back', '2026-12-07T11:26:00Z'],
+  ['apprelease-canary-paused', '2026-12-07T11:25:30Z'],
+  ['patchpolicy-window', '2026-12-07T11:24:30Z'],
+  ['patchpolicy-installing', '2026-12-07T11:22:30Z'],
+  ['ecsextension-executions', '2026-12-07T11:15:10Z'],
+  ['maintenancewindow-closed', '2026-12-07T11:30:00Z'],
+];
+
+function golden(name: string, text: string): string {
+  const file = join(DIR, 'golden', `${name}.txt`);
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, text);
+  if (!existsSync(file)) throw new Error(`${file} is missing; run with UPDATE_GOLDEN=1 to write it`);
+  return readFileSync(file, 'utf8');
+}
+
+describe('renderResource (golden files)', () => {
+  for (const [name, now] of CASES) {
+    it(`draws ${name} as in golden/${name}.txt, without colour codes`, () => {
+      const text = `${renderResource(fixture(name), { now: new Date(now) }).join('\n')}\n`;
+      expect(text).not.toMatch(ANSI);
+      expect(text).toBe(golden(name, text));
+    });
+  }
+
+  it('draws the AppRelease mid-rollout: failed batch, failed instance with step and output, rollback', () => {
+    const text = renderResource(fixture('apprelease-rolling-back'), {
+      now: new Date('2026-12-07T11:26:00Z'),
+    });
+    const line = (needle: string) => text.find((l) => l.includes(needle)) ?? '';
+    expect(line('# revision 6b441aee7925')).toMatch(/RollingBack .*version 1\.5\.0, current, 1 failed/);
+    expect(line('batch 1')).toMatch(/✖ Failed .*3 instance\(s\), 1 failed, t-75a861c2ee144087b1/);
+    expect(line('rollback to 36bf3a51729e')).toMatch(/↺ RollingBack .*0\/4 instance\(s\) back/);
+    // The failed instance: its revision, the step and exit code, the last line of its output.
+    expect(line('□ i-web0003')).toMatch(
+      /rev 36bf3a51729e, step validate exit 7: curl: \(7\) Failed to connect to 127\.0\.0\.1 port/,
+    );
+    expect(line('# revision 36bf3a51729e')).toMatch(/✔ Stable .*version 1\.4\.4, stable/);
+  });
+});
+
+describe('renderResource colours', () => {
+  it('colours statuses, tree guides and the heading on request, and only the styling differs', () => {
+    const obj = fixture('apprelease-rolling-back');
+    const now = new Date('2026-12-07T11:26:00Z');
+    const plain = renderResource(obj, { now });
+    const colored = renderResource(obj, { now, color: true });
+    expect(colored.map((l) => l.replace(ANSI, ''))).toEqual(plain);
+    const text = colored.join('\n');
+    expect(text).toContain('\u001b[31m✖ Failed\u001b[0m'); // red
+    expect(text).toContain('\u001b[32m✔ Succeeded\u001b[0m'); // green
+    expect(text).toContain('\u001b[36m◌ InProgress\u001b[0m'); // cyan
+    expect(text).toContain('\u001b[33m⚠ Unreachable\u001b[0m'); // yellow
+    expect(text).toContain('\u001b[2m├──\u001b[0m'); // dim guides
+    expect(text).toContain('\u001b[1mNAME'); // bold heading
+  });
+});
+
+describe('renderResource safety and layout', () => {
+  it('never passes control characters from status to the terminal', () => {
+    const obj = fixture('apprelease-rolling-back');
+    const { instances } = obj.status as { instances: Array<Record<string, unknown>> };
+    const row = instances.find((r) => r.instanceId === 'i-web0003')!;
+    row.output = 'ok\n\u001b[2J\u001b]0;pwned\u0007evil \u202eline\r\n';
+    row.message = 'bad\u001b[31m';
+    const text = renderResource(obj, { now: new Date('2026-12-07T11:26:00Z') }).join('\n');
+    // eslint-disable-next-line no-control-regex
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect(text).toContain('[2J ]0;pwned evil line');
+  });
+
+  it('cuts INFO to the terminal width and wraps long header values', () => {
+    const lines = renderResource(fixture('apprelease-rolling-back'), {
+      now: new Date('2026-12-07T11:26:00Z'),
+      width: 100,
+    });
+    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(100);
+    expect(lines.find((l) => l.includes('□ i-web0003'))).toMatch(/…$/);
+    expect(lines.filter((l) => l.startsWith('             ')).length).toBeGreaterThan(0); // wrapped Message
+  });
+
+  it('draws an object without status (just created) without failing', () => {
+    const obj = fixture('ecsextension-executions');
+    delete obj.status;
+    const text = renderResource(obj, { now: new Date('2026-12-07T11:15:10Z') }).join('\n');
+    expect(text).toContain('Status:    ? Unknown');
+    expect(text).toContain('Observed:  not yet reconciled (generation 2)');
+  });
+
+  it('refuses kinds it has no view for', () => {
+    expect(() => renderResource({ kind: 'Pod' }, { now: new Date() })).toThrow(/no tree view for kind "Pod"/);
+  });
+});
+
+describe('resolveKind', () => {
+  it('accepts the kind, singular, plural and short names the CRDs declare, with or without the group', () => {
+    const cases: Array<[string, string]> = [
+      ['AppRelease', 'appreleases'],
+      ['apprelease', 'appreleases'],
+      ['appreleases', 'appreleases'],
+      ['apprel', 'appreleases'],
+      ['appreleases.ecsops.io', 'appreleases'],
+      ['apprelease.v1alpha1.ecsops.io', 'appreleases'],
+      ['PatchPolicy', 'patchpolicies'],
+      ['patchpol', 'patchpolicies'],
+      ['ecsext', 'ecsextensions'],
+      ['EcsExtensions', 'ecsextensions'],
+      ['mw', 'maintenancewindows'],
+    ];
+    for (const [arg, plural] of cases) expect(resolveKind(arg).plural, arg).toBe(plural);
+    expect(GET_KINDS.map((k) => k.kind).sort()).toEqual([
+      'AppRelease',
+      'EcsExtension',
+      'MaintenanceWindow',
+      'PatchPolicy',
+    ]);
+  });
+
+  it('names the accepted forms when the kind is unknown', () => {
+    expect(() => resolveKind('pods')).toThrow(
+      /unknown kind "pods"; one of: .*apprelease\|appreleases\|apprel/,
+    );
+  });
+});
+
+describe('helpers', () => {
+  it('humanDuration follows kubectl', () => {
+    const cases: Array<[number, string]> = [
+      [0, '0s'],
+      [45_000, '45s'],
+      [119_000, '119s'],
+      [190_000, '3m10s'],
+      [25 * 60_000, '25m'],
+      [(4 * 60 + 12) * 60_000, '4h12m'],
+      [20 * 3_600_000, '20h'],
+      [(3 * 24 + 4) * 3_600_000, '3d4h'],
+      [41 * 86_400_000, '41d'],
+      [-5000, '0s'],
+    ];
+    for (const [ms, text] of cases) expect(humanDuration(ms), String(ms)).toBe(text);
+  });
+
+  it('lastOutputLine skips the wrapper markers and log headers', () => {
+    const out =
+      'ecsops-step validate rc=7 ms=45\n--- last lines of /x.log ---\n=== validate (abc) ===\nport closed\necsops-result action=deploy revision=abc result=failed step=validate rc=7\n';
+    expect(lastOutputLine(out)).toBe('port closed');
+    expect(lastOutputLine('ecsops-step a rc=0 ms=1\n')).toBeUndefined();
+    expect(clean(' a\tb\u001b[0m  c ')).toBe('a b [0m c');
+  });
+});
