@@ -12,12 +12,10 @@ import {
   byInstanceId,
   executionKeyOf,
   groupNode,
-  identityFields,
   lastOutputLine,
   pendingKey,
   readinessWord,
-  statusFields,
-  summaryField,
+  summarizedView,
   trackedByInstance,
 } from './common.js';
 import { statusOf, truncate, when } from './style.js';
@@ -316,25 +314,17 @@ export function appReleaseView(obj: AppRelease, now: Date): View {
   if (revisions.rollout)
     revisions.rollout.children = [...parts.children(), ...(revisions.rollout.children ?? [])];
 
-  const word = st.phase ?? readinessWord(obj);
-  const header: HeaderField[] = [
-    ...identityFields(obj, 'AppRelease', now),
-    ...statusFields(obj, word),
-    ...releaseFields(obj, now),
-  ];
-  const counts = summaryField(obj, SUMMARY_ORDER);
-  if (counts) header.push(counts);
-  const tree: TreeNode = {
-    name: obj.metadata?.name ?? '',
+  return summarizedView(obj, {
     kind: 'AppRelease',
-    status: statusOf(word),
-    time: obj.metadata?.creationTimestamp ? String(obj.metadata.creationTimestamp) : undefined,
+    word: st.phase ?? readinessWord(obj),
+    now,
+    fields: releaseFields(obj, now),
+    order: SUMMARY_ORDER,
     info: [`version ${obj.spec?.version ?? '?'}`],
     children: [
       ...revisions.nodes.values(),
       ...extra.values(),
       ...(others.length ? [groupNode('no revision', others)] : []),
     ],
-  };
-  return { header, tree };
+  });
 }

@@ -5,7 +5,7 @@
  */
 import type { Condition, ObjectMeta, TrackedExecution } from '../api/common.js';
 import { statusOf, when, type Status } from './style.js';
-import type { HeaderField, TreeNode } from './tree.js';
+import type { HeaderField, TreeNode, View } from './tree.js';
 
 /** The fields of an ecsops object the shared helpers read (raw JSON from the API server). */
 export interface AnyObject {
@@ -144,4 +144,42 @@ export function lastOutputLine(output: string | undefined): string | undefined {
     return l;
   }
   return undefined;
+}
+
+/**
+ * The view of a resource that has a status summary: the header (identity, readiness as `word`,
+ * the kind's own `fields`, then the summary counts in `order`) and the root node named after the
+ * object, with `info` and `children` under it.
+ */
+export function summarizedView(
+  obj: AnyObject,
+  o: {
+    kind: string;
+    word: string;
+    now: Date;
+    fields: HeaderField[];
+    order: readonly string[];
+    info: string[];
+    children: TreeNode[];
+  },
+): View {
+  const header: HeaderField[] = [
+    ...identityFields(obj, o.kind, o.now),
+    ...statusFields(obj, o.word),
+    ...o.fields,
+  ];
+  const counts = summaryField(obj, o.order);
+  if (counts) header.push(counts);
+  const created = obj.metadata?.creationTimestamp;
+  return {
+    header,
+    tree: {
+      name: obj.metadata?.name ?? '',
+      kind: o.kind,
+      status: statusOf(o.word),
+      time: created ? String(created) : undefined,
+      info: o.info,
+      children: o.children,
+    },
+  };
 }

@@ -9,11 +9,9 @@ import {
   byInstanceId,
   executionKeyOf,
   groupNode,
-  identityFields,
   pendingKey,
   readinessWord,
-  statusFields,
-  summaryField,
+  summarizedView,
   trackedByInstance,
 } from './common.js';
 import { statusOf, truncate, when } from './style.js';
@@ -141,25 +139,15 @@ export function ecsExtensionView(obj: EcsExtension, now: Date): View {
   for (const [, n] of ended)
     if ((n.children ?? []).some((c) => c.status?.text === 'Failed')) n.status = statusOf('Failed');
 
-  const word = readinessWord(obj);
-  const header: HeaderField[] = [
-    ...identityFields(obj, 'EcsExtension', now),
-    ...statusFields(obj, word),
-    ...extensionFields(obj, now),
-  ];
-  const counts = summaryField(obj, SUMMARY_ORDER);
-  if (counts) header.push(counts);
-  return {
-    header,
-    tree: {
-      name: obj.metadata?.name ?? '',
-      kind: 'EcsExtension',
-      status: statusOf(word),
-      time: obj.metadata?.creationTimestamp ? String(obj.metadata.creationTimestamp) : undefined,
-      info: [
-        `${obj.spec?.packageName ?? ''} ${obj.spec?.packageVersion ?? st.resolvedPackageVersion ?? ''}`.trim(),
-      ],
-      children: [...nodes.values(), ...(others.length ? [groupNode('no execution', others)] : [])],
-    },
-  };
+  return summarizedView(obj, {
+    kind: 'EcsExtension',
+    word: readinessWord(obj),
+    now,
+    fields: extensionFields(obj, now),
+    order: SUMMARY_ORDER,
+    info: [
+      `${obj.spec?.packageName ?? ''} ${obj.spec?.packageVersion ?? st.resolvedPackageVersion ?? ''}`.trim(),
+    ],
+    children: [...nodes.values(), ...(others.length ? [groupNode('no execution', others)] : [])],
+  });
 }

@@ -13,11 +13,9 @@ import {
   conditionOf,
   executionKeyOf,
   groupNode,
-  identityFields,
   pendingKey,
   readinessWord,
-  statusFields,
-  summaryField,
+  summarizedView,
   trackedByInstance,
 } from './common.js';
 import { humanDuration, statusOf, truncate, when } from './style.js';
@@ -243,25 +241,15 @@ export function patchPolicyView(obj: PatchPolicy, now: Date): View {
   children.push(...rootExtra);
   if (others.length) children.push(groupNode('no execution', others));
 
-  const word = readinessWord(obj);
-  const header: HeaderField[] = [
-    ...identityFields(obj, 'PatchPolicy', now),
-    ...statusFields(obj, word),
-    ...policyFields(obj, now),
-  ];
-  const counts = summaryField(obj, SUMMARY_ORDER);
-  if (counts) header.push(counts);
-  return {
-    header,
-    tree: {
-      name: obj.metadata?.name ?? '',
-      kind: 'PatchPolicy',
-      status: statusOf(word),
-      time: obj.metadata?.creationTimestamp ? String(obj.metadata.creationTimestamp) : undefined,
-      info: st.complianceCheckedAt ? [`compliance read ${st.complianceCheckedAt}`] : [],
-      children,
-    },
-  };
+  return summarizedView(obj, {
+    kind: 'PatchPolicy',
+    word: readinessWord(obj),
+    now,
+    fields: policyFields(obj, now),
+    order: SUMMARY_ORDER,
+    info: st.complianceCheckedAt ? [`compliance read ${st.complianceCheckedAt}`] : [],
+    children,
+  });
 }
 
 /**
