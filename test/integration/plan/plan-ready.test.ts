@@ -23,10 +23,10 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { GROUP, VERSION } from '../../../src/api/common.js';
 import { definitions } from '../../../src/api/crds.js';
 import { withSpecDefaults } from '../../../src/api/defaults.js';
-import { DEMO_ACCESS_KEY, loadSeedFile } from '../../../src/emulator/index.js';
+import { loadSeedFile } from '../../../src/emulator/index.js';
 import type { Plan } from '../../../src/plan/index.js';
 import { createTestNamespace } from '../../harness/env.js';
-import { REPO_ROOT, startStack, waitFor, type Stack } from '../../harness/stack.js';
+import { emulatorEnv, REPO_ROOT, startStack, waitFor, type Stack } from '../../harness/stack.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -150,13 +150,7 @@ describe('ecsops plan sees what the API server stores (real API server, demo fle
       ],
       {
         cwd: REPO_ROOT,
-        env: {
-          ...process.env,
-          ALIBABA_CLOUD_ACCESS_KEY_ID: DEMO_ACCESS_KEY.id,
-          ALIBABA_CLOUD_ACCESS_KEY_SECRET: DEMO_ACCESS_KEY.secret,
-          ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true',
-          ALIBABA_CLOUD_CLI_PROFILE_DISABLED: 'true',
-        },
+        env: emulatorEnv(),
       },
     ).then(
       (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),

@@ -17,6 +17,7 @@ import { createCloudClients } from '../../../src/cloud/index.js';
 import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator, type Emulator } from '../../../src/emulator/index.js';
 import type { Plan } from '../../../src/plan/index.js';
 import { REPO_ROOT } from '../../harness/paths.js';
+import { emulatorEnv } from '../../harness/stack.js';
 
 const run = promisify(execFile);
 /** Every API action the plan may call: reads only. */
@@ -77,13 +78,7 @@ describe('ecsops plan (emulator, demo fleet)', () => {
       ],
       {
         cwd: REPO_ROOT,
-        env: {
-          ...process.env,
-          ALIBABA_CLOUD_ACCESS_KEY_ID: DEMO_ACCESS_KEY.id,
-          ALIBABA_CLOUD_ACCESS_KEY_SECRET: DEMO_ACCESS_KEY.secret,
-          ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true',
-          ALIBABA_CLOUD_CLI_PROFILE_DISABLED: 'true',
-        },
+        env: emulatorEnv(),
       },
     );
     return stdout;
