@@ -8,33 +8,187 @@
  * until each example is Ready; then keeps
  * running (kubeconfig path and metrics URL printed) until Ctrl-C, which cleans everything up.
  *
- * For the AppRelease example the emulator runs in sandbox mode (RunShellScript commands really run
- * with bash on this machine, one directory per instance under /tmp/ecsops-local/) and
- * deploy/examples/artifacts/ is served on http://127.0.0.1:8090/ (--artifact-port).
+ * Everything of a run lives in its own temp dir, `ecsops-local-XXXXXX` in the OS temp dir: the
+ * control plane's `ecsops-cp-*` dir and `sandbox/`. For the AppRelease example the emulator runs in
+ * sandbox mode (RunShellScript commands really run with bash on this machine, one directory per
+ * instance under `sandbox/`) and deploy/examples/artifacts/ is served on http://127.0.0.1:8090/
+ * (--artifact-port). The example is applied with its artifact URL's port and its appDir's root
+ * replaced by this run's, so concurrent runs do not share state and any port works.
+ *
+ * Ctrl-C (SIGINT) or SIGTERM at any moment stops whatever was started so far (controller,
+ * emulator, etcd, kube-apiserver) and removes the run's temp dir; during start-up the exit code is
+ * then 130 (143 for SIGTERM). Once everything is Ready, Ctrl-C is the normal way to stop (exit
+ * code 0). A second signal more than a second after the first exits at once. Should this process
+ * die without cleaning up (the `tsx` CLI SIGKILLs its child when the child does not acknowledge a
+ * forwarded signal within about 60 ms, e.g. while start-up blocks the event loop), a guard process
+ * kills what still runs from the run's temp dir and removes it.
  *
  * Flags: --exit-when-ready (stop once the example is Ready; used by CI), --time-scale N
  * (emulator speed, default 0.05), --metrics-port N (default 8080), --probe-port N (default 8081),
- * --artifact-port N (default 8090; the port deploy/examples/apprelease.yaml downloads from),
- * --timeout SECONDS (give up waiting for Ready; default 300).
+ * --artifact-port N (default 8090), --timeout SECONDS (give up waiting for Ready; default 300).
+ * A default port that is already taken (e.g. by another `npm run local`) is replaced by a free
+ * one, and the run says so; a port given on the command line is used as given (0 = a free one).
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
 import { parseConfig } from '../src/config.js';
 import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator } from '../src/emulator/index.js';
-import { startController } from '../src/main.js';
+import { startController, type RunningController } from '../src/main.js';
 import { createLogger } from '../src/runtime/logger.js';
 import { startControlPlane } from '../test/harness/controlplane.js';
 import { applyYaml, kubeRequestRaw } from '../test/harness/kube-raw.js';
 import { REPO_ROOT } from '../test/harness/paths.js';
 
+const say = (s: string): void => void process.stdout.write(`[local] ${s}\n`);
+
+/** Why the run stops early: the signal it got. */
+class Interrupted extends Error {
+  constructor(readonly sig: NodeJS.Signals) {
+    super(`interrupted by ${sig}`);
+  }
+}
+
+const exitCodeOf = (sig: NodeJS.Signals): number => (sig === 'SIGTERM' ? 143 : 130);
+
+/** Aborted by the first SIGINT/SIGTERM; start-up stops at its next step and cleans up. */
+const interrupted = new AbortController();
+/** Set once the run is tearing down (after Ready, a failure or an interruption). */
+let stopping = false;
+/** Host directories to remove even on a forced exit (the run's temp dir). */
+const dirs: string[] = [];
+let firstSignalAt = 0;
+/**
+ * Where the controller logs (stdout); muted once the run is interrupted, when its errors are only
+ * about the control plane going away (a terminal's Ctrl-C stops etcd and kube-apiserver too).
+ */
+const controllerLog = {
+  muted: false,
+  write(line: string): void {
+    if (!this.muted) process.stdout.write(line);
+  },
+};
+
+/**
+ * SIGINT/SIGTERM, installed before anything is started. The first one aborts the run: `main()`
+ * stops at its next step and the stack is torn down in reverse order. A terminal's Ctrl-C reaches
+ * every process of the group and `npm run` forwards it again, so a repeat within a second is the
+ * same Ctrl-C; a later one forces the exit (the control plane's exit hook SIGKILLs etcd and
+ * kube-apiserver and removes its dir; the exit hook below removes the run's temp dir).
+ */
+function onSignal(sig: NodeJS.Signals): void {
+  if (!interrupted.signal.aborted) {
+    firstSignalAt = Date.now();
+    controllerLog.muted = true;
+    if (!stopping) say(`${sig}: stopping and removing everything started so far`);
+    interrupted.abort(new Interrupted(sig));
+    return;
+  }
+  if (Date.now() - firstSignalAt < 1000) return;
+  say(`${sig} again: exiting at once`);
+  process.exit(exitCodeOf(sig));
+}
+
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+process.on('exit', () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/**
+ * The guard: a detached plain-Node process that waits for this process to end (its stdin, a pipe
+ * only this process holds, closes on any exit, SIGKILL included), then SIGKILLs every process whose
+ * command line names `dir` (etcd, kube-apiserver; sandboxed scripts with their process groups),
+ * waits until they are gone and removes `dir`. After a normal stop it finds nothing to do. Linux
+ * only (/proc), as the project.
+ */
+const GUARD_SOURCE = `
+const { readdirSync, readFileSync, rmSync } = require('node:fs');
+const dir = process.argv[1];
+const gone = (pid) => {
+  try {
+    const stat = readFileSync('/proc/' + pid + '/stat', 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
+  } catch {
+    return true;
+  }
+};
+process.on('SIGINT', () => undefined);
+process.stdin.on('data', () => undefined);
+process.stdin.on('close', () => {
+  const pids = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (readFileSync('/proc/' + p + '/cmdline', 'utf8').includes(dir)) pids.push(Number(p));
+    } catch {}
+  }
+  for (const pid of pids) {
+    try {
+      // a group leader (a sandboxed script) goes with its group (its children)
+      const stat = readFileSync('/proc/' + pid + '/stat', 'utf8');
+      const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      process.kill(pgid === pid ? -pid : pid, 'SIGKILL');
+    } catch {}
+  }
+  const deadline = Date.now() + 5000;
+  const finish = () => {
+    if (pids.some((p) => !gone(p)) && Date.now() < deadline) return setTimeout(finish, 50);
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  finish();
+});
+`;
+
+/** Starts the guard of `dir` (best effort: without it only a SIGKILL of this process would leak). */
+function guard(dir: string): void {
+  const child = spawn(process.execPath, ['-e', GUARD_SOURCE, dir], {
+    detached: true, // its own process group and session: a terminal's Ctrl-C does not reach it
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  child.on('error', () => undefined);
+  child.stdin?.on('error', () => undefined);
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  child.unref();
+}
+
+/** `p`, or a rejection as soon as the run is interrupted (for steps that cannot be cancelled). */
+function untilInterrupted<T>(p: Promise<T>): Promise<T> {
+  const { signal } = interrupted;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
+}
+
+const sleep = (ms: number): Promise<void> => untilInterrupted(new Promise((r) => setTimeout(r, ms)));
+
 const program = new Command('local')
   .option('--exit-when-ready', 'stop once the example is Ready (CI smoke run)', false)
   .option('--time-scale <n>', 'emulator time scale (1 = real OOS durations)', '0.05')
-  .option('--metrics-port <n>', 'controller metrics port', '8080')
-  .option('--probe-port <n>', 'controller /healthz /readyz port', '8081')
+  .option('--metrics-port <n>', 'controller metrics port (a free one when the default is taken)', '8080')
+  .option(
+    '--probe-port <n>',
+    'controller /healthz /readyz port (a free one when the default is taken)',
+    '8081',
+  )
   .option('--artifact-port <n>', 'port serving deploy/examples/artifacts/ (AppRelease example)', '8090')
   .option('--timeout <seconds>', 'give up waiting for Ready after this many seconds', '300')
   .parse(process.argv);
@@ -46,14 +200,29 @@ const opts = program.opts<{
   artifactPort: string;
   timeout: string;
 }>();
+/** True when the port option was left at its default (so another free port may replace it). */
+const defaulted = (name: 'metricsPort' | 'probePort' | 'artifactPort'): boolean =>
+  program.getOptionValueSource(name) === 'default';
 
-/** Host directories of the sandboxed instances (the AppRelease example's appDir lives here). */
-const SANDBOX_DIR = '/tmp/ecsops-local';
+/**
+ * The sandbox root deploy/examples/apprelease.yaml's appDir names. Each run has its own sandbox
+ * directory and applies the example with this prefix replaced by it.
+ */
+const EXAMPLE_SANDBOX_DIR = '/tmp/ecsops-local';
 /** What the artifact server serves (URL path = path under this directory). */
 const ARTIFACTS_DIR = join(REPO_ROOT, 'deploy/examples/artifacts');
 
-/** Serves ARTIFACTS_DIR on 127.0.0.1:port (GET only, no directory listing, no path escape). */
-async function serveArtifacts(port: number): Promise<() => Promise<void>> {
+const inUse = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+
+/**
+ * Serves ARTIFACTS_DIR on 127.0.0.1:port (GET only, no directory listing, no path escape); when
+ * `orFree` and the port is taken, on a free port instead.
+ * @returns the port it listens on and a function that closes it.
+ */
+async function serveArtifacts(
+  port: number,
+  orFree: boolean,
+): Promise<{ port: number; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     const rel = normalize(decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/')).replace(/^\/+/, '');
     if (req.method !== 'GET' || rel.startsWith('..') || rel === '' || rel === '.') {
@@ -68,71 +237,133 @@ async function serveArtifacts(port: number): Promise<() => Promise<void>> {
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  return () => new Promise((r) => server.close(() => r()));
+  const listen = (p: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(p, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await listen(port);
+  } catch (err) {
+    if (!orFree || !inUse(err)) throw err;
+    say(`port ${port} is taken (another npm run local?); serving the artifacts on a free port instead`);
+    await listen(0);
+  }
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : port,
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
 }
 
-const say = (s: string): void => void process.stdout.write(`[local] ${s}\n`);
-
-/** Server-side applies every document of a YAML file (CRDs or custom resources). */
-async function applyFile(kc: KubeConfig, file: string): Promise<void> {
-  for (const { doc } of await applyYaml(kc, readFileSync(file, 'utf8'), 'ecsops-local')) {
+/** Server-side applies every document of YAML text (CRDs or custom resources). */
+async function applyText(kc: KubeConfig, text: string): Promise<void> {
+  for (const { doc } of await applyYaml(kc, text, 'ecsops-local')) {
     say(
       `applied ${doc.kind} ${doc.metadata.namespace ? `${doc.metadata.namespace}/` : ''}${doc.metadata.name}`,
     );
   }
 }
 
+/**
+ * An example file's text with its host-specific values pointed at this run: an AppRelease's
+ * artifact URL on 127.0.0.1 gets this run's artifact port, and an appDir under
+ * {@link EXAMPLE_SANDBOX_DIR} moves under this run's sandbox dir. Files without an AppRelease are
+ * returned as they are.
+ */
+function localizeExample(text: string, run: { artifactPort: number; sandboxDir: string }): string {
+  type Doc = {
+    kind?: string;
+    spec?: { artifact?: { url?: string }; install?: { appDir?: string } };
+  } | null;
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as Doc);
+  if (!docs.some((d) => d?.kind === 'AppRelease')) return text;
+  for (const d of docs) {
+    if (d?.kind !== 'AppRelease' || !d.spec) continue;
+    const artifact = d.spec.artifact;
+    if (artifact?.url) {
+      const url = new URL(artifact.url);
+      if (url.hostname === '127.0.0.1') {
+        url.port = String(run.artifactPort);
+        artifact.url = url.toString();
+      }
+    }
+    const install = d.spec.install;
+    if (install?.appDir?.startsWith(`${EXAMPLE_SANDBOX_DIR}/`)) {
+      install.appDir = run.sandboxDir + install.appDir.slice(EXAMPLE_SANDBOX_DIR.length);
+    }
+  }
+  return docs
+    .filter((d) => d !== null)
+    .map((d) => stringify(d))
+    .join('---\n');
+}
+
+/** What was started, stopped in reverse order by `cleanup()`; each step at most once. */
 const cleanups: Array<() => Promise<void>> = [];
 async function cleanup(): Promise<void> {
-  for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  stopping = true;
+  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)().catch(() => undefined);
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
+  // This run's own temp dir: concurrent runs on one machine never share or delete each other's.
+  const runDir = mkdtempSync(join(tmpdir(), 'ecsops-local-'));
+  dirs.push(runDir);
+  guard(runDir);
+  cleanups.push(async () => rmSync(runDir, { recursive: true, force: true }));
+  say(`temp dir ${runDir} (control plane state, sandbox)`);
   say('starting kube-apiserver + etcd (first run builds them from Go modules: several minutes)');
-  const cp = await startControlPlane();
+  const cp = await startControlPlane({ signal: interrupted.signal, parentDir: runDir });
   cleanups.push(() => cp.stop());
-  say(`control plane ready at ${cp.server} (${Date.now() - started} ms)`);
+  say(
+    `control plane ready at ${cp.server} (${Date.now() - started} ms; etcd + kube-apiserver pids ${cp.pids.join(', ')}, state in ${cp.dir})`,
+  );
+  interrupted.signal.throwIfAborted();
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
 
+  const sandboxDir = join(runDir, 'sandbox');
+  mkdirSync(sandboxDir);
   const seedFile = join(REPO_ROOT, 'deploy/emulator/fleet.yaml');
-  rmSync(SANDBOX_DIR, { recursive: true, force: true });
-  mkdirSync(SANDBOX_DIR, { recursive: true });
-  cleanups.push(async () => rmSync(SANDBOX_DIR, { recursive: true, force: true }));
   const emu = await startEmulator({
     seed: await loadSeedFile(seedFile),
     timeScale: Number(opts.timeScale),
-    sandbox: { rootDir: SANDBOX_DIR },
+    sandbox: { rootDir: sandboxDir },
   });
   cleanups.push(() => emu.stop());
   say(`emulator ready at http://${emu.endpoint} (control API ${emu.controlUrl}), seeded from ${seedFile}`);
-  say(
-    `  sandbox mode: RunShellScript commands run with bash here, instance directories under ${SANDBOX_DIR}`,
-  );
-  cleanups.push(await serveArtifacts(Number(opts.artifactPort)));
-  say(`artifacts of deploy/examples/artifacts/ served at http://127.0.0.1:${opts.artifactPort}/`);
+  say(`  sandbox mode: RunShellScript commands run with bash here, instance directories under ${sandboxDir}`);
+  interrupted.signal.throwIfAborted();
+  const artifacts = await serveArtifacts(Number(opts.artifactPort), defaulted('artifactPort'));
+  cleanups.push(artifacts.close);
+  say(`artifacts of deploy/examples/artifacts/ served at http://127.0.0.1:${artifacts.port}/`);
+  interrupted.signal.throwIfAborted();
 
   for (const f of readdirSync(join(REPO_ROOT, 'crds')).filter(
     (f) => f.endsWith('.yaml') && f !== 'kustomization.yaml',
   )) {
-    await applyFile(kc, join(REPO_ROOT, 'crds', f));
+    await untilInterrupted(applyText(kc, readFileSync(join(REPO_ROOT, 'crds', f), 'utf8')));
   }
-  await new Promise((r) => setTimeout(r, 1000)); // let the CRDs become Established
+  await sleep(1000); // let the CRDs become Established
 
-  const cfg = parseConfig([
+  const controllerArgs = (metricsPort: string, probePort: string): string[] => [
     '--kubeconfig',
     cp.kubeconfigPath,
     '--leader-elect',
     'false',
     '--metrics-bind-address',
-    `127.0.0.1:${opts.metricsPort}`,
+    `127.0.0.1:${metricsPort}`,
     '--health-probe-bind-address',
-    `127.0.0.1:${opts.probePort}`,
+    `127.0.0.1:${probePort}`,
     '--oos-endpoint',
     emu.endpoint,
     '--ecs-endpoint',
@@ -145,13 +376,32 @@ async function main(): Promise<void> {
     '5s',
     '--log-level',
     process.env.LOG_LEVEL ?? 'warn',
-  ]);
-  const controller = await startController(cfg, {
-    cloud: { credential: { accessKeyId: DEMO_ACCESS_KEY.id, accessKeySecret: DEMO_ACCESS_KEY.secret } },
-    logger: createLogger({ level: cfg.logLevel }),
-  });
-  cleanups.push(() => controller.stop());
-  say(`controller running; metrics http://127.0.0.1:${controller.probes.metricsPort}/metrics`);
+  ];
+  const start = (metricsPort: string, probePort: string): Promise<RunningController> => {
+    const cfg = parseConfig(controllerArgs(metricsPort, probePort));
+    return startController(cfg, {
+      cloud: { credential: { accessKeyId: DEMO_ACCESS_KEY.id, accessKeySecret: DEMO_ACCESS_KEY.secret } },
+      logger: createLogger({ level: cfg.logLevel, destination: controllerLog }),
+    });
+  };
+  // Not cancellable (it waits for the informers' first sync): when interrupted meanwhile, the
+  // teardown goes on without it; it is in this process, so exiting ends it.
+  let controller: RunningController | undefined;
+  cleanups.push(async () => controller?.stop());
+  try {
+    controller = await untilInterrupted(start(opts.metricsPort, opts.probePort));
+  } catch (err) {
+    if (!inUse(err) || !(defaulted('metricsPort') || defaulted('probePort'))) throw err;
+    say(
+      `port ${opts.metricsPort} or ${opts.probePort} is taken (another npm run local?); the controller listens on free ports instead`,
+    );
+    controller = await untilInterrupted(
+      start(defaulted('metricsPort') ? '0' : opts.metricsPort, defaulted('probePort') ? '0' : opts.probePort),
+    );
+  }
+  say(
+    `controller running; metrics http://127.0.0.1:${controller.probes.metricsPort}/metrics, probes http://127.0.0.1:${controller.probes.probePort}/readyz`,
+  );
 
   /** The demo's examples: each is applied, then followed until its object is Ready. */
   type Status = {
@@ -206,10 +456,14 @@ async function main(): Promise<void> {
   ];
   const deadline = Date.now() + Number(opts.timeout) * 1000;
   for (const ex of examples) {
-    await applyFile(kc, join(REPO_ROOT, ex.file));
+    const text = localizeExample(readFileSync(join(REPO_ROOT, ex.file), 'utf8'), {
+      artifactPort: artifacts.port,
+      sandboxDir,
+    });
+    await untilInterrupted(applyText(kc, text));
     let last = '';
     for (;;) {
-      const obj = (await kubeRequestRaw(kc, 'GET', ex.path)) as { status?: Status };
+      const obj = (await untilInterrupted(kubeRequestRaw(kc, 'GET', ex.path))) as { status?: Status };
       const ready = obj.status?.conditions?.find((c) => c.type === 'Ready');
       const line = `${ex.name} Ready=${ready?.status ?? '?'} ${ready?.reason ?? ''}: ${ex.describe(obj.status ?? {})}`;
       if (line !== last) say(line);
@@ -219,7 +473,7 @@ async function main(): Promise<void> {
         throw new Error(
           `${ex.name} not Ready after ${opts.timeout} s: ${ready?.message ?? 'no Ready condition'}`,
         );
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
     }
   }
   say(`examples Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -231,24 +485,33 @@ async function main(): Promise<void> {
   say(
     `  ${join(cp.binDir, 'kubectl')} get ecsextensions,patchpolicies,maintenancewindows,appreleases -A -o wide`,
   );
-  say(`  ls ${SANDBOX_DIR}/*/web   # the AppRelease example's releases on the sandboxed instances`);
+  say(`  ls ${sandboxDir}/*/web   # the AppRelease example's releases on the sandboxed instances`);
   say(`  curl -s http://127.0.0.1:${controller.probes.metricsPort}/metrics | grep ecsops_`);
   say(`  curl -s ${emu.controlUrl}/executions   # the emulator's view`);
   say('Ctrl-C stops and removes everything.');
+  // Ready: a signal is now the normal way to stop.
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+    if (interrupted.signal.aborted) resolve();
+    interrupted.signal.addEventListener('abort', () => resolve(), { once: true });
   });
 }
 
-main()
-  .then(async () => {
+main().then(
+  async () => {
+    stopping = true;
     await cleanup();
     say('stopped; control plane processes and temp files removed');
     process.exit(0);
-  })
-  .catch(async (err: unknown) => {
-    process.stderr.write(`[local] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  },
+  async (err: unknown) => {
+    stopping = true;
     await cleanup();
+    const reason: unknown = interrupted.signal.reason;
+    if (reason instanceof Interrupted) {
+      say(`interrupted before everything was Ready; control plane processes and temp files removed`);
+      process.exit(exitCodeOf(reason.sig));
+    }
+    process.stderr.write(`[local] failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
-  });
+  },
+);

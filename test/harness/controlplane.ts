@@ -29,6 +29,13 @@ export interface ControlPlaneOptions {
   users?: string[];
   /** How long each component may take to become healthy, in milliseconds. Default 60 000. */
   startTimeoutMs?: number;
+  /** Directory the `ecsops-cp-*` temp dir is created in. Default: the OS temp dir. */
+  parentDir?: string;
+  /**
+   * Aborts the start-up (e.g. on Ctrl-C): whatever was started is stopped, the temp dir removed,
+   * and the promise rejects with the signal's reason. No effect once the control plane is returned.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ControlPlane {
@@ -132,9 +139,11 @@ async function waitFor(
   logFile: string,
   timeoutMs: number,
   check: () => Promise<boolean>,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    signal?.throwIfAborted();
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}); log tail:\n${tail(logFile)}`);
     }
@@ -177,12 +186,16 @@ export function isAlive(pid: number): boolean {
  *   whatever was started is torn down first.
  */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const binDir = options.binDir ?? ensureBinaries();
+  signal?.throwIfAborted(); // a signal that arrived while build.sh ran
   const users = options.users ?? ['alice'];
   const timeoutMs = options.startTimeoutMs ?? 60_000;
-  const dir = mkdtempSync(join(tmpdir(), 'ecsops-cp-'));
+  const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'ecsops-cp-'));
   const children: ChildProcess[] = [];
   let stopped = false;
+  let returned = false;
 
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -219,9 +232,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     );
     children.push(etcd);
     pipeTo(etcd, etcdLog);
-    await waitFor('etcd', etcd, etcdLog, timeoutMs, async () => {
-      return (await probeHttp(`http://127.0.0.1:${etcdPort}/health`)) === 200;
-    });
+    await waitFor(
+      'etcd',
+      etcd,
+      etcdLog,
+      timeoutMs,
+      async () => (await probeHttp(`http://127.0.0.1:${etcdPort}/health`)) === 200,
+      signal,
+    );
 
     const tokens: Record<string, string> = { admin: randomBytes(24).toString('hex') };
     for (const u of users) tokens[u] = randomBytes(24).toString('hex');
@@ -267,11 +285,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       children.push(child);
       pids.push(child.pid ?? -1);
       pipeTo(child, apiLog, true);
-      await waitFor('kube-apiserver', child, apiLog, timeoutMs, async () => {
-        if (!existsSync(caFile)) return false;
-        const ca = readFileSync(caFile);
-        return (await probe(`https://127.0.0.1:${apiPort}/readyz`, { ca, token: tokens.admin })) === 200;
-      });
+      await waitFor(
+        'kube-apiserver',
+        child,
+        apiLog,
+        timeoutMs,
+        async () => {
+          if (!existsSync(caFile)) return false;
+          const ca = readFileSync(caFile);
+          return (await probe(`https://127.0.0.1:${apiPort}/readyz`, { ca, token: tokens.admin })) === 200;
+        },
+        returned ? undefined : signal, // startApiServer() after the start-up is not abortable
+      );
     };
     const pids: number[] = [etcd.pid ?? -1];
     // The port was free when chosen, but another process may bind it before kube-apiserver does
@@ -292,6 +317,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       }
     }
 
+    signal?.throwIfAborted();
+    returned = true;
     const server = `https://127.0.0.1:${apiPort}`;
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, kubeconfigYaml(server, caFile, tokens), { mode: 0o600 });

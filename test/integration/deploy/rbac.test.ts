@@ -331,7 +331,7 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
       if (line.includes('"probePort"')) port = (JSON.parse(line) as { probePort: number }).probePort;
       // client-node errors carry the API server's Status message, JSON-escaped in the log line.
       for (const m of line.matchAll(
-        /cannot ([a-z]+) resource \\*"([a-z/]+)\\*" in API group \\*"([a-z.]*)\\*"/g,
+        /cannot ([a-z]+) resource \\*"([a-z/]+)\\*" in API group \\*"([a-z0-9.]*)\\*"/g,
       ))
         forbidden.add(`cannot ${m[1]} ${m[2]}${m[3] ? `.${m[3]}` : ''}`);
       // Loggers that keep only the status code: name the log message instead.

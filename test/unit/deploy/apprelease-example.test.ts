@@ -1,7 +1,8 @@
 /**
  * deploy/examples/apprelease.yaml works in `npm run local` (scripts/local.ts): its artifact is a
- * file of deploy/examples/artifacts/ served on 127.0.0.1:8090 whose sha256 it states, its appDir
- * lies in the sandbox directory, and its hooks call the file it installs.
+ * file of deploy/examples/artifacts/ served on 127.0.0.1 (default port 8090; the run sets the
+ * URL's port to its artifact server's) whose sha256 it states, its appDir lies under the sandbox
+ * prefix the run replaces with its own sandbox dir, and its hooks call the file it installs.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -26,8 +27,8 @@ describe('deploy/examples/apprelease.yaml', () => {
     expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(example.spec.artifact.sha256);
   });
 
-  it('installs under the sandbox directory of scripts/local.ts, per instance', () => {
-    const dir = /const SANDBOX_DIR = '([^']+)'/.exec(local)?.[1];
+  it('installs under the sandbox prefix that scripts/local.ts replaces with its own dir, per instance', () => {
+    const dir = /const EXAMPLE_SANDBOX_DIR = '([^']+)'/.exec(local)?.[1];
     expect(dir).toBeDefined();
     expect(example.spec.install?.appDir).toMatch(new RegExp(`^${dir}/\\{\\{ACS::InstanceId\\}\\}/`));
   });
