@@ -272,15 +272,10 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     const changed =
       status.observedGeneration !== generation ||
       (requested !== undefined && requested !== status.lastHandledReconcileAt);
-    // Reads of a new generation, of a requested reconcile and of one whose work is in flight (its
-    // results are folded now, and any instance they leave unknown is re-read to judge it) are
-    // interactive, not background drift reads: else they wait behind every other resource's first
-    // reads while holding a poll worker (the daemon benchmark saw minutes).
-    const working = getCondition(status.conditions, 'Reconciling')?.status === 'True';
     const view = {
       signal: ctx.signal,
       owner: this.owner(obj),
-      ...(changed || working ? { minPriority: PRIORITY.interactive } : {}),
+      ...readPriority(status, changed),
     };
 
     // kstatus: a generation seen for the first time gets Ready=Unknown + Reconciling=True within
@@ -599,4 +594,17 @@ function sameSummary(onServer: CommonStatus | undefined, next: CommonStatus): bo
 
 function reasonMessage(err: ReconcileError): ReasonMessage {
   return { reason: err.reason, message: err.message };
+}
+
+/**
+ * The lowest rate-gate priority of a reconcile's cloud reads (limiter.ts `PRIORITY`): interactive
+ * for a new generation or a requested reconcile (`changed`) and for an object whose work is in
+ * flight (`Reconciling=True`: its results are folded now, and an instance they leave unknown is
+ * re-read to judge it); otherwise none, so drift reads stay background. Without the second rule a
+ * poll's re-read waited behind every other resource's first reads while holding a poll worker
+ * (minutes in the daemon benchmark).
+ */
+export function readPriority(status: CommonStatus, changed: boolean): { minPriority?: number } {
+  const working = getCondition(status.conditions, 'Reconciling')?.status === 'True';
+  return changed || working ? { minPriority: PRIORITY.interactive } : {};
 }

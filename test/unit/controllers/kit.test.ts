@@ -461,3 +461,27 @@ describe('cleanSuccess', () => {
       expect(cleanSuccess({ ...base, status: 'Success', resourceStatus: {}, ...e }, n)).toBe(want),
     );
 });
+
+describe('readPriority (the rate-gate priority of a reconcile’s reads)', () => {
+  const cond = (type: string, status: 'True' | 'False') => ({
+    type,
+    status,
+    reason: 'R',
+    message: '',
+    lastTransitionTime: '2026-12-07T00:00:00Z',
+  });
+  it('is interactive for a new generation, a requested reconcile and work in flight; background otherwise', async () => {
+    const { readPriority } = await import('../../../src/controllers/shared/driver.js');
+    const { PRIORITY } = await import('../../../src/cloud/limiter.js');
+    expect(readPriority({}, true)).toEqual({ minPriority: PRIORITY.interactive });
+    // Work in flight: a poll that folds results re-reads what they leave unknown now.
+    expect(readPriority({ conditions: [cond('Reconciling', 'True')] }, false)).toEqual({
+      minPriority: PRIORITY.interactive,
+    });
+    // An idle drift check stays background (no floor).
+    expect(
+      readPriority({ conditions: [cond('Reconciling', 'False'), cond('Ready', 'True')] }, false),
+    ).toEqual({});
+    expect(readPriority({}, false)).toEqual({});
+  });
+});
