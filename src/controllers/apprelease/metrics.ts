@@ -83,6 +83,8 @@ export class AppReleaseMetrics {
         shared.setInstanceCounts(kind, namespace, name, counts);
         if (kind === APP_RELEASE_KIND) this.setInstances(namespace, name, counts);
       },
+      setConditions: (kind, namespace, name, conditions) =>
+        shared.setConditions(kind, namespace, name, conditions),
       deleteResource: (kind, namespace, name) => {
         shared.deleteResource(kind, namespace, name);
         if (kind === APP_RELEASE_KIND) this.delete(namespace, name);

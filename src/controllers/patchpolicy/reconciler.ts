@@ -158,6 +158,7 @@ export class PatchPolicyReconciler implements Reconciler {
       executionStarted: (t, a) => deps.metrics.executionStarted(t, a),
       executionFinished: (t, s) => deps.metrics.executionFinished(t, s),
       setInstanceCounts: (kind, ns, name, counts) => deps.metrics.setInstanceCounts(kind, ns, name, counts),
+      setConditions: (kind, ns, name, conditions) => deps.metrics.setConditions(kind, ns, name, conditions),
       deleteResource: (kind, ns, name) => {
         deps.metrics.deleteResource(kind, ns, name);
         deps.patchMetrics?.delete(ns, name);

@@ -46,6 +46,16 @@ export interface ControllerMetrics {
   executionFinished(template: string, status: string): void;
   /** Sets `ecsops_resource_instances{kind,namespace,name,state}` for every state in `counts`. */
   setInstanceCounts(kind: string, namespace: string, name: string, counts: Record<string, number>): void;
+  /**
+   * Sets `ecsops_resource_condition{kind,namespace,name,type,status}` for the kstatus conditions
+   * (Ready, Stalled, Reconciling): 1 on the status each condition has, 0 on the other two.
+   */
+  setConditions(
+    kind: string,
+    namespace: string,
+    name: string,
+    conditions: ReadonlyArray<{ type: string; status: string }>,
+  ): void;
   /** Removes every per-resource series of (kind, namespace, name). */
   deleteResource(kind: string, namespace: string, name: string): void;
 }

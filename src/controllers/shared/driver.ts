@@ -405,6 +405,12 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       const requested = obj.metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION];
       if (requested !== undefined) status.lastHandledReconcileAt = requested;
     }
+    this.deps.metrics.setConditions(
+      this.hooks.kind,
+      obj.metadata.namespace ?? '',
+      obj.metadata.name ?? '',
+      status.conditions ?? [],
+    );
     if (derived.counts && !(err instanceof StalledError)) {
       this.deps.metrics.setInstanceCounts(
         this.hooks.kind,

@@ -15,10 +15,15 @@ export const INSTANCE_STATES = [
   'unreachable',
 ] as const;
 
+/** The kstatus condition types `ecsops_resource_condition` reports. */
+export const CONDITION_TYPES = ['Ready', 'Stalled', 'Reconciling'] as const;
+const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+
 export class DomainMetrics implements ControllerMetrics {
   private readonly started: Counter<'template' | 'action'>;
   private readonly finished: Counter<'template' | 'status'>;
   private readonly instances: Gauge<'kind' | 'namespace' | 'name' | 'state'>;
+  private readonly conditions: Gauge<'kind' | 'namespace' | 'name' | 'type' | 'status'>;
   /** State keys set per `kind/namespace/name`, so deletion removes exactly those series. */
   private readonly statesBy = new Map<string, Set<string>>();
 
@@ -50,6 +55,12 @@ export class DomainMetrics implements ControllerMetrics {
       labelNames: ['kind', 'namespace', 'name', 'state'],
       registers: [registry],
     });
+    this.conditions = new Gauge({
+      name: 'ecsops_resource_condition',
+      help: 'kstatus condition of each resource: 1 on the status (True, False, Unknown) its Ready, Stalled and Reconciling conditions have, 0 on the others (Flux gotk_reconcile_condition).',
+      labelNames: ['kind', 'namespace', 'name', 'type', 'status'],
+      registers: [registry],
+    });
     for (const [template, actions] of Object.entries(templates)) {
       for (const action of actions) this.started.inc({ template, action }, 0);
       for (const status of ['Success', 'Failed', 'Cancelled']) this.finished.inc({ template, status }, 0);
@@ -75,8 +86,24 @@ export class DomainMetrics implements ControllerMetrics {
     this.statesBy.set(key, states);
   }
 
+  /** One series per (condition type, status): 1 where the condition has that status, else 0. */
+  setConditions(
+    kind: string,
+    namespace: string,
+    name: string,
+    conditions: ReadonlyArray<{ type: string; status: string }>,
+  ): void {
+    for (const type of CONDITION_TYPES) {
+      const has = conditions.find((c) => c.type === type)?.status ?? 'Unknown';
+      for (const status of CONDITION_STATUSES)
+        this.conditions.set({ kind, namespace, name, type, status }, has === status ? 1 : 0);
+    }
+  }
+
   /** Removes every series of the resource (no stale gauges after deletion). */
   deleteResource(kind: string, namespace: string, name: string): void {
+    for (const type of CONDITION_TYPES)
+      for (const status of CONDITION_STATUSES) this.conditions.remove({ kind, namespace, name, type, status });
     const key = `${kind}/${namespace}/${name}`;
     const states = new Set([...INSTANCE_STATES, ...(this.statesBy.get(key) ?? [])]);
     for (const state of states) this.instances.remove({ kind, namespace, name, state });

@@ -75,6 +75,24 @@ describe('DomainMetrics', () => {
     expect(gauge.filter((s) => s.labels.name === 'other')).toHaveLength(6);
   });
 
+  it('sets ecsops_resource_condition per kstatus condition (1 on its status, 0 on the others; absent = Unknown) and removes it on deleteResource', async () => {
+    const registry = new Registry();
+    const m = new DomainMetrics(registry);
+    m.setConditions('PatchPolicy', 'ops', 'web', [
+      { type: 'Ready', status: 'False' },
+      { type: 'Stalled', status: 'True' },
+    ]);
+    const got = await samples(registry, 'ecsops_resource_condition');
+    const at = (type: string, status: string) =>
+      valueOf(got, { kind: 'PatchPolicy', namespace: 'ops', name: 'web', type, status });
+    expect([at('Ready', 'False'), at('Ready', 'True'), at('Ready', 'Unknown')]).toEqual([1, 0, 0]);
+    expect([at('Stalled', 'True'), at('Stalled', 'False')]).toEqual([1, 0]);
+    expect([at('Reconciling', 'Unknown'), at('Reconciling', 'True')]).toEqual([1, 0]);
+    expect(got).toHaveLength(9);
+    m.deleteResource('PatchPolicy', 'ops', 'web');
+    expect(await samples(registry, 'ecsops_resource_condition')).toEqual([]);
+  });
+
   it('registers only on the given registry (private, no global default)', async () => {
     const a = new Registry();
     const b = new Registry();

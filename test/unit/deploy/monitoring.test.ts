@@ -311,20 +311,16 @@ describe('Grafana dashboard: the "Resources not converged" table', () => {
     for (const r of ROLLOUT_RESULTS) expect(selects(res, r), r).toBe(BAD_ROLLOUTS.includes(r));
   });
 
-  it.each(CRD_KINDS)('selects reconciles of %s that ended Stalled, shown under that kind', (kind) => {
-    const controller = kind.toLowerCase();
-    const res = matcherRegexes(
-      withVariables(notConvergedExpr),
-      'controller_runtime_terminal_reconcile_errors_total',
-      'controller',
+  it.each(CRD_KINDS)('selects %s resources whose Stalled condition is True, by name', (kind) => {
+    const selectors = [...notConvergedExpr.matchAll(/\becsops_resource_condition\{([^}]*)\}/g)].map(
+      (m) => m[1]!,
     );
-    expect(res.length).toBeGreaterThan(0);
-    // Every controller=~ matcher must let it through (they are ANDed).
-    expect(
-      res.every((re) => re.test(controller)),
-      controller,
-    ).toBe(true);
-    expect(notConvergedExpr).toContain(`"kind", "${kind}", "controller", "${controller}"`);
+    expect(selectors).toHaveLength(1);
+    expect(selectors[0]).toMatch(/\btype="Stalled"/);
+    expect(selectors[0]).toMatch(/\bstatus="True"/);
+    const kinds = matcherRegexes(withVariables(notConvergedExpr, kind), 'ecsops_resource_condition', 'kind');
+    expect(kinds.length).toBeGreaterThan(0);
+    expect(kinds.every((re) => re.test(kind))).toBe(true);
   });
 });
 
@@ -398,13 +394,27 @@ describe.skipIf(promtool.skip)(`promtool ${toolTitle(promtool)}`, () => {
           row({ kind: 'AppRelease', namespace: 'ns', name: 'apprelease-a', state: `rollout ${result}` }),
         );
     }
-    for (const controller of [...CRD_KINDS.map((k) => k.toLowerCase()), 'someothercontroller']) {
-      series.push({
-        series: `controller_runtime_terminal_reconcile_errors_total${row({ job, controller })}`,
-        values: '0x30 1x30',
-      });
+    for (const kind of CRD_KINDS) {
+      // <kind>-s is Stalled now; <kind>-r was Stalled and is not any more (both series are 0/1).
+      for (const [name, stalled] of [
+        [`${kind.toLowerCase()}-s`, true],
+        [`${kind.toLowerCase()}-r`, false],
+      ] as const) {
+        for (const status of ['True', 'False', 'Unknown']) {
+          const now = stalled ? status === 'True' : status === 'False';
+          const before = stalled ? status === 'False' : status === 'True';
+          series.push({
+            series: `ecsops_resource_condition${row({ job, kind, namespace: 'ns', name, type: 'Stalled', status })}`,
+            values: `${before ? 1 : 0}x30 ${now ? 1 : 0}x30`,
+          });
+        }
+        series.push({
+          series: `ecsops_resource_condition${row({ job, kind, namespace: 'ns', name, type: 'Ready', status: 'True' })}`,
+          values: '1x60',
+        });
+      }
+      want.push(row({ kind, namespace: 'ns', name: `${kind.toLowerCase()}-s`, state: 'Stalled' }));
     }
-    for (const kind of CRD_KINDS) want.push(row({ kind, state: 'Stalled' }));
     const evaluate = (kind: string) =>
       `count by (kind, namespace, name, state) (${withVariables(notConvergedExpr, kind)})`;
     const file = join(tmp, 'not-converged.test.yaml');
