@@ -1,14 +1,20 @@
 /**
- * R1 (SIGKILL crash-restart) and R6 (leader failover) for PatchPolicy and AppRelease: the same
- * kill schedules as the EcsExtension scenarios (r1-crash.ts, r6-leader.ts) over rounds of new
- * desired state, with a per-kind driver that creates the objects, starts the next round, judges
- * convergence and counts duplicate starts from the emulator's own records.
+ * The kinds R1 (SIGKILL crash-restart, r1-crash.ts) and R6 (leader failover, r6-leader.ts) run
+ * for: one {@link KindDriver} per kind creates the objects, starts the next round of desired
+ * state, judges convergence and counts duplicate starts from the emulator's own records; a
+ * {@link KindRun} holds what both figures share (emulator, namespace, controller processes,
+ * rounds, the outcome).
+ *
+ * EcsExtension round r: every resource's package parameter `version` becomes `g<r>` (an `update`
+ * round). A duplicate is a second execution item for the same (resource, action, parameters,
+ * instance).
  *
  * PatchPolicy round r: every instance gets fresh Missing patches (emulator control API) and each
  * policy the scan-requested annotation `r<r>`; an inline window that is always open lets the
- * controller scan, then install (executions of 50, two installs at once, OOS concurrency 100 %). A duplicate is a second scan or install item for the same
- * (policy, operation, round, instance); an execution's round is the round current when the emulator
- * answered its StartExecution (a round only starts once the previous one converged).
+ * controller scan, then install (executions of 50, two installs at once, OOS concurrency 100 %).
+ * A duplicate is a second scan or install item for the same (policy, operation, round, instance);
+ * an execution's round is the round current when the emulator answered its StartExecution (a
+ * round only starts once the previous one converged).
  *
  * AppRelease round r: a new artifact (URL and sha256), hence a new revision, rolled out in
  * batches of 25 by RunCommand; the emulator in scripted mode answers every invocation with exit 0
@@ -17,43 +23,63 @@
  * every instance carries the revision tag `ecsops.io/app.<application>` of the current revision.
  */
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { OWNER_UID_TAG } from '../../src/api/common.js';
 import { SCAN_REQUESTED_ANNOTATION } from '../../src/api/patchpolicy.js';
 import { startEmulator, type Emulator, type Seed } from '../../src/emulator/index.js';
 import { kubeRequestRaw } from '../harness/kube-raw.js';
 import {
   API,
+  chaosSeed,
   ControllerProc,
+  countDuplicates,
+  createExtensions,
   createNamespace,
+  createOwners,
+  fleetSeed,
   ids,
   isReady,
   list,
-  metricSum,
-  metricsText,
   patchSpec,
   REGION,
-  Rng,
+  tallyRuns,
   until,
-  type Figure,
+  type ControllerOptions,
+  type DuplicateReport,
   type Obj,
+  type RunTally,
 } from './lib.js';
 import type { ChaosContext } from './run.js';
 
 /** Duplicate count of one kind. */
-export interface KindDuplicates {
-  /** OOS executions (PatchPolicy) or Cloud Assistant invocations (AppRelease) of these owners. */
+export interface KindDuplicates extends RunTally {
+  /** OOS executions (EcsExtension, PatchPolicy) or Cloud Assistant invocations (AppRelease) of these owners. */
   starts: number;
-  /** Instance runs (execution items not Skipped / invocation instances). */
-  itemsRun: number;
-  duplicates: number;
-  examples: string[];
+}
+
+/** The words of a kind's R1 / R6 result lines (EcsExtension keeps the words its figures always had). */
+export interface KindWords {
+  /** After the figure's title and the ID in its line: `` (EcsExtension) or `, <kind>`. */
+  label: string;
+  /** The state a round ends in, as a noun (`Ready`, `convergence`) and as "all …" (`Ready`, `converged`). */
+  goal: string;
+  done: string;
+  /** What the last round set on an instance: `version`, `state`. */
+  state: string;
+  /** After "exactly once per instance": what else a run key holds (`, operation (scan, install)`). */
+  runUnit: string;
+  /** R6's name for the rounds: `rollout rounds`, `rounds`. */
+  rounds: string;
 }
 
 /** What R1 / R6 need to know about a kind. */
 export interface KindDriver {
-  kind: 'PatchPolicy' | 'AppRelease';
-  plural: string;
+  kind: 'EcsExtension' | 'PatchPolicy' | 'AppRelease';
+  words: KindWords;
+  /**
+   * R6 also reports instance runs, the time to convergence after the last kill and the last
+   * round's state, and gates on that state (false for EcsExtension: its R6 figure never did).
+   */
+  r6Convergence: boolean;
   /** The cloud call whose answer the R1 "window" kills follow. */
   startAction: 'StartExecution' | 'RunCommand';
   /** Noun of `starts` in the report. */
@@ -77,6 +103,23 @@ export interface KindDriver {
   expectedItems(rounds: number): number;
   /** The result line's convergence check: instances at the last round's state. */
   latest(emu: Emulator, round: number): Promise<number>;
+}
+
+/** The words of the kinds added after EcsExtension. */
+function kindWords(kind: string, runUnit = ''): KindWords {
+  return {
+    label: `, ${kind}`,
+    goal: 'convergence',
+    done: 'converged',
+    state: 'state',
+    runUnit,
+    rounds: 'rounds',
+  };
+}
+
+/** An execution count as a kind's duplicate count. */
+function fromExecutions({ executions, itemsRun, duplicates, examples }: DuplicateReport): KindDuplicates {
+  return { starts: executions, itemsRun, duplicates, examples };
 }
 
 async function createObject(
@@ -104,12 +147,46 @@ async function annotate(
   );
 }
 
-function genSeed(prefix: string, total: number): Seed {
+/**
+ * EcsExtension: resources `r0…` over `per` instances each; a round is a new package parameter
+ * `version` (`g<round>`), converged when every resource is Ready with all `per` installed.
+ */
+export function ecsExtensionDriver(prefix: string, count: number, per = 100): KindDriver {
   return {
-    regions: {
-      [REGION]: {
-        generate: [{ count: total, idPrefix: `i-${prefix}`, tags: [{ key: 'fleet', value: prefix }] }],
-      },
+    kind: 'EcsExtension',
+    words: {
+      label: '',
+      goal: 'Ready',
+      done: 'Ready',
+      state: 'version',
+      runUnit: '',
+      rounds: 'rollout rounds',
+    },
+    r6Convergence: false,
+    startAction: 'StartExecution',
+    startNoun: 'executions',
+    count,
+    per,
+    seed: () => chaosSeed(prefix, count * per),
+    prepare: () => Promise.resolve(),
+    create: (ctx, ns) => createExtensions(ctx.kc, ns, prefix, count, per, 'g1'),
+    async advance(ctx, ns, _emu, round) {
+      for (let r = 0; r < count; r++)
+        await patchSpec(ctx.kc, ns, 'ecsextensions', `r${r}`, { parameters: { version: `g${round}` } });
+    },
+    async converged(ctx, ns) {
+      const objs = await list(ctx.kc, ns, 'ecsextensions');
+      return (
+        objs.length === count &&
+        objs.every(isReady) &&
+        objs.every((o) => o.status?.summary?.installed === per)
+      );
+    },
+    duplicates: async (emu, owners) => fromExecutions(await countDuplicates(emu, owners)),
+    expectedItems: (rounds) => count * per * rounds, // one install or update per instance per round
+    async latest(emu, round) {
+      const states = await emu.control.getPackageStates(REGION);
+      return states.filter((s) => (s.parameters as { version?: string }).version === `g${round}`).length;
     },
   };
 }
@@ -144,17 +221,17 @@ export function patchPolicyDriver(prefix: string, count = 3, per = 100): KindDri
   };
   return {
     kind: 'PatchPolicy',
-    plural: 'patchpolicies',
+    words: kindWords('PatchPolicy', ', operation (scan, install)'),
+    r6Convergence: true,
     startAction: 'StartExecution',
     startNoun: 'executions',
     count,
     per,
-    seed: () => genSeed(prefix, count * per),
+    seed: () => fleetSeed(prefix, count * per),
     prepare: (emu) => reseed(emu, 1).then(() => undefined),
-    async create(ctx, ns) {
-      const owners = new Set<string>();
-      for (let r = 0; r < count; r++) {
-        const o = await createObject(ctx, ns, 'patchpolicies', {
+    create: (ctx, ns) =>
+      createOwners(count, (r) =>
+        createObject(ctx, ns, 'patchpolicies', {
           apiVersion: 'ecsops.io/v1alpha1',
           kind: 'PatchPolicy',
           metadata: { name: `p${r}`, annotations: { [SCAN_REQUESTED_ANNOTATION]: 'r1' } },
@@ -169,11 +246,8 @@ export function patchPolicyDriver(prefix: string, count = 3, per = 100): KindDri
               parallelBatches: 2,
             },
           },
-        });
-        owners.add(o.metadata.uid ?? '');
-      }
-      return owners;
-    },
+        }),
+      ),
     async advance(ctx, ns, emu, round) {
       await reseed(emu, round);
       for (let r = 0; r < count; r++)
@@ -192,29 +266,15 @@ export function patchPolicyDriver(prefix: string, count = 3, per = 100): KindDri
         );
       return ok && (await installedAll(emu, round)) === count * per;
     },
-    async duplicates(emu, owners, roundOf) {
-      const mine = (await emu.control.listExecutions({})).filter((e) =>
-        owners.has(e.tags[OWNER_UID_TAG] ?? ''),
-      );
-      const seen = new Map<string, number>();
-      let itemsRun = 0;
-      for (const e of mine) {
-        const round = roundOf.get(e.executionId) ?? 'unrecorded';
-        for (const item of e.items) {
-          if (item.status === 'Skipped') continue;
-          itemsRun++;
-          const key = `${e.tags[OWNER_UID_TAG]}|${String(e.parameters['action'])}|r${round}|${item.instanceId}`;
-          seen.set(key, (seen.get(key) ?? 0) + 1);
-        }
-      }
-      const dups = [...seen.entries()].filter(([, n]) => n > 1);
-      return {
-        starts: mine.length,
-        itemsRun,
-        duplicates: dups.reduce((a, [, n]) => a + n - 1, 0),
-        examples: dups.slice(0, 3).map(([k, n]) => `${k} ×${n}`),
-      };
-    },
+    duplicates: async (emu, owners, roundOf) =>
+      fromExecutions(
+        await countDuplicates(
+          emu,
+          owners,
+          (e, instanceId) =>
+            `${e.tags[OWNER_UID_TAG]}|${String(e.parameters['action'])}|r${roundOf.get(e.executionId) ?? 'unrecorded'}|${instanceId}`,
+        ),
+      ),
     expectedItems: (rounds) => 2 * count * per * rounds, // one scan and one install per instance per round
     latest: installedAll,
   };
@@ -244,19 +304,19 @@ export function appReleaseDriver(prefix: string, count = 3, per = 100): KindDriv
   let lastRevisions = new Map<string, string>();
   return {
     kind: 'AppRelease',
-    plural: 'appreleases',
+    words: kindWords('AppRelease'),
+    r6Convergence: true,
     startAction: 'RunCommand',
     startNoun: 'invocations',
     count,
     per,
-    seed: () => genSeed(prefix, count * per),
+    seed: () => fleetSeed(prefix, count * per),
     // Scripted mode: every invocation succeeds after its modelled run time (no output).
     prepare: (emu) =>
       emu.control.scriptInvocation({ contains: 'ecsops AppRelease', exitCode: 0, delayMs: 5000 }),
-    async create(ctx, ns) {
-      const owners = new Set<string>();
-      for (let r = 0; r < count; r++) {
-        const o = await createObject(ctx, ns, 'appreleases', {
+    create: (ctx, ns) =>
+      createOwners(count, (r) =>
+        createObject(ctx, ns, 'appreleases', {
           apiVersion: 'ecsops.io/v1alpha1',
           kind: 'AppRelease',
           metadata: { name: `a${r}` },
@@ -269,11 +329,8 @@ export function appReleaseDriver(prefix: string, count = 3, per = 100): KindDriv
             hooks: { start: { script: 'echo start', timeoutSeconds: 30 } },
             strategy: { batchSize: 25, maxErrors: 0 },
           },
-        });
-        owners.add(o.metadata.uid ?? '');
-      }
-      return owners;
-    },
+        }),
+      ),
     async advance(ctx, ns, _emu, round) {
       for (let r = 0; r < count; r++)
         await patchSpec(ctx.kc, ns, 'appreleases', `a${r}`, {
@@ -301,286 +358,126 @@ export function appReleaseDriver(prefix: string, count = 3, per = 100): KindDriv
       const mine = (await emu.control.listInvocations()).filter((i) =>
         owners.has(i.tags[OWNER_UID_TAG] ?? ''),
       );
-      const seen = new Map<string, number>();
-      let itemsRun = 0;
-      for (const inv of mine) {
-        for (const it of inv.instances) {
-          itemsRun++;
-          const key = `${inv.tags[OWNER_UID_TAG]}|${String(inv.parameters['action'])}|${String(inv.parameters['revision'])}|${it.instanceId}`;
-          seen.set(key, (seen.get(key) ?? 0) + 1);
-        }
-      }
-      const dups = [...seen.entries()].filter(([, n]) => n > 1);
-      return {
-        starts: mine.length,
-        itemsRun,
-        duplicates: dups.reduce((a, [, n]) => a + n - 1, 0),
-        examples: dups.slice(0, 3).map(([k, n]) => `${k} ×${n}`),
-      };
+      const runs = mine.flatMap((inv) =>
+        inv.instances.map(
+          (it) =>
+            `${inv.tags[OWNER_UID_TAG]}|${String(inv.parameters['action'])}|${String(inv.parameters['revision'])}|${it.instanceId}`,
+        ),
+      );
+      return { starts: mine.length, ...tallyRuns(runs) };
     },
     expectedItems: (rounds) => count * per * rounds, // one deploy per instance per round
     latest: (emu) => tagged(emu, lastRevisions),
   };
 }
 
-/** Starts the emulator of a kind scenario; `onStart` sees every successful start call. */
-async function kindEmulator(
-  d: KindDriver,
-  timeScale: number,
-  onStart: (executionId: string | undefined) => void,
-): Promise<Emulator> {
-  const emu = await startEmulator({
-    seed: d.seed(),
-    timeScale,
-    logger: (line) => {
-      const l = line as { action?: string; status?: number; executionId?: string };
-      if (l.action === d.startAction && l.status === 200) onStart(l.executionId);
-    },
-  });
-  await d.prepare(emu);
-  return emu;
-}
+/**
+ * One kind scenario (an R1 or R6 figure): the emulator (every successful start call mapped to the
+ * round current at its answer), the namespace, the controller processes, the rounds and the
+ * outcome. {@link KindRun.stop} stops all of it.
+ */
+export class KindRun {
+  round = 1;
+  /** Called on every successful start call (R1's window kills). */
+  onStart: (() => void) | undefined;
+  readonly ns: string;
+  readonly procs: ControllerProc[] = [];
+  private readonly roundOf = new Map<string, number>();
+  private owners = new Set<string>();
+  private emu!: Emulator;
 
-/** R1 for one kind; see the module comment and r1-crash.ts. */
-export async function r1CrashRestartKind(
-  ctx: ChaosContext,
-  kills: number,
-  d: KindDriver,
-  id: string,
-): Promise<Figure> {
-  const t0 = Date.now();
-  const rng = new Rng(ctx.seed(id));
-  let onStart: (() => void) | undefined;
-  let round = 1;
-  const roundOf = new Map<string, number>();
-  const emu = await kindEmulator(d, 0.02, (executionId) => {
-    if (executionId && !roundOf.has(executionId)) roundOf.set(executionId, round);
-    onStart?.();
-  });
-  const ns = `chaos-${id.toLowerCase()}`;
-  const procs: ControllerProc[] = [];
-  const spawn = (): ControllerProc => {
-    const p = new ControllerProc({
-      kubeconfig: ctx.cp.kubeconfigPath,
-      namespace: ns,
-      emu,
-      logLevel: 'warn',
-      extraArgs: ['--cloud-qps', '500'],
-    });
-    procs.push(p);
-    return p;
-  };
-  try {
-    await createNamespace(ctx.kc, ns);
-    let proc = spawn();
-    const owners = await d.create(ctx, ns, emu);
-    await until(`${id} round 1 converged`, () => d.converged(ctx, ns, emu, round), 180_000, 200);
-    const timelineMs = Date.now() - proc.startedAt;
-    const counts = { timer: 0, afterStart: 0 };
-    for (let k = 0; k < kills; k++) {
-      if (await d.converged(ctx, ns, emu, round).catch(() => false)) {
-        round++;
-        await d.advance(ctx, ns, emu, round);
-      }
-      if (!proc.alive) proc = spawn();
-      const window = rng.float() < 0.5;
-      const delay = rng.float(0, timelineMs);
-      const victim = proc;
-      if (window) {
-        let fired = false;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            onStart = undefined;
-            resolve();
-          }, delay + 6000);
-          onStart = () => {
-            onStart = undefined;
-            victim.child.kill('SIGKILL');
-            clearTimeout(t);
-            counts.afterStart++;
-            fired = true;
-            resolve();
-          };
-        });
-        if (!fired) counts.timer++;
-      } else {
-        await sleep(delay);
-        counts.timer++;
-      }
-      await victim.kill('SIGKILL');
-      if (victim.exit?.signal !== 'SIGKILL')
-        throw new Error(`controller exited on its own: ${JSON.stringify(victim.exit)}\n${victim.tail()}`);
-      proc = spawn();
-    }
-    const readyAfter = Date.now();
-    await until(`every ${id} resource converged`, () => d.converged(ctx, ns, emu, round), 300_000, 500);
-    const convergeS = (Date.now() - readyAfter) / 1000;
-    const dup = await d.duplicates(emu, owners, roundOf);
-    const crashes = procs.filter((p) => p.crashed).length;
-    const latest = await d.latest(emu, round);
-    const total = d.count * d.per;
-    const pass = dup.duplicates === 0 && crashes === 0 && latest === total;
-    return {
-      id,
-      title: `crash-restart (SIGKILL), ${d.kind}`,
-      pass,
-      seed: rng.seed,
-      seconds: (Date.now() - t0) / 1000,
-      line: `${id} crash-restart, ${d.kind}: ${kills} SIGKILLs (${counts.afterStart} right after a ${d.startAction} answer, ${counts.timer} at a uniform delay over the ${(timelineMs / 1000).toFixed(1)} s from start-up to convergence of an undisturbed round) over ${round} rounds of ${d.count} resources × ${d.per} instances; ${dup.starts} ${d.startNoun}, ${dup.itemsRun} instance runs (exactly once per instance${d.kind === 'PatchPolicy' ? ', operation (scan, install)' : ''} per round: ${d.expectedItems(round)}), duplicates ${dup.duplicates}; all converged ${convergeS.toFixed(1)} s after the last restart; instances at the last round's state ${latest}/${total}; unexpected exits ${crashes}`,
-      details: dup.examples,
-    };
-  } finally {
-    for (const p of procs) await p.kill('SIGKILL');
-    await ctx.deleteNamespace(ns);
-    await emu.stop();
+  private constructor(
+    readonly ctx: ChaosContext,
+    readonly d: KindDriver,
+    readonly id: string,
+  ) {
+    this.ns = `chaos-${id.toLowerCase()}`;
   }
-}
 
-const LEASE_MS = 4000;
-const RETRY_MS = 500;
-const SHUTDOWN_MS = 3000;
-/** The manager's bounded wait for aborted reconciles after the shutdown deadline (src/runtime/manager.ts). */
-const ABORT_GRACE_MS = 5000;
-
-/** R6 for one kind; see the module comment and r6-leader.ts. */
-export async function r6LeaderFailoverKind(ctx: ChaosContext, d: KindDriver, id: string): Promise<Figure> {
-  const t0 = Date.now();
-  const rng = new Rng(ctx.seed(id));
-  const kills = ctx.profile.r6Kills;
-  let round = 1;
-  const roundOf = new Map<string, number>();
-  const emu = await kindEmulator(d, 0.05, (executionId) => {
-    if (executionId && !roundOf.has(executionId)) roundOf.set(executionId, round);
-  });
-  const ns = `chaos-${id.toLowerCase()}`;
-  const lease = `ecsops-chaos-${id.toLowerCase()}`;
-  const procs: ControllerProc[] = [];
-  const replicas: Record<string, ControllerProc> = {};
-  const start = (name: string): ControllerProc => {
-    const p = new ControllerProc({
-      kubeconfig: ctx.cp.kubeconfigPath,
-      namespace: ns,
-      emu,
-      name,
-      logLevel: 'info',
-      extraArgs: [
-        '--leader-elect',
-        'true',
-        '--leader-election-id',
-        lease,
-        '--leader-election-namespace',
-        ns,
-        '--lease-duration',
-        `${LEASE_MS}ms`,
-        '--renew-deadline',
-        '3s',
-        '--retry-period',
-        `${RETRY_MS}ms`,
-        '--cloud-qps',
-        '500',
-        '--shutdown-timeout',
-        `${SHUTDOWN_MS}ms`,
-      ],
+  /** Starts the emulator at `timeScale` and creates the namespace. */
+  static async start(ctx: ChaosContext, d: KindDriver, id: string, timeScale: number): Promise<KindRun> {
+    const run = new KindRun(ctx, d, id);
+    run.emu = await startEmulator({
+      seed: d.seed(),
+      timeScale,
+      logger: (line) => {
+        const l = line as { action?: string; status?: number; executionId?: string };
+        if (l.action !== d.startAction || l.status !== 200) return;
+        if (l.executionId && !run.roundOf.has(l.executionId)) run.roundOf.set(l.executionId, run.round);
+        run.onStart?.();
+      },
     });
-    procs.push(p);
-    replicas[name] = p;
-    return p;
-  };
-  const holder = async (): Promise<string | undefined> => {
-    const l = (await kubeRequestRaw(
-      ctx.kc,
-      'GET',
-      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${lease}`,
-    )) as {
-      spec?: { holderIdentity?: string };
-    };
-    return l.spec?.holderIdentity || undefined;
-  };
-  try {
-    await createNamespace(ctx.kc, ns);
-    start('replica-a');
-    start('replica-b');
-    let leader = await until('a leader', holder, 60_000, 100);
-    const owners = await d.create(ctx, ns, emu);
-    const handovers: Array<{ signal: string; ms: number }> = [];
-    const statusErrors: string[] = [];
-    for (let k = 0; k < kills; k++) {
-      if (await d.converged(ctx, ns, emu, round).catch(() => false)) {
-        round++;
-        await d.advance(ctx, ns, emu, round);
-      }
-      await sleep(rng.float(500, 4000));
-      const signal = k % 2 === 0 ? 'SIGKILL' : 'SIGTERM';
-      const victim = replicas[leader]!;
-      const other = leader === 'replica-a' ? 'replica-b' : 'replica-a';
-      const killedAt = Date.now();
-      victim.child.kill(signal);
-      const next = await until(
-        `hand-over to ${other}`,
-        async () => ((await holder()) === other ? other : undefined),
-        30_000,
-        50,
-      );
-      handovers.push({ signal, ms: Date.now() - killedAt });
-      await victim.kill('SIGKILL');
-      leader = next;
-      start(victim.opts.name!);
-      await until(
-        'leader_election_master_status 1 on the leader and 0 on the standby',
-        async () => {
-          const [lt, st] = await Promise.all([
-            metricsText(await replicas[leader]!.metricsPort),
-            metricsText(await replicas[victim.opts.name!]!.metricsPort),
-          ]);
-          return (
-            metricSum(lt, 'leader_election_master_status') === 1 &&
-            metricSum(st, 'leader_election_master_status') === 0
-          );
-        },
-        15_000,
-        200,
-      ).catch((e: unknown) => statusErrors.push(`kill ${k + 1}: ${(e as Error).message.slice(0, 200)}`));
+    try {
+      await d.prepare(run.emu);
+      await createNamespace(ctx.kc, run.ns);
+    } catch (err) {
+      await run.stop();
+      throw err;
     }
-    const readyAfter = Date.now();
-    await until(`every ${id} resource converged`, () => d.converged(ctx, ns, emu, round), 300_000, 500);
-    const convergeS = (Date.now() - readyAfter) / 1000;
-    const dup = await d.duplicates(emu, owners, roundOf);
-    const crashes = procs.filter((p) => p.crashed).length;
-    const latest = await d.latest(emu, round);
-    const total = d.count * d.per;
-    const max = (sig: string): number =>
-      Math.max(0, ...handovers.filter((h) => h.signal === sig).map((h) => h.ms));
-    const target = LEASE_MS + RETRY_MS;
-    const bound = LEASE_MS + 2 * 2.2 * RETRY_MS;
-    const overTarget = handovers.filter((h) => h.signal === 'SIGKILL' && h.ms > target).length;
-    const termBound = SHUTDOWN_MS + ABORT_GRACE_MS + RETRY_MS;
-    const pass =
-      dup.duplicates === 0 &&
-      crashes === 0 &&
-      latest === total &&
-      statusErrors.length === 0 &&
-      max('SIGKILL') <= bound &&
-      max('SIGTERM') <= termBound;
+    return run;
+  }
+
+  /** Starts a controller in the namespace against the emulator. */
+  controller(opts: Omit<ControllerOptions, 'kubeconfig' | 'namespace' | 'emu'>): ControllerProc {
+    const p = new ControllerProc({
+      kubeconfig: this.ctx.cp.kubeconfigPath,
+      namespace: this.ns,
+      emu: this.emu,
+      ...opts,
+    });
+    this.procs.push(p);
+    return p;
+  }
+
+  /** Creates the objects (round 1). */
+  async create(): Promise<void> {
+    this.owners = await this.d.create(this.ctx, this.ns, this.emu);
+  }
+
+  /** Every object converged on the current round. */
+  converged(): Promise<boolean> {
+    return this.d.converged(this.ctx, this.ns, this.emu, this.round);
+  }
+
+  /** Waits until every object converged on the current round; `what` names the wait. */
+  async settle(what: string, timeoutMs: number, intervalMs: number): Promise<void> {
+    await until(what, () => this.converged(), timeoutMs, intervalMs);
+  }
+
+  /** Starts the next round when the current one converged, so the kills land mid-rollout. */
+  async nextRoundIfConverged(): Promise<void> {
+    if (await this.converged().catch(() => false)) {
+      this.round++;
+      await this.d.advance(this.ctx, this.ns, this.emu, this.round);
+    }
+  }
+
+  /** Duplicates, unexpected exits and the instances at the last round's state. */
+  async outcome(): Promise<{ dup: KindDuplicates; crashes: number; latest: number; total: number }> {
     return {
-      id,
-      title: `leader failover, ${d.kind}`,
-      pass,
-      seed: rng.seed,
-      seconds: (Date.now() - t0) / 1000,
-      findings:
-        overTarget > 0
-          ? [`${overTarget} SIGKILL hand-over(s) above lease + retry (max ${max('SIGKILL')} ms)`]
-          : [],
-      line: `${id} leader failover, ${d.kind}: ${kills} leader kills during ${round} rounds of ${d.count} × ${d.per} instances (${handovers.filter((h) => h.signal === 'SIGKILL').length} SIGKILL, ${handovers.filter((h) => h.signal === 'SIGTERM').length} SIGTERM); max hand-over SIGKILL ${max('SIGKILL')} ms, SIGTERM ${max('SIGTERM')} ms (SIGKILL: issue target lease + retry = ${target} ms exceeded ${overTarget} times; elector bound lease + 2 × 2.2 × retry = ${bound} ms; SIGTERM drain ≤ ${termBound} ms); ${dup.starts} ${d.startNoun}, ${dup.itemsRun} instance runs (exactly once per instance${d.kind === 'PatchPolicy' ? ', operation' : ''} per round: ${d.expectedItems(round)}), duplicates ${dup.duplicates}; all converged ${convergeS.toFixed(1)} s after the last kill; instances at the last round's state ${latest}/${total}; leader_election_master_status wrong after ${statusErrors.length} hand-overs; unexpected exits ${crashes}`,
-      details: [
-        `hand-overs (ms): ${handovers.map((h) => `${h.signal === 'SIGKILL' ? 'K' : 'T'}${h.ms}`).join(' ')}`,
-        ...dup.examples,
-        ...statusErrors,
-      ],
+      dup: await this.d.duplicates(this.emu, this.owners, this.roundOf),
+      crashes: this.procs.filter((p) => p.crashed).length,
+      latest: await this.d.latest(this.emu, this.round),
+      total: this.d.count * this.d.per,
     };
-  } finally {
-    for (const p of procs) await p.kill('SIGKILL');
-    await ctx.deleteNamespace(ns);
-    await emu.stop();
+  }
+
+  /** The result line's "N starts, M instance runs (exactly once …: X)" part. */
+  runs(dup: KindDuplicates): string {
+    const { d } = this;
+    return `${dup.starts} ${d.startNoun}, ${dup.itemsRun} instance runs (exactly once per instance${d.words.runUnit} per round: ${d.expectedItems(this.round)})`;
+  }
+
+  /** The result line's "all … s after …; instances at the last round's …" part. */
+  converges(seconds: number, after: string, latest: number, total: number): string {
+    const { words } = this.d;
+    return `all ${words.done} ${seconds.toFixed(1)} s after ${after}; instances at the last round's ${words.state} ${latest}/${total}`;
+  }
+
+  /** Kills every controller, deletes the namespace, stops the emulator. */
+  async stop(): Promise<void> {
+    for (const p of this.procs) await p.kill('SIGKILL');
+    await this.ctx.deleteNamespace(this.ns);
+    await this.emu.stop();
   }
 }

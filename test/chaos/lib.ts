@@ -42,12 +42,19 @@ export class Rng {
   }
 }
 
-/** A seed with a package template whose `version` parameter takes any string (one per round). */
-export function chaosSeed(prefix: string, count: number): Seed {
+/** A seed of `count` instances `i-<prefix>NNNN` tagged `fleet=<prefix>`. */
+export function fleetSeed(prefix: string, count: number): Seed {
   return {
     regions: {
       [REGION]: { generate: [{ count, idPrefix: `i-${prefix}`, tags: [{ key: 'fleet', value: prefix }] }] },
     },
+  };
+}
+
+/** {@link fleetSeed} with a package template whose `version` parameter takes any string (one per round). */
+export function chaosSeed(prefix: string, count: number): Seed {
+  return {
+    ...fleetSeed(prefix, count),
     packageTemplates: [
       {
         name: PKG,
@@ -138,11 +145,18 @@ export async function createExtensions(
   per: number,
   version: string,
 ): Promise<Set<string>> {
+  return createOwners(count, (r) =>
+    createExtension(kc, ns, `r${r}`, ids(prefix, r * per + 1, r * per + per), version),
+  );
+}
+
+/**
+ * Creates `count` objects, `create(r)` for r = 0…count−1, one after the other.
+ * @returns their UIDs (the owner tags of their cloud calls).
+ */
+export async function createOwners(count: number, create: (r: number) => Promise<Obj>): Promise<Set<string>> {
   const owners = new Set<string>();
-  for (let r = 0; r < count; r++) {
-    const o = await createExtension(kc, ns, `r${r}`, ids(prefix, r * per + 1, r * per + per), version);
-    owners.add(o.metadata.uid ?? '');
-  }
+  for (let r = 0; r < count; r++) owners.add((await create(r)).metadata.uid ?? '');
   return owners;
 }
 
@@ -381,48 +395,70 @@ export function peakRssMb(pid: number): number {
   }
 }
 
-/** What the duplicate count found. */
-export interface DuplicateReport {
-  executions: number;
-  /** Loop items that ran (not Skipped). */
+/** What a count of run keys found (one key per instance run). */
+export interface RunTally {
+  /** Instance runs (keys counted). */
   itemsRun: number;
-  /** Distinct ClientTokens among the executions (equal to `executions` unless OOS deduped wrongly). */
-  tokens: number;
-  /** (owner, action, parameters, instance) keys run more than once, with the extra runs. */
+  /** Keys run more than once, with the extra runs. */
   duplicates: number;
   examples: string[];
 }
 
+/** Counts run keys: a key seen n > 1 times is n − 1 duplicates. */
+export function tallyRuns(keys: Iterable<string>): RunTally {
+  const seen = new Map<string, number>();
+  let itemsRun = 0;
+  for (const key of keys) {
+    itemsRun++;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  const dups = [...seen.entries()].filter(([, n]) => n > 1);
+  return {
+    itemsRun,
+    duplicates: dups.reduce((a, [, n]) => a + n - 1, 0),
+    examples: dups.slice(0, 3).map(([k, n]) => `${k} ×${n}`),
+  };
+}
+
+/** What the duplicate count found. */
+export interface DuplicateReport extends RunTally {
+  executions: number;
+  /** Distinct ClientTokens among the executions (equal to `executions` unless OOS deduped wrongly). */
+  tokens: number;
+}
+
+/** The run key of one execution item (an instance the execution ran on). */
+export type RunKey = (e: ExecutionRecord, instanceId: string) => string;
+
+/** (owner, action, package parameters, instance): one round of an EcsExtension is one parameter set. */
+const byPackageParameters: RunKey = (e, instanceId) => {
+  const p = e.parameters as { action?: string; parameters?: unknown };
+  return `${e.tags[OWNER_UID_TAG]}|${p.action}|${JSON.stringify(p.parameters)}|${instanceId}`;
+};
+
 /**
- * Counts executions per (owner tag, action, package parameters, instance) from the emulator's
- * own records: each round (a spec generation with its own parameters) must run every instance
- * at most once, whatever the crashes. Failed items are not expected in these scenarios, so every
- * repeat counts as a duplicate.
+ * Counts executions per run key (default: owner tag, action, package parameters, instance) from
+ * the emulator's own records: each round (a spec generation with its own parameters) must run
+ * every instance at most once, whatever the crashes. Loop items that were Skipped did not run;
+ * failed items are not expected in these scenarios, so every repeat counts as a duplicate.
  */
-export async function countDuplicates(emu: Emulator, owners?: Set<string>): Promise<DuplicateReport> {
+export async function countDuplicates(
+  emu: Emulator,
+  owners?: Set<string>,
+  keyOf: RunKey = byPackageParameters,
+): Promise<DuplicateReport> {
   const all: ExecutionRecord[] = await emu.control.listExecutions({});
   const mine = all.filter((e) => {
     const o = e.tags[OWNER_UID_TAG];
     return o !== undefined && (!owners || owners.has(o));
   });
-  const seen = new Map<string, number>();
-  let itemsRun = 0;
-  for (const e of mine) {
-    const p = e.parameters as { action?: string; parameters?: unknown };
-    for (const item of e.items) {
-      if (item.status === 'Skipped') continue;
-      itemsRun++;
-      const key = `${e.tags[OWNER_UID_TAG]}|${p.action}|${JSON.stringify(p.parameters)}|${item.instanceId}`;
-      seen.set(key, (seen.get(key) ?? 0) + 1);
-    }
-  }
-  const dups = [...seen.entries()].filter(([, n]) => n > 1);
+  const runs = mine.flatMap((e) =>
+    e.items.filter((item) => item.status !== 'Skipped').map((item) => keyOf(e, item.instanceId)),
+  );
   return {
     executions: mine.length,
-    itemsRun,
     tokens: new Set(mine.map((e) => e.clientToken)).size,
-    duplicates: dups.reduce((a, [, n]) => a + n - 1, 0),
-    examples: dups.slice(0, 3).map(([k, n]) => `${k} ×${n}`),
+    ...tallyRuns(runs),
   };
 }
 

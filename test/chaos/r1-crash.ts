@@ -1,101 +1,56 @@
 /**
- * R1 crash-restart: SIGKILL the compiled controller at random points while 5 EcsExtensions
- * converge over 500 instances, restart it at once, and count in the emulator how often each
- * (resource, action, round parameters, instance) ran. Half the kills land after a uniform random
- * delay from the (re)start (anywhere in the reconcile timeline: start-up, informer sync, reads,
- * StartExecution, status write, polling); the other half land the moment the emulator has
- * answered a StartExecution, i.e. between StartExecution and the status write. When every
- * resource is Ready, the next round patches every spec (a new package parameter → an `update`
- * round), so the kills keep landing mid-rollout.
+ * R1 crash-restart: SIGKILL the compiled controller at random points while a kind's objects
+ * converge (EcsExtension: 5 resources × 100 instances; PatchPolicy, AppRelease: 3 × 100, see
+ * kinds.ts), restart it at once, and count in the emulator how often each (resource, action,
+ * round, instance) ran. Half the kills land after a uniform random delay from the (re)start
+ * (anywhere in the reconcile timeline: start-up, informer sync, reads, the start call, status
+ * write, polling); the other half land the moment the emulator has answered a start call
+ * (StartExecution, RunCommand), i.e. between it and the status write. When every object has
+ * converged, the next round starts (new desired state), so the kills keep landing mid-rollout.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEmulator } from '../../src/emulator/index.js';
-import {
-  chaosSeed,
-  ControllerProc,
-  countDuplicates,
-  createExtensions,
-  createNamespace,
-  isReady,
-  list,
-  patchSpec,
-  Rng,
-  until,
-  type Figure,
-} from './lib.js';
+import { KindRun, type KindDriver } from './kinds.js';
+import { Rng, type Figure } from './lib.js';
 import type { ChaosContext } from './run.js';
 
-/** Runs R1 with `kills` SIGKILLs; see the module comment. */
-export async function r1CrashRestart(ctx: ChaosContext, kills: number): Promise<Figure> {
+/** Runs R1 for the kind of `d` with `kills` SIGKILLs as figure `id`; see the module comment. */
+export async function r1CrashRestart(
+  ctx: ChaosContext,
+  kills: number,
+  d: KindDriver,
+  id: string,
+): Promise<Figure> {
   const t0 = Date.now();
-  const rng = new Rng(ctx.seed('R1'));
-  let onStart: (() => void) | undefined;
-  const emu = await startEmulator({
-    seed: chaosSeed('cr', 500),
-    timeScale: 0.02,
-    logger: (line) => {
-      const l = line as { action?: string; status?: number };
-      if (l.action === 'StartExecution' && l.status === 200) onStart?.();
-    },
-  });
-  const ns = 'chaos-r1';
-  const procs: ControllerProc[] = [];
-  const spawn = (): ControllerProc => {
-    const p = new ControllerProc({
-      kubeconfig: ctx.cp.kubeconfigPath,
-      namespace: ns,
-      emu,
-      logLevel: 'warn',
-      extraArgs: ['--cloud-qps', '500'],
-    });
-    procs.push(p);
-    return p;
-  };
+  const rng = new Rng(ctx.seed(id));
+  const run = await KindRun.start(ctx, d, id, 0.02);
+  const spawn = () => run.controller({ logLevel: 'warn', extraArgs: ['--cloud-qps', '500'] });
   try {
-    await createNamespace(ctx.kc, ns);
     let proc = spawn();
-    let round = 1;
-    const owners = await createExtensions(ctx.kc, ns, 'cr', 5, 100, `g${round}`);
-    // Round 1 runs without kills: its length (start-up to all Ready) is the reconcile timeline the
-    // timer kills are spread over.
-    await until(
-      'round 1 Ready',
-      async () => {
-        const objs = await list(ctx.kc, ns, 'ecsextensions');
-        return objs.length === 5 && objs.every(isReady);
-      },
-      120_000,
-      200,
-    );
+    await run.create();
+    // Round 1 runs without kills: its length (start-up to convergence) is the reconcile timeline
+    // the timer kills are spread over.
+    await run.settle(`${id} round 1 ${d.words.done}`, 180_000, 200);
     const timelineMs = Date.now() - proc.startedAt;
-    const counts = { timer: 0, afterStartExecution: 0 };
+    const counts = { timer: 0, afterStart: 0 };
     for (let k = 0; k < kills; k++) {
-      const objs = await list(ctx.kc, ns, 'ecsextensions');
-      if (objs.length === 5 && objs.every(isReady)) {
-        round++;
-        for (const o of objs) {
-          await patchSpec(ctx.kc, ns, 'ecsextensions', o.metadata.name, {
-            parameters: { version: `g${round}` },
-          });
-        }
-      }
+      await run.nextRoundIfConverged();
       if (!proc.alive) proc = spawn();
       const window = rng.float() < 0.5;
       const delay = rng.float(0, timelineMs);
       const victim = proc;
       if (window) {
-        // Kill on the next StartExecution answer (fallback: after `delay` + 6 s if none comes).
+        // Kill on the next start call's answer (fallback: after `delay` + 6 s if none comes).
         let fired = false;
         await new Promise<void>((resolve) => {
           const t = setTimeout(() => {
-            onStart = undefined;
+            run.onStart = undefined;
             resolve();
           }, delay + 6000);
-          onStart = () => {
-            onStart = undefined;
+          run.onStart = () => {
+            run.onStart = undefined;
             victim.child.kill('SIGKILL');
             clearTimeout(t);
-            counts.afterStartExecution++;
+            counts.afterStart++;
             fired = true;
             resolve();
           };
@@ -111,38 +66,20 @@ export async function r1CrashRestart(ctx: ChaosContext, kills: number): Promise<
       proc = spawn();
     }
     const readyAfter = Date.now();
-    await until(
-      'every R1 resource Ready',
-      async () => {
-        const objs = await list(ctx.kc, ns, 'ecsextensions');
-        return (
-          objs.length === 5 && objs.every(isReady) && objs.every((o) => o.status?.summary?.installed === 100)
-        );
-      },
-      240_000,
-      500,
-    );
+    await run.settle(`every ${id} resource ${d.words.done}`, 300_000, 500);
     const convergeS = (Date.now() - readyAfter) / 1000;
-    const dup = await countDuplicates(emu, owners);
-    const crashes = procs.filter((p) => p.crashed).length;
-    const states = await emu.control.getPackageStates('cn-hangzhou');
-    const latest = states.filter(
-      (s) => (s.parameters as { version?: string }).version === `g${round}`,
-    ).length;
-    const expectedItems = 500 * round;
-    const pass = dup.duplicates === 0 && crashes === 0 && latest === 500;
+    const { dup, crashes, latest, total } = await run.outcome();
+    const pass = dup.duplicates === 0 && crashes === 0 && latest === total;
     return {
-      id: 'R1',
-      title: 'crash-restart (SIGKILL)',
+      id,
+      title: `crash-restart (SIGKILL)${d.words.label}`,
       pass,
       seed: rng.seed,
       seconds: (Date.now() - t0) / 1000,
-      line: `R1 crash-restart: ${kills} SIGKILLs (${counts.afterStartExecution} right after a StartExecution answer, ${counts.timer} at a uniform delay over the ${(timelineMs / 1000).toFixed(1)} s from start-up to Ready of an undisturbed round) over ${round} rounds of 5 resources × 100 instances; ${dup.executions} executions, ${dup.itemsRun} instance runs (exactly once per instance per round: ${expectedItems}), duplicates ${dup.duplicates}; all Ready ${convergeS.toFixed(1)} s after the last restart; instances at the last round's version ${latest}/500; unexpected exits ${crashes}`,
+      line: `${id} crash-restart${d.words.label}: ${kills} SIGKILLs (${counts.afterStart} right after a ${d.startAction} answer, ${counts.timer} at a uniform delay over the ${(timelineMs / 1000).toFixed(1)} s from start-up to ${d.words.goal} of an undisturbed round) over ${run.round} rounds of ${d.count} resources × ${d.per} instances; ${run.runs(dup)}, duplicates ${dup.duplicates}; ${run.converges(convergeS, 'the last restart', latest, total)}; unexpected exits ${crashes}`,
       details: dup.examples,
     };
   } finally {
-    for (const p of procs) await p.kill('SIGKILL');
-    await ctx.deleteNamespace(ns);
-    await emu.stop();
+    await run.stop();
   }
 }

@@ -1,30 +1,16 @@
 /**
  * R6 leader failover: two replicas of the compiled controller with Lease leader election (4 s
- * lease, 3 s renew deadline, 500 ms retry period). While EcsExtensions roll out (a new round
- * whenever all are Ready), the leader is killed N times, alternating SIGKILL and SIGTERM, at a
- * random moment 0.5–4 s after it took over; the killed replica is started again at once. Per
- * kill: the hand-over time (kill → the Lease names the other replica), bounded by lease duration
- * + retry period; afterwards `leader_election_master_status` must be 1 on the leader and 0 on
- * the standby; at the end every resource is Ready and nothing ran twice.
+ * lease, 3 s renew deadline, 500 ms retry period). While a kind's objects roll out (a new round
+ * whenever all converged; see kinds.ts), the leader is killed N times, alternating SIGKILL and
+ * SIGTERM, at a random moment 0.5–4 s after it took over; the killed replica is started again at
+ * once. Per kill: the hand-over time (kill → the Lease names the other replica), bounded by lease
+ * duration + retry period; afterwards `leader_election_master_status` must be 1 on the leader and
+ * 0 on the standby; at the end every object has converged and nothing ran twice.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEmulator } from '../../src/emulator/index.js';
 import { kubeRequestRaw } from '../harness/kube-raw.js';
-import {
-  chaosSeed,
-  ControllerProc,
-  countDuplicates,
-  createExtensions,
-  createNamespace,
-  isReady,
-  list,
-  metricSum,
-  metricsText,
-  patchSpec,
-  Rng,
-  until,
-  type Figure,
-} from './lib.js';
+import { KindRun, type KindDriver } from './kinds.js';
+import { metricSum, metricsText, Rng, until, type ControllerProc, type Figure } from './lib.js';
 import type { ChaosContext } from './run.js';
 
 const LEASE_MS = 4000;
@@ -33,21 +19,17 @@ const SHUTDOWN_MS = 3000;
 /** The manager's bounded wait for aborted reconciles after the shutdown deadline (src/runtime/manager.ts). */
 const ABORT_GRACE_MS = 5000;
 
-/** Runs R6; see the module comment. */
-export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
+/** Runs R6 for the kind of `d` as figure `id`; see the module comment. */
+export async function r6LeaderFailover(ctx: ChaosContext, d: KindDriver, id: string): Promise<Figure> {
   const t0 = Date.now();
-  const rng = new Rng(ctx.seed('R6'));
+  const rng = new Rng(ctx.seed(id));
   const kills = ctx.profile.r6Kills;
-  const emu = await startEmulator({ seed: chaosSeed('lf', 300), timeScale: 0.05 });
-  const ns = 'chaos-r6';
-  const lease = 'ecsops-chaos-r6';
-  const procs: ControllerProc[] = [];
+  const run = await KindRun.start(ctx, d, id, 0.05);
+  const { ns } = run;
+  const lease = `ecsops-${ns}`;
   const replicas: Record<string, ControllerProc> = {};
-  const start = (name: string): ControllerProc => {
-    const p = new ControllerProc({
-      kubeconfig: ctx.cp.kubeconfigPath,
-      namespace: ns,
-      emu,
+  const start = (name: string): ControllerProc =>
+    (replicas[name] = run.controller({
       name,
       logLevel: 'info',
       extraArgs: [
@@ -68,11 +50,7 @@ export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
         '--shutdown-timeout',
         `${SHUTDOWN_MS}ms`,
       ],
-    });
-    procs.push(p);
-    replicas[name] = p;
-    return p;
-  };
+    }));
   const holder = async (): Promise<string | undefined> => {
     const l = (await kubeRequestRaw(
       ctx.kc,
@@ -84,23 +62,14 @@ export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
     return l.spec?.holderIdentity || undefined;
   };
   try {
-    await createNamespace(ctx.kc, ns);
     start('replica-a');
     start('replica-b');
     let leader = await until('a leader', holder, 60_000, 100);
-    let round = 1;
-    const owners = await createExtensions(ctx.kc, ns, 'lf', 3, 100, `g${round}`);
+    await run.create();
     const handovers: Array<{ signal: string; ms: number }> = [];
     const statusErrors: string[] = [];
     for (let k = 0; k < kills; k++) {
-      const objs = await list(ctx.kc, ns, 'ecsextensions');
-      if (objs.every(isReady)) {
-        round++;
-        for (const o of objs)
-          await patchSpec(ctx.kc, ns, 'ecsextensions', o.metadata.name, {
-            parameters: { version: `g${round}` },
-          });
-      }
+      await run.nextRoundIfConverged();
       await sleep(rng.float(500, 4000));
       const signal = k % 2 === 0 ? 'SIGKILL' : 'SIGTERM';
       const victim = replicas[leader]!;
@@ -134,19 +103,10 @@ export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
         200,
       ).catch((e: unknown) => statusErrors.push(`kill ${k + 1}: ${(e as Error).message.slice(0, 200)}`));
     }
-    await until(
-      'every R6 resource Ready',
-      async () => {
-        const objs = await list(ctx.kc, ns, 'ecsextensions');
-        return (
-          objs.length === 3 && objs.every(isReady) && objs.every((o) => o.status?.summary?.installed === 100)
-        );
-      },
-      240_000,
-      500,
-    );
-    const dup = await countDuplicates(emu, owners);
-    const crashes = procs.filter((p) => p.crashed).length;
+    const readyAfter = Date.now();
+    await run.settle(`every ${id} resource ${d.words.done}`, 300_000, 500);
+    const convergeS = (Date.now() - readyAfter) / 1000;
+    const { dup, crashes, latest, total } = await run.outcome();
     const max = (sig: string): number =>
       Math.max(0, ...handovers.filter((h) => h.signal === sig).map((h) => h.ms));
     // The issue's target is lease + retry. What the elector guarantees (client-go's design: expiry
@@ -162,12 +122,16 @@ export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
     const pass =
       dup.duplicates === 0 &&
       crashes === 0 &&
+      (!d.r6Convergence || latest === total) &&
       statusErrors.length === 0 &&
       max('SIGKILL') <= bound &&
       max('SIGTERM') <= termBound;
+    const runs = d.r6Convergence
+      ? `${run.runs(dup)}, duplicates ${dup.duplicates}; ${run.converges(convergeS, 'the last kill', latest, total)}`
+      : `${dup.starts} ${d.startNoun}, duplicates ${dup.duplicates}`;
     return {
-      id: 'R6',
-      title: 'leader failover',
+      id,
+      title: `leader failover${d.words.label}`,
       pass,
       seed: rng.seed,
       seconds: (Date.now() - t0) / 1000,
@@ -175,7 +139,7 @@ export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
         overTarget > 0
           ? [`${overTarget} SIGKILL hand-over(s) above lease + retry (max ${max('SIGKILL')} ms)`]
           : [],
-      line: `R6 leader failover: ${kills} leader kills during ${round} rollout rounds of 3 × 100 instances (${handovers.filter((h) => h.signal === 'SIGKILL').length} SIGKILL, ${handovers.filter((h) => h.signal === 'SIGTERM').length} SIGTERM); max hand-over SIGKILL ${max('SIGKILL')} ms, SIGTERM ${max('SIGTERM')} ms (SIGKILL: issue target lease + retry = ${target} ms exceeded ${overTarget} times; elector bound lease + 2 × 2.2 × retry = ${bound} ms; SIGTERM drain ≤ shutdown timeout ${SHUTDOWN_MS} + abort grace ${ABORT_GRACE_MS} + retry = ${termBound} ms); ${dup.executions} executions, duplicates ${dup.duplicates}; leader_election_master_status wrong after ${statusErrors.length} hand-overs; unexpected exits ${crashes}`,
+      line: `${id} leader failover${d.words.label}: ${kills} leader kills during ${run.round} ${d.words.rounds} of ${d.count} × ${d.per} instances (${handovers.filter((h) => h.signal === 'SIGKILL').length} SIGKILL, ${handovers.filter((h) => h.signal === 'SIGTERM').length} SIGTERM); max hand-over SIGKILL ${max('SIGKILL')} ms, SIGTERM ${max('SIGTERM')} ms (SIGKILL: issue target lease + retry = ${target} ms exceeded ${overTarget} times; elector bound lease + 2 × 2.2 × retry = ${bound} ms; SIGTERM drain ≤ shutdown timeout ${SHUTDOWN_MS} + abort grace ${ABORT_GRACE_MS} + retry = ${termBound} ms); ${runs}; leader_election_master_status wrong after ${statusErrors.length} hand-overs; unexpected exits ${crashes}`,
       details: [
         `hand-overs (ms): ${handovers.map((h) => `${h.signal === 'SIGKILL' ? 'K' : 'T'}${h.ms}`).join(' ')}`,
         ...dup.examples,
@@ -183,8 +147,6 @@ export async function r6LeaderFailover(ctx: ChaosContext): Promise<Figure> {
       ],
     };
   } finally {
-    for (const p of procs) await p.kill('SIGKILL');
-    await ctx.deleteNamespace(ns);
-    await emu.stop();
+    await run.stop();
   }
 }

@@ -19,6 +19,7 @@ import { startControlPlane, type ControlPlane } from '../harness/controlplane.js
 import { kubeRequestRaw } from '../harness/kube-raw.js';
 import { REPO_ROOT } from '../harness/paths.js';
 import { applyProjectCrdsRaw } from './crds.js';
+import { appReleaseDriver, ecsExtensionDriver, patchPolicyDriver, type KindDriver } from './kinds.js';
 import { ControllerProc, kubeConfig, type Figure } from './lib.js';
 import { r1CrashRestart } from './r1-crash.js';
 import { r2CloudFaults } from './r2-faults.js';
@@ -28,7 +29,6 @@ import { r4HostileSpecs } from './r4-hostile.js';
 import { r5Secrets } from './r5-secrets.js';
 import { r6LeaderFailover } from './r6-leader.js';
 import { r7Load } from './r7-load.js';
-import { appReleaseDriver, patchPolicyDriver, r1CrashRestartKind, r6LeaderFailoverKind } from './kinds.js';
 
 /** Sizes of one profile. */
 export interface Profile {
@@ -149,30 +149,34 @@ async function main(): Promise<number> {
       },
       log,
     };
+    /**
+     * One runner over the selected kinds: EcsExtension (`ecs` resources) as figure `id`,
+     * PatchPolicy as `<id>-PP`, AppRelease as `<id>-AR`; `prefixes` name each kind's instances.
+     */
+    const perKind = async (
+      id: string,
+      ecs: number,
+      [e, p, a]: [string, string, string],
+      figure: (d: KindDriver, id: string) => Promise<Figure>,
+    ): Promise<Figure[]> => {
+      const drivers: Array<[KindDriver, string]> = [
+        [ecsExtensionDriver(e, ecs), id],
+        [patchPolicyDriver(p), `${id}-PP`],
+        [appReleaseDriver(a), `${id}-AR`],
+      ];
+      const out: Figure[] = [];
+      for (const [d, figureId] of drivers) if (kind(d.kind)) out.push(await figure(d, figureId));
+      return out;
+    };
     const scenarios: Array<[string, () => Promise<Figure | Figure[]>]> = [
       [
         'R1',
-        async () => [
-          ...(kind('EcsExtension') ? [await r1CrashRestart(ctx, profile.r1Kills)] : []),
-          ...(kind('PatchPolicy')
-            ? [await r1CrashRestartKind(ctx, profile.r1Kills, patchPolicyDriver('cp'), 'R1-PP')]
-            : []),
-          ...(kind('AppRelease')
-            ? [await r1CrashRestartKind(ctx, profile.r1Kills, appReleaseDriver('ca'), 'R1-AR')]
-            : []),
-        ],
+        () => perKind('R1', 5, ['cr', 'cp', 'ca'], (d, id) => r1CrashRestart(ctx, profile.r1Kills, d, id)),
       ],
       ['R2', () => r2CloudFaults(ctx)],
       ['R5', () => r5Secrets(ctx)],
       ['R4', async () => [await r4HostileSpecs(ctx), await r4Fuzz(ctx)]],
-      [
-        'R6',
-        async () => [
-          ...(kind('EcsExtension') ? [await r6LeaderFailover(ctx)] : []),
-          ...(kind('PatchPolicy') ? [await r6LeaderFailoverKind(ctx, patchPolicyDriver('lp'), 'R6-PP')] : []),
-          ...(kind('AppRelease') ? [await r6LeaderFailoverKind(ctx, appReleaseDriver('la'), 'R6-AR')] : []),
-        ],
-      ],
+      ['R6', () => perKind('R6', 3, ['lf', 'lp', 'la'], (d, id) => r6LeaderFailover(ctx, d, id))],
       ['R3', () => r3ApiServerOutage(ctx)],
       ['R7', () => r7Load(ctx)],
     ];
