@@ -131,6 +131,9 @@ export class EcsExtensionReconciler implements Reconciler {
     const { spec } = obj;
     const oos = this.deps.cloud.oos(spec.regionId, view);
     const fleet = this.deps.cloud.fleet(spec.regionId);
+    // A pending start is re-sent by the work phase, before the template phase resolves this
+    // generation's version: it must carry the version its intent was recorded with (in status).
+    const version = (): string | undefined => scope.resolvedVersion ?? obj.status?.resolvedPackageVersion;
     const tracker = new OosExecutionTracker({
       oos,
       fleet,
@@ -145,7 +148,7 @@ export class EcsExtensionReconciler implements Reconciler {
         targets: { Type: 'ResourceIds', RegionId: spec.regionId, ResourceIds: batch },
         rateControl: oosRateControl(spec.rateControl),
         parameters: spec.parameters ?? {},
-        ...(action !== 'uninstall' && scope.resolvedVersion ? { packageVersion: scope.resolvedVersion } : {}),
+        ...(action !== 'uninstall' && version() ? { packageVersion: version() } : {}),
       }),
     });
     const legacyFailed = (obj.status?.instances ?? []).filter((r) => r.state === 'Failed');
