@@ -541,6 +541,8 @@ export class ExecutionEngine {
         record();
         return done(true, '', { commandOutput: `installed ${todo.length} patch(es)` });
       }
+      // A timeline line for tests (the fault matrix checks no reboot starts after a window closed).
+      this.log(exec, `Reboot ${inst.instanceId} started`);
       inst.status = 'Stopping';
       const agentWasOnline = inst.cloudAssistantOnline;
       inst.cloudAssistantOnline = false;

@@ -79,6 +79,11 @@ export interface FaultMatch {
   tag?: { key: string; value?: string };
   /** The request carries the owner tag `ecsops.io/owner-uid` with this value. */
   ownerUid?: string;
+  /**
+   * The request's `Parameters` JSON has this top-level key with this value (OOS StartExecution
+   * `action: install`, ECS RunCommand `action: rollback`), to pick one kind of start.
+   */
+  parameter?: { key: string; value: string };
 }
 
 /** One scripted fault of {@link FaultConfig.failNext}. */
@@ -152,6 +157,8 @@ export interface FaultDecision {
 export interface FaultRequest {
   instanceIds: readonly string[];
   tags: Readonly<Record<string, string>>;
+  /** Top-level values of the request's `Parameters` JSON (see scope.ts). */
+  parameters?: Readonly<Record<string, string>>;
 }
 
 interface HeldEntry extends HeldRequest {
@@ -168,6 +175,7 @@ function matches(m: FaultMatch | undefined, req: FaultRequest): boolean {
     if (v === undefined || (m.tag.value !== undefined && v !== m.tag.value)) return false;
   }
   if (m.ownerUid !== undefined && req.tags[OWNER_UID_TAG] !== m.ownerUid) return false;
+  if (m.parameter !== undefined && req.parameters?.[m.parameter.key] !== m.parameter.value) return false;
   return true;
 }
 

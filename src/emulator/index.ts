@@ -69,8 +69,9 @@ export interface EmulatorOptions {
    * `instanceId` / `executionId` when the request names one, `instanceIds` = every instance ID it
    * names (`InstanceId`, `InstanceId.N`, `InstanceIds`, `ResourceId.N`, `ResourceIds`, StartExecution
    * `targets.ResourceIds`) when any, `executionId` of the execution a successful StartExecution
-   * started or returned, and `clientGone: true` when a held request's client had closed the
-   * connection before the answer). Never sees secrets or signatures.
+   * started or returned, `invokeId` of the invocation a successful RunCommand started or returned,
+   * and `clientGone: true` when a held request's client had closed the connection before the
+   * answer). Never sees secrets or signatures.
    */
   logger?: (line: object) => void;
 }

@@ -19,6 +19,41 @@ export interface InvocationScriptRule {
   output?: string;
   /** Modelled run time in milliseconds (scaled by timeScale). Default 5000. Beyond Timeout → `Timeout`. */
   delayMs?: number;
+  /** Only invocations whose custom parameters have these values (e.g. `{ action: 'rollback' }`). */
+  parameters?: Record<string, string>;
+  /**
+   * Models ecsops' AppRelease wrapper instead of a fixed `output`: the output is the wrapper's
+   * marker lines for the invocation's `action` / `revision` custom parameters — `ecsops-result
+   * action=<a> revision=<r> result=ok` with exit code 0, or `result=failed step=<failStep>
+   * rc=<exitCode>` when `exitCode` ≠ 0. A host's modelled revision is the revision of its last run
+   * that succeeded or failed after the swap (step `start`, `validate` or `health`), read from the
+   * invocation records (see the fault matrix, test/harness/faults-apprelease.ts).
+   */
+  wrapper?: boolean;
+  /** With `wrapper` and a non-zero `exitCode`: the failing step (default `health`). */
+  failStep?: string;
+}
+
+/** The output of a modelled wrapper run (see {@link InvocationScriptRule.wrapper}). */
+export function wrapperModelOutput(
+  parameters: Record<string, unknown>,
+  code: number,
+  failStep = 'health',
+): string {
+  const action = String(parameters['action'] ?? 'deploy');
+  const revision = String(parameters['revision'] ?? 'none');
+  const steps =
+    action === 'deploy' ? ['download', 'verify', 'stop', 'start', 'health'] : ['stop', 'start', 'health'];
+  const lines: string[] = [];
+  for (const st of steps) {
+    const failed = code !== 0 && st === failStep;
+    lines.push(`ecsops-step ${st} rc=${failed ? code : 0} ms=1`);
+    if (failed) break;
+  }
+  lines.push(
+    `ecsops-result action=${action} revision=${revision} result=${code === 0 ? 'ok' : `failed step=${failStep} rc=${code}`}`,
+  );
+  return lines.join('\n');
 }
 
 /** Per-instance result of an invocation. */
@@ -226,7 +261,8 @@ export class InvocationEngine {
       const rule = this.rules.find(
         (r) =>
           (r.instanceId === undefined || r.instanceId === rec.instanceId) &&
-          (r.contains === undefined || inv.content.includes(r.contains)),
+          (r.contains === undefined || inv.content.includes(r.contains)) &&
+          Object.entries(r.parameters ?? {}).every(([k, v]) => String(inv.parameters[k]) === v),
       );
       const injected = this.faults.instanceFailure(rec.instanceId);
       const delay = rule?.delayMs ?? 5000;
@@ -258,7 +294,7 @@ export class InvocationEngine {
           rec,
           code === 0 ? 'Success' : 'Failed',
           code,
-          rule?.output ?? '',
+          rule?.wrapper ? wrapperModelOutput(inv.parameters, code, rule.failStep) : (rule?.output ?? ''),
           code === 0 ? '' : 'ExitCodeNonzero',
           code === 0 ? '' : `the process exited with code ${code}`,
         );

@@ -21,6 +21,12 @@ export interface RequestScope {
    * `ResourceTag.N.Key` / `.Value`, and the OOS `Tags` JSON object (StartExecution, ListExecutions).
    */
   tags: Record<string, string>;
+  /**
+   * Top-level string (and number / boolean, stringified) values of the `Parameters` JSON object:
+   * OOS StartExecution template parameters (`action`), ECS RunCommand custom parameters
+   * (`action`, `revision`). Lets a scripted fault pick one kind of start.
+   */
+  parameters?: Record<string, string>;
 }
 
 function parseJson(text: string | undefined): unknown {
@@ -73,7 +79,10 @@ export function requestScope(raw: Readonly<Record<string, string>>): RequestScop
   }
   for (const [, v] of indexed.sort((a, b) => a[0] - b[0])) add(v);
   const params = parseJson(raw['Parameters']);
+  const parameters: Record<string, string> = {};
   if (params && typeof params === 'object' && !Array.isArray(params)) {
+    for (const [k, v] of Object.entries(params as Record<string, unknown>))
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') parameters[k] = String(v);
     const t = (params as Record<string, unknown>)['targets'];
     const targets = typeof t === 'string' ? parseJson(t) : t;
     if (targets && typeof targets === 'object' && !Array.isArray(targets)) {
@@ -86,5 +95,5 @@ export function requestScope(raw: Readonly<Record<string, string>>): RequestScop
   if (oosTags && typeof oosTags === 'object' && !Array.isArray(oosTags)) {
     for (const [k, v] of Object.entries(oosTags as Record<string, unknown>)) tags[k] = String(v);
   }
-  return { instanceIds: ids, tags };
+  return { instanceIds: ids, tags, ...(Object.keys(parameters).length > 0 ? { parameters } : {}) };
 }

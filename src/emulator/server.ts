@@ -260,12 +260,14 @@ async function handle(
     send(res, 200, { RequestId: requestId, ...out }, requestId);
     const startedId = (out['Execution'] as { ExecutionId?: unknown } | undefined)?.ExecutionId;
     if (action === 'StartExecution' && typeof startedId === 'string') subject.executionId = startedId;
+    const invokeId = action === 'RunCommand' ? out['InvokeId'] : undefined;
     deps.logger?.({
       requestId,
       action,
       regionId,
       ...subject,
       status: 200,
+      ...(typeof invokeId === 'string' ? { invokeId } : {}),
       ...(clientGone ? { clientGone: true } : {}),
       receivedAtMs: started,
       durationMs: Date.now() - started,

@@ -19,7 +19,7 @@ import {
   type AppReleaseOptions,
 } from '../../src/controllers/apprelease/reconciler.js';
 import { InstanceLock } from '../../src/controllers/shared/lock.js';
-import type { Seed } from '../../src/emulator/index.js';
+import type { EmulatorOptions, Seed } from '../../src/emulator/index.js';
 import {
   MemoryStore,
   REGION,
@@ -122,12 +122,14 @@ export async function startAppReleaseStack(o: {
   seed: Seed;
   options?: Partial<AppReleaseOptions>;
   timeScale?: number;
+  /** Further emulator options (e.g. a request `logger`); sandbox mode is always on. */
+  emulator?: Partial<EmulatorOptions>;
 }): Promise<AppReleaseStack> {
   const root = mkdtempSync(join(tmpdir(), 'ecsops-apprelease-'));
   const base = await startCloudStack({
     seed: o.seed,
     ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}),
-    emulator: { sandbox: { rootDir: root } },
+    emulator: { ...o.emulator, sandbox: { rootDir: root } },
     templates: { [APP_RELEASE_METRIC_LABEL]: ['deploy', 'rollback', 'uninstall'] },
   });
   const artifacts = new ArtifactServer();
