@@ -103,7 +103,8 @@ export class DomainMetrics implements ControllerMetrics {
   /** Removes every series of the resource (no stale gauges after deletion). */
   deleteResource(kind: string, namespace: string, name: string): void {
     for (const type of CONDITION_TYPES)
-      for (const status of CONDITION_STATUSES) this.conditions.remove({ kind, namespace, name, type, status });
+      for (const status of CONDITION_STATUSES)
+        this.conditions.remove({ kind, namespace, name, type, status });
     const key = `${kind}/${namespace}/${name}`;
     const states = new Set([...INSTANCE_STATES, ...(this.statesBy.get(key) ?? [])]);
     for (const state of states) this.instances.remove({ kind, namespace, name, state });
