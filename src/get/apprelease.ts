@@ -12,6 +12,7 @@ import {
   byInstanceId,
   executionKeyOf,
   groupNode,
+  instanceLeaf,
   lastOutputLine,
   pendingKey,
   readinessWord,
@@ -31,14 +32,7 @@ function instanceNode(row: AppInstanceStatus): TreeNode {
   const step = row.step ? `step ${row.step}${row.exitCode !== undefined ? ` exit ${row.exitCode}` : ''}` : '';
   if (step || line) info.push([step, line ? truncate(line, 120) : ''].filter(Boolean).join(': '));
   else if (row.message) info.push(truncate(row.message, 120));
-  return {
-    icon: '□',
-    name: row.instanceId,
-    kind: 'Instance',
-    status: statusOf(row.state),
-    time: row.lastTransitionTime,
-    info,
-  };
+  return instanceLeaf(row, info);
 }
 
 function batchName(b: { index: number }, obj: AppRelease, r: RolloutStatus): string {

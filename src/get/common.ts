@@ -183,3 +183,18 @@ export function summarizedView(
     },
   };
 }
+
+/** The leaf of one instance's status row: its ID, state and last transition, with `info` lines. */
+export function instanceLeaf(
+  row: { instanceId: string; state: string; lastTransitionTime?: string },
+  info: string[],
+): TreeNode {
+  return {
+    icon: '□',
+    name: row.instanceId,
+    kind: 'Instance',
+    status: statusOf(row.state),
+    time: row.lastTransitionTime,
+    info,
+  };
+}

@@ -9,6 +9,7 @@ import {
   byInstanceId,
   executionKeyOf,
   groupNode,
+  instanceLeaf,
   pendingKey,
   readinessWord,
   summarizedView,
@@ -23,14 +24,7 @@ function instanceNode(row: ExtensionInstanceStatus): TreeNode {
   const info: string[] = [];
   if (row.version) info.push(`version ${row.version}`);
   if (row.message) info.push(truncate(row.message, 120));
-  return {
-    icon: '□',
-    name: row.instanceId,
-    kind: 'Instance',
-    status: statusOf(row.state),
-    time: row.lastTransitionTime,
-    info,
-  };
+  return instanceLeaf(row, info);
 }
 
 function trackedNode(w: TrackedExecution): TreeNode {

@@ -13,6 +13,7 @@ import {
   conditionOf,
   executionKeyOf,
   groupNode,
+  instanceLeaf,
   pendingKey,
   readinessWord,
   summarizedView,
@@ -51,14 +52,7 @@ function instanceNode(row: PatchInstanceStatus, now: Date): TreeNode {
     );
   if (row.message && ['Failed', 'Unreachable', 'Patching'].includes(row.state))
     info.push(truncate(row.message, 120));
-  return {
-    icon: '□',
-    name: row.instanceId,
-    kind: 'Instance',
-    status: statusOf(row.state),
-    time: row.lastTransitionTime,
-    info,
-  };
+  return instanceLeaf(row, info);
 }
 
 function operationNode(kind: 'Install' | 'Scan', op: PatchOperation): TreeNode {
