@@ -10,7 +10,8 @@ import type { Command } from 'commander';
 import { resolveKind } from './kinds.js';
 import { renderResource } from './render.js';
 import { painter } from './style.js';
-import { followObject, httpStatusOf, kubeObjectSource, type ObjectSource } from './watch.js';
+import { httpStatusOf } from '../runtime/sanitize.js';
+import { followObject, kubeObjectSource, type ObjectSource } from './watch.js';
 
 /** Flags of `ecsops get`. */
 export interface GetOptions {

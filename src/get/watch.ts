@@ -8,6 +8,7 @@
  * wrong kubeconfig, missing RBAC or CRD should fail fast, as `kubectl get -w` does).
  */
 import { CustomObjectsApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { httpStatusOf } from '../runtime/sanitize.js';
 
 /** A running watch request. */
 export interface WatchHandle {
@@ -48,14 +49,6 @@ export interface FollowOptions {
   minBackoffMs?: number;
   /** Cap of the retry delay, milliseconds (default 30 000). */
   maxBackoffMs?: number;
-}
-
-/** HTTP status of an error from client-node (`code` of ApiException, `statusCode` of a watch error). */
-export function httpStatusOf(err: unknown): number | undefined {
-  const e = err as { code?: unknown; statusCode?: unknown } | null;
-  if (typeof e?.code === 'number') return e.code;
-  if (typeof e?.statusCode === 'number') return e.statusCode;
-  return undefined;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -15,8 +15,7 @@ import type {
 import type { Logger } from 'pino';
 import { realClock } from './clock.js';
 import type { Clock, TimerHandle } from './clock.js';
-import { errorSummary, httpStatusOf } from './logger.js';
-import { sanitizeError } from './sanitize.js';
+import { errorSummary, httpStatusOf, sanitizeError } from './sanitize.js';
 
 /**
  * How long an informer may keep failing with transient errors (429, 5xx, connection refused or

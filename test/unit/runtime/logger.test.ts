@@ -142,7 +142,7 @@ describe('errorSummary', () => {
     { name: 'a string', err: 'plain\ntext', want: 'plain text' },
     {
       name: 'a URL with a signature',
-      err: new Error('GET https://oos.aliyuncs.com/?Signature=abc&AccessKeyId=LTAIabcdefghijkl failed'),
+      err: new Error(`GET https://oos.aliyuncs.com/?Signature=abc&AccessKeyId=${'FAKE'.repeat(4)} failed`),
       want: 'GET https://oos.aliyuncs.com/?[REDACTED] failed',
     },
   ];
