@@ -91,6 +91,19 @@ export interface ManagerDeps {
   missingCrdHint?: (controller: string) => string;
 }
 
+/** A watch-only cache (no workqueue, no reconciler): see {@link Manager.addCache}. */
+export interface CacheSpec {
+  /** Cache name, lower case (log field, `/readyz` detail), unique among controllers and caches. */
+  name: string;
+  group: string;
+  version: string;
+  plural: string;
+  /** Namespace to watch; undefined = all namespaces. */
+  namespace?: string;
+  /** Label selector of LIST and WATCH; `''` = every object, whatever the manager's shard selector. */
+  labelSelector: string;
+}
+
 /** What {@link Manager.addController} returns. */
 export interface ControllerHandle<T> {
   /** The informer cache; reconcilers read objects from it. */
@@ -137,6 +150,7 @@ export class Manager {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly entries: Entry[] = [];
+  private readonly caches: Array<{ name: string; informer: CustomResourceInformer<KubernetesObject> }> = [];
   private elector: LeaderElector | undefined;
   private electorRun: Promise<void> | undefined;
   private readonly electionAbort = new AbortController();
@@ -205,6 +219,40 @@ export class Manager {
   }
 
   /**
+   * Adds a watch-only informer cache, started, synced and stopped with the controllers' informers
+   * and part of {@link ready} / {@link readyz}. Used where a process must SEE objects it does not
+   * reconcile: with `--watch-label-selector`, every shard reads every resource's instance holds
+   * (ADR 0008). The returned informer also takes `onAdd` / `onUpdate` / `onDelete` handlers.
+   * @throws Error after start, or when the name is already used.
+   */
+  addCache<T extends KubernetesObject>(spec: CacheSpec): CustomResourceInformer<T> {
+    if (this.started) throw new Error('addCache must be called before start');
+    if (this.entries.some((e) => e.spec.name === spec.name) || this.caches.some((c) => c.name === spec.name))
+      throw new Error(`cache ${spec.name} already added`);
+    const informer = new CustomResourceInformer<T>({
+      kubeConfig: this.deps.kubeConfig,
+      group: spec.group,
+      version: spec.version,
+      plural: spec.plural,
+      namespace: spec.namespace,
+      labelSelector: spec.labelSelector,
+      logger: this.log.child({ cache: spec.name }),
+      clock: this.clock,
+      ...(this.deps.missingCrdHint ? { notFoundHint: this.deps.missingCrdHint(spec.name) } : {}),
+    });
+    this.caches.push({
+      name: spec.name,
+      informer: informer as unknown as CustomResourceInformer<KubernetesObject>,
+    });
+    return informer;
+  }
+
+  /** The shard label selector every controller's informer uses by default (`''` when unsharded). */
+  shardSelector(): string {
+    return this.deps.labelSelector ?? '';
+  }
+
+  /**
    * Starts informers and waits until every cache has synced, then starts workers — at once without
    * leader election, or when the Lease is acquired (election runs in the background). Resolves
    * once caches are synced and election (or the workers) has been started.
@@ -213,8 +261,9 @@ export class Manager {
   async start(signal?: AbortSignal): Promise<void> {
     if (this.started) throw new Error('manager already started');
     this.started = true;
-    await Promise.all(this.entries.map((e) => e.informer.start()));
-    await Promise.all(this.entries.map((e) => e.informer.waitForSync(signal)));
+    const informers = [...this.entries.map((e) => e.informer), ...this.caches.map((c) => c.informer)];
+    await Promise.all(informers.map((i) => i.start()));
+    await Promise.all(informers.map((i) => i.waitForSync(signal)));
     this.log.info({ controllers: this.entries.map((e) => e.spec.name) }, 'caches synced');
     const le = this.deps.leaderElection;
     if (!le) {
@@ -243,7 +292,9 @@ export class Manager {
 
   /** True once every informer has synced (readiness: standbys are ready too). */
   ready(): boolean {
-    return this.entries.every((e) => e.informer.hasSynced());
+    return (
+      this.entries.every((e) => e.informer.hasSynced()) && this.caches.every((c) => c.informer.hasSynced())
+    );
   }
 
   /** The names of the registered controllers, in registration order. */
@@ -257,11 +308,14 @@ export class Manager {
    * installed)`).
    */
   readyz(): { ok: boolean; detail: string } {
-    const pending = this.entries
-      .filter((e) => !e.informer.hasSynced())
-      .map((e) => {
-        const why = e.informer.lastError();
-        return why ? `${e.spec.name} (${why})` : e.spec.name;
+    const pending = [
+      ...this.entries.map((e) => ({ name: e.spec.name, informer: e.informer })),
+      ...this.caches,
+    ]
+      .filter((c) => !c.informer.hasSynced())
+      .map((c) => {
+        const why = c.informer.lastError();
+        return why ? `${c.name} (${why})` : c.name;
       });
     return pending.length === 0
       ? { ok: true, detail: '' }
@@ -285,7 +339,7 @@ export class Manager {
     await this.stopWorkers(deadlineMs);
     this.electionAbort.abort(new Error('manager stopping'));
     await this.electorRun;
-    await Promise.all(this.entries.map((e) => e.informer.stop()));
+    await Promise.all([...this.entries, ...this.caches].map((e) => e.informer.stop()));
     this.log.info('manager stopped');
   }
 

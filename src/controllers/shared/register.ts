@@ -82,7 +82,7 @@ export function registerKind<T extends Resource>(
     updatePredicate: generationChangedPredicate(reg.annotations ?? [RECONCILE_REQUESTED_ANNOTATION]),
   });
   holder.cache = handle.cache;
-  reg.lock?.addSource(reg.kind, objects as ObjectReader<Resource>);
+  if (reg.lock) reg.lock.addSource(reg.kind, holdSource(manager, reg, objects));
   reg.cloud?.onExecutionsFinished?.((finished) => {
     for (const e of finished) {
       if (e.tags[OWNER_KIND_TAG] !== reg.kind) continue;
@@ -91,6 +91,29 @@ export function registerKind<T extends Resource>(
     }
   });
   return handle;
+}
+
+/**
+ * Where the instance lock reads this kind's holds: the controller's own cache, or — when this
+ * process is one shard (`--watch-label-selector`) and the kind follows the shard selector — a
+ * watch-only cache of EVERY object of the kind, so a shard sees the holds of resources other
+ * shards reconcile (ADR 0008). Reconciles still read only the shard's own cache.
+ */
+function holdSource<T extends Resource>(
+  manager: Manager,
+  reg: KindRegistration<T>,
+  own: ObjectReader<T>,
+): ObjectReader<Resource> {
+  if (reg.labelSelector !== undefined || manager.shardSelector() === '') return own as ObjectReader<Resource>;
+  const all = manager.addCache<Resource>({
+    name: `${reg.name}-holds`,
+    group: GROUP,
+    version: VERSION,
+    plural: reg.plural,
+    ...(reg.namespace !== undefined ? { namespace: reg.namespace } : {}),
+    labelSelector: '',
+  });
+  return { get: (namespace, name) => all.get(namespace, name), list: () => all.list() };
 }
 
 /**
