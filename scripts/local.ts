@@ -25,7 +25,9 @@
  *
  * Flags: --exit-when-ready (stop once the example is Ready; used by CI), --time-scale N
  * (emulator speed, default 0.05), --metrics-port N (default 8080), --probe-port N (default 8081),
- * --artifact-port N (default 8090), --timeout SECONDS (give up waiting for Ready; default 300).
+ * --artifact-port N (default 8090), --timeout SECONDS (give up waiting for Ready; default 300),
+ * --ram-policy FILE|generated (the emulator enforces that RAM policy; `generated` = the policy of
+ * src/cloud/ram-actions.ts, docs/deploy.md §4).
  * A default port that is already taken (e.g. by another `npm run local`) is replaced by a free
  * one, and the run says so; a port given on the command line is used as given (0 = a free one).
  */
@@ -37,6 +39,7 @@ import { join, normalize } from 'node:path';
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import { ramPolicyFor } from '../src/cloud/ram-actions.js';
 import { parseConfig } from '../src/config.js';
 import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator } from '../src/emulator/index.js';
 import { startController, type RunningController } from '../src/main.js';
@@ -191,6 +194,7 @@ const program = new Command('local')
   )
   .option('--artifact-port <n>', 'port serving deploy/examples/artifacts/ (AppRelease example)', '8090')
   .option('--timeout <seconds>', 'give up waiting for Ready after this many seconds', '300')
+  .option('--ram-policy <file>', 'emulator enforces this RAM policy (JSON file, or "generated")')
   .parse(process.argv);
 const opts = program.opts<{
   exitWhenReady: boolean;
@@ -199,6 +203,7 @@ const opts = program.opts<{
   probePort: string;
   artifactPort: string;
   timeout: string;
+  ramPolicy?: string;
 }>();
 /** True when the port option was left at its default (so another free port may replace it). */
 const defaulted = (name: 'metricsPort' | 'probePort' | 'artifactPort'): boolean =>
@@ -338,6 +343,14 @@ async function main(): Promise<void> {
     seed: await loadSeedFile(seedFile),
     timeScale: Number(opts.timeScale),
     sandbox: { rootDir: sandboxDir },
+    ...(opts.ramPolicy
+      ? {
+          ramPolicy:
+            opts.ramPolicy === 'generated'
+              ? ramPolicyFor()
+              : (JSON.parse(readFileSync(opts.ramPolicy, 'utf8')) as unknown),
+        }
+      : {}),
   });
   cleanups.push(() => emu.stop());
   say(`emulator ready at http://${emu.endpoint} (control API ${emu.controlUrl}), seeded from ${seedFile}`);

@@ -4,12 +4,14 @@
  *   ecsops controller [flags]   run the controller (default command; `--help` lists every flag)
  *   ecsops emulator [flags]     run the OOS/ECS emulator (see docs/emulator.md)
  *   ecsops crds                 print the CustomResourceDefinitions as YAML
+ *   ecsops ram-policy [--kinds K,…]  print the minimal RAM policy (JSON) of all or some kinds
  *   ecsops plan -f <manifest>   what the controller would do, from live cloud reads (no writes)
  *   ecsops get <kind> <name>    draw a resource as a tree; -w redraws on every change (also `kubectl ecsops get`)
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { buildCrd, definitions } from './api/crds.js';
+import { RAM_KINDS, ramPolicyFor, type RamKind } from './cloud/ram-actions.js';
 import { addControllerOptions, toConfig } from './config.js';
 import { startController, VERSION_STRING } from './main.js';
 import { addGetCommand } from './get/cli.js';
@@ -44,7 +46,7 @@ export function buildProgram(): Command {
   program
     .command('emulator')
     .description(
-      'run the Alibaba Cloud OOS/ECS emulator (flags: --port, --control-port, --seed, --time-scale, --host, --sandbox, --request-log)',
+      'run the Alibaba Cloud OOS/ECS emulator (flags: --port, --control-port, --seed, --time-scale, --host, --sandbox, --request-log, --ram-policy)',
     )
     .allowUnknownOption()
     .helpOption(false)
@@ -58,6 +60,22 @@ export function buildProgram(): Command {
     .description('print the CustomResourceDefinitions (YAML)')
     .action(() => {
       process.stdout.write(definitions.map((d) => stringify(buildCrd(d), { lineWidth: 0 })).join('---\n'));
+    });
+  program
+    .command('ram-policy')
+    .description('print the minimal Alibaba Cloud RAM policy (JSON) the controller needs (docs/deploy.md §4)')
+    .option(
+      '--kinds <kinds>',
+      `comma-separated kinds (${RAM_KINDS.join(', ')}); default all`,
+      (v: string): RamKind[] =>
+        v.split(',').map((k) => {
+          const kind = RAM_KINDS.find((x) => x.toLowerCase() === k.trim().toLowerCase());
+          if (!kind) throw new InvalidArgumentError(`unknown kind "${k}" (one of ${RAM_KINDS.join(', ')})`);
+          return kind;
+        }),
+    )
+    .action((o: { kinds?: RamKind[] }) => {
+      process.stdout.write(`${JSON.stringify(ramPolicyFor(o.kinds ?? RAM_KINDS), null, 2)}\n`);
     });
   addPlanCommand(program, VERSION_STRING);
   addGetCommand(program);

@@ -9,9 +9,16 @@ import { leaderElectionTimingsError } from './runtime/leader-election.js';
 /**
  * The controllers `--controllers` selects from: the names they register with the manager (metric
  * `controller` label, log field). MaintenanceWindow has its own controller (window status), which
- * the PatchPolicy controller reads from (see {@link CONTROLLER_NEEDS}).
+ * the PatchPolicy controller reads from (see {@link CONTROLLER_NEEDS}). InstanceDisruptionBudget
+ * resolves budgets; without it no budget is consulted by this process's starts.
  */
-export const CONTROLLER_NAMES = ['ecsextension', 'patchpolicy', 'maintenancewindow', 'apprelease'] as const;
+export const CONTROLLER_NAMES = [
+  'ecsextension',
+  'patchpolicy',
+  'maintenancewindow',
+  'apprelease',
+  'instancedisruptionbudget',
+] as const;
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
 
 /** Controllers that read another controller's cache, so both must run in one process. */

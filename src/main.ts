@@ -15,6 +15,8 @@ import { APP_RELEASE_METRIC_LABEL } from './controllers/apprelease/reconciler.js
 import { registerAppRelease } from './controllers/apprelease/register.js';
 import { registerMaintenanceWindow } from './controllers/maintenancewindow/register.js';
 import { InstanceLock } from './controllers/shared/lock.js';
+import { DisruptionBudgets } from './controllers/shared/budget.js';
+import { registerInstanceDisruptionBudget } from './controllers/instancedisruptionbudget/register.js';
 import { APPLY_PATCH_BASELINE_TEMPLATE } from './api/patchpolicy.js';
 import { registerPatchPolicy } from './controllers/patchpolicy/register.js';
 import { DomainMetrics } from './controllers/shared/metrics.js';
@@ -139,6 +141,9 @@ export function buildController(cfg: Config, opts: StartOptions = {}): Controlle
   // (objects of a kind left out by --controllers hold no instances in this process).
   const instanceLock = new InstanceLock();
   const enabled = new Set<ControllerName>(cfg.controllers);
+  // Disruption budgets: set on the lock before any kind registers, so every kind's start path
+  // consults them (and its objects Stalled BudgetUnsatisfiable re-check when a budget changes).
+  if (enabled.has('instancedisruptionbudget')) instanceLock.budgets = new DisruptionBudgets();
   const namespace = cfg.namespace !== undefined ? { namespace: cfg.namespace } : {};
   const options = {
     maxInstanceRows: cfg.maxInstanceRows,
@@ -186,6 +191,17 @@ export function buildController(cfg: Config, opts: StartOptions = {}): Controlle
       workers: cfg.appReleaseWorkers,
       ...namespace,
       options: { ...options, ...retry },
+    });
+  }
+  if (instanceLock.budgets) {
+    registerInstanceDisruptionBudget(manager, {
+      kubeConfig,
+      cloud,
+      events,
+      metrics,
+      lock: instanceLock,
+      budgets: instanceLock.budgets,
+      workers: 1,
     });
   }
   return { manager, registry, cloud, logger };

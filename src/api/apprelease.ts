@@ -7,6 +7,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import {
+  AllowKubernetesNodesSchema,
   commonStatusProperties,
   DURATION_PATTERN,
   executionStatusProperties,
@@ -14,9 +15,11 @@ import {
   IntervalSchema,
   IntOrString,
   RegionIdSchema,
+  targetNodeStatusProperties,
   TargetsSchema,
   type ObjectMeta,
 } from './common.js';
+import { ZoneOrderSchema, zoneOrderInRegionRule } from './zone-order.js';
 
 export const APP_RELEASE_KIND = 'AppRelease';
 export const APP_RELEASE_PLURAL = 'appreleases';
@@ -33,11 +36,12 @@ export const REVISION_TAG_PREFIX = 'ecsops.io/app.';
 export const COMMAND_LIMIT_BYTES = 16_384;
 /**
  * Bytes of the command the controller itself uses (the wrapper script, variable names, and the
- * largest fixed-size values): `COMMAND_LIMIT_BYTES - WRAPPER_RESERVED_BYTES` is the budget for the
+ * largest fixed-size values: a 256-character appDir, a 180-character secret parameter name, the
+ * longest owner): `COMMAND_LIMIT_BYTES - WRAPPER_RESERVED_BYTES` is the budget for the
  * user's hooks, health-check script, env and artifact URL, Base64-encoded (4 bytes per 3). A unit
  * test checks that a spec exactly at the budget renders a command within the limit.
  */
-export const WRAPPER_RESERVED_BYTES = 7_168;
+export const WRAPPER_RESERVED_BYTES = 8_704;
 /** The budget for Base64-encoded user content, bytes. */
 export const USER_CONTENT_BUDGET_BYTES = COMMAND_LIMIT_BYTES - WRAPPER_RESERVED_BYTES;
 
@@ -86,6 +90,8 @@ const userContentExpr = [
   '(has(self.healthCheck) && has(self.healthCheck.exec) ? ' + b64('self.healthCheck.exec.script') + ' : 0)',
   '(has(self.install) && has(self.install.env) ? self.install.env.map(k, ' +
     `size(k) + 8 + ${b64('self.install.env[k]')}).sum() : 0)`,
+  '(has(self.install) && has(self.install.envVars) ? self.install.envVars.map(e, has(e.value) ? ' +
+    `size(e.name) + 8 + ${b64('e.value')} : 0).sum() : 0)`,
 ].join(' + ');
 
 /**
@@ -132,6 +138,75 @@ export const ArtifactSchema = Type.Object(
   { description: 'The release artifact.' },
 );
 
+/** `install.appDir` characters: absolute, letters, digits, `.`, `_`, `-`, `/` and `{{ACS::InstanceId}}`. */
+const APP_DIR_PATTERN = '^/([A-Za-z0-9._-]|\\{\\{ACS::InstanceId\\}\\}|/)*$';
+/** Env variable names (install.env keys): shell variable names, up to 64 characters. */
+const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,63}$';
+
+/**
+ * The system directories an appDir may never be (its uninstall would remove their content). Every
+ * one has a single segment, so the two-segment rule already refuses them; listed for the messages
+ * and the docs. `/lib*` stands for /lib, /lib32, /lib64, /libx32.
+ */
+export const SYSTEM_ROOTS: readonly string[] = [
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/lib*',
+  '/proc',
+  '/root',
+  '/sbin',
+  '/sys',
+  '/usr',
+  '/var',
+];
+
+const APP_DIR_DOTS_MESSAGE = "install.appDir must not contain '.' or '..' segments";
+const APP_DIR_DEPTH_MESSAGE =
+  'install.appDir must be a directory of its own at least two segments deep, such as /opt/<application>, never a system root like ' +
+  `${SYSTEM_ROOTS.join(', ')}`;
+
+/**
+ * CEL (admission) of `install.appDir`; {@link appDirProblem} is the runtime copy (objects stored
+ * before a rule are not validated again).
+ */
+const APP_DIR_RULES = [
+  {
+    rule: "!self.split('/').exists(s, s == '.' || s == '..')",
+    messageExpression: `"${APP_DIR_DOTS_MESSAGE} (got " + self + ")"`,
+  },
+  {
+    rule: "self.split('/').filter(s, s != '').size() >= 2",
+    messageExpression: `"${APP_DIR_DEPTH_MESSAGE} (got " + self + ")"`,
+  },
+];
+
+/**
+ * Why `appDir` (an `install.appDir`, or the default `/opt/<application>`) must not reach the host,
+ * or undefined when it may: the CEL rules and pattern of the CRD, checked again at runtime.
+ * @returns the same readable message as admission, naming the value.
+ */
+export function appDirProblem(appDir: string): string | undefined {
+  if (appDir.length > 256 || !new RegExp(APP_DIR_PATTERN).test(appDir))
+    return `install.appDir must be an absolute path of letters, digits, '.', '_', '-', '/' and {{ACS::InstanceId}}, at most 256 characters (got ${appDir.slice(0, 300)})`;
+  const segments = appDir.split('/');
+  if (segments.some((x) => x === '.' || x === '..')) return `${APP_DIR_DOTS_MESSAGE} (got ${appDir})`;
+  if (segments.filter((x) => x !== '').length < 2) return `${APP_DIR_DEPTH_MESSAGE} (got ${appDir})`;
+  return undefined;
+}
+
+/**
+ * Why an env variable name must not reach the wrapper (it becomes a bash variable name, unquoted),
+ * or undefined when it may: the CRD's pattern, checked again at runtime.
+ */
+export function envNameProblem(name: string): string | undefined {
+  return new RegExp(ENV_NAME_PATTERN).test(name)
+    ? undefined
+    : `install.env name ${JSON.stringify(name.slice(0, 80))} is not a shell variable name (letters, digits, underscore; not starting with a digit; at most 64 characters)`;
+}
+
 const EnvSchema = Type.Unsafe<Record<string, string>>({
   type: 'object',
   description:
@@ -140,21 +215,77 @@ const EnvSchema = Type.Unsafe<Record<string, string>>({
   maxProperties: 32,
   'x-kubernetes-validations': [
     {
-      rule: "self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]{0,63}$'))",
+      rule: `self.all(k, k.matches('${ENV_NAME_PATTERN}'))`,
       message:
         'install.env keys must be shell variable names (letters, digits, underscore; not starting with a digit)',
     },
   ],
 });
 
+/** A Kubernetes `SecretKeySelector`: one key of a Secret in the resource's namespace. */
+export const SecretKeySelectorSchema = Type.Object(
+  {
+    name: Type.String({
+      description: 'Name of the Secret, in the namespace of the AppRelease.',
+      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+      maxLength: 253,
+    }),
+    key: Type.String({
+      description: 'Key of the Secret data.',
+      pattern: '^[-._a-zA-Z0-9]+$',
+      maxLength: 253,
+    }),
+  },
+  { description: 'A key of a Kubernetes Secret.' },
+);
+export type SecretKeySelector = Static<typeof SecretKeySelectorSchema>;
+
+/**
+ * One `install.envVars` entry, the Kubernetes `EnvVar` shape: `value` (inline, like `install.env`)
+ * or `valueFrom.secretKeyRef`, never both.
+ */
+export const EnvVarSchema = Type.Object(
+  {
+    name: Type.String({
+      description: 'Variable name (a shell variable name).',
+      pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$',
+    }),
+    value: Type.Optional(
+      Type.String({
+        description: 'Inline value (sent in the command, like install.env). Prefer valueFrom for secrets.',
+        maxLength: 1024,
+      }),
+    ),
+    valueFrom: Type.Optional(
+      Type.Object(
+        { secretKeyRef: SecretKeySelectorSchema },
+        {
+          description:
+            'Read from a Secret by the controller and delivered through one OOS encrypted parameter per AppRelease ({{oos-secret:…}}): never in the command text, status, Events, logs or the revision ID. At least 8 characters.',
+        },
+      ),
+    ),
+  },
+  {
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.value) != has(self.valueFrom)',
+        message: 'install.envVars entries take exactly one of value or valueFrom',
+      },
+    ],
+  },
+);
+export type EnvVar = Static<typeof EnvVarSchema>;
+
 export const InstallSchema = Type.Object(
   {
     appDir: Type.Optional(
       Type.String({
         description:
-          'Absolute directory of the application on the host: releases/<revision> holds each release, current is a symlink to the running one. May contain {{ACS::InstanceId}}. Default /opt/<application>.',
-        pattern: '^/([A-Za-z0-9._-]|\\{\\{ACS::InstanceId\\}\\}|/)*$',
+          'Absolute directory of the application on the host: releases/<revision> holds each release, current is a symlink to the running one, .ecsops/ the wrapper state; uninstall removes exactly these, then appDir if empty. At least two segments, no . or .. segment (so never /, /usr, /etc, /var, /opt or another system root). May contain {{ACS::InstanceId}}. Two AppReleases whose appDirs overlap on an instance conflict (ConflictingResource). Default /opt/<application>.',
+        pattern: APP_DIR_PATTERN,
         maxLength: 256,
+        'x-kubernetes-validations': APP_DIR_RULES,
       }),
     ),
     user: Type.Optional(
@@ -174,8 +305,25 @@ export const InstallSchema = Type.Object(
       }),
     ),
     env: Type.Optional(EnvSchema),
+    envVars: Type.Optional(
+      Type.Array(EnvVarSchema, {
+        description:
+          'Environment variables in the Kubernetes EnvVar shape (value or valueFrom.secretKeyRef); names must differ from install.env keys.',
+        maxItems: 32,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      }),
+    ),
   },
-  { description: 'Where and how the release is installed.' },
+  {
+    description: 'Where and how the release is installed.',
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.envVars) || !has(self.env) || self.envVars.all(e, !(e.name in self.env))',
+        message: 'install.envVars names must differ from install.env keys',
+      },
+    ],
+  },
 );
 
 export const HooksSchema = Type.Object(
@@ -310,6 +458,7 @@ export const StrategySchema = Type.Object(
         'x-kubernetes-validations': [countOrPercent('strategy.maxErrors', 0)],
       }),
     ),
+    zoneOrder: Type.Optional(ZoneOrderSchema()),
   },
   { description: 'How a new revision is rolled out.' },
 );
@@ -318,6 +467,7 @@ export const AppReleaseSpecSchema = Type.Object(
   {
     regionId: RegionIdSchema,
     targets: TargetsSchema,
+    allowKubernetesNodes: Type.Optional(AllowKubernetesNodesSchema),
     suspend: Type.Optional(
       Type.Boolean({
         description: 'When true the controller makes no cloud writes (it keeps reading state for status).',
@@ -370,7 +520,7 @@ export const AppReleaseSpecSchema = Type.Object(
     deletionPolicy: Type.Optional(
       Type.Union([Type.Literal('Orphan'), Type.Literal('Uninstall')], {
         description:
-          'Orphan leaves the application running; Uninstall runs the stop hook, removes appDir and the revision tag on every reachable instance before the object goes away.',
+          'Orphan leaves the application running; Uninstall runs the stop hook, removes what ecsops owns in appDir (releases/, .ecsops/, current; then appDir if empty) and the revision tag on every reachable instance before the object goes away.',
         default: 'Orphan',
       }),
     ),
@@ -389,7 +539,10 @@ export const AppReleaseSpecSchema = Type.Object(
   },
   {
     description: 'Desired state: which application revision runs on which instances, and how it gets there.',
-    'x-kubernetes-validations': [commandSizeRule],
+    'x-kubernetes-validations': [
+      commandSizeRule,
+      zoneOrderInRegionRule('self.strategy', 'spec.strategy.zoneOrder'),
+    ],
   },
 );
 export type AppReleaseSpec = Static<typeof AppReleaseSpecSchema>;
@@ -567,6 +720,12 @@ export const StableReleaseSchema = Type.Object(
             'SHA-256 (salted with the object UID) of the env values; values are never kept, they are taken from the spec while it still carries the same ones.',
         }),
       ),
+      envVarsDigest: Type.Optional(
+        Type.String({
+          description:
+            'SHA-256 (salted with the object UID) of install.envVars (names, inline values, Secret references); taken from the spec while it still carries the same ones. Secret values come from the OOS encrypted parameter.',
+        }),
+      ),
     }),
     hooks: HooksSchema,
     healthCheck: Type.Optional(HealthCheckSchema),
@@ -577,6 +736,43 @@ export const StableReleaseSchema = Type.Object(
   },
 );
 export type StableRelease = Static<typeof StableReleaseSchema>;
+
+export const SecretParameterStatusSchema = Type.Object(
+  {
+    name: Type.String({
+      description:
+        'The OOS encrypted parameter (Parameter Store) that carries the Secret-sourced env values; owned by this object, deleted with it.',
+    }),
+    secretVersions: Type.Optional(
+      Type.String({
+        description:
+          'The Secrets (name@resourceVersion, sorted; then ;refs= and a digest of the env name → Secret/key mapping) whose values the parameter holds, confirmed by OOS. Never values.',
+        maxLength: 4096,
+      }),
+    ),
+    redeployedVersions: Type.Optional(
+      Type.String({
+        description:
+          'The secretVersions the instances of the current revision were last deployed with; a difference re-deploys them.',
+        maxLength: 4096,
+      }),
+    ),
+    refresh: Type.Optional(
+      Type.Object(
+        {
+          secretVersions: Type.String({ maxLength: 4096 }),
+          pending: Type.Array(Type.String(), { maxItems: 10000 }),
+        },
+        {
+          description:
+            'A re-deploy of the current revision after a Secret change, in batches: the instances still to re-deploy with secretVersions.',
+        },
+      ),
+    ),
+  },
+  { description: 'Delivery of install.envVars valueFrom.secretKeyRef values.' },
+);
+export type SecretParameterStatus = Static<typeof SecretParameterStatusSchema>;
 
 export const HistoryEntrySchema = Type.Object({
   revision: Type.String(),
@@ -603,6 +799,7 @@ export const AppReleaseStatusSchema = Type.Object({
   stableVersion: Type.Optional(Type.String()),
   stableRelease: Type.Optional(StableReleaseSchema),
   rollout: Type.Optional(RolloutStatusSchema),
+  secretParameter: Type.Optional(SecretParameterStatusSchema),
   summary: Type.Optional(
     Type.Object(
       {
@@ -631,6 +828,7 @@ export const AppReleaseStatusSchema = Type.Object({
       maxItems: 100,
     }),
   ),
+  ...targetNodeStatusProperties,
   ...executionStatusProperties,
 });
 export type AppReleaseStatus = Static<typeof AppReleaseStatusSchema>;

@@ -332,6 +332,61 @@ export const executionStatusProperties = {
 };
 
 /**
+ * `spec.allowKubernetesNodes` of the kinds doing disruptive work (PatchPolicy, AppRelease): the
+ * opt-in that lets them act on ECS instances ACK tagged as its worker nodes (tag `ack.aliyun.com`
+ * or `ack.alibabacloud.com/nodepool-id`; src/controllers/shared/kubernetes-nodes.ts).
+ */
+export const AllowKubernetesNodesSchema = Type.Boolean({
+  description:
+    'Act on targeted ECS instances that are ACK worker nodes (tag ack.aliyun.com or ack.alibabacloud.com/nodepool-id). Default false: they are excluded and listed in status.excluded, because a reboot or a deploy by ecsops bypasses the cluster drain. Set true only for nodes you drain yourself.',
+  default: false,
+});
+
+export const ExcludedTargetsSchema = Type.Array(
+  Type.Object({
+    reason: Type.String({
+      description: 'Why these targets are excluded: KubernetesNode (an ACK worker node).',
+      maxLength: 64,
+    }),
+    count: Type.Integer({ description: 'How many targeted instances are excluded for this reason.' }),
+    instanceIds: Type.Array(Type.String({ maxLength: 64 }), {
+      description: 'The first excluded instance IDs (sorted; at most 10).',
+      maxItems: 10,
+    }),
+    message: Type.Optional(
+      Type.String({ description: 'What the reason means and how to opt in.', maxLength: 1024 }),
+    ),
+  }),
+  {
+    description:
+      'Instances matched by spec.targets that the resource does not act on, grouped by reason. Not counted in summary.targeted.',
+    maxItems: 8,
+  },
+);
+export type ExcludedTargets = Static<typeof ExcludedTargetsSchema>;
+
+export const KubernetesNodesStatusSchema = Type.Object(
+  {
+    count: Type.Integer({ description: 'Targeted instances that are ACK worker nodes.' }),
+    instanceIds: Type.Array(Type.String({ maxLength: 64 }), {
+      description: 'The first of them (sorted; at most 10).',
+      maxItems: 10,
+    }),
+  },
+  {
+    description:
+      'Targeted instances that are ACK worker nodes and ARE acted on (EcsExtension always; PatchPolicy and AppRelease only with spec.allowKubernetesNodes).',
+  },
+);
+export type KubernetesNodesStatus = Static<typeof KubernetesNodesStatusSchema>;
+
+/** Status fields recording the Kubernetes nodes among the targets (every kind). */
+export const targetNodeStatusProperties = {
+  excluded: Type.Optional(ExcludedTargetsSchema),
+  kubernetesNodes: Type.Optional(KubernetesNodesStatusSchema),
+};
+
+/**
  * Object metadata. NB: custom objects arrive as raw JSON, so the Date-typed timestamps of
  * V1ObjectMeta are really RFC 3339 strings at run time; only test them for presence.
  */

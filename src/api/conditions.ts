@@ -38,6 +38,13 @@ export const CloudRequestRejectedReason = 'CloudRequestRejected';
 /** Another resource declares a different desired state for the same package on overlapping instances. */
 export const ConflictingResourceReason = 'ConflictingResource';
 
+/** Stalled: a Secret named by a secretKeyRef (or its key) does not exist; re-checked on a slow period. */
+export const SecretNotFoundReason = 'SecretNotFound';
+/** Stalled: the controller may not GET the Secret (bind ClusterRole ecsops-secret-reader in the namespace). */
+export const SecretForbiddenReason = 'SecretForbidden';
+/** Stalled: a Secret value is shorter than 8 characters, or the secret document exceeds 4,096 characters. */
+export const InvalidSecretValueReason = 'InvalidSecretValue';
+
 // Transient reasons
 export const ThrottledReason = 'Throttled';
 export const CloudUnavailableReason = 'CloudUnavailable';
@@ -51,6 +58,8 @@ export const UnknownCloudErrorReason = 'UnknownCloudError';
 export const AbortedReason = 'Aborted';
 /** Any other failure of a reconcile (a bug or an unexpected response); retried with backoff. */
 export const ReconcileErrorReason = 'ReconcileError';
+/** `status.excluded[].reason`: the instance is an ACK worker node (see src/controllers/shared/kubernetes-nodes.ts). */
+export const KubernetesNodeReason = 'KubernetesNode';
 
 /**
  * Stalled reasons re-checked on a slow period (a RAM policy or credential fix needs no spec
@@ -60,6 +69,7 @@ export const RECHECKED_STALLED_REASONS: readonly string[] = [
   'PermissionDenied',
   'InvalidCredentials',
   'ConflictingResource',
+  'BudgetUnsatisfiable',
 ];
 
 // AppRelease reasons
@@ -111,3 +121,18 @@ export const MaintenanceWindowNotFoundReason = 'MaintenanceWindowNotFound';
 export const WindowOpenReason = 'WindowOpen';
 /** MaintenanceWindow Ready=True while closed (status.nextOpen says when it opens). */
 export const WindowClosedReason = 'WindowClosed';
+
+// InstanceDisruptionBudget (every acting kind, and the budget's own status)
+/**
+ * Ready=False + Reconciling=True: a start would take more instances than a budget allows; the
+ * message names the budget and its usage, e.g. `budget web-zone-a: 3/3 unavailable in cn-hangzhou-h`.
+ */
+export const WaitingForDisruptionBudgetReason = 'WaitingForDisruptionBudget';
+/**
+ * Stalled=True (re-checked when a budget changes): a budget can never admit the start —
+ * `maxUnavailable` resolves to 0 for the instances, or a start that cannot be split (an AppRelease
+ * rollback) is larger than the budget allows.
+ */
+export const BudgetUnsatisfiableReason = 'BudgetUnsatisfiable';
+/** InstanceDisruptionBudget Ready=True: selection resolved; status shows usage. */
+export const BudgetResolvedReason = 'BudgetResolved';

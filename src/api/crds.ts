@@ -28,6 +28,12 @@ import {
   AppReleaseSpecSchema,
   AppReleaseStatusSchema,
 } from './apprelease.js';
+import {
+  INSTANCE_DISRUPTION_BUDGET_KIND,
+  INSTANCE_DISRUPTION_BUDGET_PLURAL,
+  InstanceDisruptionBudgetSpecSchema,
+  InstanceDisruptionBudgetStatusSchema,
+} from './instancedisruptionbudget.js';
 
 export interface PrinterColumn {
   name: string;
@@ -46,6 +52,8 @@ export interface CrdDefinition {
   spec: TSchema;
   status: TSchema;
   printerColumns: PrinterColumn[];
+  /** `Namespaced` (default) or `Cluster` (InstanceDisruptionBudget). */
+  scope?: 'Namespaced' | 'Cluster';
 }
 
 const readyColumns: PrinterColumn[] = [
@@ -156,6 +164,31 @@ export const definitions: CrdDefinition[] = [
       ...tailColumns,
     ],
   },
+  {
+    kind: INSTANCE_DISRUPTION_BUDGET_KIND,
+    plural: INSTANCE_DISRUPTION_BUDGET_PLURAL,
+    singular: 'instancedisruptionbudget',
+    shortNames: ['idb'],
+    scope: 'Cluster',
+    description:
+      'InstanceDisruptionBudget caps how many of the ECS instances it selects (region and tags) may be disrupted at once across every ecsops kind: an integer or a percentage, optionally per zone. Cluster-scoped: instances belong to no namespace.',
+    spec: InstanceDisruptionBudgetSpecSchema,
+    status: InstanceDisruptionBudgetStatusSchema,
+    printerColumns: [
+      { name: 'Selected', type: 'integer', jsonPath: '.status.selected' },
+      { name: 'Allowed', type: 'integer', jsonPath: '.status.allowed' },
+      { name: 'Unavailable', type: 'integer', jsonPath: '.status.unavailable' },
+      {
+        name: 'Ready',
+        type: 'string',
+        priority: 1,
+        jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+      },
+      { name: 'Max Unavailable', type: 'string', priority: 1, jsonPath: '.spec.maxUnavailable' },
+      { name: 'Per Zone', type: 'boolean', priority: 1, jsonPath: '.spec.perZone' },
+      ...tailColumns,
+    ],
+  },
 ];
 
 /** The schema default of every kind's `status`: a generation the controller has not yet observed. */
@@ -189,7 +222,7 @@ export function buildCrd(def: CrdDefinition): Record<string, unknown> {
     metadata: { name: `${def.plural}.${GROUP}` },
     spec: {
       group: GROUP,
-      scope: 'Namespaced',
+      scope: def.scope ?? 'Namespaced',
       names: {
         kind: def.kind,
         listKind: `${def.kind}List`,

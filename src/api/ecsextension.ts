@@ -11,6 +11,7 @@ import {
   executionStatusProperties,
   FreeFormObject,
   instanceRowProperties,
+  targetNodeStatusProperties,
   type ObjectMeta,
 } from './common.js';
 
@@ -107,6 +108,7 @@ export const EcsExtensionStatusSchema = Type.Object({
       description: 'Per-instance rows, bounded (default 100): failed and in-progress first.',
     }),
   ),
+  ...targetNodeStatusProperties,
   ...executionStatusProperties,
 });
 export type EcsExtensionStatus = Static<typeof EcsExtensionStatusSchema>;

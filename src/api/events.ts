@@ -18,6 +18,16 @@ export const UninstallSkippedEvent = 'UninstallSkipped';
 export const DeletedWhileSuspendedEvent = 'DeletedWhileSuspended';
 /** An instance's execution failed because it became unreachable; it is not counted as Failed. */
 export const InstanceUnreachableEvent = 'InstanceUnreachable';
+/**
+ * Warning: targeted instances are ACK worker nodes and are excluded from the resource's work
+ * (PatchPolicy, AppRelease without spec.allowKubernetesNodes); emitted when the set changes.
+ */
+export const KubernetesNodesExcludedEvent = 'KubernetesNodesExcluded';
+/**
+ * Warning: targeted instances are ACK worker nodes and are acted on (EcsExtension, or a kind whose
+ * spec.allowKubernetesNodes is true); emitted when the set changes.
+ */
+export const KubernetesNodesTargetedEvent = 'KubernetesNodesTargeted';
 
 // Actions
 export const StartExecutionAction = 'StartExecution';
@@ -33,6 +43,8 @@ export const EVENT_REASONS = [
   UninstallSkippedEvent,
   DeletedWhileSuspendedEvent,
   InstanceUnreachableEvent,
+  KubernetesNodesExcludedEvent,
+  KubernetesNodesTargetedEvent,
 ] as const;
 
 /** Every event action above. */
@@ -68,6 +80,8 @@ export const RolledBackEvent = 'RolledBack';
 export const RolloutSupersededEvent = 'RolloutSuperseded';
 /** The next batch waits for another resource's work on the same instances (cross-kind lock). */
 export const WaitingForInstanceLockEvent = 'WaitingForInstanceLock';
+/** A Secret referenced by install.envVars changed: the current revision is re-deployed with the new values. */
+export const SecretsRotatedEvent = 'SecretsRotated';
 
 export const RolloutAction = 'Rollout';
 export const PromoteAction = 'Promote';

@@ -7,10 +7,12 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import {
+  AllowKubernetesNodesSchema,
   commonSpecProperties,
   commonStatusProperties,
   executionStatusProperties,
   instanceRowProperties,
+  targetNodeStatusProperties,
   type ObjectMeta,
 } from './common.js';
 import {
@@ -19,6 +21,7 @@ import {
   TimeZoneSchema,
   windowProperties,
 } from './maintenancewindow.js';
+import { ZoneOrderSchema, zoneOrderInRegionRule } from './zone-order.js';
 
 export const PATCH_POLICY_KIND = 'PatchPolicy';
 export const PATCH_POLICY_PLURAL = 'patchpolicies';
@@ -117,6 +120,7 @@ const InstallSchema = Type.Object(
         default: 1,
       }),
     ),
+    zoneOrder: Type.Optional(ZoneOrderSchema()),
   },
   {
     description:
@@ -139,10 +143,12 @@ export const PatchPolicySpecSchema = Type.Object(
     ...commonSpecProperties,
     scan: Type.Optional(ScanSchema),
     install: Type.Optional(InstallSchema),
+    allowKubernetesNodes: Type.Optional(AllowKubernetesNodesSchema),
   },
   {
     description:
       'Which instances are scanned when, and patched inside which window, with which snapshot and reboot rules.',
+    'x-kubernetes-validations': [zoneOrderInRegionRule('self.install', 'spec.install.zoneOrder')],
   },
 );
 export type PatchPolicySpec = Static<typeof PatchPolicySpecSchema>;
@@ -298,6 +304,7 @@ export const PatchPolicyStatusSchema = Type.Object({
   complianceCheckedAt: Type.Optional(
     Type.String({ format: 'date-time', description: 'Last ListInstancePatchStates read.' }),
   ),
+  ...targetNodeStatusProperties,
   ...executionStatusProperties,
 });
 export type PatchPolicyStatus = Static<typeof PatchPolicyStatusSchema>;

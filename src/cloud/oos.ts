@@ -40,6 +40,8 @@ import type {
   Page,
   PatchBaseline,
   ResourceExecutionStatus,
+  SecretParameterInfo,
+  SecretParameterRequest,
   StartExecutionRequest,
   TaskExecution,
   TemplateDetail,
@@ -65,6 +67,11 @@ export const OOS_ACTIONS: Readonly<Record<string, ActionSafety>> = {
   ListInstancePatchStates: 'read',
   ListInstancePatches: 'read',
   ListPatchBaselines: 'read',
+  CreateSecretParameter: 'idempotentWrite',
+  // The same value written again is the same state.
+  UpdateSecretParameter: 'naturallyIdempotentWrite',
+  GetSecretParameter: 'read',
+  DeleteSecretParameter: 'naturallyIdempotentWrite',
 };
 
 /** Page size for list calls whose documented range includes 100. */
@@ -131,6 +138,14 @@ function toTaskExecution(r: Raw): TaskExecution {
     startDate: str(r['StartDate']),
     endDate: str(r['EndDate']),
     updateDate: str(r['UpdateDate']),
+  });
+}
+
+function toSecretParameter(r: Raw, name: string): SecretParameterInfo {
+  return defined<SecretParameterInfo>({
+    name: str(r['Name']) ?? name,
+    parameterVersion: num(r['ParameterVersion']),
+    updatedDate: str(r['UpdatedDate']),
   });
 }
 
@@ -471,6 +486,52 @@ export class OosClient implements OosApi {
       );
       return defined({ items, nextToken: str(body['NextToken']) });
     });
+  }
+
+  /**
+   * OOS `CreateSecretParameter` (`Type=Secret`; `Tags` as a JSON object string). Idempotent by
+   * `ClientToken`: a re-send after a lost answer returns the same parameter. The value travels in
+   * the request only; the answer and every log line carry the name alone.
+   * @throws CloudError `EntityAlreadyExists*` (another create with a different token made it).
+   */
+  async createSecretParameter(req: SecretParameterRequest): Promise<SecretParameterInfo> {
+    const body = await this.caller.call('CreateSecretParameter', {
+      Name: req.name,
+      Value: req.value,
+      Type: 'Secret',
+      Description: req.description,
+      KeyId: req.keyId,
+      ClientToken: req.clientToken,
+      Tags: req.tags && Object.keys(req.tags).length > 0 ? JSON.stringify(req.tags) : undefined,
+    });
+    return toSecretParameter(obj(body['Parameter']), req.name);
+  }
+
+  /** OOS `UpdateSecretParameter` (a new value). @throws CloudError notFound when it does not exist. */
+  async updateSecretParameter(name: string, value: string): Promise<SecretParameterInfo> {
+    const body = await this.caller.call('UpdateSecretParameter', { Name: name, Value: value });
+    return toSecretParameter(obj(body['Parameter']), name);
+  }
+
+  /** OOS `GetSecretParameter` without `WithDecryption` (metadata only); undefined when not found. */
+  async getSecretParameter(name: string): Promise<SecretParameterInfo | undefined> {
+    try {
+      const body = await this.caller.call('GetSecretParameter', { Name: name, WithDecryption: false });
+      return toSecretParameter(obj(body['Parameter']), name);
+    } catch (err) {
+      if (err instanceof CloudError && err.category === 'notFound') return undefined;
+      throw err;
+    }
+  }
+
+  /** OOS `DeleteSecretParameter`; a parameter that does not exist (any notFound code) is success. */
+  async deleteSecretParameter(name: string): Promise<void> {
+    try {
+      await this.caller.call('DeleteSecretParameter', { Name: name });
+    } catch (err) {
+      if (err instanceof CloudError && err.category === 'notFound') return;
+      throw err;
+    }
   }
 
   /** OOS `ListPatchBaselines`, all pages. */

@@ -369,6 +369,38 @@ export interface OosApi {
   listInstancePatches(instanceId: string, statuses?: string[]): Promise<InstancePatch[]>;
   /** `ListPatchBaselines`, all pages. */
   listPatchBaselines(req?: ListPatchBaselinesRequest): Promise<PatchBaseline[]>;
+  /**
+   * `CreateSecretParameter` (Parameter Store encrypted parameter, `Type=Secret`), idempotent by
+   * `clientToken`. @throws CloudError `EntityAlreadyExists*` when the name is taken.
+   */
+  createSecretParameter(req: SecretParameterRequest): Promise<SecretParameterInfo>;
+  /** `UpdateSecretParameter` (new value). @throws CloudError notFound when it does not exist. */
+  updateSecretParameter(name: string, value: string): Promise<SecretParameterInfo>;
+  /** `GetSecretParameter` WITHOUT decryption (metadata only); `undefined` when it does not exist. */
+  getSecretParameter(name: string): Promise<SecretParameterInfo | undefined>;
+  /** `DeleteSecretParameter`; an unknown name is success (already gone). */
+  deleteSecretParameter(name: string): Promise<void>;
+}
+
+/** Request of OOS `CreateSecretParameter`. The value is never logged. */
+export interface SecretParameterRequest {
+  /** Letters, digits, `-`, `_`; ≤ 180 characters; no ALIYUN/ACS/ALIBABA/ALICLOUD/OOS prefix. */
+  name: string;
+  /** ≤ 4,096 characters. */
+  value: string;
+  description?: string;
+  /** KMS key ID; default: the account's default service key. */
+  keyId?: string;
+  /** ≤ 64 characters. */
+  clientToken?: string;
+  tags?: Record<string, string>;
+}
+
+/** An OOS encrypted parameter's metadata (never its value). */
+export interface SecretParameterInfo {
+  name: string;
+  parameterVersion?: number;
+  updatedDate?: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { ramPolicyFor } from '../cloud/ram-actions.js';
 import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator, type Emulator } from './index.js';
 import type { Seed } from './seed.js';
 
@@ -30,11 +32,21 @@ async function openRequestLog(path: string): Promise<WriteStream> {
 }
 
 /**
+ * Reads `--ram-policy`: `generated` = {@link ramPolicyFor} all kinds, else a JSON file.
+ * @throws Error when the file cannot be read or is not JSON (the emulator validates the shape).
+ */
+async function loadRamPolicy(arg: string): Promise<unknown> {
+  if (arg === 'generated') return ramPolicyFor();
+  return JSON.parse(await readFile(arg, 'utf8')) as unknown;
+}
+
+/**
  * `ecsops emulator --port N --control-port N --seed fleet.yaml --time-scale X [--host H]
- * [--request-log FILE]`: starts the emulator, prints the endpoint, the control URL and the demo
+ * [--request-log FILE] [--log-bodies FILE] [--ram-policy FILE|generated]`: starts the emulator, prints the endpoint, the control URL and the demo
  * AccessKey pair, and runs until SIGINT/SIGTERM. With `--request-log`, every API request appends
  * one JSON line to FILE when it is answered (the `EmulatorOptions.logger` fields, incl.
- * `receivedAtMs`, its arrival time in this process); it is flushed and closed on stop.
+ * `receivedAtMs`, its arrival time in this process); it is flushed and closed on stop. With
+ * `--log-bodies`, every request's parameters and response body (tests only; secrets included).
  * `argv` are the arguments after `emulator` (no node/script prefix).
  * With `--help` / `-h`, prints the help to stdout and returns without starting anything.
  * @returns after the emulator stopped on a signal, or at once after `--help`.
@@ -55,6 +67,14 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
       '--request-log <file>',
       'append one JSON line per API request to <file> (action, status, receivedAtMs = arrival time, durationMs, …)',
     )
+    .option(
+      '--log-bodies <file>',
+      'append one JSON line per API request to <file> with its full parameters and response body (tests only: secrets included)',
+    )
+    .option(
+      '--ram-policy <file>',
+      'enforce a RAM policy document (JSON) on API calls and template steps; "generated" = ecsops\'s generated policy for all kinds',
+    )
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -71,9 +91,13 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     timeScale: number;
     sandbox: boolean;
     requestLog?: string;
+    logBodies?: string;
+    ramPolicy?: string;
   }>();
+  const ramPolicy = o.ramPolicy ? await loadRamPolicy(o.ramPolicy) : undefined;
   const seed: Seed | undefined = o.seed ? await loadSeedFile(o.seed) : undefined;
   const requestLog = o.requestLog ? await openRequestLog(o.requestLog) : undefined;
+  const bodyLog = o.logBodies ? await openRequestLog(o.logBodies) : undefined;
   let emu: Emulator;
   try {
     emu = await startEmulator({
@@ -83,10 +107,13 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
       seed,
       timeScale: o.timeScale,
       sandbox: o.sandbox,
+      ...(ramPolicy !== undefined ? { ramPolicy } : {}),
       ...(requestLog ? { logger: (line: object) => void requestLog.write(`${JSON.stringify(line)}\n`) } : {}),
+      ...(bodyLog ? { bodyLogger: (e: object) => void bodyLog.write(`${JSON.stringify(e)}\n`) } : {}),
     });
   } catch (err) {
     requestLog?.destroy();
+    bodyLog?.destroy();
     throw err;
   }
   const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -105,4 +132,5 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
   });
   await emu.stop();
   if (requestLog) await new Promise<void>((resolve) => requestLog.end(resolve));
+  if (bodyLog) await new Promise<void>((resolve) => bodyLog.end(resolve));
 }

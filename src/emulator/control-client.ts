@@ -72,6 +72,16 @@ export class EmulatorControl {
     return this.call('DELETE', '/request-counts');
   }
 
+  /**
+   * Replaces the RAM policy document enforced on API calls and template steps (see ram.ts);
+   * `undefined` removes it (everything allowed). Rejects (400) an invalid document.
+   */
+  setRamPolicy(policy: object | undefined): Promise<void> {
+    return policy === undefined
+      ? this.call('DELETE', '/ram-policy')
+      : this.call('PUT', '/ram-policy', policy);
+  }
+
   /** Replaces the fault configuration (re-seeds the fault PRNG). */
   setFaults(f: FaultConfig): Promise<void> {
     return this.call('PUT', '/faults', f);

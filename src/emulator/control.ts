@@ -66,6 +66,10 @@ const routes: Array<[string, RegExp, Route]> = [
   ],
   ['GET', /^\/request-counts$/, (c) => c.counts()],
   ['DELETE', /^\/request-counts$/, (c) => void c.requestCounts.clear()],
+  // RAM policy (ram.ts): PUT replaces it (400 naming the problem when invalid), DELETE = allow all.
+  ['GET', /^\/ram-policy$/, (c) => c.ram.get() ?? null],
+  ['PUT', /^\/ram-policy$/, async (c, _m, _q, b) => void c.ram.set(await b())],
+  ['DELETE', /^\/ram-policy$/, (c) => void c.ram.set(undefined)],
   ['GET', /^\/faults$/, (c) => c.faults.get()],
   ['PUT', /^\/faults$/, async (c, _m, _q, b) => void c.setFaults(((await b()) ?? {}) as FaultConfig)],
   ['PATCH', /^\/faults$/, async (c, _m, _q, b) => c.patchFaults(((await b()) ?? {}) as FaultPatch)],

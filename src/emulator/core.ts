@@ -4,6 +4,7 @@ import type { FaultConfig, FaultPatch } from './faults.js';
 import { Faults } from './faults.js';
 import type { InvocationRecord, InvocationScriptRule } from './invocations.js';
 import { InvocationEngine } from './invocations.js';
+import { RamGate } from './ram.js';
 import type { SandboxOptions } from './sandbox.js';
 import { Scheduler } from './scheduler.js';
 import type { InstanceStatus, Seed, SeedInstance } from './seed.js';
@@ -51,13 +52,26 @@ export class EmulatorCore {
   readonly invocations: InvocationEngine;
   readonly executions: ExecutionEngine;
   readonly requestCounts = new Map<string, number>();
+  /** RAM policy in force for API calls and template steps (ram.ts); none = allow all. */
+  readonly ram: RamGate;
   private initialSeed: Seed | undefined;
 
-  /** @param opts.sandbox run `RunShellScript` commands for real with bash (see sandbox.ts). */
-  constructor(opts: { timeScale: number; seed?: Seed; sandbox?: SandboxOptions }) {
+  /**
+   * @param opts.sandbox run `RunShellScript` commands for real with bash (see sandbox.ts).
+   * @param opts.ramPolicy RAM policy document enforced on API calls and template steps (ram.ts);
+   *   kept across `reset()`. @throws Error when it is invalid.
+   */
+  constructor(opts: { timeScale: number; seed?: Seed; sandbox?: SandboxOptions; ramPolicy?: unknown }) {
     this.scheduler = new Scheduler(opts.timeScale);
+    this.ram = new RamGate(opts.ramPolicy);
     this.invocations = new InvocationEngine(this.state, this.scheduler, this.faults, opts.sandbox);
-    this.executions = new ExecutionEngine(this.state, this.scheduler, this.faults, this.invocations);
+    this.executions = new ExecutionEngine(
+      this.state,
+      this.scheduler,
+      this.faults,
+      this.invocations,
+      this.ram,
+    );
     this.initialSeed = opts.seed;
     if (opts.seed) this.state.applySeed(opts.seed);
   }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError, invalidParameter } from './errors.js';
 import type { Faults } from './faults.js';
+import { templateStepActions, type TemplateStepWhen } from '../cloud/ram-actions.js';
 import type { InvocationEngine } from './invocations.js';
+import { ramDeniedStepMessage, RamGate } from './ram.js';
 import type { Scheduler } from './scheduler.js';
 import type { CloudState, InstanceRecord } from './state.js';
 import { baselineOsFor, isoNow, patchStatusCounts, validateParameters } from './state.js';
@@ -182,7 +184,18 @@ export class ExecutionEngine {
     private readonly scheduler: Scheduler,
     private readonly faults: Faults,
     private readonly invocations: InvocationEngine,
+    /** RAM policy the template steps run under (the caller's identity: empty `OOSAssumeRole`). */
+    private readonly ram: RamGate = new RamGate(),
   ) {}
+
+  /**
+   * The failure message of the first template step in `when` whose action the RAM policy denies
+   * (ram.ts), or undefined when all are allowed (always without a policy).
+   */
+  private denied(exec: ExecutionRecord, when: TemplateStepWhen): string | undefined {
+    const d = this.ram.firstDenied(templateStepActions(exec.templateName, when));
+    return d ? ramDeniedStepMessage(d.action, `${exec.templateName} ${when}`) : undefined;
+  }
 
   /** Drops every execution (control reset). */
   reset(): void {
@@ -359,7 +372,10 @@ export class ExecutionEngine {
       this.itemDone(exec, item, ok, message, outputs);
     };
     const inst = this.state.region(this.targetRegion(exec)).instances.get(item.instanceId);
-    const pre = this.precheck(exec, inst, item.instanceId);
+    const pre =
+      this.precheck(exec, inst, item.instanceId) ??
+      this.denied(exec, 'always') ??
+      (exec.parameters['action'] === 'update' ? this.denied(exec, 'update') : undefined);
     if (pre) {
       this.scheduler.after(DURATIONS.precheckFailure, () => done(false, pre));
       return;
@@ -507,6 +523,11 @@ export class ExecutionEngine {
     const snap =
       exec.parameters['whetherCreateSnapshot'] === true ||
       exec.parameters['whetherCreateSnapshot'] === 'true';
+    const snapDenied = snap ? this.denied(exec, 'snapshot') : undefined;
+    if (snapDenied) {
+      this.scheduler.after(DURATIONS.precheckFailure, () => done(false, snapDenied));
+      return;
+    }
     if (snap) {
       const suffix = inst.instanceId.slice(2);
       region.snapshots.push({
@@ -537,6 +558,13 @@ export class ExecutionEngine {
         p.installedTime = now;
       }
       const pending = inst.patches.filter((p) => p.status === 'InstalledPendingReboot');
+      const rebootDenied = reboot
+        ? (this.denied(exec, 'rebootCheck') ?? (pending.length > 0 ? this.denied(exec, 'reboot') : undefined))
+        : undefined;
+      if (rebootDenied) {
+        record();
+        return done(false, rebootDenied);
+      }
       if (!reboot || pending.length === 0) {
         record();
         return done(true, '', { commandOutput: `installed ${todo.length} patch(es)` });

@@ -9,12 +9,15 @@ export class ApiError extends Error {
   readonly code: string;
   /** HTTP status sent with the error body (400, 403, 404, 500, 503 …). */
   readonly httpStatus: number;
+  /** Extra fields of the error body, e.g. `AccessDeniedDetail` of a `Forbidden.RAM` (ram.ts). */
+  readonly body: Record<string, unknown> | undefined;
 
-  constructor(httpStatus: number, code: string, message: string) {
+  constructor(httpStatus: number, code: string, message: string, body?: Record<string, unknown>) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
     this.httpStatus = httpStatus;
+    this.body = body;
   }
 }
 

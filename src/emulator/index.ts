@@ -5,7 +5,8 @@ import { createControlServer } from './control.js';
 import { EmulatorCore } from './core.js';
 import type { Seed } from './seed.js';
 import type { SandboxOptions } from './sandbox.js';
-import { createApiServer } from './server.js';
+import { createApiServer, type BodyLogEntry } from './server.js';
+export type { BodyLogEntry } from './server.js';
 
 export { EmulatorControl } from './control-client.js';
 export type { ExecutionFilter, InstanceUpdate, PatchStateView } from './control-client.js';
@@ -74,6 +75,18 @@ export interface EmulatorOptions {
    * answer). Never sees secrets or signatures.
    */
   logger?: (line: object) => void;
+  /**
+   * RAM policy document (JSON, policy language version 1) enforced on every API call and on the
+   * calls OOS template steps make inside executions (ram.ts): `Action` patterns with `*`, Effect
+   * Allow / Deny (Deny wins), default deny; a denied call answers 403 `Forbidden.RAM`. Default: none
+   * (everything allowed). Replaceable at run time: control API `PUT /ram-policy`.
+   */
+  ramPolicy?: unknown;
+  /**
+   * Body log sink (tests only): every request's parameters (but `Signature`) and the JSON body
+   * answered, including secret values sent by the client. CLI: `--log-bodies <file>` (JSON lines).
+   */
+  bodyLogger?: (entry: BodyLogEntry) => void;
 }
 
 /** A running emulator. */
@@ -116,6 +129,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const core = new EmulatorCore({
     timeScale: opts.timeScale ?? 1,
     seed: opts.seed,
+    ramPolicy: opts.ramPolicy,
     ...(sandbox ? { sandbox } : {}),
   });
   const keys = new Map((opts.accessKeys ?? [DEMO_ACCESS_KEY]).map((k) => [k.id, k.secret]));
@@ -127,6 +141,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     keys,
     requestCounts: core.requestCounts,
     logger: opts.logger,
+    ram: core.ram,
+    ...(opts.bodyLogger ? { bodyLogger: opts.bodyLogger } : {}),
   });
   const ctl = createControlServer(core);
   api.keepAliveTimeout = 5000;

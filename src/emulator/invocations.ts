@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Faults } from './faults.js';
+import { resolveSecretParameters } from './secrets.js';
 import { runSandboxed, substituteParameters, type SandboxOptions, type SandboxRun } from './sandbox.js';
 import type { Scheduler } from './scheduler.js';
 import type { CloudState } from './state.js';
@@ -309,7 +310,7 @@ export class InvocationEngine {
       this.finish(inv, rec, 'Failed', 1, injected, 'ExitCodeNonzero', injected);
       return;
     }
-    const script = inv.enableParameter
+    let script = inv.enableParameter
       ? substituteParameters(inv.content, inv.parameters, {
           instanceId: rec.instanceId,
           regionId: inv.regionId,
@@ -317,6 +318,17 @@ export class InvocationEngine {
           commandId: inv.commandId,
         })
       : inv.content;
+    if (inv.enableParameter) {
+      // `{{oos-secret:NAME}}` is resolved here, on the instance side only (the agent does it right
+      // before running): the invocation's stored content keeps the placeholder.
+      const resolved = resolveSecretParameters(script, this.state.region(inv.regionId));
+      if ('missing' in resolved) {
+        const why = `the encrypted parameter ${resolved.missing} could not be resolved`;
+        this.finish(inv, rec, 'Failed', null, '', 'InvalidParameter.OosSecret', why);
+        return;
+      }
+      script = resolved.script;
+    }
     const key = `${inv.invokeId}/${rec.instanceId}`;
     const run = runSandboxed(script, inv.timeoutSec, {
       ...opts,

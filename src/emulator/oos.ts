@@ -3,6 +3,7 @@ import type { ExecutionRecord, ItemResult } from './engine.js';
 import { ApiError, invalidParameter, missingParameter } from './errors.js';
 import type { PageLimits } from './params.js';
 import { paginate } from './params.js';
+import { SECRET_PARAMETER_ACTIONS } from './secrets.js';
 import { isoNow } from './state.js';
 import type { TemplateRecord, TemplateVersionRecord } from './templates.js';
 import { templateContent } from './templates.js';
@@ -601,4 +602,5 @@ export const OOS_ACTIONS: Record<string, ActionHandler> = {
   ListInstancePatchStates: listInstancePatchStates,
   ListInstancePatches: listInstancePatches,
   ListPatchBaselines: listPatchBaselines,
+  ...SECRET_PARAMETER_ACTIONS,
 };

@@ -42,14 +42,15 @@ export interface BuiltinParameters {
 const PARAM_RE = /\{\{\s*([A-Za-z0-9_:.-]+)\s*\}\}/g;
 
 /**
- * Names of the custom parameters `content` references (`{{name}}`, built-ins `ACS::…` excluded),
- * sorted and unique.
+ * Names of the custom parameters `content` references (`{{name}}`; built-ins `ACS::…` and
+ * Parameter Store references `oos:…` / `oos-secret:…` excluded), sorted and unique.
  */
 export function referencedParameters(content: string): string[] {
   const names = new Set<string>();
   for (const m of content.matchAll(PARAM_RE)) {
     const name = m[1] ?? '';
-    if (!name.startsWith('ACS::')) names.add(name);
+    // Built-ins and Parameter Store references (`{{oos:…}}`, `{{oos-secret:…}}`) need no value.
+    if (!name.startsWith('ACS::') && !/^oos(-secret)?:/.test(name)) names.add(name);
   }
   return [...names].sort();
 }

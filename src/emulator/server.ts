@@ -11,6 +11,7 @@ import type { Faults } from './faults.js';
 import type { InvocationEngine } from './invocations.js';
 import { OOS_ACTIONS, OOS_VERSION } from './oos.js';
 import { Params } from './params.js';
+import type { RamGate } from './ram.js';
 import { requestScope } from './scope.js';
 import type { SignedRequest } from './signature.js';
 import { NonceCache, verifySignature } from './signature.js';
@@ -29,6 +30,23 @@ export interface ApiServerDeps {
   requestCounts: Map<string, number>;
   /** Request log sink: one object per API request (see `EmulatorOptions.logger`). */
   logger?: (line: object) => void;
+  /** Body log sink: full request parameters and response body of every answered request. */
+  bodyLogger?: (entry: BodyLogEntry) => void;
+  /** RAM policy in force (ram.ts); every signed request is checked before faults and handlers. */
+  ram?: RamGate;
+}
+
+/**
+ * One line of the body log (`EmulatorOptions.bodyLogger`, CLI `--log-bodies`): every request
+ * parameter but `Signature`, and the JSON body answered. Test use only: it holds whatever the
+ * client sent, secrets included.
+ */
+export interface BodyLogEntry {
+  requestId: string;
+  action: string;
+  status: number;
+  request: Record<string, string>;
+  response: object;
 }
 
 interface Product {
@@ -118,7 +136,9 @@ function resetConnection(
  */
 export function createApiServer(deps: ApiServerDeps): Server {
   const nonces = new NonceCache();
-  return createServer((req, res) => {
+  // RPC parameters travel in the query string: a RunCommand carries up to 24 KB of Base64
+  // CommandContent plus 100 instance IDs, beyond Node's default 16 KB header limit.
+  return createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
     // Arrival time: taken first, before the body is read and before any injected latency.
     const receivedAtMs = Date.now();
     void handle(deps, nonces, req, res, receivedAtMs);
@@ -142,6 +162,9 @@ async function handle(
    * started execution, and every instance ID it names (`instanceIds`, see scope.ts).
    */
   const subject: Subject = {};
+  let requestParams: Record<string, string> = {};
+  const logBody = (status: number, response: object) =>
+    deps.bodyLogger?.({ requestId, action, status, request: requestParams, response });
   const hostId = () => (product?.name === 'Ecs' ? 'ecs.aliyuncs.com' : `oos.${regionId}.aliyuncs.com`);
   const fail = (e: ApiError, extra: Record<string, string> = {}) => {
     send(
@@ -153,10 +176,12 @@ async function handle(
         Code: e.code,
         Message: e.message,
         Recommend: `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(e.code)}&product=${product?.name ?? ''}&requestId=${requestId}`,
+        ...e.body,
       },
       requestId,
       extra,
     );
+    logBody(e.httpStatus, { Code: e.code, Message: e.message });
     deps.logger?.({
       requestId,
       action,
@@ -184,6 +209,7 @@ async function handle(
     const version = headers['x-acs-version']?.[0] ?? query['Version'] ?? '';
     product = PRODUCTS[version];
     const all: Record<string, string> = { ...query, ...bodyParams };
+    requestParams = Object.fromEntries(Object.entries(all).filter(([k]) => k !== 'Signature'));
     if (all['RegionId']) regionId = all['RegionId'];
     if (all['InstanceId']) subject.instanceId = all['InstanceId'];
     if (all['ExecutionId']) subject.executionId = all['ExecutionId'];
@@ -199,6 +225,7 @@ async function handle(
     }
     const signed: SignedRequest = { method: req.method ?? 'POST', path, query, headers, body, bodyParams };
     verifySignature(signed, deps.keys, nonces);
+    deps.ram?.check(`${product.name.toLowerCase()}:${action}`);
     deps.requestCounts.set(action, (deps.requestCounts.get(action) ?? 0) + 1);
     const fault = deps.faults.decide(action, scope);
     if (fault.latencyMs > 0) await sleep(fault.latencyMs, undefined, { ref: false });
@@ -258,6 +285,7 @@ async function handle(
     }
     const clientGone = req.socket.destroyed;
     send(res, 200, { RequestId: requestId, ...out }, requestId);
+    logBody(200, out);
     const startedId = (out['Execution'] as { ExecutionId?: unknown } | undefined)?.ExecutionId;
     if (action === 'StartExecution' && typeof startedId === 'string') subject.executionId = startedId;
     const invokeId = action === 'RunCommand' ? out['InvokeId'] : undefined;

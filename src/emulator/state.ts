@@ -177,6 +177,20 @@ export function defaultBaselines(): PatchBaselineRecord[] {
   }));
 }
 
+/** An OOS encrypted parameter (`CreateSecretParameter`); the value is held in memory only. */
+export interface SecretParameterRecord {
+  name: string;
+  value: string;
+  keyId: string;
+  description: string;
+  parameterVersion: number;
+  tags: Record<string, string>;
+  createdDate: string;
+  updatedDate: string;
+  /** ClientToken of the create, when one was given. */
+  clientToken?: string;
+}
+
 /** Fixed creation time of seeded instances, so results are reproducible. */
 const SEED_TIME = '2024-06-01T00:00Z';
 
@@ -192,6 +206,8 @@ export class RegionState {
    * instance ID → when, milliseconds since the epoch. They are no longer in `instances`.
    */
   readonly released = new Map<string, number>();
+  /** OOS encrypted parameters (Parameter Store), by name. See secrets.ts. */
+  readonly secretParameters = new Map<string, SecretParameterRecord>();
   constructor(readonly regionId: string) {}
 
   /** Whether `instanceId` was in this region's fleet and has been released. */

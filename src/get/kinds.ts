@@ -19,14 +19,19 @@ export interface GetKind {
   names: string[];
 }
 
-/** Every ecsops kind with the names the CRDs declare. */
-export const GET_KINDS: readonly GetKind[] = definitions.map((d) => ({
-  kind: d.kind,
-  plural: d.plural,
-  group: GROUP,
-  version: VERSION,
-  names: [d.kind.toLowerCase(), d.singular, d.plural, ...d.shortNames],
-}));
+/**
+ * Every namespaced ecsops kind with the names the CRDs declare. InstanceDisruptionBudget
+ * (cluster-scoped, no tree to draw) is left out: `kubectl get idb` prints its usage columns.
+ */
+export const GET_KINDS: readonly GetKind[] = definitions
+  .filter((d) => d.scope !== 'Cluster')
+  .map((d) => ({
+    kind: d.kind,
+    plural: d.plural,
+    group: GROUP,
+    version: VERSION,
+    names: [d.kind.toLowerCase(), d.singular, d.plural, ...d.shortNames],
+  }));
 
 /**
  * The kind named by `arg` (case-insensitive; `.ecsops.io` or `.v1alpha1.ecsops.io` may follow).

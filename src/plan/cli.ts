@@ -49,13 +49,13 @@ export async function withStoredStatus(docs: ManifestObject[], file: string): Pr
       continue;
     }
     try {
-      const live = (await api.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: doc.metadata?.namespace ?? 'default',
-        plural: def.plural,
-        name,
-      })) as ManifestObject;
+      const ref = { group: GROUP, version: VERSION, plural: def.plural, name };
+      const live = (await (def.scope === 'Cluster'
+        ? api.getClusterCustomObject(ref) // InstanceDisruptionBudget
+        : api.getNamespacedCustomObject({
+            ...ref,
+            namespace: doc.metadata?.namespace ?? 'default',
+          }))) as ManifestObject;
       out.push({
         ...doc,
         metadata: { ...doc.metadata, creationTimestamp: String(live.metadata?.creationTimestamp ?? '') },

@@ -7,7 +7,24 @@
  * up-to-date rule (`packageUpToDate`), OOS batching (`OOS_BATCH_SIZE`, `oosRateControl`) and the
  * AppRelease batch arithmetic (`resolveCount`).
  */
-import { TemplateNotFoundReason, NotAPackageTemplateReason, InvalidSpecReason } from '../api/conditions.js';
+import {
+  BudgetUnsatisfiableReason,
+  TemplateNotFoundReason,
+  NotAPackageTemplateReason,
+  InvalidSpecReason,
+} from '../api/conditions.js';
+import {
+  INSTANCE_DISRUPTION_BUDGET_KIND,
+  type InstanceDisruptionBudgetSpec,
+} from '../api/instancedisruptionbudget.js';
+import {
+  admissionMessage,
+  admitStarts,
+  allowedUnavailable,
+  BudgetSpecError,
+  budgetUsage,
+  type BudgetView,
+} from '../controllers/shared/budget.js';
 import type { AppReleaseSpec } from '../api/apprelease.js';
 import { CONFIGURE_PACKAGE_TEMPLATE, type EcsExtensionSpec } from '../api/ecsextension.js';
 import {
@@ -25,15 +42,23 @@ import { revisionOf } from '../controllers/apprelease/wrapper.js';
 import { isUpToDate, type ExtScope } from '../controllers/ecsextension/phases.js';
 import { OOS_BATCH_SIZE, oosRateControl, RUN_COMMAND_BATCH_SIZE } from '../controllers/shared/execution.js';
 import { validateParameters } from '../controllers/shared/parameters.js';
-import { resolveTargets, type ResolvedTarget } from '../controllers/shared/targets.js';
+import {
+  disruptivePolicy,
+  screenKubernetesNodes,
+  type KubernetesNodePolicy,
+} from '../controllers/shared/kubernetes-nodes.js';
+import { listIds, resolveTargets, type ResolvedTarget } from '../controllers/shared/targets.js';
 import { StalledError } from '../runtime/errors.js';
 import { withSpecDefaults } from '../api/defaults.js';
 
 /** One target instance and what the plan found on it. */
 export interface PlannedInstance {
   instanceId: string;
-  /** `compliant` (nothing to do), `change` (work would start), `unreachable`, `waiting` (not in this run). */
-  state: 'compliant' | 'change' | 'unreachable' | 'waiting';
+  /**
+   * `compliant` (nothing to do), `change` (work would start), `unreachable`, `waiting` (not in this
+   * run), `excluded` (an ACK worker node the kind does not act on without spec.allowKubernetesNodes).
+   */
+  state: 'compliant' | 'change' | 'unreachable' | 'waiting' | 'excluded';
   /** Why, in a few words: `not installed`, `v2 → v3`, `instance is Stopped`, `3 missing patches`, ... */
   detail: string;
 }
@@ -67,7 +92,8 @@ export interface Plan {
   namespace?: string;
   name: string;
   regionId?: string;
-  summary: { targeted: number; unreachable: number; compliant: number; change: number };
+  /** Counts; `excluded` (ACK worker nodes left out) only when some are, and not in `targeted`. */
+  summary: { targeted: number; unreachable: number; compliant: number; change: number; excluded?: number };
   instances: PlannedInstance[];
   work: PlannedWork[];
   problems: PlanProblem[];
@@ -128,11 +154,13 @@ function emptyPlan(obj: ManifestObject, kind: string): Plan {
 
 function finish(plan: Plan): Plan {
   plan.instances.sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+  const excluded = plan.instances.filter((i) => i.state === 'excluded').length;
   plan.summary = {
-    targeted: plan.instances.length,
+    targeted: plan.instances.length - excluded,
     unreachable: plan.instances.filter((i) => i.state === 'unreachable').length,
     compliant: plan.instances.filter((i) => i.state === 'compliant').length,
     change: plan.instances.filter((i) => i.state === 'change').length,
+    ...(excluded > 0 ? { excluded } : {}),
   };
   return plan;
 }
@@ -150,18 +178,35 @@ function specProblem(spec: unknown, required: string[]): PlanProblem | undefined
     : undefined;
 }
 
-/** Resolves targets; a StalledError becomes a problem, anything else (cloud failure) propagates. */
+/**
+ * Resolves targets and screens ACK worker nodes with the kind's policy (the controller's own
+ * `screenKubernetesNodes`): excluded ones become `excluded` rows, kept ones a note. A StalledError
+ * becomes a problem, anything else (cloud failure) propagates.
+ */
 async function targetsOf(
   plan: Plan,
   cloud: CloudClients,
   spec: { regionId: string; targets: Parameters<typeof resolveTargets>[2] },
+  policy: KubernetesNodePolicy,
 ): Promise<ResolvedTarget[] | undefined> {
   try {
-    const targets = await resolveTargets(
-      cloud.ecs(spec.regionId, { owner: 'plan' }),
-      spec.regionId,
-      spec.targets,
+    const screen = screenKubernetesNodes(
+      await resolveTargets(cloud.ecs(spec.regionId, { owner: 'plan' }), spec.regionId, spec.targets),
+      policy,
     );
+    const targets = screen.targets;
+    if (policy === 'exclude') {
+      for (const id of screen.nodeIds)
+        plan.instances.push({
+          instanceId: id,
+          state: 'excluded',
+          detail: 'ACK worker node (spec.allowKubernetesNodes is not true)',
+        });
+    } else if (screen.nodeIds.length > 0) {
+      plan.notes.push(
+        `${screen.nodeIds.length} targeted instance(s) are ACK worker nodes and would be acted on: ${listIds(screen.nodeIds)}`,
+      );
+    }
     for (const t of targets) {
       if (!t.reachable)
         plan.instances.push({
@@ -191,7 +236,7 @@ export async function planEcsExtension(obj: ManifestObject, cloud: CloudClients)
   const problem = specProblem(obj.spec, ['regionId', 'targets', 'packageName']);
   if (problem) return finish({ ...plan, problems: [problem] });
   const spec = obj.spec as EcsExtensionSpec;
-  const targets = await targetsOf(plan, cloud, spec);
+  const targets = await targetsOf(plan, cloud, spec, 'warn');
   const oos = cloud.oos(spec.regionId, { owner: 'plan' });
   let version = spec.packageVersion;
   try {
@@ -282,7 +327,7 @@ export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients):
   const problem = specProblem(obj.spec, ['regionId', 'targets']);
   if (problem) return finish({ ...plan, problems: [problem] });
   const spec = obj.spec as PatchPolicySpec;
-  const targets = await targetsOf(plan, cloud, spec);
+  const targets = await targetsOf(plan, cloud, spec, disruptivePolicy(spec));
   if (!targets) return finish(plan);
   const reachable = targets.filter((t) => t.reachable).map((t) => t.instanceId);
   const states = new Map<string, InstancePatchState>();
@@ -390,7 +435,7 @@ export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): 
   const problem = specProblem(obj.spec, ['regionId', 'targets', 'application', 'version']);
   if (problem) return finish({ ...plan, problems: [problem] });
   const spec = obj.spec as AppReleaseSpec;
-  const targets = await targetsOf(plan, cloud, spec);
+  const targets = await targetsOf(plan, cloud, spec, disruptivePolicy(spec));
   if (!targets) return finish(plan);
   const revision = revisionOf(spec);
   const key = revisionTagKey(spec.application);
@@ -451,8 +496,13 @@ const PLANNERS: Record<string, (obj: ManifestObject, cloud: CloudClients) => Pro
  */
 export async function planManifest(docs: ManifestObject[], cloud: CloudClients): Promise<Plan[]> {
   const out: Plan[] = [];
+  const budgets = await resolveBudgets(docs, cloud);
   for (const doc of docs) {
     const kind = doc.kind ?? '';
+    if (kind === INSTANCE_DISRUPTION_BUDGET_KIND && doc.apiVersion?.startsWith('ecsops.io/')) {
+      out.push(planBudget(doc, budgets));
+      continue;
+    }
     const planner = PLANNERS[kind];
     const obj = doc.spec === undefined ? doc : { ...doc, spec: withSpecDefaults(kind, doc.spec) };
     if (planner && obj.apiVersion?.startsWith('ecsops.io/')) out.push(await planner(obj, cloud));
@@ -464,7 +514,101 @@ export async function planManifest(docs: ManifestObject[], cloud: CloudClients):
       out.push(p);
     }
   }
+  for (const p of out) applyBudgets(p, budgets);
   return out;
+}
+
+/** An InstanceDisruptionBudget of the manifest, resolved (selection only: plan reads no holds). */
+interface PlannedBudget {
+  regionId: string;
+  view: BudgetView;
+  /** Why it could not be resolved (spec problem). */
+  problem?: PlanProblem;
+}
+
+/**
+ * Resolves every InstanceDisruptionBudget document of the manifest (ECS DescribeInstances by tag
+ * or ID, each instance's zone kept), as the budget controller does.
+ * @throws cloud errors of the reads.
+ */
+async function resolveBudgets(docs: ManifestObject[], cloud: CloudClients): Promise<PlannedBudget[]> {
+  const out: PlannedBudget[] = [];
+  for (const doc of docs) {
+    if (doc.kind !== INSTANCE_DISRUPTION_BUDGET_KIND || !doc.apiVersion?.startsWith('ecsops.io/')) continue;
+    const spec = doc.spec as InstanceDisruptionBudgetSpec | undefined;
+    const view: BudgetView = {
+      name: doc.metadata?.name ?? '(unnamed)',
+      maxUnavailable: spec?.maxUnavailable ?? 0,
+      perZone: spec?.perZone === true,
+      instances: new Map(),
+    };
+    const regionId = spec?.regionId ?? '';
+    try {
+      allowedUnavailable(view.maxUnavailable, 0);
+      if (!spec?.selector) throw new StalledError(InvalidSpecReason, 'spec.selector is required');
+      const targets = await resolveTargets(cloud.ecs(regionId), regionId, spec.selector, { missing: 'skip' });
+      view.instances = new Map(targets.map((t) => [t.instanceId, t.instance.zoneId ?? '']));
+      out.push({ regionId, view });
+    } catch (err) {
+      if (err instanceof BudgetSpecError || err instanceof StalledError)
+        out.push({ regionId, view, problem: { reason: InvalidSpecReason, message: (err as Error).message } });
+      else throw err;
+    }
+  }
+  return out;
+}
+
+/** The plan of a budget document: what it selects and allows (per zone with perZone). */
+function planBudget(doc: ManifestObject, budgets: readonly PlannedBudget[]): Plan {
+  const p = emptyPlan(doc, INSTANCE_DISRUPTION_BUDGET_KIND);
+  const b = budgets.find((x) => x.view.name === (doc.metadata?.name ?? '(unnamed)'));
+  if (!b) return p;
+  if (b.problem) {
+    p.problems.push(b.problem);
+    return p;
+  }
+  p.summary.targeted = b.view.instances.size;
+  const usage = budgetUsage(b.view, () => false)
+    .map(
+      (u) =>
+        `${u.allowed} of ${u.selected}${u.zoneId !== undefined ? ` in ${u.zoneId || 'an unknown zone'}` : ''}`,
+    )
+    .join(', ');
+  p.notes.push(
+    `a disruption budget: allows ${usage || 'nothing selected'} unavailable at once, across every kind`,
+  );
+  return p;
+}
+
+/**
+ * Adds to a kind's plan what the manifest's budgets do to its immediate work: which budgets select
+ * its instances and how many the first round may start. Plan reads no Kubernetes status, so other
+ * resources' holds are not counted (the controller counts them: fewer may start). A start no budget
+ * could ever admit becomes the `BudgetUnsatisfiable` problem the controller would report.
+ */
+function applyBudgets(p: Plan, budgets: readonly PlannedBudget[]): void {
+  const views = budgets.filter((b) => !b.problem && b.regionId === p.regionId).map((b) => b.view);
+  if (views.length === 0 || p.kind === INSTANCE_DISRUPTION_BUDGET_KIND) return;
+  for (const w of p.work) {
+    if (!w.immediate || w.action === 'scan') continue;
+    const selecting = views.filter((v) => w.instanceIds.some((id) => v.instances.has(id)));
+    if (selecting.length === 0) continue;
+    const a = admitStarts(w.instanceIds, selecting, () => false, {
+      ...(w.action === 'rollback' ? { allOrNothing: true } : {}),
+    });
+    const names = selecting.map((v) => v.name).join(', ');
+    w.details.budgets = names;
+    w.details.budgetAdmits = a.admitted.length;
+    const why = admissionMessage(a);
+    p.notes.push(
+      `${w.action}: budget(s) ${names} select these instances; ${a.admitted.length} of ${w.instanceIds.length} may start at once${why ? ` (${why}; the rest wait: WaitingForDisruptionBudget)` : ''}; holds of other resources are not visible to plan`,
+    );
+    if (a.admitted.length === 0 && a.unsatisfiable > 0 && a.waiting === 0)
+      p.problems.push({
+        reason: BudgetUnsatisfiableReason,
+        message: why ?? 'a disruption budget can never admit',
+      });
+  }
 }
 
 /**
@@ -498,7 +642,7 @@ export function formatPlans(plans: Plan[]): string {
     lines.push(where);
     const s = p.summary;
     lines.push(
-      `  targets: ${s.targeted} (compliant ${s.compliant}, to change ${s.change}, unreachable ${s.unreachable})`,
+      `  targets: ${s.targeted} (compliant ${s.compliant}, to change ${s.change}, unreachable ${s.unreachable})${s.excluded ? `; excluded ${s.excluded} ACK worker node(s)` : ''}`,
     );
     for (const pr of p.problems) lines.push(`  STALLED ${pr.reason}: ${pr.message}`);
     if (p.instances.length > 0) {

@@ -42,6 +42,16 @@ export interface InformerCache<T> {
   hasSynced(): boolean;
 }
 
+/** Handlers of an informer's events (for enqueueing keys or bookkeeping; they must not throw). */
+export interface InformerEvents<T> {
+  /** Objects seen for the first time (including the initial LIST). */
+  onAdd(fn: (obj: T) => void): void;
+  /** Objects whose resourceVersion changed. */
+  onUpdate(fn: (obj: T) => void): void;
+  /** Deleted objects (the last known state). */
+  onDelete(fn: (obj: T) => void): void;
+}
+
 /** Which custom resource to watch. */
 export interface CustomResourceRef {
   group: string;
@@ -159,7 +169,9 @@ type Handler<T> = (obj: T) => void;
  * A `warn` / `error` line is not repeated for the same problem within `repeatLogIntervalMs` (5 min);
  * the retries in between go to `debug`. After such a line, the recovery is logged at `info`.
  */
-export class CustomResourceInformer<T extends KubernetesObject> implements InformerCache<T> {
+export class CustomResourceInformer<T extends KubernetesObject>
+  implements InformerCache<T>, InformerEvents<T>
+{
   readonly ref: CustomResourceRef;
   private readonly informer: Informer<T> & ObjectCache<T>;
   private readonly clock: Clock;

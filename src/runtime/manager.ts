@@ -13,14 +13,14 @@ import type { Clock } from './clock.js';
 import { Controller } from './controller.js';
 import type { Reconciler } from './controller.js';
 import { CustomResourceInformer, objectKey } from './informer.js';
-import type { InformerCache } from './informer.js';
+import type { InformerCache, InformerEvents } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { controllerRuntimeMetrics } from './metrics.js';
 import { QueuePriority, Workqueue } from './workqueue.js';
 import type { RateLimiter, RateLimiterOptions } from './workqueue.js';
 
 export type { ReconcileContext, ReconcileRequest, ReconcileResult, Reconciler } from './controller.js';
-export type { InformerCache } from './informer.js';
+export type { InformerCache, InformerEvents } from './informer.js';
 
 /** How long aborted reconciles get to return before the manager moves on, milliseconds. */
 const ABORT_GRACE_MS = 5_000;
@@ -106,8 +106,8 @@ export interface CacheSpec {
 
 /** What {@link Manager.addController} returns. */
 export interface ControllerHandle<T> {
-  /** The informer cache; reconcilers read objects from it. */
-  cache: InformerCache<T>;
+  /** The informer cache (reconcilers read objects from it) and its events. */
+  cache: InformerCache<T> & InformerEvents<T>;
   /** The controller's workqueue (e.g. to enqueue keys from other watches). */
   queue: Workqueue;
 }

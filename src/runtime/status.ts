@@ -240,17 +240,19 @@ export class StatusPatcher {
     if (jsonEqual(obj.status, newStatus)) return { changed: false, object: obj };
     const { group, version, plural } = this.opts;
     try {
-      const updated = (await this.api.patchNamespacedCustomObjectStatus(
-        {
-          group,
-          version,
-          plural,
-          namespace: obj.metadata?.namespace ?? '',
-          name: obj.metadata?.name ?? '',
-          body: { status: statusMergePatch(obj.status, newStatus) },
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      )) as T;
+      const req = {
+        group,
+        version,
+        plural,
+        name: obj.metadata?.name ?? '',
+        body: { status: statusMergePatch(obj.status, newStatus) },
+      };
+      const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+      const namespace = obj.metadata?.namespace ?? '';
+      // A cluster-scoped kind (InstanceDisruptionBudget) has no namespace segment in its path.
+      const updated = (await (namespace
+        ? this.api.patchNamespacedCustomObjectStatus({ ...req, namespace }, merge)
+        : this.api.patchClusterCustomObjectStatus(req, merge))) as T;
       this.recordWrite(obj, updated);
       return { changed: true, object: updated };
     } catch (err) {
@@ -284,14 +286,9 @@ export class StatusPatcher {
       status: toJson(newStatus),
     };
     try {
-      const updated = (await this.api.replaceNamespacedCustomObjectStatus({
-        group,
-        version,
-        namespace,
-        plural,
-        name,
-        body,
-      })) as T;
+      const updated = (await (namespace
+        ? this.api.replaceNamespacedCustomObjectStatus({ group, version, namespace, plural, name, body })
+        : this.api.replaceClusterCustomObjectStatus({ group, version, plural, name, body }))) as T;
       this.recordWrite(obj, updated);
       return { changed: true, object: updated };
     } catch (err) {

@@ -16,7 +16,8 @@
  * (the directory is printed). Readiness is taken from a watch on the EcsExtensions (event arrival
  * time, no polling).
  *
- * Converge scenarios (`10x100`, `100x100`, `1000x10`, `20-same-500`; `--slow`: `100x100-qps20`)
+ * Converge scenarios (`10x100`, `100x100`, `1000x10`, `20-same-500`, `20-pkg-500`; `--slow`:
+ * `100x100-qps20`)
  * report: time until every resource is Ready and per-resource Ready p50/p99, cloud calls by action,
  * calls per (resource, instance) pair, idle RSS (`VmRSS` once `/readyz` answers, before any
  * resource exists) next to the peak (`VmHWM`), CPU seconds, status writes (the API server's own
@@ -24,6 +25,11 @@
  * floor — ceil(instances/50) StartExecutions per resource plus one state read per distinct
  * instance, at the configured qps — and the finished-execution visibility lag: per resource, the
  * first Ready watch event minus the end of its last execution (the emulator's per-item end times).
+ *
+ * `20-pkg-500` (issue 23): 20 EcsExtensions of 20 different packages over the same 500 instances,
+ * which the per-instance lock serialises. One round is measured first in the same run (a single
+ * EcsExtension `one` of a 21st package over the 500 instances: apply → Ready); the report gives the
+ * serialised floor = 20 × that round and convergence ÷ floor (bar: ≤ 1.5).
  *
  * Further scenarios, each runnable alone with `--only NAME`:
  * - `steady-100x100` (`spec.interval: 30s`): once all are Ready, cloud calls by action and status
@@ -42,6 +48,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -49,6 +56,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -88,6 +96,13 @@ interface Scenario {
   instancesPerResource: number;
   /** All resources target the same instances. */
   overlap?: boolean;
+  /**
+   * Distinct packages (default 1: every resource installs {@link PKG}): resource `r` installs
+   * package `r % packages`. With more than one, the bench first measures one round — a single
+   * EcsExtension `one` of a further package over the same instances — and reports the serialised
+   * floor (resources × that round) and the ratio of the convergence time to it.
+   */
+  packages?: number;
   qps: number;
   capMs: number;
   /** `spec.interval` of every resource (default: unset = 10m). */
@@ -130,6 +145,17 @@ const SCENARIOS: Scenario[] = [
     overlap: true,
     qps: 1000,
     capMs: 180_000,
+  },
+  {
+    // Issue 23: 20 packages over the same instances, serialised by the per-instance lock.
+    name: '20-pkg-500',
+    kind: 'converge',
+    resources: 20,
+    instancesPerResource: 500,
+    overlap: true,
+    packages: 20,
+    qps: 1000,
+    capMs: 300_000,
   },
   {
     name: 'steady-100x100',
@@ -285,7 +311,7 @@ function extension(
   ns: string,
   name: string,
   ids: string[],
-  o: { version?: string; interval?: string; concurrency?: number } = {},
+  o: { version?: string; interval?: string; concurrency?: number; packageName?: string } = {},
 ): string {
   return stringify({
     apiVersion: 'ecsops.io/v1alpha1',
@@ -293,7 +319,7 @@ function extension(
     metadata: { name, namespace: ns },
     spec: {
       regionId: REGION,
-      packageName: PKG,
+      packageName: o.packageName ?? PKG,
       parameters: { version: o.version ?? '18' },
       targets: { instanceIds: ids },
       ...(o.interval ? { interval: o.interval } : {}),
@@ -896,10 +922,63 @@ interface Result {
   readyFromList: number;
   steady?: SteadyResult;
   poll?: PollResult;
+  /** Scenarios with several packages: one round, the serialised floor and the ratio. */
+  serial?: SerialResult;
+}
+
+interface SerialResult {
+  packages: number;
+  /** A single EcsExtension of another package over the same instances: apply → Ready, s. */
+  oneRoundS: number;
+  /** resources × oneRoundS. */
+  serialFloorS: number;
+  /** All Ready ÷ serialFloorS (null when not all became Ready). */
+  ratio: number | null;
+  /**
+   * Lock handoffs: per instance, the time from the end of one execution acting on it (its last
+   * item's end) to the next StartExecution (receipt in the emulator) of an execution that
+   * includes it — what a waiter loses after a hold ends. s.
+   */
+  handoff: { n: number; p50S: number; p99S: number; meanS: number };
+}
+
+/** Per instance: next StartExecution including it − end of the previous execution including it, ms. */
+function handoffGaps(executions: ExecutionRecord[], lines: LogLine[]): number[] {
+  const startAt = new Map<string, number>();
+  for (const l of lines) {
+    if (l.action === 'StartExecution' && l.status === 200 && l.executionId && !startAt.has(l.executionId))
+      startAt.set(l.executionId, l.t);
+  }
+  const byInstance = new Map<string, Array<{ start: number; end: number }>>();
+  for (const e of executions) {
+    const start = startAt.get(e.executionId);
+    const end = executionEnd(e);
+    if (start === undefined || end === undefined) continue;
+    for (const it of e.items) {
+      let list = byInstance.get(it.instanceId);
+      if (!list) byInstance.set(it.instanceId, (list = []));
+      list.push({ start, end });
+    }
+  }
+  const gaps: number[] = [];
+  for (const list of byInstance.values()) {
+    list.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < list.length; i++) {
+      const prev = list[i - 1] as { end: number };
+      gaps.push(Math.max(0, (list[i] as { start: number }).start - prev.end));
+    }
+  }
+  return gaps;
+}
+
+/** Package `i` of a several-package scenario (each one an emulator package template). */
+function packageName(i: number): string {
+  return `ACS-Extension-bench${String(i).padStart(2, '0')}-1853370294850618`;
 }
 
 async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, run: RunOptions): Promise<Result> {
   const distinct = sc.overlap ? sc.instancesPerResource : sc.resources * sc.instancesPerResource;
+  const packages = sc.packages ?? 1;
   const width = Math.max(4, String(distinct).length);
   const id = (i: number): string => `i-bench${String(i).padStart(width, '0')}`;
   const seed: Seed = {
@@ -908,19 +987,32 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, run: 
         generate: [{ count: distinct, idPrefix: 'i-bench', tags: [{ key: 'fleet', value: 'bench' }] }],
       },
     },
-    packageTemplates: [
-      {
-        name: PKG,
-        versions: [
-          {
-            version: 'v1',
-            parameters: { version: { Type: 'String', Default: '18', AllowedValues: ['18'] } },
-          },
-        ],
-      },
-    ],
+    // Several packages: package i for resource r (i = r % packages), and one more for the round.
+    packageTemplates: (packages > 1
+      ? Array.from({ length: packages + 1 }, (_, i) => packageName(i))
+      : [PKG]
+    ).map((name) => ({
+      name,
+      versions: [
+        {
+          version: 'v1',
+          parameters: { version: { Type: 'String', Default: '18', AllowedValues: ['18'] } },
+        },
+      ],
+    })),
   };
   return withRig(cp, kc, sc, seed, run, async ({ emu, ns, ctl, watch, log, syncMs, idleRssMb }) => {
+    let oneRoundMs: number | undefined;
+    if (packages > 1) {
+      // One round: a single EcsExtension of another package over the same instances, alone.
+      const ids = Array.from({ length: sc.instancesPerResource }, (_, k) => id(1 + k));
+      const r0 = Date.now();
+      await applyYaml(kc, extension(ns, 'one', ids, { packageName: packageName(packages) }));
+      if (!(await watch.waitFor(() => watch.at('one') !== undefined, 120_000)))
+        throw new Error('one round: `one` not Ready within 120 s');
+      oneRoundMs = (watch.at('one') as number) - r0;
+      process.stdout.write(`[bench] ${sc.name}: one round ${oneRoundMs / 1000} s\n`);
+    }
     const writes0 = await statusWrites(cp);
     const docs = Array.from({ length: sc.resources }, (_, r) => {
       const from = sc.overlap ? 1 : r * sc.instancesPerResource + 1;
@@ -928,6 +1020,7 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, run: 
       return extension(ns, `r${r}`, ids, {
         ...(sc.interval ? { interval: sc.interval } : {}),
         ...(sc.concurrency ? { concurrency: sc.concurrency } : {}),
+        ...(packages > 1 ? { packageName: packageName(r % packages) } : {}),
       });
     });
     await emu.control.resetRequestCounts();
@@ -935,12 +1028,14 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, run: 
     const t0 = Date.now();
     const pollTask = sc.kind === 'poll' ? measurePolling(sc, ctl, log, t0) : undefined;
     await applyYaml(kc, docs.join('---\n'));
-    await watch.waitFor(() => watch.readyCount() >= sc.resources, sc.capMs - (Date.now() - t0));
+    // `one` (several packages) was Ready before t0 and is not counted.
+    const readyNames = (): string[] => [...watch.readyAt.keys()].filter((n) => n !== 'one');
+    await watch.waitFor(() => readyNames().length >= sc.resources, sc.capMs - (Date.now() - t0));
     const elapsed = Date.now() - t0;
     const poll = await pollTask;
     const { hwmMb, cpuS } = procStatus(ctl.pid);
-    const executions = (await emu.control.listExecutions({ tagKey: OWNER_TAG })).filter((e) =>
-      (e.tags[OWNER_TAG] ?? '').startsWith(`${ns}.`),
+    const executions = (await emu.control.listExecutions({ tagKey: OWNER_TAG })).filter(
+      (e) => (e.tags[OWNER_TAG] ?? '').startsWith(`${ns}.`) && e.tags[OWNER_TAG] !== `${ns}.one`,
     );
     if (poll && !poll.skipped) {
       const ends = executions.map((e) => executionEnd(e) ?? Infinity);
@@ -950,19 +1045,24 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, run: 
     }
     const calls = await emu.control.requestCounts();
     const writes = (await statusWrites(cp)) - writes0;
-    const readyTimes = [...watch.readyAt.keys()].map((n) => (watch.at(n) ?? t0) - t0);
+    const readyTimes = readyNames().map((n) => (watch.at(n) ?? t0) - t0);
     const sorted = readyTimes.sort((a, b) => a - b);
     const totalCalls = Object.values(calls).reduce((a, b) => a + b, 0);
     const startFloor = sc.resources * Math.ceil(sc.instancesPerResource / 50);
-    const effectiveStartFloor = sc.overlap ? Math.ceil(sc.instancesPerResource / 50) : startFloor;
+    // Overlapping resources of one package share executions; of several packages they do not.
+    const effectiveStartFloor =
+      sc.overlap && packages === 1 ? Math.ceil(sc.instancesPerResource / 50) : startFloor;
     const stateFloor = distinct;
+    const allReady = readyNames().length >= sc.resources;
     await log.settle();
+    const gaps = oneRoundMs !== undefined ? handoffGaps(executions, log.lines) : [];
+    const gapStats = stats(gaps);
     const oosTimes = log.lines.filter((l) => !ECS.has(l.action)).map((l) => l.t);
     const ecsTimes = log.lines.filter((l) => ECS.has(l.action)).map((l) => l.t);
     const result: Result = {
       scenario: sc,
-      ready: watch.readyCount(),
-      toAllReadyS: watch.readyCount() >= sc.resources ? elapsed / 1000 : null,
+      ready: readyNames().length,
+      toAllReadyS: allReady ? elapsed / 1000 : null,
       readyP50S: pct(sorted, 50) / 1000,
       readyP99S: pct(sorted, 99) / 1000,
       calls,
@@ -985,6 +1085,22 @@ async function runScenario(cp: ControlPlane, kc: KubeConfig, sc: Scenario, run: 
       watchRelists: watch.relists,
       readyFromList: watch.stampedByList,
       ...(poll ? { poll } : {}),
+      ...(oneRoundMs !== undefined
+        ? {
+            serial: {
+              packages,
+              oneRoundS: oneRoundMs / 1000,
+              serialFloorS: (sc.resources * oneRoundMs) / 1000,
+              ratio: allReady ? elapsed / (sc.resources * oneRoundMs) : null,
+              handoff: {
+                n: gapStats.n,
+                p50S: gapStats.p50 / 1000,
+                p99S: gapStats.p99 / 1000,
+                meanS: gaps.length > 0 ? gaps.reduce((a, b) => a + b, 0) / gaps.length / 1000 : 0,
+              },
+            },
+          }
+        : {}),
     };
     if (sc.kind === 'steady' && result.toAllReadyS !== null) {
       result.steady = await measureSteady(cp, sc, emu, ctl, log, distinct);
@@ -1454,6 +1570,24 @@ function report(results: AnyResult[], meta: { controller: string; emulatorInProc
       );
     }
   }
+  const serial = converge.filter((r) => r.serial);
+  if (serial.length > 0) {
+    lines.push(
+      '',
+      '## Several packages over the same instances (lock handoffs)',
+      '',
+      "Resource r installs package r mod N over the same instances; the per-instance lock lets one package's execution act on an instance at a time, so the work is serialised. One round = a single EcsExtension `one` of a further package over the same instances, applied alone first in the same run (apply → Ready seen). Serialised floor = resources × one round. Bar (issue 23): all Ready ≤ 1.5 × the floor. Handoff = per instance, the next StartExecution that includes it (receipt in the emulator) minus the end of the previous execution that included it (its last item's end): the idle time of an instance between two holders.",
+      '',
+      '| scenario | packages | one round (s) | serialised floor (s) | all Ready (s) | all Ready ÷ floor | handoffs | handoff p50 / p99 / mean (s) |',
+      '|---|---|---|---|---|---|---|---|',
+    );
+    for (const r of serial) {
+      const x = r.serial as SerialResult;
+      lines.push(
+        `| ${r.scenario.name} | ${x.packages} | ${r2(x.oneRoundS)} | ${r2(x.serialFloorS)} | ${r.toAllReadyS === null ? `not all (${r.ready}/${r.scenario.resources})` : r2(r.toAllReadyS)} | ${x.ratio === null ? '—' : r2(x.ratio)} | ${x.handoff.n} | ${r2(x.handoff.p50S)} / ${r2(x.handoff.p99S)} / ${r2(x.handoff.meanS)} |`,
+      );
+    }
+  }
   const steady = converge.filter((r) => r.steady);
   if (steady.length > 0) {
     lines.push(
@@ -1567,6 +1701,12 @@ function buildController(dir: string): { cli: string; describe: string } {
           },
         );
   if (build.status !== 0) throw new Error(`building the controller in ${dir} failed`);
+  // What `npm run build` copies besides tsc's output (e.g. the AppRelease wrapper.sh), if any.
+  if (dir !== REPO_ROOT)
+    cpSync(join(dir, 'src'), join(dir, 'dist/src'), {
+      recursive: true,
+      filter: (p) => statSync(p).isDirectory() || p.endsWith('.sh'),
+    });
   const cli = join(dir, 'dist/src/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} missing after the build`);
   let describe = dir === REPO_ROOT ? 'the working tree' : `\`${dir}\``;

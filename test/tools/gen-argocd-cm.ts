@@ -16,7 +16,13 @@ const ARGOCD = join(REPO_ROOT, 'deploy', 'argocd');
  * ecsops.io kinds whose keys argocd-cm.yaml carries: every kind the controller serves
  * (test/unit/deploy/drift.test.ts checks this against crds/ and the docs' lists of keys).
  */
-export const ARGOCD_KINDS = ['EcsExtension', 'AppRelease', 'PatchPolicy', 'MaintenanceWindow'] as const;
+export const ARGOCD_KINDS = [
+  'EcsExtension',
+  'AppRelease',
+  'PatchPolicy',
+  'MaintenanceWindow',
+  'InstanceDisruptionBudget',
+] as const;
 export type ArgocdKind = (typeof ARGOCD_KINDS)[number];
 
 /** The health script of each kind (files in deploy/argocd). */
@@ -25,6 +31,7 @@ export const HEALTH_SCRIPTS: Readonly<Record<ArgocdKind, string>> = {
   AppRelease: 'health-apprelease.lua',
   PatchPolicy: 'health-patchpolicy.lua',
   MaintenanceWindow: 'health-maintenancewindow.lua',
+  InstanceDisruptionBudget: 'health-instancedisruptionbudget.lua',
 };
 
 /**
@@ -37,9 +44,10 @@ export const HEALTH_TESTS: Readonly<Record<ArgocdKind, string>> = {
   AppRelease: 'health-apprelease_test.yaml',
   PatchPolicy: 'health-patchpolicy_test.yaml',
   MaintenanceWindow: 'health-maintenancewindow_test.yaml',
+  InstanceDisruptionBudget: 'health-instancedisruptionbudget_test.yaml',
 };
 
-/** The kinds with `spec.suspend` (a MaintenanceWindow starts nothing itself, so has none). */
+/** The kinds with `spec.suspend` (a MaintenanceWindow or a budget starts nothing itself, so has none). */
 const SUSPENDABLE: readonly ArgocdKind[] = ['EcsExtension', 'AppRelease', 'PatchPolicy'];
 
 /** Actions only some kinds have (discovery.lua offers them only to these kinds); the rest are common. */

@@ -1,5 +1,5 @@
 /**
- * Locates the test tools built by test/tools/build.sh (helm, promtool, luacheck) in the cache
+ * Locates the test tools built by test/tools/build.sh (helm, promtool, luacheck, shellcheck) in the cache
  * outside the work tree, without building anything: `build.sh --check` prints the path of a warm
  * tool and fails for a missing or stale one.
  *
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export type ToolName = 'helm' | 'promtool' | 'luacheck' | 'prometheus-operator-crds';
+export type ToolName = 'helm' | 'promtool' | 'luacheck' | 'prometheus-operator-crds' | 'shellcheck';
 
 export interface ToolLookup {
   name: ToolName;

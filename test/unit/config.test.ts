@@ -29,7 +29,13 @@ describe('parseConfig', () => {
     const cfg = parseConfig([], {});
     const want: Config = {
       kubeconfig: undefined,
-      controllers: ['ecsextension', 'patchpolicy', 'maintenancewindow', 'apprelease'],
+      controllers: [
+        'ecsextension',
+        'patchpolicy',
+        'maintenancewindow',
+        'apprelease',
+        'instancedisruptionbudget',
+      ],
       namespace: undefined,
       metricsBindAddress: ':8080',
       healthProbeBindAddress: ':8081',
@@ -292,12 +298,25 @@ describe('--controllers', () => {
   const valid: Array<{ value: string; want: string[] }> = [
     { value: '*', want: all },
     { value: 'ecsextension', want: ['ecsextension'] },
-    { value: '*,-apprelease', want: ['ecsextension', 'patchpolicy', 'maintenancewindow'] },
-    { value: '-apprelease,*', want: ['ecsextension', 'patchpolicy', 'maintenancewindow'] },
+    {
+      value: '*,-apprelease',
+      want: ['ecsextension', 'patchpolicy', 'maintenancewindow', 'instancedisruptionbudget'],
+    },
+    {
+      value: '-apprelease,*',
+      want: ['ecsextension', 'patchpolicy', 'maintenancewindow', 'instancedisruptionbudget'],
+    },
     { value: 'apprelease, ecsextension', want: ['ecsextension', 'apprelease'] },
     { value: 'patchpolicy,maintenancewindow', want: ['patchpolicy', 'maintenancewindow'] },
     { value: 'maintenancewindow', want: ['maintenancewindow'] },
-    { value: '*,-patchpolicy,-maintenancewindow', want: ['ecsextension', 'apprelease'] },
+    {
+      value: '*,-patchpolicy,-maintenancewindow',
+      want: ['ecsextension', 'apprelease', 'instancedisruptionbudget'],
+    },
+    {
+      value: '*,-instancedisruptionbudget',
+      want: ['ecsextension', 'patchpolicy', 'maintenancewindow', 'apprelease'],
+    },
     { value: '*,ecsextension', want: all },
   ];
   for (const c of valid) {
@@ -311,6 +330,7 @@ describe('--controllers', () => {
       'ecsextension',
       'patchpolicy',
       'maintenancewindow',
+      'instancedisruptionbudget',
     ]);
   });
 
@@ -318,7 +338,7 @@ describe('--controllers', () => {
     {
       value: 'ecsextension,foo',
       message:
-        '--controllers: unknown controller "foo" (known: ecsextension, patchpolicy, maintenancewindow, apprelease, or * for all)',
+        '--controllers: unknown controller "foo" (known: ecsextension, patchpolicy, maintenancewindow, apprelease, instancedisruptionbudget, or * for all)',
     },
     { value: 'EcsExtension', message: '--controllers: unknown controller "EcsExtension"' },
     { value: '*,-appreleases', message: '--controllers: unknown controller "appreleases"' },

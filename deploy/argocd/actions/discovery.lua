@@ -1,12 +1,14 @@
 -- Argo CD resource actions for ecsops.io kinds (every kind honours the reconcile annotation; all
--- but MaintenanceWindow have spec.suspend; AppRelease adds promote and pause). Install under the
+-- but MaintenanceWindow and InstanceDisruptionBudget have spec.suspend; AppRelease adds promote
+-- and pause). Install under the
 -- argocd-cm key resource.customizations.actions.ecsops.io_<Kind> (see ../README.md).
 --
 -- Offers:
 --   reconcile  set ecsops.io/reconcile-requested-at to now: the controller reconciles at once
 --   suspend    spec.suspend = true: no cloud writes (offered unless already suspended; not for
---              MaintenanceWindow, which has no spec.suspend and starts nothing itself)
---   resume     spec.suspend = false (offered only while suspended; not for MaintenanceWindow)
+--              MaintenanceWindow or InstanceDisruptionBudget, which have no spec.suspend and
+--              start nothing themselves)
+--   resume     spec.suspend = false (offered only while suspended; not for those two)
 -- and for AppRelease:
 --   promote    set ecsops.io/promote-requested-at to now (and spec.paused = false): continue a
 --              paused rollout (offered only while status.phase is Paused or spec.paused is true)
@@ -17,7 +19,7 @@
 local suspended = obj.spec ~= nil and obj.spec.suspend == true
 local actions = {}
 actions["reconcile"] = {}
-if obj.kind ~= "MaintenanceWindow" then
+if obj.kind ~= "MaintenanceWindow" and obj.kind ~= "InstanceDisruptionBudget" then
   actions["suspend"] = { disabled = suspended }
   actions["resume"] = { disabled = not suspended }
 end

@@ -2,8 +2,9 @@
  * AppRelease deletion step (the driver calls it while the finalizer is present, the object is not
  * suspended and none of its invocations is in flight: the driver waits those out first): `Orphan`
  * is done at once (the application keeps running, its revision tag stays); `Uninstall` runs the
- * wrapper's uninstall (the current revision's stop hook, then `rm -rf appDir`) through the kit's
- * start path on every reachable target carrying the revision tag or left by a failed deploy or
+ * wrapper's uninstall (the current revision's stop hook, then removing what the wrapper owns in
+ * appDir, and appDir once empty) through the kit's start path on every reachable target carrying
+ * the revision tag or left by a failed deploy or
  * rollback (its files may be on disk) that no other resource holds, removes the tag, and reports
  * done when nothing is left. Unreachable instances and those whose uninstall failed are skipped
  * with a Warning Event.
@@ -12,12 +13,29 @@ import { DeleteAction, UninstallSkippedEvent } from '../../api/events.js';
 import type { DeleteResult } from '../shared/driver.js';
 import { listIds, resolveTargets } from '../shared/targets.js';
 import { actionOfMessage, type AppContext, type AppScope } from './scope.js';
+import { removeSecretParameter } from './secrets.js';
+import { checkHostInput } from './safety.js';
 import { readTags } from './targets.js';
 
-/** reconcileDelete: one step of the deletion path; see the module comment. */
+/**
+ * reconcileDelete: one step of the deletion path; see the module comment. Once the application
+ * part is done, the OOS encrypted parameter named in `status.secretParameter` is deleted (one
+ * already gone is success); a failed delete throws, so the finalizer stays and it is retried.
+ */
 export async function reconcileDelete(k: AppContext, s: AppScope): Promise<DeleteResult> {
+  const r = await deleteApplication(k, s);
+  const parameter = s.secretParameter?.name;
+  if (r.done && parameter) {
+    await removeSecretParameter(s.oos(), parameter);
+    delete s.secretParameter;
+  }
+  return r;
+}
+
+async function deleteApplication(k: AppContext, s: AppScope): Promise<DeleteResult> {
   const { obj } = s;
   if ((obj.spec.deletionPolicy ?? 'Orphan') === 'Orphan') return { done: true };
+  checkHostInput(obj.spec); // never uninstall from an appDir the rules refuse (retried: fix or Orphan)
   s.targets = await resolveTargets(s.ecs, obj.spec.regionId, obj.spec.targets, { missing: 'skip' });
   readTags(s);
   s.resolved = true;

@@ -10,6 +10,7 @@ import { toMetaTime } from '../../runtime/conditions.js';
 import { failRollout, finishRollout, firstFailure, newRollout, startWork } from './lifecycle.js';
 import { emit, inFlightIds, resolveCount, type AppContext, type AppScope } from './scope.js';
 import { snapshotStable } from './stable.js';
+import { nextZoneIds, zoneOf } from '../shared/zones.js';
 
 /** What a step decided. */
 export type StepOutcome = 'next' | 'stop';
@@ -167,7 +168,11 @@ export function enrol(k: AppContext, s: AppScope): StepOutcome {
   return 'next';
 }
 
-/** Starts the next batch (the canary first); its row appears once one of its invocations exists. */
+/**
+ * Starts the next batch (the canary first); its row appears once one of its invocations exists.
+ * With `strategy.zoneOrder` a batch holds instances of one zone (it may be smaller than batchSize
+ * at a zone's end) and zones go in that order.
+ */
 export async function nextBatch(k: AppContext, s: AppScope): Promise<StepOutcome> {
   const r = s.rollout;
   if (!r) return 'stop';
@@ -181,7 +186,8 @@ export async function nextBatch(k: AppContext, s: AppScope): Promise<StepOutcome
       : Math.max(1, resolveCount(spec.strategy?.batchSize, targeted, Math.ceil(0.25 * targeted), 'up'));
   const req = {
     action: 'deploy' as const,
-    ids: pendingOf(s, r.revision),
+    // strategy.zoneOrder: the batch takes instances of one zone only, zone after zone.
+    ids: nextZoneIds(pendingOf(s, r.revision), zoneOf(s.targets), spec.strategy?.zoneOrder, inFlightIds(s)),
     round: index,
     tokenScope: `${r.revision}/${r.sequence}`,
     describe: `deploy ${spec.application} ${spec.version}`,

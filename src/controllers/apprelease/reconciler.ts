@@ -26,12 +26,20 @@ import type { InstanceLock } from '../shared/lock.js';
 import { WorkKit } from '../shared/start.js';
 import { FailureLedger } from '../shared/retry.js';
 import { fromTracked, pollDelayMs } from '../shared/work.js';
-import { ConflictingReleaseReason } from '../../api/conditions.js';
+import {
+  ConflictingReleaseReason,
+  InvalidSecretValueReason,
+  SecretForbiddenReason,
+  SecretNotFoundReason,
+} from '../../api/conditions.js';
 import { reconcileDelete } from './delete.js';
 import type { AppReleaseMetrics } from './metrics.js';
 import { reconcileInvocations } from './fold.js';
 import { advanceRollout } from './rollout.js';
-import type { AppContext, AppScope } from './scope.js';
+import { redact, type AppContext, type AppScope } from './scope.js';
+import { forgetSecretValues, secretEnvVars, type SecretReader } from './secrets.js';
+import { preloadSecrets, reconcileSecrets } from './secret-delivery.js';
+import { APP_DIR_CLAIMS, checkHostInput } from './safety.js';
 import { stableMaterial } from './stable.js';
 import { reconcileConflicts, reconcileTargets } from './targets.js';
 import { deriveAppReleaseStatus } from './status.js';
@@ -79,6 +87,11 @@ export interface AppReleaseDeps {
   appMetrics: AppReleaseMetrics;
   /** The process's cross-kind instance lock (optional: without it, batches never wait). */
   lock?: InstanceLock;
+  /**
+   * Reads the Secrets `install.envVars[].valueFrom.secretKeyRef` names (GET in the object's
+   * namespace). Absent: such an AppRelease is Stalled `SecretForbidden`.
+   */
+  secrets?: SecretReader;
   now?: () => Date;
   options?: Partial<AppReleaseOptions>;
 }
@@ -93,6 +106,7 @@ export class AppReleaseReconciler implements Reconciler {
     this.opts = { ...defaultAppReleaseOptions, ...deps.options };
     this.k = {
       claims: new ClaimRegistry(),
+      appDirClaims: new ClaimRegistry(APP_DIR_CLAIMS),
       events: deps.events,
       metrics: deps.appMetrics,
       backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
@@ -101,24 +115,40 @@ export class AppReleaseReconciler implements Reconciler {
       work: new WorkKit(deps.lock ? { lock: deps.lock } : {}),
     };
     const k = this.k;
+    const secrets = deps.secrets;
     const hooks: KindHooks<AppRelease, AppScope> = {
       kind: APP_RELEASE_KIND,
       writesAllowed: (obj) => !obj.spec.suspend,
       newScope: (base) => this.newScope(base),
-      work: { reconcile: (s) => reconcileInvocations(k, s), inFlight: (s) => s.inFlight.length },
+      work: {
+        reconcile: async (s) => {
+          await preloadSecrets(secrets, s); // the redactor of this fold knows the values
+          return reconcileInvocations(k, s);
+        },
+        inFlight: (s) => s.inFlight.length,
+      },
       phases: [
-        (s) => reconcileTargets(s),
+        async (s) => checkHostInput(s.obj.spec), // before anything reaches a host
+        (s) => reconcileTargets(k, s),
         (s) => reconcileConflicts(k, s),
+        (s) => reconcileSecrets(s, secrets),
         (s) => advanceRollout(k, s).then(() => undefined),
       ],
       reconcileDelete: (s) => reconcileDelete(k, s),
       deriveStatus: (s, err) => deriveAppReleaseStatus(s, err, this.opts.maxInstanceRows),
       requeueAfterMs: (s) => this.requeueAfter(s),
-      recheckedStalledReasons: [ConflictingReleaseReason],
+      recheckedStalledReasons: [
+        ConflictingReleaseReason,
+        SecretNotFoundReason,
+        SecretForbiddenReason,
+        InvalidSecretValueReason,
+      ],
       forget: (uid, gone) => {
         k.claims.remove(uid);
+        k.appDirClaims.remove(uid);
         k.adoptionChecked.delete(uid);
         if (gone) k.lock?.release(uid);
+        if (gone) forgetSecretValues(uid);
       },
     };
     const kit: KitDeps<AppRelease> = {
@@ -146,6 +176,7 @@ export class AppReleaseReconciler implements Reconciler {
     const scope: AppScope = {
       ...base,
       ecs,
+      oos: () => this.deps.cloud.oos(spec.regionId, view),
       revision,
       tracker: new InvocationTracker({
         ecs,
@@ -153,6 +184,7 @@ export class AppReleaseReconciler implements Reconciler {
         events: this.deps.events,
         metrics: this.deps.metrics,
         outputTail: 1024,
+        redact: (text) => redact(obj, text),
         adoptionChecked: this.k.adoptionChecked,
         command: (_batch, action) => commandOf(scope, action as WrapperAction, owner),
       }),
@@ -171,6 +203,7 @@ export class AppReleaseReconciler implements Reconciler {
     if (status.stableVersion) scope.stableVersion = status.stableVersion;
     if (status.stableRelease) scope.stableRelease = structuredClone(status.stableRelease);
     if (status.rollout) scope.rollout = structuredClone(status.rollout);
+    if (status.secretParameter) scope.secretParameter = { ...status.secretParameter };
     return scope;
   }
 
@@ -188,7 +221,8 @@ export class AppReleaseReconciler implements Reconciler {
       );
     }
     if (s.wakeAtMs !== undefined) candidates.push(Math.max(1_000, s.wakeAtMs - s.now.getTime()));
-    if (s.waiting) candidates.push(this.opts.pollMinMs);
+    // A lock wait is woken when the hold ends (lock.ts); this is the fallback.
+    if (s.waiting) candidates.push(this.opts.pollMaxMs);
     if (s.phase === 'RollingBack') candidates.push(this.opts.pollMinMs);
     const retryAt = s.ledger.retryAt;
     if (retryAt && s.writesAllowed && s.rollout?.enrol)
@@ -212,11 +246,20 @@ function rollbackInput(s: AppScope, owner: string): WrapperInput {
  * when it is known and can be downloaded again (so a host without it on disk gets it deployed).
  */
 export function commandOf(s: AppScope, action: WrapperAction, owner: string): CommandSpec {
-  const input =
+  const base: WrapperInput =
     action === 'rollback'
       ? rollbackInput(s, owner)
       : { action, revision: s.revision, spec: s.obj.spec, owner };
+  // Secret-sourced env values ride in the one OOS encrypted parameter, never in the command text;
+  // every action carries the reference (stop and start hooks run in rollbacks and uninstalls too)
+  // once OOS confirmed the parameter holds the current spec's Secrets.
+  const p = s.secretParameter;
+  const input: WrapperInput =
+    p?.secretVersions !== undefined && secretEnvVars(s.obj.spec).length > 0
+      ? { ...base, secretParameter: p.name }
+      : base;
   const rev = input.revision;
+  checkHostInput(input.spec); // a stable release recorded before the appDir rules included
   return {
     type: 'RunShellScript',
     commandContent: renderCommand(input),

@@ -15,6 +15,7 @@ import type { InstanceLock } from '../shared/lock.js';
 import { registerKind } from '../shared/register.js';
 import { AppReleaseMetrics } from './metrics.js';
 import { AppReleaseReconciler, type AppReleaseOptions } from './reconciler.js';
+import { kubeSecretReader } from './secrets.js';
 
 /** What the AppRelease controller needs from main.ts. */
 export interface AppReleaseRegistration {
@@ -56,6 +57,7 @@ export function registerAppRelease(
         events: deps.events,
         metrics: deps.metrics,
         appMetrics,
+        secrets: kubeSecretReader(deps.kubeConfig),
         ...(deps.lock ? { lock: deps.lock } : {}),
         ...(deps.options ? { options: deps.options } : {}),
       }),

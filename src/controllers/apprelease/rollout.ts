@@ -12,6 +12,7 @@
  * 6. errorBudget — more failures than maxErrors fail the rollout;
  * 7. rollBack — a failed rollout moves its targets back (and only then is RolledBack);
  * 8. retryDownloads — transport failures of the download are re-sent with backoff;
+ * 8a. refreshSecrets — a changed Secret re-deploys the stable revision's instances (secret-delivery.ts);
  * 9. complete — nothing pending: the revision becomes stable (and is kept redeployable);
  * 10. enrol — after success, instances that lack it get it (drift);
  * 11. canaryPause, 12. specPause, 13. pauseBetweenBatches — the holds;
@@ -37,6 +38,7 @@ import {
   type StepOutcome,
 } from './progress.js';
 import { rollBack } from './rollback.js';
+import { refreshSecrets } from './secret-delivery.js';
 import type { AppContext, AppScope } from './scope.js';
 
 /** One step of the rollout. */
@@ -56,6 +58,7 @@ export const ROLLOUT_STEPS: readonly RolloutStep[] = [
   { name: 'errorBudget', run: errorBudget },
   { name: 'rollBack', run: rollBack },
   { name: 'retryDownloads', run: retryDownloads },
+  { name: 'refreshSecrets', run: refreshSecrets },
   { name: 'complete', run: complete },
   { name: 'enrol', run: enrol },
   { name: 'canaryPause', run: canaryPause },

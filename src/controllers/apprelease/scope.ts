@@ -16,10 +16,10 @@ import {
   type HistoryEntry,
   type ReleasePhase,
   type RolloutStatus,
+  type SecretParameterStatus,
   type StableRelease,
 } from '../../api/apprelease.js';
-import type { EcsApi } from '../../cloud/types.js';
-import { sanitizeText } from '../../runtime/sanitize.js';
+import type { EcsApi, OosApi } from '../../cloud/types.js';
 import parseDuration from 'parse-duration';
 import type { ClaimRegistry } from '../shared/claims.js';
 import type { EventSink } from '../shared/deps.js';
@@ -28,13 +28,17 @@ import type { InvocationTracker } from '../shared/invocation-tracker.js';
 import type { InstanceLock, LockHolder } from '../shared/lock.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
 import type { WorkKit } from '../shared/start.js';
+import type { NodeScreen } from '../shared/kubernetes-nodes.js';
 import type { ResolvedTarget } from '../shared/targets.js';
 import type { WorkItem } from '../shared/work.js';
 import type { AppReleaseMetrics } from './metrics.js';
+import { inlineEnvValues, knownSecretValues, redactValues } from './secrets.js';
 
 /** Per-process state and clients the steps share. */
 export interface AppContext {
   claims: ClaimRegistry;
+  /** appDir claims (subjects nest: see safety.ts), for the overlapping-appDir rule. */
+  appDirClaims: ClaimRegistry;
   events: EventSink;
   metrics: AppReleaseMetrics;
   lock?: InstanceLock;
@@ -62,10 +66,14 @@ export interface InstanceResult {
 /** Facts gathered during one AppRelease reconcile. */
 export interface AppScope extends BaseScope<AppRelease> {
   ecs: EcsApi;
+  /** OOS client of the region (Parameter Store: the secret parameter), created on first use. */
+  oos: () => OosApi;
   tracker: InvocationTracker;
   /** Revision of the current spec. */
   revision: string;
   targets: ResolvedTarget[];
+  /** Kubernetes nodes among the resolved targets (excluded unless spec.allowKubernetesNodes); set by reconcileTargets. */
+  nodeScreen?: NodeScreen;
   /** Whether targets were resolved this reconcile (status keeps the old summary otherwise). */
   resolved: boolean;
   /** The revision tag of each target. */
@@ -78,6 +86,8 @@ export interface AppScope extends BaseScope<AppRelease> {
   stableVersion?: string;
   /** What the stable revision was built from (redeployable; no secrets). */
   stableRelease?: StableRelease;
+  /** The OOS encrypted parameter of Secret-sourced env values (status.secretParameter). */
+  secretParameter?: SecretParameterStatus;
   rollout?: RolloutStatus;
   history: HistoryEntry[];
   results: Map<string, InstanceResult>;
@@ -95,13 +105,12 @@ export function revisionTagKey(application: string): string {
   return `${REVISION_TAG_PREFIX}${application}`;
 }
 
-/** Replaces every env value of the spec (4+ characters) in `text` with `[REDACTED]`, then sanitizes. */
+/**
+ * Replaces every Secret-sourced env value last read for the object and every inline env value of
+ * the spec (4+ characters) in `text` with `[REDACTED]`, then sanitizes. Redact whole texts, then cut.
+ */
 export function redact(obj: AppRelease, text: string): string {
-  let out = text;
-  for (const v of Object.values(obj.spec.install?.env ?? {})) {
-    if (v.length >= 4) out = out.split(v).join('[REDACTED]');
-  }
-  return sanitizeText(out);
+  return redactValues(text, knownSecretValues(obj.metadata.uid), inlineEnvValues(obj.spec));
 }
 
 /** Records an Event on the AppRelease (redacted, ≤ 1 KiB). */

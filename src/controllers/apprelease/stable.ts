@@ -46,6 +46,8 @@ export function snapshotStable(obj: AppRelease, spec: AppReleaseSpec, revision: 
     install.envNames = Object.keys(env).sort();
     install.envDigest = envDigest(uid, env);
   }
+  const envVars = spec.install?.envVars ?? [];
+  if (envVars.length > 0) install.envVarsDigest = digest(uid, JSON.stringify(envVars));
   return {
     revision,
     version: spec.version,
@@ -105,6 +107,12 @@ export function stableMaterial(obj: AppRelease, stable: StableRelease): StableMa
       problems.push(
         `its env values (${(stable.install.envNames ?? []).join(', ')}) are no longer in the spec`,
       );
+  }
+  if (stable.install.envVarsDigest !== undefined) {
+    const envVars = current.install?.envVars ?? [];
+    if (digest(uid, JSON.stringify(envVars)) === stable.install.envVarsDigest)
+      spec.install = { ...spec.install, envVars: structuredClone(envVars) };
+    else problems.push('its install.envVars are no longer in the spec');
   }
   if (problems.length === 0) return { spec, fetchable: true };
   return {

@@ -25,6 +25,7 @@ import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { Outcome, Verdict } from '../shared/conditions.js';
 import type { DerivedStatus } from '../shared/driver.js';
 import { describeHolder } from '../shared/lock.js';
+import { explainNoTargets, writeNodeStatus } from '../shared/kubernetes-nodes.js';
 import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
 import { toTracked } from '../shared/work.js';
 import { actionOfMessage, stepOfMessage, type AppScope, type InstanceResult } from './scope.js';
@@ -269,6 +270,7 @@ export function deriveAppReleaseStatus(
   if (s.stableVersion) status.stableVersion = s.stableVersion;
   if (s.stableRelease) status.stableRelease = s.stableRelease;
   if (s.rollout) status.rollout = s.rollout;
+  if (s.secretParameter) status.secretParameter = s.secretParameter;
   if (s.history.length > 0) status.history = s.history;
   if (s.inFlight.length > 0) status.executions = s.inFlight.map((w) => toTracked(w));
   else delete status.executions;
@@ -276,10 +278,12 @@ export function deriveAppReleaseStatus(
   const retry = s.ledger.toStatus();
   if (retry) status.retry = retry;
   else delete status.retry;
+  writeNodeStatus(status, s.nodeScreen);
   if (!s.resolved || error instanceof StalledError) return { status };
   const facts = appFacts(s);
   const summary = summarizeApp(facts);
   status.summary = summary;
   status.instances = boundedRows(facts, prev.instances, rowSpec, maxRows, s.now);
-  return { status, counts: summary, outcome: { kind: 'verdict', verdict: appReleaseVerdict(s, summary) } };
+  const verdict = explainNoTargets(appReleaseVerdict(s, summary), status.excluded);
+  return { status, counts: summary, outcome: { kind: 'verdict', verdict } };
 }

@@ -4,13 +4,24 @@
  */
 import { ConflictingReleaseReason } from '../../api/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
+import { disruptivePolicy, noteKubernetesNodes, screenKubernetesNodes } from '../shared/kubernetes-nodes.js';
 import { resolveTargets } from '../shared/targets.js';
+import { reconcileAppDirConflicts } from './safety.js';
 import { revisionTagKey, type AppContext, type AppScope } from './scope.js';
 
-/** reconcileTargets resolves spec.targets and reads each target's revision tag (stalls on missing listed IDs). */
-export async function reconcileTargets(s: AppScope): Promise<void> {
+/**
+ * reconcileTargets resolves spec.targets (stalls on missing listed IDs), drops ACK worker nodes
+ * unless spec.allowKubernetesNodes (warning once per change of that set), and reads each target's
+ * revision tag.
+ */
+export async function reconcileTargets(k: AppContext, s: AppScope): Promise<void> {
   const { spec } = s.obj;
-  s.targets = await resolveTargets(s.ecs, spec.regionId, spec.targets);
+  s.nodeScreen = screenKubernetesNodes(
+    await resolveTargets(s.ecs, spec.regionId, spec.targets),
+    disruptivePolicy(spec),
+  );
+  s.targets = s.nodeScreen.targets;
+  noteKubernetesNodes(k.events, s.obj, s.obj.status, s.nodeScreen);
   readTags(s);
   s.ledger.retain(new Set(s.targets.map((t) => t.instanceId)));
   s.resolved = true;
@@ -29,7 +40,8 @@ export function readTags(s: AppScope): void {
 
 /**
  * reconcileConflicts stalls the newer of two AppReleases that deploy the same application on
- * overlapping instances (`ConflictingRelease`; the older one keeps them). Re-checked every 10
+ * overlapping instances (`ConflictingRelease`; the older one keeps them), or whose appDirs overlap
+ * there (`ConflictingResource`, see safety.ts). Re-checked every 10
  * minutes, and whenever either resource changes.
  */
 export async function reconcileConflicts(k: AppContext, s: AppScope): Promise<void> {
@@ -52,4 +64,5 @@ export async function reconcileConflicts(k: AppContext, s: AppScope): Promise<vo
       `AppRelease ${h.namespace}/${h.name} (older) deploys application ${obj.spec.application} on ${conflict.overlap} of the same instance(s); it keeps them. Make the targets disjoint or delete one of them.`,
     );
   }
+  reconcileAppDirConflicts(k, s);
 }

@@ -17,7 +17,15 @@
  * (idempotent). `rollback` — to a revision on disk: stop, swap, start, health (seconds); to one not
  * on disk: deployed like `deploy` when the command carries its artifact, else a failure at step
  * download (never a success that leaves nothing running); to `none`: stop and remove `current`.
- * `uninstall` — stop, remove appDir.
+ * `uninstall` — stop, remove what the wrapper owns (`releases/`, `.ecsops/`, `current`), then
+ * `rmdir` appDir (left in place, not a failure, when it holds anything else).
+ *
+ * Secrets: with {@link WrapperInput.secretParameter}, the header carries
+ * `SECRET_ENV='{{oos-secret:<name>}}'`, resolved by Cloud Assistant on the instance. Step `secrets`
+ * parses it (lines `KEY=<base64>`, no eval, a malformed line fails the step), exports the values
+ * to the hooks and the exec health check only (never written by the wrapper, never printed), and
+ * every line the wrapper prints from the hook log has each value replaced by `***` before it is
+ * cut to 300 characters (Cloud Assistant keeps its own copy of the output).
  *
  * Output: one marker line per step, `ecsops-step <name> rc=<n> ms=<n>`, and a last line
  * `ecsops-result action=<a> revision=<r> result=ok|failed [step=<name> rc=<n>]` (also written to
@@ -27,6 +35,7 @@
  * Nothing from the controller's credentials is ever part of the command: only the spec is.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { COMMAND_LIMIT_BYTES, HOOK_ORDER, type AppReleaseSpec, type HookName } from '../../api/apprelease.js';
 
 /** Wrapper actions (the `{{action}}` custom parameter). */
@@ -44,232 +53,36 @@ export const DEFAULT_HOOK_TIMEOUT: Readonly<Record<HookName, number>> = {
 export const DOWNLOAD_ALLOWANCE_SECONDS = 600;
 
 /**
- * The fixed part of the script (bash ≥ 4; GNU coreutils; curl or wget; tar/unzip as needed).
- * Written with `$\{` where bash has `${` (a template literal would substitute it); restored below,
- * and sent without its indentation (see {@link unindent}).
+ * wrapper.sh as sent: its full-line comments dropped (bytes count against the 16 KB command
+ * limit), except `# shellcheck` directives, and without indentation (see {@link unindent}). The
+ * directives before its first command apply to the whole script: they are returned apart, for
+ * {@link renderCommand} to put right after the shebang (so the rendered command lints the same).
  */
-export const WRAPPER_BODY = unindent(
-  String.raw`set -u
-umask 022
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-d64() { printf '%s' "$1" | base64 -d; }
-now_ms() { date +%s%3N; }
-REL_DIR="$APP_DIR/releases"
-STATE="$APP_DIR/.ecsops"
-LOG=/dev/null
-finish() {
-  local line="ecsops-result action=$ACTION revision=$REV result=$1"
-  [ "$1" = ok ] || line="$line step=$2 rc=$3"
-  [ -d "$STATE" ] && echo "$line" >"$STATE/last-result"
-  if [ "$1" != ok ] && [ -f "$LOG" ]; then
-    echo "--- last lines of $LOG ---"
-    tail -n 20 "$LOG" | cut -c1-300
-  fi
-  echo "$line"
-  [ "$1" = ok ] && exit 0
-  exit "$3"
+export function prepareWrapperBody(source: string): { directives: string[]; body: string } {
+  const directives: string[] = [];
+  const body: string[] = [];
+  for (const raw of source.split('\n')) {
+    const line = raw.trimStart();
+    const directive = /^#\s*shellcheck\s/.test(line);
+    if (body.length === 0 && (line === '' || (line.startsWith('#') && !directive))) continue;
+    if (body.length === 0 && directive) {
+      directives.push(line);
+      continue;
+    }
+    if (line.startsWith('#') && !directive) continue;
+    body.push(raw);
+  }
+  return { directives, body: unindent(body.join('\n')) };
 }
-step() {
-  local name=$1 t0 rc
-  shift
-  t0=$(now_ms)
-  "$@"
-  rc=$?
-  echo "ecsops-step $name rc=$rc ms=$(($(now_ms) - t0))"
-  [ "$rc" -eq 0 ] || finish failed "$name" "$rc"
-}
-prepare() {
-  mkdir -p "$REL_DIR" "$STATE/logs" || return 1
-  LOG="$STATE/logs/$REV-$ACTION.log"
-  : >"$LOG" || return 1
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$STATE/lock" && flock -w 600 9 || return 1
-  fi
-  CUR=""
-  if [ -L "$APP_DIR/current" ]; then CUR=$(basename "$(readlink "$APP_DIR/current")"); fi
-  return 0
-}
-run_in() {
-  local rev=$1 timeout=$2 file=$3
-  (
-    cd "$REL_DIR/$rev" || exit 1
-    export APP_DIR ECSOPS_INSTANCE_ID ECSOPS_APPLICATION="$APP" ECSOPS_REVISION="$rev"
-    export ECSOPS_RELEASE_DIR="$REL_DIR/$rev" ECSOPS_PREVIOUS_REVISION="$CUR"
-    set -a
-    [ -f "$REL_DIR/$rev.ecsops/env" ] && . "$REL_DIR/$rev.ecsops/env"
-    set +a
-    exec timeout -k 5 "$timeout" bash "$file"
-  ) >>"$LOG" 2>&1 </dev/null
-}
-run_hook() {
-  local meta="$REL_DIR/$2.ecsops"
-  [ -f "$meta/hooks/$1.sh" ] || return 0
-  echo "=== $1 ($2) ===" >>"$LOG"
-  run_in "$2" "$(cat "$meta/hooks/$1.timeout" 2>/dev/null || echo 300)" "$meta/hooks/$1.sh"
-}
-health() {
-  local meta="$REL_DIR/$1.ecsops" i=1 code
-  [ -f "$meta/health.conf" ] || return 0
-  . "$meta/health.conf"
-  [ "$HK" = none ] && return 0
-  sleep "$HDELAY"
-  while :; do
-    if [ "$HK" = http ]; then
-      code=$(curl -s -o /dev/null -m "$HTIMEOUT" -w '%{http_code}' "http://127.0.0.1:$HPORT$HPATH" 2>>"$LOG")
-      echo "health probe $i: HTTP $code" >>"$LOG"
-      case " $HEXPECT " in *" $code "*) return 0 ;; esac
-    else
-      echo "=== health probe $i ===" >>"$LOG"
-      run_in "$1" "$HTIMEOUT" "$meta/hooks/health.sh" && return 0
-    fi
-    [ "$i" -ge "$HTHRESH" ] && return 1
-    i=$((i + 1))
-    sleep "$HPERIOD"
-  done
-}
-fetch() {
-  local url
-  url=$(d64 "$URL_B64")
-  if command -v curl >/dev/null 2>&1; then
-    curl -fsSL --retry 3 --retry-connrefused --connect-timeout 10 -o "$1" "$url" 2>>"$LOG"
-  else
-    wget -q -t 3 --retry-connrefused -T 30 -O "$1" "$url" 2>>"$LOG"
-  fi
-}
-verify() {
-  local got
-  got=$(sha256sum "$1" | cut -d' ' -f1)
-  [ "$got" = "$SHA256" ] && return 0
-  echo "sha256 mismatch: want $SHA256, got $got; release refused"
-  rm -rf "$TMP"
-  return 1
-}
-unpack() {
-  local h v t k
-  mkdir -p "$TMP/root" "$TMP/meta/hooks" || return 1
-  case "$FORMAT" in
-    tar.gz) tar -xzf "$TMP/artifact" -C "$TMP/root" ;;
-    zip) unzip -q "$TMP/artifact" -d "$TMP/root" ;;
-    *) cp "$TMP/artifact" "$TMP/root/$FILE_NAME" ;;
-  esac >>"$LOG" 2>&1 || return 1
-  for h in stop beforeInstall afterInstall start validate; do
-    v="H_$h"
-    t="T_$h"
-    if [ -n "$\{!v:-}" ]; then
-      d64 "$\{!v}" >"$TMP/meta/hooks/$h.sh" && echo "$\{!t}" >"$TMP/meta/hooks/$h.timeout" || return 1
-    fi
-  done
-  [ -n "$HEXEC_B64" ] && d64 "$HEXEC_B64" >"$TMP/meta/hooks/health.sh"
-  printf 'HK=%q\nHPORT=%q\nHPATH=%q\nHEXPECT=%q\nHDELAY=%q\nHPERIOD=%q\nHTIMEOUT=%q\nHTHRESH=%q\n' \
-    "$HK" "$HPORT" "$(d64 "$HPATH_B64")" "$HEXPECT" "$HDELAY" "$HPERIOD" "$HTIMEOUT" "$HTHRESH" >"$TMP/meta/health.conf"
-  (
-    umask 077
-    : >"$TMP/meta/env"
-    for ((k = 0; k < $\{#E[@]}; k += 2)); do
-      printf '%s=%q\n' "$\{E[k]}" "$(d64 "$\{E[k + 1]}")" >>"$TMP/meta/env"
-    done
-  ) || return 1
-  rm -rf "$\{REL_DIR:?}/$REV" "$REL_DIR/$REV.ecsops"
-  mv "$TMP/root" "$REL_DIR/$REV" && mv "$TMP/meta" "$REL_DIR/$REV.ecsops" &&
-    touch "$REL_DIR/$REV.ecsops/complete" && rm -rf "$TMP"
-}
-stop_current() {
-  [ -n "$CUR" ] && [ -d "$REL_DIR/$CUR" ] || return 0
-  run_hook stop "$CUR"
-}
-swap() {
-  ln -sfn "releases/$1" "$APP_DIR/.current.$$" && mv -Tf "$APP_DIR/.current.$$" "$APP_DIR/current"
-}
-unlink_current() {
-  rm -f "$APP_DIR/current"
-}
-prune() {
-  local -A keep=()
-  local r d n=1
-  keep[$REV]=1
-  echo "$REV" >>"$STATE/history"
-  tail -n 200 "$STATE/history" >"$STATE/history.tmp" && mv -f "$STATE/history.tmp" "$STATE/history"
-  while read -r r; do
-    [ -z "$r" ] && continue
-    if [ -z "$\{keep[$r]:-}" ] && [ "$n" -lt "$KEEP" ]; then
-      keep[$r]=1
-      n=$((n + 1))
-    fi
-  done < <(tac "$STATE/history")
-  for d in "$REL_DIR"/*.ecsops "$REL_DIR"/.tmp-*; do
-    [ -e "$d" ] || continue
-    r=$(basename "$d" .ecsops)
-    case "$r" in .tmp-*) [ "$r" = ".tmp-$REV" ] || rm -rf "$d"; continue ;; esac
-    [ -n "$\{keep[$r]:-}" ] || rm -rf "$\{REL_DIR:?}/$r" "$d"
-  done
-  return 0
-}
-download_release() {
-  rm -rf "$TMP"
-  mkdir -p "$TMP" || finish failed download 1
-  step download fetch "$TMP/artifact"
-  step verify verify "$TMP/artifact"
-  step unpack unpack
-}
-install_release() {
-  step stop stop_current
-  step beforeInstall run_hook beforeInstall "$REV"
-  step swap swap "$REV"
-  step afterInstall run_hook afterInstall "$REV"
-  step start run_hook start "$REV"
-  step validate run_hook validate "$REV"
-  step health health "$REV"
-  step prune prune
-  finish ok
-}
-step prepare prepare
-TMP="$REL_DIR/.tmp-$REV"
-case "$ACTION" in
-  deploy)
-    if [ -f "$REL_DIR/$REV.ecsops/complete" ]; then
-      echo "ecsops: release $REV is already on disk"
-    else
-      download_release
-    fi
-    install_release
-    ;;
-  rollback)
-    if [ "$REV" = none ]; then
-      echo "ecsops: no stable revision; stopping $\{CUR:-nothing} and removing current"
-      step stop stop_current
-      step swap unlink_current
-      finish ok
-    fi
-    if [ ! -f "$REL_DIR/$REV.ecsops/complete" ]; then
-      if [ -z "$URL_B64" ]; then
-        echo "ecsops: release $REV is not on disk and cannot be downloaded again"
-        finish failed download 3
-      fi
-      echo "ecsops: release $REV is not on disk; deploying it"
-      download_release
-      install_release
-    fi
-    if [ "$CUR" != "$REV" ]; then
-      step stop stop_current
-      step swap swap "$REV"
-    fi
-    step start run_hook start "$REV"
-    step health health "$REV"
-    step prune prune
-    finish ok
-    ;;
-  uninstall)
-    step stop stop_current
-    step remove rm -rf "$APP_DIR"
-    finish ok
-    ;;
-  *)
-    echo "ecsops: unknown action $ACTION"
-    finish failed prepare 2
-    ;;
-esac
-`.replaceAll('$\\{', '${'),
-);
+
+const WRAPPER = prepareWrapperBody(readFileSync(new URL('./wrapper.sh', import.meta.url), 'utf8'));
+
+/**
+ * The fixed part of the script, from wrapper.sh next to this module (bash ≥ 4; GNU coreutils; curl
+ * or wget; tar/unzip as needed). The build copies wrapper.sh next to the compiled wrapper.js
+ * (package.json `build`).
+ */
+export const WRAPPER_BODY = WRAPPER.body;
 
 /**
  * `script` without leading indentation (bytes count against the 16 KB command limit). A line
@@ -295,6 +108,39 @@ export interface WrapperInput {
   fetch?: boolean;
   /** `namespace/name`, for the comment line. */
   owner: string;
+  /**
+   * Name of the OOS secret parameter holding this resource's secret env document (lines
+   * `KEY=<base64 of value>`), or undefined when it has none. Rendered as
+   * `SECRET_ENV='{{oos-secret:<name>}}'`, which Cloud Assistant resolves on the instance
+   * (RunCommand `EnableParameter=true`); the wrapper exports the decoded values to the hooks
+   * only and redacts them from everything it prints.
+   */
+  secretParameter?: string;
+}
+
+/**
+ * OOS secret parameter names: up to 180 letters, digits, `-` and `_` (ALIYUN::OOS::SecretParameter,
+ * https://www.alibabacloud.com/help/en/ros/developer-reference/aliyun-oos-secretparameter).
+ */
+const SECRET_PARAMETER_NAME = /^[A-Za-z0-9_-]{1,180}$/;
+
+/**
+ * The `[name, value]` pairs sent in the command, sorted by name: every `install.env` entry and
+ * every `install.envVars` entry with an inline `value`. An entry without one (`valueFrom`, taken
+ * from a Secret) is skipped: it is delivered through the secret parameter, never the command.
+ */
+export function literalEnv(spec: AppReleaseSpec): [string, string][] {
+  const install = (spec.install ?? {}) as { env?: unknown; envVars?: unknown };
+  const pairs: [string, string][] = [];
+  const add = (k: unknown, v: unknown): void => {
+    const value = typeof v === 'string' ? v : (v as { value?: unknown } | null | undefined)?.value;
+    if (typeof k === 'string' && typeof value === 'string') pairs.push([k, value]);
+  };
+  if (install.env && typeof install.env === 'object')
+    for (const [k, v] of Object.entries(install.env)) add(k, v);
+  if (Array.isArray(install.envVars))
+    for (const e of install.envVars as ({ name?: unknown } | null)[]) add(e?.name, e);
+  return pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function b64(s: string): string {
@@ -318,7 +164,7 @@ export function userContentBytes(spec: AppReleaseSpec): number {
     if (hook) n += b64Size(hook.script);
   }
   if (spec.healthCheck?.exec) n += b64Size(spec.healthCheck.exec.script);
-  for (const [k, v] of Object.entries(spec.install?.env ?? {})) n += k.length + 8 + b64Size(v);
+  for (const [k, v] of literalEnv(spec)) n += k.length + 8 + b64Size(v);
   return n;
 }
 
@@ -362,6 +208,7 @@ export function renderCommand(input: WrapperInput): string {
   const { spec } = input;
   const lines = [
     '#!/bin/bash',
+    ...WRAPPER.directives,
     `# ecsops AppRelease ${input.owner}: ${input.action} revision ${input.revision}`,
     `ACTION=${q('{{action}}')}`,
     `REV=${q('{{revision}}')}`,
@@ -371,6 +218,11 @@ export function renderCommand(input: WrapperInput): string {
     `KEEP=${spec.install?.keepReleases ?? 3}`,
     'E=()',
   ];
+  if (input.secretParameter !== undefined) {
+    if (!SECRET_PARAMETER_NAME.test(input.secretParameter))
+      throw new Error(`invalid OOS secret parameter name ${JSON.stringify(input.secretParameter)}`);
+    lines.push(`SECRET_ENV=${q(`{{oos-secret:${input.secretParameter}}}`)}`);
+  }
   if (input.action === 'deploy' || (input.action === 'rollback' && input.fetch === true)) {
     lines.push(
       `URL_B64=${q(b64(spec.artifact.url))}`,
@@ -383,8 +235,7 @@ export function renderCommand(input: WrapperInput): string {
         lines.push(`H_${h}=${q(b64(hook.script))} T_${h}=${hook.timeoutSeconds ?? DEFAULT_HOOK_TIMEOUT[h]}`);
     }
     lines.push(...healthLines(spec));
-    for (const [k, v] of Object.entries(spec.install?.env ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)))
-      lines.push(`E+=(${k} ${b64(v)})`);
+    for (const [k, v] of literalEnv(spec)) lines.push(`E+=(${k} ${b64(v)})`);
   } else {
     lines.push(`URL_B64='' SHA256='' FORMAT=file FILE_NAME=artifact`, ...healthLines(spec));
   }

@@ -26,6 +26,7 @@ import { clientToken } from '../shared/execution.js';
 import type { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { validateParameters } from '../shared/parameters.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
+import { noteKubernetesNodes, screenKubernetesNodes, type NodeScreen } from '../shared/kubernetes-nodes.js';
 import { listIds, resolveTargets, targetMaxAgeMs, type ResolvedTarget } from '../shared/targets.js';
 import { reclassifyUnreachable } from '../shared/tracked.js';
 import type { WorkKit } from '../shared/start.js';
@@ -66,6 +67,8 @@ export interface ExtScope extends BaseScope<EcsExtension> {
   fleet: RegionFleet;
   tracker: OosExecutionTracker;
   targets: ResolvedTarget[];
+  /** Kubernetes nodes among the targets (kept: agents belong on nodes too; warned and counted). */
+  nodeScreen?: NodeScreen;
   resolvedVersion?: string;
   /** Work still running after this reconcile's poll (plus any started now). */
   inFlight: WorkItem[];
@@ -95,7 +98,8 @@ export function freshCache(k: ExtContext, scope: ExtScope): TargetCache | undefi
 /**
  * reconcileTargets resolves spec.targets (throws InstanceNotFound, stalled). A poll of running
  * executions reuses the targets of a fresh {@link TargetCache} instead of calling ECS again.
- * Failures of instances no longer targeted are forgotten.
+ * ACK worker nodes among them are kept (an agent belongs on a node too) but counted and warned
+ * about once per change of that set. Failures of instances no longer targeted are forgotten.
  */
 export async function reconcileTargets(k: ExtContext, scope: ExtScope): Promise<void> {
   const { spec, metadata } = scope.obj;
@@ -119,6 +123,8 @@ export async function reconcileTargets(k: ExtContext, scope: ExtScope): Promise<
       targets: scope.targets,
     });
   }
+  scope.nodeScreen = screenKubernetesNodes(scope.targets, 'warn');
+  noteKubernetesNodes(k.events, scope.obj, scope.obj.status, scope.nodeScreen);
   scope.ledger.retain(new Set(scope.targets.map((t) => t.instanceId)));
 }
 

@@ -168,12 +168,14 @@ export class EcsExtensionReconciler implements Reconciler {
   }
 
   /**
-   * The lowest of: execution poll delay, failed-instance retry time, and the drift interval.
-   * Milliseconds; the controller adds ±5 % jitter.
+   * The lowest of: execution poll delay, failed-instance retry time, and the drift interval; a
+   * resource that only waits for the instance lock requeues after `pollMaxMs` (a fallback: the
+   * lock wakes it when the hold ends, lock.ts). Milliseconds; the controller adds ±5 % jitter.
    */
   private requeueAfter(scope: ExtScope): number {
     const candidates = [intervalMs(scope.obj.spec.interval)];
-    if (scope.inFlight.length > 0 || scope.sharedInFlight.size > 0 || scope.lockWait) {
+    if (scope.lockWait) candidates.push(this.opts.pollMaxMs);
+    if (scope.inFlight.length > 0 || scope.sharedInFlight.size > 0) {
       candidates.push(
         pollDelayMs(
           scope.inFlight.length > 0 ? scope.inFlight.map((w) => w.startTime) : [toMetaTime(scope.now)],

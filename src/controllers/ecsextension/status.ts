@@ -21,6 +21,7 @@ import {
 import type { Condition } from '../../runtime/conditions.js';
 import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { DerivedStatus } from '../shared/driver.js';
+import { writeNodeStatus } from '../shared/kubernetes-nodes.js';
 import { writeWorkStatus } from '../shared/tracked.js';
 import { isUpToDate, type ExtScope } from './phases.js';
 import { summarizeConditions, type Outcome, type Verdict } from '../shared/conditions.js';
@@ -270,6 +271,7 @@ export function deriveEcsExtensionStatus(
     counts = status.summary;
   }
   if (scope.resolvedVersion) status.resolvedPackageVersion = scope.resolvedVersion;
+  writeNodeStatus(status, scope.nodeScreen);
   writeWorkStatus(status, scope.inFlight, scope.sequence, scope.ledger);
   if (!facts) return { status };
   const failed = facts

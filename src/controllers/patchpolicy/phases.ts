@@ -59,7 +59,14 @@ import {
   type ResolvedTarget,
 } from '../shared/targets.js';
 import { lockWaitOf, type InstanceLock } from '../shared/lock.js';
+import {
+  disruptivePolicy,
+  noteKubernetesNodes,
+  screenKubernetesNodes,
+  type NodeScreen,
+} from '../shared/kubernetes-nodes.js';
 import { reclassifyUnreachable as reclassify } from '../shared/tracked.js';
+import { nextZoneIds, zoneOf } from '../shared/zones.js';
 import type { WorkKit } from '../shared/start.js';
 import type { FinishedWork, WorkItem } from '../shared/work.js';
 import parseDuration from 'parse-duration';
@@ -129,6 +136,8 @@ export interface PatchScope extends BaseScope<PatchPolicy> {
   tracker: OosExecutionTracker;
   memory: PatchMemory;
   targets: ResolvedTarget[];
+  /** Kubernetes nodes among the resolved targets (excluded unless spec.allowKubernetesNodes); set by reconcileTargets. */
+  nodeScreen?: NodeScreen;
   /** Work still running after this reconcile's poll (plus any started now). */
   inFlight: WorkItem[];
   /** Set when install candidates wait for another resource's work on the same instances. */
@@ -216,14 +225,21 @@ export function reconcileSchedule(k: PatchContext, scope: PatchScope): void {
   };
 }
 
-/** reconcileTargets resolves spec.targets (throws InstanceNotFound, stalled) and forgets failures of instances no longer targeted. */
-export async function reconcileTargets(scope: PatchScope): Promise<void> {
+/**
+ * reconcileTargets resolves spec.targets (throws InstanceNotFound, stalled), drops ACK worker
+ * nodes unless spec.allowKubernetesNodes (scans included: see docs/deploy.md "ACK worker nodes"),
+ * warns once per change of that set, and forgets failures of instances no longer targeted.
+ */
+export async function reconcileTargets(k: PatchContext, scope: PatchScope): Promise<void> {
   const { spec } = scope.obj;
   // Instance reads batched with every other resource of the region (at most a minute old; read
   // now for a new generation or a requested reconcile).
-  scope.targets = await resolveTargets(scope.ecs, spec.regionId, spec.targets, {
+  const resolved = await resolveTargets(scope.ecs, spec.regionId, spec.targets, {
     fleet: { view: scope.fleet, maxAgeMs: targetMaxAgeMs(scope), ...scope.view },
   });
+  scope.nodeScreen = screenKubernetesNodes(resolved, disruptivePolicy(spec));
+  scope.targets = scope.nodeScreen.targets;
+  noteKubernetesNodes(k.events, scope.obj, scope.obj.status, scope.nodeScreen);
   scope.ledger.retain(new Set(scope.targets.map((t) => t.instanceId)));
 }
 
@@ -678,7 +694,9 @@ export async function cancelAtWindowEnd(k: PatchContext, scope: PatchScope): Pro
 /**
  * reconcileInstall starts install executions (≤ 50 instances each, at most
  * `install.parallelBatches` running) on {@link installCandidates} while the window is open with at
- * least `install.minRemaining` left, writes are allowed and no scan runs. Records the window
+ * least `install.minRemaining` left, writes are allowed and no scan runs. With
+ * `install.zoneOrder` they go zone by zone ({@link nextZoneIds}): one zone per execution, and the
+ * next zone only once the running zone's executions finished. Records the window
  * occurrence's install in `lastInstall`.
  */
 export async function reconcileInstall(k: PatchContext, scope: PatchScope): Promise<void> {
@@ -695,7 +713,15 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
   const opensAt = toMetaTime(current.opensAt);
   const first = scope.lastInstall?.windowOpensAt !== opensAt;
   // The occurrence's record is created with the intent of its first start (never when nothing starts).
-  const started = await startRound(k, scope, 'install', candidates, slots * scope.tracker.batchSize, () => {
+  // install.zoneOrder: executions take instances of one zone only, zone after zone.
+  const next = nextZoneIds(
+    candidates,
+    zoneOf(scope.targets),
+    install.zoneOrder,
+    inFlightOf(scope, 'install').flatMap((w) => w.instanceIds),
+  );
+  if (next.length === 0) return; // the running zone's executions finish first
+  const started = await startRound(k, scope, 'install', next, slots * scope.tracker.batchSize, () => {
     if (!first) return;
     scope.lastInstall = {
       trigger: 'Window',

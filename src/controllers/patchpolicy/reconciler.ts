@@ -133,7 +133,7 @@ export class PatchPolicyReconciler implements Reconciler {
       work: { reconcile: (s) => reconcileExecutions(k, s), inFlight: (s) => s.inFlight.length },
       phases: [
         async (s) => reconcileSchedule(k, s),
-        (s) => reconcileTargets(s),
+        (s) => reconcileTargets(k, s),
         (s) => reconcileCompliance(k, s),
         (s) => reconcileWindowEdges(k, s),
         (s) => reconcileScan(k, s),
@@ -267,6 +267,8 @@ export class PatchPolicyReconciler implements Reconciler {
   private requeueAfter(scope: PatchScope): number {
     const now = scope.now.getTime();
     const candidates = [intervalMs(scope.obj.spec.interval)];
+    // A lock wait is woken when the hold ends (lock.ts); this is the fallback.
+    if (scope.lockWait) candidates.push(this.opts.pollMaxMs);
     if (scope.inFlight.length > 0) {
       candidates.push(
         pollDelayMs(

@@ -34,6 +34,7 @@ import type { Outcome, Verdict } from '../shared/conditions.js';
 import type { DerivedStatus } from '../shared/driver.js';
 import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
 import { describeSkipped, isHeld } from '../shared/schedule.js';
+import { explainNoTargets, writeNodeStatus } from '../shared/kubernetes-nodes.js';
 import { writeWorkStatus } from '../shared/tracked.js';
 import { inFlightOf, nextScanAt, type PatchScope } from './phases.js';
 
@@ -344,6 +345,7 @@ export function derivePatchPolicyStatus(
     status.instances = patchRows(facts, prev.instances, maxRows, scope.now);
   }
   if (scope.complianceCheckedAt) status.complianceCheckedAt = scope.complianceCheckedAt;
+  writeNodeStatus(status, scope.nodeScreen);
   const setOrDelete = <K extends keyof PatchPolicyStatus>(
     key: K,
     value: PatchPolicyStatus[K] | undefined,
@@ -412,5 +414,9 @@ export function derivePatchPolicyStatus(
       : {}),
     ...(scope.lockWait ? { lockWait: scope.lockWait } : {}),
   });
-  return { status, counts: status.summary as Record<string, number>, outcome: { kind: 'verdict', verdict } };
+  return {
+    status,
+    counts: status.summary as Record<string, number>,
+    outcome: { kind: 'verdict', verdict: explainNoTargets(verdict, status.excluded) },
+  };
 }

@@ -15,7 +15,10 @@ export interface Claim {
   name: string;
   /** RFC 3339 creationTimestamp. */
   createdAt: string;
-  /** What is claimed, e.g. the package name. Claims only conflict within one subject. */
+  /**
+   * What is claimed, e.g. the package name. Claims only conflict within one subject (or within
+   * overlapping subjects, see {@link ClaimRegistryOptions.subjectsOverlap}).
+   */
   subject: string;
   /** The desired state on the subject; equal fingerprints agree and never conflict. */
   fingerprint: string;
@@ -38,9 +41,23 @@ function older(a: Claim, b: Claim): boolean {
   return ka !== kb ? ka < kb : a.uid < b.uid;
 }
 
-/** The claims of one kind (one instance per kind per process). */
+/** Options of a {@link ClaimRegistry}. */
+export interface ClaimRegistryOptions {
+  /**
+   * Whether two subjects are the same thing (symmetric). Default: equal strings. A kind whose
+   * subjects nest (e.g. directories) passes a predicate true for overlapping ones.
+   */
+  subjectsOverlap?: (a: string, b: string) => boolean;
+}
+
+/** The claims of one kind (one instance per kind per process; a kind may keep one per subject type). */
 export class ClaimRegistry {
   private readonly claims = new Map<string, Claim>();
+  private readonly sameSubject: (a: string, b: string) => boolean;
+
+  constructor(opts: ClaimRegistryOptions = {}) {
+    this.sameSubject = opts.subjectsOverlap ?? ((a, b) => a === b);
+  }
 
   /** Records (replaces) the claim of `claim.uid`. */
   set(claim: Claim): void {
@@ -66,7 +83,7 @@ export class ClaimRegistry {
     for (const other of this.claims.values()) {
       if (
         other.uid === claim.uid ||
-        other.subject !== claim.subject ||
+        !this.sameSubject(other.subject, claim.subject) ||
         other.fingerprint !== claim.fingerprint
       )
         continue;
@@ -87,15 +104,15 @@ export class ClaimRegistry {
   }
 
   /**
-   * The oldest claim that is older than `claim`, on the same subject with another fingerprint,
-   * and overlaps it; undefined when `claim` may act.
+   * The oldest claim that is older than `claim`, on the same (or an overlapping) subject with
+   * another fingerprint, and shares instances with it; undefined when `claim` may act.
    */
   conflictFor(claim: Claim): Conflict | undefined {
     let best: Conflict | undefined;
     for (const other of this.claims.values()) {
       if (
         other.uid === claim.uid ||
-        other.subject !== claim.subject ||
+        !this.sameSubject(other.subject, claim.subject) ||
         other.fingerprint === claim.fingerprint
       )
         continue;

@@ -25,7 +25,11 @@ import {
   MIN_INTERVAL_MS,
   RECONCILE_REQUESTED_ANNOTATION,
 } from '../../api/common.js';
-import { AbortedReason, RECHECKED_STALLED_REASONS } from '../../api/conditions.js';
+import {
+  AbortedReason,
+  RECHECKED_STALLED_REASONS,
+  WaitingForDisruptionBudgetReason,
+} from '../../api/conditions.js';
 import { DeleteAction, DeletedWhileSuspendedEvent, ReconcileAction } from '../../api/events.js';
 import parseDuration from 'parse-duration';
 import { getCondition, type Condition } from '../../runtime/conditions.js';
@@ -95,6 +99,29 @@ export interface BaseScope<T extends Resource> {
    * @throws the status write's error (nothing is sent then).
    */
   recordIntent?: () => Promise<void>;
+  /**
+   * Set by the kit's start path when a disruption budget kept instances back (the message names
+   * the budget and its usage): the driver reports Ready=False / Reconciling=True
+   * `WaitingForDisruptionBudget` and requeues within {@link BUDGET_WAIT_REQUEUE_MS}.
+   */
+  budgetWait?: string;
+}
+
+/** Longest requeue of a resource waiting for a disruption budget's headroom, milliseconds. */
+export const BUDGET_WAIT_REQUEUE_MS = 5_000;
+
+/**
+ * The outcome with a disruption-budget wait folded in: a kind's verdict becomes Ready=False and
+ * Reconciling=True with reason `WaitingForDisruptionBudget` and `wait` as the message; errors and
+ * other outcomes are kept. Pure.
+ */
+export function withBudgetWait(outcome: Outcome, wait: string | undefined): Outcome {
+  if (!wait || outcome.kind !== 'verdict') return outcome;
+  const why = { reason: WaitingForDisruptionBudgetReason, message: wait };
+  return {
+    kind: 'verdict',
+    verdict: { ...outcome.verdict, ready: { status: 'False', ...why }, reconciling: why },
+  };
 }
 
 /** The status a kind derived, plus the per-state counts for `ecsops_resource_instances`. */
@@ -326,7 +353,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       }
       throw rerr;
     }
-    const requeueAfterMs = Math.max(1, Math.round(this.hooks.requeueAfterMs(scope)));
+    const requeueAfterMs = Math.max(1, Math.round(this.requeueMs(scope)));
     const sinceWriteMs = performance.now() - (this.lastWriteAt.get(uid) ?? -Infinity);
     await this.finish(scope, sink, undefined, {
       deferrable: sinceWriteMs < this.coalesceMs && requeueAfterMs <= this.coalesceMs,
@@ -398,7 +425,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
         ? { kind: 'stalled', error: reasonMessage(err) }
         : err
           ? { kind: 'retrying', error: reasonMessage(err) }
-          : (derived.outcome ?? { kind: 'started' });
+          : withBudgetWait(derived.outcome ?? { kind: 'started' }, scope.budgetWait);
     status.conditions = summarizeConditions(prev.conditions, generation, outcome, now);
     status.observedGeneration = generation;
     if (!(err instanceof TransientError)) {
@@ -496,7 +523,7 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     if (result.done) return done();
     await this.finish(scope, sink);
     return {
-      requeueAfterMs: Math.max(1, Math.round(result.requeueAfterMs ?? this.hooks.requeueAfterMs(scope))),
+      requeueAfterMs: Math.max(1, Math.round(result.requeueAfterMs ?? this.requeueMs(scope))),
       priority: QueuePriority.poll,
     };
   }
@@ -549,6 +576,12 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
       requeueAfterMs: Math.max(1, Math.round(this.hooks.requeueAfterMs(scope))),
       priority: QueuePriority.poll,
     };
+  }
+
+  /** The kind's requeue, at most {@link BUDGET_WAIT_REQUEUE_MS} while a disruption budget holds a start back. */
+  private requeueMs(scope: Sc): number {
+    const ms = this.hooks.requeueAfterMs(scope);
+    return scope.budgetWait ? Math.min(ms, BUDGET_WAIT_REQUEUE_MS) : ms;
   }
 
   /** The rate gate's fairness owner of `obj`: `Kind/namespace/name`. */

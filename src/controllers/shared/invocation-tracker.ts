@@ -56,6 +56,11 @@ export interface InvocationTrackerOptions {
   /** Characters of output kept per instance (tail). Default 1024. */
   outputTail?: number;
   /**
+   * Redacts a kind's own secrets (e.g. env values) from the WHOLE output before the tail is cut;
+   * default: the credential sanitizer only.
+   */
+  redact?: (text: string) => string;
+  /**
    * Owner UIDs whose adoption listing found nothing in this process (shared across reconciles):
    * an unforced `adopt` of such an owner lists nothing. Every start records its intent first, so
    * after one empty listing untracked work can only come from a dropped intent (a forced adopt)
@@ -64,10 +69,18 @@ export interface InvocationTrackerOptions {
   adoptionChecked?: Set<string>;
 }
 
-/** Per-instance outcome of a finished invocation. */
-export function invocationOutcome(inst: InvokeInstance, tail = 1024): InstanceOutcome {
+/**
+ * Per-instance outcome of a finished invocation. The output is redacted as a whole (`redact`,
+ * default the credential sanitizer) and only then cut to its last `tail` characters: a value or a
+ * `password=` prefix the cut would split is still recognised.
+ */
+export function invocationOutcome(
+  inst: InvokeInstance,
+  tail = 1024,
+  redact: (text: string) => string = sanitizeText,
+): InstanceOutcome {
   const ok = inst.invocationStatus === 'Success' && (inst.exitCode ?? 0) === 0;
-  const output = inst.output !== undefined ? sanitizeText(inst.output.slice(-tail)).slice(-tail) : undefined;
+  const output = inst.output !== undefined ? redact(inst.output).slice(-tail) : undefined;
   const out: InstanceOutcome = { instanceId: inst.instanceId, ok };
   if (inst.exitCode !== undefined && inst.exitCode !== null) out.exitCode = inst.exitCode;
   if (output !== undefined) out.output = output;
@@ -77,7 +90,7 @@ export function invocationOutcome(inst: InvokeInstance, tail = 1024): InstanceOu
       (inst.exitCode !== undefined && inst.exitCode !== null
         ? `${inst.invocationStatus}: exit code ${inst.exitCode}`
         : inst.invocationStatus);
-    out.message = sanitizeText(why).slice(0, 512);
+    out.message = redact(why).slice(0, 512);
   }
   return out;
 }
@@ -189,7 +202,7 @@ export class InvocationTracker implements WorkTracker {
       const outcomes = work.instanceIds.map((id) => {
         const inst = byId.get(id);
         return inst
-          ? invocationOutcome(inst, this.opts.outputTail)
+          ? invocationOutcome(inst, this.opts.outputTail, this.opts.redact)
           : { instanceId: id, ok: false, message: `not part of invocation ${inv.invokeId}` };
       });
       const f = { work, status: inv.invocationStatus, outcomes };

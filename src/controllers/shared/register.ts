@@ -11,8 +11,10 @@ import {
   RECONCILE_REQUESTED_ANNOTATION,
   VERSION,
 } from '../../api/common.js';
+import { BudgetUnsatisfiableReason } from '../../api/conditions.js';
+import type { Condition } from '../../runtime/conditions.js';
 import type { Reconciler } from '../../runtime/controller.js';
-import type { InformerCache } from '../../runtime/informer.js';
+import { objectKey, type InformerCache, type InformerEvents } from '../../runtime/informer.js';
 import { generationChangedPredicate, type ControllerHandle, type Manager } from '../../runtime/manager.js';
 import { StatusPatcher } from '../../runtime/status.js';
 import type { KubeWriter, ObjectReader, Resource } from './deps.js';
@@ -82,7 +84,19 @@ export function registerKind<T extends Resource>(
     updatePredicate: generationChangedPredicate(reg.annotations ?? [RECONCILE_REQUESTED_ANNOTATION]),
   });
   holder.cache = handle.cache;
-  if (reg.lock) reg.lock.addSource(reg.kind, holdSource(manager, reg, objects));
+  // Waiters of this kind are woken (change priority) when a hold they wait for ends (lock.ts).
+  if (reg.lock)
+    reg.lock.addSource(reg.kind, holdSource(manager, reg, handle.cache), (key) =>
+      handle.queue.add(key, QueuePriority.change),
+    );
+  // A budget changed or went away: objects Stalled BudgetUnsatisfiable re-check (a rechecked reason).
+  reg.lock?.budgets?.onChange(() => {
+    for (const obj of objects.list()) {
+      const conditions = (obj.status as { conditions?: Condition[] } | undefined)?.conditions;
+      const stalled = conditions?.find((c) => c.type === 'Stalled' && c.status === 'True');
+      if (stalled?.reason === BudgetUnsatisfiableReason) handle.queue.add(objectKey(obj));
+    }
+  });
   reg.cloud?.onExecutionsFinished?.((finished) => {
     for (const e of finished) {
       if (e.tags[OWNER_KIND_TAG] !== reg.kind) continue;
@@ -102,9 +116,10 @@ export function registerKind<T extends Resource>(
 function holdSource<T extends Resource>(
   manager: Manager,
   reg: KindRegistration<T>,
-  own: ObjectReader<T>,
-): ObjectReader<Resource> {
-  if (reg.labelSelector !== undefined || manager.shardSelector() === '') return own as ObjectReader<Resource>;
+  own: ObjectReader<T> & InformerEvents<T>,
+): ObjectReader<Resource> & InformerEvents<Resource> {
+  if (reg.labelSelector !== undefined || manager.shardSelector() === '')
+    return own as unknown as ObjectReader<Resource> & InformerEvents<Resource>;
   const all = manager.addCache<Resource>({
     name: `${reg.name}-holds`,
     group: GROUP,
@@ -113,7 +128,7 @@ function holdSource<T extends Resource>(
     ...(reg.namespace !== undefined ? { namespace: reg.namespace } : {}),
     labelSelector: '',
   });
-  return { get: (namespace, name) => all.get(namespace, name), list: () => all.list() };
+  return all;
 }
 
 /**

@@ -5,6 +5,11 @@
  *
  * 1. **Lock**: the cross-kind per-instance lock is checked and, for what is free, held — in one
  *    synchronous turn, so no other reconcile of this process can pass the check in between.
+ *    In the same turn, every disruption budget (InstanceDisruptionBudget) that selects a free
+ *    instance is consulted (budget.ts `admitStarts`): only what keeps every budget within its
+ *    allowed count starts (so an execution is sized to the headroom: batches are cut after
+ *    admission); the rest waits (`scope.budgetWait`: `WaitingForDisruptionBudget`, requeued), and a
+ *    start no budget change short of the spec can ever admit throws Stalled `BudgetUnsatisfiable`.
  * 2. **Intent**: each batch becomes a *pending* work item (ClientToken, batch, lock keys, no ID
  *    yet) in the scope's `inFlight`, and the driver writes the status that records it
  *    (`status.executions[]` with `pending: true`) BEFORE the call. Another process (the next
@@ -18,14 +23,17 @@
  *    drops them and adopts what the owner tag lists. Then it polls. Work leaves `inFlight` (and
  *    its hold ends) only when the cloud reports it ended.
  */
+import { BudgetUnsatisfiableReason } from '../../api/conditions.js';
 import { ExecutionStartedEvent, StartExecutionAction } from '../../api/events.js';
+import { StalledError } from '../../runtime/errors.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import type { ReconcileContext } from '../../runtime/controller.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
 import { chunks } from '../../util/chunks.js';
+import { admissionMessage, admitStarts, heldKeysOf } from './budget.js';
 import type { Resource } from './deps.js';
 import { clientToken } from './execution.js';
-import type { InstanceLock, LockCheck } from './lock.js';
+import { instanceLockKey, type InstanceLock, type LockCheck } from './lock.js';
 import {
   ownerOf,
   trackedIds,
@@ -50,6 +58,12 @@ export interface WorkScope {
    * @throws ReconcileError when the write failed (nothing is sent then).
    */
   recordIntent?: () => Promise<void>;
+  /**
+   * Set by {@link WorkKit.start} when a disruption budget kept instances back: the message (names
+   * the budget and its usage). The driver then reports `WaitingForDisruptionBudget` and requeues
+   * soon.
+   */
+  budgetWait?: string;
 }
 
 /** What {@link WorkKit.start} did. */
@@ -87,6 +101,9 @@ export class WorkKit {
    * @returns what started and what another resource holds.
    * @throws ReconcileError from the intent write (nothing sent) or from a call (its item stays
    *   pending; earlier batches stay started).
+   * @throws StalledError `BudgetUnsatisfiable` when a disruption budget admits nothing and never
+   *   can (maxUnavailable resolves to 0 for the instances, or an all-or-nothing start is larger
+   *   than it allows); nothing is sent then.
    */
   async start(
     s: WorkScope,
@@ -97,6 +114,21 @@ export class WorkKit {
     let held: LockCheck['held'] = [];
     const lock = this.locks(req.action) ? this.opts.lock : undefined;
     if (lock) ({ free, held } = lock.check(s.obj, free));
+    const budgets = lock?.budgets?.views() ?? [];
+    if (lock && budgets.length > 0 && free.length > 0) {
+      const keys = lock.holders();
+      const admission = admitStarts(free, budgets, (id) => keys.has(instanceLockKey(id)), {
+        ...(opts.allOrNothing ? { allOrNothing: true } : {}),
+        ...(opts.limit !== undefined ? { limit: Math.max(0, opts.limit) } : {}),
+      });
+      free = admission.admitted;
+      // Woken when a hold on an instance of a full budget ends (the lock's waiter list).
+      if (admission.waitingOn) lock.wait(s.obj, heldKeysOf(budgets, admission.waitingOn, keys));
+      const message = admissionMessage(admission);
+      if (message) s.budgetWait = s.budgetWait ? `${s.budgetWait}; ${message}` : message;
+      if (free.length === 0 && admission.unsatisfiable > 0 && admission.waiting === 0)
+        throw new StalledError(BudgetUnsatisfiableReason, message ?? 'a disruption budget can never admit');
+    }
     if (opts.limit !== undefined) free = free.slice(0, Math.max(0, opts.limit));
     if (free.length === 0 || (opts.allOrNothing && held.length > 0)) return { started: [], held };
     const o = ownerOf(s.obj);

@@ -13,6 +13,7 @@ import {
   USER_CONTENT_BUDGET_BYTES,
   type AppReleaseSpec,
 } from '../../../src/api/apprelease.js';
+import { appDirProblem } from '../../../src/api/apprelease.js';
 import { userContentBytes } from '../../../src/controllers/apprelease/wrapper.js';
 import { GROUP, VERSION } from '../../../src/api/common.js';
 import { createTestNamespace, getTestKubeConfig } from '../../harness/env.js';
@@ -77,10 +78,60 @@ describe('AppRelease admission (real API server)', () => {
     spec.hooks.start.script = '#'.repeat(USER_CONTENT_BUDGET_BYTES); // Base64 makes it 4/3 of this
     const msg = await rejection('too-big', spec);
     const over = userContentBytes(spec as AppReleaseSpec) - USER_CONTENT_BUDGET_BYTES;
-    expect(over).toBeGreaterThan(3000);
+    expect(over).toBeGreaterThan(USER_CONTENT_BUDGET_BYTES / 4); // a third of the script, Base64 overhead
     expect(msg).toContain(
       `exceed the 16384-byte RunCommand limit (${USER_CONTENT_BUDGET_BYTES} bytes of Base64 user content) by ${over} bytes; move long scripts into the artifact`,
     );
+  });
+
+  it('counts install.envVars values in the RunCommand limit like install.env', async () => {
+    const spec = valid() as ReturnType<typeof valid> & { install: { envVars?: unknown[] } };
+    // 9 values of 1,000 bytes: ~12 KB of Base64, over the budget; secretKeyRef entries add nothing.
+    spec.install.envVars = [
+      ...Array.from({ length: 9 }, (_, i) => ({ name: `BIG_${i}`, value: 'v'.repeat(1000) })),
+      { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+    ];
+    const msg = await rejection('envvars-too-big', spec);
+    const over = userContentBytes(spec as unknown as AppReleaseSpec) - USER_CONTENT_BUDGET_BYTES;
+    expect(over).toBeGreaterThan(0);
+    expect(msg).toContain(`by ${over} bytes`);
+  });
+
+  it('rejects an appDir with . or .. segments, or a system root, with a readable message', async () => {
+    const rejected: [string, string][] = [
+      ['/opt/../etc', "install.appDir must not contain '.' or '..' segments (got /opt/../etc)"],
+      ['/opt/./x', "install.appDir must not contain '.' or '..' segments (got /opt/./x)"],
+      ['/usr', 'install.appDir must be a directory of its own at least two segments deep'],
+      ['/', 'install.appDir must be a directory of its own at least two segments deep'],
+      [
+        '/etc/',
+        'never a system root like /, /bin, /boot, /dev, /etc, /lib*, /proc, /root, /sbin, /sys, /usr, /var (got /etc/)',
+      ],
+      ['//var', '(got //var)'],
+      ['/lib64', '(got /lib64)'],
+      ['/{{ACS::InstanceId}}', 'at least two segments deep'],
+    ];
+    for (const [i, [appDir, message]] of rejected.entries()) {
+      const spec = valid();
+      spec.install.appDir = appDir;
+      const msg = await rejection(`appdir-bad-${i}`, spec);
+      expect(msg, appDir).toContain(message);
+      // the runtime copy (for objects stored before the rule) says the same
+      expect(appDirProblem(appDir), appDir).toContain(message);
+    }
+    for (const [i, appDir] of [
+      '/var/lib/app',
+      '/opt/app',
+      '/opt/{{ACS::InstanceId}}/app',
+      '/srv/a.b/..c',
+    ].entries()) {
+      const spec = valid();
+      spec.install.appDir = appDir;
+      await expect(create(`appdir-ok-${i}`, spec), appDir).resolves.toMatchObject({
+        spec: { install: { appDir } },
+      });
+      expect(appDirProblem(appDir), appDir).toBeUndefined();
+    }
   });
 
   it('rejects a bad sha256, batchSize 0 and both health-check forms with readable messages', async () => {

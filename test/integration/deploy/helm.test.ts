@@ -280,7 +280,10 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
 
     it('grants exactly the rules of deploy/base/rbac.yaml', () => {
       const base = repoDocs('deploy/base/rbac.yaml');
-      expect(one(objs, 'ClusterRole').rules).toEqual(one(base, 'ClusterRole').rules);
+      const baseController = base.find(
+        (o) => o.kind === 'ClusterRole' && o.metadata.name === 'ecsops-controller',
+      );
+      expect(one(objs, 'ClusterRole').rules).toEqual(baseController?.rules);
       expect(one(objs, 'Role').rules).toEqual(one(base, 'Role').rules);
       const sa = one(objs, 'ServiceAccount');
       for (const b of [...byKind(objs, 'ClusterRoleBinding'), ...byKind(objs, 'RoleBinding')]) {
@@ -388,6 +391,31 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
       });
     },
   );
+
+  describe('Secret reader (AppRelease install.envVars secretKeyRef)', () => {
+    it('renders nothing by default; per listed namespace a RoleBinding to the secret-reader ClusterRole', () => {
+      expect(helmTemplate().some((o) => String(o.metadata?.name).endsWith('secret-reader'))).toBe(false);
+      const objs = helmTemplate(['--set', 'rbac.secretReaderNamespaces={team-a,team-b}']);
+      const base = repoDocs('deploy/base/rbac.yaml').find(
+        (o) => o.kind === 'ClusterRole' && o.metadata.name === 'ecsops-secret-reader',
+      );
+      const role = byKind(objs, 'ClusterRole').find((o) => o.metadata.name === 'ecsops-secret-reader');
+      expect(role?.rules).toEqual(base?.rules);
+      const bindings = byKind(objs, 'RoleBinding').filter((b) => b.roleRef.name === 'ecsops-secret-reader');
+      expect(bindings.map((b) => b.metadata.namespace).sort()).toEqual(['team-a', 'team-b']);
+      const sa = one(objs, 'ServiceAccount');
+      for (const b of bindings) {
+        expect(b.roleRef).toEqual({
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: 'ecsops-secret-reader',
+        });
+        expect(b.subjects).toEqual([
+          { kind: 'ServiceAccount', name: sa.metadata.name, namespace: NAMESPACE },
+        ]);
+      }
+    });
+  });
 
   describe('credential modes', () => {
     it('accessKey without existingSecret creates the Secret and rolls pods when it changes', () => {

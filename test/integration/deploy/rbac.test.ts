@@ -105,6 +105,8 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
   const admin = getTestKubeConfig('admin');
   let clusterRole: K8sObject;
   let role: K8sObject;
+  /** ClusterRole ecsops-secret-reader, bound in the test namespace by a RoleBinding (the admin's opt-in). */
+  let secretReader: K8sObject;
   let kubeconfigFile: string;
   let tmp: string;
   let namespace: string;
@@ -115,12 +117,27 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
   beforeAll(async () => {
     await applyProjectCrds(admin);
     const rbac = docs('deploy/base/rbac.yaml');
-    clusterRole = rbac.find((o) => o.kind === 'ClusterRole')!;
+    clusterRole = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'ecsops-controller')!;
+    secretReader = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'ecsops-secret-reader')!;
     role = rbac.find((o) => o.kind === 'Role')!;
     for (const o of docs('deploy/base/namespace.yaml')) await apply(admin, o);
     for (const o of docs('deploy/base/serviceaccount.yaml')) await apply(admin, o);
     for (const o of rbac) await apply(admin, o);
     namespace = await createTestNamespace(admin, 'rbac');
+    // The admin's opt-in (docs/deploy.md): the controller may GET Secrets of this namespace.
+    await apply(admin, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'ecsops-secret-reader', namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ecsops-secret-reader' },
+      subjects: [{ kind: 'ServiceAccount', name: SA_NAME, namespace: SA_NAMESPACE }],
+    } as K8sObject);
+    await apply(admin, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'shop-api-db', namespace },
+      stringData: { password: `rbac-${randomBytes(8).toString('hex')}` },
+    } as K8sObject);
 
     // TokenRequest: a bound token of the ServiceAccount, what the kubelet projects into the pod.
     const tr = (await kubeRequest(
@@ -160,7 +177,21 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
     await emu?.stop();
     // Restore the ClusterRole and Role as deploy/base has them, then drop our objects.
     if (clusterRole) await apply(admin, clusterRole);
+    if (secretReader) await apply(admin, secretReader);
     if (role) await apply(admin, role);
+    // The cluster-scoped budgets of every run: another test file's controller would consult them.
+    const budgets = (await kubeRequest(
+      admin,
+      'GET',
+      '/apis/ecsops.io/v1alpha1/instancedisruptionbudgets?labelSelector=ecsops.io/rbac-test',
+    ).catch(() => ({ items: [] }))) as { items: Array<{ metadata: { name: string } }> };
+    for (const b of budgets.items) {
+      await kubeRequest(
+        admin,
+        'DELETE',
+        `/apis/ecsops.io/v1alpha1/instancedisruptionbudgets/${b.metadata.name}`,
+      ).catch(() => undefined);
+    }
     if (namespace) {
       for (const kind of ['ecsextensions', 'patchpolicies', 'appreleases', 'maintenancewindows']) {
         const list = (await kubeRequest(
@@ -198,6 +229,7 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
       ...docs('deploy/examples/ecsextension.yaml'),
       ...docs('deploy/examples/maintenancewindow.yaml'),
       ...docs('deploy/examples/patchpolicy.yaml'),
+      ...docs('deploy/examples/instancedisruptionbudget.yaml'),
       {
         apiVersion: 'ecsops.io/v1alpha1',
         kind: 'AppRelease',
@@ -208,7 +240,12 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
           application: 'shop-api',
           version: '1.4.2',
           artifact: { url: 'https://releases.example.com/shop-api-1.4.2.tar.gz', sha256: 'a'.repeat(64) },
-          install: { appDir: '/opt/shop-api' },
+          install: {
+            appDir: '/opt/shop-api',
+            envVars: [
+              { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'shop-api-db', key: 'password' } } },
+            ],
+          },
           hooks: { start: { script: 'systemctl restart shop-api' } },
           strategy: { batchSize: '25%' },
         },
@@ -221,7 +258,13 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
       const ref = (copy.spec as { install?: { maintenanceWindowRef?: { name: string } } } | undefined)
         ?.install?.maintenanceWindowRef;
       if (ref) ref.name = `${ref.name}-${run}`;
-      copy.metadata.namespace = namespace;
+      // InstanceDisruptionBudget is cluster-scoped, and seen by every test's controller: it selects
+      // a tag no fleet carries (the example's env=staging would cap other tests' demo fleets).
+      if (o.kind === 'InstanceDisruptionBudget')
+        (copy.spec as { selector: unknown }).selector = {
+          tags: [{ key: 'ecsops.io/rbac-test', value: run }],
+        };
+      else copy.metadata.namespace = namespace;
       copy.metadata.labels = { ...copy.metadata.labels, ...label };
       return copy;
     });
@@ -277,6 +320,13 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
       'MaintenanceWindow status': observed('MaintenanceWindow'),
       'AppRelease finalizer': finalized('AppRelease'),
       'AppRelease status': observed('AppRelease'),
+      'AppRelease Secret delivered': async () => {
+        const got = (await get(byKind('AppRelease'))) as {
+          status?: { secretParameter?: { secretVersions?: string } };
+        };
+        return got.status?.secretParameter?.secretVersions !== undefined;
+      },
+      'InstanceDisruptionBudget status': observed('InstanceDisruptionBudget'),
     };
   }
 
@@ -393,6 +443,18 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
       ).status.allowed;
     expect(await can('list', 'ecsextensions', 'ecsops.io')).toBe(true);
     expect(await can('list', 'secrets')).toBe(false);
+    expect(await can('get', 'secrets')).toBe(false); // cluster-wide: no
+    const canIn = async (verb: string, resource: string, ns: string) =>
+      (
+        (await kubeRequest(kc, 'POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: { verb, resource, namespace: ns } },
+        })) as { status: { allowed: boolean } }
+      ).status.allowed;
+    expect(await canIn('get', 'secrets', namespace)).toBe(true); // opted in by the RoleBinding
+    expect(await canIn('list', 'secrets', namespace)).toBe(false);
+    expect(await canIn('watch', 'secrets', namespace)).toBe(false);
     expect(await can('create', 'ecsextensions', 'ecsops.io')).toBe(false);
     expect(await can('delete', 'ecsextensions', 'ecsops.io')).toBe(false);
     expect(await can('update', 'leases', 'coordination.k8s.io')).toBe(false); // cluster-wide: no
@@ -405,9 +467,13 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
     expect(res.failed).toEqual([]);
   });
 
-  const ablations = (): Array<{ key: string; role: 'ClusterRole' | 'Role'; index: number }> => {
+  type RoleName = 'ClusterRole' | 'Role' | 'ClusterRole ecsops-secret-reader';
+  const ablations = (): Array<{ key: string; role: RoleName; index: number }> => {
     const rbac = docs('deploy/base/rbac.yaml');
-    const cr = rbac.find((o) => o.kind === 'ClusterRole')!.rules!;
+    const cr = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'ecsops-controller')!.rules!;
+    const sr = rbac.find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === 'ecsops-secret-reader',
+    )!.rules!;
     const r = rbac.find((o) => o.kind === 'Role')!.rules!;
     return [
       ...cr.map((rule, index) => ({
@@ -416,18 +482,25 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
         index,
       })),
       ...r.map((rule, index) => ({ key: `Role ${ruleKey(rule)}`, role: 'Role' as const, index })),
+      ...sr.map((rule, index) => ({
+        key: `ClusterRole ecsops-secret-reader ${ruleKey(rule)}`,
+        role: 'ClusterRole ecsops-secret-reader' as const,
+        index,
+      })),
     ];
   };
+  const roleOf = (r: RoleName): K8sObject =>
+    r === 'ClusterRole' ? clusterRole : r === 'Role' ? role : secretReader;
 
   for (const ab of ablations()) {
     it(`without ${ab.key}: a check fails, or the rule is documented`, async () => {
-      const target = ab.role === 'ClusterRole' ? clusterRole : role;
+      const target = roleOf(ab.role);
       const reduced = structuredClone(target);
       reduced.rules = target.rules!.filter((_, i) => i !== ab.index);
       await apply(admin, reduced);
       try {
         const res = await runOnce(
-          `${ab.role === 'Role' ? 'r' : 'c'}${ab.index}-${randomBytes(2).toString('hex')}`,
+          `${ab.role === 'Role' ? 'r' : ab.role === 'ClusterRole' ? 'c' : 's'}${ab.index}-${randomBytes(2).toString('hex')}`,
         );
         results.set(ab.key, res);
         // The rule is needed (a check fails without it) or documented in NEEDED_FOR — not both.
@@ -442,7 +515,7 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
 
   it('matches the table in docs/deploy.md', () => {
     const rows = ablations().map(({ key, role: kind, index }) => {
-      const rule = (kind === 'ClusterRole' ? clusterRole : role).rules![index]!;
+      const rule = roleOf(kind).rules![index]!;
       const res = results.get(key);
       const what = res
         ? res.failed.length > 0

@@ -21,7 +21,21 @@ const execFileAsync = promisify(execFile);
 describe('PatchPolicy on the real API server', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ seed: patchSeed('ipp', 10, 10), prefix: 'pp', timeScale: 0.005 });
+    const seed = patchSeed('ipp', 10, 10);
+    // Two ACK worker nodes in the same fleet, missing patches: excluded from the policy (issue 21).
+    const ack = {
+      'ack.aliyun.com': 'c50e414cb83a84760a3a36be7ea4884c2',
+      'ack.alibabacloud.com/nodepool-id': 'np1',
+    };
+    seed.regions = {
+      [REGION]: {
+        generate: [
+          ...[seed.regions?.[REGION]?.generate ?? []].flat(),
+          { count: 2, idPrefix: 'i-ipp', startIndex: 21, tags: { fleet: 'ipp', ...ack }, patches: 3 },
+        ],
+      },
+    };
+    stack = await startStack({ seed, prefix: 'pp', timeScale: 0.005 });
   });
   afterAll(() => stack?.stop());
 
@@ -206,6 +220,21 @@ describe('PatchPolicy on the real API server', () => {
     expect(obj.metadata.generation).toBe(1);
     expect(obj.status?.summary).toMatchObject({ targeted: 20, compliant: 20 });
     expect(obj.status?.lastInstall).toMatchObject({ result: 'Succeeded', succeeded: 10 });
+    // The two ACK worker nodes were neither patched nor rebooted, and the status (as stored by the
+    // API server, so the CRD schema keeps the field) names them.
+    expect(obj.status?.excluded).toEqual([
+      expect.objectContaining({
+        reason: 'KubernetesNode',
+        count: 2,
+        instanceIds: ['i-ipp0021', 'i-ipp0022'],
+      }),
+    ]);
+    const nodeStates = await stack.emu.control.getPatchStates(REGION);
+    expect(
+      nodeStates
+        .filter((p) => p.instanceId === 'i-ipp0021' || p.instanceId === 'i-ipp0022')
+        .flatMap((p) => p.patches.filter((x) => x.status === 'Installed')),
+    ).toEqual([]);
     expect(
       obj.status?.instances?.find((r) => r.instanceId === 'i-ipp0001')?.snapshots?.[0]?.snapshotId,
     ).toMatch(/^s-/);

@@ -25,6 +25,7 @@ const MISSING: Record<string, string> = {
   maintenancewindow: 'maintenancewindows',
   patchpolicy: 'patchpolicies',
   apprelease: 'appreleases',
+  instancedisruptionbudget: 'instancedisruptionbudgets',
 };
 
 let cp: ControlPlane;
@@ -137,6 +138,7 @@ describe('a cluster with only the EcsExtension CRD', () => {
       const errors = c.visible().filter((l) => l.level === 'error');
       expect(errors.map((l) => l.controller).sort()).toEqual([
         'apprelease',
+        'instancedisruptionbudget',
         'maintenancewindow',
         'patchpolicy',
       ]);
@@ -144,6 +146,7 @@ describe('a cluster with only the EcsExtension CRD', () => {
         maintenancewindow: '*,-patchpolicy,-maintenancewindow',
         patchpolicy: '*,-patchpolicy',
         apprelease: '*,-apprelease',
+        instancedisruptionbudget: '*,-instancedisruptionbudget',
       };
       for (const e of errors) {
         const plural = MISSING[e.controller ?? ''];
@@ -165,7 +168,8 @@ describe('a cluster with only the EcsExtension CRD', () => {
         'not ready: caches not synced: ' +
           'maintenancewindow (CustomResourceDefinition maintenancewindows.ecsops.io is not installed), ' +
           'patchpolicy (CustomResourceDefinition patchpolicies.ecsops.io is not installed), ' +
-          'apprelease (CustomResourceDefinition appreleases.ecsops.io is not installed)\n',
+          'apprelease (CustomResourceDefinition appreleases.ecsops.io is not installed), ' +
+          'instancedisruptionbudget (CustomResourceDefinition instancedisruptionbudgets.ecsops.io is not installed)\n',
       );
 
       // The fix the line names, with no restart.
@@ -184,10 +188,11 @@ describe('a cluster with only the EcsExtension CRD', () => {
           .sort(),
       ).toEqual([
         ['info', 'apprelease'],
+        ['info', 'instancedisruptionbudget'],
         ['info', 'maintenancewindow'],
         ['info', 'patchpolicy'],
       ]);
-      expect(c.visible().filter((l) => l.level === 'error')).toHaveLength(3);
+      expect(c.visible().filter((l) => l.level === 'error')).toHaveLength(4);
     } finally {
       await c.stop();
     }

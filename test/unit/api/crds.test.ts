@@ -160,6 +160,7 @@ describe.each(definitions)('CRD $kind', (def) => {
       EcsExtension: ['Installed', 'Targeted'],
       PatchPolicy: ['Compliant', 'NonCompliant', 'Targeted', 'Next Window'],
       MaintenanceWindow: ['Open', 'Next Open', 'Next Close'],
+      InstanceDisruptionBudget: ['Selected', 'Allowed', 'Unavailable'],
     };
     for (const n of ['Ready', ...(counts[def.kind] ?? []), 'Age']) expect(names).toContain(n);
     const ready = version?.additionalPrinterColumns?.find((c) => c.name === 'Ready');
@@ -184,9 +185,9 @@ describe.each(definitions)('CRD $kind', (def) => {
     }
   });
 
-  it('has the status subresource, is namespaced, served and stored as v1alpha1', () => {
+  it('has the status subresource, is namespaced (InstanceDisruptionBudget: cluster-scoped), served and stored as v1alpha1', () => {
     expect(version?.subresources?.status).toEqual({});
-    expect(crd.spec.scope).toBe('Namespaced');
+    expect(crd.spec.scope).toBe(def.kind === 'InstanceDisruptionBudget' ? 'Cluster' : 'Namespaced');
     expect(version).toMatchObject({ name: 'v1alpha1', served: true, storage: true });
   });
 });

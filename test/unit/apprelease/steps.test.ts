@@ -55,6 +55,7 @@ interface Recorded {
 function context(rec: Recorded): AppContext {
   return {
     claims: new ClaimRegistry(),
+    appDirClaims: new ClaimRegistry(),
     events: {
       event: (_o, _t, reason) => {
         rec.events.push(reason);
@@ -152,6 +153,7 @@ function scope(o: Setup = {}): AppScope {
     writesAllowed: true,
     view: {} as AppScope['view'],
     ecs: {} as AppScope['ecs'],
+    oos: () => ({}) as ReturnType<AppScope['oos']>,
     tracker: { cancel: vi.fn((w: WorkItem) => Promise.resolve(void w)) } as unknown as AppScope['tracker'],
     revision: 'r2',
     targets: IDS.map((id) => ({
@@ -206,6 +208,7 @@ describe('ROLLOUT_STEPS', () => {
       'errorBudget',
       'rollBack',
       'retryDownloads',
+      'refreshSecrets',
       'complete',
       'enrol',
       'canaryPause',

@@ -113,9 +113,19 @@ async function run(
   revision: string,
   spec: AppReleaseSpec,
   fetch = false,
+  secretDocument?: string,
 ): Promise<{ code: number | null; output: string; wallMs: number }> {
+  const rendered = renderCommand({
+    action,
+    revision,
+    spec,
+    owner: 'ns/x',
+    fetch,
+    ...(secretDocument !== undefined ? { secretParameter: SECRET_PARAMETER } : {}),
+  });
+  // Cloud Assistant resolves {{oos-secret:…}} on the instance; here the test does.
   const content = substituteParameters(
-    renderCommand({ action, revision, spec, owner: 'ns/x', fetch }),
+    rendered.replace(`{{oos-secret:${SECRET_PARAMETER}}}`, secretDocument ?? ''),
     commandParameters(action, revision),
     {
       instanceId: 'i-test',
@@ -132,6 +142,29 @@ async function run(
     p.stderr.on('data', (b: Buffer) => (output += b.toString()));
     p.on('close', (code) => resolve({ code, output, wallMs: Date.now() - t0 }));
   });
+}
+
+const SECRET_PARAMETER = 'ecsops-test-0123abcd';
+
+/** A secret document as the controller encodes it: lines `KEY=<base64 of value>`. */
+function secretDocument(values: Record<string, string>): string {
+  return Object.entries(values)
+    .map(([k, v]) => `${k}=${Buffer.from(v, 'utf8').toString('base64')}`)
+    .join('\n');
+}
+
+/** Every file under dir (recursive) whose content contains `needle`. */
+function filesContaining(dir: string, needle: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && readFileSync(p).includes(needle)) out.push(relative(dir, p));
+    }
+  };
+  walk(dir);
+  return out;
 }
 
 /** Every path under dir (relative), excluding the wrapper's logs and last-result marker. */
@@ -405,6 +438,112 @@ describe('AppRelease wrapper (real bash)', () => {
     expect(r.output).toContain('health probe 2: HTTP 500');
   });
 
+  it('uninstall removes only what the wrapper owns: a foreign file in appDir survives', async () => {
+    const appDir = newAppDir();
+    expect((await run('deploy', 'rev1', specFor(appDir, '1'))).code).toBe(0);
+    writeFileSync(join(appDir, 'operator-notes.txt'), 'keep me\n');
+    const r = await run('uninstall', 'rev1', specFor(appDir, '1'));
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain('holds other files; left in place');
+    expect(readdirSync(appDir)).toEqual(['operator-notes.txt']); // releases/, .ecsops/, current gone
+    expect(readFileSync(join(appDir, 'operator-notes.txt'), 'utf8')).toBe('keep me\n');
+    expect(events(appDir).at(-1)).toBe('stop rev1 1');
+  });
+
+  it('exports the secret document to the hooks and redacts its values from the output', async () => {
+    const appDir = newAppDir();
+    const password = 'pa55-w0rd-Zq9xKt';
+    const token = 'tok-7f3a9c1e5b2d';
+    const pem = '-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX\n-----END KEY-----\n';
+    const s = specFor(appDir, '1');
+    s.hooks.start = {
+      script: [
+        'set -x', // xtrace of the hook itself also reaches the log
+        'printf "%s|%s|%s" "$DB_PASSWORD" "$API_TOKEN" "$TLS_KEY" > "$APP_DIR/../seen"',
+        'echo "password=$DB_PASSWORD token=$API_TOKEN"',
+        // the value straddles the 300-character cut: redacted before cutting, nothing of it remains
+        'printf "%0290d%s\\n" 0 "$DB_PASSWORD"',
+        'printf "%s" "$TLS_KEY"',
+        'exit 3',
+      ].join('\n'),
+    };
+    const doc = secretDocument({ DB_PASSWORD: password, API_TOKEN: token, TLS_KEY: pem });
+    const r = await run('deploy', 'rev1', s, false, doc);
+    expect(r.code).toBe(3);
+    expect(
+      parseWrapperOutput(r.output)
+        .steps.map((x) => x.name)
+        .slice(0, 2),
+    ).toEqual(['prepare', 'secrets']);
+    expect(readFileSync(join(appDir, '..', 'seen'), 'utf8')).toBe(`${password}|${token}|${pem}`);
+    expect(r.output).toContain('password=*** token=***');
+    expect(r.output).toMatch(/^0{290}\*\*\*$/m);
+    for (const secret of [password, token, password.slice(0, 10), 'MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX'])
+      expect(r.output).not.toContain(secret);
+    // the wrapper writes no value to disk (the hook's own log is the hook's doing, and 0700)
+    expect(filesContaining(join(appDir, 'releases'), password)).toEqual([]);
+    expect(statSync(join(appDir, '.ecsops', 'logs')).mode & 0o777).toBe(0o700);
+  });
+
+  it('rollback exports the secrets too (same step)', async () => {
+    const appDir = newAppDir();
+    const password = 'rollback-S3cret-value';
+    const s1 = specFor(appDir, '1');
+    s1.hooks.start = { script: 'printf "%s" "${DB_PASSWORD:-unset}" > "$APP_DIR/../seen"' };
+    const doc = secretDocument({ DB_PASSWORD: password });
+    expect((await run('deploy', 'rev1', s1)).code).toBe(0);
+    expect(readFileSync(join(appDir, '..', 'seen'), 'utf8')).toBe('unset');
+    expect((await run('deploy', 'rev2', specFor(appDir, '2'))).code).toBe(0);
+    const r = await run('rollback', 'rev1', s1, false, doc);
+    expect(r.code, r.output).toBe(0);
+    expect(parseWrapperOutput(r.output).steps.map((x) => x.name)).toEqual([
+      'prepare',
+      'secrets',
+      'stop',
+      'swap',
+      'start',
+      'health',
+      'prune',
+    ]);
+    expect(readFileSync(join(appDir, '..', 'seen'), 'utf8')).toBe(password);
+  });
+
+  it('refuses a malformed secret document at step secrets, before any hook, printing no value', async () => {
+    for (const bad of [
+      'GOOD=aGVsbG8td29ybGQ=\nnot a line',
+      'GOOD=aGVsbG8td29ybGQ=\n1BAD=eA==',
+      'X=not*base64',
+    ]) {
+      const appDir = newAppDir();
+      const r = await run('deploy', 'rev1', specFor(appDir, '1'), false, bad);
+      expect(r.code).toBe(2);
+      expect(parseWrapperOutput(r.output)).toMatchObject({
+        failedStep: 'secrets',
+        result: { ok: false, rc: 2 },
+      });
+      expect(r.output).toMatch(/ecsops: secret line \d is not KEY=<base64>/);
+      expect(r.output).not.toContain('hello-world');
+      expect(events(appDir)).toEqual([]);
+    }
+  });
+
+  it('renders env entries without a literal value (taken from a Secret) by leaving them out', () => {
+    const s = specFor('/opt/x', '1');
+    (s.install as { env: unknown }).env = {
+      PORT: '8080',
+      DB_PASSWORD: { valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } },
+    };
+    (s.install as { envVars: unknown }).envVars = [
+      { name: 'MODE', value: 'prod' },
+      { name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'api', key: 'token' } } },
+    ];
+    const cmd = renderCommand({ action: 'deploy', revision: 'r', spec: s, owner: 'a/b' });
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    expect(cmd).toContain(`E+=(MODE ${b64('prod')})\nE+=(PORT ${b64('8080')})`);
+    expect(cmd).not.toContain('DB_PASSWORD');
+    expect(cmd).not.toContain('API_TOKEN');
+  });
+
   it('uninstall runs the stop hook and removes appDir', async () => {
     const appDir = newAppDir();
     expect((await run('deploy', 'rev1', specFor(appDir, '1'))).code).toBe(0);
@@ -417,7 +556,7 @@ describe('AppRelease wrapper (real bash)', () => {
 
 describe('AppRelease command size', () => {
   it('a spec exactly at the admission budget renders a command within the RunCommand limit', () => {
-    const appDir = '/opt/shop';
+    const appDir = `/opt/${'a'.repeat(251)}`; // the longest appDir (256)
     const s = specFor(appDir, '1');
     const used = userContentBytes(s);
     // fill the start hook so the Base64 user content is exactly the budget
@@ -433,8 +572,21 @@ describe('AppRelease command size', () => {
       revision: 'abcdef012345',
       spec: s,
       owner: `${'n'.repeat(63)}/${'m'.repeat(253)}`,
+      secretParameter: 's'.repeat(180), // the longest OOS parameter name
     });
     expect(Buffer.byteLength(cmd)).toBeLessThanOrEqual(COMMAND_LIMIT_BYTES);
+  });
+
+  it('a secret parameter adds exactly one header line; a name OOS would refuse is never rendered', () => {
+    const input = { action: 'deploy' as const, revision: 'r', spec: specFor('/opt/x', '1'), owner: 'a/b' };
+    const plain = renderCommand(input).split('\n');
+    const secret = renderCommand({ ...input, secretParameter: 'ecsops-0123abcd' }).split('\n');
+    expect(secret.filter((l) => !plain.includes(l))).toEqual(["SECRET_ENV='{{oos-secret:ecsops-0123abcd}}'"]);
+    expect(secret).toHaveLength(plain.length + 1);
+    for (const bad of ["x'; rm -rf /; '", 'a}}b', '', 's'.repeat(181)])
+      expect(() => renderCommand({ ...input, secretParameter: bad })).toThrow(
+        /invalid OOS secret parameter name/,
+      );
   });
 
   it('the wrapper body has no {{…}} that Cloud Assistant would take for a parameter', () => {

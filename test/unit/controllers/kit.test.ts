@@ -310,6 +310,17 @@ describe('ClaimRegistry', () => {
       ),
     ).toBeUndefined();
   });
+  it('with subjectsOverlap, claims on overlapping (not only equal) subjects conflict', () => {
+    const r = new ClaimRegistry({ subjectsOverlap: (a, b) => a.startsWith(b) || b.startsWith(a) });
+    r.set(claim({ uid: 'a', name: 'old', subject: '/opt/app' }));
+    const young = { uid: 'b', createdAt: '2027-01-01T00:00:00Z', fingerprint: 'v2' };
+    expect(r.conflictFor(claim({ ...young, subject: '/opt/app/web' }))).toMatchObject({
+      holder: { name: 'old' },
+      overlap: 2,
+    });
+    expect(r.conflictFor(claim({ ...young, subject: '/srv/app' }))).toBeUndefined();
+    expect(new ClaimRegistry().conflictFor(claim({ ...young, subject: '/opt/app/web' }))).toBeUndefined();
+  });
 });
 
 describe('trackers: pure parts', () => {

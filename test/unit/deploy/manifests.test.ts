@@ -30,6 +30,8 @@ const NOT_KUBERNETES_OBJECTS: Record<string, string> = {
   'deploy/argocd/health-patchpolicy_test.yaml': "PatchPolicy health-check test cases (Argo CD's test format)",
   'deploy/argocd/health-maintenancewindow_test.yaml':
     "MaintenanceWindow health-check test cases (Argo CD's test format)",
+  'deploy/argocd/health-instancedisruptionbudget_test.yaml':
+    "InstanceDisruptionBudget health-check test cases (Argo CD's test format)",
   'deploy/argocd/actions/action_test.yaml': "Argo CD resource-action test cases (Argo CD's test format)",
   'deploy/monitoring-tests/alerts.test.yaml': 'promtool rule unit tests',
 };
@@ -281,6 +283,8 @@ describe('RBAC', () => {
       'ecsops.io/patchpolicies/finalizers': ['update'],
       'ecsops.io/maintenancewindows': ['get', 'list', 'watch'],
       'ecsops.io/maintenancewindows/status': ['get', 'patch', 'update'],
+      'ecsops.io/instancedisruptionbudgets': ['get', 'list', 'watch'],
+      'ecsops.io/instancedisruptionbudgets/status': ['get', 'patch', 'update'],
       'events.k8s.io/events': ['create', 'patch'],
     });
   });
@@ -293,8 +297,12 @@ describe('RBAC', () => {
     });
   });
 
+  it('the secret reader ClusterRole grants get on Secrets only (opt-in per namespace)', () => {
+    expect(grants('ClusterRole', 'ecsops-secret-reader')).toEqual({ 'core/secrets': ['get'] });
+  });
+
   it('no rule anywhere uses a wildcard, nonResourceURLs, or escalation verbs', () => {
-    expect(rbac.length).toBe(2);
+    expect(rbac.length).toBe(3);
     for (const { file, doc } of rbac) {
       for (const rule of doc.rules as Obj[]) {
         for (const field of ['apiGroups', 'resources', 'verbs'])
@@ -314,8 +322,12 @@ describe('RBAC', () => {
   it('the bindings give the roles to the controller ServiceAccount', () => {
     const sa = one('deploy/base/serviceaccount.yaml', 'ServiceAccount');
     const bindings = allObjects.filter(({ doc }) => ['ClusterRoleBinding', 'RoleBinding'].includes(doc.kind));
+    // ecsops-secret-reader is bound by an admin, per namespace (RoleBinding), never by the base.
     expect(bindings.map(({ doc }) => `${doc.roleRef.kind}/${doc.roleRef.name}`).sort()).toEqual(
-      rbac.map(({ doc }) => `${doc.kind}/${doc.metadata.name}`).sort(),
+      rbac
+        .filter(({ doc }) => doc.metadata.name !== 'ecsops-secret-reader')
+        .map(({ doc }) => `${doc.kind}/${doc.metadata.name}`)
+        .sort(),
     );
     for (const { doc } of bindings)
       expect(doc.subjects).toEqual([

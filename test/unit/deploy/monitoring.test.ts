@@ -290,7 +290,13 @@ describe('Grafana dashboard: the "Resources not converged" table', () => {
   it('exists, as an instant table query on the controller job', () => {
     expect(notConverged?.type).toBe('table');
     expect(notConvergedExpr).toContain('job=~"$job"');
-    expect(CRD_KINDS).toEqual(['AppRelease', 'EcsExtension', 'MaintenanceWindow', 'PatchPolicy']);
+    expect(CRD_KINDS).toEqual([
+      'AppRelease',
+      'EcsExtension',
+      'InstanceDisruptionBudget',
+      'MaintenanceWindow',
+      'PatchPolicy',
+    ]);
   });
 
   it.each(Object.keys(KIND_STATES))(

@@ -50,8 +50,15 @@ describe('buildController --controllers', () => {
 
   const cases: Array<{ value: string; want: string[] }> = [
     { value: 'ecsextension', want: ['ecsextension'] },
-    { value: '*,-apprelease', want: ['ecsextension', 'maintenancewindow', 'patchpolicy'] },
-    { value: '*,-patchpolicy,-maintenancewindow', want: ['apprelease', 'ecsextension'] },
+    {
+      value: '*,-apprelease',
+      want: ['ecsextension', 'instancedisruptionbudget', 'maintenancewindow', 'patchpolicy'],
+    },
+    {
+      value: '*,-patchpolicy,-maintenancewindow',
+      want: ['apprelease', 'ecsextension', 'instancedisruptionbudget'],
+    },
+    { value: 'instancedisruptionbudget', want: ['instancedisruptionbudget'] },
     { value: 'maintenancewindow', want: ['maintenancewindow'] },
     { value: 'patchpolicy,maintenancewindow', want: ['maintenancewindow', 'patchpolicy'] },
     { value: 'apprelease', want: ['apprelease'] },
