@@ -180,17 +180,10 @@ export class Manager {
       metrics: metrics.workqueue,
       ...(spec.rateLimiter ? { rateLimiter: spec.rateLimiter } : {}),
     });
-    const informer = new CustomResourceInformer<T>({
-      kubeConfig: this.deps.kubeConfig,
-      group: spec.group,
-      version: spec.version,
-      plural: spec.plural,
-      namespace: spec.namespace,
-      labelSelector: spec.labelSelector ?? this.deps.labelSelector,
-      logger: this.log.child({ controller: spec.name }),
-      clock: this.clock,
-      ...(this.deps.missingCrdHint ? { notFoundHint: this.deps.missingCrdHint(spec.name) } : {}),
-    });
+    const informer = this.newInformer<T>(
+      { ...spec, labelSelector: spec.labelSelector ?? this.deps.labelSelector },
+      { controller: spec.name },
+    );
     const seen = new Map<string, T>();
     informer.onAdd((obj) => {
       const key = objectKey(obj);
@@ -229,17 +222,7 @@ export class Manager {
     if (this.started) throw new Error('addCache must be called before start');
     if (this.entries.some((e) => e.spec.name === spec.name) || this.caches.some((c) => c.name === spec.name))
       throw new Error(`cache ${spec.name} already added`);
-    const informer = new CustomResourceInformer<T>({
-      kubeConfig: this.deps.kubeConfig,
-      group: spec.group,
-      version: spec.version,
-      plural: spec.plural,
-      namespace: spec.namespace,
-      labelSelector: spec.labelSelector,
-      logger: this.log.child({ cache: spec.name }),
-      clock: this.clock,
-      ...(this.deps.missingCrdHint ? { notFoundHint: this.deps.missingCrdHint(spec.name) } : {}),
-    });
+    const informer = this.newInformer<T>(spec, { cache: spec.name });
     this.caches.push({
       name: spec.name,
       informer: informer as unknown as CustomResourceInformer<KubernetesObject>,
@@ -341,6 +324,31 @@ export class Manager {
     await this.electorRun;
     await Promise.all([...this.entries, ...this.caches].map((e) => e.informer.stop()));
     this.log.info('manager stopped');
+  }
+
+  /** An informer of `ref` with this manager's kubeconfig, clock and CRD hint; `logFields` name it in logs. */
+  private newInformer<T extends KubernetesObject>(
+    ref: {
+      name: string;
+      group: string;
+      version: string;
+      plural: string;
+      namespace?: string;
+      labelSelector?: string;
+    },
+    logFields: Record<string, string>,
+  ): CustomResourceInformer<T> {
+    return new CustomResourceInformer<T>({
+      kubeConfig: this.deps.kubeConfig,
+      group: ref.group,
+      version: ref.version,
+      plural: ref.plural,
+      namespace: ref.namespace,
+      labelSelector: ref.labelSelector,
+      logger: this.log.child(logFields),
+      clock: this.clock,
+      ...(this.deps.missingCrdHint ? { notFoundHint: this.deps.missingCrdHint(ref.name) } : {}),
+    });
   }
 
   private startWorkers(): void {

@@ -30,8 +30,8 @@ export const HEALTH_SCRIPTS: Readonly<Record<ArgocdKind, string>> = {
   EcsExtension: 'health-ecsops.io.lua',
   AppRelease: 'health-apprelease.lua',
   PatchPolicy: 'health-patchpolicy.lua',
-  MaintenanceWindow: 'health-maintenancewindow.lua',
-  InstanceDisruptionBudget: 'health-instancedisruptionbudget.lua',
+  MaintenanceWindow: 'health-status-only.lua',
+  InstanceDisruptionBudget: 'health-status-only.lua',
 };
 
 /**

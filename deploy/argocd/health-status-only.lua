@@ -1,15 +1,17 @@
--- Argo CD health check for ecsops.io MaintenanceWindow (argocd-cm key
--- resource.customizations.health.ecsops.io_MaintenanceWindow). Argo CD runs it with the live
--- object in the global `obj` and expects { status = Healthy | Progressing | Degraded, message }.
--- A MaintenanceWindow has no spec.suspend (it starts nothing itself), so never Suspended.
+-- Argo CD health check for the ecsops.io kinds that start nothing themselves: MaintenanceWindow
+-- and InstanceDisruptionBudget (argocd-cm keys resource.customizations.health.ecsops.io_<Kind>).
+-- Argo CD runs it with the live object in the global `obj` and expects
+-- { status = Healthy | Progressing | Degraded, message }. These kinds have no spec.suspend, so
+-- never Suspended.
 --
 -- Rules, in order:
 --   1. status.observedGeneration missing or behind metadata.generation -> Progressing.
---   2. Stalled=True (a schedule, time zone or blackout date the controller cannot use) -> Degraded.
---   3. Ready=True (open or closed: the message says which and until when) -> Healthy.
+--   2. Stalled=True (a spec the controller cannot use: a schedule, time zone or blackout date of a
+--      window; a budget's maxUnavailable) -> Degraded.
+--   3. Ready=True (a window: open or closed and until when; a budget: its usage) -> Healthy.
 --   4. Anything else (first visit, a retried error) -> Progressing.
 -- Lua 5.1 in Argo CD's sandbox (base, table and package libraries only: no string.*);
--- health-maintenancewindow_test.yaml holds its cases.
+-- health-maintenancewindow_test.yaml and health-instancedisruptionbudget_test.yaml hold its cases.
 
 local hs = { status = "Progressing", message = "Waiting for the ecsops controller to reconcile" }
 
