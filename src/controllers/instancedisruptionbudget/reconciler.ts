@@ -30,6 +30,7 @@ import {
 } from '../shared/budget.js';
 import type { Outcome } from '../shared/conditions.js';
 import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
+import { SpecAnnouncer } from '../shared/announce.js';
 import { ReconcileDriver, type BaseScope, type DerivedStatus, type KindHooks } from '../shared/driver.js';
 import { describeHolder, instanceLockKey, type InstanceLock } from '../shared/lock.js';
 import { resolveTargets, targetMaxAgeMs } from '../shared/targets.js';
@@ -180,10 +181,11 @@ export function budgetRequeueMs(scope: BudgetScope): number {
 /** The InstanceDisruptionBudget reconciler: the shared driver with this kind's hooks. */
 export class InstanceDisruptionBudgetReconciler implements Reconciler {
   private readonly driver: ReconcileDriver<InstanceDisruptionBudget, BudgetScope>;
-  /** Generation last announced per UID. */
-  private readonly announced = new Map<string, number>();
+  /** Tells the budgets' listeners about a new or changed spec, or a removed budget. */
+  private readonly announcer: SpecAnnouncer;
 
   constructor(private readonly deps: InstanceDisruptionBudgetDeps) {
+    this.announcer = new SpecAnnouncer(() => this.deps.budgets.changed());
     const hooks: KindHooks<InstanceDisruptionBudget, BudgetScope> = {
       kind: INSTANCE_DISRUPTION_BUDGET_KIND,
       finalizer: false,
@@ -192,7 +194,7 @@ export class InstanceDisruptionBudgetReconciler implements Reconciler {
       phases: [
         async (s) => reconcileSelection(this.deps, s),
         async (s) => reconcileUsage(this.deps.lock, s),
-        async (s) => this.announce(s),
+        async (s) => this.announcer.announce(s.obj),
       ],
       reconcileDelete: async () => ({ done: true }),
       deriveStatus: deriveBudgetStatus,
@@ -200,7 +202,7 @@ export class InstanceDisruptionBudgetReconciler implements Reconciler {
       forget: (uid, gone) => {
         if (!gone) return;
         this.deps.budgets.forget(uid);
-        if (this.announced.delete(uid)) this.deps.budgets.changed();
+        this.announcer.forget(uid);
       },
     };
     this.driver = new ReconcileDriver(hooks, {
@@ -215,14 +217,5 @@ export class InstanceDisruptionBudgetReconciler implements Reconciler {
   /** Reconciles one budget by key (`''` namespace: cluster-scoped; see the driver). */
   reconcile(req: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileResult> {
     return this.driver.reconcile(req, ctx);
-  }
-
-  /** Tells the budgets' listeners about a new or changed spec (once per generation per process). */
-  private announce(scope: BudgetScope): void {
-    const uid = scope.obj.metadata.uid ?? '';
-    const generation = scope.obj.metadata.generation ?? 0;
-    if (this.announced.get(uid) === generation) return;
-    this.announced.set(uid, generation);
-    this.deps.budgets.changed();
   }
 }

@@ -22,6 +22,7 @@ import type {
 } from '../../runtime/controller.js';
 import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
+import { SpecAnnouncer } from '../shared/announce.js';
 import { ReconcileDriver, type BaseScope, type DerivedStatus, type KindHooks } from '../shared/driver.js';
 import type { Outcome } from '../shared/conditions.js';
 import {
@@ -130,24 +131,21 @@ export function windowRequeueMs(scope: WindowScope): number {
 /** The MaintenanceWindow reconciler: the shared driver with this kind's hooks. */
 export class MaintenanceWindowReconciler implements Reconciler {
   private readonly driver: ReconcileDriver<MaintenanceWindow, WindowScope>;
-  /** Generation last announced per UID, and the key of each UID (to announce deletion). */
-  private readonly announced = new Map<string, { generation: number; ns: string; name: string }>();
+  /** Tells referencing kinds about a new or changed spec, or a removed window. */
+  private readonly announcer: SpecAnnouncer;
 
   constructor(private readonly deps: MaintenanceWindowDeps) {
+    this.announcer = new SpecAnnouncer((ns, name) => this.deps.onChange?.(ns, name));
     const hooks: KindHooks<MaintenanceWindow, WindowScope> = {
       kind: MAINTENANCE_WINDOW_KIND,
       finalizer: false,
       writesAllowed: () => false,
       newScope: (base) => ({ ...base }),
-      phases: [async (s) => this.announce(s), async (s) => reconcileWindow(s)],
+      phases: [async (s) => this.announcer.announce(s.obj), async (s) => reconcileWindow(s)],
       reconcileDelete: async () => ({ done: true }),
       deriveStatus: deriveWindowStatus,
       requeueAfterMs: windowRequeueMs,
-      forget: (uid) => {
-        const a = this.announced.get(uid);
-        this.announced.delete(uid);
-        if (a) this.deps.onChange?.(a.ns, a.name);
-      },
+      forget: (uid) => this.announcer.forget(uid),
     };
     this.driver = new ReconcileDriver(hooks, {
       objects: deps.objects,
@@ -161,17 +159,5 @@ export class MaintenanceWindowReconciler implements Reconciler {
   /** Reconciles one MaintenanceWindow by key (see the driver). */
   reconcile(req: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileResult> {
     return this.driver.reconcile(req, ctx);
-  }
-
-  /** Tells referencing kinds about a new or changed spec (once per generation per process). */
-  private announce(scope: WindowScope): void {
-    const { metadata } = scope.obj;
-    const uid = metadata.uid ?? '';
-    const generation = metadata.generation ?? 0;
-    if (this.announced.get(uid)?.generation === generation) return;
-    const ns = metadata.namespace ?? '';
-    const name = metadata.name ?? '';
-    this.announced.set(uid, { generation, ns, name });
-    this.deps.onChange?.(ns, name);
   }
 }
