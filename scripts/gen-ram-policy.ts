@@ -9,7 +9,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  INSTANCE_ROLE_ACTIONS,
+  instanceRolePolicyFor,
   RAM_KINDS,
+  ramActionName,
   ramActionRows,
   ramPolicyFor,
   TEMPLATE_ACTIONS,
@@ -52,6 +55,19 @@ export function renderRamPolicyBlock(): string {
     '| action | kinds | called by |',
     '| ------ | ----- | --------- |',
     ...ramActionRows().map((r) => `| \`${r.action}\` | ${r.kinds} | ${r.why.replace(/\|/g, '\\|')} |`),
+    '',
+    'Instance RAM role (attach to the ECS instances an AppRelease with `install.envVars[].valueFrom`',
+    'targets, not to the controller: the Cloud Assistant agent on each host resolves the',
+    '`{{oos-secret:…}}` parameter of the deploy command with the instance’s own role):',
+    '',
+    json(instanceRolePolicyFor()),
+    '',
+    '| action | kinds | why |',
+    '| ------ | ----- | --- |',
+    ...INSTANCE_ROLE_ACTIONS.map(
+      (a) =>
+        `| \`${ramActionName(a)}\` | ${Object.keys(a.kinds).join(', ')} | ${a.why} (${a.source.replace(/\|/g, '\\|')}) |`,
+    ),
     '',
     'Where the template lists come from:',
     '',

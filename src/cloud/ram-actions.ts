@@ -45,9 +45,11 @@ export interface ControllerAction {
  * `targets` (tag / ID resolution and Cloud Assistant state), `install` / `update` / `uninstall`,
  * `scan`, `tracking` (polling started executions), `adoption` (finding executions a previous
  * controller started, by tag), `drift` (re-reading live state), `deletion` (finalizer work),
- * `window` (a PatchPolicy install cancelled when its window closes), `snapshot` (checking the
- * pre-install snapshots), `deploy` / `rollback` (AppRelease Cloud Assistant commands), `revision`
- * (the AppRelease revision tag on each instance), `secretEnv` (AppRelease env from Secrets).
+ * `window` (a PatchPolicy install cancelled when its window closes, `install.cancelAtWindowEnd`),
+ * `snapshot` (checking the pre-install snapshots), `deploy` / `rollback` (AppRelease Cloud
+ * Assistant commands), `deadline` (AppRelease in-flight deploys stopped when
+ * `progressDeadlineSeconds` passes), `revision` (the AppRelease revision tag on each instance;
+ * removed by `deletionPolicy: Uninstall`), `secretEnv` (AppRelease env from Secrets).
  */
 export const CONTROLLER_ACTIONS: readonly ControllerAction[] = [
   // OOS
@@ -61,7 +63,7 @@ export const CONTROLLER_ACTIONS: readonly ControllerAction[] = [
     action: 'ListExecutions',
     kinds: { EcsExtension: ['tracking', 'adoption'], PatchPolicy: ['tracking', 'adoption'] },
   },
-  { product: 'oos', action: 'CancelExecution', kinds: { PatchPolicy: ['window', 'deletion'] } },
+  { product: 'oos', action: 'CancelExecution', kinds: { PatchPolicy: ['window'] } },
   { product: 'oos', action: 'ListResourceExecutionStatus', kinds: {} },
   {
     product: 'oos',
@@ -81,15 +83,14 @@ export const CONTROLLER_ACTIONS: readonly ControllerAction[] = [
   { product: 'oos', action: 'ListInstancePatchStates', kinds: { PatchPolicy: ['drift'] }, tools: ['plan'] },
   { product: 'oos', action: 'ListInstancePatches', kinds: { PatchPolicy: ['drift'] } },
   { product: 'oos', action: 'ListPatchBaselines', kinds: {} },
-  // OOS Parameter Store (AppRelease env from Secrets; issue 21 item 1).
-  ...(
-    ['CreateSecretParameter', 'UpdateSecretParameter', 'GetSecretParameter', 'DeleteSecretParameter'] as const
-  ).map((action): ControllerAction => ({
-    product: 'oos',
-    action,
-    kinds: { AppRelease: ['secretEnv'] },
-    pending: 'AppRelease secretEnv (issue 21 item 1)',
-  })),
+  // OOS Parameter Store (AppRelease env from Secrets, src/controllers/apprelease/secrets.ts): one
+  // encrypted parameter per AppRelease, written when a Secret is first read or rotated, deleted in
+  // the deletion path. GetSecretParameter is the instances' call (INSTANCE_ROLE_ACTIONS); the
+  // cloud layer's metadata read is used by tests only.
+  { product: 'oos', action: 'CreateSecretParameter', kinds: { AppRelease: ['secretEnv'] } },
+  { product: 'oos', action: 'UpdateSecretParameter', kinds: { AppRelease: ['secretEnv'] } },
+  { product: 'oos', action: 'GetSecretParameter', kinds: {} },
+  { product: 'oos', action: 'DeleteSecretParameter', kinds: { AppRelease: ['secretEnv', 'deletion'] } },
   // ECS
   {
     product: 'ecs',
@@ -110,16 +111,17 @@ export const CONTROLLER_ACTIONS: readonly ControllerAction[] = [
     kinds: { AppRelease: ['tracking', 'adoption'] },
   },
   { product: 'ecs', action: 'DescribeInvocationResults', kinds: {} },
-  { product: 'ecs', action: 'StopInvocation', kinds: { AppRelease: ['rollback', 'deletion'] } },
+  { product: 'ecs', action: 'StopInvocation', kinds: { AppRelease: ['deadline'] } },
   { product: 'ecs', action: 'DescribeSnapshots', kinds: { PatchPolicy: ['snapshot'] } },
   { product: 'ecs', action: 'TagResources', kinds: { AppRelease: ['revision'] } },
-  { product: 'ecs', action: 'UntagResources', kinds: { AppRelease: ['revision', 'deletion'] } },
+  { product: 'ecs', action: 'UntagResources', kinds: { AppRelease: ['deletion'] } },
 ];
 
 /**
- * Actions RAM checks on the caller as a consequence of another call ("associated operations" in
- * the API reference's RAM authorization table), or that a service makes with the caller's identity
- * outside a template.
+ * Actions the caller must also be allowed for another call to succeed: the OOS API reference's
+ * "Associated operation" (dependent action) of the call, stated on its page as "make sure that you
+ * have the permissions to call the … operation of KMS". The emulator enforces them
+ * ({@link dependentActionsOf}): the call answers `Forbidden.RAM` naming the dependent action.
  */
 export interface AssociatedAction {
   product: RamProduct;
@@ -132,37 +134,105 @@ export interface AssociatedAction {
 
 const OOS_API_DOCS = 'https://alibabacloud.com/help/en/oos/developer-reference';
 
-/** Associated actions (AppRelease secretEnv: Parameter Store encrypted parameters live in KMS). */
+/**
+ * Dependent actions of the controller's calls (AppRelease secretEnv: Parameter Store encrypted
+ * parameters are KMS secrets). Read 2026-12 from the API reference pages (English and Chinese).
+ */
 export const ASSOCIATED_ACTIONS: readonly AssociatedAction[] = [
   {
     product: 'kms',
     action: 'CreateSecret',
     of: 'oos:CreateSecretParameter',
     kinds: { AppRelease: ['secretEnv'] },
-    source: `${OOS_API_DOCS}/api-oos-2019-06-01-createsecretparameter ("you have the permissions to call the CreateSecret operation of KMS")`,
+    source: `${OOS_API_DOCS}/api-oos-2019-06-01-createsecretparameter ("Make sure that you have the permissions to call the CreateSecret operation of Key Management Service (KMS)")`,
   },
   {
     product: 'kms',
     action: 'PutSecretValue',
     of: 'oos:UpdateSecretParameter',
     kinds: { AppRelease: ['secretEnv'] },
-    source: `${OOS_API_DOCS}/api-oos-2019-06-01-updatesecretparameter (the KMS secret's value is replaced; to verify against the page)`,
+    source: `${OOS_API_DOCS}/api-oos-2019-06-01-updatesecretparameter (the page says "the UpdateSecretValue operation of KMS", a name KMS's API does not have; KMS stores a new secret value with PutSecretValue, https://www.alibabacloud.com/help/en/kms/key-management-service/developer-reference/api-kms-2016-01-20-putsecretvalue — to confirm on a real account)`,
   },
   {
     product: 'kms',
     action: 'DeleteSecret',
     of: 'oos:DeleteSecretParameter',
+    kinds: { AppRelease: ['secretEnv', 'deletion'] },
+    source: `${OOS_API_DOCS}/api-oos-2019-06-01-deletesecretparameter ("This operation requires permission to call the Key Management Service (KMS) DeleteSecret API")`,
+  },
+];
+
+/**
+ * The dependent actions RAM also checks for `action` (`product:Action`), from
+ * {@link ASSOCIATED_ACTIONS} and {@link INSTANCE_ROLE_DEPENDENT}; empty for most actions.
+ */
+export function dependentActionsOf(action: string): string[] {
+  const a = action.toLowerCase();
+  return [...ASSOCIATED_ACTIONS, ...INSTANCE_ROLE_DEPENDENT]
+    .filter((d) => d.of.toLowerCase() === a)
+    .map(ramActionName);
+}
+
+/** One action the instances' RAM role needs (not the controller's identity). */
+export interface InstanceRoleAction {
+  product: RamProduct;
+  action: string;
+  kinds: Partial<Record<RamKind, readonly string[]>>;
+  why: string;
+  source: string;
+}
+
+/**
+ * What the ECS instances' own RAM role (the instance RAM role the Cloud Assistant agent signs
+ * with) needs: for AppRelease secretEnv, the agent resolves `{{oos-secret:NAME}}` on the host
+ * right before the command runs, reading the encrypted parameter with decryption
+ * (https://www.alibabacloud.com/help/en/ecs/user-guide/use-encryption-parameters and the
+ * GetSecretParameter page). Not part of the controller's policy: `ramPolicyFor` leaves them out,
+ * {@link instanceRolePolicyFor} renders them.
+ */
+export const INSTANCE_ROLE_ACTIONS: readonly InstanceRoleAction[] = [
+  {
+    product: 'oos',
+    action: 'GetSecretParameter',
     kinds: { AppRelease: ['secretEnv'] },
-    source: `${OOS_API_DOCS}/api-oos-2019-06-01-deletesecretparameter (the KMS secret is deleted; to verify against the page)`,
+    why: 'Cloud Assistant resolves `{{oos-secret:…}}` in the deploy / rollback command on the host',
+    source: `${OOS_API_DOCS}/api-oos-2019-06-01-getsecretparameter`,
   },
   {
     product: 'kms',
     action: 'GetSecretValue',
-    of: 'oos:GetSecretParameter',
     kinds: { AppRelease: ['secretEnv'] },
-    source: `${OOS_API_DOCS}/api-oos-2019-06-01-getsecretparameter ("ensure that you have the permissions to call the GetSecretValue API operation of KMS")`,
+    why: 'dependent action of `oos:GetSecretParameter` with decryption',
+    source: `${OOS_API_DOCS}/api-oos-2019-06-01-getsecretparameter ("ensure that you have the permissions to call the GetSecretValue API operation of Key Management Service (KMS)")`,
   },
 ];
+
+/** `kms:GetSecretValue` as the dependent action of `oos:GetSecretParameter` (instance role). */
+const INSTANCE_ROLE_DEPENDENT: readonly AssociatedAction[] = [
+  {
+    product: 'kms',
+    action: 'GetSecretValue',
+    of: 'oos:GetSecretParameter',
+    kinds: {},
+    source: INSTANCE_ROLE_ACTIONS[1]!.source,
+  },
+];
+
+/**
+ * The instance RAM role policy `kinds` need ({@link INSTANCE_ROLE_ACTIONS}); an empty Statement
+ * list when none (every kind but AppRelease).
+ */
+export function instanceRolePolicyFor(kinds: readonly RamKind[] = RAM_KINDS): RamPolicyDocument {
+  const actions = [
+    ...new Set(
+      INSTANCE_ROLE_ACTIONS.filter((a) => kinds.some((k) => a.kinds[k] !== undefined)).map(ramActionName),
+    ),
+  ].sort(byName);
+  return {
+    Version: '1',
+    Statement: actions.length > 0 ? [{ Effect: 'Allow', Action: actions, Resource: '*' }] : [],
+  };
+}
 
 /** When a template step runs (the template's own `When` / `Choice`). */
 export type TemplateStepWhen =
@@ -311,9 +381,10 @@ function byName(a: string, b: string): number {
 }
 
 /**
- * The RAM actions `kinds` need (controller calls plus the template steps of the templates they
- * start), deduplicated and sorted. Pending actions are included (the policy is right the day they
- * land); actions no controller path calls are not.
+ * The RAM actions the controller's identity needs for `kinds` (controller calls, their dependent
+ * actions, and the template steps of the templates they start), deduplicated and sorted. Pending
+ * actions are included (the policy is right the day they land); actions no controller path calls
+ * are not, nor the instance role's ({@link instanceRolePolicyFor}).
  */
 export function ramActionsFor(kinds: readonly RamKind[] = RAM_KINDS): string[] {
   const out = new Set<string>();

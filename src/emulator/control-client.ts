@@ -82,6 +82,14 @@ export class EmulatorControl {
       : this.call('PUT', '/ram-policy', policy);
   }
 
+  /**
+   * Sets the modelled-time scale (1 = real time) for timers scheduled from now on, e.g. to keep an
+   * execution Running across a maintenance-window edge. @throws on a value outside (0, 10].
+   */
+  async setTimeScale(timeScale: number): Promise<void> {
+    await this.call('PUT', '/time-scale', { timeScale });
+  }
+
   /** Replaces the fault configuration (re-seeds the fault PRNG). */
   setFaults(f: FaultConfig): Promise<void> {
     return this.call('PUT', '/faults', f);

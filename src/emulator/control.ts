@@ -70,6 +70,18 @@ const routes: Array<[string, RegExp, Route]> = [
   ['GET', /^\/ram-policy$/, (c) => c.ram.get() ?? null],
   ['PUT', /^\/ram-policy$/, async (c, _m, _q, b) => void c.ram.set(await b())],
   ['DELETE', /^\/ram-policy$/, (c) => void c.ram.set(undefined)],
+  // Modelled-time scale (scheduler.ts) for timers scheduled from now on: `{ "timeScale": 0.5 }`.
+  ['GET', /^\/time-scale$/, (c) => ({ timeScale: c.scheduler.timeScale })],
+  [
+    'PUT',
+    /^\/time-scale$/,
+    async (c, _m, _q, b) => {
+      const v = ((await b()) as { timeScale?: unknown } | undefined)?.timeScale;
+      if (typeof v !== 'number' || !(v > 0) || v > 10)
+        throw new HttpError(400, 'timeScale must be a number in (0, 10]');
+      c.scheduler.timeScale = v;
+    },
+  ],
   ['GET', /^\/faults$/, (c) => c.faults.get()],
   ['PUT', /^\/faults$/, async (c, _m, _q, b) => void c.setFaults(((await b()) ?? {}) as FaultConfig)],
   ['PATCH', /^\/faults$/, async (c, _m, _q, b) => c.patchFaults(((await b()) ?? {}) as FaultPatch)],

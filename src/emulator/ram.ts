@@ -18,7 +18,16 @@
  * ECS; the reference's ERRSHAPE body), plus `AccessDeniedDetail` with `AuthAction`, `NoPermissionType`
  * (`ImplicitDeny` / `ExplicitDeny`) and `PolicyType` as RAM's access-denied diagnostics carry them.
  * A denied template step fails its loop item with the same code and message.
+ *
+ * Dependent actions ("associated operations" of the API reference; `dependentActionsOf` in
+ * src/cloud/ram-actions.ts): a call is allowed only when its dependent actions are allowed too —
+ * `oos:CreateSecretParameter` needs `kms:CreateSecret`, `oos:UpdateSecretParameter`
+ * `kms:PutSecretValue`, `oos:DeleteSecretParameter` `kms:DeleteSecret`, `oos:GetSecretParameter`
+ * `kms:GetSecretValue`. A denied dependent action answers the same 403 `Forbidden.RAM` with
+ * `AccessDeniedDetail.AuthAction` naming the KMS action (the message names it too, in brackets, so
+ * a caller that keeps only the message still sees which permission is missing).
  */
+import { dependentActionsOf } from '../cloud/ram-actions.js';
 import { ApiError } from './errors.js';
 
 /** One statement of a RAM policy document. */
@@ -140,16 +149,26 @@ export class RamGate {
     return undefined;
   }
 
-  /** @throws ApiError 403 `Forbidden.RAM` (see {@link ramDenied}) when `action` is denied. */
+  /**
+   * @throws ApiError 403 `Forbidden.RAM` (see {@link ramDenied}) when `action` or one of its
+   *   dependent actions (`dependentActionsOf`) is denied; the error names the denied one.
+   */
   check(action: string): void {
     const decision = this.decide(action);
     if (decision !== 'Allow') throw ramDenied(action, decision);
+    if (!this.compiled) return;
+    const dep = this.firstDenied(dependentActionsOf(action));
+    if (dep) throw ramDenied(dep.action, dep.decision, action);
   }
 }
 
-/** The 403 `Forbidden.RAM` error Alibaba Cloud answers a denied `action`, with `AccessDeniedDetail`. */
-export function ramDenied(action: string, decision: RamDecision): ApiError {
-  return new ApiError(403, 'Forbidden.RAM', FORBIDDEN_RAM_MESSAGE, {
+/**
+ * The 403 `Forbidden.RAM` error Alibaba Cloud answers a denied `action`, with `AccessDeniedDetail`.
+ * @param of the call `action` is a dependent action of (the message then names `action`).
+ */
+export function ramDenied(action: string, decision: RamDecision, of?: string): ApiError {
+  const message = of ? `${FORBIDDEN_RAM_MESSAGE} (${action}, needed by ${of})` : FORBIDDEN_RAM_MESSAGE;
+  return new ApiError(403, 'Forbidden.RAM', message, {
     AccessDeniedDetail: {
       AuthAction: action,
       NoPermissionType: decision === 'ExplicitDeny' ? 'ExplicitDeny' : 'ImplicitDeny',

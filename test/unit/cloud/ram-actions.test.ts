@@ -17,7 +17,10 @@ import { APPLY_PATCH_BASELINE_TEMPLATE } from '../../../src/api/patchpolicy.js';
 import { ECS_ACTIONS } from '../../../src/cloud/ecs.js';
 import { OOS_ACTIONS } from '../../../src/cloud/oos.js';
 import {
+  ASSOCIATED_ACTIONS,
   CONTROLLER_ACTIONS,
+  dependentActionsOf,
+  instanceRolePolicyFor,
   RAM_KINDS,
   ramActionName,
   ramActionsFor,
@@ -72,6 +75,31 @@ describe('RAM action table', () => {
         'oos:DeleteSecretParameter',
       ]),
     );
+  });
+
+  it('secretEnv: controller rows are live (not pending), KMS dependents in the controller policy, instance-side reads in the instance role only', () => {
+    const secret = CONTROLLER_ACTIONS.filter((a) => a.kinds.AppRelease?.includes('secretEnv'));
+    expect(secret.map(ramActionName).sort()).toEqual([
+      'oos:CreateSecretParameter',
+      'oos:DeleteSecretParameter',
+      'oos:UpdateSecretParameter',
+    ]);
+    expect(CONTROLLER_ACTIONS.filter((a) => a.pending).map(ramActionName)).toEqual([]);
+    expect(dependentActionsOf('oos:CreateSecretParameter')).toEqual(['kms:CreateSecret']);
+    expect(dependentActionsOf('OOS:updateSecretParameter')).toEqual(['kms:PutSecretValue']);
+    expect(dependentActionsOf('oos:DeleteSecretParameter')).toEqual(['kms:DeleteSecret']);
+    expect(dependentActionsOf('oos:GetSecretParameter')).toEqual(['kms:GetSecretValue']);
+    expect(dependentActionsOf('ecs:RunCommand')).toEqual([]);
+    const controller = ramActionsFor(['AppRelease']);
+    for (const d of ASSOCIATED_ACTIONS) {
+      expect(controller).toContain(ramActionName(d));
+      expect(controller).toContain(d.of);
+      expect(d.source).toMatch(/^https:\/\//);
+    }
+    const instance = instanceRolePolicyFor().Statement.flatMap((st) => st.Action);
+    expect(instance).toEqual(['kms:GetSecretValue', 'oos:GetSecretParameter']);
+    for (const a of instance) expect(ramActionsFor()).not.toContain(a);
+    expect(instanceRolePolicyFor(['PatchPolicy', 'EcsExtension']).Statement).toEqual([]);
   });
 
   it('lists, with sources, the actions of every template the controller starts', () => {

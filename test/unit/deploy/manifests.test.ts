@@ -15,6 +15,12 @@ import { parseAllDocuments } from 'yaml';
 import { ECS_ACTIONS } from '../../../src/cloud/ecs.js';
 import { cloudMetrics } from '../../../src/cloud/metrics.js';
 import { OOS_ACTIONS } from '../../../src/cloud/oos.js';
+import {
+  ASSOCIATED_ACTIONS,
+  ramActionName,
+  ramPolicyFor,
+  TEMPLATE_ACTIONS,
+} from '../../../src/cloud/ram-actions.js';
 import { addControllerOptions, parseConfig } from '../../../src/config.js';
 import { DomainMetrics, INSTANCE_STATES } from '../../../src/controllers/shared/metrics.js';
 import { controllerRuntimeMetrics } from '../../../src/runtime/metrics.js';
@@ -422,14 +428,22 @@ describe('monitoring', () => {
 
 describe('docs/deploy.md RAM policy', () => {
   const doc = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
-  const json = /```json\n([\s\S]*?)```/.exec(doc)?.[1];
-  const policy = JSON.parse(json ?? 'null') as { Version: string; Statement: Obj[] };
-  const actions = policy.Statement.flatMap((st) => st.Action as string[]);
+  const section = doc.slice(doc.indexOf('## 4. RAM policy'), doc.indexOf('## 5. '));
+  const blocks = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map(
+    (m) => JSON.parse(m[1]!) as { Version: string; Statement: Obj[] },
+  );
+  const actionsOf = (p: { Statement: Obj[] }) => p.Statement.flatMap((st) => st.Action as string[]);
+  /** The first block of §4: the controller's all-kinds policy. */
+  const policy = blocks[0]!;
+  const actions = actionsOf(policy);
+  const instanceBlock = /Instance RAM role[\s\S]*?```json\n([\s\S]*?)```/.exec(section)?.[1];
+  const instanceActions = actionsOf(JSON.parse(instanceBlock ?? '{"Statement":[]}') as { Statement: Obj[] });
 
-  it('is a RAM policy document granting only named OOS / ECS actions', () => {
+  it('is a RAM policy document granting only named OOS / ECS / KMS / OSS actions', () => {
     expect(policy.Version).toBe('1');
-    for (const st of policy.Statement) expect(st.Effect).toBe('Allow');
-    for (const a of actions) expect(a).toMatch(/^(oos|ecs):[A-Z][A-Za-z]+$/);
+    for (const p of blocks) for (const st of p.Statement) expect(st.Effect).toBe('Allow');
+    for (const a of actions) expect(a).toMatch(/^(oos|ecs|kms|oss):[A-Z][A-Za-z]+$/);
+    expect(actions).toEqual(ramPolicyFor().Statement.flatMap((s) => s.Action));
   });
 
   it('grants what the controller calls and what the OOS package template calls as the caller', () => {
@@ -443,21 +457,30 @@ describe('docs/deploy.md RAM policy', () => {
         'oos:ListInstancePackageStates',
         'ecs:DescribeInstances',
         'ecs:DescribeCloudAssistantStatus',
+        'oos:CreateSecretParameter',
         // ACS-ECS-BulkyConfigureOOSPackageWithTemporaryURL without OOSAssumeRole
         'ecs:RunCommand',
         'oos:UpdateInstancePackageState',
+        // dependent action of CreateSecretParameter
+        'kms:CreateSecret',
       ]),
     );
     expect(new Set(actions).size).toBe(actions.length);
   });
 
-  it('names only actions the cloud layer knows, plus the template-only UpdateInstancePackageState', () => {
+  it('names only actions the cloud layer knows, template steps call, or RAM checks as dependent actions', () => {
     const known = new Set([
       ...Object.keys(OOS_ACTIONS).map((a) => `oos:${a}`),
       ...Object.keys(ECS_ACTIONS).map((a) => `ecs:${a}`),
-      'oos:UpdateInstancePackageState',
+      ...Object.values(TEMPLATE_ACTIONS).flatMap((t) => t.actions.map(ramActionName)),
+      ...ASSOCIATED_ACTIONS.map(ramActionName),
     ]);
     expect(actions.filter((a) => !known.has(a))).toEqual([]);
+  });
+
+  it('renders the instance RAM role policy separately; the controller policy leaves its actions out', () => {
+    expect(instanceActions).toEqual(['kms:GetSecretValue', 'oos:GetSecretParameter']);
+    for (const a of instanceActions) expect(actions).not.toContain(a);
   });
 });
 

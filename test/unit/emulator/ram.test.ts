@@ -122,6 +122,53 @@ describe('emulator under a RAM policy', () => {
     await call(client, 'oos', 'ListExecutions', { RegionId: REGION });
   });
 
+  it('a secret parameter call whose dependent KMS action is denied answers Forbidden.RAM naming the KMS action', async () => {
+    emu = await startEmulator({ seed, timeScale: 0.002, ramPolicy: without('kms:CreateSecret') });
+    const client = sdkClient(emu.endpoint, DEMO_ACCESS_KEY);
+    const create = (Name: string) =>
+      call(client, 'oos', 'CreateSecretParameter', {
+        RegionId: REGION,
+        Name,
+        Type: 'Secret',
+        Value: 'v-0123456789',
+      });
+    const err = await callError(create('p1'));
+    expect(err.statusCode).toBe(403);
+    expect(err.data).toMatchObject({
+      Code: 'Forbidden.RAM',
+      AccessDeniedDetail: { AuthAction: 'kms:CreateSecret', NoPermissionType: 'ImplicitDeny' },
+    });
+    expect(String(err.data?.['Message'])).toContain('kms:CreateSecret, needed by oos:CreateSecretParameter');
+    // Nothing was created: the parameter does not exist once the dependent action is allowed.
+    await emu.control.setRamPolicy(without('kms:PutSecretValue', 'kms:DeleteSecret'));
+    await create('p1');
+    const upd = await callError(
+      call(client, 'oos', 'UpdateSecretParameter', { RegionId: REGION, Name: 'p1', Value: 'v-9876543210' }),
+    );
+    expect(upd.data).toMatchObject({ AccessDeniedDetail: { AuthAction: 'kms:PutSecretValue' } });
+    const del = await callError(
+      call(client, 'oos', 'DeleteSecretParameter', { RegionId: REGION, Name: 'p1' }),
+    );
+    expect(del.data).toMatchObject({ AccessDeniedDetail: { AuthAction: 'kms:DeleteSecret' } });
+    // The controller policy does not grant the instance role's read.
+    const get = await callError(
+      call(client, 'oos', 'GetSecretParameter', { RegionId: REGION, Name: 'p1', WithDecryption: true }),
+    );
+    expect(get.data).toMatchObject({ AccessDeniedDetail: { AuthAction: 'oos:GetSecretParameter' } });
+    await emu.control.setRamPolicy(allow('oos:GetSecretParameter'));
+    const getKms = await callError(
+      call(client, 'oos', 'GetSecretParameter', { RegionId: REGION, Name: 'p1', WithDecryption: true }),
+    );
+    expect(getKms.data).toMatchObject({ AccessDeniedDetail: { AuthAction: 'kms:GetSecretValue' } });
+    await emu.control.setRamPolicy(ramPolicyFor());
+    await call(client, 'oos', 'UpdateSecretParameter', {
+      RegionId: REGION,
+      Name: 'p1',
+      Value: 'v-9876543210',
+    });
+    await call(client, 'oos', 'DeleteSecretParameter', { RegionId: REGION, Name: 'p1' });
+  });
+
   const start = (client: ReturnType<typeof sdkClient>, template: string, parameters: object) =>
     call(client, 'oos', 'StartExecution', {
       RegionId: REGION,
