@@ -12,6 +12,12 @@ function intArg(v: string): number {
   return n;
 }
 
+function msArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected milliseconds >= 0');
+  return n;
+}
+
 function scaleArg(v: string): number {
   const n = Number(v);
   if (!(n > 0)) throw new InvalidArgumentError('expected a positive number');
@@ -42,7 +48,7 @@ async function loadRamPolicy(arg: string): Promise<unknown> {
 
 /**
  * `ecsops emulator --port N --control-port N --seed fleet.yaml --time-scale X [--host H]
- * [--request-log FILE] [--log-bodies FILE] [--ram-policy FILE|generated]`: starts the emulator, prints the endpoint, the control URL and the demo
+ * [--request-log FILE] [--log-bodies FILE] [--ram-policy FILE|generated] [--actiontrail-delay-ms MS]`: starts the emulator, prints the endpoint, the control URL and the demo
  * AccessKey pair, and runs until SIGINT/SIGTERM. With `--request-log`, every API request appends
  * one JSON line to FILE when it is answered (the `EmulatorOptions.logger` fields, incl.
  * `receivedAtMs`, its arrival time in this process); it is flushed and closed on stop. With
@@ -75,6 +81,12 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
       '--ram-policy <file>',
       'enforce a RAM policy document (JSON) on API calls and template steps; "generated" = ecsops\'s generated policy for all kinds',
     )
+    .option(
+      '--actiontrail-delay-ms <ms>',
+      'ActionTrail LookupEvents returns an event only this many emulator-clock ms after it (default 0)',
+      msArg,
+      0,
+    )
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -93,6 +105,7 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
     requestLog?: string;
     logBodies?: string;
     ramPolicy?: string;
+    actiontrailDelayMs: number;
   }>();
   const ramPolicy = o.ramPolicy ? await loadRamPolicy(o.ramPolicy) : undefined;
   const seed: Seed | undefined = o.seed ? await loadSeedFile(o.seed) : undefined;
@@ -107,6 +120,7 @@ export async function runEmulatorCli(argv: string[]): Promise<void> {
       seed,
       timeScale: o.timeScale,
       sandbox: o.sandbox,
+      actionTrailDelayMs: o.actiontrailDelayMs,
       ...(ramPolicy !== undefined ? { ramPolicy } : {}),
       ...(requestLog ? { logger: (line: object) => void requestLog.write(`${JSON.stringify(line)}\n`) } : {}),
       ...(bodyLog ? { bodyLogger: (e: object) => void bodyLog.write(`${JSON.stringify(e)}\n`) } : {}),

@@ -1,3 +1,4 @@
+import type { ActionTrail } from './actiontrail.js';
 import type { ExecutionEngine } from './engine.js';
 import type { InvocationEngine } from './invocations.js';
 import type { Params } from './params.js';
@@ -11,6 +12,8 @@ export interface ActionContext {
   state: CloudState;
   executions: ExecutionEngine;
   invocations: InvocationEngine;
+  /** The emulator's ActionTrail (LookupEvents reads it); absent in handler unit tests. */
+  trail?: ActionTrail;
 }
 
 /** An action handler returns the response body without `RequestId` (added by the server). */

@@ -1,3 +1,4 @@
+import { ActionTrail } from './actiontrail.js';
 import type { ExecutionRecord } from './engine.js';
 import { ExecutionEngine } from './engine.js';
 import type { FaultConfig, FaultPatch } from './faults.js';
@@ -54,15 +55,26 @@ export class EmulatorCore {
   readonly requestCounts = new Map<string, number>();
   /** RAM policy in force for API calls and template steps (ram.ts); none = allow all. */
   readonly ram: RamGate;
+  /** ActionTrail events of the write calls answered (actiontrail.ts); emptied by `reset()`. */
+  readonly trail: ActionTrail;
   private initialSeed: Seed | undefined;
 
   /**
    * @param opts.sandbox run `RunShellScript` commands for real with bash (see sandbox.ts).
    * @param opts.ramPolicy RAM policy document enforced on API calls and template steps (ram.ts);
    *   kept across `reset()`. @throws Error when it is invalid.
+   * @param opts.actionTrailDelayMs ActionTrail delivery delay (emulator-clock ms, default 0; see
+   *   actiontrail.ts). @throws Error when negative.
    */
-  constructor(opts: { timeScale: number; seed?: Seed; sandbox?: SandboxOptions; ramPolicy?: unknown }) {
+  constructor(opts: {
+    timeScale: number;
+    seed?: Seed;
+    sandbox?: SandboxOptions;
+    ramPolicy?: unknown;
+    actionTrailDelayMs?: number;
+  }) {
     this.scheduler = new Scheduler(opts.timeScale);
+    this.trail = new ActionTrail(opts.actionTrailDelayMs ?? 0);
     this.ram = new RamGate(opts.ramPolicy);
     this.invocations = new InvocationEngine(this.state, this.scheduler, this.faults, opts.sandbox);
     this.executions = new ExecutionEngine(
@@ -92,6 +104,7 @@ export class EmulatorCore {
     this.invocations.reset();
     this.faults.clear();
     this.requestCounts.clear();
+    this.trail.clear();
     const fresh = new CloudState();
     if (this.initialSeed) fresh.applySeed(this.initialSeed);
     this.state.regions.clear();

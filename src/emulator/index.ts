@@ -34,6 +34,8 @@ export type {
 export type { InstanceRecord, PackageStateRecord, SnapshotRecord } from './state.js';
 export { APPLY_PATCH_TEMPLATE, CONFIGURE_PACKAGE_TEMPLATE, RUN_COMMAND_TEMPLATE } from './templates.js';
 export { DEFAULT_REGION_ID } from './server.js';
+export { ACTIONTRAIL_VERSION } from './actiontrail.js';
+export type { TrailEvent } from './actiontrail.js';
 
 /**
  * The public, fake demo AccessKey pair the emulator accepts by default. It is not a real Alibaba
@@ -87,6 +89,13 @@ export interface EmulatorOptions {
    * answered, including secret values sent by the client. CLI: `--log-bodies <file>` (JSON lines).
    */
   bodyLogger?: (entry: BodyLogEntry) => void;
+  /**
+   * ActionTrail delivery delay in milliseconds of the emulator clock (not scaled by timeScale):
+   * `LookupEvents` (actiontrail 2020-07-06, same endpoint) returns a recorded write call only once
+   * the clock has passed its eventTime plus this. Default 0 (the reference documents only an upper
+   * bound of 10 minutes; see docs/emulator.md "Change feed facts").
+   */
+  actionTrailDelayMs?: number;
 }
 
 /** A running emulator. */
@@ -130,6 +139,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     timeScale: opts.timeScale ?? 1,
     seed: opts.seed,
     ramPolicy: opts.ramPolicy,
+    ...(opts.actionTrailDelayMs !== undefined ? { actionTrailDelayMs: opts.actionTrailDelayMs } : {}),
     ...(sandbox ? { sandbox } : {}),
   });
   const keys = new Map((opts.accessKeys ?? [DEMO_ACCESS_KEY]).map((k) => [k.id, k.secret]));
@@ -142,6 +152,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     requestCounts: core.requestCounts,
     logger: opts.logger,
     ram: core.ram,
+    trail: core.trail,
     ...(opts.bodyLogger ? { bodyLogger: opts.bodyLogger } : {}),
   });
   const ctl = createControlServer(core);

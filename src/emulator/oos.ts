@@ -7,6 +7,7 @@ import { SECRET_PARAMETER_ACTIONS } from './secrets.js';
 import { isoNow } from './state.js';
 import type { TemplateRecord, TemplateVersionRecord } from './templates.js';
 import { templateContent } from './templates.js';
+import { childExecutionId, childExecutions, childExecutionView } from './children.js';
 
 /** OOS API version served. */
 export const OOS_VERSION = '2019-06-01';
@@ -76,7 +77,7 @@ function executionView(
     ResourceStatus: resourceStatus(e),
     Targets: JSON.stringify({ ResourceType: 'ALIYUN::ECS::Instance', Filters: [e.targets] }),
     CurrentTasks: currentTasks(ctx, e),
-    IsParent: false,
+    IsParent: e.items.some((i) => i.taskExecutionId !== ''),
     ParentExecutionId: '',
     ExecutedBy: 'emulator',
     RamRole: String(e.parameters['OOSAssumeRole'] ?? ''),
@@ -155,7 +156,7 @@ function taskView(
     LoopItem: it.instanceId,
     Loop: {},
     LoopBatchNumber: 0,
-    ChildExecutionId: '',
+    ChildExecutionId: childExecutionId(e.executionId, it.index),
     ParentTaskExecutionId: parentId,
     TemplateId: e.templateId,
     CreateDate: it.startDate,
@@ -207,6 +208,35 @@ const EXEC_STATUSES = [
   'Queued',
 ] as const;
 
+/** A row ListExecutions filters and sorts: a parent execution or a child of its loop. */
+interface ExecutionRow {
+  executionId: string;
+  templateName: string;
+  status: string;
+  startDate: string;
+  endDate: string;
+  tags: Record<string, string>;
+  resourceIds: string[];
+  parentId: string;
+  view: () => Record<string, unknown>;
+}
+
+/** ISO 8601 UTC time filter value → ms; throws `InvalidParameter` when unparsable. */
+function timeFilter(ctx: ActionContext, name: string): number | undefined {
+  const v = ctx.params.str(name);
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalidParameter(name, 'expected an ISO 8601 time like 2019-05-16T10:26:14Z');
+  return t;
+}
+
+/**
+ * ListExecutions (docs/emulator.md "Change feed facts"): `TemplateName` is a contains match on the
+ * executed template's name; `StartDateAfter`/`EndDateAfter` are `>=`, `StartDateBefore`/
+ * `EndDateBefore` `<=` (an execution without an end date never matches an end-date filter); child
+ * executions (one per started loop item, children.ts) are listed only with
+ * `IncludeChildExecution=true`, with `ParentExecutionId` (its children only) or by `ExecutionId`.
+ */
 const listExecutions: ActionHandler = (ctx) => {
   const p = ctx.params;
   const id = p.str('ExecutionId');
@@ -215,40 +245,76 @@ const listExecutions: ActionHandler = (ctx) => {
   const tags = p.jsonObject('Tags');
   const resourceId = p.str('ResourceId');
   const parent = p.str('ParentExecutionId');
+  const includeChildren = p.bool('IncludeChildExecution') ?? false;
   const sortField = p.oneOf('SortField', ['StartDate', 'EndDate', 'Status'] as const, 'StartDate') as string;
   const order = p.oneOf('SortOrder', ['Descending', 'Ascending'] as const, 'Descending');
-  const startAfter = p.str('StartDateAfter');
-  const startBefore = p.str('StartDateBefore');
-  const endAfter = p.str('EndDateAfter');
-  let list = ctx.executions.executions.filter(
-    (e) =>
-      e.regionId === ctx.regionId &&
-      (id === undefined || e.executionId === id) &&
-      (name === undefined || e.templateName.includes(name)) &&
-      (status === undefined || e.status === status) &&
-      (parent === undefined || parent === '') &&
-      (resourceId === undefined || e.items.some((i) => i.instanceId === resourceId)) &&
-      (startAfter === undefined || e.startDate >= startAfter) &&
-      (startBefore === undefined || e.startDate <= startBefore) &&
-      (endAfter === undefined || (e.endDate !== '' && e.endDate >= endAfter)) &&
-      (tags === undefined || Object.entries(tags).every(([k, v]) => e.tags[k] === String(v))),
-  );
-  const key = (e: ExecutionRecord) =>
-    sortField === 'EndDate' ? e.endDate : sortField === 'Status' ? e.status : e.startDate;
+  const startAfter = timeFilter(ctx, 'StartDateAfter');
+  const startBefore = timeFilter(ctx, 'StartDateBefore');
+  const endAfter = timeFilter(ctx, 'EndDateAfter');
+  const endBefore = timeFilter(ctx, 'EndDateBefore');
+  const rows: ExecutionRow[] = [];
+  for (const e of ctx.executions.executions) {
+    if (e.regionId !== ctx.regionId) continue;
+    rows.push({
+      executionId: e.executionId,
+      templateName: e.templateName,
+      status: e.status,
+      startDate: e.startDate,
+      endDate: e.endDate,
+      tags: e.tags,
+      resourceIds: e.items.map((i) => i.instanceId),
+      parentId: '',
+      view: () => executionView(ctx, e, false),
+    });
+    for (const c of childExecutions(ctx.state, e)) {
+      rows.push({
+        executionId: c.executionId,
+        templateName: c.templateName,
+        status: c.item.status,
+        startDate: c.item.startDate,
+        endDate: c.item.endDate,
+        tags: {},
+        resourceIds: [c.item.instanceId],
+        parentId: e.executionId,
+        view: () => childExecutionView(c),
+      });
+    }
+  }
+  const at = (d: string) => (d === '' ? undefined : Date.parse(d));
+  let list = rows.filter((r) => {
+    const started = at(r.startDate);
+    const ended = at(r.endDate);
+    return (
+      (parent !== undefined
+        ? r.parentId === parent
+        : r.parentId === '' || includeChildren || (id !== undefined && r.executionId === id)) &&
+      (id === undefined || r.executionId === id) &&
+      (name === undefined || r.templateName.includes(name)) &&
+      (status === undefined || r.status === status) &&
+      (resourceId === undefined || r.resourceIds.includes(resourceId)) &&
+      (startAfter === undefined || (started !== undefined && started >= startAfter)) &&
+      (startBefore === undefined || (started !== undefined && started <= startBefore)) &&
+      (endAfter === undefined || (ended !== undefined && ended >= endAfter)) &&
+      (endBefore === undefined || (ended !== undefined && ended <= endBefore)) &&
+      (tags === undefined || Object.entries(tags).every(([k, v]) => r.tags[k] === String(v)))
+    );
+  });
+  const key = (r: ExecutionRow) =>
+    sortField === 'EndDate' ? r.endDate : sortField === 'Status' ? r.status : r.startDate;
   // Stable sort on creation order as the tie breaker (newest first when descending).
   list = list
-    .map((e, i) => ({ e, i }))
+    .map((r, i) => ({ r, i }))
     .sort((a, b) => {
-      const c = key(a.e) < key(b.e) ? -1 : key(a.e) > key(b.e) ? 1 : a.i - b.i;
+      const c = key(a.r) < key(b.r) ? -1 : key(a.r) > key(b.r) ? 1 : a.i - b.i;
       return order === 'Ascending' ? c : -c;
     })
-    .map((x) => x.e);
+    .map((x) => x.r);
   const page = paginate(p, list, L_10_100, 'ListExecutions');
   return {
     TotalCount: page.total,
     MaxResults: page.maxResults,
     NextToken: page.nextToken,
-    Executions: page.items.map((e) => executionView(ctx, e, false)),
+    Executions: page.items.map((r) => r.view()),
   };
 };
 

@@ -3,6 +3,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ActionTrail } from './actiontrail.js';
+import { ACTIONTRAIL_ACTIONS, ACTIONTRAIL_VERSION } from './actiontrail.js';
 import type { ActionHandler } from './context.js';
 import { ECS_ACTIONS, ECS_VERSION } from './ecs.js';
 import type { ExecutionEngine } from './engine.js';
@@ -34,6 +36,8 @@ export interface ApiServerDeps {
   bodyLogger?: (entry: BodyLogEntry) => void;
   /** RAM policy in force (ram.ts); every signed request is checked before faults and handlers. */
   ram?: RamGate;
+  /** ActionTrail: records every successfully answered write call; serves LookupEvents. */
+  trail?: ActionTrail;
 }
 
 /**
@@ -50,13 +54,14 @@ export interface BodyLogEntry {
 }
 
 interface Product {
-  name: 'Oos' | 'Ecs';
+  name: 'Oos' | 'Ecs' | 'Actiontrail';
   actions: Record<string, ActionHandler>;
 }
 
 const PRODUCTS: Record<string, Product> = {
   [OOS_VERSION]: { name: 'Oos', actions: OOS_ACTIONS },
   [ECS_VERSION]: { name: 'Ecs', actions: ECS_ACTIONS },
+  [ACTIONTRAIL_VERSION]: { name: 'Actiontrail', actions: ACTIONTRAIL_ACTIONS },
 };
 
 function firstValues(q: ReturnType<typeof parseQuery>): Record<string, string> {
@@ -165,7 +170,10 @@ async function handle(
   let requestParams: Record<string, string> = {};
   const logBody = (status: number, response: object) =>
     deps.bodyLogger?.({ requestId, action, status, request: requestParams, response });
-  const hostId = () => (product?.name === 'Ecs' ? 'ecs.aliyuncs.com' : `oos.${regionId}.aliyuncs.com`);
+  const hostId = () =>
+    product?.name === 'Ecs'
+      ? 'ecs.aliyuncs.com'
+      : `${product?.name === 'Actiontrail' ? 'actiontrail' : 'oos'}.${regionId}.aliyuncs.com`;
   const fail = (e: ApiError, extra: Record<string, string> = {}) => {
     send(
       res,
@@ -278,6 +286,23 @@ async function handle(
       state: deps.state,
       executions: deps.executions,
       invocations: deps.invocations,
+      ...(deps.trail ? { trail: deps.trail } : {}),
+    });
+    const outId = (out['Execution'] as { ExecutionId?: unknown } | undefined)?.ExecutionId;
+    const startedId = action === 'StartExecution' && typeof outId === 'string' ? outId : undefined;
+    const trailExecutionId = startedId ?? subject.executionId;
+    // Processed: ActionTrail records the call even when the answer is then lost.
+    deps.trail?.record({
+      action,
+      serviceName: product.name,
+      apiVersion: version,
+      regionId,
+      requestId,
+      params: all,
+      instanceIds: scope.instanceIds,
+      accessKeyId:
+        all['AccessKeyId'] ?? /Credential=([^,\s]+)/.exec(headers['authorization']?.[0] ?? '')?.[1] ?? '',
+      ...(trailExecutionId !== undefined ? { executionId: trailExecutionId } : {}),
     });
     if (fault.kind === 'responseLoss') {
       resetConnection(req, deps, { requestId, action, regionId, subject, reset: 'after', started });
@@ -286,8 +311,7 @@ async function handle(
     const clientGone = req.socket.destroyed;
     send(res, 200, { RequestId: requestId, ...out }, requestId);
     logBody(200, out);
-    const startedId = (out['Execution'] as { ExecutionId?: unknown } | undefined)?.ExecutionId;
-    if (action === 'StartExecution' && typeof startedId === 'string') subject.executionId = startedId;
+    if (startedId !== undefined) subject.executionId = startedId;
     const invokeId = action === 'RunCommand' ? out['InvokeId'] : undefined;
     deps.logger?.({
       requestId,
