@@ -5,10 +5,9 @@
  * execution) unless `spec.allowKubernetesNodes` is true; the EcsExtension plan keeps them and
  * says so in a note. The table form names the excluded count.
  */
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCloudClients, type CloudClients } from '../../../src/cloud/index.js';
-import { DEMO_ACCESS_KEY, startEmulator, type Emulator } from '../../../src/emulator/index.js';
+import type { CloudClients } from '../../../src/cloud/index.js';
+import { startCloudStack, type CloudStack } from '../../harness/fast.js';
 import { formatPlans, planManifest, type Plan } from '../../../src/plan/index.js';
 
 const REGION = 'cn-hangzhou';
@@ -20,10 +19,10 @@ const PLAIN = ['i-kn0001', 'i-kn0002', 'i-kn0003', 'i-kn0004'];
 const NODES = ['i-kn0005', 'i-kn0006'];
 
 describe('ecsops plan with ACK worker nodes among the targets', () => {
-  let emu: Emulator;
+  let stack: CloudStack;
   let cloud: CloudClients;
   beforeAll(async () => {
-    emu = await startEmulator({
+    stack = await startCloudStack({
       seed: {
         regions: {
           [REGION]: {
@@ -37,16 +36,9 @@ describe('ecsops plan with ACK worker nodes among the targets', () => {
       },
       timeScale: 0.005,
     });
-    cloud = createCloudClients(
-      {
-        endpointOverride: { oos: emu.endpoint, ecs: emu.endpoint },
-        protocol: 'HTTP',
-        credential: { accessKeyId: DEMO_ACCESS_KEY.id, accessKeySecret: DEMO_ACCESS_KEY.secret },
-      },
-      { registry: new Registry() },
-    );
+    cloud = stack.cloud;
   });
-  afterAll(() => emu?.stop());
+  afterAll(() => stack?.stop());
 
   const doc = (kind: string, spec: Record<string, unknown>) => ({
     apiVersion: 'ecsops.io/v1alpha1',

@@ -5,20 +5,19 @@
  * (WaitingForDisruptionBudget); `maxUnavailable: 0` is the BudgetUnsatisfiable problem the
  * controller would report.
  */
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCloudClients, type CloudClients } from '../../../src/cloud/index.js';
-import { DEMO_ACCESS_KEY, startEmulator, type Emulator } from '../../../src/emulator/index.js';
+import type { CloudClients } from '../../../src/cloud/index.js';
+import { startCloudStack, type CloudStack } from '../../harness/fast.js';
 import { formatPlans, planManifest, planExitCode } from '../../../src/plan/index.js';
 
 const REGION = 'cn-hangzhou';
 const PKG = 'ACS-Extension-agent';
 
 describe('ecsops plan with disruption budgets', () => {
-  let emu: Emulator;
+  let stack: CloudStack;
   let cloud: CloudClients;
   beforeAll(async () => {
-    emu = await startEmulator({
+    stack = await startCloudStack({
       seed: {
         regions: {
           [REGION]: {
@@ -31,16 +30,9 @@ describe('ecsops plan with disruption budgets', () => {
       },
       timeScale: 0.005,
     });
-    cloud = createCloudClients(
-      {
-        endpointOverride: { oos: emu.endpoint, ecs: emu.endpoint },
-        protocol: 'HTTP',
-        credential: { accessKeyId: DEMO_ACCESS_KEY.id, accessKeySecret: DEMO_ACCESS_KEY.secret },
-      },
-      { registry: new Registry() },
-    );
+    cloud = stack.cloud;
   });
-  afterAll(() => emu?.stop());
+  afterAll(() => stack?.stop());
 
   const ext = {
     apiVersion: 'ecsops.io/v1alpha1',
