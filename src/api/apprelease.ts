@@ -140,8 +140,10 @@ export const ArtifactSchema = Type.Object(
 
 /** `install.appDir` characters: absolute, letters, digits, `.`, `_`, `-`, `/` and `{{ACS::InstanceId}}`. */
 const APP_DIR_PATTERN = '^/([A-Za-z0-9._-]|\\{\\{ACS::InstanceId\\}\\}|/)*$';
+const APP_DIR_RE = new RegExp(APP_DIR_PATTERN);
 /** Env variable names (install.env keys): shell variable names, up to 64 characters. */
 const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,63}$';
+const ENV_NAME_RE = new RegExp(ENV_NAME_PATTERN);
 
 /**
  * The system directories an appDir may never be (its uninstall would remove their content). Every
@@ -189,7 +191,7 @@ const APP_DIR_RULES = [
  * @returns the same readable message as admission, naming the value.
  */
 export function appDirProblem(appDir: string): string | undefined {
-  if (appDir.length > 256 || !new RegExp(APP_DIR_PATTERN).test(appDir))
+  if (appDir.length > 256 || !APP_DIR_RE.test(appDir))
     return `install.appDir must be an absolute path of letters, digits, '.', '_', '-', '/' and {{ACS::InstanceId}}, at most 256 characters (got ${appDir.slice(0, 300)})`;
   const segments = appDir.split('/');
   if (segments.some((x) => x === '.' || x === '..')) return `${APP_DIR_DOTS_MESSAGE} (got ${appDir})`;
@@ -202,7 +204,7 @@ export function appDirProblem(appDir: string): string | undefined {
  * or undefined when it may: the CRD's pattern, checked again at runtime.
  */
 export function envNameProblem(name: string): string | undefined {
-  return new RegExp(ENV_NAME_PATTERN).test(name)
+  return ENV_NAME_RE.test(name)
     ? undefined
     : `install.env name ${JSON.stringify(name.slice(0, 80))} is not a shell variable name (letters, digits, underscore; not starting with a digit; at most 64 characters)`;
 }
@@ -248,7 +250,7 @@ export const EnvVarSchema = Type.Object(
   {
     name: Type.String({
       description: 'Variable name (a shell variable name).',
-      pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$',
+      pattern: ENV_NAME_PATTERN,
     }),
     value: Type.Optional(
       Type.String({

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { resolveKind } from './kinds.js';
 import { renderResource } from './render.js';
 import { painter } from './style.js';
-import { httpStatusOf } from '../runtime/sanitize.js';
+import { errorSummary, httpStatusOf } from '../runtime/sanitize.js';
 import { followObject, kubeObjectSource, type ObjectSource } from './watch.js';
 
 /** Flags of `ecsops get`. */
@@ -64,22 +64,13 @@ export function loadGetKubeConfig(path: string | undefined, context: string | un
   return kc;
 }
 
-/** A one-line description of an API error: the Kubernetes Status message, or the network cause. */
+/**
+ * A one-line description of an API error: for 404, that the kind is not served (CRDs missing);
+ * otherwise the sanitized {@link errorSummary} (the Kubernetes Status message or the network cause).
+ */
 export function describeError(err: unknown, resource: string): string {
-  const code = httpStatusOf(err);
-  const e = err as { message?: string; body?: unknown; cause?: { message?: string; code?: string } };
-  let message: string | undefined;
-  if (typeof e?.body === 'string') {
-    try {
-      message = (JSON.parse(e.body) as { message?: string }).message;
-    } catch {
-      message = undefined;
-    }
-  } else if (e?.body && typeof e.body === 'object') message = (e.body as { message?: string }).message;
-  if (code === 404) return `the server has no ${resource} (are the ecsops CRDs installed?)`;
-  if (code !== undefined) return `${code}: ${message ?? e?.message ?? 'request failed'}`;
-  const cause = e?.cause?.code ?? e?.cause?.message;
-  return `${e?.message ?? String(err)}${cause ? ` (${cause})` : ''}`;
+  if (httpStatusOf(err) === 404) return `the server has no ${resource} (are the ecsops CRDs installed?)`;
+  return errorSummary(err);
 }
 
 function clock(d: Date): string {

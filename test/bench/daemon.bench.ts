@@ -429,10 +429,6 @@ class ReadyWatch {
     return m.size === 0 ? undefined : Math.min(...m.values());
   }
 
-  readyCount(): number {
-    return this.readyAt.size;
-  }
-
   async waitFor(pred: () => boolean, capMs: number): Promise<boolean> {
     const end = Date.now() + capMs;
     while (Date.now() < end) {

@@ -38,6 +38,7 @@ import type { Resource } from '../../src/controllers/shared/deps.js';
 import { InstanceLock } from '../../src/controllers/shared/lock.js';
 import type { ExecutionRecord, InvocationRecord, Seed } from '../../src/emulator/index.js';
 import { setEmulatorClock } from '../../src/emulator/state.js';
+import { CLOUD_DEFAULTS } from '../../src/cloud/index.js';
 import {
   MemoryStore,
   NODE_PACKAGE,
@@ -76,7 +77,7 @@ export interface FaultDraw {
 }
 
 /** The cloud layer's re-sends per call (src/cloud/factory.ts default `maxRetries`). */
-export const CLOUD_MAX_RETRIES = 5;
+export const CLOUD_MAX_RETRIES = CLOUD_DEFAULTS.maxRetries;
 
 /** One line of the emulator's request log. */
 export interface RequestLine {

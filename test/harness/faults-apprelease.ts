@@ -15,7 +15,7 @@ import {
   type AppRelease,
   type AppReleaseSpec,
 } from '../../src/api/apprelease.js';
-import { OWNER_UID_TAG } from '../../src/api/common.js';
+import { OWNER_UID_TAG, RECONCILE_REQUESTED_ANNOTATION } from '../../src/api/common.js';
 import { revisionOf } from '../../src/controllers/apprelease/wrapper.js';
 import type { InvocationRecord } from '../../src/emulator/index.js';
 import { appSpec, startAppReleaseStack, type AppReleaseStack } from './fast-apprelease.js';
@@ -245,7 +245,7 @@ export async function runAppSandboxSchedule(
     await record('RunCommand:batch', f);
     if (s.get('shop')?.status?.phase !== 'Succeeded') {
       // the fault-free re-run of v1 (a fault left it failed or rolled back): re-requested
-      s.store.annotate('default', 'shop', { 'ecsops.io/reconcile-requested-at': 'v1-rerun' });
+      s.store.annotate('default', 'shop', { [RECONCILE_REQUESTED_ANNOTATION]: 'v1-rerun' });
       await drive(phaseIn('Succeeded'));
     }
     // 3. v2: health fails on one host of batch 2 → automatic rollback (its RunCommand faulted)

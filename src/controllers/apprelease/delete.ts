@@ -13,7 +13,6 @@ import { DeleteAction, UninstallSkippedEvent } from '../../api/events.js';
 import type { DeleteResult } from '../shared/driver.js';
 import { listIds, resolveTargets } from '../shared/targets.js';
 import { actionOfMessage, type AppContext, type AppScope } from './scope.js';
-import { removeSecretParameter } from './secrets.js';
 import { checkHostInput } from './safety.js';
 import { readTags } from './targets.js';
 
@@ -26,7 +25,7 @@ export async function reconcileDelete(k: AppContext, s: AppScope): Promise<Delet
   const r = await deleteApplication(k, s);
   const parameter = s.secretParameter?.name;
   if (r.done && parameter) {
-    await removeSecretParameter(s.oos(), parameter);
+    await s.oos().deleteSecretParameter(parameter); // an absent parameter is success
     delete s.secretParameter;
   }
   return r;

@@ -8,7 +8,7 @@
 import { RolloutAction, RolloutSucceededEvent, RolloutSupersededEvent } from '../../api/events.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { failRollout, finishRollout, firstFailure, newRollout, startWork } from './lifecycle.js';
-import { emit, inFlightIds, resolveCount, type AppContext, type AppScope } from './scope.js';
+import { batchSizeOf, emit, inFlightIds, resolveCount, type AppContext, type AppScope } from './scope.js';
 import { snapshotStable } from './stable.js';
 import { nextZoneIds, zoneOf } from '../shared/zones.js';
 
@@ -180,10 +180,7 @@ export async function nextBatch(k: AppContext, s: AppScope): Promise<StepOutcome
   const canary = spec.strategy?.canary;
   const targeted = s.targets.length;
   const index = r.nextBatch;
-  const size =
-    index === 0 && canary && !r.enrol
-      ? (canary.instances ?? 1)
-      : Math.max(1, resolveCount(spec.strategy?.batchSize, targeted, Math.ceil(0.25 * targeted), 'up'));
+  const size = index === 0 && canary && !r.enrol ? (canary.instances ?? 1) : batchSizeOf(spec, targeted);
   const req = {
     action: 'deploy' as const,
     // strategy.zoneOrder: the batch takes instances of one zone only, zone after zone.

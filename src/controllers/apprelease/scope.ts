@@ -32,7 +32,8 @@ import type { NodeScreen } from '../shared/kubernetes-nodes.js';
 import type { ResolvedTarget } from '../shared/targets.js';
 import type { WorkItem } from '../shared/work.js';
 import type { AppReleaseMetrics } from './metrics.js';
-import { inlineEnvValues, knownSecretValues, redactValues } from './secrets.js';
+import { knownSecretValues, redactValues, type ResolvedSecrets } from './secrets.js';
+import { literalEnv } from './wrapper.js';
 
 /** Per-process state and clients the steps share. */
 export interface AppContext {
@@ -88,6 +89,8 @@ export interface AppScope extends BaseScope<AppRelease> {
   stableRelease?: StableRelease;
   /** The OOS encrypted parameter of Secret-sourced env values (status.secretParameter). */
   secretParameter?: SecretParameterStatus;
+  /** The Secrets as this reconcile read them before the fold (secret-delivery.ts), if that read succeeded. */
+  readSecrets?: ResolvedSecrets;
   rollout?: RolloutStatus;
   history: HistoryEntry[];
   results: Map<string, InstanceResult>;
@@ -110,7 +113,11 @@ export function revisionTagKey(application: string): string {
  * the spec (4+ characters) in `text` with `[REDACTED]`, then sanitizes. Redact whole texts, then cut.
  */
 export function redact(obj: AppRelease, text: string): string {
-  return redactValues(text, knownSecretValues(obj.metadata.uid), inlineEnvValues(obj.spec));
+  return redactValues(
+    text,
+    knownSecretValues(obj.metadata.uid),
+    literalEnv(obj.spec).map(([, v]) => v),
+  );
 }
 
 /** Records an Event on the AppRelease (redacted, ≤ 1 KiB). */
@@ -123,6 +130,11 @@ export function emit(
   note: string,
 ): void {
   void k.events.event(s.obj, type, reason, action, redact(s.obj, note).slice(0, 1024));
+}
+
+/** Instances per rollout batch: `strategy.batchSize` (count or percent, rounded up; default 25 %), ≥ 1. */
+export function batchSizeOf(spec: AppRelease['spec'], targeted: number): number {
+  return Math.max(1, resolveCount(spec.strategy?.batchSize, targeted, Math.ceil(0.25 * targeted), 'up'));
 }
 
 /** Count or percentage of `total` (percent rounded up for sizes, down for error budgets). */

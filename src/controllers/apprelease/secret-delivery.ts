@@ -9,7 +9,7 @@ import { RolloutAction, SecretsRotatedEvent } from '../../api/events.js';
 import { StalledError } from '../../runtime/errors.js';
 import { startWork } from './lifecycle.js';
 import type { StepOutcome } from './progress.js';
-import { emit, resolveCount, type AppContext, type AppScope } from './scope.js';
+import { batchSizeOf, emit, type AppContext, type AppScope } from './scope.js';
 import {
   encodeSecretDocument,
   readSecretValues,
@@ -36,10 +36,10 @@ function noReader(s: AppScope): StalledError {
 export async function preloadSecrets(reader: SecretReader | undefined, s: AppScope): Promise<void> {
   if (!reader || secretEnvVars(s.obj.spec).length === 0) return;
   try {
-    const r = await readSecretValues(reader, s.obj);
+    s.readSecrets = await readSecretValues(reader, s.obj);
     rememberSecretValues(
       s.obj.metadata.uid ?? '',
-      r.entries.map((e) => e.value),
+      s.readSecrets.entries.map((e) => e.value),
     );
   } catch {
     // reported by the phase
@@ -47,7 +47,8 @@ export async function preloadSecrets(reader: SecretReader | undefined, s: AppSco
 }
 
 /**
- * Phase: when the spec has `envVars[].valueFrom`, reads the Secrets and, when writes are allowed
+ * Phase: when the spec has `envVars[].valueFrom`, reads the Secrets (unless {@link preloadSecrets}
+ * read them in this reconcile) and, when writes are allowed
  * and the parameter does not hold these versions yet, records the parameter name in status
  * (intent write), then creates or updates the parameter; `secretVersions` records the versions
  * OOS confirmed. Without secret env vars, nothing (a parameter left by an earlier spec stays
@@ -58,7 +59,7 @@ export async function reconcileSecrets(s: AppScope, reader: SecretReader | undef
   if (secretEnvVars(s.obj.spec).length === 0) return;
   if (!reader) throw noReader(s);
   const { obj } = s;
-  const resolved = await readSecretValues(reader, obj);
+  const resolved = s.readSecrets ?? (await readSecretValues(reader, obj));
   const uid = obj.metadata.uid ?? '';
   rememberSecretValues(
     uid,
@@ -87,7 +88,7 @@ export async function reconcileSecrets(s: AppScope, reader: SecretReader | undef
   // the versions written before it (until refreshSecrets re-deployed the new ones).
   const redeployed = prev?.redeployedVersions ?? prev?.secretVersions ?? resolved.versions;
   s.secretParameter = {
-    ...(s.secretParameter ?? { name }),
+    ...s.secretParameter,
     name,
     secretVersions: resolved.versions,
     redeployedVersions: redeployed,
@@ -110,10 +111,12 @@ export async function refreshSecrets(k: AppContext, s: AppScope): Promise<StepOu
   if (s.phase !== 'Succeeded' || s.inFlight.length > 0) return 'next';
   if (secretEnvVars(s.obj.spec).length === 0) return 'next';
   if (p.redeployedVersions === p.secretVersions && !p.refresh) return 'next';
+  // The reachable instances that carry the current revision.
+  const carrying = s.targets
+    .filter((t) => t.reachable && s.tags.get(t.instanceId) === s.revision)
+    .map((t) => t.instanceId);
   if (!p.refresh || p.refresh.secretVersions !== p.secretVersions) {
-    const ids = s.targets
-      .filter((t) => t.reachable && s.tags.get(t.instanceId) === s.revision)
-      .map((t) => t.instanceId);
+    const ids = carrying;
     p.refresh = { secretVersions: p.secretVersions, pending: ids };
     emit(
       k,
@@ -125,9 +128,7 @@ export async function refreshSecrets(k: AppContext, s: AppScope): Promise<StepOu
     );
   }
   const refresh = p.refresh;
-  const reachable = new Set(
-    s.targets.filter((t) => t.reachable && s.tags.get(t.instanceId) === s.revision).map((t) => t.instanceId),
-  );
+  const reachable = new Set(carrying);
   refresh.pending = refresh.pending.filter((id) => reachable.has(id));
   if (refresh.pending.length === 0) {
     p.redeployedVersions = refresh.secretVersions;
@@ -135,10 +136,7 @@ export async function refreshSecrets(k: AppContext, s: AppScope): Promise<StepOu
     return 'next';
   }
   const { spec } = s.obj;
-  const size = Math.max(
-    1,
-    resolveCount(spec.strategy?.batchSize, s.targets.length, Math.ceil(0.25 * s.targets.length), 'up'),
-  );
+  const size = batchSizeOf(spec, s.targets.length);
   const ids = refresh.pending.slice(0, size);
   const digest = createHash('sha256').update(refresh.secretVersions).digest('hex').slice(0, 12);
   const left = refresh.pending.length - ids.length;

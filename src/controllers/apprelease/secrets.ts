@@ -15,8 +15,8 @@
  * Status records the parameter name before it is created (intent), the Secrets' resourceVersions
  * the parameter holds once OOS confirmed a write (`secretVersions`), and the versions the current
  * revision's instances were deployed with (`redeployedVersions`): a rotated Secret is written to
- * the parameter and then re-deployed (see {@link needsRedeploy}). The parameter is deleted in the
- * delete path ({@link removeSecretParameter}); a failed delete keeps the finalizer.
+ * the parameter and then re-deployed (secret-delivery.ts `refreshSecrets`). The parameter is deleted in the
+ * delete path (delete.ts, `OosApi.deleteSecretParameter`); a failed delete keeps the finalizer.
  *
  * Reading Secrets needs RBAC the admin opts into per namespace (ClusterRole
  * `ecsops-secret-reader`, bound with a RoleBinding; docs/deploy.md): a 403 is Stalled
@@ -252,27 +252,6 @@ export function redactValues(
   let out = text;
   for (const v of all) if (out.includes(v)) out = out.split(v).join('[REDACTED]');
   return sanitizeText(out);
-}
-
-/** Inline env values of a spec (`install.env` and `install.envVars[].value`). */
-export function inlineEnvValues(spec: AppReleaseSpec): string[] {
-  return [
-    ...Object.values(spec.install?.env ?? {}),
-    ...(spec.install?.envVars ?? []).flatMap((e) => (e.value !== undefined ? [e.value] : [])),
-  ];
-}
-
-/**
- * Deletes the AppRelease's parameter (delete path). A parameter already gone is success.
- * @throws CloudError on any other failure: the caller keeps the finalizer and retries.
- */
-export async function removeSecretParameter(oos: OosApi, name: string): Promise<void> {
-  await oos.deleteSecretParameter(name);
-}
-
-/** Never-thrown summary of a failed secret write for a condition message (no value can be in it). */
-export function secretWriteMessage(name: string, err: unknown): string {
-  return `writing OOS encrypted parameter ${name}: ${sanitizeError(err)}`;
 }
 
 /**
