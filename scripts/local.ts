@@ -39,8 +39,8 @@ import { join, normalize } from 'node:path';
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
-import { ramPolicyFor } from '../src/cloud/ram-actions.js';
 import { parseConfig } from '../src/config.js';
+import { loadRamPolicy } from '../src/emulator/cli.js';
 import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator } from '../src/emulator/index.js';
 import { startController, type RunningController } from '../src/main.js';
 import { createLogger } from '../src/runtime/logger.js';
@@ -345,10 +345,7 @@ async function main(): Promise<void> {
     sandbox: { rootDir: sandboxDir },
     ...(opts.ramPolicy
       ? {
-          ramPolicy:
-            opts.ramPolicy === 'generated'
-              ? ramPolicyFor()
-              : (JSON.parse(readFileSync(opts.ramPolicy, 'utf8')) as unknown),
+          ramPolicy: await loadRamPolicy(opts.ramPolicy),
         }
       : {}),
   });

@@ -162,17 +162,6 @@ export const ASSOCIATED_ACTIONS: readonly AssociatedAction[] = [
   },
 ];
 
-/**
- * The dependent actions RAM also checks for `action` (`product:Action`), from
- * {@link ASSOCIATED_ACTIONS} and {@link INSTANCE_ROLE_DEPENDENT}; empty for most actions.
- */
-export function dependentActionsOf(action: string): string[] {
-  const a = action.toLowerCase();
-  return [...ASSOCIATED_ACTIONS, ...INSTANCE_ROLE_DEPENDENT]
-    .filter((d) => d.of.toLowerCase() === a)
-    .map(ramActionName);
-}
-
 /** One action the instances' RAM role needs (not the controller's identity). */
 export interface InstanceRoleAction {
   product: RamProduct;
@@ -219,6 +208,28 @@ const INSTANCE_ROLE_DEPENDENT: readonly AssociatedAction[] = [
 ];
 
 /**
+ * Dependent actions by the call that needs them: lowercased `product:Action` → `product:Action`
+ * names in table order ({@link ASSOCIATED_ACTIONS}, then {@link INSTANCE_ROLE_DEPENDENT}).
+ */
+const DEPENDENT_ACTIONS: ReadonlyMap<string, readonly string[]> = (() => {
+  const byCall = new Map<string, string[]>();
+  for (const d of [...ASSOCIATED_ACTIONS, ...INSTANCE_ROLE_DEPENDENT]) {
+    const of = d.of.toLowerCase();
+    byCall.set(of, [...(byCall.get(of) ?? []), ramActionName(d)]);
+  }
+  return byCall;
+})();
+
+/**
+ * The dependent actions RAM also checks for `action` (`product:Action`, case-insensitive), from
+ * {@link ASSOCIATED_ACTIONS} and {@link INSTANCE_ROLE_DEPENDENT}; empty for most actions.
+ * @returns a shared list: do not modify it.
+ */
+export function dependentActionsOf(action: string): readonly string[] {
+  return DEPENDENT_ACTIONS.get(action.toLowerCase()) ?? [];
+}
+
+/**
  * The instance RAM role policy `kinds` need ({@link INSTANCE_ROLE_ACTIONS}); an empty Statement
  * list when none (every kind but AppRelease).
  */
@@ -228,10 +239,7 @@ export function instanceRolePolicyFor(kinds: readonly RamKind[] = RAM_KINDS): Ra
       INSTANCE_ROLE_ACTIONS.filter((a) => kinds.some((k) => a.kinds[k] !== undefined)).map(ramActionName),
     ),
   ].sort(byName);
-  return {
-    Version: '1',
-    Statement: actions.length > 0 ? [{ Effect: 'Allow', Action: actions, Resource: '*' }] : [],
-  };
+  return allowPolicy(actions);
 }
 
 /** When a template step runs (the template's own `When` / `Choice`). */
@@ -412,7 +420,14 @@ export interface RamPolicyDocument {
  * A set of kinds that needs no action (MaintenanceWindow alone) gets an empty Statement list.
  */
 export function ramPolicyFor(kinds: readonly RamKind[] = RAM_KINDS): RamPolicyDocument {
-  const actions = ramActionsFor(kinds);
+  return allowPolicy(ramActionsFor(kinds));
+}
+
+/**
+ * A RAM policy document allowing `actions` (`product:Action`, kept in the given order) on Resource
+ * `*` in one statement; no statement when `actions` is empty.
+ */
+function allowPolicy(actions: string[]): RamPolicyDocument {
   return {
     Version: '1',
     Statement: actions.length > 0 ? [{ Effect: 'Allow', Action: actions, Resource: '*' }] : [],

@@ -42,7 +42,7 @@ export interface TrailEvent {
 }
 
 /** What {@link ActionTrail.record} needs from one answered API call. */
-export interface TrailCall {
+interface TrailCall {
   action: string;
   /** Product as the emulator names it (`Oos`, `Ecs`). */
   serviceName: string;
@@ -63,10 +63,20 @@ const DROPPED = new Set(['Signature', 'SignatureNonce', 'SignatureMethod', 'Sign
 const SECRET_VALUE_ACTIONS = new Set(['CreateSecretParameter', 'UpdateSecretParameter']);
 
 /**
+ * Host name of a product's endpoint in `regionId`: `ecs.aliyuncs.com` for ECS (its central
+ * endpoint), `<product>.<regionId>.aliyuncs.com` (product lowercased) for the others. Used for the
+ * error body's `HostId` and an event's `eventSource`.
+ * @param productName product as the emulator names it (`Oos`, `Ecs`, `Actiontrail`).
+ */
+export function productHost(productName: string, regionId: string): string {
+  return productName === 'Ecs' ? 'ecs.aliyuncs.com' : `${productName.toLowerCase()}.${regionId}.aliyuncs.com`;
+}
+
+/**
  * Whether ActionTrail records `action` as a write event in the emulator: every action whose name
  * does not start with `Describe`, `List`, `Get` or `Lookup` (the read verbs of the APIs served).
  */
-export function isWriteAction(action: string): boolean {
+function isWriteAction(action: string): boolean {
   return !/^(Describe|List|Get|Lookup)/.test(action);
 }
 
@@ -108,10 +118,7 @@ export class ActionTrail {
       eventType: 'ApiCall',
       eventCategory: 'Management',
       eventRW: 'Write',
-      eventSource:
-        c.serviceName === 'Ecs'
-          ? 'ecs.aliyuncs.com'
-          : `${c.serviceName.toLowerCase()}.${c.regionId}.aliyuncs.com`,
+      eventSource: productHost(c.serviceName, c.regionId),
       eventTime: isoNow(),
       acsRegion: c.regionId,
       apiVersion: c.apiVersion,

@@ -38,10 +38,11 @@ async function openRequestLog(path: string): Promise<WriteStream> {
 }
 
 /**
- * Reads `--ram-policy`: `generated` = {@link ramPolicyFor} all kinds, else a JSON file.
+ * Reads a `--ram-policy` argument (emulator CLI and scripts/local.ts): `generated` =
+ * {@link ramPolicyFor} all kinds, else the path of a JSON file, parsed but not validated.
  * @throws Error when the file cannot be read or is not JSON (the emulator validates the shape).
  */
-async function loadRamPolicy(arg: string): Promise<unknown> {
+export async function loadRamPolicy(arg: string): Promise<unknown> {
   if (arg === 'generated') return ramPolicyFor();
   return JSON.parse(await readFile(arg, 'utf8')) as unknown;
 }

@@ -31,24 +31,24 @@ import { dependentActionsOf } from '../cloud/ram-actions.js';
 import { ApiError } from './errors.js';
 
 /** One statement of a RAM policy document. */
-export interface RamStatement {
+interface RamStatement {
   Effect: 'Allow' | 'Deny';
   Action: string | string[];
   Resource: string | string[];
 }
 
 /** A RAM policy document (`Version` "1"). */
-export interface RamPolicy {
+interface RamPolicy {
   Version: string;
   Statement: RamStatement[];
 }
 
 /** Alibaba Cloud's message for `Forbidden.RAM`. */
-export const FORBIDDEN_RAM_MESSAGE =
+const FORBIDDEN_RAM_MESSAGE =
   "User not authorized to operate on the specified resource, or this API doesn't support RAM.";
 
 /** Outcome of one decision. */
-export type RamDecision = 'Allow' | 'ImplicitDeny' | 'ExplicitDeny';
+type RamDecision = 'Allow' | 'ImplicitDeny' | 'ExplicitDeny';
 
 function asList(v: unknown, what: string): string[] {
   if (typeof v === 'string') return [v];
@@ -74,7 +74,7 @@ interface Compiled {
  * @throws Error naming the problem: not an object, `Version` other than "1", a statement without
  *   `Effect` Allow/Deny or `Action`, a `Resource` other than `*`.
  */
-export function compileRamPolicy(doc: unknown): Compiled[] {
+function compileRamPolicy(doc: unknown): Compiled[] {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
     throw new Error('RAM policy: expected a JSON object');
   const d = doc as Record<string, unknown>;
@@ -166,7 +166,7 @@ export class RamGate {
  * The 403 `Forbidden.RAM` error Alibaba Cloud answers a denied `action`, with `AccessDeniedDetail`.
  * @param of the call `action` is a dependent action of (the message then names `action`).
  */
-export function ramDenied(action: string, decision: RamDecision, of?: string): ApiError {
+function ramDenied(action: string, decision: RamDecision, of?: string): ApiError {
   const message = of ? `${FORBIDDEN_RAM_MESSAGE} (${action}, needed by ${of})` : FORBIDDEN_RAM_MESSAGE;
   return new ApiError(403, 'Forbidden.RAM', message, {
     AccessDeniedDetail: {

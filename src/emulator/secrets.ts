@@ -19,11 +19,11 @@ import { ApiError, invalidParameter } from './errors.js';
 import { isoNow, type RegionState, type SecretParameterRecord } from './state.js';
 
 /** Reserved name prefixes of Parameter Store names. */
-export const RESERVED_PARAMETER_PREFIXES = ['ALIYUN', 'ACS', 'ALIBABA', 'ALICLOUD', 'OOS'] as const;
+const RESERVED_PARAMETER_PREFIXES = ['ALIYUN', 'ACS', 'ALIBABA', 'ALICLOUD', 'OOS'] as const;
 /** Longest parameter name, characters. */
-export const MAX_PARAMETER_NAME = 180;
+const MAX_PARAMETER_NAME = 180;
 /** Longest encrypted parameter value, characters. */
-export const MAX_SECRET_VALUE = 4096;
+const MAX_SECRET_VALUE = 4096;
 
 function checkName(name: string): void {
   if (name.length > MAX_PARAMETER_NAME)
@@ -155,7 +155,7 @@ export const SECRET_PARAMETER_ACTIONS: Record<string, ActionHandler> = {
 const SECRET_REF = /\{\{\s*oos-secret\s*:\s*([\w.-]+)\s*\}\}/g;
 
 /** Names of the encrypted parameters `content` references, sorted and unique. */
-export function referencedSecretParameters(content: string): string[] {
+function referencedSecretParameters(content: string): string[] {
   return [...new Set([...content.matchAll(SECRET_REF)].map((m) => m[1] ?? ''))].sort();
 }
 

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ActionTrail } from './actiontrail.js';
-import { ACTIONTRAIL_ACTIONS, ACTIONTRAIL_VERSION } from './actiontrail.js';
+import { ACTIONTRAIL_ACTIONS, ACTIONTRAIL_VERSION, productHost } from './actiontrail.js';
 import type { ActionHandler } from './context.js';
 import { ECS_ACTIONS, ECS_VERSION } from './ecs.js';
 import type { ExecutionEngine } from './engine.js';
@@ -170,10 +170,7 @@ async function handle(
   let requestParams: Record<string, string> = {};
   const logBody = (status: number, response: object) =>
     deps.bodyLogger?.({ requestId, action, status, request: requestParams, response });
-  const hostId = () =>
-    product?.name === 'Ecs'
-      ? 'ecs.aliyuncs.com'
-      : `${product?.name === 'Actiontrail' ? 'actiontrail' : 'oos'}.${regionId}.aliyuncs.com`;
+  const hostId = () => productHost(product?.name ?? 'Oos', regionId);
   const fail = (e: ApiError, extra: Record<string, string> = {}) => {
     send(
       res,
@@ -232,7 +229,7 @@ async function handle(
       );
     }
     const signed: SignedRequest = { method: req.method ?? 'POST', path, query, headers, body, bodyParams };
-    verifySignature(signed, deps.keys, nonces);
+    const { accessKeyId } = verifySignature(signed, deps.keys, nonces);
     deps.ram?.check(`${product.name.toLowerCase()}:${action}`);
     deps.requestCounts.set(action, (deps.requestCounts.get(action) ?? 0) + 1);
     const fault = deps.faults.decide(action, scope);
@@ -300,8 +297,7 @@ async function handle(
       requestId,
       params: all,
       instanceIds: scope.instanceIds,
-      accessKeyId:
-        all['AccessKeyId'] ?? /Credential=([^,\s]+)/.exec(headers['authorization']?.[0] ?? '')?.[1] ?? '',
+      accessKeyId,
       ...(trailExecutionId !== undefined ? { executionId: trailExecutionId } : {}),
     });
     if (fault.kind === 'responseLoss') {
