@@ -200,7 +200,6 @@ export function buildController(cfg: Config, opts: StartOptions = {}): Controlle
       events,
       metrics,
       lock: instanceLock,
-      budgets: instanceLock.budgets,
       workers: 1,
     });
   }

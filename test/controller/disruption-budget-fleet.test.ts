@@ -58,7 +58,6 @@ describe('three kinds on 300 instances in 3 zones under a 10 %-per-zone budget',
       metrics: s.metrics,
       cloud: s.cloud,
       lock: s.lock,
-      budgets,
       now: s.clock.now,
     });
   });

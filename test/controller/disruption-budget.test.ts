@@ -59,7 +59,6 @@ function budgetStack() {
       metrics: t.s.metrics,
       cloud: t.s.cloud,
       lock: t.lock,
-      budgets: t.budgets,
       now: t.s.clock.now,
     });
   });
@@ -218,7 +217,6 @@ describe('InstanceDisruptionBudget: the deletion path counts', () => {
         metrics: new DomainMetrics(new Registry(), {}),
         cloud: st.cloud,
         lock,
-        budgets,
         now: st.clock.now,
       });
       const applyBudget = async (maxUnavailable: number) => {

@@ -25,6 +25,7 @@ import {
   allowedUnavailable,
   budgetUsage,
   BudgetSpecError,
+  describeUsage,
   type BucketUsage,
   type DisruptionBudgets,
 } from '../shared/budget.js';
@@ -59,10 +60,11 @@ export interface InstanceDisruptionBudgetDeps {
   events: EventSink;
   metrics: ControllerMetrics;
   cloud: CloudClients;
-  /** The process's per-instance lock: who holds what. */
+  /**
+   * The process's per-instance lock: who holds what. Its `budgets` (the process's budgets, set at
+   * wiring) must be set: this controller records each budget's selection there.
+   */
   lock: InstanceLock;
-  /** The process's budgets: this controller records each budget's selection there. */
-  budgets: DisruptionBudgets;
   now?: () => Date;
 }
 
@@ -74,7 +76,7 @@ export interface InstanceDisruptionBudgetDeps {
  * @throws TransientError / StalledError mapped from ECS failures.
  */
 export async function reconcileSelection(
-  deps: Pick<InstanceDisruptionBudgetDeps, 'cloud' | 'budgets'>,
+  deps: Pick<InstanceDisruptionBudgetDeps, 'cloud'> & { budgets: DisruptionBudgets },
   scope: BudgetScope,
 ): Promise<void> {
   const { spec, metadata } = scope.obj;
@@ -120,12 +122,6 @@ export function reconcileUsage(lock: InstanceLock, scope: BudgetScope): void {
   }
 }
 
-/** `U/A unavailable[ in ZONE]` of one bucket. */
-function describeBucket(u: BucketUsage): string {
-  const where = u.zoneId !== undefined ? ` in ${u.zoneId || 'an unknown zone'}` : '';
-  return `${u.unavailable}/${u.allowed} unavailable${where}`;
-}
-
 /** The budget's status and Ready verdict from its usage (pure). */
 export function deriveBudgetStatus(
   scope: BudgetScope,
@@ -146,12 +142,12 @@ export function deriveBudgetStatus(
     ...(perZone ? { allowed: z.allowed } : {}),
   }));
   status.holders = [...(scope.holders?.values() ?? [])]
-    .sort((a, b) => b.count - a.count || describe(a).localeCompare(describe(b)))
+    .sort((a, b) => b.count - a.count || describeHolder(a).localeCompare(describeHolder(b)))
     .slice(0, MAX_BUDGET_HOLDERS);
   const over = usage.filter((u) => u.unavailable > u.allowed);
-  const shown = perZone ? usage.map(describeBucket).join(', ') : describeBucket(usage[0] as BucketUsage);
+  const shown = perZone ? usage.map(describeUsage).join(', ') : describeUsage(usage[0] as BucketUsage);
   const note = over.length
-    ? `; over budget (${over.map(describeBucket).join(', ')}): work started before the budget or its change; no new start until below`
+    ? `; over budget (${over.map(describeUsage).join(', ')}): work started before the budget or its change; no new start until below`
     : '';
   return {
     status,
@@ -168,10 +164,6 @@ export function deriveBudgetStatus(
   };
 }
 
-function describe(h: { kind: string; namespace: string; name: string }): string {
-  return `${h.kind} ${h.namespace}/${h.name}`;
-}
-
 /** Requeue: {@link BUDGET_BUSY_REQUEUE_MS} while something selected is unavailable, else idle. */
 export function budgetRequeueMs(scope: BudgetScope): number {
   const busy = (scope.usage ?? []).some((u) => u.unavailable > 0);
@@ -183,16 +175,22 @@ export class InstanceDisruptionBudgetReconciler implements Reconciler {
   private readonly driver: ReconcileDriver<InstanceDisruptionBudget, BudgetScope>;
   /** Tells the budgets' listeners about a new or changed spec, or a removed budget. */
   private readonly announcer: SpecAnnouncer;
+  /** `deps.lock.budgets`: the process's budgets. */
+  private readonly budgets: DisruptionBudgets;
 
+  /** @throws Error when `deps.lock.budgets` is not set (a wiring mistake). */
   constructor(private readonly deps: InstanceDisruptionBudgetDeps) {
-    this.announcer = new SpecAnnouncer(() => this.deps.budgets.changed());
+    const budgets = deps.lock.budgets;
+    if (!budgets) throw new Error('InstanceDisruptionBudgetReconciler: deps.lock.budgets is not set');
+    this.budgets = budgets;
+    this.announcer = new SpecAnnouncer(() => budgets.changed());
     const hooks: KindHooks<InstanceDisruptionBudget, BudgetScope> = {
       kind: INSTANCE_DISRUPTION_BUDGET_KIND,
       finalizer: false,
       writesAllowed: () => false,
       newScope: (base) => ({ ...base }),
       phases: [
-        async (s) => reconcileSelection(this.deps, s),
+        async (s) => reconcileSelection({ cloud: this.deps.cloud, budgets: this.budgets }, s),
         async (s) => reconcileUsage(this.deps.lock, s),
         async (s) => this.announcer.announce(s.obj),
       ],
@@ -201,7 +199,7 @@ export class InstanceDisruptionBudgetReconciler implements Reconciler {
       requeueAfterMs: budgetRequeueMs,
       forget: (uid, gone) => {
         if (!gone) return;
-        this.deps.budgets.forget(uid);
+        this.budgets.forget(uid);
         this.announcer.forget(uid);
       },
     };

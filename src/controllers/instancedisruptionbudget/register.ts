@@ -7,7 +7,6 @@ import {
 } from '../../api/instancedisruptionbudget.js';
 import type { CloudClients } from '../../cloud/types.js';
 import type { ControllerHandle, Manager } from '../../runtime/manager.js';
-import type { DisruptionBudgets } from '../shared/budget.js';
 import type { ControllerMetrics, EventSink } from '../shared/deps.js';
 import type { InstanceLock } from '../shared/lock.js';
 import { registerKind } from '../shared/register.js';
@@ -19,9 +18,11 @@ export interface InstanceDisruptionBudgetRegistration {
   cloud: CloudClients;
   events: EventSink;
   metrics: ControllerMetrics;
-  /** The process's per-instance lock (who holds what); its `budgets` must be `budgets`. */
+  /**
+   * The process's per-instance lock (who holds what), its `budgets` set before any kind registers
+   * (so every kind's start path consults them): this controller resolves them.
+   */
   lock: InstanceLock;
-  budgets: DisruptionBudgets;
   workers: number;
 }
 
@@ -30,11 +31,14 @@ export interface InstanceDisruptionBudgetRegistration {
  * cluster-wide informer (the kind is cluster-scoped; `--namespace` does not narrow it) whose cache
  * becomes the budgets' source, read regardless of `--watch-label-selector` (every shard's starts
  * consult every budget).
+ * @throws Error when `deps.lock.budgets` is not set.
  */
 export function registerInstanceDisruptionBudget(
   manager: Manager,
   deps: InstanceDisruptionBudgetRegistration,
 ): ControllerHandle<InstanceDisruptionBudget> {
+  const budgets = deps.lock.budgets;
+  if (!budgets) throw new Error('registerInstanceDisruptionBudget: deps.lock.budgets is not set');
   return registerKind<InstanceDisruptionBudget>(manager, deps.kubeConfig, {
     name: 'instancedisruptionbudget',
     kind: INSTANCE_DISRUPTION_BUDGET_KIND,
@@ -42,7 +46,7 @@ export function registerInstanceDisruptionBudget(
     workers: deps.workers,
     labelSelector: '',
     build: ({ objects, kube }) => {
-      deps.budgets.setSource(objects);
+      budgets.setSource(objects);
       return new InstanceDisruptionBudgetReconciler({
         objects,
         kube,
@@ -50,7 +54,6 @@ export function registerInstanceDisruptionBudget(
         metrics: deps.metrics,
         cloud: deps.cloud,
         lock: deps.lock,
-        budgets: deps.budgets,
       });
     },
   });

@@ -105,15 +105,8 @@ export function budgetUsage(b: BudgetView, isHeld: (instanceId: string) => boole
     }));
 }
 
-/** A budget bucket that keeps instances from starting. */
-export interface BudgetBlock {
-  budget: string;
-  zoneId?: string;
-  /** Held now (before the start). */
-  unavailable: number;
-  allowed: number;
-  selected: number;
-}
+/** A budget bucket that keeps instances from starting: its usage (held now, before the start) and budget name. */
+export type BudgetBlock = BucketUsage & { budget: string };
 
 /** What {@link admitStarts} decided. */
 export interface Admission {
@@ -148,15 +141,7 @@ export function admitStarts(
   const relevant = budgets.filter((b) => candidates.some((id) => b.instances.has(id)));
   const state = relevant.map((b) => {
     const buckets = new Map<string, BudgetBlock>();
-    for (const u of budgetUsage(b, isHeld)) {
-      buckets.set(u.zoneId ?? '', {
-        budget: b.name,
-        ...(u.zoneId !== undefined ? { zoneId: u.zoneId } : {}),
-        unavailable: u.unavailable,
-        allowed: u.allowed,
-        selected: u.selected,
-      });
-    }
+    for (const u of budgetUsage(b, isHeld)) buckets.set(u.zoneId ?? '', { budget: b.name, ...u });
     return { b, buckets, used: new Map<string, number>() };
   });
   const out: Admission = { admitted: [], waiting: 0, unsatisfiable: 0 };
@@ -221,14 +206,14 @@ export function admitStarts(
 }
 
 /**
- * The lock keys held now (in `held`, from `InstanceLock.holders`) among the instances of the
- * bucket `block` (its budget's selection, its zone with perZone): what a waiter on that bucket
- * waits for.
+ * The lock keys held now (`held.has(key)`: e.g. the map of `InstanceLock.holders`) among the
+ * instances of the bucket `block` (its budget's selection, its zone with perZone): what a waiter
+ * on that bucket waits for.
  */
 export function heldKeysOf(
   budgets: readonly BudgetView[],
   block: BudgetBlock,
-  held: ReadonlyMap<string, unknown>,
+  held: { has(key: string): boolean },
 ): string[] {
   const b = budgets.find((v) => v.name === block.budget);
   if (!b) return [];
@@ -241,10 +226,13 @@ export function heldKeysOf(
   return out;
 }
 
-/** `budget NAME: U/A unavailable[ in ZONE]` (status messages; the usage before the start). */
-export function describeBlock(b: BudgetBlock): string {
-  const where = b.zoneId !== undefined ? ` in ${b.zoneId || 'an unknown zone'}` : '';
-  return `budget ${b.budget}: ${b.unavailable}/${b.allowed} unavailable${where}`;
+/**
+ * `U/A unavailable[ in ZONE]` of one bucket (status messages: unavailable and allowed counts, the
+ * zone with perZone, `an unknown zone` for instances without one).
+ */
+export function describeUsage(u: BucketUsage): string {
+  const where = u.zoneId !== undefined ? ` in ${u.zoneId || 'an unknown zone'}` : '';
+  return `${u.unavailable}/${u.allowed} unavailable${where}`;
 }
 
 /**
@@ -254,11 +242,12 @@ export function describeBlock(b: BudgetBlock): string {
  */
 export function admissionMessage(a: Admission): string | undefined {
   const parts: string[] = [];
-  if (a.waitingOn) parts.push(`${a.waiting} instance(s) wait for ${describeBlock(a.waitingOn)}`);
+  const block = (b: BudgetBlock) => `budget ${b.budget}: ${describeUsage(b)}`;
+  if (a.waitingOn) parts.push(`${a.waiting} instance(s) wait for ${block(a.waitingOn)}`);
   if (a.unsatisfiableOn) {
     const b = a.unsatisfiableOn;
     parts.push(
-      `${a.unsatisfiable} instance(s) can never start under ${describeBlock(b)} (maxUnavailable allows ${b.allowed} of ${b.selected} selected${b.allowed > 0 ? ', fewer than must start at once' : ''})`,
+      `${a.unsatisfiable} instance(s) can never start under ${block(b)} (maxUnavailable allows ${b.allowed} of ${b.selected} selected${b.allowed > 0 ? ', fewer than must start at once' : ''})`,
     );
   }
   return parts.length > 0 ? parts.join('; ') : undefined;

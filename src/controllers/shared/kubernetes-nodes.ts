@@ -36,7 +36,7 @@ export const MAX_LISTED_NODE_IDS = 10;
  * The ACK tag that marks `instance` as a Kubernetes worker node, or undefined.
  * @param instance anything with ECS `tags` (as DescribeInstances returns them).
  */
-export function kubernetesNodeTag(instance: { tags?: readonly Tag[] }): Tag | undefined {
+function kubernetesNodeTag(instance: { tags?: readonly Tag[] }): Tag | undefined {
   return instance.tags?.find((t) => ACK_NODE_TAG_KEYS.includes(t.key));
 }
 
@@ -137,10 +137,7 @@ export function noteKubernetesNodes(
 ): void {
   if (screen.nodeIds.length === 0) return;
   const next: { excluded?: ExcludedTargets; kubernetesNodes?: KubernetesNodesStatus } = {};
-  const ex = excludedStatus(screen);
-  if (ex) next.excluded = ex;
-  const kept = kubernetesNodesStatus(screen);
-  if (kept) next.kubernetesNodes = kept;
+  writeNodeStatus(next, screen);
   if (recordedKey(previous ?? {}) === recordedKey(next)) return;
   const ids = listIds(screen.nodeIds);
   if (screen.policy === 'exclude') {

@@ -78,15 +78,34 @@ export interface LockCheck {
   free: string[];
   /** Instances another resource holds, with the first holder found. */
   held: Array<{ instanceId: string; holder: LockHolder }>;
+  /**
+   * Every lock key another resource holds, with its first holder found: the map the check was
+   * made from ({@link InstanceLock.holders} leaving out the owner).
+   */
+  others: Map<string, LockHolder>;
+  /**
+   * The lock keys the owner itself holds: its process-local hold and its published
+   * `status.executions[].lockKeys` (as its kind's source shows it). With {@link others}: every
+   * key held now by anyone (what a disruption budget counts).
+   */
+  own: Set<string>;
 }
 
 /** Enqueues the waiter `namespace/name` of one kind for a reconcile now. */
 export type LockWake = (key: string) => void;
 
+/**
+ * The `lockKeys` of each item of `status.executions` (`''` for an item without), in item order;
+ * empty when `status` has no executions. `status` is any kind's status (unchecked shape).
+ */
+function statusLockKeys(status: unknown): string[] {
+  const executions = (status as { executions?: TrackedExecution[] } | undefined)?.executions;
+  return (executions ?? []).map((e) => e.lockKeys ?? '');
+}
+
 /** The keys `status.executions[].lockKeys` of `obj` hold, concatenated in item order. */
 function publishedKeys(obj: Resource): string {
-  const executions = (obj.status as { executions?: TrackedExecution[] } | undefined)?.executions;
-  return (executions ?? []).map((e) => e.lockKeys ?? '').join('');
+  return statusLockKeys(obj.status).join('');
 }
 
 /** A resource waiting for instances another resource holds. */
@@ -231,8 +250,9 @@ export class InstanceLock {
    * waiter on them ({@link wait}): it is woken when one of those holds ends.
    */
   check(owner: Resource, instanceIds: readonly string[]): LockCheck {
-    const byKey = this.holders(owner.metadata.uid ?? '');
-    const out: LockCheck = { free: [], held: [] };
+    const own = new Set<string>();
+    const byKey = this.scan(owner.metadata.uid ?? '', own);
+    const out: LockCheck = { free: [], held: [], others: byKey, own };
     const waitingFor: string[] = [];
     for (const id of instanceIds) {
       const key = instanceLockKey(id);
@@ -252,19 +272,35 @@ export class InstanceLock {
    * out — a disruption budget counts the starting resource's own holds too). Synchronous.
    */
   holders(except?: string): Map<string, LockHolder> {
+    return this.scan(except);
+  }
+
+  /**
+   * {@link holders}`(except)` in one pass over the holds; with `own`, the keys `except` itself
+   * holds (process-local and published) are added to it instead of being skipped.
+   */
+  private scan(except: string | undefined, own?: Set<string>): Map<string, LockHolder> {
     const byKey = new Map<string, LockHolder>();
     for (const [uid, h] of this.local) {
-      if (uid === except) continue;
+      if (uid === except) {
+        if (own) for (const k of h.keys) own.add(k);
+        continue;
+      }
       for (const k of h.keys) if (!byKey.has(k)) byKey.set(k, h.holder);
     }
     for (const objects of this.sources.values()) {
       for (const obj of objects.list()) {
-        if (except !== undefined && (obj.metadata.uid ?? '') === except) continue;
-        const executions = (obj.status as { executions?: TrackedExecution[] } | undefined)?.executions;
-        if (!executions || executions.length === 0) continue;
+        const mine = except !== undefined && (obj.metadata.uid ?? '') === except;
+        if (mine && !own) continue;
+        const lockKeys = statusLockKeys(obj.status);
+        if (lockKeys.length === 0) continue;
+        if (mine) {
+          for (const keys of lockKeys) for (const k of decodeLockKeys(keys)) own?.add(k);
+          continue;
+        }
         const holder = holderOf(obj);
-        for (const e of executions) {
-          for (const k of decodeLockKeys(e.lockKeys)) if (!byKey.has(k)) byKey.set(k, holder);
+        for (const keys of lockKeys) {
+          for (const k of decodeLockKeys(keys)) if (!byKey.has(k)) byKey.set(k, holder);
         }
       }
     }
@@ -279,11 +315,7 @@ export class InstanceLock {
  */
 export function acquiresLocks(published: unknown, next: unknown): boolean {
   const keys = (status: unknown): Set<string> =>
-    new Set(
-      ((status as { executions?: TrackedExecution[] } | undefined)?.executions ?? []).flatMap((e) =>
-        decodeLockKeys(e.lockKeys),
-      ),
-    );
+    new Set(statusLockKeys(status).flatMap((k) => decodeLockKeys(k)));
   const before = keys(published);
   for (const k of keys(next)) if (!before.has(k)) return true;
   return false;
@@ -298,7 +330,7 @@ export function lockWaitOf(held: LockCheck['held']): { count: number; holder: st
   return first ? { count: held.length, holder: describeHolder(first.holder) } : undefined;
 }
 
-/** `Kind namespace/name` of a holder, for status messages. */
-export function describeHolder(h: LockHolder): string {
+/** `Kind namespace/name` of a holder (or any row naming one), for status messages. */
+export function describeHolder(h: Pick<LockHolder, 'kind' | 'namespace' | 'name'>): string {
   return `${h.kind} ${h.namespace}/${h.name}`;
 }

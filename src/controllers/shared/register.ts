@@ -12,7 +12,7 @@ import {
   VERSION,
 } from '../../api/common.js';
 import { BudgetUnsatisfiableReason } from '../../api/conditions.js';
-import type { Condition } from '../../runtime/conditions.js';
+import { getCondition, type Condition } from '../../runtime/conditions.js';
 import type { Reconciler } from '../../runtime/controller.js';
 import { objectKey, type InformerCache, type InformerEvents } from '../../runtime/informer.js';
 import { generationChangedPredicate, type ControllerHandle, type Manager } from '../../runtime/manager.js';
@@ -93,8 +93,9 @@ export function registerKind<T extends Resource>(
   reg.lock?.budgets?.onChange(() => {
     for (const obj of objects.list()) {
       const conditions = (obj.status as { conditions?: Condition[] } | undefined)?.conditions;
-      const stalled = conditions?.find((c) => c.type === 'Stalled' && c.status === 'True');
-      if (stalled?.reason === BudgetUnsatisfiableReason) handle.queue.add(objectKey(obj));
+      const stalled = getCondition(conditions, 'Stalled');
+      if (stalled?.status === 'True' && stalled.reason === BudgetUnsatisfiableReason)
+        handle.queue.add(objectKey(obj));
     }
   });
   reg.cloud?.onExecutionsFinished?.((finished) => {

@@ -113,10 +113,12 @@ export class WorkKit {
     let free = [...new Set(req.instanceIds)];
     let held: LockCheck['held'] = [];
     const lock = this.locks(req.action) ? this.opts.lock : undefined;
-    if (lock) ({ free, held } = lock.check(s.obj, free));
+    const check = lock?.check(s.obj, free);
+    if (check) ({ free, held } = check);
     const budgets = lock?.budgets?.views() ?? [];
-    if (lock && budgets.length > 0 && free.length > 0) {
-      const keys = lock.holders();
+    if (lock && check && budgets.length > 0 && free.length > 0) {
+      // Held by anyone, the owner included (a budget counts its own holds too).
+      const keys = { has: (key: string) => check.others.has(key) || check.own.has(key) };
       const admission = admitStarts(free, budgets, (id) => keys.has(instanceLockKey(id)), {
         ...(opts.allOrNothing ? { allOrNothing: true } : {}),
         ...(opts.limit !== undefined ? { limit: Math.max(0, opts.limit) } : {}),
