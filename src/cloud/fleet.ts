@@ -26,6 +26,7 @@
 import { CloudError } from './errors.js';
 import { TERMINAL_EXECUTION_STATUSES } from './types.js';
 import type {
+  ActionTrailApi,
   EcsApi,
   Execution,
   Instance,
@@ -52,10 +53,22 @@ function sharedView(signal: AbortSignal, o: ClientOptions): ClientOptions {
   };
 }
 
+/**
+ * How package and patch states are kept fresh: `ChangeFeed` (default) re-reads an instance only
+ * when the region's change feed saw it touched, when it is unknown, or when its last read is older
+ * than the full-resync period; `PerInstance` re-reads every instance older than `maxAgeMs`.
+ */
+export type DriftDetection = 'ChangeFeed' | 'PerInstance';
+
+/** Default {@link RegionFleetOptions.fullResyncMs}: 10 hours (controller-runtime's default SyncPeriod). */
+export const DEFAULT_FULL_RESYNC_MS = 10 * 3_600_000;
+
 /** Per-read options. */
 export interface ReadOptions extends ClientOptions {
   /** Data read longer ago than this (ms) is re-read; 0 forces a read. */
   maxAgeMs: number;
+  /** Package and patch state reads: see {@link DriftDetection}. Default `ChangeFeed`. */
+  driftDetection?: DriftDetection;
 }
 
 interface Stamped<T> {
@@ -145,6 +158,12 @@ export interface RegionFleetOptions {
    * untargeted) are.
    */
   retainMs?: number;
+  /** The full-resync period of change-feed reads, ms. Default {@link DEFAULT_FULL_RESYNC_MS}. */
+  fullResyncMs?: number;
+  /** An ActionTrail client of the region; absent: direct `UpdateInstancePackageState` calls are seen by the full resync only. */
+  actionTrail?(opts: ClientOptions): ActionTrailApi;
+  /** The cloud's clock for the feed's date filters, ms since the epoch. Default `Date.now`. */
+  cloudNow?: () => number;
 }
 
 /** Default {@link RegionFleetOptions.retainMs}: 25 hours. */
@@ -647,6 +666,27 @@ export class RegionFleet {
     if (!pending) return;
     for (const id of tracked) pending.delete(id);
     if (pending.size === 0) this.unconfirmed.delete(owner);
+  }
+
+  /**
+   * How fresh the view of `ids` is for `kind`: the oldest per-instance read (ms of the view's
+   * clock; undefined when none of them is known), when the last change-feed read of that kind
+   * started (undefined before the first), and the full-resync period (ms).
+   */
+  freshness(
+    kind: 'packages' | 'patches',
+    ids: readonly string[],
+  ): { oldestReadMs?: number; feedReadMs?: number; fullResyncMs: number } {
+    const map = kind === 'packages' ? this.packages : this.patches;
+    let oldest: number | undefined;
+    for (const id of ids) {
+      const e = map.get(id);
+      if (e && (oldest === undefined || e.readAtMs < oldest)) oldest = e.readAtMs;
+    }
+    return {
+      ...(oldest !== undefined ? { oldestReadMs: oldest } : {}),
+      fullResyncMs: this.opts.fullResyncMs ?? DEFAULT_FULL_RESYNC_MS,
+    };
   }
 
   /** The time of this process's clock, ms (the view's stamps use it). */

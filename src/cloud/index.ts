@@ -33,6 +33,8 @@ export {
   type ReadOptions,
   type ClientOptions,
   type InstanceView,
+  type DriftDetection,
+  DEFAULT_FULL_RESYNC_MS,
 } from './fleet.js';
 export { PRIORITY, RateGate } from './limiter.js';
 export { ECS_ACTIONS } from './ecs.js';

@@ -660,3 +660,27 @@ export interface ClientViewOptions {
   owner?: string;
   minPriority?: number;
 }
+
+/** One ActionTrail management event (`LookupEvents`, 2020-07-06), compacted to what the change feed reads. */
+export interface TrailEvent {
+  eventId: string;
+  /** The API name of an `ApiCall` event, e.g. `UpdateInstancePackageState`. */
+  eventName: string;
+  /** ISO 8601 UTC, seconds resolution. */
+  eventTime: string;
+  /** Resource names of the event (e.g. instance IDs); empty when the event names none. */
+  resourceNames: string[];
+  /** `requestParameters` of the call, values as strings. */
+  requestParameters: Record<string, string>;
+}
+
+/** ActionTrail of one region (the change feed's source of direct writes that leave no execution). */
+export interface ActionTrailApi {
+  readonly regionId: string;
+  /**
+   * `LookupEvents` with `LookupAttribute.1` = `EventName`/`eventName`, `StartTime` = `startTime`
+   * (ISO 8601 UTC), `EndTime` default now; every page (50 per call). Newest first.
+   * @throws CloudError (e.g. `Forbidden.RAM` without `actiontrail:LookupEvents`).
+   */
+  lookupEvents(req: { eventName: string; startTime: string; endTime?: string }): Promise<TrailEvent[]>;
+}
