@@ -27,7 +27,9 @@
  * (emulator speed, default 0.05), --metrics-port N (default 8080), --probe-port N (default 8081),
  * --artifact-port N (default 8090), --timeout SECONDS (give up waiting for Ready; default 300),
  * --ram-policy FILE|generated (the emulator enforces that RAM policy; `generated` = the policy of
- * src/cloud/ram-actions.ts, docs/deploy.md §4).
+ * src/cloud/ram-actions.ts, docs/deploy.md §4), --prometheus / --no-prometheus (a real Prometheus
+ * scraping the demo app on the AppRelease example's instances every second, its URL printed;
+ * default: on when `npm run tools:build` has built it, see test/harness/prometheus.ts).
  * A default port that is already taken (e.g. by another `npm run local`) is replaced by a free
  * one, and the run says so; a port given on the command line is used as given (0 = a free one).
  */
@@ -41,12 +43,13 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { parseConfig } from '../src/config.js';
 import { loadRamPolicy } from '../src/emulator/cli.js';
-import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator } from '../src/emulator/index.js';
+import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator, type EmulatorControl } from '../src/emulator/index.js';
 import { startController, type RunningController } from '../src/main.js';
 import { createLogger } from '../src/runtime/logger.js';
 import { startControlPlane } from '../test/harness/controlplane.js';
 import { applyYaml, kubeRequestRaw } from '../test/harness/kube-raw.js';
 import { REPO_ROOT } from '../test/harness/paths.js';
+import { emulatorTargets, prometheusTool, startPrometheus } from '../test/harness/prometheus.js';
 
 const say = (s: string): void => void process.stdout.write(`[local] ${s}\n`);
 
@@ -195,6 +198,11 @@ const program = new Command('local')
   .option('--artifact-port <n>', 'port serving deploy/examples/artifacts/ (AppRelease example)', '8090')
   .option('--timeout <seconds>', 'give up waiting for Ready after this many seconds', '300')
   .option('--ram-policy <file>', 'emulator enforces this RAM policy (JSON file, or "generated")')
+  .option(
+    '--prometheus',
+    'start Prometheus scraping the demo app (default: when built by npm run tools:build)',
+  )
+  .option('--no-prometheus', 'do not start Prometheus')
   .parse(process.argv);
 const opts = program.opts<{
   exitWhenReady: boolean;
@@ -204,6 +212,8 @@ const opts = program.opts<{
   artifactPort: string;
   timeout: string;
   ramPolicy?: string;
+  /** undefined = when the binary is built; true = required; false = off. */
+  prometheus?: boolean;
 }>();
 /** True when the port option was left at its default (so another free port may replace it). */
 const defaulted = (name: 'metricsPort' | 'probePort' | 'artifactPort'): boolean =>
@@ -311,6 +321,53 @@ function localizeExample(text: string, run: { artifactPort: number; sandboxDir: 
     .join('---\n');
 }
 
+/**
+ * Starts a real Prometheus (unless --no-prometheus; without --prometheus only when its binary is
+ * built) scraping the demo app on the AppRelease example's target instances (the example's
+ * `targets.tags`, its region, its install.env.PORT) every second, with its dir under `runDir`
+ * (the guard's). @returns its URL, or undefined when not started.
+ * @throws Error with --prometheus when the binary is missing or Prometheus does not start.
+ */
+async function startDemoPrometheus(control: EmulatorControl, runDir: string): Promise<string | undefined> {
+  if (opts.prometheus === false) return undefined;
+  const tool = prometheusTool({ quiet: true });
+  if (!tool.path) {
+    if (opts.prometheus) throw new Error(tool.reason);
+    say('prometheus: not built (npm run tools:build builds it), so not started');
+    return undefined;
+  }
+  type Example = {
+    kind?: string;
+    spec?: {
+      regionId?: string;
+      targets?: { tags?: Array<{ key: string; value?: string }> };
+      install?: { env?: Record<string, string> };
+    };
+  } | null;
+  const example = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/examples/apprelease.yaml'), 'utf8'))
+    .map((d) => d.toJS() as Example)
+    .find((d) => d?.kind === 'AppRelease');
+  const regionId = example?.spec?.regionId ?? 'cn-hangzhou';
+  const port = Number(example?.spec?.install?.env?.['PORT'] ?? 8080);
+  const tags = example?.spec?.targets?.tags ?? [];
+  const instances = new Set(
+    (await control.listInstances(regionId))
+      .filter((i) =>
+        tags.every((t) => t.key in i.tags && (t.value === undefined || i.tags[t.key] === t.value)),
+      )
+      .map((i) => i.instanceId),
+  );
+  const targets = (await emulatorTargets(control, regionId, port)).filter((t) =>
+    instances.has(t.labels?.['instance_id'] ?? ''),
+  );
+  const prom = await startPrometheus({ binary: tool.path, targets, parentDir: runDir });
+  cleanups.push(() => prom.stop());
+  say(
+    `prometheus ready at ${prom.url} (pid ${prom.pid}), scraping the demo app on ${targets.length} instances every ${prom.scrapeIntervalSeconds} s (job web; labels instance_id, zone_id)`,
+  );
+  return prom.url;
+}
+
 /** What was started, stopped in reverse order by `cleanup()`; each step at most once. */
 const cleanups: Array<() => Promise<void>> = [];
 async function cleanup(): Promise<void> {
@@ -356,6 +413,8 @@ async function main(): Promise<void> {
   const artifacts = await serveArtifacts(Number(opts.artifactPort), defaulted('artifactPort'));
   cleanups.push(artifacts.close);
   say(`artifacts of deploy/examples/artifacts/ served at http://127.0.0.1:${artifacts.port}/`);
+  interrupted.signal.throwIfAborted();
+  const prometheusUrl = await untilInterrupted(startDemoPrometheus(emu.control, runDir));
   interrupted.signal.throwIfAborted();
 
   for (const f of readdirSync(join(REPO_ROOT, 'crds')).filter(
@@ -498,6 +557,9 @@ async function main(): Promise<void> {
   say(`  ls ${sandboxDir}/*/web   # the AppRelease example's releases on the sandboxed instances`);
   say(`  curl -s http://127.0.0.1:${controller.probes.metricsPort}/metrics | grep ecsops_`);
   say(`  curl -s ${emu.controlUrl}/executions   # the emulator's view`);
+  if (prometheusUrl) {
+    say(`  curl -s '${prometheusUrl}/api/v1/query?query=sum+by+(instance_id)(rate(web_requests_total[1m]))'`);
+  }
   say('Ctrl-C stops and removes everything.');
   // Ready: a signal is now the normal way to stop.
   await new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import parseDuration from 'parse-duration';
+import { DEFAULT_FULL_RESYNC_MS } from './cloud/fleet.js';
 import { leaderElectionTimingsError } from './runtime/leader-election.js';
 
 /**
@@ -54,6 +55,13 @@ export interface Config {
   oosEndpoint?: string;
   ecsEndpoint?: string;
   cloudProtocol: 'HTTPS' | 'HTTP';
+  /**
+   * Milliseconds (`--full-resync-period`): each targeted instance's state is re-read one by one at
+   * least this often (jittered per instance); between sweeps the change feed decides what is read.
+   */
+  fullResyncPeriodMs: number;
+  /** Whether the change feed also reads ActionTrail `LookupEvents` (`--actiontrail`). */
+  actionTrail: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   maxInstanceRows: number;
   /** Milliseconds. */
@@ -70,6 +78,20 @@ function duration(flag: string) {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
       throw new InvalidArgumentError(`${flag}: "${value}" is not a positive duration (e.g. 500ms, 15s, 10m)`);
     }
+    return ms;
+  };
+}
+
+/** Shortest `--full-resync-period`: 10 minutes (a shorter sweep costs per instance what the feed saves). */
+export const MIN_FULL_RESYNC_MS = 600_000;
+
+/** A duration of at least `minMs` (`minText` names it in the error). */
+function durationAtLeast(flag: string, minMs: number, minText: string) {
+  const parse = duration(flag);
+  return (value: string): number => {
+    const ms = parse(value);
+    if (ms < minMs)
+      throw new InvalidArgumentError(`${flag}: "${value}" is shorter than the minimum ${minText}`);
     return ms;
   };
 }
@@ -337,6 +359,26 @@ export function addControllerOptions(cmd: Command): Command {
         .default('HTTPS'),
     )
     .addOption(
+      opt(
+        '--full-resync-period <duration>',
+        'each targeted instance is re-read one by one at least this often (jittered per instance); between sweeps only instances the change feed names are read (min 10m)',
+        'ECSOPS_FULL_RESYNC_PERIOD',
+      )
+        .argParser(durationAtLeast('--full-resync-period', MIN_FULL_RESYNC_MS, '10m'))
+        // controller-runtime's default SyncPeriod (10 h): a sweep of 10,000 instances then costs
+        // ≈ 0.017 OOS calls per instance per 10-minute interval.
+        .default(DEFAULT_FULL_RESYNC_MS, '10h'),
+    )
+    .addOption(
+      opt(
+        '--actiontrail <bool>',
+        'the change feed also reads ActionTrail LookupEvents (direct UpdateInstancePackageState calls seen within one interval); needs actiontrail:LookupEvents, stops on a permission error; false: the full resync catches them',
+        'ECSOPS_ACTIONTRAIL',
+      )
+        .argParser(bool)
+        .default(true),
+    )
+    .addOption(
       opt('--log-level <level>', 'log level', 'LOG_LEVEL')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
         .default('info'),
@@ -426,6 +468,8 @@ export function toConfig(o: Record<string, unknown>): Config {
     oosEndpoint: o.oosEndpoint as string | undefined,
     ecsEndpoint: o.ecsEndpoint as string | undefined,
     cloudProtocol: o.cloudProtocol as 'HTTPS' | 'HTTP',
+    fullResyncPeriodMs: o.fullResyncPeriod as number,
+    actionTrail: o.actiontrail as boolean,
     logLevel: o.logLevel as Config['logLevel'],
     maxInstanceRows: o.maxInstanceRows as number,
     executionPollMinMs: o.executionPollMin as number,

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
-import { API_VERSION, GROUP } from './api/common.js';
+import { API_VERSION, GROUP, OWNER_UID_TAG } from './api/common.js';
 import { CONFIGURE_PACKAGE_TEMPLATE } from './api/ecsextension.js';
 import { createCloudClients, type CloudLayer, type CloudOptions } from './cloud/index.js';
 import { controllersWithout, type Config, type ControllerName } from './config.js';
@@ -95,6 +95,9 @@ export function buildController(cfg: Config, opts: StartOptions = {}): Controlle
       concurrency: cfg.cloudConcurrency,
       actionQps: cfg.cloudActionQps,
       maxRetries: cfg.cloudMaxRetries,
+      fullResyncMs: cfg.fullResyncPeriodMs,
+      actionTrail: cfg.actionTrail,
+      ownerTagKey: OWNER_UID_TAG,
       userAgent: `ecsops/${VERSION_STRING}`,
       ...opts.cloud,
     },

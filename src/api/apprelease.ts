@@ -6,6 +6,7 @@
  * on each instance as the ECS tag `ecsops.io/app.<application>` (`TagResources`).
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { AnalysisSpecSchema, AnalysisStatusSchema } from './analysis.js';
 import {
   AllowKubernetesNodesSchema,
   commonStatusProperties,
@@ -15,9 +16,11 @@ import {
   IntervalSchema,
   IntOrString,
   RegionIdSchema,
+  SecretKeySelectorSchema,
   targetNodeStatusProperties,
   TargetsSchema,
   type ObjectMeta,
+  type SecretKeySelector,
 } from './common.js';
 import { ZoneOrderSchema, zoneOrderInRegionRule } from './zone-order.js';
 
@@ -224,23 +227,7 @@ const EnvSchema = Type.Unsafe<Record<string, string>>({
   ],
 });
 
-/** A Kubernetes `SecretKeySelector`: one key of a Secret in the resource's namespace. */
-export const SecretKeySelectorSchema = Type.Object(
-  {
-    name: Type.String({
-      description: 'Name of the Secret, in the namespace of the AppRelease.',
-      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
-      maxLength: 253,
-    }),
-    key: Type.String({
-      description: 'Key of the Secret data.',
-      pattern: '^[-._a-zA-Z0-9]+$',
-      maxLength: 253,
-    }),
-  },
-  { description: 'A key of a Kubernetes Secret.' },
-);
-export type SecretKeySelector = Static<typeof SecretKeySelectorSchema>;
+export { SecretKeySelectorSchema, type SecretKeySelector };
 
 /**
  * One `install.envVars` entry, the Kubernetes `EnvVar` shape: `value` (inline, like `install.env`)
@@ -498,6 +485,7 @@ export const AppReleaseSpecSchema = Type.Object(
     hooks: HooksSchema,
     healthCheck: Type.Optional(HealthCheckSchema),
     strategy: Type.Optional(StrategySchema),
+    analysis: Type.Optional(AnalysisSpecSchema),
     rollback: Type.Optional(
       Type.Object(
         {
@@ -601,6 +589,13 @@ export const BatchStatusSchema = Type.Object({
     maxItems: 100,
   }),
   failed: Type.Optional(Type.Integer({ description: 'Instances that failed.' })),
+  instanceIds: Type.Optional(
+    Type.Array(Type.String({ maxLength: 64 }), {
+      description:
+        'Instances of the batch, kept on the newest batch only: the analysis gate (spec.analysis) renders them into its queries.',
+      maxItems: 10000,
+    }),
+  ),
   startTime: Type.Optional(Type.String({ format: 'date-time' })),
   finishTime: Type.Optional(Type.String({ format: 'date-time' })),
 });
@@ -802,6 +797,7 @@ export const AppReleaseStatusSchema = Type.Object({
   stableRelease: Type.Optional(StableReleaseSchema),
   rollout: Type.Optional(RolloutStatusSchema),
   secretParameter: Type.Optional(SecretParameterStatusSchema),
+  analysis: Type.Optional(AnalysisStatusSchema),
   summary: Type.Optional(
     Type.Object(
       {

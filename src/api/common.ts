@@ -162,6 +162,81 @@ export function IntervalSchema(
   });
 }
 
+/** Values of `spec.driftDetection` (EcsExtension, PatchPolicy); the fleet view's `DriftDetection`. */
+export const DRIFT_DETECTION_VALUES = ['ChangeFeed', 'PerInstance'] as const;
+export type DriftDetectionMode = (typeof DRIFT_DETECTION_VALUES)[number];
+/** The default of `spec.driftDetection`. */
+export const DEFAULT_DRIFT_DETECTION: DriftDetectionMode = 'ChangeFeed';
+
+/**
+ * `spec.driftDetection` of the kinds that read per-instance state (EcsExtension package states,
+ * PatchPolicy patch states): how the region's shared view keeps that state fresh, and what it costs.
+ */
+export const DriftDetectionSchema = Type.Union(
+  DRIFT_DETECTION_VALUES.map((v) => Type.Literal(v)),
+  {
+    description:
+      "How drift is detected. ChangeFeed (default): each interval, one region-wide listing of the OOS executions (and, where enabled, ActionTrail events) that started or ended since the last listing, shared by every resource; only instances they touched, new instances, instances in a failed or unknown state, and instances whose last read is older than the controller's --full-resync-period (default 10h) are re-read one by one, so a steady fleet costs a few calls per interval instead of one per instance. PerInstance: every instance's state is re-read one by one each interval (OOS ListInstancePackageStates takes one instance per call; ListInstancePatchStates 100), the cost grows with the fleet; pick it for a few instances whose state is changed by something that leaves no OOS execution and no ActionTrail event and must be seen within one interval.",
+    default: DEFAULT_DRIFT_DETECTION,
+  },
+);
+
+/**
+ * `spec.interval` of the kinds with {@link DriftDetectionSchema}: what the period means depends on
+ * the drift detection mode.
+ */
+export const DRIFT_INTERVAL_DESCRIPTION =
+  "How often the resource is reconciled and the region's change feed is read (driftDetection ChangeFeed; with PerInstance every instance is re-read this often). Each instance is re-read one by one at least every --full-resync-period of the controller (default 10h) in either mode. Go duration, e.g. 10m; 10s to 24h; ±5% jitter.";
+
+/**
+ * `status.stateFreshness` (EcsExtension, PatchPolicy): how fresh the resource's view of its
+ * targets' state is. Written only when the mode changes or the sweep time moves by at least half
+ * the full-resync period, so a steady fleet costs no status write per interval.
+ */
+export const StateFreshnessSchema = Type.Object(
+  {
+    driftDetection: Type.Union(
+      DRIFT_DETECTION_VALUES.map((v) => Type.Literal(v)),
+      { description: 'The spec.driftDetection the time below was recorded for.' },
+    ),
+    lastFullResyncTime: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          "Every reachable target's state was read one by one (not only through the change feed) at or after this time. Moves forward only in steps of at least half the controller's --full-resync-period (it may lag the newest sweep by that much); absent until the first read. ecsops_state_oldest_read_age_seconds has the exact age.",
+      }),
+    ),
+  },
+  {
+    description:
+      "How fresh this resource's view of its targets' state is: the drift detection mode and the last full one-by-one read.",
+  },
+);
+export type StateFreshness = Static<typeof StateFreshnessSchema>;
+
+/** Status fields of the kinds with {@link DriftDetectionSchema}. */
+export const stateFreshnessStatusProperties = {
+  stateFreshness: Type.Optional(StateFreshnessSchema),
+};
+
+/** A Kubernetes `SecretKeySelector`: one key of a Secret in the resource's namespace. */
+export const SecretKeySelectorSchema = Type.Object(
+  {
+    name: Type.String({
+      description: 'Name of the Secret, in the namespace of the resource.',
+      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+      maxLength: 253,
+    }),
+    key: Type.String({
+      description: 'Key of the Secret data.',
+      pattern: '^[-._a-zA-Z0-9]+$',
+      maxLength: 253,
+    }),
+  },
+  { description: 'A key of a Kubernetes Secret.' },
+);
+export type SecretKeySelector = Static<typeof SecretKeySelectorSchema>;
+
 /** Common spec fields (DESIGN §1). */
 export const commonSpecProperties = {
   regionId: RegionIdSchema,

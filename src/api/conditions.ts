@@ -94,6 +94,19 @@ export const CanaryPauseReason = 'CanaryPause';
 /** Stalled=True: an older AppRelease deploys the same application on overlapping instances. */
 export const ConflictingReleaseReason = 'ConflictingRelease';
 
+// Analysis gates (spec.analysis on AppRelease and PatchPolicy)
+/**
+ * Ready=False: a metric of spec.analysis failed after a batch (AppRelease: the rollout is rolled
+ * back; PatchPolicy: the window's remaining install executions do not start). The message names
+ * the metric, its query, the measured value and the condition.
+ */
+export const AnalysisFailedReason = 'AnalysisFailed';
+/**
+ * Ready=False + Reconciling: the analysis after a batch could not decide (Prometheus unreachable,
+ * an error, or neither condition met); the next batch waits, never proceeds.
+ */
+export const AnalysisInconclusiveReason = 'AnalysisInconclusive';
+
 // PatchPolicy and MaintenanceWindow
 /** Condition type of PatchPolicy: every reachable target has no missing, failed or pending-reboot patches. */
 export const CompliantCondition = 'Compliant';

@@ -8,9 +8,13 @@ import { Type, type Static } from '@sinclair/typebox';
 import {
   commonSpecProperties,
   commonStatusProperties,
+  DRIFT_INTERVAL_DESCRIPTION,
+  DriftDetectionSchema,
   executionStatusProperties,
   FreeFormObject,
   instanceRowProperties,
+  IntervalSchema,
+  stateFreshnessStatusProperties,
   targetNodeStatusProperties,
   type ObjectMeta,
 } from './common.js';
@@ -25,6 +29,8 @@ export const CONFIGURE_PACKAGE_TEMPLATE = 'ACS-ECS-BulkyConfigureOOSPackageWithT
 export const EcsExtensionSpecSchema = Type.Object(
   {
     ...commonSpecProperties,
+    interval: Type.Optional(IntervalSchema(DRIFT_INTERVAL_DESCRIPTION)),
+    driftDetection: Type.Optional(DriftDetectionSchema),
     packageName: Type.String({
       description:
         'OOS Package template name, e.g. ACS-Extension-node-1853370294850618 (see OOS ListTemplates with TemplateType=Package).',
@@ -108,6 +114,7 @@ export const EcsExtensionStatusSchema = Type.Object({
       description: 'Per-instance rows, bounded (default 100): failed and in-progress first.',
     }),
   ),
+  ...stateFreshnessStatusProperties,
   ...targetNodeStatusProperties,
   ...executionStatusProperties,
 });

@@ -82,10 +82,16 @@ export const RolloutSupersededEvent = 'RolloutSuperseded';
 export const WaitingForInstanceLockEvent = 'WaitingForInstanceLock';
 /** A Secret referenced by install.envVars changed: the current revision is re-deployed with the new values. */
 export const SecretsRotatedEvent = 'SecretsRotated';
+/** Warning: a metric of spec.analysis failed after a batch (metric, query, value, condition). */
+export const AnalysisFailedEvent = 'AnalysisFailed';
+/** The analysis after a batch passed (every metric measured `count` times within its limits). */
+export const AnalysisSucceededEvent = 'AnalysisSucceeded';
 
 export const RolloutAction = 'Rollout';
 export const PromoteAction = 'Promote';
 export const RollbackAction = 'Rollback';
+/** The action of analysis Events (AppRelease and PatchPolicy). */
+export const AnalysisAction = 'Analysis';
 
 /** AppRelease event reasons, for docs and tests. */
 export const APP_RELEASE_EVENT_REASONS = [
@@ -101,6 +107,8 @@ export const APP_RELEASE_EVENT_REASONS = [
   RolledBackEvent,
   RolloutSupersededEvent,
   WaitingForInstanceLockEvent,
+  AnalysisFailedEvent,
+  AnalysisSucceededEvent,
 ] as const;
 
 // PatchPolicy and MaintenanceWindow (reasons; type Normal unless noted)
@@ -136,4 +144,6 @@ export const PATCH_EVENT_REASONS = [
   WindowOpenedEvent,
   WindowClosedEvent,
   ExecutionsCancelledEvent,
+  AnalysisFailedEvent,
+  AnalysisSucceededEvent,
 ] as const;

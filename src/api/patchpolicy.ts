@@ -6,12 +6,17 @@
  * of 100) and ListInstancePatches (DESIGN §1).
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { AnalysisSpecSchema, AnalysisStatusSchema } from './analysis.js';
 import {
   AllowKubernetesNodesSchema,
   commonSpecProperties,
   commonStatusProperties,
+  DRIFT_INTERVAL_DESCRIPTION,
+  DriftDetectionSchema,
   executionStatusProperties,
   instanceRowProperties,
+  IntervalSchema,
+  stateFreshnessStatusProperties,
   targetNodeStatusProperties,
   type ObjectMeta,
 } from './common.js';
@@ -141,8 +146,11 @@ const InstallSchema = Type.Object(
 export const PatchPolicySpecSchema = Type.Object(
   {
     ...commonSpecProperties,
+    interval: Type.Optional(IntervalSchema(DRIFT_INTERVAL_DESCRIPTION)),
+    driftDetection: Type.Optional(DriftDetectionSchema),
     scan: Type.Optional(ScanSchema),
     install: Type.Optional(InstallSchema),
+    analysis: Type.Optional(AnalysisSpecSchema),
     allowKubernetesNodes: Type.Optional(AllowKubernetesNodesSchema),
   },
   {
@@ -249,6 +257,13 @@ const OperationSchema = Type.Object({
     }),
   ),
   message: Type.Optional(Type.String({ maxLength: 1024 })),
+  lastExecutionInstanceIds: Type.Optional(
+    Type.Array(Type.String({ maxLength: 64 }), {
+      description:
+        'Instances of the newest install execution, with spec.analysis (the gate renders them into its queries).',
+      maxItems: 50,
+    }),
+  ),
 });
 export type PatchOperation = Static<typeof OperationSchema>;
 
@@ -277,6 +292,7 @@ export const PatchPolicyStatusSchema = Type.Object({
   ),
   lastScan: Type.Optional(OperationSchema),
   lastInstall: Type.Optional(OperationSchema),
+  analysis: Type.Optional(AnalysisStatusSchema),
   nextScan: Type.Optional(Type.String({ format: 'date-time', description: 'Next scheduled scan.' })),
   lastScheduledScanTime: Type.Optional(
     Type.String({
@@ -302,8 +318,13 @@ export const PatchPolicyStatusSchema = Type.Object({
     ),
   ),
   complianceCheckedAt: Type.Optional(
-    Type.String({ format: 'date-time', description: 'Last ListInstancePatchStates read.' }),
+    Type.String({
+      format: 'date-time',
+      description:
+        'Last compliance check that read a patch state (OOS ListInstancePatchStates) of a target; checks answered from the change feed without a read leave it (see stateFreshness).',
+    }),
   ),
+  ...stateFreshnessStatusProperties,
   ...targetNodeStatusProperties,
   ...executionStatusProperties,
 });

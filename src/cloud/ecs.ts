@@ -85,6 +85,17 @@ function invalid(action: string, message: string): CloudError {
   });
 }
 
+/**
+ * The primary private IP of a DescribeInstances row: `VpcAttributes.PrivateIpAddress.IpAddress[0]`,
+ * else the first `NetworkInterfaces.NetworkInterface[].PrimaryIpAddress`
+ * (https://help.aliyun.com/zh/ecs/developer-reference/api-ecs-2014-05-26-describeinstances).
+ */
+function privateIpOf(r: Raw): string | undefined {
+  const ips = obj(obj(r['VpcAttributes'])['PrivateIpAddress'])['IpAddress'];
+  const first = Array.isArray(ips) ? str(ips[0]) : str(ips);
+  return first ?? str(wrapped(r['NetworkInterfaces'], 'NetworkInterface')[0]?.['PrimaryIpAddress']);
+}
+
 function toInstance(r: Raw): Instance {
   return defined<Instance>({
     instanceId: str(r['InstanceId']) ?? '',
@@ -105,6 +116,7 @@ function toInstance(r: Raw): Instance {
     expiredTime: str(r['ExpiredTime']),
     resourceGroupId: str(r['ResourceGroupId']),
     vpcId: str(obj(r['VpcAttributes'])['VpcId']),
+    privateIpAddress: privateIpOf(r),
     tags: tagList(r['Tags']),
   });
 }

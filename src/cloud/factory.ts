@@ -1,10 +1,11 @@
 /**
- * `createCloudClients`: the one place that builds the real OOS and ECS clients. Clients are
- * created lazily and cached per (product, region); each (product, region) has its own rate-limit
- * queue, shared by the clients obtained with an `AbortSignal` (see `CloudClients`).
+ * `createCloudClients`: the one place that builds the real OOS, ECS and ActionTrail clients.
+ * Clients are created lazily and cached per (product, region); each (product, region) has its own
+ * rate-limit queue, shared by the clients obtained with an `AbortSignal` (see `CloudClients`).
  */
 import type { CredentialsProvider } from '@alicloud/credentials';
 import type { Registry } from 'prom-client';
+import { ACTIONTRAIL_ACTIONS, ACTIONTRAIL_QPS, ActionTrailClient } from './actiontrail.js';
 import { ApiCaller, type ActionSafety, type CloudLogger } from './caller.js';
 import {
   checkCredentials,
@@ -15,15 +16,27 @@ import {
 } from './credentials.js';
 import { ECS_ACTIONS, EcsClient } from './ecs.js';
 import { RegionFleet } from './fleet.js';
-import { cloudMetrics, initActionMetrics } from './metrics.js';
+import { changeFeedMetrics, cloudMetrics, initActionMetrics } from './metrics.js';
 import { OOS_ACTIONS, OosClient } from './oos.js';
 import { createSdkClient, createSdkSend, sdkEndpoint } from './sdk.js';
-import type { CloudClients, CloudProduct, EcsApi, Execution, OosApi } from './types.js';
+import type {
+  ActionTrailApi,
+  ClientViewOptions,
+  CloudClients,
+  CloudProduct,
+  EcsApi,
+  Execution,
+  OosApi,
+} from './types.js';
 
 /** Options of the cloud layer. Durations are named by unit. */
 export interface CloudOptions {
-  /** `host[:port]` per product, used verbatim instead of the regional endpoint (emulator). */
-  endpointOverride?: { oos?: string; ecs?: string };
+  /**
+   * `host[:port]` per product, used verbatim instead of the regional endpoint (emulator).
+   * ActionTrail without its own override uses the OOS override when one is set (the emulator
+   * serves every product on one endpoint, dispatched by `Version`).
+   */
+  endpointOverride?: { oos?: string; ecs?: string; actiontrail?: string };
   /** Default `HTTPS`; the emulator needs `HTTP`. */
   protocol?: 'HTTPS' | 'HTTP';
   /** `v3` (default): ACS3-HMAC-SHA256 header signature. `v2`: V1 HMAC-SHA1 query signature. */
@@ -57,6 +70,23 @@ export interface CloudOptions {
   connectTimeoutMs?: number;
   /** Appended to the SDK user agent, e.g. `ecsops/0.1.0`. */
   userAgent?: string;
+  /**
+   * Full-resync period of the fleet views' change-feed reads (`RegionFleetOptions.fullResyncMs`),
+   * milliseconds (`--full-resync-period`). Default: the fleet's `DEFAULT_FULL_RESYNC_MS` (10 h).
+   */
+  fullResyncMs?: number;
+  /**
+   * Whether the fleet views' change feed also reads ActionTrail `LookupEvents`
+   * (`RegionFleetOptions.actionTrail`; `--actiontrail`). Default true; false: a direct
+   * `UpdateInstancePackageState` is seen by the full resync only.
+   */
+  actionTrail?: boolean;
+  /**
+   * The OOS tag naming an execution's owner (`RegionFleetOptions.ownerTagKey`): the change feed
+   * skips executions of owners this process manages. Default none (only executions this process
+   * started are skipped).
+   */
+  ownerTagKey?: string;
 }
 
 /** Injected dependencies. */
@@ -67,10 +97,23 @@ export interface CloudDeps {
   logger?: CloudLogger;
   /** Clock of the fleet view's data ages, ms since the epoch (default `Date.now`; tests pass a fake). */
   now?: () => number;
+  /**
+   * The cloud's clock, ms since the epoch: the change feed's `StartDateAfter` / `EndDateAfter`
+   * bounds (default `Date.now`; the fast tier passes the clock it gives the in-process emulator).
+   */
+  cloudNow?: () => number;
 }
 
 /** The cloud layer handed to `main.ts`: per-region clients plus a credential check. */
 export interface CloudLayer extends CloudClients {
+  /**
+   * The ActionTrail client of `regionId` (cached; its own rate-limit queue, `LookupEvents` at
+   * {@link ACTIONTRAIL_QPS} per second unless `actionQps` names it), or with `opts` a view of it
+   * (signal, owner, priority) as for `oos`.
+   * Built whether or not `CloudOptions.actionTrail` is on (that option only decides whether the
+   * fleet views use it). @throws TypeError for an invalid region ID.
+   */
+  actionTrail(regionId: string, opts?: ClientViewOptions): ActionTrailApi;
   /**
    * Resolves a credential once (for `/readyz`). Resolves `{ providerName }`; rejects with a
    * transient `CloudError` (code `CredentialsUnavailable`, category `credentials`) naming the
@@ -106,14 +149,20 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
   if (!(o.qps > 0) || !(o.concurrency > 0) || !(o.maxRetries >= 0)) {
     throw new RangeError('cloud options: qps and concurrency must be > 0 and maxRetries >= 0');
   }
+  if (opts.fullResyncMs !== undefined && !(opts.fullResyncMs > 0)) {
+    throw new RangeError('cloud options: fullResyncMs must be > 0');
+  }
   const provider = createCredentialsProvider({
     ...(opts.credential ? { credential: opts.credential } : {}),
     ...(opts.credentialsProvider ? { credentialsProvider: opts.credentialsProvider } : {}),
   });
   const credential = toSdkCredential(provider);
   const metrics = cloudMetrics(deps.registry);
+  const feedMetrics = changeFeedMetrics(deps.registry, deps.now);
   initActionMetrics(metrics, 'oos', Object.keys(OOS_ACTIONS));
   initActionMetrics(metrics, 'ecs', Object.keys(ECS_ACTIONS));
+  const actionTrailOn = opts.actionTrail !== false;
+  if (actionTrailOn) initActionMetrics(metrics, 'actiontrail', Object.keys(ACTIONTRAIL_ACTIONS));
 
   const endpoints = new Map<string, string>();
   const build = (
@@ -122,7 +171,13 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
     actions: Readonly<Record<string, ActionSafety>>,
   ): ApiCaller => {
     if (!REGION_ID.test(regionId)) throw new TypeError(`invalid region ID ${JSON.stringify(regionId)}`);
-    const override = opts.endpointOverride?.[product];
+    const override =
+      opts.endpointOverride?.[product] ??
+      (product === 'actiontrail' ? opts.endpointOverride?.oos : undefined);
+    // LookupEvents is documented at 2 calls per second: a per-action limit unless `actionQps`
+    // (`--cloud-action-qps LookupEvents=N`) sets its own.
+    const actionQps =
+      product === 'actiontrail' ? { LookupEvents: ACTIONTRAIL_QPS, ...opts.actionQps } : opts.actionQps;
     const transport = {
       product,
       regionId,
@@ -142,7 +197,7 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
       actions,
       qps: o.qps,
       concurrency: o.concurrency,
-      ...(opts.actionQps ? { actionQps: opts.actionQps } : {}),
+      ...(actionQps ? { actionQps } : {}),
       retry: { maxRetries: o.maxRetries, baseDelayMs: o.retryBaseDelayMs, maxDelayMs: o.retryMaxDelayMs },
       attemptTimeoutMs: Math.max(o.readTimeoutMs, o.connectTimeoutMs) + 1_000,
       metrics,
@@ -152,6 +207,7 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
 
   const oosClients = new Map<string, { caller: ApiCaller; client: OosApi }>();
   const ecsClients = new Map<string, { caller: ApiCaller; client: EcsApi }>();
+  const trailClients = new Map<string, { caller: ApiCaller; client: ActionTrailApi }>();
   const fleets = new Map<string, RegionFleet>();
   const finishedListeners = new Set<(finished: readonly Execution[]) => void>();
   return {
@@ -173,6 +229,15 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
       const view = c.caller.view(clientOpts ?? {});
       return view === c.caller ? c.client : new EcsClient(view);
     },
+    actionTrail(regionId, clientOpts) {
+      let c = trailClients.get(regionId);
+      if (!c) {
+        const caller = build('actiontrail', regionId, ACTIONTRAIL_ACTIONS);
+        trailClients.set(regionId, (c = { caller, client: new ActionTrailClient(caller) }));
+      }
+      const view = c.caller.view(clientOpts ?? {});
+      return view === c.caller ? c.client : new ActionTrailClient(view);
+    },
     fleet(regionId) {
       let f = fleets.get(regionId);
       if (!f) {
@@ -180,6 +245,11 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
           oos: (o) => this.oos(regionId, o),
           ecs: (o) => this.ecs(regionId, o),
           ...(deps.now ? { now: deps.now } : {}),
+          ...(deps.cloudNow ? { cloudNow: deps.cloudNow } : {}),
+          ...(opts.ownerTagKey !== undefined ? { ownerTagKey: opts.ownerTagKey } : {}),
+          onFeedRead: (feed, at) => feedMetrics.observeFeedRead(regionId, feed, at),
+          ...(opts.fullResyncMs !== undefined ? { fullResyncMs: opts.fullResyncMs } : {}),
+          ...(actionTrailOn ? { actionTrail: (o: ClientViewOptions) => this.actionTrail(regionId, o) } : {}),
         });
         f.onExecutionsFinished((finished) => {
           for (const l of finishedListeners) l(finished);
@@ -195,7 +265,8 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
     checkCredentials: () => checkCredentials(provider),
     endpoint(product, regionId) {
       if (product === 'oos') this.oos(regionId);
-      else this.ecs(regionId);
+      else if (product === 'ecs') this.ecs(regionId);
+      else this.actionTrail(regionId);
       return endpoints.get(`${product}/${regionId}`) ?? '';
     },
   };

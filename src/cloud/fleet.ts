@@ -12,8 +12,12 @@
  *   by every PatchPolicy over the instance, no older than the reader's `maxAgeMs`.
  * - **Instances**: ECS `DescribeInstances` by ID and `DescribeCloudAssistantStatus`, batched across
  *   every resource reading within a few milliseconds, no older than the reader's `maxAgeMs`.
- * - **Tag selectors**: ECS `DescribeInstances` by tag, shared per selector; served from one
- *   region-wide sweep once several selectors are in use and a sweep costs no more pages.
+ * - **Tag selectors**: one paged ECS `DescribeInstances` by tag KEY (`Tag.1.Key`, no value: every
+ *   instance carrying the key) per key, shared by every selector whose first filter has that key
+ *   (values and further tags are matched here), no older than the reader's `maxAgeMs`. A key whose
+ *   listing reaches the documented 1,000-resource limit of tag filters is served from one paged
+ *   listing of the whole region instead. Tags this process writes are recorded in the view
+ *   ({@link RegionFleet.recordTags}), so readers see their own writes.
  * - **Templates**: OOS `GetTemplate` cached per (name, version) for a TTL; single-flight.
  * - **Running executions**: one region-wide OOS `ListExecutions` listing per owner kind (by the
  *   `ecsops.io/owner-kind` tag and status, all pages), shared by every resource's poll (status
@@ -23,6 +27,7 @@
  * Only compact records are kept (no SDK response objects). A shared read runs with its own
  * AbortController, aborted only when every reader waiting for it has aborted.
  */
+import { ChangeFeed, isoSeconds, PACKAGE_FEED, PATCH_FEED, type FeedSource } from './change-feed.js';
 import { CloudError } from './errors.js';
 import { TERMINAL_EXECUTION_STATUSES } from './types.js';
 import type {
@@ -164,6 +169,16 @@ export interface RegionFleetOptions {
   actionTrail?(opts: ClientOptions): ActionTrailApi;
   /** The cloud's clock for the feed's date filters, ms since the epoch. Default `Date.now`. */
   cloudNow?: () => number;
+  /**
+   * The OOS tag whose value names an execution's owner (e.g. `ecsops.io/owner-uid`): executions of
+   * owners this view manages are this process's work, skipped by the change feed.
+   */
+  ownerTagKey?: string;
+  /**
+   * A change-feed read succeeded (for the feed-age metric): `feed` is `packages` / `patches` (the
+   * execution listings) or `actiontrail`; `startedAtMs` is on the view's clock.
+   */
+  onFeedRead?(feed: 'packages' | 'patches' | 'actiontrail', startedAtMs: number): void;
 }
 
 /** Default {@link RegionFleetOptions.retainMs}: 25 hours. */
@@ -177,12 +192,14 @@ export class RegionFleet {
   private readonly packageReads = new SingleFlight<PackageState[]>();
   private readonly patches = new Map<string, Stamped<InstancePatchState | undefined>>();
   private readonly instanceViews = new Map<string, Stamped<InstanceView | undefined>>();
-  /** Tag selectors asked for within {@link TAG_SWEEP_WINDOW_MS}: last ask (ms), pages of its last read. */
-  private readonly selectors = new Map<string, { askedAtMs: number; pages: number }>();
-  private readonly selectorCache = new Map<string, Stamped<Instance[]>>();
-  private readonly selectorReads = new SingleFlight<Instance[]>();
-  private sweep: (Stamped<Instance[]> & { pages: number }) | undefined;
-  private readonly sweepReads = new SingleFlight<Instance[]>();
+  /**
+   * Per tag key ('' = the whole region): the instances carrying it, when that listing was read,
+   * when a reader last asked for it (ms), and whether it reached {@link TAG_FILTER_LIMIT}.
+   */
+  private readonly keyListings = new Map<string, KeyListing>();
+  private readonly keyReads = new SingleFlight<KeyListing>();
+  /** Tags this process wrote per instance (undefined: removed) and when (ms): see {@link recordTags}. */
+  private readonly tagWrites = new Map<string, { tags: Record<string, string | undefined>; atMs: number }>();
   /** True while a batch read of instances is in flight (the next batch waits for it). */
   private batchInFlight = false;
   /** Instance IDs requested for the next batch read, and the readers waiting for it. */
@@ -224,6 +241,21 @@ export class RegionFleet {
   private readonly adoptionChecked = new Map<string, number>();
   /** When a reader last asked for each instance (ms): what eviction goes by. */
   private readonly asked = new Map<string, number>();
+  /** The region's change feed per state kind (see change-feed.ts). */
+  private readonly feeds: Record<StateKind, ChangeFeed>;
+  /**
+   * Per state kind, instance → when the feed learnt it changed (ms): a read that started earlier
+   * may have seen the state before the change and is not kept.
+   */
+  private readonly touchedAt: Record<StateKind, Map<string, number>> = {
+    packages: new Map(),
+    patches: new Map(),
+  };
+  /** Per state kind: entries read before this time (ms) are stale (a change nobody can name). */
+  private readonly staleBefore: Record<StateKind, number> = { packages: -Infinity, patches: -Infinity };
+  /** Executions this process started (ID or ClientToken) → when noted (ms): the feed skips them. */
+  private readonly ownExecutions = new Map<string, number>();
+  private readonly fullResyncMs: number;
   private lastSweepMs: number;
   private readonly retainMs: number;
   private readonly now: () => number;
@@ -235,7 +267,9 @@ export class RegionFleet {
     templates: 0,
     executionListings: 0,
     instanceBatches: 0,
-    tagSweeps: 0,
+    tagListings: 0,
+    changeFeedListings: 0,
+    actionTrailLookups: 0,
   };
 
   constructor(private readonly opts: RegionFleetOptions) {
@@ -243,6 +277,76 @@ export class RegionFleet {
     this.templateTtlMs = opts.templateTtlMs ?? 5 * 60_000;
     this.retainMs = opts.retainMs ?? FLEET_RETAIN_MS;
     this.lastSweepMs = this.now();
+    this.fullResyncMs = opts.fullResyncMs ?? DEFAULT_FULL_RESYNC_MS;
+    const feed = (source: FeedSource): ChangeFeed => {
+      const kind = source.kind;
+      const trail = opts.actionTrail;
+      return new ChangeFeed({
+        source,
+        oos: (signal) => opts.oos({ signal, owner: 'fleet-view' }),
+        ...(trail ? { actionTrail: (signal: AbortSignal) => trail({ signal, owner: 'fleet-view' }) } : {}),
+        now: this.now,
+        cloudNow: opts.cloudNow ?? Date.now,
+        isOwn: (e) => this.isOwnExecution(e),
+        touched: (ids, at) => {
+          const map = kind === 'packages' ? this.packages : this.patches;
+          for (const id of ids) {
+            map.delete(id);
+            this.touchedAt[kind].set(id, at);
+          }
+        },
+        touchedAll: (at) => {
+          this.staleBefore[kind] = at;
+        },
+        reads: this.reads,
+        onRead: (what, at) => opts.onFeedRead?.(what === 'actiontrail' ? 'actiontrail' : kind, at),
+      });
+    };
+    this.feeds = { packages: feed(PACKAGE_FEED), patches: feed(PATCH_FEED) };
+  }
+
+  /**
+   * True when `e` is this process's work: started by it (noted with {@link noteStarted}), or tagged
+   * with an owner it manages (`opts.ownerTagKey`; an owner is managed once it was checked for
+   * adoption). Its outcome reaches the view through the tracker, so the feed skips it.
+   */
+  private isOwnExecution(e: Execution): boolean {
+    if (this.ownExecutions.has(e.executionId)) return true;
+    const key = this.opts.ownerTagKey;
+    const owner = key === undefined ? undefined : e.tags[key];
+    return owner !== undefined && (this.adoptionChecked.has(owner) || this.unconfirmed.has(owner));
+  }
+
+  /**
+   * True when `hit` (read at `hit.readAtMs`) still answers a `kind` read of `id` with options `o`:
+   * `PerInstance` — read within `o.maxAgeMs`; `ChangeFeed` — the feed (refreshed by the caller)
+   * saw no change of it, nothing stale is pending, and its last read is within the full-resync
+   * period (spread per instance over its last quarter, so a fleet read at once is not re-read at once).
+   */
+  private answers(kind: StateKind, id: string, readAtMs: number, now: number, o: ReadOptions): boolean {
+    if (o.maxAgeMs <= 0) return false;
+    if ((o.driftDetection ?? 'ChangeFeed') === 'PerInstance') return now - readAtMs <= o.maxAgeMs;
+    if (readAtMs < this.staleBefore[kind]) return false;
+    return now - readAtMs <= this.fullResyncMs * resyncSpread(id);
+  }
+
+  /** Refreshes `kind`'s change feed when a `ChangeFeed` read needs it (older than `o.maxAgeMs`). */
+  private async feedFor(kind: StateKind, o: ReadOptions): Promise<void> {
+    if (o.maxAgeMs <= 0 || (o.driftDetection ?? 'ChangeFeed') === 'PerInstance') return;
+    await this.feeds[kind].ensure(o.maxAgeMs);
+  }
+
+  /** Stores a `kind` state read that started at `started` unless the feed saw a change after that. */
+  private keep(kind: StateKind, id: string, started: number): boolean {
+    const changed = this.touchedAt[kind].get(id);
+    if (changed !== undefined && changed > started) return false;
+    this.touchedAt[kind].delete(id);
+    return true;
+  }
+
+  /** Why the feed stopped reading ActionTrail (an access error), or undefined. */
+  get actionTrailDisabled(): string | undefined {
+    return this.feeds.packages.trailDisabled;
   }
 
   /** Sizes of the per-instance and per-owner maps (for tests and the memory benchmark). */
@@ -270,6 +374,7 @@ export class RegionFleet {
       this.patches.delete(id);
       this.instanceViews.delete(id);
     }
+    for (const [id, at] of this.ownExecutions) if (at < before) this.ownExecutions.delete(id);
     // An owner checked long ago is checked again if it still exists (one listing, harmless).
     for (const [owner, at] of this.adoptionChecked) if (at < before) this.adoptionChecked.delete(owner);
     for (const [owner, pending] of this.unconfirmed) {
@@ -288,12 +393,13 @@ export class RegionFleet {
    */
   async packageStates(instanceIds: readonly string[], o: ReadOptions): Promise<Map<string, PackageState[]>> {
     const out = new Map<string, PackageState[]>();
+    await this.feedFor('packages', o);
     const now = this.now();
     this.touch(instanceIds, now);
     const todo: string[] = [];
     for (const id of instanceIds) {
       const hit = this.packages.get(id);
-      if (hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs) out.set(id, hit.value);
+      if (hit && this.answers('packages', id, hit.readAtMs, now, o)) out.set(id, hit.value);
       else todo.push(id);
     }
     const read = await Promise.allSettled(
@@ -306,8 +412,9 @@ export class RegionFleet {
             const states = await this.opts.oos(sharedView(signal, o)).listInstancePackageStates(id);
             const compact = states.map(compactState);
             const prev = this.packages.get(id);
-            // A result recorded (by an execution outcome) after this read started wins.
-            if (!prev || prev.readAtMs <= started)
+            // A result recorded (by an execution outcome) after this read started wins; a change
+            // the feed saw after it started makes it stale.
+            if ((!prev || prev.readAtMs <= started) && this.keep('packages', id, started))
               this.packages.set(id, { value: compact, readAtMs: started });
             return this.packages.get(id)?.value ?? compact;
           },
@@ -356,17 +463,18 @@ export class RegionFleet {
     o: ReadOptions,
   ): Promise<Map<string, InstancePatchState | undefined>> {
     const out = new Map<string, InstancePatchState | undefined>();
+    await this.feedFor('patches', o);
     const now = this.now();
     this.touch(instanceIds, now);
     const todo: string[] = [];
     for (const id of instanceIds) {
       const hit = this.patches.get(id);
-      if (hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs) out.set(id, hit.value);
+      if (hit && this.answers('patches', id, hit.readAtMs, now, o)) out.set(id, hit.value);
       else todo.push(id);
     }
     const chunks: string[][] = [];
     for (let i = 0; i < todo.length; i += 100) chunks.push(todo.slice(i, i + 100));
-    await Promise.all(
+    const read = await Promise.all(
       chunks.map((chunk) =>
         this.patchReads.run(
           `${chunk.join(',')}|${o.maxAgeMs > 0 ? 'any' : now}`,
@@ -375,14 +483,21 @@ export class RegionFleet {
             const started = this.now();
             const states = await this.opts.oos(sharedView(signal, o)).listInstancePatchStates(chunk);
             const byId = new Map(states.map((st) => [st.instanceId, st]));
-            for (const id of chunk) this.patches.set(id, { value: byId.get(id), readAtMs: started });
+            for (const id of chunk)
+              if (this.keep('patches', id, started))
+                this.patches.set(id, { value: byId.get(id), readAtMs: started });
             return states;
           },
           o.signal,
         ),
       ),
     );
-    for (const id of todo) out.set(id, this.patches.get(id)?.value);
+    // A read the feed made stale still answers this reader (it saw the state at its start).
+    for (const [i, chunk] of chunks.entries()) {
+      const states = read[i] ?? [];
+      const byId = new Map(states.map((st) => [st.instanceId, st]));
+      for (const id of chunk) out.set(id, this.patches.get(id)?.value ?? byId.get(id));
+    }
     return out;
   }
 
@@ -492,14 +607,17 @@ export class RegionFleet {
       this.reads.instanceBatches++;
       const ecs = this.opts.ecs({ owner: 'fleet-view' });
       const started = this.now();
-      const supplied = [...batch.ids.values()].filter((i): i is Instance => i !== undefined);
+      // A supplied record (from a tag listing) may predate this process's latest tag writes.
+      const supplied = [...batch.ids.values()]
+        .filter((i): i is Instance => i !== undefined)
+        .map((i) => this.withWrites(i));
       const unknown = ids.filter((id) => !batch.ids.get(id));
       const found = [
         ...supplied,
         ...(unknown.length > 0 ? await ecs.describeInstances({ instanceIds: unknown }) : []),
       ];
       const { records, online } = await this.cloudAssistantStates(ecs, found);
-      const byId = new Map(records.map((i) => [i.instanceId, i]));
+      const byId = new Map(records.map((i) => [i.instanceId, this.withWrites(i, started)]));
       for (const id of ids) {
         const instance = byId.get(id);
         this.instanceViews.set(id, {
@@ -521,69 +639,97 @@ export class RegionFleet {
 
   /**
    * The instances carrying every tag of `tags` (a filter without a value matches any value of its
-   * key), read no longer than `o.maxAgeMs` ago. While few tag selectors are in use, each is read
-   * with its own ECS `DescribeInstances` by tag (shared by every resource with the same selector);
-   * once {@link TAG_SWEEP_MIN_SELECTORS} or more distinct selectors were asked for within
-   * {@link TAG_SWEEP_WINDOW_MS} and one region-wide paged sweep costs no more pages than their
-   * reads together, every selector is served from the sweep (filtered here).
-   * @throws CloudError.
+   * key), from the listing of the FIRST filter's key read no longer than `o.maxAgeMs` ago: one
+   * paged ECS `DescribeInstances` with `Tag.1.Key` only (every instance carrying the key, whatever
+   * its value), shared single-flight by every selector of that key of every resource and kind; the
+   * values and the other filters are matched here. So N resources with selectors of one key cost
+   * one listing per age bound, not one per selector. A forced read (`maxAgeMs` 0: a new generation,
+   * a requested reconcile) reads the key's listing now, and that listing then serves every reader.
+   * ECS returns at most {@link TAG_FILTER_LIMIT} resources for a tag filter: a key whose listing
+   * reaches that size is served from one paged listing of the whole region (no filter, no limit)
+   * until a region listing shows the key below the limit again.
+   * @throws Error when `tags` is empty (never "the whole region"); CloudError of the listing.
    */
   async taggedInstances(tags: readonly TagFilter[], o: ReadOptions): Promise<Instance[]> {
+    const first = tags[0];
+    if (!first) throw new Error('taggedInstances needs at least one tag filter');
+    const listing = await this.keyListing(first.key, o);
+    const list = listing.capped ? (await this.keyListing('', o)).value : listing.value;
+    return list.filter((i) => hasTags(i, tags));
+  }
+
+  /** The listing of tag key `key` ('' = every instance of the region), no older than `o.maxAgeMs`. */
+  private async keyListing(key: string, o: ReadOptions): Promise<KeyListing> {
     const now = this.now();
-    const key = JSON.stringify(tags.map((t) => [t.key, t.value ?? null]).sort());
-    this.selectors.set(key, { askedAtMs: now, pages: this.selectors.get(key)?.pages ?? 1 });
-    for (const [k, v] of this.selectors) {
-      if (now - v.askedAtMs > TAG_SWEEP_WINDOW_MS) {
-        this.selectors.delete(k);
-        this.selectorCache.delete(k);
-      }
+    for (const [k, v] of this.keyListings)
+      if (now - v.askedAtMs > TAG_LISTING_RETAIN_MS) this.keyListings.delete(k);
+    const hit = this.keyListings.get(key);
+    if (hit) {
+      hit.askedAtMs = now;
+      // A capped key is served from the region listing (which the caller reads with `o`).
+      if (hit.capped || (o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs)) return hit;
     }
-    // A forced read (maxAgeMs 0: a new object) reads its own selector, not the whole region.
-    if (o.maxAgeMs > 0 && this.sweepPays())
-      return (await this.sweepRegion(o)).filter((i) => hasTags(i, tags));
-    const hit = this.selectorCache.get(key);
-    if (hit && o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs) return hit.value;
-    return this.selectorReads.run(
+    return this.keyReads.run(
       `${key}|${o.maxAgeMs > 0 ? 'any' : now}`,
       async (signal) => {
         if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
+        this.reads.tagListings++;
         const started = this.now();
-        const list = await this.opts.ecs(sharedView(signal, o)).describeInstances({ tags: [...tags] });
-        this.selectorCache.set(key, { value: list, readAtMs: started });
-        const sel = this.selectors.get(key);
-        if (sel) sel.pages = Math.max(1, Math.ceil(list.length / 100));
-        return list;
+        const list = await this.opts
+          .ecs(sharedView(signal, o))
+          .describeInstances(key === '' ? {} : { tags: [{ key }] });
+        const entry: KeyListing = {
+          value: list.map((i) => this.withWrites(i, started)),
+          readAtMs: started,
+          askedAtMs: this.keyListings.get(key)?.askedAtMs ?? now,
+          capped: key !== '' && list.length >= TAG_FILTER_LIMIT,
+        };
+        const prev = this.keyListings.get(key);
+        if (!prev || prev.readAtMs <= started) this.keyListings.set(key, entry);
+        if (key === '') {
+          // A capped key below the limit again goes back to its own (smaller) listing.
+          for (const [k, v] of this.keyListings) {
+            if (v.capped && list.filter((i) => i.tags.some((t) => t.key === k)).length < TAG_FILTER_LIMIT)
+              this.keyListings.delete(k);
+          }
+        }
+        return entry;
       },
       o.signal,
     );
   }
 
-  /** True when serving the active tag selectors from a region-wide sweep costs no more pages. */
-  private sweepPays(): boolean {
-    if (this.selectors.size < TAG_SWEEP_MIN_SELECTORS) return false;
-    if (!this.sweep) return true;
-    let pages = 0;
-    for (const v of this.selectors.values()) pages += v.pages;
-    return this.sweep.pages <= pages;
-  }
-
-  /** Every instance of the region (ECS `DescribeInstances`, all pages), no older than `o.maxAgeMs`. */
-  private sweepRegion(o: ReadOptions): Promise<Instance[]> {
+  /**
+   * Records that this process just wrote `tags` on `instanceId` (ECS `TagResources`; a value
+   * undefined: `UntagResources` removed that key), so every reader of the view sees the write
+   * before the next read: the instance's record and its entries in tag listings are updated now
+   * (keeping their read time), and a read that started before the write and lands after it gets
+   * the write applied. Listing membership is not changed: an instance that just gained a key
+   * joins that key's listing at its next read.
+   */
+  recordTags(instanceId: string, tags: Readonly<Record<string, string | undefined>>): void {
     const now = this.now();
-    if (this.sweep && o.maxAgeMs > 0 && now - this.sweep.readAtMs <= o.maxAgeMs)
-      return Promise.resolve(this.sweep.value);
-    return this.sweepReads.run(
-      o.maxAgeMs > 0 ? 'any' : String(now),
-      async (signal) => {
-        if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
-        this.reads.tagSweeps++;
-        const started = this.now();
-        const all = await this.opts.ecs(sharedView(signal, o)).describeInstances({});
-        this.sweep = { value: all, readAtMs: started, pages: Math.max(1, Math.ceil(all.length / 100)) };
-        return all;
-      },
-      o.signal,
-    );
+    for (const [id, w] of this.tagWrites) if (now - w.atMs > TAG_WRITE_KEEP_MS) this.tagWrites.delete(id);
+    this.tagWrites.set(instanceId, { tags: { ...this.tagWrites.get(instanceId)?.tags, ...tags }, atMs: now });
+    const view = this.instanceViews.get(instanceId);
+    if (view?.value)
+      this.instanceViews.set(instanceId, {
+        ...view,
+        value: { ...view.value, instance: withTags(view.value.instance, tags) },
+      });
+    for (const l of this.keyListings.values()) {
+      const at = l.value.findIndex((i) => i.instanceId === instanceId);
+      if (at >= 0) l.value[at] = withTags(l.value[at] as Instance, tags);
+    }
+  }
+
+  /**
+   * `i` with the tags this process wrote on it ({@link recordTags}) applied: those written at or
+   * after `readStartedMs` (the read may predate them), or all of them (a record a reader supplied).
+   */
+  private withWrites(i: Instance, readStartedMs?: number): Instance {
+    const w = this.tagWrites.get(i.instanceId);
+    return w && (readStartedMs === undefined || w.atMs >= readStartedMs) ? withTags(i, w.tags) : i;
   }
 
   /** Forgets the patch state of `instanceId` (a scan or install just ran on it). */
@@ -628,6 +774,7 @@ export class RegionFleet {
     if (replaces !== undefined) pending.delete(replaces);
     pending.set(executionId, at);
     this.unconfirmed.set(owner, pending);
+    this.ownExecutions.set(executionId, this.now());
   }
 
   /**
@@ -683,9 +830,11 @@ export class RegionFleet {
       const e = map.get(id);
       if (e && (oldest === undefined || e.readAtMs < oldest)) oldest = e.readAtMs;
     }
+    const feedReadMs = this.feeds[kind].readAtMs;
     return {
       ...(oldest !== undefined ? { oldestReadMs: oldest } : {}),
-      fullResyncMs: this.opts.fullResyncMs ?? DEFAULT_FULL_RESYNC_MS,
+      ...(feedReadMs !== undefined ? { feedReadMs } : {}),
+      fullResyncMs: this.fullResyncMs,
     };
   }
 
@@ -864,10 +1013,43 @@ export class RegionFleet {
   }
 }
 
-/** Distinct tag selectors in use from which a region-wide sweep may serve them all. */
-export const TAG_SWEEP_MIN_SELECTORS = 4;
-/** How long a tag selector counts as in use after it was last asked for, ms. */
-export const TAG_SWEEP_WINDOW_MS = 10 * 60_000;
+/** The kinds of per-instance state the change feed keeps fresh. */
+type StateKind = 'packages' | 'patches';
+
+/**
+ * The share of the full-resync period after which `id`'s state is re-read: 0.75–1, fixed per
+ * instance (FNV-1a of the ID), so instances read together are re-read spread over a quarter period.
+ */
+function resyncSpread(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return 0.75 + (0.25 * h) / 0x1_0000_0000;
+}
+
+/**
+ * The most resources ECS `DescribeInstances` returns for a tag filter (alibaba-cloud-api.md §6.1,
+ * "tag filters limited to 1000 matching resources"): a listing this large may be cut short.
+ */
+export const TAG_FILTER_LIMIT = 1000;
+/** A tag key's listing nobody asked for within this long is dropped, ms. */
+export const TAG_LISTING_RETAIN_MS = 10 * 60_000;
+/** How long the tags this process wrote are applied to reads that may predate them, ms. */
+const TAG_WRITE_KEEP_MS = 5 * 60_000;
+
+/** What {@link RegionFleet} keeps per tag key. */
+interface KeyListing extends Stamped<Instance[]> {
+  /** When a reader last asked for the key, ms. */
+  askedAtMs: number;
+  /** The listing reached {@link TAG_FILTER_LIMIT}: the key is served from the region listing. */
+  capped: boolean;
+}
+
+/** `i` with `tags` written over its tags (a value undefined: the key removed). */
+function withTags(i: Instance, tags: Readonly<Record<string, string | undefined>>): Instance {
+  const kept = i.tags.filter((t) => !(t.key in tags));
+  const added = Object.entries(tags).flatMap(([key, value]) => (value === undefined ? [] : [{ key, value }]));
+  return { ...i, tags: [...kept, ...added] };
+}
 
 /** True when `i` carries every tag of `tags` (a filter without a value matches any value). */
 function hasTags(i: Instance, tags: readonly TagFilter[]): boolean {
@@ -899,11 +1081,6 @@ export const FINISHED_RETENTION_MS = 15 * 60_000;
  * it from the view, lists ended executions again and then reads it by ID.
  */
 const END_DATE_SLACK_MS = 2_000;
-
-/** ISO 8601 UTC without milliseconds (the format OOS dates use). */
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 /** Running and finished executions of `v` by ID (finished wins: it was listed later or ended). */
 function merged(v: ExecutionStates): ReadonlyMap<string, Execution> {

@@ -38,3 +38,10 @@ export {
 } from './fleet.js';
 export { PRIORITY, RateGate } from './limiter.js';
 export { ECS_ACTIONS } from './ecs.js';
+export {
+  ACTIONTRAIL_ACTIONS,
+  ACTIONTRAIL_API_VERSION,
+  LOOKUP_MAX_EVENTS,
+  LOOKUP_MAX_PAGES,
+  LOOKUP_PAGE_SIZE,
+} from './actiontrail.js';

@@ -6,7 +6,7 @@
  *   HTTP attempt (seconds, queue wait excluded);
  * - `ecsops_cloud_api_retries_total{product,action}`: attempts re-sent after a transient error.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface CloudMetrics {
   requests: Counter<'product' | 'action' | 'code'>;
@@ -59,4 +59,54 @@ export function initActionMetrics(m: CloudMetrics, product: string, actions: Ite
     m.requests.inc({ product, action, code: 'OK' }, 0);
     m.retries.inc({ product, action }, 0);
   }
+}
+
+/** `feed` label values of `ecsops_change_feed_read_age_seconds`. */
+export const CHANGE_FEEDS = ['packages', 'patches', 'actiontrail'] as const;
+export type ChangeFeed = (typeof CHANGE_FEEDS)[number];
+
+/** Records the change-feed reads of every region's fleet view (see {@link changeFeedMetrics}). */
+export interface ChangeFeedMetrics {
+  /**
+   * A change-feed read of `feed` in `regionId` started at `readAtMs` (the fleet view's clock, ms
+   * since the epoch). The gauge reports the age of the newest one at scrape time.
+   */
+  observeFeedRead(regionId: string, feed: ChangeFeed, readAtMs: number): void;
+}
+
+const FEED_AGE = 'ecsops_change_feed_read_age_seconds';
+const feedCache = new WeakMap<Registry, ChangeFeedMetrics>();
+
+/**
+ * `ecsops_change_feed_read_age_seconds{region,feed}` on `registry` (created on first use, shared by
+ * every factory on the registry): seconds since the last change-feed read of `feed` (packages:
+ * OOS ListExecutions of package templates; patches: of patch templates; actiontrail: ActionTrail
+ * LookupEvents) started in the region, computed at scrape time with `now` (default `Date.now`;
+ * the fleet view's clock). A region's series appear with its first read. Alert when it exceeds a
+ * few intervals: drift is then seen only by the full resync.
+ */
+export function changeFeedMetrics(registry: Registry, now: () => number = Date.now): ChangeFeedMetrics {
+  const hit = feedCache.get(registry);
+  if (hit) return hit;
+  const last = new Map<string, { region: string; feed: ChangeFeed; readAtMs: number }>();
+  new Gauge({
+    name: FEED_AGE,
+    help: "Seconds since the last change-feed read of the region's fleet view started, by feed (packages, patches, actiontrail).",
+    labelNames: ['region', 'feed'] as const,
+    registers: [registry],
+    collect() {
+      const t = now();
+      for (const e of last.values())
+        this.set({ region: e.region, feed: e.feed }, Math.max(0, (t - e.readAtMs) / 1000));
+    },
+  });
+  const m: ChangeFeedMetrics = {
+    observeFeedRead(region, feed, readAtMs) {
+      const key = `${region}\u0000${feed}`;
+      const prev = last.get(key);
+      if (!prev || readAtMs >= prev.readAtMs) last.set(key, { region, feed, readAtMs });
+    },
+  };
+  feedCache.set(registry, m);
+  return m;
 }

@@ -264,6 +264,8 @@ export class OosClient implements OosApi {
       ResourceId: req.resourceId,
       Tags: jsonMap(req.tags),
       EndDateAfter: req.endDateAfter,
+      StartDateAfter: req.startDateAfter,
+      IncludeChildExecution: req.includeChildExecution,
       NextToken: req.nextToken,
       MaxResults: req.maxResults,
     });

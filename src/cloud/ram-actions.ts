@@ -5,7 +5,8 @@
  *
  * Two parts:
  * - {@link CONTROLLER_ACTIONS}: every action the cloud layer can call (`OOS_ACTIONS` in oos.ts,
- *   `ECS_ACTIONS` in ecs.ts — test/unit/cloud/ram-actions.test.ts fails when the two drift apart),
+ *   `ECS_ACTIONS` in ecs.ts, `ACTIONTRAIL_ACTIONS` in actiontrail.ts —
+ *   test/unit/cloud/ram-actions.test.ts fails when they drift apart),
  *   with the kinds and features that call it. Actions no controller path calls (API surface kept
  *   for tools and tests) have no kinds and stay out of the policies.
  * - {@link TEMPLATE_ACTIONS}: per public OOS template the controller starts, what the template's
@@ -22,7 +23,7 @@ export const RAM_KINDS = ['EcsExtension', 'PatchPolicy', 'AppRelease', 'Maintena
 export type RamKind = (typeof RAM_KINDS)[number];
 
 /** Products whose actions appear in the policies. */
-export type RamProduct = 'oos' | 'ecs' | 'kms' | 'oss';
+export type RamProduct = 'oos' | 'ecs' | 'kms' | 'oss' | 'actiontrail';
 
 /** One action the controller itself calls through the cloud layer. */
 export interface ControllerAction {
@@ -38,6 +39,11 @@ export interface ControllerAction {
    * policy is right the day it lands; the table test tolerates it missing from the cloud layer).
    */
   pending?: string;
+  /**
+   * Set when the controller works without the action (it stops calling it on a permission error
+   * and something else covers): what happens without it. Rendered in the docs' table.
+   */
+  optional?: string;
 }
 
 /**
@@ -46,7 +52,10 @@ export interface ControllerAction {
  * `scan`, `tracking` (polling started executions), `adoption` (finding executions a previous
  * controller started, by tag), `drift` (re-reading live state), `deletion` (finalizer work),
  * `window` (a PatchPolicy install cancelled when its window closes, `install.cancelAtWindowEnd`),
- * `snapshot` (checking the pre-install snapshots), `deploy` / `rollback` (AppRelease Cloud
+ * `snapshot` (checking the pre-install snapshots), `changeFeed` (the fleet view's region-wide
+ * listing of what changed since its last read, fleet.ts; its ActionTrail part runs with
+ * `--actiontrail` only and is optional: when RAM denies `actiontrail:LookupEvents` the controller
+ * stops reading it and the full resync catches direct writes), `deploy` / `rollback` (AppRelease Cloud
  * Assistant commands), `deadline` (AppRelease in-flight deploys stopped when
  * `progressDeadlineSeconds` passes), `revision` (the AppRelease revision tag on each instance;
  * removed by `deletionPolicy: Uninstall`), `secretEnv` (AppRelease env from Secrets).
@@ -61,7 +70,10 @@ export const CONTROLLER_ACTIONS: readonly ControllerAction[] = [
   {
     product: 'oos',
     action: 'ListExecutions',
-    kinds: { EcsExtension: ['tracking', 'adoption'], PatchPolicy: ['tracking', 'adoption'] },
+    kinds: {
+      EcsExtension: ['tracking', 'adoption', 'changeFeed'],
+      PatchPolicy: ['tracking', 'adoption', 'changeFeed'],
+    },
   },
   { product: 'oos', action: 'CancelExecution', kinds: { PatchPolicy: ['window'] } },
   { product: 'oos', action: 'ListResourceExecutionStatus', kinds: {} },
@@ -91,6 +103,14 @@ export const CONTROLLER_ACTIONS: readonly ControllerAction[] = [
   { product: 'oos', action: 'UpdateSecretParameter', kinds: { AppRelease: ['secretEnv'] } },
   { product: 'oos', action: 'GetSecretParameter', kinds: {} },
   { product: 'oos', action: 'DeleteSecretParameter', kinds: { AppRelease: ['secretEnv', 'deletion'] } },
+  // ActionTrail (optional: `--actiontrail`; without the permission the change feed stops reading it)
+  {
+    product: 'actiontrail',
+    action: 'LookupEvents',
+    kinds: { EcsExtension: ['changeFeed'] },
+    optional:
+      'with `--actiontrail` (default true) the change feed reads `UpdateInstancePackageState` events; denied or `--actiontrail=false`: direct writes are caught by the full resync (`--full-resync-period`)',
+  },
   // ECS
   {
     product: 'ecs',
@@ -462,7 +482,9 @@ export function ramActionRows(): Array<{
     const r = row(ramActionName(a));
     for (const [k, features] of ks) {
       r.kinds.add(k);
-      r.why.push(`${k}: ${features.join(', ')}${a.pending ? ' (pending)' : ''}`);
+      r.why.push(
+        `${k}: ${features.join(', ')}${a.pending ? ' (pending)' : ''}${a.optional ? ` (optional: ${a.optional})` : ''}`,
+      );
     }
   }
   for (const [name, t] of Object.entries(TEMPLATE_ACTIONS)) {

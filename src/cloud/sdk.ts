@@ -9,6 +9,8 @@
  *   `ecs.<regionId>.aliyuncs.com`; the table is in `ecs-endpoints.ts`). Not loading the generated
  *   `@alicloud/ecs20140526` client saves ≈ 38 MiB of RSS. Both products share one code path
  *   (`callApi`) that returns the raw JSON body, which `ecs.ts` maps to plain objects.
+ * - ActionTrail (`LookupEvents` only, actiontrail.ts): the same base client and RPC path, endpoint
+ *   `actiontrail.<regionId>.aliyuncs.com` (no product SDK on npm).
  *
  * With an endpoint override (`127.0.0.1:PORT`) and `protocol: 'HTTP'` the same code talks to the
  * emulator. `signatureAlgorithm: 'v3'` (default) signs with ACS3-HMAC-SHA256 headers;
@@ -19,6 +21,7 @@ import OpenApiModule, { $OpenApiUtil, OpenApiUtil } from '@alicloud/openapi-core
 import * as $dara from '@darabonba/typescript';
 import type { SendFn } from './caller.js';
 import type { SdkCredential } from './credentials.js';
+import { ACTIONTRAIL_API_VERSION } from './actiontrail.js';
 import { ECS_API_VERSION } from './ecs.js';
 import { ecsEndpoint } from './ecs-endpoints.js';
 import { cjsDefault } from './interop.js';
@@ -67,16 +70,31 @@ export interface SdkTransportOptions {
   userAgent?: string;
 }
 
-const VERSIONS: Record<CloudProduct, string> = { oos: OOS_API_VERSION, ecs: ECS_API_VERSION };
+const VERSIONS: Record<CloudProduct, string> = {
+  oos: OOS_API_VERSION,
+  ecs: ECS_API_VERSION,
+  actiontrail: ACTIONTRAIL_API_VERSION,
+};
 
 /** The endpoint rule of the generated OOS client: `oos.<regionId>.aliyuncs.com`. */
 export function oosEndpoint(regionId: string): string {
   return `oos.${regionId}.aliyuncs.com`;
 }
 
+/** ActionTrail's regional endpoint: `actiontrail.<regionId>.aliyuncs.com`. */
+export function actionTrailEndpoint(regionId: string): string {
+  return `actiontrail.${regionId}.aliyuncs.com`;
+}
+
 /** The endpoint the SDK client for (product, region) will use (for logs and tests). */
 export function sdkEndpoint(client: OpenApiClient): string {
   return (client as unknown as { _endpoint: string })._endpoint;
+}
+
+/** The product's regional endpoint (no override). */
+function regionalEndpoint(product: CloudProduct, regionId: string): string {
+  if (product === 'ecs') return ecsEndpoint(regionId);
+  return product === 'actiontrail' ? actionTrailEndpoint(regionId) : oosEndpoint(regionId);
 }
 
 /** Builds the openapi-core client of one (product, region). Throws nothing. */
@@ -91,8 +109,7 @@ export function createSdkClient(opts: SdkTransportOptions): OpenApiClient {
     ...(opts.signatureAlgorithm === 'v2' ? { signatureAlgorithm: 'v2' } : {}),
     ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
   });
-  config.endpoint =
-    opts.endpoint ?? (opts.product === 'ecs' ? ecsEndpoint(opts.regionId) : oosEndpoint(opts.regionId));
+  config.endpoint = opts.endpoint ?? regionalEndpoint(opts.product, opts.regionId);
   return new OpenApi(config);
 }
 

@@ -18,8 +18,8 @@
  */
 import type { RegionFleet } from './fleet.js';
 
-/** Alibaba Cloud product served by this layer. */
-export type CloudProduct = 'oos' | 'ecs';
+/** Alibaba Cloud product served by this layer (`actiontrail`: `LookupEvents` only, actiontrail.ts). */
+export type CloudProduct = 'oos' | 'ecs' | 'actiontrail';
 
 /** One page of a `NextToken`/`MaxResults` paged list. `nextToken` is absent on the last page. */
 export interface Page<T> {
@@ -138,6 +138,10 @@ export interface ListExecutionsRequest {
   tags?: Record<string, string>;
   /** Only executions that ended at or after this time (`EndDateAfter`, ISO 8601 UTC). */
   endDateAfter?: string;
+  /** Only executions that started at or after this time (`StartDateAfter`, ISO 8601 UTC). */
+  startDateAfter?: string;
+  /** List child executions too (`IncludeChildExecution`; OOS default false). */
+  includeChildExecution?: boolean;
   nextToken?: string;
   /** 10–100; default 50 (OOS). */
   maxResults?: number;
@@ -440,6 +444,8 @@ export interface Instance {
   expiredTime?: string;
   resourceGroupId?: string;
   vpcId?: string;
+  /** Primary private IP (VPC), e.g. for analysis queries' `{{ips}}`. */
+  privateIpAddress?: string;
   tags: Tag[];
 }
 

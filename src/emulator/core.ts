@@ -47,7 +47,7 @@ export interface PatchStateView extends PatchStateRecord {
  * All durations are scaled by `timeScale`.
  */
 export class EmulatorCore {
-  state = new CloudState();
+  state: CloudState;
   readonly scheduler: Scheduler;
   readonly faults = new Faults();
   readonly invocations: InvocationEngine;
@@ -74,6 +74,8 @@ export class EmulatorCore {
     actionTrailDelayMs?: number;
   }) {
     this.scheduler = new Scheduler(opts.timeScale);
+    // Sandbox mode: each instance's private IP is a loopback address of its own (sandbox.ts).
+    this.state = new CloudState(opts.sandbox ? `127.${opts.sandbox.loopbackNet ?? 10}` : undefined);
     this.trail = new ActionTrail(opts.actionTrailDelayMs ?? 0);
     this.ram = new RamGate(opts.ramPolicy);
     this.invocations = new InvocationEngine(this.state, this.scheduler, this.faults, opts.sandbox);
@@ -105,7 +107,7 @@ export class EmulatorCore {
     this.faults.clear();
     this.requestCounts.clear();
     this.trail.clear();
-    const fresh = new CloudState();
+    const fresh = new CloudState(this.state.ipPrefix);
     if (this.initialSeed) fresh.applySeed(this.initialSeed);
     this.state.regions.clear();
     for (const [k, v] of fresh.regions) this.state.regions.set(k, v);

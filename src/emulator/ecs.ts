@@ -41,7 +41,21 @@ function instanceView(i: InstanceRecord): Record<string, unknown> {
     ExpiredTime: '2099-12-31T15:59Z',
     InstanceChargeType: 'PostPaid',
     ResourceGroupId: '',
-    VpcAttributes: { VpcId: 'vpc-emulator', VSwitchId: 'vsw-emulator', PrivateIpAddress: { IpAddress: [] } },
+    VpcAttributes: {
+      VpcId: 'vpc-emulator',
+      VSwitchId: 'vsw-emulator',
+      PrivateIpAddress: { IpAddress: [i.privateIpAddress] },
+    },
+    NetworkInterfaces: {
+      NetworkInterface: [
+        {
+          NetworkInterfaceId: `eni-${i.instanceId.slice(2)}`,
+          Type: 'Primary',
+          PrimaryIpAddress: i.privateIpAddress,
+          PrivateIpSets: { PrivateIpSet: [{ PrivateIpAddress: i.privateIpAddress, Primary: true }] },
+        },
+      ],
+    },
     Tags: tagSet(i.tags),
   };
 }
@@ -70,9 +84,11 @@ const describeInstances: ActionHandler = (ctx) => {
   const status = p.oneOf('Status', ['Pending', 'Running', 'Starting', 'Stopping', 'Stopped'] as const);
   const zone = p.str('ZoneId');
   const name = p.str('InstanceName');
+  const ips = p.jsonStringArray('PrivateIpAddresses', 100);
   const list = [...region.instances.values()].filter(
     (i) =>
       (ids === undefined || ids.includes(i.instanceId)) &&
+      (ips === undefined || ips.includes(i.privateIpAddress)) &&
       (status === undefined || i.status === status) &&
       (zone === undefined || i.zoneId === zone) &&
       (name === undefined || wildcard(name, i.instanceName)) &&

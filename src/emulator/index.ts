@@ -4,7 +4,7 @@ import { EmulatorControl } from './control-client.js';
 import { createControlServer } from './control.js';
 import { EmulatorCore } from './core.js';
 import type { Seed } from './seed.js';
-import type { SandboxOptions } from './sandbox.js';
+import { claimLoopbackNet, type LoopbackNetClaim, type SandboxOptions } from './sandbox.js';
 import { createApiServer, type BodyLogEntry } from './server.js';
 export type { BodyLogEntry } from './server.js';
 
@@ -22,6 +22,7 @@ export type {
 } from './faults.js';
 export type { InvocationRecord, InvocationScriptRule, InvokeInstanceRecord } from './invocations.js';
 export type { SandboxOptions } from './sandbox.js';
+export { PRIVATE_IP_ENV, SANDBOX_OWNER_ENV } from './sandbox.js';
 export { loadSeedFile, parseSeed } from './seed.js';
 export type {
   Seed,
@@ -63,6 +64,9 @@ export interface EmulatorOptions {
   /**
    * Opt-in sandbox mode: `RunShellScript` commands really run with bash on this machine (parameters
    * substituted, Timeout enforced, output captured; see docs/emulator.md). `true` = default options.
+   * Each instance's private IP is then a loopback address `127.<net>.x.y` of its own (`net` =
+   * `sandbox.loopbackNet`, else the first net from 10 no other running emulator claimed), given
+   * to its processes as `ECS_PRIVATE_IP`; processes they leave running die with the emulator.
    */
   sandbox?: SandboxOptions | boolean;
   /**
@@ -134,7 +138,12 @@ function close(server: Server): Promise<void> {
  */
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const host = opts.host ?? '127.0.0.1';
-  const sandbox = opts.sandbox === true ? {} : opts.sandbox || undefined;
+  let sandbox = opts.sandbox === true ? {} : opts.sandbox || undefined;
+  let netClaim: LoopbackNetClaim | undefined;
+  if (sandbox && sandbox.loopbackNet === undefined) {
+    netClaim = await claimLoopbackNet();
+    sandbox = { ...sandbox, loopbackNet: netClaim.net };
+  }
   const core = new EmulatorCore({
     timeScale: opts.timeScale ?? 1,
     seed: opts.seed,
@@ -157,12 +166,18 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   });
   const ctl = createControlServer(core);
   api.keepAliveTimeout = 5000;
-  const port = await listen(api, opts.port ?? 0, host);
+  let port: number;
   let cport: number;
   try {
-    cport = await listen(ctl, opts.controlPort ?? 0, host);
+    port = await listen(api, opts.port ?? 0, host);
+    try {
+      cport = await listen(ctl, opts.controlPort ?? 0, host);
+    } catch (e) {
+      await close(api);
+      throw e;
+    }
   } catch (e) {
-    await close(api);
+    await netClaim?.release();
     throw e;
   }
   const controlUrl = `http://${host}:${cport}`;
@@ -176,6 +191,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       stopped = true;
       core.shutdown();
       await Promise.all([close(api), close(ctl)]);
+      await netClaim?.release();
     },
   };
 }

@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Faults } from './faults.js';
 import { resolveSecretParameters } from './secrets.js';
-import { runSandboxed, substituteParameters, type SandboxOptions, type SandboxRun } from './sandbox.js';
+import {
+  PRIVATE_IP_ENV,
+  SANDBOX_OWNER_ENV,
+  killOwnedProcesses,
+  runSandboxed,
+  substituteParameters,
+  type SandboxOptions,
+  type SandboxRun,
+} from './sandbox.js';
 import type { Scheduler } from './scheduler.js';
 import type { CloudState } from './state.js';
 import { isoNow } from './state.js';
@@ -143,6 +151,11 @@ export class InvocationEngine {
   private readonly listeners = new Map<string, Array<(inv: InvocationRecord) => void>>();
   /** Sandboxed processes still running, by `invokeId/instanceId`. */
   private readonly running = new Map<string, SandboxRun>();
+  /**
+   * This engine's mark in the environment of its sandboxed processes (`ECSOPS_SANDBOX_OWNER=
+   * <owner>/<instance ID>`), unique per emulator: finds what they left running (daemons).
+   */
+  readonly sandboxOwner = `emu-${process.pid}-${randomBytes(6).toString('hex')}`;
 
   /**
    * @param sandbox when set, `RunShellScript` commands really run with bash (see sandbox.ts);
@@ -155,10 +168,23 @@ export class InvocationEngine {
     private readonly sandbox?: SandboxOptions,
   ) {}
 
-  /** Kills every sandboxed process (stop / reset). */
+  /**
+   * Kills every sandboxed process (stop / reset): the running commands and whatever the
+   * instances' commands left running (servers a start hook put in the background).
+   */
   killAll(): void {
     for (const r of this.running.values()) r.kill();
     this.running.clear();
+    if (this.sandbox) killOwnedProcesses(this.sandboxOwner);
+  }
+
+  /**
+   * Sandbox mode: signals every process of one instance (its running commands and the daemons
+   * they started), as if the instance stopped. @returns the PIDs signalled.
+   */
+  killInstanceProcesses(instanceId: string, signal: NodeJS.Signals = 'SIGKILL'): number[] {
+    if (!this.sandbox) return [];
+    return killOwnedProcesses(`${this.sandboxOwner}/${instanceId}`, signal);
   }
 
   /** Clears invocations and scripts (control reset). */
@@ -330,8 +356,14 @@ export class InvocationEngine {
       script = resolved.script;
     }
     const key = `${inv.invokeId}/${rec.instanceId}`;
+    const ip = this.state.region(inv.regionId).instances.get(rec.instanceId)?.privateIpAddress;
     const run = runSandboxed(script, inv.timeoutSec, {
       ...opts,
+      env: {
+        ...opts.env,
+        ...(ip ? { [PRIVATE_IP_ENV]: ip } : {}),
+        [SANDBOX_OWNER_ENV]: `${this.sandboxOwner}/${rec.instanceId}`,
+      },
       ...(inv.workingDir ? { cwd: inv.workingDir } : {}),
     });
     this.running.set(key, run);
@@ -398,6 +430,7 @@ export class InvocationEngine {
         this.finish(inv, rec, 'Failed', null, rec.output, 'InstanceReleased', 'the instance was released');
       }
     }
+    this.killInstanceProcesses(instanceId);
   }
 
   /** StopInvocation: Pending → Cancelled, Running → Terminated, for all or the given instances. */

@@ -14,9 +14,16 @@
  *   counts the rest), as Cloud Assistant caps output at 24 KB.
  * - `Username` and `WorkingDir` are not switched (the process runs as the emulator's user, in
  *   `WorkingDir` when it exists, else in the sandbox root).
+ * - Each instance has its own loopback address (its PrimaryIpAddress, `127.<net>.x.y`; `<net>` is
+ *   claimed per emulator, see {@link claimLoopbackNet}), given to its processes as
+ *   `ECS_PRIVATE_IP`, so a dozen instances' servers can all listen on the same port as on real hosts.
+ * - Every process of an instance carries `ECSOPS_SANDBOX_OWNER=<emulator>/<instance ID>` in its
+ *   environment (inherited by whatever it starts, daemons included): stopping the emulator, a
+ *   reset, or releasing the instance kills them ({@link killOwnedProcesses}; Linux `/proc`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 
 /** Options of the sandbox mode. */
 export interface SandboxOptions {
@@ -26,6 +33,84 @@ export interface SandboxOptions {
   env?: Record<string, string>;
   /** The shell; default `bash`. */
   shell?: string;
+  /**
+   * Second octet of the instances' loopback addresses (`127.<loopbackNet>.x.y`, 1–254).
+   * `startEmulator` claims a free one per emulator (first free from 10, see
+   * {@link claimLoopbackNet}) when unset; `EmulatorCore` alone defaults to 10.
+   */
+  loopbackNet?: number;
+}
+
+/** The environment variable a sandboxed process gets its instance's private IP address in. */
+export const PRIVATE_IP_ENV = 'ECS_PRIVATE_IP';
+/** The environment variable marking a sandboxed process (and its descendants) as an instance's. */
+export const SANDBOX_OWNER_ENV = 'ECSOPS_SANDBOX_OWNER';
+
+/** A loopback net claimed by this process; `release()` frees it for other emulators. */
+export interface LoopbackNetClaim {
+  /** Second octet: addresses are `127.<net>.x.y`. */
+  net: number;
+  release(): Promise<void>;
+}
+
+/**
+ * Claims a loopback net (`127.N.0.0/16`, N from `first` to 254, first free wins) for one emulator,
+ * so the sandboxed servers of emulators running at the same time on this machine (concurrent test
+ * files, two `npm run local`) never share an address. The claim is a listening Linux
+ * abstract-namespace Unix socket `ecsops-sandbox-net-N`: nothing on disk, and the kernel frees it
+ * when this process dies, even by SIGKILL.
+ * @throws Error when every net is taken.
+ */
+export async function claimLoopbackNet(first = 10): Promise<LoopbackNetClaim> {
+  for (let net = first; net <= 254; net++) {
+    const server: Server = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(`\0ecsops-sandbox-net-${net}`, () => resolve(true));
+    });
+    if (!ok) continue;
+    server.unref();
+    return {
+      net,
+      release: () => new Promise<void>((r) => server.close(() => r())),
+    };
+  }
+  throw new Error('sandbox: every loopback net 127.N.0.0/16 is claimed by another emulator');
+}
+
+/**
+ * Signals every process whose environment has `ECSOPS_SANDBOX_OWNER` equal to `owner` or
+ * starting with `owner/` (all the instances of an emulator, or `<emulator>/<instance ID>` for one),
+ * e.g. a daemon a start hook left running. Reads `/proc` (Linux); elsewhere does nothing.
+ * @returns the PIDs signalled.
+ */
+export function killOwnedProcesses(owner: string, signal: NodeJS.Signals = 'SIGKILL'): number[] {
+  const exact = `${SANDBOX_OWNER_ENV}=${owner}`;
+  const prefix = `${exact}/`;
+  const pids: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return pids;
+  }
+  for (const e of entries) {
+    if (!/^[0-9]+$/.test(e) || Number(e) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${e}/environ`, 'latin1');
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    if (!environ.split('\0').some((v) => v === exact || v.startsWith(prefix))) continue;
+    try {
+      process.kill(Number(e), signal);
+      pids.push(Number(e));
+    } catch {
+      // already gone
+    }
+  }
+  return pids;
 }
 
 /** Cloud Assistant's output cap, bytes. */

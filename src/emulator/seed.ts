@@ -48,6 +48,8 @@ export interface SeedInstance {
   patches?: SeedPatch[] | number;
   /** Packages already installed (one package state per entry). */
   installed?: SeedInstalledPackage[];
+  /** Primary private IPv4 address; default: allocated (see `CloudState.addInstances`). */
+  privateIpAddress?: string;
 }
 
 /**

@@ -24,6 +24,13 @@ export interface InstanceRecord {
   cloudAssistantVersion: string;
   creationTime: string;
   instanceType: string;
+  /**
+   * Primary private IPv4 address (DescribeInstances `VpcAttributes.PrivateIpAddress.IpAddress[0]`
+   * and `NetworkInterfaces.NetworkInterface[0].PrimaryIpAddress`): from the seed, else allocated
+   * in the state's address prefix (`172.16.x.y`; sandbox mode `127.<net>.x.y`, a loopback address
+   * the instance's processes can bind).
+   */
+  privateIpAddress: string;
   /** Patches of this instance and their state (Missing until installed). */
   patches: PatchRecord[];
 }
@@ -224,9 +231,29 @@ export class CloudState {
   readonly regions = new Map<string, RegionState>();
   readonly templates = new Map<string, TemplateRecord>();
   readonly baselines = defaultBaselines();
+  /** Next index of the private IP allocator (see {@link CloudState.addInstances}). */
+  private ipIndex = 0;
+  /** Private IP addresses given out (never reused, released instances' included). */
+  private readonly usedIps = new Set<string>();
 
-  constructor() {
+  /**
+   * @param ipPrefix first two octets of allocated private IP addresses: `172.16` (a VPC range,
+   *   default) or, in sandbox mode, `127.<net>` (loopback: every address of 127.0.0.0/8 is local
+   *   on Linux).
+   */
+  constructor(readonly ipPrefix = '172.16') {
     for (const t of publicTemplates()) this.templates.set(t.name, t);
+  }
+
+  /** The next free address `<prefix>.x.y` (x 0–255, y 1–254), in allocation order. */
+  private nextPrivateIp(): string {
+    const used = this.usedIps;
+    for (;;) {
+      const n = this.ipIndex++;
+      if (n >= 256 * 254) throw new Error(`no free private IP address left in ${this.ipPrefix}.0.0/16`);
+      const ip = `${this.ipPrefix}.${Math.floor(n / 254)}.${(n % 254) + 1}`;
+      if (!used.has(ip)) return ip;
+    }
   }
 
   /** The region's state, created on first use (any region ID is accepted). */
@@ -304,7 +331,9 @@ export class CloudState {
 
   /**
    * Adds (or replaces) instances in a region; each `installed` package sets that instance's
-   * package state (other package states of a replaced instance are kept).
+   * package state (other package states of a replaced instance are kept). An instance keeps the
+   * private IP address it had (or the seed's `privateIpAddress`); a new one gets the next free
+   * address of {@link CloudState.ipPrefix}, so IPs follow seed order and are reproducible.
    * @throws Error on an invalid instance ID or an `installed` package whose Package template or
    *   version does not exist.
    */
@@ -327,8 +356,11 @@ export class CloudState {
         cloudAssistantVersion: si.cloudAssistantVersion ?? '2.2.3.857',
         creationTime: SEED_TIME,
         instanceType: 'ecs.g7.large',
+        privateIpAddress:
+          si.privateIpAddress ?? r.instances.get(si.instanceId)?.privateIpAddress ?? this.nextPrivateIp(),
         patches: makePatches(osType, si.patches),
       };
+      this.usedIps.add(rec.privateIpAddress);
       const installed = (si.installed ?? []).map((p) => this.installedState(rec.instanceId, p));
       r.instances.set(rec.instanceId, rec);
       r.released.delete(rec.instanceId);

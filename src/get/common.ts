@@ -3,7 +3,13 @@
  * conditions, observed generation, deletion, summary counts) and the grouping of per-instance
  * status rows under the executions that last acted on them.
  */
-import type { Condition, ObjectMeta, TrackedExecution } from '../api/common.js';
+import type {
+  Condition,
+  DriftDetectionMode,
+  ObjectMeta,
+  StateFreshness,
+  TrackedExecution,
+} from '../api/common.js';
 import { statusOf, when, type Status } from './style.js';
 import type { HeaderField, TreeNode, View } from './tree.js';
 
@@ -19,6 +25,26 @@ export interface AnyObject {
     summary?: Record<string, number>;
     instances?: Array<{ instanceId: string }>;
   };
+}
+
+/**
+ * The `Drift:` line of the kinds with `spec.driftDetection` (EcsExtension, PatchPolicy): the mode
+ * and, from `status.stateFreshness` recorded for that mode, since when every target's state was
+ * read one by one. Absent when neither the spec nor the status says anything (objects written
+ * before the field existed).
+ */
+export function driftField(
+  spec: { driftDetection?: DriftDetectionMode } | undefined,
+  freshness: StateFreshness | undefined,
+  now: Date,
+): HeaderField | undefined {
+  const mode = spec?.driftDetection ?? freshness?.driftDetection;
+  if (!mode) return undefined;
+  const since =
+    freshness?.driftDetection === mode && freshness.lastFullResyncTime
+      ? `; every target re-read one by one since ${when(freshness.lastFullResyncTime, now)}`
+      : '';
+  return { label: 'Drift', value: `${mode}${since}` };
 }
 
 /** The condition of `type`, if present. */

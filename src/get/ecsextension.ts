@@ -7,6 +7,7 @@ import type { TrackedExecution } from '../api/common.js';
 import type { EcsExtension, ExtensionInstanceStatus } from '../api/ecsextension.js';
 import {
   byInstanceId,
+  driftField,
   executionKeyOf,
   groupNode,
   instanceLeaf,
@@ -55,6 +56,8 @@ function extensionFields(obj: EcsExtension, now: Date): HeaderField[] {
       value: `${spec.mode ?? 'Enforce'}, deletionPolicy ${spec.deletionPolicy ?? 'Orphan'}${spec.suspend ? ', suspended' : ''}`,
     },
   ];
+  const drift = driftField(spec, st.stateFreshness, now);
+  if (drift) out.push(drift);
   const retry = st.retry;
   if (retry && (retry.failures > 0 || retry.nextRetryTime))
     out.push({

@@ -11,6 +11,7 @@ import type { PatchInstanceStatus, PatchOperation, PatchPolicy } from '../api/pa
 import {
   byInstanceId,
   conditionOf,
+  driftField,
   executionKeyOf,
   groupNode,
   instanceLeaf,
@@ -115,6 +116,8 @@ function policyFields(obj: PatchPolicy, now: Date): HeaderField[] {
     if (install.cancelAtWindowEnd) parts.push('cancel at window end');
     out.push({ label: 'Install', value: parts.join(', ') });
   }
+  const drift = driftField(spec, st.stateFreshness, now);
+  if (drift) out.push(drift);
   if (spec.suspend)
     out.push({ label: 'Suspended', value: 'spec.suspend is true: no scan or install starts' });
   return out;

@@ -78,6 +78,11 @@ export interface PlannedWork {
    * schedule (a PatchPolicy scan on `spec.scan.schedule`, an install in its maintenance window).
    */
   immediate: boolean;
+  /**
+   * The analysis gates (spec.analysis) the controller runs between the batches, in order, e.g.
+   * `batch 2 → analysis error-rate (bake 30s, 3 × 10s)`; absent without spec.analysis.
+   */
+  gates?: string[];
 }
 
 /** A spec problem the controller would report as `Stalled=True` with this reason. */
@@ -117,6 +122,24 @@ export interface ManifestObject {
    * handled (a scan-requested annotation) and when the last scheduled scan ran.
    */
   status?: unknown;
+}
+
+/** The part of spec.analysis a plan describes (the shape of src/api/analysis.ts). */
+interface GateSpec {
+  bakeTime?: string;
+  metrics: ReadonlyArray<{ name: string; interval?: string; count?: number }>;
+}
+
+/**
+ * What one analysis gate does, for `ecsops plan`: `analysis error-rate (bake 30s, 3 × 10s)` — the
+ * metric names, the bake time (default 0s) and each metric's `count × interval` (defaults 1 and
+ * 30s; listed once when every metric has the same).
+ */
+export function describeGate(a: GateSpec): string {
+  const cadence = a.metrics.map((m) => `${m.count ?? 1} × ${m.interval ?? '30s'}`);
+  const same = new Set(cadence).size <= 1;
+  const names = a.metrics.map((m, i) => (same ? m.name : `${m.name} ${cadence[i]}`)).join(', ');
+  return `analysis ${names} (bake ${a.bakeTime ?? '0s'}${same && cadence[0] ? `, ${cadence[0]}` : ''})`;
 }
 
 /**
@@ -398,6 +421,8 @@ export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients):
     });
   }
   if (spec.install && missing.length > 0) {
+    const gate = spec.analysis as GateSpec | undefined;
+    const sizes = chunkSizes(missing.length, OOS_BATCH_SIZE);
     const window = spec.install.maintenanceWindowRef
       ? `in MaintenanceWindow ${spec.install.maintenanceWindowRef.name}`
       : spec.install.maintenanceWindow
@@ -407,14 +432,19 @@ export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients):
       template: APPLY_PATCH_BASELINE_TEMPLATE,
       action: 'install',
       instanceIds: [...missing].sort(),
-      batches: chunkSizes(missing.length, OOS_BATCH_SIZE),
+      batches: sizes,
       immediate: false,
       details: {
         when: window,
         rebootIfNeeded: spec.install.rebootIfNeeded ?? false,
         snapshot: spec.install.snapshot?.enabled ?? false,
         rateControl: rc,
+        // With spec.analysis, executions run one at a time and the gate runs between them.
+        ...(gate ? { parallelBatches: 1 } : {}),
       },
+      ...(gate
+        ? { gates: sizes.slice(0, -1).map((n, i) => `execution ${i} (${n}) → ${describeGate(gate)}`) }
+        : {}),
     });
   }
   if (spec.install?.maintenanceWindowRef)
@@ -476,6 +506,14 @@ export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): 
         ...(canary > 0 ? { canary, pauseAfterCanary: strategy.canary?.pause ?? false } : {}),
         maxErrors: strategy.maxErrors ?? 0,
       },
+      // The controller gates every batch, the last one included (a failure rolls the rollout back).
+      ...(spec.analysis
+        ? {
+            gates: batches.map(
+              (n, i) => `batch ${i} (${n}${i === 0 && canary > 0 ? ', canary' : ''}) → ${describeGate(spec.analysis as GateSpec)}`,
+            ),
+          }
+        : {}),
     });
   }
   return finish(plan);
@@ -659,6 +697,7 @@ export function formatPlans(plans: Plan[]): string {
       lines.push(
         `  ${w.immediate ? 'would start' : 'scheduled'}: ${w.template} action=${w.action} on ${w.instanceIds.length} instance(s) in ${w.batches.length} batch(es) [${w.batches.join(', ')}] ${extra}`,
       );
+      for (const g of w.gates ?? []) lines.push(`    ${g}`);
     }
     for (const n of p.notes) lines.push(`  note: ${n}`);
     lines.push('');

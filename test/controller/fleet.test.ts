@@ -3,7 +3,7 @@
  * share reads and work; polls share one listing; templates are cached.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { fleetIds, fleetSeed, isReady, startFastStack, type FastStack } from '../harness/fast.js';
+import { REGION, fleetIds, fleetSeed, isReady, startFastStack, type FastStack } from '../harness/fast.js';
 
 let s: FastStack | undefined;
 afterEach(async () => {
@@ -142,5 +142,58 @@ describe('instances that disappear (issue: windows, released instances, fresh ta
     expect(st.get('listed')?.status?.conditions?.find((c) => c.type === 'Stalled')?.status).not.toBe('True');
     expect(isReady(st.get('listed'))).toBe(true);
     expect(st.get('tagged')?.status?.summary?.targeted).toBe(19);
+  });
+});
+
+describe('tag targets shared per tag key (issue 25)', () => {
+  /** 3 × 20 instances tagged fleet=g0..g2 and 10 tagged team=x only. */
+  const seed = fleetSeed('tk', 0, {
+    regions: {
+      [REGION]: {
+        generate: [
+          ...[0, 1, 2].map((g) => ({
+            count: 20,
+            idPrefix: `i-g${g}x`,
+            tags: [{ key: 'fleet', value: `g${g}` }],
+          })),
+          { count: 10, idPrefix: 'i-team', tags: [{ key: 'team', value: 'x' }] },
+        ],
+      },
+    },
+  });
+  const names = ['g0', 'g1', 'g2'];
+
+  it('3 resources with selectors of one tag key cost one DescribeInstances listing per age bound', async () => {
+    const st = (s = await startFastStack({ seed }));
+    for (const n of names) st.apply(n, { targets: { tags: [{ key: 'fleet', value: n }] }, interval: '10m' });
+    await convergeAll(st, names);
+    for (const n of names) expect(st.get(n)?.status?.summary).toMatchObject({ targeted: 20, installed: 20 });
+    // Steady state: the listing is older than the target age bound (60 s); every resource re-reads.
+    await st.emu.control.resetRequestCounts();
+    const fleet = st.cloud.fleet(REGION);
+    const listings = fleet.reads.tagListings;
+    st.clock.advance(10 * 60_000);
+    for (const n of names) expect((await st.reconcile(n)).error).toBeUndefined();
+    const counts = await st.emu.control.requestCounts();
+    // One listing of key `fleet` (60 instances: one page) serves the three selectors; their
+    // records are not read again by ID (only their Cloud Assistant state is).
+    expect(counts.DescribeInstances ?? 0).toBe(1);
+    expect(fleet.reads.tagListings - listings).toBe(1);
+    for (const n of names) expect(st.get(n)?.status?.summary).toMatchObject({ targeted: 20, installed: 20 });
+  });
+
+  it('a newly tagged instance is enrolled within one interval', async () => {
+    const st = (s = await startFastStack({ seed }));
+    for (const n of names) st.apply(n, { targets: { tags: [{ key: 'fleet', value: n }] }, interval: '10m' });
+    await convergeAll(st, names);
+    await st.emu.control.addInstances(REGION, [
+      { instanceId: 'i-new0001', tags: [{ key: 'fleet', value: 'g1' }] },
+    ]);
+    st.clock.advance(10 * 60_000); // one interval
+    for (const n of names) expect((await st.reconcile(n)).error).toBeUndefined();
+    expect(st.get('g1')?.status?.summary?.targeted).toBe(21);
+    expect(st.get('g0')?.status?.summary?.targeted).toBe(20);
+    await convergeAll(st, ['g1']);
+    expect(st.get('g1')?.status?.summary).toMatchObject({ targeted: 21, installed: 21 });
   });
 });

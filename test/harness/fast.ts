@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
-import { FINALIZER } from '../../src/api/common.js';
+import { FINALIZER, OWNER_UID_TAG } from '../../src/api/common.js';
 import {
   CONFIGURE_PACKAGE_TEMPLATE,
   type EcsExtension,
@@ -31,6 +31,7 @@ import {
   type EmulatorOptions,
   type Seed,
 } from '../../src/emulator/index.js';
+import { setEmulatorClock } from '../../src/emulator/state.js';
 import { createRegistry } from '../../src/metrics/index.js';
 import type { ReconcileContext, ReconcileResult, Reconciler } from '../../src/runtime/controller.js';
 import { createLogger } from '../../src/runtime/logger.js';
@@ -233,6 +234,8 @@ export interface FastStackOptions {
   options?: Partial<EcsExtensionOptions>;
   /** The cross-kind instance lock the EcsExtension reconciler checks (its store is added as a source). */
   lock?: InstanceLock;
+  /** See `startCloudStack`'s `cloudOnFakeClock`. */
+  cloudOnFakeClock?: boolean;
 }
 
 /** A reconcile's result or error. */
@@ -315,9 +318,16 @@ export async function startCloudStack(o: {
   templates?: Record<string, readonly string[]>;
   /** Further emulator options (e.g. `sandbox`). */
   emulator?: Partial<EmulatorOptions>;
+  /**
+   * The emulator's dates (execution start/end, ActionTrail event times) follow the fake clock, and
+   * the change feed's date bounds use it too: the cloud lives in the test's time (hours of drift
+   * checks in seconds). Off by default: the emulator stamps real time.
+   */
+  cloudOnFakeClock?: boolean;
 }): Promise<CloudStack> {
-  const emu = await startEmulator({ timeScale: o.timeScale ?? 0.001, seed: o.seed, ...o.emulator });
   const clock = new FakeWallClock();
+  if (o.cloudOnFakeClock) setEmulatorClock(() => clock.now());
+  const emu = await startEmulator({ timeScale: o.timeScale ?? 0.001, seed: o.seed, ...o.emulator });
   const registry = createRegistry({ defaultMetrics: false });
   const metrics = new DomainMetrics(registry, o.templates ?? {});
   const cloud = createCloudClients(
@@ -329,9 +339,14 @@ export async function startCloudStack(o: {
       credential: { accessKeyId: DEMO_ACCESS_KEY.id, accessKeySecret: DEMO_ACCESS_KEY.secret },
       retryBaseDelayMs: 5,
       retryMaxDelayMs: 50,
+      ownerTagKey: OWNER_UID_TAG,
       ...o.cloud,
     },
-    { registry, now: () => clock.now().getTime() },
+    {
+      registry,
+      now: () => clock.now().getTime(),
+      ...(o.cloudOnFakeClock ? { cloudNow: () => clock.now().getTime() } : {}),
+    },
   );
   return {
     emu,
@@ -340,7 +355,10 @@ export async function startCloudStack(o: {
     metrics,
     events: new RecordingEvents(),
     clock,
-    stop: () => emu.stop(),
+    stop: async () => {
+      await emu.stop();
+      if (o.cloudOnFakeClock) setEmulatorClock();
+    },
   };
 }
 
@@ -379,6 +397,7 @@ export async function startFastStack(o: FastStackOptions): Promise<FastStack> {
     ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}),
     ...(o.cloud ? { cloud: o.cloud } : {}),
     templates: { [CONFIGURE_PACKAGE_TEMPLATE]: ['install', 'update', 'uninstall'] },
+    ...(o.cloudOnFakeClock ? { cloudOnFakeClock: true } : {}),
   });
   const { emu, cloud, registry, metrics, events, clock } = base;
   const store = new MemoryStore<EcsExtension>();

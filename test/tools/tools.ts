@@ -1,5 +1,5 @@
 /**
- * Locates the test tools built by test/tools/build.sh (helm, promtool, luacheck, shellcheck) in the cache
+ * Locates the test tools built by test/tools/build.sh (helm, promtool, prometheus, luacheck, shellcheck) in the cache
  * outside the work tree, without building anything: `build.sh --check` prints the path of a warm
  * tool and fails for a missing or stale one.
  *
@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export type ToolName = 'helm' | 'promtool' | 'luacheck' | 'prometheus-operator-crds' | 'shellcheck';
+export type ToolName =
+  'helm' | 'promtool' | 'prometheus' | 'luacheck' | 'prometheus-operator-crds' | 'shellcheck';
 
 export interface ToolLookup {
   name: ToolName;
@@ -25,8 +26,8 @@ export interface ToolLookup {
   skip: boolean;
 }
 
-/** Finds one tool; never throws. */
-export function findTool(name: ToolName): ToolLookup {
+/** Finds one tool; never throws. `quiet`: no warning when it is missing (optional uses). */
+export function findTool(name: ToolName, opts: { quiet?: boolean } = {}): ToolLookup {
   const res = spawnSync('bash', [join(REPO_ROOT, 'test/tools/build.sh'), '--check', name], {
     encoding: 'utf8',
     timeout: 30_000,
@@ -37,7 +38,7 @@ export function findTool(name: ToolName): ToolLookup {
     `${name} is not built (or is stale): run \`bash test/tools/build.sh ${name}\` ` +
     `(or \`npm run tools:build\`)${res.stderr ? ` — ${res.stderr.trim()}` : ''}`;
   const skip = !process.env.CI;
-  if (skip) console.warn(`[tools] SKIPPING the tests that need ${name}: ${reason}`);
+  if (skip && !opts.quiet) console.warn(`[tools] SKIPPING the tests that need ${name}: ${reason}`);
   return { name, reason, skip };
 }
 

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
 import {
   CONTROLLER_NAMES,
+  MIN_FULL_RESYNC_MS,
   addControllerOptions,
   controllersWithout,
   parseConfig,
@@ -55,6 +56,8 @@ describe('parseConfig', () => {
       oosEndpoint: undefined,
       ecsEndpoint: undefined,
       cloudProtocol: 'HTTPS',
+      fullResyncPeriodMs: 36_000_000,
+      actionTrail: true,
       logLevel: 'info',
       maxInstanceRows: 100,
       executionPollMinMs: 5_000,
@@ -105,6 +108,22 @@ describe('parseConfig', () => {
     expect(parseConfig([], { ECSOPS_CLOUD_ACTION_QPS: 'RunCommand=2' }).cloudActionQps).toEqual({
       RunCommand: 2,
     });
+  });
+
+  it('reads --full-resync-period (min 10m) and --actiontrail from the flag or the environment', () => {
+    expect(parseConfig(['--full-resync-period', '2h', '--actiontrail', 'false'], {})).toMatchObject({
+      fullResyncPeriodMs: 7_200_000,
+      actionTrail: false,
+    });
+    expect(parseConfig([], { ECSOPS_FULL_RESYNC_PERIOD: '10m', ECSOPS_ACTIONTRAIL: 'no' })).toMatchObject({
+      fullResyncPeriodMs: MIN_FULL_RESYNC_MS,
+      actionTrail: false,
+    });
+    expect(errorOf(['--full-resync-period', '9m59s'])).toContain(
+      '--full-resync-period: "9m59s" is shorter than the minimum 10m',
+    );
+    expect(errorOf([], { ECSOPS_FULL_RESYNC_PERIOD: '5m' })).toContain('--full-resync-period');
+    expect(errorOf(['--actiontrail', 'sometimes'])).toContain('--actiontrail');
   });
 
   it('takes the Lease namespace from POD_NAMESPACE when the flag is unset', () => {
@@ -394,6 +413,7 @@ describe('controller --help', () => {
 
   it('shows human defaults for durations', () => {
     expect(help).toMatch(/--lease-duration <duration> Lease duration \(default: 15s,/);
+    expect(help).toMatch(/--full-resync-period <duration> .*\(default: 10h,/);
     expect(help).not.toContain('default: 15000');
   });
 });

@@ -11,10 +11,10 @@
  */
 import { DeleteAction, UninstallSkippedEvent } from '../../api/events.js';
 import type { DeleteResult } from '../shared/driver.js';
-import { listIds, resolveTargets } from '../shared/targets.js';
+import { listIds } from '../shared/targets.js';
 import { actionOfMessage, type AppContext, type AppScope } from './scope.js';
 import { checkHostInput } from './safety.js';
-import { readTags } from './targets.js';
+import { readTags, readTargets } from './targets.js';
 
 /**
  * reconcileDelete: one step of the deletion path; see the module comment. Once the application
@@ -35,7 +35,7 @@ async function deleteApplication(k: AppContext, s: AppScope): Promise<DeleteResu
   const { obj } = s;
   if ((obj.spec.deletionPolicy ?? 'Orphan') === 'Orphan') return { done: true };
   checkHostInput(obj.spec); // never uninstall from an appDir the rules refuse (retried: fix or Orphan)
-  s.targets = await resolveTargets(s.ecs, obj.spec.regionId, obj.spec.targets, { missing: 'skip' });
+  s.targets = await readTargets(s, 'skip');
   readTags(s);
   s.resolved = true;
   // Installed: tagged, or touched by a deploy or rollback that failed (files may be on disk).

@@ -144,7 +144,10 @@ async function writeTags(
     for (const [value, ids] of groups) {
       if (value) await s.ecs.tagResources(ids, [{ key, value }]);
       else await s.ecs.untagResources(ids, [key]);
-      for (const id of ids) s.tags.set(id, value || undefined);
+      for (const id of ids) {
+        s.tags.set(id, value || undefined);
+        s.fleet.recordTags(id, { [key]: value || undefined }); // the view's records predate the write
+      }
     }
   } catch (err) {
     // Nothing was folded: the next poll folds them again, once.
@@ -235,17 +238,13 @@ export function link(k: AppContext, s: AppScope, items: readonly WorkItem[]): vo
     const index = w.round ?? r.nextBatch;
     const row = r.batches.find((b) => b.index === index);
     if (row) {
-      row.invokeIds = [...row.invokeIds, w.executionId];
-      if (r.retrying?.batch !== index) row.size += w.instanceIds.length;
+      extendRow(r, row, w);
       continue;
     }
-    const batch: BatchStatus = {
-      index,
-      size: w.instanceIds.length,
-      phase: 'Running',
-      invokeIds: [w.executionId],
-      startTime: w.startTime,
-    };
+    const ids = [...w.instanceIds];
+    const batch: BatchStatus = { index, size: ids.length, phase: 'Running', invokeIds: [w.executionId] };
+    Object.assign(batch, { instanceIds: ids, startTime: w.startTime });
+    for (const b of r.batches) delete b.instanceIds; // the newest batch's only (the analysis gate's)
     r.batches = [...r.batches, batch].slice(-MAX_BATCH_ROWS);
     r.nextBatch = Math.max(r.nextBatch, index + 1);
     r.lastProgressTime = toMetaTime(s.now);
@@ -259,6 +258,13 @@ export function link(k: AppContext, s: AppScope, items: readonly WorkItem[]): vo
       `Batch ${index}${canary} of revision ${r.revision}: ${w.instanceIds.length} instance(s): ${listIds(w.instanceIds)}`,
     );
   }
+}
+
+/** Adds a further invocation of batch `row` (more than 100 instances, or a download retry). */
+function extendRow(r: RolloutStatus, row: BatchStatus, w: WorkItem): void {
+  row.invokeIds = [...row.invokeIds, w.executionId];
+  if (r.retrying?.batch !== row.index) row.size += w.instanceIds.length;
+  if (row.instanceIds) row.instanceIds = [...new Set([...row.instanceIds, ...w.instanceIds])];
 }
 
 /** True while any of the batch's work runs, waits to be sent, or waits for a download retry. */

@@ -7,6 +7,7 @@
  */
 import { RolloutAction, RolloutSucceededEvent, RolloutSupersededEvent } from '../../api/events.js';
 import { toMetaTime } from '../../runtime/conditions.js';
+import { analysisPending } from './analysis.js';
 import { failRollout, finishRollout, firstFailure, newRollout, startWork } from './lifecycle.js';
 import { batchSizeOf, emit, inFlightIds, resolveCount, type AppContext, type AppScope } from './scope.js';
 import { snapshotStable } from './stable.js';
@@ -67,10 +68,11 @@ export function settled(_k: AppContext, s: AppScope): StepOutcome {
   return s.phase === 'RolledBack' || s.phase === 'Failed' ? 'stop' : 'next';
 }
 
-/** No batch started or finished for progressDeadlineSeconds (pauses excluded): cancel and fail. */
+/** No batch started or finished for progressDeadlineSeconds (pauses and analyses excluded): cancel and fail. */
 export async function deadline(k: AppContext, s: AppScope): Promise<StepOutcome> {
   const r = s.rollout;
   if (!r || r.enrol || r.pausedAt || r.failure || s.phase === 'RollingBack') return 'next';
+  if (analysisPending(s)) return 'next'; // bounded by its own limits; its success is progress
   const seconds = s.obj.spec.progressDeadlineSeconds ?? 1800;
   if (s.now.getTime() - Date.parse(r.lastProgressTime) <= seconds * 1000) return 'next';
   for (const w of s.inFlight.filter((x) => x.action === 'deploy' && !x.pending)) await s.tracker.cancel(w);

@@ -12,6 +12,7 @@ import type {
   ReconcileRequest,
   ReconcileResult,
 } from '../../runtime/controller.js';
+import { checkAnalysisSpec, prometheusQueryFns, type QueryFnFactory } from '../shared/analysis-run.js';
 import { ClaimRegistry } from '../shared/claims.js';
 import type { ControllerMetrics, EventSink, KitDeps, KubeWriter, ObjectReader } from '../shared/deps.js';
 import {
@@ -92,6 +93,11 @@ export interface AppReleaseDeps {
    * namespace). Absent: such an AppRelease is Stalled `SecretForbidden`.
    */
   secrets?: SecretReader;
+  /**
+   * Builds the query function of `spec.analysis` (tests: a fake). Default: the Prometheus HTTP
+   * client, with the bearer token and CA read by `secrets`.
+   */
+  analysisQuery?: QueryFnFactory;
   now?: () => Date;
   options?: Partial<AppReleaseOptions>;
 }
@@ -111,6 +117,10 @@ export class AppReleaseReconciler implements Reconciler {
       metrics: deps.appMetrics,
       backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
       adoptionChecked: new Set(),
+      analysis: {
+        queryFn: deps.analysisQuery ?? prometheusQueryFns(deps.secrets),
+        metrics: deps.metrics,
+      },
       ...(deps.lock ? { lock: deps.lock } : {}),
       work: new WorkKit(deps.lock ? { lock: deps.lock } : {}),
     };
@@ -129,6 +139,7 @@ export class AppReleaseReconciler implements Reconciler {
       },
       phases: [
         async (s) => checkHostInput(s.obj.spec), // before anything reaches a host
+        async (s) => checkAnalysisSpec(s.obj.spec.analysis), // before a batch it could not gate
         (s) => reconcileTargets(k, s),
         (s) => reconcileConflicts(k, s),
         (s) => reconcileSecrets(s, secrets),
@@ -176,6 +187,7 @@ export class AppReleaseReconciler implements Reconciler {
     const scope: AppScope = {
       ...base,
       ecs,
+      fleet: this.deps.cloud.fleet(spec.regionId),
       oos: () => this.deps.cloud.oos(spec.regionId, view),
       revision,
       tracker: new InvocationTracker({
@@ -204,6 +216,7 @@ export class AppReleaseReconciler implements Reconciler {
     if (status.stableRelease) scope.stableRelease = structuredClone(status.stableRelease);
     if (status.rollout) scope.rollout = structuredClone(status.rollout);
     if (status.secretParameter) scope.secretParameter = { ...status.secretParameter };
+    if (status.analysis) scope.analysis = structuredClone(status.analysis);
     return scope;
   }
 

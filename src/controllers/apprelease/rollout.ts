@@ -10,6 +10,8 @@
  * 4. deadline — no progress for progressDeadlineSeconds cancels the batch and fails the rollout;
  * 5. awaitBatch — nothing starts while a batch runs or its start awaits an answer;
  * 6. errorBudget — more failures than maxErrors fail the rollout;
+ * 6a. analysisGate — with spec.analysis, the newest finished batch waits for its metric gate (a
+ *     failure fails the rollout, and the rollback below starts at once; analysis.ts);
  * 7. rollBack — a failed rollout moves its targets back (and only then is RolledBack);
  * 8. retryDownloads — transport failures of the download are re-sent with backoff;
  * 8a. refreshSecrets — a changed Secret re-deploys the stable revision's instances (secret-delivery.ts);
@@ -21,6 +23,7 @@
  * After the steps, invocations started this reconcile are linked to their batch row or rollback, so
  * the same status write records them.
  */
+import { analysisGate } from './analysis.js';
 import { link } from './fold.js';
 import { canaryPause, pauseBetweenBatches, specPause } from './pauses.js';
 import {

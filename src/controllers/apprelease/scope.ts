@@ -19,10 +19,13 @@ import {
   type SecretParameterStatus,
   type StableRelease,
 } from '../../api/apprelease.js';
+import type { RegionFleet } from '../../cloud/fleet.js';
+import type { AnalysisStatus } from '../../api/analysis.js';
 import type { EcsApi, OosApi } from '../../cloud/types.js';
 import parseDuration from 'parse-duration';
 import type { ClaimRegistry } from '../shared/claims.js';
 import type { EventSink } from '../shared/deps.js';
+import type { AnalysisRuntime } from '../shared/analysis-run.js';
 import type { BaseScope } from '../shared/driver.js';
 import type { InvocationTracker } from '../shared/invocation-tracker.js';
 import type { InstanceLock, LockHolder } from '../shared/lock.js';
@@ -49,6 +52,8 @@ export interface AppContext {
   backoff: BackoffOptions;
   /** Owners whose invocation adoption listing found nothing in this process (see InvocationTracker). */
   adoptionChecked: Set<string>;
+  /** Runs spec.analysis gates (Prometheus queries, `ecsops_analysis_runs_total`). */
+  analysis: AnalysisRuntime;
 }
 
 /** What one instance's finished invocation reported, this reconcile. */
@@ -67,6 +72,11 @@ export interface InstanceResult {
 /** Facts gathered during one AppRelease reconcile. */
 export interface AppScope extends BaseScope<AppRelease> {
   ecs: EcsApi;
+  /**
+   * The region's fleet view: targets (and with them the revision tags) are read through its shared
+   * instance records and tag listings; the tags this reconcile writes are recorded in it.
+   */
+  fleet: RegionFleet;
   /** OOS client of the region (Parameter Store: the secret parameter), created on first use. */
   oos: () => OosApi;
   tracker: InvocationTracker;
@@ -101,6 +111,10 @@ export interface AppScope extends BaseScope<AppRelease> {
   held?: { reason: string; message: string };
   /** When a timed wait (pause, pause between batches, a retry's backoff) ends, ms since the epoch. */
   wakeAtMs?: number;
+  /** The analysis of the newest finished batch (status.analysis; analysis.ts). */
+  analysis?: AnalysisStatus;
+  /** Set while the next batch waits for that analysis (condition message; AnalysisInconclusive). */
+  gateWait?: { batch: number; inconclusive: boolean; message: string };
 }
 
 /** The ECS tag key recording an application's revision on an instance. */

@@ -18,22 +18,24 @@
  * the parameter and then re-deployed (secret-delivery.ts `refreshSecrets`). The parameter is deleted in the
  * delete path (delete.ts, `OosApi.deleteSecretParameter`); a failed delete keeps the finalizer.
  *
- * Reading Secrets needs RBAC the admin opts into per namespace (ClusterRole
- * `ecsops-secret-reader`, bound with a RoleBinding; docs/deploy.md): a 403 is Stalled
- * `SecretForbidden`, a missing Secret or key `SecretNotFound`, both re-checked on a slow period.
+ * Secrets are read with the shared reader (src/controllers/shared/secrets.ts: GET only, RBAC the
+ * admin opts into per namespace with ClusterRole `ecsops-secret-reader`; a 403 is Stalled
+ * `SecretForbidden`, a missing Secret or key `SecretNotFound`, both re-checked on a slow period).
  */
 import { createHash } from 'node:crypto';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { AppRelease, AppReleaseSpec, EnvVar } from '../../api/apprelease.js';
-import {
-  InvalidSecretValueReason,
-  SecretForbiddenReason,
-  SecretNotFoundReason,
-} from '../../api/conditions.js';
+import { InvalidSecretValueReason } from '../../api/conditions.js';
 import { CloudError } from '../../cloud/errors.js';
 import type { OosApi } from '../../cloud/types.js';
-import { StalledError, TransientError } from '../../runtime/errors.js';
-import { httpStatusOf, sanitizeError, sanitizeText } from '../../runtime/sanitize.js';
+import { StalledError } from '../../runtime/errors.js';
+import { sanitizeText } from '../../runtime/sanitize.js';
+import {
+  kubeSecretReader,
+  SECRET_RECHECK_MS,
+  secretNotFound,
+  type SecretData,
+  type SecretReader,
+} from '../shared/secrets.js';
 
 /** Secret values shorter than this are refused (redacting them would shred all output). */
 export const MIN_SECRET_VALUE_LENGTH = 8;
@@ -41,58 +43,7 @@ export const MIN_SECRET_VALUE_LENGTH = 8;
 export const MAX_SECRET_DOCUMENT_LENGTH = 4096;
 /** Inline env values shorter than this are not redacted (they would redact ordinary words). */
 export const MIN_INLINE_REDACT_LENGTH = 4;
-/** How often a Stalled secret reason is re-checked (an admin fixes the Secret or the RoleBinding), ms. */
-export const SECRET_RECHECK_MS = 60_000;
-
-/** One Secret as the controller needs it: its resourceVersion and `data` (Base64 values). */
-export interface SecretData {
-  resourceVersion: string;
-  data: Record<string, string>;
-}
-
-/**
- * Reads one Secret by name (GET, never LIST or WATCH: the controller needs no access to Secrets
- * it is not pointed at).
- */
-export interface SecretReader {
-  /**
-   * @returns the Secret, or undefined when it does not exist (404).
-   * @throws StalledError `SecretForbidden` on 403; TransientError on any other failure.
-   */
-  read(namespace: string, name: string): Promise<SecretData | undefined>;
-}
-
-/** A {@link SecretReader} over the Kubernetes API (`CoreV1Api.readNamespacedSecret`). */
-export function kubeSecretReader(kc: KubeConfig): SecretReader {
-  const api = kc.makeApiClient(CoreV1Api);
-  return {
-    async read(namespace, name) {
-      try {
-        const s = await api.readNamespacedSecret({ namespace, name });
-        return { resourceVersion: s.metadata?.resourceVersion ?? '', data: s.data ?? {} };
-      } catch (err) {
-        const code = httpStatusOf(err);
-        if (code === 404) return undefined;
-        if (code === 403) throw forbidden(namespace, name);
-        throw new TransientError(
-          'SecretReadFailed',
-          `reading Secret ${namespace}/${name}: ${sanitizeError(err)}`,
-          {
-            cause: err,
-          },
-        );
-      }
-    },
-  };
-}
-
-function forbidden(namespace: string, name: string): StalledError {
-  return new StalledError(
-    SecretForbiddenReason,
-    `the controller may not read Secret ${namespace}/${name}: bind ClusterRole ecsops-secret-reader to its ServiceAccount in namespace ${namespace} (RoleBinding)`,
-    { recheckAfterMs: SECRET_RECHECK_MS },
-  );
-}
+export { SECRET_RECHECK_MS, kubeSecretReader, type SecretData, type SecretReader };
 
 /** The `install.envVars` entries read from a Secret. */
 export function secretEnvVars(
@@ -143,20 +94,14 @@ export async function readSecretValues(reader: SecretReader, obj: AppRelease): P
   const secrets = new Map<string, SecretData>();
   for (const secretName of [...new Set(refs.map((e) => e.valueFrom.secretKeyRef.name))].sort()) {
     const s = await reader.read(ns, secretName);
-    if (!s)
-      throw new StalledError(SecretNotFoundReason, `Secret ${ns}/${secretName} does not exist`, {
-        recheckAfterMs: SECRET_RECHECK_MS,
-      });
+    if (!s) throw secretNotFound(ns, secretName);
     secrets.set(secretName, s);
   }
   const entries: ResolvedSecrets['entries'] = [];
   for (const e of [...refs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const { name: secretName, key } = e.valueFrom.secretKeyRef;
     const raw = secrets.get(secretName)?.data[key];
-    if (raw === undefined)
-      throw new StalledError(SecretNotFoundReason, `Secret ${ns}/${secretName} has no key ${key}`, {
-        recheckAfterMs: SECRET_RECHECK_MS,
-      });
+    if (raw === undefined) throw secretNotFound(ns, secretName, key);
     const value = Buffer.from(raw, 'base64').toString('utf8');
     if (value.length < MIN_SECRET_VALUE_LENGTH)
       throw new StalledError(

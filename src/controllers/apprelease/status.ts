@@ -11,6 +11,8 @@ import {
 } from '../../api/apprelease.js';
 import {
   AllTargetsUnreachableReason,
+  AnalysisFailedReason,
+  AnalysisInconclusiveReason,
   NoTargetsReason,
   RolledBackReason,
   RollingBackReason,
@@ -28,6 +30,7 @@ import { describeHolder } from '../shared/lock.js';
 import { explainNoTargets, writeNodeStatus } from '../shared/kubernetes-nodes.js';
 import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
 import { toTracked } from '../shared/work.js';
+import { ANALYSIS_STEP } from './analysis.js';
 import { actionOfMessage, stepOfMessage, type AppScope, type InstanceResult } from './scope.js';
 
 /** What the phases learned about one targeted instance. */
@@ -163,7 +166,10 @@ export function appFacts(s: AppScope): AppInstanceFact[] {
  * - suspended with work to do → Ready=False `Suspended`;
  * - no targets → Ready=True `NoTargets`; every target unreachable → `AllTargetsUnreachable`;
  * - RollingBack → Ready=False `RollingBack` + Reconciling; RolledBack → `RolledBack` (message: the
- *   failing step, instance and output tail); Failed → `RolloutFailed`;
+ *   failing step, instance and output tail); Failed → `RolloutFailed`; when spec.analysis failed the
+ *   rollout, Ready's reason is `AnalysisFailed` in all three (message: metric, query, value, condition);
+ * - the next batch waits for the analysis of the last one → `AnalysisInconclusive` + Reconciling when
+ *   its last measurement was inconclusive, else `RolloutInProgress` naming the analysis;
  * - Paused → Ready=False `RolloutPaused` and Paused=True (`CanaryPause` / `PausedBySpec`);
  * - waiting for the cross-kind lock → `WaitingForInstanceLock` + Reconciling;
  * - Progressing → `RolloutInProgress` + Reconciling;
@@ -185,6 +191,12 @@ export function appReleaseVerdict(s: AppScope, summary: AppSummary): Verdict {
     ...(pausedCond.length > 0 ? { extra: pausedCond } : {}),
   });
   const failure = s.rollout?.failure?.message;
+  // An analysis failure names itself in Ready's reason; Reconciling keeps the phase's reason.
+  const failed = (reason: string, message: string, reconciling: boolean): Verdict => {
+    if (s.rollout?.failure?.step !== ANALYSIS_STEP) return v('False', reason, message, reconciling);
+    const out = v('False', AnalysisFailedReason, message, false);
+    return reconciling ? { ...out, reconciling: { reason, message } } : out;
+  };
   if (summary.targeted === 0) return v('True', NoTargetsReason, 'no instance matches spec.targets', false);
   if (summary.unreachable === summary.targeted)
     return v(
@@ -197,18 +209,19 @@ export function appReleaseVerdict(s: AppScope, summary: AppSummary): Verdict {
     return v('False', SuspendedReason, `${progress}; suspended, no batch starts`, false);
   switch (s.phase) {
     case 'RollingBack':
-      return v('False', RollingBackReason, rollingBackMessage(s, failure), true);
+      return failed(RollingBackReason, rollingBackMessage(s, failure), true);
     case 'RolledBack':
-      return v(
-        'False',
+      return failed(
         RolledBackReason,
         `rolled back to ${s.stable ? `revision ${s.stable}` : 'nothing'}: ${failure ?? 'rollout failed'}`,
         false,
       );
     case 'Failed':
-      return v('False', RolloutFailedReason, `rollout of ${rev} failed: ${failure ?? ''}`, false);
-    case 'Paused':
-      return v('False', RolloutPausedReason, `${progress}; paused: ${s.held?.message ?? ''}`, false);
+      return failed(RolloutFailedReason, `rollout of ${rev} failed: ${failure ?? ''}`, false);
+    case 'Paused': {
+      const gate = s.gateWait ? `; ${s.gateWait.message}` : '';
+      return v('False', RolloutPausedReason, `${progress}; paused: ${s.held?.message ?? ''}${gate}`, false);
+    }
     case 'Succeeded':
       if (summary.pending === 0 && summary.inProgress === 0) {
         const failed =
@@ -224,6 +237,13 @@ export function appReleaseVerdict(s: AppScope, summary: AppSummary): Verdict {
     default:
       break;
   }
+  if (s.gateWait)
+    return v(
+      'False',
+      s.gateWait.inconclusive ? AnalysisInconclusiveReason : RolloutInProgressReason,
+      `${progress}; waiting for the ${s.gateWait.message}`,
+      true,
+    );
   if (s.waiting)
     return v(
       'False',
@@ -271,6 +291,7 @@ export function deriveAppReleaseStatus(
   if (s.stableRelease) status.stableRelease = s.stableRelease;
   if (s.rollout) status.rollout = s.rollout;
   if (s.secretParameter) status.secretParameter = s.secretParameter;
+  if (s.analysis) status.analysis = s.analysis;
   if (s.history.length > 0) status.history = s.history;
   if (s.inFlight.length > 0) status.executions = s.inFlight.map((w) => toTracked(w));
   else delete status.executions;

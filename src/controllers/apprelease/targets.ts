@@ -5,9 +5,38 @@
 import { ConflictingReleaseReason } from '../../api/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import { disruptivePolicy, noteKubernetesNodes, screenKubernetesNodes } from '../shared/kubernetes-nodes.js';
-import { resolveTargets } from '../shared/targets.js';
+import { resolveTargets, targetMaxAgeMs } from '../shared/targets.js';
 import { reconcileAppDirConflicts } from './safety.js';
 import { revisionTagKey, type AppContext, type AppScope } from './scope.js';
+
+/**
+ * How old the targets of a release whose rollout or rollback runs may be, ms: a host tagged into
+ * the target mid-rollout joins its next batch (reads of several releases rolling out at once are
+ * still shared).
+ */
+export const ROLLOUT_TARGET_MAX_AGE_MS = 1_000;
+
+/**
+ * The targets of `s` through the region's fleet view: listed IDs from its batched instance reads
+ * (one ECS DescribeInstances per 100 IDs across every resource reading at once), tag targets from
+ * its listing per tag key; no older than {@link targetMaxAgeMs} (fresh for a new generation or a
+ * requested reconcile; {@link ROLLOUT_TARGET_MAX_AGE_MS} while a rollout or rollback runs). The
+ * records carry the instances' tags (with the tags this process wrote, `RegionFleet.recordTags`),
+ * so the revision tags cost no further call. `missing`: see {@link resolveTargets}.
+ */
+export function readTargets(s: AppScope, missing?: 'skip'): ReturnType<typeof resolveTargets> {
+  const { spec } = s.obj;
+  const phase = s.phase ?? s.obj.status?.phase;
+  const rolling = s.inFlight.length > 0 || phase === 'Progressing' || phase === 'RollingBack';
+  return resolveTargets(s.ecs, spec.regionId, spec.targets, {
+    ...(missing ? { missing } : {}),
+    fleet: {
+      view: s.fleet,
+      maxAgeMs: targetMaxAgeMs(s, rolling ? ROLLOUT_TARGET_MAX_AGE_MS : undefined),
+      ...s.view,
+    },
+  });
+}
 
 /**
  * reconcileTargets resolves spec.targets (stalls on missing listed IDs), drops ACK worker nodes
@@ -15,11 +44,7 @@ import { revisionTagKey, type AppContext, type AppScope } from './scope.js';
  * revision tag.
  */
 export async function reconcileTargets(k: AppContext, s: AppScope): Promise<void> {
-  const { spec } = s.obj;
-  s.nodeScreen = screenKubernetesNodes(
-    await resolveTargets(s.ecs, spec.regionId, spec.targets),
-    disruptivePolicy(spec),
-  );
+  s.nodeScreen = screenKubernetesNodes(await readTargets(s), disruptivePolicy(s.obj.spec));
   s.targets = s.nodeScreen.targets;
   noteKubernetesNodes(k.events, s.obj, s.obj.status, s.nodeScreen);
   readTags(s);

@@ -25,6 +25,7 @@ import { intervalMs, type BaseScope } from '../shared/driver.js';
 import { clientToken } from '../shared/execution.js';
 import type { OosExecutionTracker } from '../shared/oos-tracker.js';
 import { validateParameters } from '../shared/parameters.js';
+import { driftDetectionOf } from '../shared/freshness.js';
 import type { BackoffOptions, FailureLedger } from '../shared/retry.js';
 import { noteKubernetesNodes, screenKubernetesNodes, type NodeScreen } from '../shared/kubernetes-nodes.js';
 import { listIds, resolveTargets, targetMaxAgeMs, type ResolvedTarget } from '../shared/targets.js';
@@ -318,7 +319,9 @@ async function reclassifyFailed(k: ExtContext, scope: ExtScope, failed: string[]
 /**
  * This resource's package state on each of `ids`, from the region's fleet view: data no older
  * than `maxAgeMs` (shared with every other resource), the rest read with OOS
- * ListInstancePackageStates (one call per instance; the rate gate serves these last).
+ * ListInstancePackageStates (one call per instance; the rate gate serves these last). With
+ * `spec.driftDetection` ChangeFeed (the default) the view re-reads only instances its change feed
+ * saw touched, unknown or failed ones and those older than the full-resync period.
  * @throws ReconcileError mapped from the cloud failure.
  */
 export async function readStates(
@@ -329,7 +332,11 @@ export async function readStates(
   const { packageName } = scope.obj.spec;
   let all: Map<string, PackageState[]>;
   try {
-    all = await scope.fleet.packageStates(ids, { maxAgeMs, ...scope.view });
+    all = await scope.fleet.packageStates(ids, {
+      maxAgeMs,
+      driftDetection: driftDetectionOf(scope.obj.spec),
+      ...scope.view,
+    });
   } catch (err) {
     throw toReconcileError(err, 'OOS ListInstancePackageStates');
   }

@@ -21,6 +21,7 @@ import {
 import type { Condition } from '../../runtime/conditions.js';
 import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { DerivedStatus } from '../shared/driver.js';
+import { driftDetectionOf, readStateFreshness } from '../shared/freshness.js';
 import { writeNodeStatus } from '../shared/kubernetes-nodes.js';
 import { writeWorkStatus } from '../shared/tracked.js';
 import { isUpToDate, type ExtScope } from './phases.js';
@@ -265,10 +266,21 @@ export function deriveEcsExtensionStatus(
   const status: EcsExtensionStatus = { ...prev };
   const facts = scope.states && !(error instanceof StalledError) ? extensionFacts(scope) : undefined;
   let counts: Record<string, number> | undefined;
+  let freshness: { oldestReadAgeSeconds?: number } | undefined;
   if (facts) {
     status.summary = summarize(facts);
     status.instances = instanceRows(facts, prev.instances, scope.resolvedVersion, maxRows, scope.now);
     counts = status.summary;
+    const fr = readStateFreshness(
+      scope.fleet,
+      'packages',
+      facts.filter((f) => f.reachable).map((f) => f.instanceId),
+      prev.stateFreshness,
+      driftDetectionOf(obj.spec),
+    );
+    status.stateFreshness = fr.status;
+    freshness =
+      fr.oldestReadAgeSeconds !== undefined ? { oldestReadAgeSeconds: fr.oldestReadAgeSeconds } : {};
   }
   if (scope.resolvedVersion) status.resolvedPackageVersion = scope.resolvedVersion;
   writeNodeStatus(status, scope.nodeScreen);
@@ -289,5 +301,10 @@ export function deriveEcsExtensionStatus(
     nextRetryTime: scope.ledger.retryAt,
     ...(scope.lockWait ? { lockWait: scope.lockWait } : {}),
   });
-  return { status, ...(counts ? { counts } : {}), outcome: { kind: 'verdict', verdict } };
+  return {
+    status,
+    ...(counts ? { counts } : {}),
+    ...(freshness ? { freshness } : {}),
+    outcome: { kind: 'verdict', verdict },
+  };
 }

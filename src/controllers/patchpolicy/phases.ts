@@ -39,8 +39,13 @@ import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
 import { toReconcileError } from '../shared/cloud-errors.js';
+import type { AnalysisStatus } from '../../api/analysis.js';
+import type { AnalysisRuntime } from '../shared/analysis-run.js';
 import type { EventSink, ObjectReader } from '../shared/deps.js';
+import { failureMessage } from '../shared/analysis/gate.js';
+import { installStopped, reconcileInstallGate } from './analysis.js';
 import { intervalMs, type BaseScope } from '../shared/driver.js';
+import { driftDetectionOf } from '../shared/freshness.js';
 import type { OosExecutionTracker } from '../shared/oos-tracker.js';
 import type { FailureLedger } from '../shared/retry.js';
 import {
@@ -92,6 +97,8 @@ export interface LiveCompliance {
   details: Map<string, MissingPatch[]>;
   /** Missing patches by severity over the instances whose details were read. */
   severities: Map<string, number>;
+  /** Missing patches by severity per instance whose details were read (reused while its state is unchanged). */
+  severitiesOf: Map<string, Map<string, number>>;
 }
 
 /** Per-process memory of one PatchPolicy (dropped on errors and deletion). */
@@ -116,6 +123,8 @@ export interface PatchContext {
   events: EventSink;
   /** Most instances whose patch details (ListInstancePatches) are read per compliance read. */
   maxDetailReads: number;
+  /** Runs spec.analysis gates between install executions (analysis.ts). */
+  analysis: AnalysisRuntime;
 }
 
 /** The install window as resolved for this reconcile. */
@@ -156,6 +165,10 @@ export interface PatchScope extends BaseScope<PatchPolicy> {
   lastScheduledScanTime?: string;
   lastHandledScanAt?: string;
   complianceCheckedAt?: string;
+  /** The gate between install executions (status.analysis; analysis.ts). */
+  analysis?: AnalysisStatus;
+  /** Set while the next install execution waits for that gate (condition message, requeue). */
+  gateWait?: { inconclusive: boolean; message: string; wakeAtMs: number };
 }
 
 /** Instances of `work` items of `action` in flight. */
@@ -410,9 +423,18 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
       ? 0
       : intervalMs(spec.interval) / 2;
   const byId = new Map<string, InstancePatchState>();
+  /** The fleet answered a state object it did not have at the last check: something was read. */
+  let reread = cached === undefined;
   try {
-    const read = await fleet.patchStates(ids, { maxAgeMs, ...scope.view });
-    for (const [id, st] of read) if (st) byId.set(id, st);
+    const read = await fleet.patchStates(ids, {
+      maxAgeMs,
+      driftDetection: driftDetectionOf(spec),
+      ...scope.view,
+    });
+    for (const [id, st] of read) {
+      if (st) byId.set(id, st);
+      if (cached?.states.get(id) !== st) reread = true;
+    }
   } catch (err) {
     throw toReconcileError(err, 'OOS ListInstancePatchStates');
   }
@@ -422,16 +444,28 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
     const s = byId.get(id);
     return s !== undefined && isNonCompliant(s);
   });
-  const toRead = nonCompliant.slice(0, k.maxDetailReads);
+  const severitiesOf = new Map<string, Map<string, number>>();
+  // Details of an instance whose patch state the fleet did not re-read are still true: reused.
+  const detailed = nonCompliant.slice(0, k.maxDetailReads);
+  const toRead = detailed.filter((id) => {
+    const same = cached?.states.get(id) === byId.get(id) && cached?.details.has(id);
+    const sev = same ? cached?.severitiesOf.get(id) : undefined;
+    if (!same || !sev) return true;
+    details.set(id, cached?.details.get(id) ?? []);
+    severitiesOf.set(id, sev);
+    return false;
+  });
   try {
     await Promise.all(
       toRead.map(async (id) => {
         const patches = await scope.oos.listInstancePatches(id, NON_COMPLIANT_PATCH_STATUSES);
+        const sevs = new Map<string, number>();
         for (const p of patches) {
           if (p.status !== 'Missing') continue;
           const sev = severityLabel(p.severity);
-          severities.set(sev, (severities.get(sev) ?? 0) + 1);
+          sevs.set(sev, (sevs.get(sev) ?? 0) + 1);
         }
+        severitiesOf.set(id, sevs);
         details.set(
           id,
           patches.slice(0, MAX_ROW_PATCHES).map((p) => ({
@@ -447,6 +481,8 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
   } catch (err) {
     throw toReconcileError(err, 'OOS ListInstancePatches');
   }
+  for (const sevs of severitiesOf.values())
+    for (const [sev, n] of sevs) severities.set(sev, (severities.get(sev) ?? 0) + n);
   // Missing patches of instances whose details were not read are counted by severity Unknown.
   const unread = nonCompliant
     .slice(k.maxDetailReads)
@@ -467,9 +503,11 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
     states: byId,
     details,
     severities,
+    severitiesOf,
   };
   scope.complianceKnown = true;
-  scope.complianceCheckedAt = nowIso;
+  // Moves only when a state was read: a check the change feed answered from the view writes nothing.
+  scope.complianceCheckedAt = reread ? nowIso : (scope.obj.status?.complianceCheckedAt ?? nowIso);
 }
 
 /**
@@ -696,8 +734,10 @@ export async function cancelAtWindowEnd(k: PatchContext, scope: PatchScope): Pro
  * `install.parallelBatches` running) on {@link installCandidates} while the window is open with at
  * least `install.minRemaining` left, writes are allowed and no scan runs. With
  * `install.zoneOrder` they go zone by zone ({@link nextZoneIds}): one zone per execution, and the
- * next zone only once the running zone's executions finished. Records the window
- * occurrence's install in `lastInstall`.
+ * next zone only once the running zone's executions finished. With `spec.analysis`, executions
+ * run one at a time and each next one waits for the analysis gate of the previous one
+ * (analysis.ts), which may stop the occurrence's installs. Records the window occurrence's install
+ * in `lastInstall`.
  */
 export async function reconcileInstall(k: PatchContext, scope: PatchScope): Promise<void> {
   const { obj, now } = scope;
@@ -706,11 +746,13 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
   if (!install || !current || !scope.writesAllowed || !scope.complianceKnown) return;
   if (inFlightOf(scope, 'scan').length > 0) return;
   if (current.closesAt.getTime() - now.getTime() < (scope.window?.minRemainingMs ?? 0)) return;
-  const slots = (install.parallelBatches ?? 1) - inFlightOf(scope, 'install').length;
+  const gated = obj.spec.analysis !== undefined;
+  const slots = (gated ? 1 : (install.parallelBatches ?? 1)) - inFlightOf(scope, 'install').length;
   if (slots <= 0) return;
   const candidates = installCandidates(scope, current.opensAt);
   if (candidates.length === 0) return;
   const opensAt = toMetaTime(current.opensAt);
+  if ((await reconcileInstallGate(k, scope, opensAt)) !== 'go') return;
   const first = scope.lastInstall?.windowOpensAt !== opensAt;
   // The occurrence's record is created with the intent of its first start (never when nothing starts).
   // install.zoneOrder: executions take instances of one zone only, zone after zone.
@@ -737,6 +779,7 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
   });
   const op = scope.lastInstall;
   if (started.length === 0 || !op) return; // every candidate held by another resource
+  if (gated) op.lastExecutionInstanceIds = started.flatMap((w) => w.instanceIds).slice(0, 50);
   const ids = [...(op.executionIds ?? []), ...started.map((w) => w.executionId)];
   Object.assign(op, {
     result: 'Running',
@@ -771,11 +814,15 @@ export function reconcileOperations(k: PatchContext, scope: PatchScope): void {
       scope.finished.some((f) => f.work.action === action && f.status === 'Cancelled');
     op.result =
       failed === 0 ? (cancelled ? 'Cancelled' : 'Succeeded') : ok > 0 ? 'PartiallyFailed' : 'Failed';
+    const stopped = action === 'install' ? installStopped(scope) : undefined;
+    if (stopped) op.result = 'Failed'; // the analysis stopped the occurrence's installs
     op.endTime = toMetaTime(scope.now);
     const label = action === 'scan' ? 'patch scan' : 'patch install';
     const good = op.result === 'Succeeded' || op.result === 'Cancelled';
     const notRun = (op.cancelled ?? 0) > 0 ? `, ${op.cancelled} cancelled at the window's end` : '';
-    op.message = `${label} ${op.result.toLowerCase()}: ${ok} instance(s) succeeded, ${failed} failed${notRun}`;
+    op.message = stopped
+      ? `${label} stopped by its analysis: ${ok} instance(s) succeeded, ${failed} failed; ${failureMessage(stopped)}`.slice(0, 1024)
+      : `${label} ${op.result.toLowerCase()}: ${ok} instance(s) succeeded, ${failed} failed${notRun}`;
     const reason =
       action === 'scan'
         ? good
@@ -799,6 +846,7 @@ export function reconcileOperations(k: PatchContext, scope: PatchScope): void {
     !!w?.state.current &&
     w.state.current.closesAt.getTime() - scope.now.getTime() >= w.minRemainingMs &&
     scope.writesAllowed &&
+    !installStopped(scope) &&
     installCandidates(scope, w.state.current.opensAt).length > 0;
   finish(scope.lastInstall, 'install', canStart);
 }

@@ -4,7 +4,12 @@
  * the status derivation ({@link ./status.ts}), builds the OOS tracker for
  * ACS-ECS-BulkyApplyPatchBaseline and reports the `ecsops_patch_*` metrics.
  */
-import { MaintenanceWindowNotFoundReason } from '../../api/conditions.js';
+import {
+  InvalidSecretValueReason,
+  MaintenanceWindowNotFoundReason,
+  SecretForbiddenReason,
+  SecretNotFoundReason,
+} from '../../api/conditions.js';
 import type { MaintenanceWindow } from '../../api/maintenancewindow.js';
 import {
   APPLY_PATCH_BASELINE_TEMPLATE,
@@ -20,7 +25,9 @@ import type {
   ReconcileResult,
 } from '../../runtime/controller.js';
 import type { ReconcileError } from '../../runtime/errors.js';
+import { checkAnalysisSpec, prometheusQueryFns, type QueryFnFactory } from '../shared/analysis-run.js';
 import type { ControllerMetrics, EventSink, KubeWriter, ObjectReader } from '../shared/deps.js';
+import type { SecretReader } from '../shared/secrets.js';
 import {
   intervalMs,
   ReconcileDriver,
@@ -84,6 +91,10 @@ export interface PatchPolicyDeps {
   options?: Partial<PatchPolicyOptions>;
   /** The process's cross-kind per-instance lock. */
   lock?: InstanceLock;
+  /** Reads the Secrets of spec.analysis.prometheus (bearer token, CA); absent: such a policy is Stalled. */
+  secrets?: SecretReader;
+  /** Builds the query function of spec.analysis (tests: a fake). Default: the Prometheus HTTP client. */
+  analysisQuery?: QueryFnFactory;
 }
 
 /** Template parameters of one ACS-ECS-BulkyApplyPatchBaseline batch (API reference §5.2). */
@@ -118,6 +129,7 @@ export class PatchPolicyReconciler implements Reconciler {
       windows: deps.windows,
       events: deps.events,
       maxDetailReads: this.opts.maxDetailReads,
+      analysis: { queryFn: deps.analysisQuery ?? prometheusQueryFns(deps.secrets), metrics: deps.metrics },
       ...(deps.lock ? { lock: deps.lock } : {}),
       // DESIGN §1: installs take the per-instance lock; scans only read.
       work: new WorkKit({
@@ -133,6 +145,7 @@ export class PatchPolicyReconciler implements Reconciler {
       work: { reconcile: (s) => reconcileExecutions(k, s), inFlight: (s) => s.inFlight.length },
       phases: [
         async (s) => reconcileSchedule(k, s),
+        async (s) => checkAnalysisSpec(s.obj.spec.analysis), // before an install it could not gate
         (s) => reconcileTargets(k, s),
         (s) => reconcileCompliance(k, s),
         (s) => reconcileWindowEdges(k, s),
@@ -152,13 +165,19 @@ export class PatchPolicyReconciler implements Reconciler {
         k.memory.delete(uid);
         k.lock?.release(uid);
       },
-      recheckedStalledReasons: [MaintenanceWindowNotFoundReason],
+      recheckedStalledReasons: [
+        MaintenanceWindowNotFoundReason,
+        SecretNotFoundReason,
+        SecretForbiddenReason,
+        InvalidSecretValueReason,
+      ],
     };
     const metrics: ControllerMetrics = {
       executionStarted: (t, a) => deps.metrics.executionStarted(t, a),
       executionFinished: (t, s) => deps.metrics.executionFinished(t, s),
       setInstanceCounts: (kind, ns, name, counts) => deps.metrics.setInstanceCounts(kind, ns, name, counts),
       setConditions: (kind, ns, name, conditions) => deps.metrics.setConditions(kind, ns, name, conditions),
+      setOldestReadAge: (kind, ns, name, s) => deps.metrics.setOldestReadAge?.(kind, ns, name, s),
       deleteResource: (kind, ns, name) => {
         deps.metrics.deleteResource(kind, ns, name);
         deps.patchMetrics?.delete(ns, name);
@@ -211,10 +230,16 @@ export class PatchPolicyReconciler implements Reconciler {
       oos,
       ecs: this.deps.cloud.ecs(spec.regionId, view),
       fleet,
-      // No fleet listing: the policy's scans and installs are polled by execution ID (its clock
-      // may be an injected one, which the shared listing's age bound does not follow).
+      // Scans and installs are polled through the region's shared listing of PatchPolicy
+      // executions (running and recently ended: a call per round, not per execution). Its age
+      // bounds run on the fleet's clock (the cloud layer's `now`), the policy's schedule on
+      // `deps.now`: the same clock in production (Date.now) and in the fast tier (the fake clock
+      // is given to both), so a poll never takes a listing from the future or the distant past.
       tracker: new OosExecutionTracker({
         oos,
+        fleet,
+        view,
+        pollDelay: { minMs: this.opts.pollMinMs, maxMs: this.opts.pollMaxMs },
         template: APPLY_PATCH_BASELINE_TEMPLATE,
         events: this.deps.events,
         metrics: this.deps.metrics,
@@ -229,6 +254,7 @@ export class PatchPolicyReconciler implements Reconciler {
       complianceKnown: false,
       ...(status?.lastScan ? { lastScan: { ...status.lastScan } } : {}),
       ...(status?.lastInstall ? { lastInstall: { ...status.lastInstall } } : {}),
+      ...(status?.analysis ? { analysis: structuredClone(status.analysis) } : {}),
       ...(status?.lastScheduledScanTime ? { lastScheduledScanTime: status.lastScheduledScanTime } : {}),
       ...(status?.lastHandledScanAt !== undefined ? { lastHandledScanAt: status.lastHandledScanAt } : {}),
     };
@@ -269,6 +295,7 @@ export class PatchPolicyReconciler implements Reconciler {
     const candidates = [intervalMs(scope.obj.spec.interval)];
     // A lock wait is woken when the hold ends (lock.ts); this is the fallback.
     if (scope.lockWait) candidates.push(this.opts.pollMaxMs);
+    if (scope.gateWait) candidates.push(Math.max(1_000, scope.gateWait.wakeAtMs - now));
     if (scope.inFlight.length > 0) {
       candidates.push(
         pollDelayMs(

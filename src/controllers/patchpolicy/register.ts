@@ -18,6 +18,7 @@ import type { ControllerHandle, Manager } from '../../runtime/manager.js';
 import { QueuePriority } from '../../runtime/workqueue.js';
 import { registerMaintenanceWindow } from '../maintenancewindow/register.js';
 import type { ControllerMetrics, EventSink, ObjectReader } from '../shared/deps.js';
+import { kubeSecretReader } from '../shared/secrets.js';
 import type { InstanceLock } from '../shared/lock.js';
 import { registerKind } from '../shared/register.js';
 import { PatchMetrics } from './metrics.js';
@@ -68,6 +69,8 @@ export function registerPatchPolicy(
     ...(deps.namespace !== undefined ? { namespace: deps.namespace } : {}),
     annotations: [RECONCILE_REQUESTED_ANNOTATION, SCAN_REQUESTED_ANNOTATION],
     ...(deps.lock ? { lock: deps.lock } : {}),
+    // An execution the shared listing sees finished wakes its policy (oos-tracker.ts).
+    cloud: deps.cloud,
     build: ({ objects, kube }) => {
       late.reconciler = new PatchPolicyReconciler({
         objects,
@@ -77,6 +80,7 @@ export function registerPatchPolicy(
         events: deps.events,
         metrics: deps.metrics,
         patchMetrics,
+        secrets: kubeSecretReader(deps.kubeConfig), // spec.analysis.prometheus token / CA
         ...(deps.options ? { options: deps.options } : {}),
         ...(deps.lock ? { lock: deps.lock } : {}),
       });

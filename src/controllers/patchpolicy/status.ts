@@ -6,6 +6,8 @@
 import {
   AllCompliantReason,
   AllTargetsUnreachableReason,
+  AnalysisFailedReason,
+  AnalysisInconclusiveReason,
   CompliantCondition,
   InstallFailedReason,
   InstallInProgressReason,
@@ -32,7 +34,10 @@ import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError, type ReconcileError } from '../../runtime/errors.js';
 import type { Outcome, Verdict } from '../shared/conditions.js';
 import type { DerivedStatus } from '../shared/driver.js';
+import { driftDetectionOf, readStateFreshness } from '../shared/freshness.js';
 import { boundedRows, countStates, type RowSpec } from '../shared/rows.js';
+import { failureMessage } from '../shared/analysis/gate.js';
+import { installStopped } from './analysis.js';
 import { describeSkipped, isHeld } from '../shared/schedule.js';
 import { explainNoTargets, writeNodeStatus } from '../shared/kubernetes-nodes.js';
 import { writeWorkStatus } from '../shared/tracked.js';
@@ -163,6 +168,8 @@ export interface PatchVerdictFacts {
   windowSkipped?: { opensAt: string; closesAt: string; blackoutDate: string; held: boolean };
   /** Install candidates waiting for another resource's work on the same instances (cross-kind lock). */
   lockWait?: { count: number; holder: string };
+  /** The install analysis gate (spec.analysis): failed (message), or the next execution waits for it. */
+  analysis?: { failed?: string; waiting?: { inconclusive: boolean; message: string } };
 }
 
 function reachableOf(s: PatchSummary): number {
@@ -217,6 +224,10 @@ export function compliantCondition(s: PatchSummary): Verdict['ready'] & { type: 
  * operation finished on every reachable target), Compliant whether the fleet is patched.
  * - no targets → Ready=True `NoTargets`; all unreachable → Ready=False `AllTargetsUnreachable`;
  * - scans / installs running → Ready=False `ScanInProgress` / `InstallInProgress`, Reconciling=True;
+ * - the next install execution waits for the analysis of the previous one → Ready=False
+ *   `AnalysisInconclusive` (its last measurement was inconclusive) or `InstallInProgress`, with
+ *   Reconciling; the analysis stopped the occurrence's installs → `AnalysisFailed` (metric, query,
+ *   value, condition) until the next occurrence starts installing;
  * - failed installs → Ready=False `InstallFailed`; a failed last scan → `ScanFailed`;
  * - suspended → Ready=False `Suspended`; otherwise Ready=True `Operating` with the next scan and
  *   window, naming the blackout date that holds the window back (or skips an occurrence before the
@@ -249,6 +260,14 @@ export function patchPolicyVerdict(f: PatchVerdictFacts): Verdict {
       `patch install running on ${f.installing} instance(s); ${s.compliant}/${reachable} compliant`,
       true,
     );
+  const gate = f.analysis?.waiting;
+  if (gate)
+    return notReady(
+      gate.inconclusive ? AnalysisInconclusiveReason : InstallInProgressReason,
+      `${gate.message}; ${s.compliant}/${reachable} compliant`.slice(0, 2048),
+      true,
+    );
+  if (f.analysis?.failed) return notReady(AnalysisFailedReason, f.analysis.failed.slice(0, 2048));
   if (f.lockWait)
     return notReady(
       WaitingForInstanceLockReason,
@@ -286,6 +305,15 @@ export function patchPolicyVerdict(f: PatchVerdictFacts): Verdict {
       : undefined,
   ].filter(Boolean);
   return { ready: { status: 'True', reason: OperatingReason, message: parts.join('; ') }, extra };
+}
+
+/** The install gate's verdict facts: its failure (for the occurrence it stopped) or its wait. */
+function analysisFacts(scope: PatchScope): Pick<PatchVerdictFacts, 'analysis'> {
+  const stopped = installStopped(scope);
+  if (stopped)
+    return { analysis: { failed: `install executions stopped by the analysis: ${failureMessage(stopped)}` } };
+  const w = scope.gateWait;
+  return w ? { analysis: { waiting: { inconclusive: w.inconclusive, message: w.message } } } : {};
 }
 
 /** Facts per targeted instance from a reconcile's scope (compliance must be known). */
@@ -340,9 +368,20 @@ export function derivePatchPolicyStatus(
   const status: PatchPolicyStatus = { ...prev };
   const stalled = error instanceof StalledError;
   const facts = scope.complianceKnown && !stalled ? patchFacts(scope) : undefined;
+  let freshness: { oldestReadAgeSeconds?: number } | undefined;
   if (facts) {
     status.summary = summarizePatches(facts);
     status.instances = patchRows(facts, prev.instances, maxRows, scope.now);
+    const fr = readStateFreshness(
+      scope.fleet,
+      'patches',
+      scope.targets.map((t) => t.instanceId),
+      prev.stateFreshness,
+      driftDetectionOf(obj.spec),
+    );
+    status.stateFreshness = fr.status;
+    freshness =
+      fr.oldestReadAgeSeconds !== undefined ? { oldestReadAgeSeconds: fr.oldestReadAgeSeconds } : {};
   }
   if (scope.complianceCheckedAt) status.complianceCheckedAt = scope.complianceCheckedAt;
   writeNodeStatus(status, scope.nodeScreen);
@@ -355,6 +394,7 @@ export function derivePatchPolicyStatus(
   };
   setOrDelete('lastScan', scope.lastScan);
   setOrDelete('lastInstall', scope.lastInstall);
+  if (scope.analysis) status.analysis = scope.analysis;
   setOrDelete('lastScheduledScanTime', scope.lastScheduledScanTime);
   setOrDelete('lastHandledScanAt', scope.lastHandledScanAt);
   if (!stalled) {
@@ -392,7 +432,7 @@ export function derivePatchPolicyStatus(
     } else if (!obj.spec.install) delete status.window;
   }
   writeWorkStatus(status, scope.inFlight, scope.sequence, scope.ledger, (a) => a === 'install'); // scans hold no lock (DESIGN §1)
-  if (!facts || error) return { status };
+  if (!facts || error) return { status, ...(freshness ? { freshness } : {}) };
   const count = (action: string) =>
     new Set(inFlightOf(scope, action).flatMap((w) => w.instanceIds)).size ||
     inFlightOf(scope, action).reduce((n, w) => n + (w.instanceIds.length || 1), 0);
@@ -413,10 +453,12 @@ export function derivePatchPolicyStatus(
       ? { windowSkipped: { ...status.window.skipped, held: isHeld(scope.window.state.skipped, scope.now) } }
       : {}),
     ...(scope.lockWait ? { lockWait: scope.lockWait } : {}),
+    ...analysisFacts(scope),
   });
   return {
     status,
     counts: status.summary as Record<string, number>,
+    ...(freshness ? { freshness } : {}),
     outcome: { kind: 'verdict', verdict: explainNoTargets(verdict, status.excluded) },
   };
 }

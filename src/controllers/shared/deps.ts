@@ -56,8 +56,16 @@ export interface ControllerMetrics {
     name: string,
     conditions: ReadonlyArray<{ type: string; status: string }>,
   ): void;
+  /**
+   * Sets `ecsops_state_oldest_read_age_seconds{kind,namespace,name}`: seconds since the oldest
+   * per-instance state read among the resource's targets; `undefined` removes the series (no
+   * target read). Kinds without per-instance state reads never call it.
+   */
+  setOldestReadAge?(kind: string, namespace: string, name: string, seconds: number | undefined): void;
   /** Removes every per-resource series of (kind, namespace, name). */
   deleteResource(kind: string, namespace: string, name: string): void;
+  /** `ecsops_analysis_runs_total{kind,result}` +1 (Successful, Failed, Inconclusive); optional for fakes. */
+  analysisFinished?(kind: string, result: 'Successful' | 'Failed' | 'Inconclusive'): void;
 }
 
 /** Reads objects of one kind from the informer cache. */

@@ -128,6 +128,11 @@ export function withBudgetWait(outcome: Outcome, wait: string | undefined): Outc
 export interface DerivedStatus<S> {
   status: S;
   counts?: Record<string, number>;
+  /**
+   * Set by kinds that read per-instance state when this reconcile knows it (shared/freshness.ts):
+   * `ecsops_state_oldest_read_age_seconds` (absent age: the series is removed).
+   */
+  freshness?: { oldestReadAgeSeconds?: number };
 }
 
 /** How a deletion step ended. */
@@ -444,6 +449,14 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
         obj.metadata.namespace ?? '',
         obj.metadata.name ?? '',
         derived.counts,
+      );
+    }
+    if (derived.freshness) {
+      this.deps.metrics.setOldestReadAge?.(
+        this.hooks.kind,
+        obj.metadata.namespace ?? '',
+        obj.metadata.name ?? '',
+        derived.freshness.oldestReadAgeSeconds,
       );
     }
     if (

@@ -19,11 +19,23 @@ export const INSTANCE_STATES = [
 export const CONDITION_TYPES = ['Ready', 'Stalled', 'Reconciling'] as const;
 const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 
+/** Kinds whose batches an analysis (spec.analysis) gates. */
+export const ANALYSIS_KINDS = ['AppRelease', 'PatchPolicy'] as const;
+/**
+ * Results of `ecsops_analysis_runs_total`: Successful (every metric measured within its limits),
+ * Failed (a failure condition past failureLimit), Inconclusive (past inconclusiveLimit: no answer or
+ * no decision; it stops the rollout like a failure).
+ */
+export const ANALYSIS_RESULTS = ['Successful', 'Failed', 'Inconclusive'] as const;
+export type AnalysisResult = (typeof ANALYSIS_RESULTS)[number];
+
 export class DomainMetrics implements ControllerMetrics {
   private readonly started: Counter<'template' | 'action'>;
   private readonly finished: Counter<'template' | 'status'>;
   private readonly instances: Gauge<'kind' | 'namespace' | 'name' | 'state'>;
   private readonly conditions: Gauge<'kind' | 'namespace' | 'name' | 'type' | 'status'>;
+  private readonly oldestRead: Gauge<'kind' | 'namespace' | 'name'>;
+  private readonly analysisRuns: Counter<'kind' | 'result'>;
   /** State keys set per `kind/namespace/name`, so deletion removes exactly those series. */
   private readonly statesBy = new Map<string, Set<string>>();
 
@@ -61,6 +73,20 @@ export class DomainMetrics implements ControllerMetrics {
       labelNames: ['kind', 'namespace', 'name', 'type', 'status'],
       registers: [registry],
     });
+    this.analysisRuns = new Counter({
+      name: 'ecsops_analysis_runs_total',
+      help: 'Finished analysis runs (spec.analysis, one per gated batch or execution) by kind and result (Successful, Failed, Inconclusive).',
+      labelNames: ['kind', 'result'],
+      registers: [registry],
+    });
+    for (const kind of ANALYSIS_KINDS)
+      for (const result of ANALYSIS_RESULTS) this.analysisRuns.inc({ kind, result }, 0);
+    this.oldestRead = new Gauge({
+      name: 'ecsops_state_oldest_read_age_seconds',
+      help: "Seconds since the oldest one-by-one state read among a resource's targets (EcsExtension package states, PatchPolicy patch states), as of the resource's last reconcile: stays below the controller's --full-resync-period plus one interval; a higher value means the full resync is not keeping up.",
+      labelNames: ['kind', 'namespace', 'name'],
+      registers: [registry],
+    });
     for (const [template, actions] of Object.entries(templates)) {
       for (const action of actions) this.started.inc({ template, action }, 0);
       for (const status of ['Success', 'Failed', 'Cancelled']) this.finished.inc({ template, status }, 0);
@@ -73,6 +99,11 @@ export class DomainMetrics implements ControllerMetrics {
 
   executionFinished(template: string, status: string): void {
     this.finished.inc({ template, status });
+  }
+
+  /** `ecsops_analysis_runs_total{kind,result}` +1: an analysis run of a `kind` resource ended. */
+  analysisFinished(kind: string, result: AnalysisResult): void {
+    this.analysisRuns.inc({ kind, result });
   }
 
   /** Sets one series per state key in `counts` (every kind reports its own states). */
@@ -100,8 +131,15 @@ export class DomainMetrics implements ControllerMetrics {
     }
   }
 
+  /** Sets (or, for `undefined`, removes) the resource's oldest-read age series. */
+  setOldestReadAge(kind: string, namespace: string, name: string, seconds: number | undefined): void {
+    if (seconds === undefined) this.oldestRead.remove({ kind, namespace, name });
+    else this.oldestRead.set({ kind, namespace, name }, seconds);
+  }
+
   /** Removes every series of the resource (no stale gauges after deletion). */
   deleteResource(kind: string, namespace: string, name: string): void {
+    this.oldestRead.remove({ kind, namespace, name });
     for (const type of CONDITION_TYPES)
       for (const status of CONDITION_STATUSES)
         this.conditions.remove({ kind, namespace, name, type, status });

@@ -3,8 +3,10 @@
  * exclusions) → the instances that exist in the region, each marked reachable or not.
  *
  * Reads ECS DescribeInstances (IDs in batches of 100, or tag filters) and
- * DescribeCloudAssistantStatus for the Running ones. Tag targets are re-resolved on every call,
- * so newly tagged instances are enrolled without a spec change (DESIGN §1).
+ * DescribeCloudAssistantStatus for the Running ones; with the region's fleet view, through its
+ * shared reads (IDs batched across resources, tag targets from one listing per tag key). Tag
+ * targets are re-resolved on every call, so newly tagged instances are enrolled without a spec
+ * change (DESIGN §1).
  */
 import type { Targets } from '../../api/common.js';
 import { InstanceNotFoundReason, InvalidSpecReason } from '../../api/conditions.js';
@@ -104,7 +106,7 @@ export async function resolveTargets(
         t.value === undefined ? { key: t.key } : { key: t.key, value: t.value },
       );
       if (options.fleet) {
-        // Tag reads shared per selector (or one region-wide sweep); Cloud Assistant state batched.
+        // One listing per tag key shared by every selector of the key; Cloud Assistant state batched.
         const { view, ...read } = options.fleet;
         const tagged = (await view.taggedInstances(tags, read)).filter((i) => !excluded.has(i.instanceId));
         const known = new Map(tagged.map((i) => [i.instanceId, i]));

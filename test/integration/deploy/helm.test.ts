@@ -270,7 +270,14 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
     it("the typed controller values default to the controller's own defaults", () => {
       const cfg = controllerConfig(objs);
       const defaults = parseConfig([], {});
-      for (const key of ['logLevel', 'cloudQps', 'executionPollMinMs', 'executionPollMaxMs'] as const)
+      for (const key of [
+        'logLevel',
+        'cloudQps',
+        'executionPollMinMs',
+        'executionPollMaxMs',
+        'fullResyncPeriodMs',
+        'actionTrail',
+      ] as const)
         expect(cfg[key], key).toBe(defaults[key]);
       expect(cfg.namespace).toBeUndefined();
       expect(cfg.watchLabelSelector).toBeUndefined();
@@ -340,6 +347,8 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
         expect(cfg.cloudQps).toBe(10);
         expect(cfg.executionPollMinMs).toBe(2_000);
         expect(cfg.executionPollMaxMs).toBe(90_000);
+        expect(cfg.fullResyncPeriodMs).toBe(7_200_000);
+        expect(cfg.actionTrail).toBe(false);
         expect(cfg.watchLabelSelector).toBe('sharding.ecsops.io/key notin (canary)');
         expect(cfg.ecsExtensionWorkers).toBe(8);
         expect(cfg.logLevel).toBe('debug');
@@ -507,9 +516,15 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
         'controller.logLevel=warn',
         '--set',
         'controller.leaderElection.enabled=false',
+        '--set',
+        'controller.fullResyncPeriod=90m',
+        '--set',
+        'controller.actionTrail=false',
       ]);
       const cfg = controllerConfig(objs);
       expect(cfg).toMatchObject({
+        fullResyncPeriodMs: 5_400_000,
+        actionTrail: false,
         cloudQps: 3_000_000,
         executionPollMinMs: 1_500,
         executionPollMaxMs: 90_000,
@@ -543,6 +558,11 @@ describe.skipIf(helm.skip)(`Helm chart deploy/helm/ecsops ${toolTitle(helm)}`, (
         expect(fails(['--set', `controller.executionPollMin=${bad}`]), bad).toContain(
           '/controller/executionPollMin',
         );
+      expect(fails(['--set', 'controller.fullResyncPeriod=10'])).toContain('/controller/fullResyncPeriod');
+      expect(fails(['--set', 'controller.actionTrail=maybe'])).toContain('/controller/actionTrail');
+      expect(fails(['--set', 'controller.extraArgs[0]=--actiontrail=false'])).toContain(
+        'controller.extraArgs: --actiontrail is rendered by the chart, from the value controller.actionTrail',
+      );
       expect(fails(['--set', 'controller.executionPollMax=soon'])).toContain('/controller/executionPollMax');
       expect(fails(['--set', 'controller.logLevel=verbose'])).toContain('/controller/logLevel');
       expect(fails(['--set', 'controller.leaderElection.enabled=maybe'])).toContain(

@@ -108,6 +108,11 @@ const rotate: Scenario = {
  * always open (install, snapshot, reboot) and deletes everything at the end.
  */
 const SCENARIOS: Record<string, Scenario> = {
+  // Optional by design: no condition names it (the controller works without it).
+  'actiontrail:LookupEvents': {
+    notExercised:
+      'optional: denied, the change feed stops reading ActionTrail and logs once; the full resync catches direct writes (test/contract/actiontrail.contract.test.ts shows the Forbidden.RAM)',
+  },
   // Missing patches are read for NonCompliant instances: the window stays closed, so the scan
   // leaves the instances with missing patches (i-web0001..3 in the fleet) NonCompliant.
   'oos:ListInstancePatches': {

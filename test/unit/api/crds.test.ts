@@ -201,3 +201,39 @@ describe('EcsExtension names', () => {
     expect(crd.spec.names.plural).toBe('ecsextensions');
   });
 });
+
+describe.each(['EcsExtension', 'PatchPolicy'])('%s drift detection fields (issue 25)', (kind) => {
+  const def = definitions.find((d) => d.kind === kind)!;
+  const root = rootSchema(buildCrd(def) as unknown as Crd);
+  const props = (node: Schema | undefined) => (node?.properties ?? {}) as Record<string, Schema>;
+  const spec = props(root).spec;
+  const status = props(root).status;
+
+  it('has spec.driftDetection: enum ChangeFeed | PerInstance, default ChangeFeed, saying what each costs', () => {
+    const field = props(spec).driftDetection;
+    expect(field).toMatchObject({
+      type: 'string',
+      enum: ['ChangeFeed', 'PerInstance'],
+      default: 'ChangeFeed',
+    });
+    expect(field?.description).toMatch(/--full-resync-period/);
+    expect(field?.description).toMatch(
+      /PerInstance: every instance's state is re-read one by one each interval/,
+    );
+  });
+
+  it('says in spec.interval that the change feed is read each interval and every instance each full-resync period', () => {
+    expect(props(spec).interval?.description).toMatch(/change feed.*--full-resync-period/);
+  });
+
+  it('has status.stateFreshness { driftDetection, lastFullResyncTime (date-time) }, the same schema in both kinds', () => {
+    const field = props(status).stateFreshness;
+    expect(field).toMatchObject({ type: 'object', required: ['driftDetection'] });
+    expect(props(field).driftDetection).toMatchObject({ enum: ['ChangeFeed', 'PerInstance'] });
+    expect(props(field).lastFullResyncTime).toMatchObject({ type: 'string', format: 'date-time' });
+    const other = definitions.find(
+      (d) => d.kind === (kind === 'EcsExtension' ? 'PatchPolicy' : 'EcsExtension'),
+    )!;
+    expect(props(props(rootSchema(buildCrd(other) as unknown as Crd)).status).stateFreshness).toEqual(field);
+  });
+});

@@ -12,6 +12,8 @@ import {
   type AppReleaseSpec,
   type RolloutStatus,
 } from '../../../src/api/apprelease.js';
+import type { AnalysisSpec, AnalysisStatus } from '../../../src/api/analysis.js';
+import { analysisGate, gateRunId } from '../../../src/controllers/apprelease/analysis.js';
 import { AppReleaseMetrics } from '../../../src/controllers/apprelease/metrics.js';
 import { canaryPause, pauseBetweenBatches, specPause } from '../../../src/controllers/apprelease/pauses.js';
 import {
@@ -36,6 +38,8 @@ import { FailureLedger } from '../../../src/controllers/shared/retry.js';
 import type { WorkItem } from '../../../src/controllers/shared/work.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
+/** What the fake Prometheus of the analysis gate answers (analysisGate cases set it). */
+let promAnswer: number | Error = 0;
 const ago = (ms: number): string => new Date(NOW.getTime() - ms).toISOString().replace('.000Z', 'Z');
 const IDS = ['i-1', 'i-2', 'i-3', 'i-4'];
 
@@ -65,6 +69,16 @@ function context(rec: Recorded): AppContext {
     metrics: new AppReleaseMetrics(new Registry()),
     backoff: { baseMs: 30_000, maxMs: 30 * 60_000 },
     adoptionChecked: new Set(),
+    analysis: {
+      // One Prometheus answer for every query (a number, or an Error: unreachable).
+      queryFn: () =>
+        Promise.resolve(() =>
+          promAnswer instanceof Error
+            ? Promise.reject(promAnswer)
+            : Promise.resolve({ resultType: 'scalar' as const, values: [promAnswer] }),
+        ),
+      metrics: { analysisFinished: (_kind, result) => void rec.events.push(`runs_total:${result}`) },
+    },
     work: {
       start: vi.fn(
         (
@@ -128,6 +142,7 @@ interface Setup {
   unreachable?: string[];
   inFlight?: WorkItem[];
   failed?: Record<string, string>;
+  analysis?: AnalysisStatus;
 }
 
 function scope(o: Setup = {}): AppScope {
@@ -153,6 +168,7 @@ function scope(o: Setup = {}): AppScope {
     writesAllowed: true,
     view: {} as AppScope['view'],
     ecs: {} as AppScope['ecs'],
+    fleet: { recordTags: vi.fn() } as unknown as AppScope['fleet'],
     oos: () => ({}) as ReturnType<AppScope['oos']>,
     tracker: { cancel: vi.fn((w: WorkItem) => Promise.resolve(void w)) } as unknown as AppScope['tracker'],
     revision: 'r2',
@@ -173,6 +189,7 @@ function scope(o: Setup = {}): AppScope {
   if (o.phase) s.phase = o.phase;
   if (o.stable) s.stable = o.stable;
   if (o.rollout) s.rollout = o.rollout;
+  if (o.analysis) s.analysis = o.analysis;
   return s;
 }
 
@@ -206,6 +223,7 @@ describe('ROLLOUT_STEPS', () => {
       'deadline',
       'awaitBatch',
       'errorBudget',
+      'analysisGate',
       'rollBack',
       'retryDownloads',
       'refreshSecrets',
@@ -219,7 +237,7 @@ describe('ROLLOUT_STEPS', () => {
   });
 
   it('no step function is longer than 40 lines', () => {
-    const files = ['progress', 'pauses', 'rollback', 'fold', 'lifecycle'].map(
+    const files = ['progress', 'pauses', 'rollback', 'fold', 'lifecycle', 'analysis'].map(
       (f) => `src/controllers/apprelease/${f}.ts`,
     );
     const long: string[] = [];
@@ -415,6 +433,189 @@ describe('errorBudget', () => {
       },
     },
   ]);
+});
+
+describe('analysisGate', () => {
+  const GATE: AnalysisSpec = {
+    prometheus: { url: 'http://prometheus.monitoring:9090' },
+    metrics: [
+      {
+        name: 'error-rate',
+        query: 'sum(rate(web_request_errors_total{instance_id=~"{{instanceIdsRegex}}"}[1m])) or vector(0)',
+        interval: '10s',
+        count: 1,
+        successCondition: 'result < 0.05',
+        inconclusiveLimit: 2,
+      },
+    ],
+  };
+  const batch = (index: number, phase: 'Running' | 'Succeeded' | 'Failed' = 'Succeeded') => ({
+    index,
+    size: 2,
+    phase,
+    invokeIds: [`t-${index}`],
+    instanceIds: index === 0 ? ['i-1', 'i-2'] : ['i-3', 'i-4'],
+    finishTime: ago(1_000),
+  });
+  const afterBatch1 = (over: Partial<RolloutStatus> = {}) =>
+    rollout({ nextBatch: 2, batches: [batch(0), batch(1)], ...over });
+  const running = (runId: string, over: Partial<AnalysisStatus> = {}): AnalysisStatus => ({
+    runId,
+    phase: 'Inconclusive',
+    startedAt: ago(30_000),
+    metrics: [
+      { name: 'error-rate', measurements: 2, successes: 0, failures: 0, inconclusives: 2, nextAt: ago(0) },
+    ],
+    ...over,
+  });
+  const gated = (over: Partial<AnalysisSpec> = {}) => ({ analysis: { ...GATE, ...over } });
+  const cases: Array<Case & { prom: number | Error }> = [
+    { name: 'no spec.analysis: next', prom: 0.9, setup: { rollout: afterBatch1() }, want: 'next' },
+    {
+      name: 'the newest batch still runs: not gated yet',
+      prom: 0.9,
+      setup: { spec: gated(), rollout: rollout({ nextBatch: 2, batches: [batch(0), batch(1, 'Running')] }) },
+      want: 'next',
+      check: (s) => expect(s.analysis).toBeUndefined(),
+    },
+    {
+      name: 'a good value after batch 1: Successful, progress, AnalysisSucceeded, counted',
+      prom: 0.01,
+      setup: { spec: gated(), rollout: afterBatch1(), phase: 'Progressing' },
+      want: 'next',
+      check: (s, rec) => {
+        expect(s.analysis).toMatchObject({
+          runId: gateRunId(s.rollout as RolloutStatus, 1),
+          phase: 'Successful',
+        });
+        expect(s.rollout?.lastProgressTime).toBe(ago(0));
+        expect(rec.events.sort()).toEqual(['AnalysisSucceeded', 'runs_total:Successful']);
+      },
+    },
+    {
+      name: 'bakeTime: holds without a query until it passed',
+      prom: new Error('must not be queried'),
+      setup: { spec: gated({ bakeTime: '30s' }), rollout: afterBatch1(), phase: 'Progressing' },
+      want: 'stop',
+      check: (s) => {
+        expect(s.analysis).toMatchObject({ phase: 'Running', bakeUntil: '2026-06-01T12:00:30.000Z' });
+        expect(s.analysis?.metrics[0]?.measurements).toBe(0);
+        expect(s.wakeAtMs).toBe(NOW.getTime() + 30_000);
+        expect(s.gateWait).toMatchObject({ batch: 1, inconclusive: false });
+      },
+    },
+    {
+      name: 'a bad value: the rollout fails with metric, query, value and condition, and rolls back',
+      prom: 0.31,
+      setup: { spec: gated(), rollout: afterBatch1(), phase: 'Progressing' },
+      want: 'next',
+      check: (s, rec) => {
+        expect(s.phase).toBe('RollingBack');
+        expect(s.rollout?.failure?.step).toBe('analysis');
+        const m = s.rollout?.failure?.message ?? '';
+        expect(m).toContain('analysis after batch 1 failed');
+        expect(m).toContain('error-rate');
+        expect(m).toContain('instance_id=~"i-3|i-4"');
+        expect(m).toContain('0.31');
+        expect(m).toContain('successCondition result < 0.05');
+        expect(rec.events.sort()).toEqual(['AnalysisFailed', 'RolloutFailed', 'runs_total:Failed']);
+      },
+    },
+    {
+      name: 'Prometheus unreachable within inconclusiveLimit: waits (AnalysisInconclusive), no next batch',
+      prom: new Error('connect ECONNREFUSED 127.0.0.1:9090'),
+      setup: { spec: gated(), rollout: afterBatch1(), phase: 'Progressing' },
+      want: 'stop',
+      check: (s, rec) => {
+        expect(s.analysis?.phase).toBe('Inconclusive');
+        expect(s.gateWait?.inconclusive).toBe(true);
+        expect(s.wakeAtMs).toBe(NOW.getTime() + 10_000);
+        expect(rec.starts).toEqual([]);
+      },
+    },
+    {
+      name: 'one inconclusive measurement past inconclusiveLimit: fails the rollout',
+      prom: new Error('connect ECONNREFUSED 127.0.0.1:9090'),
+      setup: {
+        spec: gated(),
+        rollout: afterBatch1(),
+        phase: 'Progressing',
+        analysis: running(gateRunId(afterBatch1(), 1)),
+      },
+      want: 'next',
+      check: (s, rec) => {
+        expect(s.phase).toBe('RollingBack');
+        expect(s.rollout?.failure?.message).toContain('inconclusiveLimit 2 exceeded');
+        expect(rec.events).toContain('runs_total:Inconclusive');
+      },
+    },
+    {
+      name: 'the analysis of this batch passed already: next without a query',
+      prom: new Error('must not be queried'),
+      setup: {
+        spec: gated(),
+        rollout: afterBatch1(),
+        analysis: running(gateRunId(afterBatch1(), 1), { phase: 'Successful' }),
+      },
+      want: 'next',
+      check: (_s, rec) => expect(rec.events).toEqual([]),
+    },
+    {
+      name: "the previous batch's analysis does not gate this one: a new run starts",
+      prom: 0.01,
+      setup: {
+        spec: gated(),
+        rollout: afterBatch1(),
+        analysis: running(gateRunId(afterBatch1(), 0), { phase: 'Successful' }),
+      },
+      want: 'next',
+      check: (s) => expect(s.analysis?.runId).toBe(gateRunId(afterBatch1(), 1)),
+    },
+    {
+      name: 'after the canary batch: the canary pause begins while the analysis runs',
+      prom: 0.01,
+      setup: {
+        spec: { ...gated({ bakeTime: '1m' }), strategy: { batchSize: 2, canary: { instances: 1 } } },
+        rollout: rollout({ nextBatch: 1, batches: [batch(0)] }),
+        phase: 'Progressing',
+      },
+      want: 'stop',
+      check: (s, rec) => {
+        expect(s.phase).toBe('Paused');
+        expect(s.gateWait?.batch).toBe(0);
+        expect(rec.events).toEqual(['RolloutPaused']);
+      },
+    },
+    {
+      name: 'a rollout that failed already is not gated',
+      prom: 0.9,
+      setup: { spec: gated(), rollout: afterBatch1({ failure: { message: 'x' } }), phase: 'Progressing' },
+      want: 'next',
+      check: (s) => expect(s.analysis).toBeUndefined(),
+    },
+    {
+      name: 'an enrolment is not gated',
+      prom: 0.9,
+      setup: { spec: gated(), rollout: afterBatch1({ enrol: true }), phase: 'Progressing' },
+      want: 'next',
+      check: (s) => expect(s.analysis).toBeUndefined(),
+    },
+  ];
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
+    promAnswer = c.prom;
+    const rec: Recorded = { starts: [], cancels: [], events: [] };
+    const s = scope(c.setup);
+    expect(await analysisGate(context(rec), s)).toBe(c.want);
+    c.check?.(s, rec);
+  });
+
+  it('deadline does not run while the analysis of the newest batch runs', async () => {
+    const r = afterBatch1({ lastProgressTime: ago(3_600_000) });
+    const rec: Recorded = { starts: [], cancels: [], events: [] };
+    const s = scope({ spec: gated(), rollout: r, phase: 'Progressing', analysis: running(gateRunId(r, 1)) });
+    await deadline(context(rec), s);
+    expect(s.phase).toBe('Progressing');
+  });
 });
 
 describe('rollbackTargets', () => {

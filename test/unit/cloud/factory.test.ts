@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createCloudClients, isAborted } from '../../../src/cloud/index.js';
+import { createCloudClients, DEFAULT_FULL_RESYNC_MS, isAborted } from '../../../src/cloud/index.js';
 
 /** Obviously fake; a named constant so secret scanners see no key-like literal. */
 const FAKE_SECRET = 'fake-secret-for-factory-test';
@@ -62,6 +62,57 @@ describe('createCloudClients', () => {
       layer.ecs('cn-hangzhou', { signal }).describeInstances({ instanceIds: ['i-1'] }),
     ).rejects.toMatchObject({ code: 'Aborted', product: 'ecs', action: 'DescribeInstances' });
     expect(() => layer.ecs('bad region', { signal })).toThrow(TypeError);
+  });
+});
+
+describe('createCloudClients: ActionTrail and the fleet options', () => {
+  it('builds ActionTrail at actiontrail.<region>.aliyuncs.com, or at its own / the OOS override', () => {
+    const registry = new Registry();
+    const real = createCloudClients({ credential }, { registry });
+    expect(real.endpoint('actiontrail', 'cn-hangzhou')).toBe('actiontrail.cn-hangzhou.aliyuncs.com');
+    expect(real.actionTrail('cn-hangzhou')).toBe(real.actionTrail('cn-hangzhou'));
+    expect(() => real.actionTrail('cn-hangzhou/..')).toThrow(TypeError);
+    const emu = createCloudClients({ credential, endpointOverride: { oos: '127.0.0.1:9100' } }, { registry });
+    expect(emu.endpoint('actiontrail', 'cn-hangzhou')).toBe('127.0.0.1:9100');
+    const own = createCloudClients(
+      { credential, endpointOverride: { oos: '127.0.0.1:9100', actiontrail: '127.0.0.1:9200' } },
+      { registry },
+    );
+    expect(own.endpoint('actiontrail', 'cn-hangzhou')).toBe('127.0.0.1:9200');
+  });
+
+  it('hands the full-resync period to each fleet view, and rejects a period <= 0', () => {
+    const layer = createCloudClients({ credential, fullResyncMs: 3_600_000 }, { registry: new Registry() });
+    expect(layer.fleet('cn-hangzhou').freshness('packages', []).fullResyncMs).toBe(3_600_000);
+    const byDefault = createCloudClients({ credential }, { registry: new Registry() });
+    expect(byDefault.fleet('cn-hangzhou').freshness('packages', []).fullResyncMs).toBe(
+      DEFAULT_FULL_RESYNC_MS,
+    );
+    expect(() => createCloudClients({ credential, fullResyncMs: 0 }, { registry: new Registry() })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('pre-initialises the LookupEvents metrics only when ActionTrail is on', async () => {
+    const line = 'ecsops_cloud_api_requests_total{product="actiontrail",action="LookupEvents",code="OK"} 0';
+    const on = new Registry();
+    createCloudClients({ credential }, { registry: on });
+    expect(await on.metrics()).toContain(line);
+    const off = new Registry();
+    createCloudClients({ credential, actionTrail: false }, { registry: off });
+    expect(await off.metrics()).not.toContain('product="actiontrail"');
+  });
+
+  it('hands out a signal-bound ActionTrail view; an aborted signal sends nothing', async () => {
+    const layer = createCloudClients(
+      { credential, endpointOverride: { oos: '127.0.0.1:1' }, protocol: 'HTTP' },
+      { registry: new Registry() },
+    );
+    const trail = layer.actionTrail('cn-hangzhou', { signal: AbortSignal.abort() });
+    expect(trail).not.toBe(layer.actionTrail('cn-hangzhou'));
+    await expect(
+      trail.lookupEvents({ eventName: 'UpdateInstancePackageState', startTime: '2026-01-01T00:00:00Z' }),
+    ).rejects.toMatchObject({ code: 'Aborted', product: 'actiontrail', action: 'LookupEvents' });
   });
 });
 

@@ -1,6 +1,6 @@
 /** RegionFleet with a counting OOS fake: single-flight, age bounds, chunks, invalidation. */
 import { describe, expect, it } from 'vitest';
-import { RegionFleet } from '../../../src/cloud/fleet.js';
+import { RegionFleet, TAG_FILTER_LIMIT } from '../../../src/cloud/fleet.js';
 import type {
   EcsApi,
   Execution,
@@ -326,8 +326,10 @@ describe('RegionFleet.taggedInstances', () => {
       ...(n < 10 ? [{ key: 'team', value: 'x' }] : []),
     ]),
   );
-  function fake() {
+  /** A fake ECS over `instances` that, like ECS, returns at most TAG_FILTER_LIMIT for a tag filter. */
+  function fake(now: () => number = Date.now, instances: Instance[] = region) {
     const calls: Array<{ action: string; tags?: unknown; ids?: number }> = [];
+    let hold: Promise<void> | undefined;
     const ecs = {
       async describeInstances(req: {
         tags?: Array<{ key: string; value?: string }>;
@@ -338,56 +340,124 @@ describe('RegionFleet.taggedInstances', () => {
           ...(req.tags ? { tags: req.tags } : {}),
           ...(req.instanceIds ? { ids: req.instanceIds.length } : {}),
         });
-        if (req.instanceIds) return region.filter((i) => req.instanceIds?.includes(i.instanceId));
-        return region.filter((i) =>
+        const snapshot = instances.map((i) => ({ ...i, tags: [...i.tags] }));
+        await hold;
+        if (req.instanceIds) return snapshot.filter((i) => req.instanceIds?.includes(i.instanceId));
+        const out = snapshot.filter((i) =>
           (req.tags ?? []).every((t) =>
             i.tags.some((x) => x.key === t.key && (t.value === undefined || x.value === t.value)),
           ),
         );
+        return req.tags ? out.slice(0, TAG_FILTER_LIMIT) : out;
       },
       async describeCloudAssistantStatus(ids: string[]) {
         calls.push({ action: 'DescribeCloudAssistantStatus', ids: ids.length });
         return ids.map((instanceId) => ({ instanceId, online: true }));
       },
     } as unknown as EcsApi;
-    return { calls, fleet: new RegionFleet({ oos: () => ({}) as OosApi, ecs: () => ecs }) };
+    return {
+      calls,
+      fleet: new RegionFleet({ oos: () => ({}) as OosApi, ecs: () => ecs, now }),
+      holdReads: (p: Promise<void> | undefined) => (hold = p),
+    };
   }
 
-  it('shares one read per selector while few selectors are in use', async () => {
+  it('serves every selector of one tag key from one listing by key; another key is another listing', async () => {
     const { calls, fleet } = fake();
-    const [a, b] = await Promise.all([
+    const [a, b, c] = await Promise.all([
       fleet.taggedInstances([{ key: 'app', value: 'a1' }], { maxAgeMs: 60_000 }),
-      fleet.taggedInstances([{ key: 'app', value: 'a1' }], { maxAgeMs: 60_000 }),
+      fleet.taggedInstances([{ key: 'app', value: 'a2' }], { maxAgeMs: 60_000 }),
+      fleet.taggedInstances([{ key: 'app' }, { key: 'team', value: 'x' }], { maxAgeMs: 60_000 }),
     ]);
     expect(a).toHaveLength(50);
-    expect(b).toBe(a);
+    expect(a.every((i) => i.tags.some((t) => t.key === 'app' && t.value === 'a1'))).toBe(true);
+    expect(b).toHaveLength(50);
+    expect(c.map((i) => i.instanceId)).toEqual(region.slice(0, 10).map((i) => i.instanceId));
+    // One call: Tag.1.Key=app with no value.
+    expect(calls).toEqual([{ action: 'DescribeInstances', tags: [{ key: 'app' }] }]);
     const team = await fleet.taggedInstances([{ key: 'team' }], { maxAgeMs: 60_000 });
-    expect(team.map((i) => i.instanceId)).toEqual(region.slice(0, 10).map((i) => i.instanceId));
-    expect(calls.filter((c) => c.action === 'DescribeInstances')).toHaveLength(2);
-    expect(fleet.reads.tagSweeps).toBe(0);
+    expect(team).toHaveLength(10);
+    expect(calls).toHaveLength(2);
+    expect(fleet.reads.tagListings).toBe(2);
+    // Within the age bound every selector of the key is served from its listing.
+    for (let k = 0; k < 6; k++)
+      expect(
+        await fleet.taggedInstances([{ key: 'app', value: `a${k}` }], { maxAgeMs: 60_000 }),
+      ).toHaveLength(50);
+    expect(calls).toHaveLength(2);
   });
 
-  it('serves every selector from one region-wide sweep once enough are in use and it pays', async () => {
-    const { calls, fleet } = fake();
-    // Six selectors of 50 instances: 6 pages per round; the sweep of 300 instances is 3 pages.
-    for (let k = 0; k < 6; k++)
-      await fleet.taggedInstances([{ key: 'app', value: `a${k}` }], { maxAgeMs: 60_000 });
-    expect(fleet.reads.tagSweeps).toBeGreaterThan(0);
-    // A forced read (a new object) reads its own selector: one call, not a region sweep of 3 pages.
-    const sweeps = fleet.reads.tagSweeps;
-    const n = calls.length;
-    expect(await fleet.taggedInstances([{ key: 'app', value: 'a4' }], { maxAgeMs: 0 })).toHaveLength(50);
-    expect(calls.length - n).toBe(1);
-    expect(fleet.reads.tagSweeps).toBe(sweeps);
-    const before = calls.length;
-    const results = await Promise.all(
-      Array.from({ length: 6 }, (_, k) =>
-        fleet.taggedInstances([{ key: 'app', value: `a${k}` }], { maxAgeMs: 60_000 }),
-      ),
+  it('a forced read (maxAge 0) reads the key listing now, and that listing then serves the others', async () => {
+    let now = 0;
+    const { calls, fleet } = fake(() => now);
+    await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 60_000 });
+    now = 30_000;
+    await fleet.taggedInstances([{ key: 'app', value: 'a4' }], { maxAgeMs: 0 });
+    expect(calls).toHaveLength(2);
+    now = 80_000; // 50 s after the forced read
+    await fleet.taggedInstances([{ key: 'app', value: 'a1' }], { maxAgeMs: 60_000 });
+    expect(calls).toHaveLength(2);
+    now = 91_000; // 61 s after it
+    await fleet.taggedInstances([{ key: 'app', value: 'a1' }], { maxAgeMs: 60_000 });
+    expect(calls).toHaveLength(3);
+  });
+
+  it('a key whose listing reaches the tag filter limit is served from the region listing', async () => {
+    // 1,200 instances tagged app (a0: the last 100 of them), 10 with other tags only.
+    const big = [
+      ...Array.from({ length: 1200 }, (_, n) => inst(n, [{ key: 'app', value: n >= 1100 ? 'a0' : 'b' }])),
+      ...Array.from({ length: 10 }, (_, n) => inst(2000 + n, [{ key: 'other', value: 'x' }])),
+    ];
+    const { calls, fleet } = fake(Date.now, big);
+    // The key listing is cut at 1,000: a0's instances are all past the cut.
+    expect(await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 60_000 })).toHaveLength(
+      100,
     );
-    expect(calls.length).toBe(before); // all six from the fresh sweep
-    expect(results.map((r) => r.length)).toEqual([50, 50, 50, 50, 50, 50]);
-    expect(results[2]?.every((i) => i.tags.some((t) => t.value === 'a2'))).toBe(true);
+    expect(calls.map((c) => c.tags)).toEqual([[{ key: 'app' }], undefined]);
+    // Later reads of the key go to the region listing directly.
+    expect(await fleet.taggedInstances([{ key: 'app', value: 'b' }], { maxAgeMs: 60_000 })).toHaveLength(
+      1100,
+    );
+    expect(await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 0 })).toHaveLength(100);
+    expect(calls.map((c) => c.tags)).toEqual([[{ key: 'app' }], undefined, undefined]);
+  });
+
+  it('readers see the tags this process wrote, also from a read that started before the write', async () => {
+    const { fleet, holdReads } = fake();
+    const list = await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 60_000 });
+    const known = new Map(list.map((i) => [i.instanceId, i]));
+    await fleet.instances(['i-1', 'i-2'], { maxAgeMs: 60_000 }, known);
+    fleet.recordTags('i-1', { rev: 'r1', app: 'a0' });
+    const tagOf = (i: Instance | undefined, key: string) => i?.tags.find((t) => t.key === key)?.value;
+    // The instance record and the key listing (served within its age) carry the write.
+    expect(tagOf((await fleet.instances(['i-1'], { maxAgeMs: 60_000 })).get('i-1')?.instance, 'rev')).toBe(
+      'r1',
+    );
+    const again = await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 60_000 });
+    expect(
+      tagOf(
+        again.find((i) => i.instanceId === 'i-1'),
+        'rev',
+      ),
+    ).toBe('r1');
+    // A record supplied from a listing read before the write carries it too.
+    await fleet.instances(['i-1'], { maxAgeMs: 0 }, known);
+    expect(tagOf((await fleet.instances(['i-1'], { maxAgeMs: 60_000 })).get('i-1')?.instance, 'rev')).toBe(
+      'r1',
+    );
+    // A by-ID read that started before an untag and lands after it does not bring the tag back.
+    let release = (): void => undefined;
+    holdReads(new Promise<void>((r) => (release = r)));
+    const pending = fleet.instances(['i-2'], { maxAgeMs: 0 });
+    await new Promise((r) => setTimeout(r, 150)); // the batch window passed: the read is in flight
+    fleet.recordTags('i-2', { rev: 'r2' });
+    release();
+    holdReads(undefined);
+    expect(tagOf((await pending).get('i-2')?.instance, 'rev')).toBe('r2');
+    fleet.recordTags('i-1', { rev: undefined });
+    expect(
+      tagOf((await fleet.instances(['i-1'], { maxAgeMs: 60_000 })).get('i-1')?.instance, 'rev'),
+    ).toBeUndefined();
   });
 
   it('reads only the Cloud Assistant state of records a tag read just supplied', async () => {

@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { generateRamPolicyDocs } from '../../../scripts/gen-ram-policy.js';
 import { CONFIGURE_PACKAGE_TEMPLATE } from '../../../src/api/ecsextension.js';
 import { APPLY_PATCH_BASELINE_TEMPLATE } from '../../../src/api/patchpolicy.js';
+import { ACTIONTRAIL_ACTIONS } from '../../../src/cloud/actiontrail.js';
 import { ECS_ACTIONS } from '../../../src/cloud/ecs.js';
 import { OOS_ACTIONS } from '../../../src/cloud/oos.js';
 import {
@@ -34,13 +35,15 @@ function cloudLayerActions(): Set<string> {
   const out = new Set([
     ...Object.keys(OOS_ACTIONS).map((a) => `oos:${a}`),
     ...Object.keys(ECS_ACTIONS).map((a) => `ecs:${a}`),
+    ...Object.keys(ACTIONTRAIL_ACTIONS).map((a) => `actiontrail:${a}`),
   ]);
   const dir = join(REPO_ROOT, 'src/cloud');
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
-    const product = f === 'oos.ts' ? 'oos' : f === 'ecs.ts' ? 'ecs' : undefined;
+    const product = { 'oos.ts': 'oos', 'ecs.ts': 'ecs', 'actiontrail.ts': 'actiontrail' }[f];
     const text = readFileSync(join(dir, f), 'utf8');
     for (const m of text.matchAll(/caller\.call\(\s*'([A-Za-z]+)'/g)) {
-      if (!product) throw new Error(`${f} calls ${m[1]}: the table test knows only oos.ts and ecs.ts`);
+      if (!product)
+        throw new Error(`${f} calls ${m[1]}: the table test knows only oos.ts, ecs.ts and actiontrail.ts`);
       out.add(`${product}:${m[1]}`);
     }
   }

@@ -93,6 +93,19 @@ describe('DomainMetrics', () => {
     expect(await samples(registry, 'ecsops_resource_condition')).toEqual([]);
   });
 
+  it('sets ecsops_state_oldest_read_age_seconds per resource, removes it for an unknown age and on deleteResource', async () => {
+    const registry = new Registry();
+    const m = new DomainMetrics(registry);
+    m.setOldestReadAge('EcsExtension', 'fleet', 'node-agent', 3_600);
+    m.setOldestReadAge('PatchPolicy', 'fleet', 'web', 60);
+    const name = 'ecsops_state_oldest_read_age_seconds';
+    expect(valueOf(await samples(registry, name), { kind: 'EcsExtension', name: 'node-agent' })).toBe(3_600);
+    m.setOldestReadAge('PatchPolicy', 'fleet', 'web', undefined);
+    expect((await samples(registry, name)).map((s) => s.labels.name)).toEqual(['node-agent']);
+    m.deleteResource('EcsExtension', 'fleet', 'node-agent');
+    expect(await samples(registry, name)).toEqual([]);
+  });
+
   it('registers only on the given registry (private, no global default)', async () => {
     const a = new Registry();
     const b = new Registry();

@@ -12,6 +12,7 @@ import { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { ACTIONTRAIL_ACTIONS } from '../../../src/cloud/actiontrail.js';
 import { ECS_ACTIONS } from '../../../src/cloud/ecs.js';
 import { cloudMetrics } from '../../../src/cloud/metrics.js';
 import { OOS_ACTIONS } from '../../../src/cloud/oos.js';
@@ -439,10 +440,10 @@ describe('docs/deploy.md RAM policy', () => {
   const instanceBlock = /Instance RAM role[\s\S]*?```json\n([\s\S]*?)```/.exec(section)?.[1];
   const instanceActions = actionsOf(JSON.parse(instanceBlock ?? '{"Statement":[]}') as { Statement: Obj[] });
 
-  it('is a RAM policy document granting only named OOS / ECS / KMS / OSS actions', () => {
+  it('is a RAM policy document granting only named OOS / ECS / KMS / OSS / ActionTrail actions', () => {
     expect(policy.Version).toBe('1');
     for (const p of blocks) for (const st of p.Statement) expect(st.Effect).toBe('Allow');
-    for (const a of actions) expect(a).toMatch(/^(oos|ecs|kms|oss):[A-Z][A-Za-z]+$/);
+    for (const a of actions) expect(a).toMatch(/^(oos|ecs|kms|oss|actiontrail):[A-Z][A-Za-z]+$/);
     expect(actions).toEqual(ramPolicyFor().Statement.flatMap((s) => s.Action));
   });
 
@@ -472,6 +473,7 @@ describe('docs/deploy.md RAM policy', () => {
     const known = new Set([
       ...Object.keys(OOS_ACTIONS).map((a) => `oos:${a}`),
       ...Object.keys(ECS_ACTIONS).map((a) => `ecs:${a}`),
+      ...Object.keys(ACTIONTRAIL_ACTIONS).map((a) => `actiontrail:${a}`),
       ...Object.values(TEMPLATE_ACTIONS).flatMap((t) => t.actions.map(ramActionName)),
       ...ASSOCIATED_ACTIONS.map(ramActionName),
     ]);

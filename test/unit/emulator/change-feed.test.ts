@@ -25,10 +25,18 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 const seed: Seed = {
   regions: {
     [REGION]: {
-      generate: { count: 14, idPrefix: 'i-fc', installed: [{ name: PKG }] },
+      generate: { count: 14, idPrefix: 'i-fc', installed: [{ name: PKG, version: 'v1' }] },
     },
   },
-  packageTemplates: [{ name: PKG, versions: [{ parameters: {} }] }],
+  packageTemplates: [
+    {
+      name: PKG,
+      versions: [
+        { version: 'v1', parameters: {} },
+        { version: 'v2', parameters: { port: { Type: 'Number', Default: 80 } } },
+      ],
+    },
+  ],
 };
 
 /** A settable emulator clock (state.ts), so the time windows are exact. */
@@ -76,6 +84,7 @@ describe('emulator change feed: foreign executions, direct package-state writes,
     action: string,
     instances: string[],
     tags?: Record<string, string>,
+    extra: Record<string, unknown> = {},
   ) => {
     const r = (await call(client, 'oos', 'StartExecution', {
       RegionId: REGION,
@@ -83,6 +92,7 @@ describe('emulator change feed: foreign executions, direct package-state writes,
       Parameters: JSON.stringify({
         action,
         packageName: PKG,
+        ...extra,
         targets: { Type: 'ResourceIds', RegionId: REGION, ResourceIds: instances },
         rateControl: { Mode: 'Concurrency', MaxErrors: 0, Concurrency: 10 },
       }),
@@ -108,6 +118,15 @@ describe('emulator change feed: foreign executions, direct package-state writes,
         PackageStates: Array<{ TemplateName: string }>;
       }
     ).PackageStates.map((s) => s.TemplateName);
+  /** The one package state of `instanceId`: version and parameters (a JSON string on the wire). */
+  const stateOf = async (instanceId: string) => {
+    const r = (await call(ecsops, 'oos', 'ListInstancePackageStates', {
+      RegionId: REGION,
+      InstanceId: instanceId,
+    })) as { PackageStates: Array<{ TemplateVersion: string; Parameters: string }> };
+    const st = r.PackageStates[0];
+    return st && { TemplateVersion: st.TemplateVersion, Parameters: JSON.parse(st.Parameters) as unknown };
+  };
 
   it('a foreign uninstall on 3 instances shows in ListExecutions by template-name contains match and time window, and changes package states', async () => {
     const own = await start(ecsops, 'install', ids(4, 2), { 'ecsops.io/owner': 'PackageSet/default/a' });
@@ -134,6 +153,47 @@ describe('emulator change feed: foreign executions, direct package-state writes,
     ]);
     expect((await list({ EndDateAfter: iso(T2) })).Executions.map((e) => e.ExecutionId)).toEqual([theirs]);
     expect((await list({ ResourceId: 'i-fc0002' })).Executions.map((e) => e.ExecutionId)).toEqual([theirs]);
+  });
+
+  it('foreign uninstall and update (another version and parameters) change the states and are read as the feed reads them: contains match, date window, children with their instance', async () => {
+    const own = await start(ecsops, 'install', ids(9, 2), { 'ecsops.io/owner': 'PackageSet/default/a' });
+    expect(await stateOf('i-fc0005')).toMatchObject({ TemplateVersion: 'v1', Parameters: {} });
+    now = T2;
+    const gone = await start(foreign, 'uninstall', ids(1, 2));
+    const updated = await start(foreign, 'update', ids(5, 2), undefined, {
+      packageVersion: 'v2',
+      parameters: { port: 9090 },
+    });
+    for (const i of ids(1, 2)) expect(await states(i)).toEqual([]);
+    for (const i of ids(5, 2))
+      expect(await stateOf(i)).toMatchObject({ TemplateVersion: 'v2', Parameters: { port: 9090 } });
+    expect(await stateOf('i-fc0003')).toMatchObject({ TemplateVersion: 'v1' }); // untouched
+
+    const since = iso(T2 - 60_000);
+    for (const window of [{ StartDateAfter: since }, { EndDateAfter: since }]) {
+      const feed = await list({
+        TemplateName: 'ConfigureOOSPackage',
+        IncludeChildExecution: true,
+        MaxResults: 100,
+        ...window,
+      });
+      const ids_ = feed.Executions.map((e) => String(e.ExecutionId));
+      expect(ids_, JSON.stringify(window)).not.toContain(own);
+      expect(feed.TotalCount).toBe(6); // two parents, four children
+      const touched = feed.Executions.filter((e) => e.ParentExecutionId !== '').map((e) => {
+        const p = e.Parameters as { instanceId: string; action: string; packageVersion?: string };
+        return [e.ParentExecutionId, p.instanceId, p.action, p.packageVersion ?? ''];
+      });
+      expect(touched.sort()).toEqual(
+        [
+          [gone, 'i-fc0001', 'uninstall', ''],
+          [gone, 'i-fc0002', 'uninstall', ''],
+          [updated, 'i-fc0005', 'update', 'v2'],
+          [updated, 'i-fc0006', 'update', 'v2'],
+        ].sort(),
+      );
+      for (const e of feed.Executions) expect(e).toMatchObject({ Tags: {}, Status: 'Success' });
+    }
   });
 
   it('lists the child executions of a loop only with IncludeChildExecution or ParentExecutionId', async () => {
@@ -184,6 +244,20 @@ describe('emulator change feed: foreign executions, direct package-state writes,
     });
     expect(await states('i-fc0007')).toEqual([]);
     expect((await list({ IncludeChildExecution: true })).TotalCount).toBe(before.TotalCount);
+    expect((await list({ StartDateAfter: iso(T2 - 60_000), IncludeChildExecution: true })).TotalCount).toBe(
+      0,
+    );
+    // A direct install of another version with parameters: the state changes, still no execution.
+    await call(foreign, 'oos', 'UpdateInstancePackageState', {
+      RegionId: REGION,
+      InstanceId: 'i-fc0009',
+      TemplateName: PKG,
+      ConfigureAction: 'install',
+      TemplateVersion: 'v2',
+      Parameters: JSON.stringify({ port: 7070 }),
+    });
+    expect(await stateOf('i-fc0009')).toMatchObject({ TemplateVersion: 'v2', Parameters: { port: 7070 } });
+    expect((await list({ EndDateAfter: iso(T2 - 60_000), IncludeChildExecution: true })).TotalCount).toBe(0);
     await call(foreign, 'ecs', 'TagResources', {
       RegionId: REGION,
       ResourceType: 'instance',
@@ -196,8 +270,8 @@ describe('emulator change feed: foreign executions, direct package-state writes,
       StartTime: iso(T2 - 60_000),
       EndTime: iso(T2 + 60_000),
     });
-    expect(found.Events).toHaveLength(1);
-    expect(found.Events[0]).toMatchObject({
+    expect(found.Events.map((e) => e.resourceName)).toEqual(['i-fc0009', 'i-fc0007']); // one per call
+    expect(found.Events[1]).toMatchObject({
       eventName: 'UpdateInstancePackageState',
       eventTime: iso(T2),
       eventRW: 'Write',
@@ -208,7 +282,7 @@ describe('emulator change feed: foreign executions, direct package-state writes,
       requestParameters: { InstanceId: 'i-fc0007', TemplateName: PKG, ConfigureAction: 'uninstall' },
       userIdentity: { accessKeyId: other.id },
     });
-    expect(JSON.stringify(found.Events[0])).not.toContain(other.secret);
+    expect(JSON.stringify(found.Events)).not.toContain(other.secret);
     const tags = await lookupEvents(ecsops, { ...byName('TagResources'), StartTime: iso(T1) });
     expect(tags.Events[0]).toMatchObject({ serviceName: 'Ecs', resourceName: 'i-fc0008' });
     // Reads are not recorded; a window before the call is empty.

@@ -177,3 +177,25 @@ describe('helpers', () => {
     expect(clean(' a\tb\u001b[0m  c ')).toBe('a b [0m c');
   });
 });
+
+describe('renderResource drift detection line', () => {
+  it('shows spec.driftDetection and, for that mode, since when every target was re-read one by one', () => {
+    const now = new Date('2026-12-07T11:15:10Z');
+    for (const name of ['ecsextension-executions', 'patchpolicy-window']) {
+      const obj = fixture(name) as { spec: Record<string, unknown>; status: Record<string, unknown> };
+      const drift = () => renderResource(obj, { now }).find((l) => l.startsWith('Drift:'));
+      expect(drift()).toBeUndefined(); // recorded before the field existed
+      obj.spec.driftDetection = 'ChangeFeed';
+      obj.status.stateFreshness = {
+        driftDetection: 'ChangeFeed',
+        lastFullResyncTime: '2026-12-07T08:15:10Z',
+      };
+      expect(drift()).toMatch(
+        /^Drift: +ChangeFeed; every target re-read one by one since 2026-12-07T08:15:10Z \(3h ago\)$/,
+      );
+      // Just switched: the recorded time belongs to the other mode and is not shown.
+      obj.spec.driftDetection = 'PerInstance';
+      expect(drift()).toMatch(/^Drift: +PerInstance$/);
+    }
+  });
+});

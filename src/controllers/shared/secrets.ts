@@ -1,0 +1,96 @@
+/**
+ * Reading Kubernetes Secrets the resources point at (one mechanism for every kind): AppRelease
+ * `install.envVars[].valueFrom.secretKeyRef` (src/controllers/apprelease/secrets.ts) and
+ * `spec.analysis.prometheus.bearerTokenSecretRef` / `caSecretRef` of AppRelease and PatchPolicy
+ * (src/controllers/shared/analysis/prometheus.ts).
+ *
+ * Only GET of a named Secret in the resource's own namespace, never LIST or WATCH: the controller
+ * needs no access to Secrets it is not pointed at. The RBAC is opted into per namespace (ClusterRole
+ * `ecsops-secret-reader`, bound with a RoleBinding; docs/deploy.md): a 403 is Stalled
+ * `SecretForbidden`, a missing Secret or key `SecretNotFound`, both re-checked on a slow period.
+ * Values live in memory only; messages name the Secret and key, never the value.
+ */
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { SecretForbiddenReason, SecretNotFoundReason } from '../../api/conditions.js';
+import { StalledError, TransientError } from '../../runtime/errors.js';
+import { httpStatusOf, sanitizeError } from '../../runtime/sanitize.js';
+
+/** How often a Stalled secret reason is re-checked (an admin fixes the Secret or the RoleBinding), ms. */
+export const SECRET_RECHECK_MS = 60_000;
+
+/** One Secret as the controller needs it: its resourceVersion and `data` (Base64 values). */
+export interface SecretData {
+  resourceVersion: string;
+  data: Record<string, string>;
+}
+
+/** Reads one Secret by name (GET, never LIST or WATCH). */
+export interface SecretReader {
+  /**
+   * @returns the Secret, or undefined when it does not exist (404).
+   * @throws StalledError `SecretForbidden` on 403; TransientError on any other failure.
+   */
+  read(namespace: string, name: string): Promise<SecretData | undefined>;
+}
+
+/** A {@link SecretReader} over the Kubernetes API (`CoreV1Api.readNamespacedSecret`). */
+export function kubeSecretReader(kc: KubeConfig): SecretReader {
+  const api = kc.makeApiClient(CoreV1Api);
+  return {
+    async read(namespace, name) {
+      try {
+        const s = await api.readNamespacedSecret({ namespace, name });
+        return { resourceVersion: s.metadata?.resourceVersion ?? '', data: s.data ?? {} };
+      } catch (err) {
+        const code = httpStatusOf(err);
+        if (code === 404) return undefined;
+        if (code === 403) throw secretForbidden(namespace, name);
+        throw new TransientError(
+          'SecretReadFailed',
+          `reading Secret ${namespace}/${name}: ${sanitizeError(err)}`,
+          {
+            cause: err,
+          },
+        );
+      }
+    },
+  };
+}
+
+/** Stalled `SecretForbidden`: the controller may not read `namespace/name`, with the fix. */
+export function secretForbidden(namespace: string, name: string): StalledError {
+  return new StalledError(
+    SecretForbiddenReason,
+    `the controller may not read Secret ${namespace}/${name}: bind ClusterRole ecsops-secret-reader to its ServiceAccount in namespace ${namespace} (RoleBinding)`,
+    { recheckAfterMs: SECRET_RECHECK_MS },
+  );
+}
+
+/** Stalled `SecretNotFound`: the Secret (or, with `key`, its key) does not exist. */
+export function secretNotFound(namespace: string, name: string, key?: string): StalledError {
+  return new StalledError(
+    SecretNotFoundReason,
+    key === undefined
+      ? `Secret ${namespace}/${name} does not exist`
+      : `Secret ${namespace}/${name} has no key ${key}`,
+    { recheckAfterMs: SECRET_RECHECK_MS },
+  );
+}
+
+/**
+ * Reads one key of a Secret (GET `namespace/ref.name`) and decodes it (Base64 → UTF-8).
+ * @returns the value and the Secret's resourceVersion.
+ * @throws StalledError `SecretNotFound` (Secret or key missing), `SecretForbidden` (403);
+ *   TransientError on other failures.
+ */
+export async function readSecretKey(
+  reader: SecretReader,
+  namespace: string,
+  ref: { name: string; key: string },
+): Promise<{ value: string; resourceVersion: string }> {
+  const s = await reader.read(namespace, ref.name);
+  if (!s) throw secretNotFound(namespace, ref.name);
+  const raw = s.data[ref.key];
+  if (raw === undefined) throw secretNotFound(namespace, ref.name, ref.key);
+  return { value: Buffer.from(raw, 'base64').toString('utf8'), resourceVersion: s.resourceVersion };
+}
