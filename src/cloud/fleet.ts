@@ -198,6 +198,9 @@ export class RegionFleet {
    */
   private readonly keyListings = new Map<string, KeyListing>();
   private readonly keyReads = new SingleFlight<KeyListing>();
+  /** The listing in flight per tag key (see {@link keyListing}). */
+  private readonly keyRefresh = new Map<string, { gen: number; startedAtMs: number; done: Promise<void> }>();
+  private keyGen = 0;
   /** Tags this process wrote per instance (undefined: removed) and when (ms): see {@link recordTags}. */
   private readonly tagWrites = new Map<string, { tags: Record<string, string | undefined>; atMs: number }>();
   /** True while a batch read of instances is in flight (the next batch waits for it). */
@@ -658,45 +661,74 @@ export class RegionFleet {
     return list.filter((i) => hasTags(i, tags));
   }
 
-  /** The listing of tag key `key` ('' = every instance of the region), no older than `o.maxAgeMs`. */
+  /**
+   * The listing of tag key `key` ('' = every instance of the region) read no longer than
+   * `o.maxAgeMs` ago; with `maxAgeMs` 0, one that started at or after this call. One listing runs
+   * at a time per key: readers it does not satisfy (forced reads arriving while it runs) share the
+   * next one, so N new objects reconciling at once cost a few listings, not N.
+   */
   private async keyListing(key: string, o: ReadOptions): Promise<KeyListing> {
     const now = this.now();
     for (const [k, v] of this.keyListings)
       if (now - v.askedAtMs > TAG_LISTING_RETAIN_MS) this.keyListings.delete(k);
-    const hit = this.keyListings.get(key);
-    if (hit) {
-      hit.askedAtMs = now;
-      // A capped key is served from the region listing (which the caller reads with `o`).
-      if (hit.capped || (o.maxAgeMs > 0 && now - hit.readAtMs <= o.maxAgeMs)) return hit;
+    const need = now - Math.max(0, o.maxAgeMs);
+    for (;;) {
+      const hit = this.keyListings.get(key);
+      if (hit) {
+        hit.askedAtMs = now;
+        // A capped key is served from the region listing (which the caller reads with `o`).
+        if (hit.capped || hit.readAtMs >= need) return hit;
+      }
+      const cur = this.keyRefresh.get(key);
+      if (!cur || cur.startedAtMs >= need)
+        return this.keyReads.run(
+          `${key}|${cur?.gen ?? ++this.keyGen}`,
+          (signal) => this.listKey(key, signal, o, now),
+          o.signal,
+        );
+      // The listing in flight started before this reader's bound: wait for it, then share the next.
+      await cur.done;
+      if (o.signal?.aborted) throw o.signal.reason;
     }
-    return this.keyReads.run(
-      `${key}|${o.maxAgeMs > 0 ? 'any' : now}`,
-      async (signal) => {
-        if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
-        this.reads.tagListings++;
-        const started = this.now();
-        const list = await this.opts
-          .ecs(sharedView(signal, o))
-          .describeInstances(key === '' ? {} : { tags: [{ key }] });
-        const entry: KeyListing = {
-          value: list.map((i) => this.withWrites(i, started)),
-          readAtMs: started,
-          askedAtMs: this.keyListings.get(key)?.askedAtMs ?? now,
-          capped: key !== '' && list.length >= TAG_FILTER_LIMIT,
-        };
-        const prev = this.keyListings.get(key);
-        if (!prev || prev.readAtMs <= started) this.keyListings.set(key, entry);
-        if (key === '') {
-          // A capped key below the limit again goes back to its own (smaller) listing.
-          for (const [k, v] of this.keyListings) {
-            if (v.capped && list.filter((i) => i.tags.some((t) => t.key === k)).length < TAG_FILTER_LIMIT)
-              this.keyListings.delete(k);
-          }
+  }
+
+  /** One listing of {@link keyListing} (registered in `keyRefresh` while it runs). */
+  private async listKey(
+    key: string,
+    signal: AbortSignal,
+    o: ClientOptions,
+    askedAtMs: number,
+  ): Promise<KeyListing> {
+    const started = this.now();
+    let finish = (): void => undefined;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    this.keyRefresh.set(key, { gen: this.keyGen, startedAtMs: started, done });
+    try {
+      if (!this.opts.ecs) throw new Error('fleet view built without an ECS client');
+      this.reads.tagListings++;
+      const list = await this.opts
+        .ecs(sharedView(signal, o))
+        .describeInstances(key === '' ? {} : { tags: [{ key }] });
+      const entry: KeyListing = {
+        value: list.map((i) => this.withWrites(i, started)),
+        readAtMs: started,
+        askedAtMs: Math.max(this.keyListings.get(key)?.askedAtMs ?? askedAtMs, askedAtMs),
+        capped: key !== '' && list.length >= TAG_FILTER_LIMIT,
+      };
+      const prev = this.keyListings.get(key);
+      if (!prev || prev.readAtMs <= started) this.keyListings.set(key, entry);
+      if (key === '') {
+        // A capped key below the limit again goes back to its own (smaller) listing.
+        for (const [k, v] of this.keyListings) {
+          if (v.capped && list.filter((i) => i.tags.some((t) => t.key === k)).length < TAG_FILTER_LIMIT)
+            this.keyListings.delete(k);
         }
-        return entry;
-      },
-      o.signal,
-    );
+      }
+      return entry;
+    } finally {
+      if (this.keyRefresh.get(key)?.done === done) this.keyRefresh.delete(key);
+      finish();
+    }
   }
 
   /**
@@ -1027,8 +1059,10 @@ function resyncSpread(id: string): number {
 }
 
 /**
- * The most resources ECS `DescribeInstances` returns for a tag filter (alibaba-cloud-api.md §6.1,
- * "tag filters limited to 1000 matching resources"): a listing this large may be cut short.
+ * The most resources ECS `DescribeInstances` returns for a tag filter (`Tag.N.Key`; the API
+ * reference, https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-describeinstances,
+ * as summarised in the project's API notes §6.1: "tag filters limited to 1000 matching
+ * resources"): a listing this large may be cut short. The emulator does not cut (docs/emulator.md).
  */
 export const TAG_FILTER_LIMIT = 1000;
 /** A tag key's listing nobody asked for within this long is dropped, ms. */

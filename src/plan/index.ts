@@ -510,7 +510,8 @@ export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): 
       ...(spec.analysis
         ? {
             gates: batches.map(
-              (n, i) => `batch ${i} (${n}${i === 0 && canary > 0 ? ', canary' : ''}) → ${describeGate(spec.analysis as GateSpec)}`,
+              (n, i) =>
+                `batch ${i} (${n}${i === 0 && canary > 0 ? ', canary' : ''}) → ${describeGate(spec.analysis as GateSpec)}`,
             ),
           }
         : {}),

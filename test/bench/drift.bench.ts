@@ -311,6 +311,8 @@ interface SteadyResult {
   ecsPerInstancePerInterval: number;
   statusWrites: number;
   statusWritesPerResourcePerInterval: number;
+  /** Status fields that changed over the window (dotted paths, two levels), with how many resources' writes changed each. */
+  statusFieldsChanged: Record<string, number>;
   intervalsWithStatusWrites: number;
   startExecutions: number;
   reconciles: number;
@@ -318,7 +320,18 @@ interface SteadyResult {
   wallS: number;
 }
 
-/** `steady`: `a.intervals` intervals with nothing changing. */
+/** Dotted paths (at most two levels) whose JSON differs between two statuses. */
+function changedFields(a: unknown, b: unknown, prefix = '', depth = 2): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  const isObj = (x: unknown): x is Record<string, unknown> =>
+    typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (depth === 0 || !isObj(a) || !isObj(b)) return [prefix || '(status)'];
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].flatMap((k) =>
+    changedFields(a[k], b[k], prefix ? `${prefix}.${k}` : k, depth - 1),
+  );
+}
+
+/** `steady`: `intervals` intervals with nothing changing. */
 async function steady(rig: Rig, a: Args, intervals: number, label: string): Promise<SteadyResult> {
   const { stack, sched } = rig;
   const control = stack.emu.control;
@@ -331,10 +344,17 @@ async function steady(rig: Rig, a: Args, intervals: number, label: string): Prom
   const perInterval: number[] = [];
   let prev: Record<string, number> = {};
   let intervalsWithWrites = 0;
+  const fieldsChanged: Record<string, number> = {};
   for (let k = 1; k <= intervals; k++) {
     const w = stack.store.writes;
+    const before = new Map(sched.names.map((n) => [n, stack.get(n)?.status] as const));
     await sched.runUntil(t0 + k * INTERVAL_MS);
-    if (stack.store.writes > w) intervalsWithWrites++;
+    if (stack.store.writes > w) {
+      intervalsWithWrites++;
+      for (const n of sched.names)
+        for (const f of changedFields(before.get(n), stack.get(n)?.status))
+          fieldsChanged[f] = (fieldsChanged[f] ?? 0) + 1;
+    }
     const counts = await control.requestCounts();
     perInterval.push(sum(byProduct(minus(counts, prev)).oos));
     prev = counts;
@@ -365,6 +385,7 @@ async function steady(rig: Rig, a: Args, intervals: number, label: string): Prom
     ecsPerInstancePerInterval: r4(sum(counts.ecs) / (n * intervals)),
     statusWrites: writes,
     statusWritesPerResourcePerInterval: r4(writes / (a.resources * intervals)),
+    statusFieldsChanged: fieldsChanged,
     intervalsWithStatusWrites: intervalsWithWrites,
     startExecutions: counts.oos['StartExecution'] ?? 0,
     reconciles: sched.reconciles - reconciles0,
@@ -582,7 +603,7 @@ function markdown(r: Report): string {
       );
     for (const [label, x] of rows)
       L.push(
-        `${label}: OOS calls by action: ${actions(x.oos)}. ECS: ${actions(x.ecs)}. ActionTrail: ${actions(x.actiontrail)}. OOS calls per interval: ${x.oosPerInterval.join(', ')}.`,
+        `${label}: OOS calls by action: ${actions(x.oos)}. ECS: ${actions(x.ecs)}. ActionTrail: ${actions(x.actiontrail)}. Status fields changed by the writes (resources): ${actions(x.statusFieldsChanged)}. OOS calls per interval: ${x.oosPerInterval.join(', ')}.`,
         '',
       );
   }

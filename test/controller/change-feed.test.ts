@@ -5,8 +5,6 @@
  * cannot; `driftDetection: PerInstance` keeps the per-instance reads.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { CONFIGURE_PACKAGE_TEMPLATE } from '../../src/api/ecsextension.js';
-import { DEMO_ACCESS_KEY } from '../../src/emulator/index.js';
 import {
   NODE_PACKAGE,
   REGION,
@@ -16,7 +14,7 @@ import {
   startFastStack,
   type FastStack,
 } from '../harness/fast.js';
-import { call, sdkClient, waitFor } from '../unit/emulator/helpers.js';
+import { directPackageWrite, foreignExecution as foreignExec } from '../harness/foreign.js';
 
 let s: FastStack | undefined;
 afterEach(async () => {
@@ -48,34 +46,9 @@ async function interval(st: FastStack, names: string[]): Promise<void> {
   for (const n of names) expect((await st.reconcile(n)).error).toBeUndefined();
 }
 
-/** Another tool: its own client on the emulator (the demo key), no ecsops tags. */
-function foreignClient(st: FastStack) {
-  return sdkClient(st.emu.endpoint, DEMO_ACCESS_KEY);
-}
-
-/** A foreign OOS execution of the package template on `ids`; resolves once it finished. */
-async function foreignExecution(
-  st: FastStack,
-  action: 'install' | 'uninstall',
-  ids: string[],
-): Promise<string> {
-  const r = (await call(foreignClient(st), 'oos', 'StartExecution', {
-    RegionId: REGION,
-    TemplateName: CONFIGURE_PACKAGE_TEMPLATE,
-    Parameters: JSON.stringify({
-      action,
-      packageName: NODE_PACKAGE,
-      targets: { Type: 'ResourceIds', RegionId: REGION, ResourceIds: ids },
-      rateControl: { Mode: 'Concurrency', MaxErrors: 0, Concurrency: 10 },
-    }),
-  })) as { Execution: { ExecutionId: string } };
-  const id = r.Execution.ExecutionId;
-  await waitFor(async () => {
-    const e = await st.emu.control.getExecution(id);
-    return e && ['Success', 'Failed', 'Cancelled'].includes(e.status);
-  });
-  return id;
-}
+/** A foreign OOS execution of the package on `ids` (finished). */
+const foreignExecution = (st: FastStack, action: 'install' | 'uninstall', ids: string[]) =>
+  foreignExec(st.emu, REGION, NODE_PACKAGE, action, ids);
 
 /** Whether the emulator's record of `id` has the package (its control API: not an API call). */
 async function installedOn(st: FastStack, id: string): Promise<boolean> {
@@ -147,14 +120,8 @@ describe('change feed (fleet view)', () => {
   });
 
   /** A direct UpdateInstancePackageState (no execution) by another tool. */
-  async function directUninstall(st: FastStack, id: string): Promise<void> {
-    await call(foreignClient(st), 'oos', 'UpdateInstancePackageState', {
-      RegionId: REGION,
-      InstanceId: id,
-      TemplateName: NODE_PACKAGE,
-      ConfigureAction: 'uninstall',
-    });
-  }
+  const directUninstall = (st: FastStack, id: string) =>
+    directPackageWrite(st.emu.endpoint, REGION, id, NODE_PACKAGE);
 
   it('a direct UpdateInstancePackageState is seen within one interval through ActionTrail', async () => {
     const st = (s = await startFastStack({ seed: fleetSeed('dt', 20), cloudOnFakeClock: true }));

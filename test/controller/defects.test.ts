@@ -10,6 +10,7 @@ import type { EcsExtension } from '../../src/api/ecsextension.js';
 import type { Resource } from '../../src/controllers/shared/deps.js';
 import { STATUS_COALESCE_MS } from '../../src/controllers/shared/driver.js';
 import { encodeLockKeys, InstanceLock } from '../../src/controllers/shared/lock.js';
+import { directPackageWrite } from '../harness/foreign.js';
 import { FailureLedger } from '../../src/controllers/shared/retry.js';
 import { toTracked } from '../../src/controllers/shared/work.js';
 import { StalledError } from '../../src/runtime/errors.js';
@@ -444,11 +445,12 @@ describe('defect 10: two resources fighting over instances', () => {
 });
 
 describe('drift and observers', () => {
-  it('repairs a package removed behind its back within one interval (fake clock)', async () => {
+  it('repairs a package another tool removed (direct UpdateInstancePackageState) within one interval (fake clock)', async () => {
     const st = await stack({ seed: fleetSeed('dr', 3) });
     st.apply('drift', { targets: { instanceIds: fleetIds('dr', 1, 3) }, interval: '10m' });
     await st.until('drift', (o) => isReady(o));
-    await st.emu.control.deletePackageState(REGION, 'i-dr0002', 'ACS-Extension-node-1853370294850618');
+    // A direct write leaves no execution; the change feed sees it through ActionTrail.
+    await directPackageWrite(st.emu.endpoint, REGION, 'i-dr0002', 'ACS-Extension-node-1853370294850618');
     st.clock.advance(10 * 60_000);
     await st.until('drift', (o) => (o?.status?.summary?.installed ?? 0) < 3 || !isReady(o), 5);
     const obj = await st.until('drift', (o) => isReady(o));

@@ -190,6 +190,7 @@ describe('PatchPolicy installs inside a maintenance window', () => {
         break;
       }
       await new Promise((r) => setTimeout(r, 10));
+      s.clock.advance(10); // real time passes (polls read the fleet's listing, aged on this clock)
     }
     expect(await s.executions(uid, 'install')).toHaveLength(1);
     s.restart();

@@ -249,9 +249,9 @@ export async function startFaultStack(o: { seed: Seed; timeScale?: number }): Pr
         if (armed && l.status === 200 && l.action === armedAction) armedLive = true;
       },
     },
+    cloudOnFakeClock: true,
   });
   const clock = base.clock;
-  setEmulatorClock(() => clock.now());
   const recorded = new Map<string, Set<string>>();
   const firstNamed = new Map<string, number>();
   const gate = (): Error | undefined => {

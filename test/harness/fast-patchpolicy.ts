@@ -79,8 +79,10 @@ export interface PatchStack extends CloudStack {
     opts?: { maxSteps?: number; maxStepMs?: number; ns?: string },
   ): Promise<PatchPolicy | undefined>;
   /**
-   * Reconciles `name` WITHOUT moving the clock until no execution is tracked in its status (real
-   * time passes for the emulator). @throws after `timeoutMs`.
+   * Reconciles `name` until no execution is tracked in its status, moving the fake clock only by
+   * the real time that passes (as the emulator's executions progress in real time): polls read the
+   * fleet's shared execution listing, whose age bounds run on this clock, so a clock that stood
+   * still would serve one listing forever. @throws after `timeoutMs` (real time).
    */
   settle(name: string, ns?: string, timeoutMs?: number): Promise<PatchPolicy | undefined>;
   /** Every ApplyPatchBaseline execution owned by `uid` (by owner tag), oldest first. */
@@ -93,10 +95,10 @@ export async function startPatchStack(o: PatchStackOptions): Promise<PatchStack>
     seed: o.seed,
     timeScale: o.timeScale ?? 0.001,
     templates: { [APPLY_PATCH_BASELINE_TEMPLATE]: ['scan', 'install'] },
+    cloudOnFakeClock: true,
   });
   const clock = base.clock;
   if (o.start) clock.advance(o.start.getTime() - clock.now().getTime());
-  setEmulatorClock(() => clock.now());
   const store = new MemoryStore<PatchPolicy>();
   const windows = new MemoryStore<MaintenanceWindow>();
   const patchMetrics = new PatchMetrics(base.registry);
@@ -192,7 +194,11 @@ export async function startPatchStack(o: PatchStackOptions): Promise<PatchStack>
     },
     async settle(name, ns = 'default', timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
+      let last = Date.now();
       for (;;) {
+        const real = Date.now();
+        clock.advance(real - last);
+        last = real;
         const step = await stack.reconcile(name, ns);
         const obj = store.get(ns, name);
         if (!step.error && (obj?.status?.executions ?? []).length === 0) return obj;

@@ -328,7 +328,11 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
       stopped ??= (async () => {
         if (proc.exitCode === null && proc.signalCode === null) {
           const exited = new Promise((r) => proc.once('exit', r));
-          process.kill(proc.pid as number, 'SIGTERM');
+          try {
+            process.kill(proc.pid as number, 'SIGTERM');
+          } catch {
+            // exited meanwhile
+          }
           const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
           await exited;
           clearTimeout(timer);

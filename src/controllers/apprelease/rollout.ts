@@ -59,6 +59,7 @@ export const ROLLOUT_STEPS: readonly RolloutStep[] = [
   { name: 'deadline', run: deadline },
   { name: 'awaitBatch', run: awaitBatch },
   { name: 'errorBudget', run: errorBudget },
+  { name: 'analysisGate', run: analysisGate },
   { name: 'rollBack', run: rollBack },
   { name: 'retryDownloads', run: retryDownloads },
   { name: 'refreshSecrets', run: refreshSecrets },

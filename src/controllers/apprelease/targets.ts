@@ -6,6 +6,7 @@ import { ConflictingReleaseReason } from '../../api/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import { disruptivePolicy, noteKubernetesNodes, screenKubernetesNodes } from '../shared/kubernetes-nodes.js';
 import { resolveTargets, targetMaxAgeMs } from '../shared/targets.js';
+import { intervalMs } from '../shared/driver.js';
 import { reconcileAppDirConflicts } from './safety.js';
 import { revisionTagKey, type AppContext, type AppScope } from './scope.js';
 
@@ -20,7 +21,8 @@ export const ROLLOUT_TARGET_MAX_AGE_MS = 1_000;
  * The targets of `s` through the region's fleet view: listed IDs from its batched instance reads
  * (one ECS DescribeInstances per 100 IDs across every resource reading at once), tag targets from
  * its listing per tag key; no older than {@link targetMaxAgeMs} (fresh for a new generation or a
- * requested reconcile; {@link ROLLOUT_TARGET_MAX_AGE_MS} while a rollout or rollback runs). The
+ * requested reconcile; {@link ROLLOUT_TARGET_MAX_AGE_MS} while a rollout or rollback runs, else at
+ * most half of `spec.interval`, so a newly tagged instance is enrolled within one interval). The
  * records carry the instances' tags (with the tags this process wrote, `RegionFleet.recordTags`),
  * so the revision tags cost no further call. `missing`: see {@link resolveTargets}.
  */
@@ -32,7 +34,7 @@ export function readTargets(s: AppScope, missing?: 'skip'): ReturnType<typeof re
     ...(missing ? { missing } : {}),
     fleet: {
       view: s.fleet,
-      maxAgeMs: targetMaxAgeMs(s, rolling ? ROLLOUT_TARGET_MAX_AGE_MS : undefined),
+      maxAgeMs: targetMaxAgeMs(s, rolling ? ROLLOUT_TARGET_MAX_AGE_MS : intervalMs(spec.interval) / 2),
       ...s.view,
     },
   });

@@ -114,6 +114,7 @@ export async function reconcileTargets(k: ExtContext, scope: ExtScope): Promise<
       fleet: {
         view: scope.fleet,
         maxAgeMs: targetMaxAgeMs(scope, stateMaxAgeMs(scope)),
+        listingMaxAgeMs: stateMaxAgeMs(scope),
         ...scope.view,
       },
     });

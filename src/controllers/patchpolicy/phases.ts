@@ -248,7 +248,12 @@ export async function reconcileTargets(k: PatchContext, scope: PatchScope): Prom
   // Instance reads batched with every other resource of the region (at most a minute old; read
   // now for a new generation or a requested reconcile).
   const resolved = await resolveTargets(scope.ecs, spec.regionId, spec.targets, {
-    fleet: { view: scope.fleet, maxAgeMs: targetMaxAgeMs(scope), ...scope.view },
+    fleet: {
+      view: scope.fleet,
+      maxAgeMs: targetMaxAgeMs(scope),
+      listingMaxAgeMs: intervalMs(scope.obj.spec.interval) / 2,
+      ...scope.view,
+    },
   });
   scope.nodeScreen = screenKubernetesNodes(resolved, disruptivePolicy(spec));
   scope.targets = scope.nodeScreen.targets;
@@ -820,9 +825,9 @@ export function reconcileOperations(k: PatchContext, scope: PatchScope): void {
     const label = action === 'scan' ? 'patch scan' : 'patch install';
     const good = op.result === 'Succeeded' || op.result === 'Cancelled';
     const notRun = (op.cancelled ?? 0) > 0 ? `, ${op.cancelled} cancelled at the window's end` : '';
-    op.message = stopped
-      ? `${label} stopped by its analysis: ${ok} instance(s) succeeded, ${failed} failed; ${failureMessage(stopped)}`.slice(0, 1024)
-      : `${label} ${op.result.toLowerCase()}: ${ok} instance(s) succeeded, ${failed} failed${notRun}`;
+    const done = `${label} ${op.result.toLowerCase()}: ${ok} instance(s) succeeded, ${failed} failed${notRun}`;
+    const halted = `${label} stopped by its analysis: ${ok} instance(s) succeeded, ${failed} failed`;
+    op.message = stopped ? `${halted}; ${failureMessage(stopped)}`.slice(0, 1024) : done;
     const reason =
       action === 'scan'
         ? good

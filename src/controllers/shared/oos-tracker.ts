@@ -183,9 +183,17 @@ export class OosExecutionTracker implements WorkTracker {
       });
     const first = await read(false);
     // Start times have second resolution: anything started in the view's second may be missing.
+    // Only an item that knows its instances waits: one read back from status without them (they
+    // are read back by a poll, fromTracked) is read by ID, or its instances would look free and
+    // be started again.
     const notYet = new Set(
       items
-        .filter((t) => !first.byId.has(t.executionId) && Date.parse(t.startTime) + 1_000 > first.readAtMs)
+        .filter(
+          (t) =>
+            !first.byId.has(t.executionId) &&
+            t.instanceIds.length > 0 &&
+            Date.parse(t.startTime) + 1_000 > first.readAtMs,
+        )
         .map((t) => t.executionId),
     );
     const older = items.some((t) => !first.byId.has(t.executionId) && !notYet.has(t.executionId));

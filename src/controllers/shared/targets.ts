@@ -64,6 +64,12 @@ export async function resolveTargets(
     fleet?: {
       view: RegionFleet;
       maxAgeMs: number;
+      /**
+       * Age bound of the shared tag-key listing (tag targets), ms; default `maxAgeMs`. Drift checks
+       * pass half their interval: a key is listed about twice per interval for every resource of
+       * the region, while instance status and Cloud Assistant state keep `maxAgeMs`.
+       */
+      listingMaxAgeMs?: number;
       signal?: AbortSignal;
       owner?: string;
       minPriority?: number;
@@ -75,7 +81,7 @@ export async function resolveTargets(
   try {
     if (targets.instanceIds && options.fleet) {
       const wanted = targets.instanceIds.filter((id) => !excluded.has(id));
-      const { view, ...read } = options.fleet;
+      const { view, listingMaxAgeMs: _unused, ...read } = options.fleet;
       const views = wanted.length > 0 ? await view.instances(wanted, read) : new Map();
       const missing = wanted.filter((id) => !views.get(id)).sort();
       if (missing.length > 0 && options.missing !== 'skip') {
@@ -107,8 +113,10 @@ export async function resolveTargets(
       );
       if (options.fleet) {
         // One listing per tag key shared by every selector of the key; Cloud Assistant state batched.
-        const { view, ...read } = options.fleet;
-        const tagged = (await view.taggedInstances(tags, read)).filter((i) => !excluded.has(i.instanceId));
+        const { view, listingMaxAgeMs, ...read } = options.fleet;
+        // A forced read (maxAgeMs 0) lists the key now as well.
+        const listing = { ...read, maxAgeMs: read.maxAgeMs > 0 ? (listingMaxAgeMs ?? read.maxAgeMs) : 0 };
+        const tagged = (await view.taggedInstances(tags, listing)).filter((i) => !excluded.has(i.instanceId));
         const known = new Map(tagged.map((i) => [i.instanceId, i]));
         const views = tagged.length > 0 ? await view.instances([...known.keys()], read, known) : new Map();
         // An instance the batch read found gone (released since the tag listing) is no target.

@@ -73,6 +73,15 @@ describe('AppRelease admission (real API server)', () => {
     await expect(create('example', example.spec)).resolves.toMatchObject({ metadata: { name: 'example' } });
   });
 
+  it('accepts deploy/examples/apprelease-analysis.yaml (a metric-gated rollout)', async () => {
+    const file = join(REPO_ROOT, 'deploy/examples/apprelease-analysis.yaml');
+    const example = parse(readFileSync(file, 'utf8')) as { spec: { analysis?: unknown } };
+    expect(example.spec.analysis).toBeDefined();
+    await expect(create('example-gated', example.spec)).resolves.toMatchObject({
+      metadata: { name: 'example-gated' },
+    });
+  });
+
   it('rejects hooks that do not fit the RunCommand limit, saying by how much', async () => {
     const spec = valid();
     spec.hooks.start.script = '#'.repeat(USER_CONTENT_BUDGET_BYTES); // Base64 makes it 4/3 of this

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OWNER_UID_TAG } from '../../../src/api/common.js';
 import { CONFIGURE_PACKAGE_TEMPLATE } from '../../../src/api/ecsextension.js';
+import { directPackageWrite } from '../../harness/foreign.js';
 import {
   condition,
   createEcsExtension,
@@ -90,8 +91,9 @@ describe('EcsExtension converges', () => {
     });
     expect(enrolled.status?.resolvedPackageVersion).toBe('v2'); // latest
 
-    // Remove the package behind the controller's back.
-    await stack.emu.control.deletePackageState(REGION, 'i-conv0125', NODE_PACKAGE);
+    // Another tool removes the package with a direct UpdateInstancePackageState (no execution):
+    // the change feed sees it through ActionTrail.
+    await directPackageWrite(stack.emu.endpoint, REGION, 'i-conv0125', NODE_PACKAGE);
     await waitFor(
       'package reinstalled on i-conv0125',
       async () => {

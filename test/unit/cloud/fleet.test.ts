@@ -47,16 +47,16 @@ describe('RegionFleet', () => {
     const f = fakeOos();
     const fleet = new RegionFleet({ oos: () => f.oos, now: () => now });
     const [a, b] = await Promise.all([
-      fleet.packageStates(['i-1', 'i-2'], { maxAgeMs: 60_000 }),
-      fleet.packageStates(['i-2', 'i-3'], { maxAgeMs: 60_000 }),
+      fleet.packageStates(['i-1', 'i-2'], { maxAgeMs: 60_000, driftDetection: 'PerInstance' }),
+      fleet.packageStates(['i-2', 'i-3'], { maxAgeMs: 60_000, driftDetection: 'PerInstance' }),
     ]);
     expect(f.calls.packages).toBe(3);
     expect(a.get('i-2')).toEqual(b.get('i-2'));
     now += 30_000;
-    await fleet.packageStates(['i-1', 'i-2', 'i-3'], { maxAgeMs: 60_000 });
+    await fleet.packageStates(['i-1', 'i-2', 'i-3'], { maxAgeMs: 60_000, driftDetection: 'PerInstance' });
     expect(f.calls.packages).toBe(3);
-    await fleet.packageStates(['i-1'], { maxAgeMs: 10_000 }); // older than 10 s: re-read
-    await fleet.packageStates(['i-2'], { maxAgeMs: 0 });
+    await fleet.packageStates(['i-1'], { maxAgeMs: 10_000, driftDetection: 'PerInstance' }); // older than 10 s: re-read
+    await fleet.packageStates(['i-2'], { maxAgeMs: 0, driftDetection: 'PerInstance' });
     expect(f.calls.packages).toBe(5);
   });
 
@@ -75,14 +75,14 @@ describe('RegionFleet', () => {
     let now = 0;
     const f = fakeOos();
     const fleet = new RegionFleet({ oos: () => f.oos, now: () => now });
-    await fleet.packageStates(['i-1'], { maxAgeMs: 60_000 });
+    await fleet.packageStates(['i-1'], { maxAgeMs: 60_000, driftDetection: 'PerInstance' });
     now = 50_000;
     fleet.recordPackageState('i-1', 'other', {
       templateName: 'other',
       templateVersion: 'v2',
     } as PackageState);
     now = 70_000; // 70 s after the read, 20 s after the record: a 60 s bound re-reads
-    await fleet.packageStates(['i-1'], { maxAgeMs: 60_000 });
+    await fleet.packageStates(['i-1'], { maxAgeMs: 60_000, driftDetection: 'PerInstance' });
     expect(f.calls.packages).toBe(2);
   });
 
@@ -399,6 +399,36 @@ describe('RegionFleet.taggedInstances', () => {
     expect(calls).toHaveLength(2);
     now = 91_000; // 61 s after it
     await fleet.taggedInstances([{ key: 'app', value: 'a1' }], { maxAgeMs: 60_000 });
+    expect(calls).toHaveLength(3);
+  });
+
+  it('forced reads arriving while a listing runs share the next one, not one listing each', async () => {
+    let now = 0;
+    const { calls, fleet, holdReads } = fake(() => now);
+    let release = (): void => undefined;
+    holdReads(new Promise<void>((r) => (release = r)));
+    const first = fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 0 });
+    // Five new objects reconcile one ms apart while that listing runs: it may predate their tags.
+    const later = Array.from({ length: 5 }, (_, k) => {
+      now = 5 + k;
+      return fleet.taggedInstances([{ key: 'app', value: `a${k}` }], { maxAgeMs: 0 });
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(calls).toHaveLength(1);
+    holdReads(undefined);
+    release();
+    await first;
+    expect((await Promise.all(later)).map((l) => l.length)).toEqual([50, 50, 50, 50, 50]);
+    expect(calls).toHaveLength(2); // one more listing, started after all five asked
+    // A reader within its age bound is served from the last listing meanwhile.
+    now = 10;
+    holdReads(new Promise<void>((r) => (release = r)));
+    const forced = fleet.taggedInstances([{ key: 'app', value: 'a1' }], { maxAgeMs: 0 });
+    now = 11;
+    const aged = fleet.taggedInstances([{ key: 'app', value: 'a2' }], { maxAgeMs: 60_000 });
+    holdReads(undefined);
+    release();
+    await Promise.all([forced, aged]);
     expect(calls).toHaveLength(3);
   });
 
