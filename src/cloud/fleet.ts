@@ -361,6 +361,8 @@ export class RegionFleet {
       asked: this.asked.size,
       adoptionChecked: this.adoptionChecked.size,
       unconfirmed: this.unconfirmed.size,
+      ownExecutions: this.ownExecutions.size,
+      touched: this.touchedAt.packages.size + this.touchedAt.patches.size,
     };
   }
 
@@ -378,6 +380,7 @@ export class RegionFleet {
       this.instanceViews.delete(id);
     }
     for (const [id, at] of this.ownExecutions) if (at < before) this.ownExecutions.delete(id);
+    for (const m of Object.values(this.touchedAt)) for (const [id, at] of m) if (at < before) m.delete(id);
     // An owner checked long ago is checked again if it still exists (one listing, harmless).
     for (const [owner, at] of this.adoptionChecked) if (at < before) this.adoptionChecked.delete(owner);
     for (const [owner, pending] of this.unconfirmed) {

@@ -16,10 +16,11 @@ import type { AppRelease, AppReleaseSpec } from '../../src/api/apprelease.js';
 import { OWNER_UID_TAG } from '../../src/api/common.js';
 import { revisionOf } from '../../src/controllers/apprelease/wrapper.js';
 import { REGION } from '../harness/fast.js';
+import { REPO_ROOT } from '../harness/paths.js';
 import { appSpec, readyOf, startAppReleaseStack, type AppReleaseStack } from '../harness/fast-apprelease.js';
 import { FakePrometheus, matchedInstanceIds } from '../harness/fake-prometheus.js';
 
-const APPS = ['ga', 'gb', 'gc'];
+const APPS = ['ga', 'gb', 'gc', 'gd'];
 const idsOf = (app: string): string[] =>
   Array.from({ length: 12 }, (_, i) => `i-${app}${String(i + 1).padStart(4, '0')}`);
 
@@ -113,7 +114,7 @@ beforeAll(async () => {
       regions: {
         [REGION]: {
           generate: APPS.map((app) => ({
-            count: 12,
+            count: app === 'gd' ? 2 : 12,
             idPrefix: `i-${app}`,
             tags: [{ key: 'app', value: app }],
           })),
@@ -127,6 +128,43 @@ beforeAll(async () => {
 afterAll(async () => {
   await prom?.down();
   await s?.stop();
+});
+
+describe('the wrapper and servers started by a hook', () => {
+  it('a start hook that leaves a server running (the demo app) does not hold the appDir lock: the next revision deploys', async () => {
+    // Found by the real-Prometheus e2e test: the wrapper's lock (fd 9) was inherited by the demo
+    // app's server, so every later deploy on the host waited 600 s for it (flock -w 600 9).
+    const web = (d: string) =>
+      readFileSync(join(REPO_ROOT, 'deploy/examples/artifacts', d, 'web.sh'), 'utf8');
+    const spec = (name: string): AppReleaseSpec =>
+      appSpec(s, s.artifacts.add(name, { 'web.sh': web(name) }, s.root), {
+        application: 'gd',
+        version: name,
+        targets: { tags: [{ key: 'app', value: 'gd' }] },
+        install: { appDir: `${s.root}/{{ACS::InstanceId}}/web`, env: { PORT: '8080' } },
+        hooks: {
+          stop: { script: 'bash web.sh stop', timeoutSeconds: 30 },
+          start: { script: 'bash web.sh start', timeoutSeconds: 30 },
+        },
+        healthCheck: { exec: { script: 'bash web.sh health' }, periodSeconds: 1, failureThreshold: 3 },
+        strategy: { batchSize: 2 },
+      });
+    s.apply('gd', spec('web-1.4.2'));
+    await s.until('gd', (o) => o?.status?.phase === 'Succeeded');
+    const next = s.apply('gd', spec('web-1.4.3'));
+    // One batch: its invocation ends (it does not wait for the lock) and the new server answers.
+    const o = await s.until(
+      'gd',
+      (x) => x?.status?.phase === 'Succeeded' || x?.status?.phase === 'RolledBack',
+      200,
+    );
+    expect(o?.status?.phase).toBe('Succeeded');
+    const ips = (await s.emu.control.listInstances(REGION)).filter((i) => i.tags.app === 'gd');
+    for (const i of ips) {
+      const res = await fetch(`http://${i.privateIpAddress}:8080/healthz`);
+      expect(await res.text()).toBe(`ok ${revisionOf(next.spec)}\n`);
+    }
+  });
 });
 
 describe('AppRelease with spec.analysis', () => {

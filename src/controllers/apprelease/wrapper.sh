@@ -104,7 +104,8 @@ run_in() {
     set +a
     for ((k = 0; k < ${#SK[@]}; k++)); do export "${SK[k]}=${SV[k]}"; done
     exec timeout -k 5 "$1" bash "$2"
-  ) >>"$LOG" 2>&1 </dev/null
+    # fd 9 (the appDir lock) is closed: a server a hook starts in the background must not hold it.
+  ) >>"$LOG" 2>&1 </dev/null 9>&-
 }
 run_hook() {
   local meta="$REL_DIR/$2.ecsops"

@@ -11,6 +11,7 @@ import { FLEET_RETAIN_MS, RegionFleet } from '../../../src/cloud/fleet.js';
 import type {
   CloudAssistantStatus,
   EcsApi,
+  Execution,
   Instance,
   OosApi,
   PackageState,
@@ -24,9 +25,27 @@ const ROUNDS = Number(process.env.SOAK_ROUNDS ?? 2_000);
 describe('RegionFleet soak', () => {
   it('200,000 reads with instance and owner churn: listeners and map sizes stay flat', async () => {
     let now = 0;
+    let round = 0;
     const oos = {
       listInstancePackageStates: (id: string): Promise<PackageState[]> =>
         Promise.resolve([{ templateName: 'pkg', templateVersion: 'v1', parameters: { id } }]),
+      // The change feed: every listing shows a foreign execution on an instance of this round and
+      // one on an instance nobody reads any more (touched, never re-read).
+      listAllExecutions: (): Promise<Execution[]> =>
+        Promise.resolve(
+          [`i-${String(round * 10).padStart(7, '0')}`, `gone-${round}`].map(
+            (instanceId) =>
+              ({
+                executionId: `foreign-${round}-${instanceId}`,
+                templateName: 'ACS-ECS-BulkyConfigureOOSPackageWithTemporaryURL',
+                status: 'Success',
+                parameters: { instanceId },
+                tags: {},
+                isParent: false,
+                endDate: new Date(now).toISOString(),
+              }) as unknown as Execution,
+          ),
+        ),
     } as unknown as OosApi;
     const ecs = {
       describeInstances: (q: { instanceIds?: string[] }): Promise<Instance[]> =>
@@ -39,7 +58,7 @@ describe('RegionFleet soak', () => {
     const { signal } = controller;
     const samples: Array<Record<string, number>> = [];
     let reads = 0;
-    for (let round = 0; round < ROUNDS; round++) {
+    for (round = 0; round < ROUNDS; round++) {
       const ids = Array.from({ length: 100 }, (_, i) => `i-${String(round * 10 + i).padStart(7, '0')}`);
       await fleet.instances(ids, { maxAgeMs: 0, signal }); // a full batch: read at once
       await fleet.packageStates(ids, { maxAgeMs: 60_000, signal });
@@ -61,7 +80,10 @@ describe('RegionFleet soak', () => {
       expect(end?.[key], key).toBeLessThanOrEqual(bound + 10);
       expect(Math.abs((end?.[key] ?? 0) - (mid?.[key] ?? 0)), key).toBeLessThanOrEqual(20);
     }
-    for (const key of ['adoptionChecked', 'unconfirmed'] as const) {
+    // Two starts noted per round (one confirmed, one never); one untouched-again instance per round.
+    expect(end?.ownExecutions).toBeLessThanOrEqual(2 * (FLEET_RETAIN_MS / 60_000) + 4);
+    expect(Math.abs((end?.ownExecutions ?? 0) - (mid?.ownExecutions ?? 0))).toBeLessThanOrEqual(4);
+    for (const key of ['adoptionChecked', 'unconfirmed', 'touched'] as const) {
       expect(end?.[key], key).toBeLessThanOrEqual(FLEET_RETAIN_MS / 60_000 + 2);
       expect(Math.abs((end?.[key] ?? 0) - (mid?.[key] ?? 0)), key).toBeLessThanOrEqual(2);
     }

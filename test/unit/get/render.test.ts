@@ -182,7 +182,11 @@ describe('renderResource drift detection line', () => {
   it('shows spec.driftDetection and, for that mode, since when every target was re-read one by one', () => {
     const now = new Date('2026-12-07T11:15:10Z');
     for (const name of ['ecsextension-executions', 'patchpolicy-window']) {
-      const obj = fixture(name) as { spec: Record<string, unknown>; status: Record<string, unknown> };
+      const obj = fixture(name) as {
+        kind?: string;
+        spec: Record<string, unknown>;
+        status: Record<string, unknown>;
+      };
       const drift = () => renderResource(obj, { now }).find((l) => l.startsWith('Drift:'));
       expect(drift()).toBeUndefined(); // recorded before the field existed
       obj.spec.driftDetection = 'ChangeFeed';
