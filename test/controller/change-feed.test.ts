@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   NODE_PACKAGE,
   REGION,
+  convergeAll,
   fleetIds,
   fleetSeed,
   isReady,
@@ -24,21 +25,6 @@ afterEach(async () => {
 
 const MIN = 60_000;
 const INTERVAL = 10 * MIN;
-
-/** Reconciles every name until all are Ready (advancing the fake clock by the requeues). */
-async function convergeAll(st: FastStack, names: string[], maxRounds = 200): Promise<void> {
-  for (let round = 0; round < maxRounds; round++) {
-    let minWait = Infinity;
-    for (const n of names) {
-      const step = await st.reconcile(n);
-      minWait = Math.min(minWait, step.result?.requeueAfterMs ?? 1_000);
-    }
-    if (names.every((n) => isReady(st.get(n)))) return;
-    st.clock.advance(Math.min(minWait, 5_000));
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`not all Ready: ${names.filter((n) => !isReady(s?.get(n))).join(', ')}`);
-}
 
 /** One drift-check round: advance one interval, reconcile each name once. */
 async function interval(st: FastStack, names: string[]): Promise<void> {

@@ -3,28 +3,21 @@
  * share reads and work; polls share one listing; templates are cached.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { REGION, fleetIds, fleetSeed, isReady, startFastStack, type FastStack } from '../harness/fast.js';
+import {
+  REGION,
+  convergeAll,
+  fleetIds,
+  fleetSeed,
+  isReady,
+  startFastStack,
+  type FastStack,
+} from '../harness/fast.js';
 
 let s: FastStack | undefined;
 afterEach(async () => {
   await s?.stop();
   s = undefined;
 });
-
-/** Reconciles every name round-robin (advancing the fake clock) until all are Ready. */
-async function convergeAll(st: FastStack, names: string[], maxRounds = 200): Promise<void> {
-  for (let round = 0; round < maxRounds; round++) {
-    let minWait = Infinity;
-    for (const n of names) {
-      const step = await st.reconcile(n);
-      minWait = Math.min(minWait, step.result?.requeueAfterMs ?? 1_000);
-    }
-    if (names.every((n) => isReady(st.get(n)))) return;
-    st.clock.advance(Math.min(minWait, 5_000));
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`not all Ready: ${names.filter((n) => !isReady(s?.get(n))).join(', ')}`);
-}
 
 describe('fleet view', () => {
   it('20 resources over the same 500 instances: ≤ 1.1 × 500 state reads and ≤ 10 executions', async () => {

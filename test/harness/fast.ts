@@ -474,3 +474,21 @@ export function isReady(obj: EcsExtension | undefined): boolean {
 }
 
 export { FINALIZER };
+
+/**
+ * Reconciles every name round-robin (advancing the fake clock by the shortest requeue, at most 5 s)
+ * until all are Ready. @throws after `maxRounds` rounds.
+ */
+export async function convergeAll(st: FastStack, names: string[], maxRounds = 200): Promise<void> {
+  for (let round = 0; round < maxRounds; round++) {
+    let minWait = Infinity;
+    for (const n of names) {
+      const step = await st.reconcile(n);
+      minWait = Math.min(minWait, step.result?.requeueAfterMs ?? 1_000);
+    }
+    if (names.every((n) => isReady(st.get(n)))) return;
+    st.clock.advance(Math.min(minWait, 5_000));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`not all Ready: ${names.filter((n) => !isReady(st.get(n))).join(', ')}`);
+}
