@@ -15,6 +15,12 @@
  * (--artifact-port). The example is applied with its artifact URL's port and its appDir's root
  * replaced by this run's, so concurrent runs do not share state and any port works.
  *
+ * The AppRelease example is metric-gated (`spec.analysis`, issue 22): with this run's Prometheus
+ * (see --prometheus) its `analysis.prometheus.url` on 127.0.0.1 is replaced by that Prometheus'
+ * URL, and a light bounded traffic loop (test/harness/traffic.ts) sends requests to the demo app on
+ * every instance so the error rate the gate measures is real; without Prometheus the example is
+ * applied without `spec.analysis`, and the run says so.
+ *
  * Ctrl-C (SIGINT) or SIGTERM at any moment stops whatever was started so far (controller,
  * emulator, etcd, kube-apiserver) and removes the run's temp dir; during start-up the exit code is
  * then 130 (143 for SIGTERM). Once everything is Ready, Ctrl-C is the normal way to stop (exit
@@ -50,6 +56,7 @@ import { startControlPlane } from '../test/harness/controlplane.js';
 import { applyYaml, kubeRequestRaw } from '../test/harness/kube-raw.js';
 import { REPO_ROOT } from '../test/harness/paths.js';
 import { emulatorTargets, prometheusTool, startPrometheus } from '../test/harness/prometheus.js';
+import { startTraffic } from '../test/harness/traffic.js';
 
 const say = (s: string): void => void process.stdout.write(`[local] ${s}\n`);
 
@@ -224,6 +231,10 @@ const defaulted = (name: 'metricsPort' | 'probePort' | 'artifactPort'): boolean 
  * directory and applies the example with this prefix replaced by it.
  */
 const EXAMPLE_SANDBOX_DIR = '/tmp/ecsops-local';
+/** Pause between two rounds of demo traffic (one request per instance per round), ms. */
+const TRAFFIC_INTERVAL_MS = 500;
+/** The traffic loop's time bound (it stops with the run anyway), ms. */
+const TRAFFIC_MAX_MS = 24 * 3_600_000;
 /** What the artifact server serves (URL path = path under this directory). */
 const ARTIFACTS_DIR = join(REPO_ROOT, 'deploy/examples/artifacts');
 
@@ -289,14 +300,22 @@ async function applyText(kc: KubeConfig, text: string): Promise<void> {
 
 /**
  * An example file's text with its host-specific values pointed at this run: an AppRelease's
- * artifact URL on 127.0.0.1 gets this run's artifact port, and an appDir under
- * {@link EXAMPLE_SANDBOX_DIR} moves under this run's sandbox dir. Files without an AppRelease are
- * returned as they are.
+ * artifact URL on 127.0.0.1 gets this run's artifact port, an appDir under
+ * {@link EXAMPLE_SANDBOX_DIR} moves under this run's sandbox dir, and an `analysis.prometheus.url`
+ * on 127.0.0.1 becomes this run's Prometheus URL (`spec.analysis` is removed when the run has no
+ * Prometheus). Files without an AppRelease are returned as they are.
  */
-function localizeExample(text: string, run: { artifactPort: number; sandboxDir: string }): string {
+function localizeExample(
+  text: string,
+  run: { artifactPort: number; sandboxDir: string; prometheusUrl: string | undefined },
+): string {
   type Doc = {
     kind?: string;
-    spec?: { artifact?: { url?: string }; install?: { appDir?: string } };
+    spec?: {
+      artifact?: { url?: string };
+      install?: { appDir?: string };
+      analysis?: { prometheus?: { url?: string } };
+    };
   } | null;
   const docs = parseAllDocuments(text).map((d) => d.toJS() as Doc);
   if (!docs.some((d) => d?.kind === 'AppRelease')) return text;
@@ -314,6 +333,11 @@ function localizeExample(text: string, run: { artifactPort: number; sandboxDir: 
     if (install?.appDir?.startsWith(`${EXAMPLE_SANDBOX_DIR}/`)) {
       install.appDir = run.sandboxDir + install.appDir.slice(EXAMPLE_SANDBOX_DIR.length);
     }
+    const prometheus = d.spec.analysis?.prometheus;
+    if (prometheus?.url && new URL(prometheus.url).hostname === '127.0.0.1') {
+      if (run.prometheusUrl) prometheus.url = run.prometheusUrl;
+      else delete d.spec.analysis; // nothing to measure: an unreachable gate would hold the rollout
+    }
   }
   return docs
     .filter((d) => d !== null)
@@ -325,7 +349,9 @@ function localizeExample(text: string, run: { artifactPort: number; sandboxDir: 
  * Starts a real Prometheus (unless --no-prometheus; without --prometheus only when its binary is
  * built) scraping the demo app on the AppRelease example's target instances (the example's
  * `targets.tags`, its region, its install.env.PORT) every second, with its dir under `runDir`
- * (the guard's). @returns its URL, or undefined when not started.
+ * (the guard's), and a traffic loop to the same instances (`/`, {@link TRAFFIC_INTERVAL_MS} between
+ * rounds, bounded by {@link TRAFFIC_MAX_MS}) so the app's request and error counters move.
+ * @returns its URL, or undefined when not started.
  * @throws Error with --prometheus when the binary is missing or Prometheus does not start.
  */
 async function startDemoPrometheus(control: EmulatorControl, runDir: string): Promise<string | undefined> {
@@ -365,7 +391,39 @@ async function startDemoPrometheus(control: EmulatorControl, runDir: string): Pr
   say(
     `prometheus ready at ${prom.url} (pid ${prom.pid}), scraping the demo app on ${targets.length} instances every ${prom.scrapeIntervalSeconds} s (job web; labels instance_id, zone_id)`,
   );
+  const traffic = startTraffic({
+    targets: targets.map((t) => `http://${t.address}`),
+    intervalMs: TRAFFIC_INTERVAL_MS,
+    durationMs: TRAFFIC_MAX_MS,
+    maxRequests: Math.ceil((TRAFFIC_MAX_MS / TRAFFIC_INTERVAL_MS) * targets.length),
+    timeoutMs: 1000,
+  });
+  cleanups.push(async () => void (await traffic.stop()));
+  say(
+    `traffic: GET / to the demo app on each of these instances every ${TRAFFIC_INTERVAL_MS} ms (refused until it runs there), so the error rate the AppRelease's gate measures is real`,
+  );
   return prom.url;
+}
+
+/**
+ * `; gate batch-1 Successful: error-rate 2 measured, last 0` from an AppRelease's status.analysis
+ * (the gate of its newest finished batch), or '' without one.
+ */
+function gateText(status: unknown): string {
+  const a = (
+    status as {
+      analysis?: {
+        runId?: string;
+        phase?: string;
+        metrics?: Array<{ name: string; successes: number; failures: number; lastValue?: string }>;
+      };
+    }
+  ).analysis;
+  if (!a) return '';
+  const metrics = (a.metrics ?? []).map(
+    (m) => `${m.name} ${m.successes + m.failures} measured${m.lastValue ? `, last ${m.lastValue}` : ''}`,
+  );
+  return `; gate ${a.runId?.split('/').at(-1) ?? '?'} ${a.phase ?? '?'}${metrics.length ? `: ${metrics.join('; ')}` : ''}`;
 }
 
 /** What was started, stopped in reverse order by `cleanup()`; each step at most once. */
@@ -518,18 +576,31 @@ async function main(): Promise<void> {
         const s = st.summary;
         const phase = (st as { phase?: string }).phase ?? '?';
         return s
-          ? `${phase}: updated ${s.updated}/${s.targeted}, in progress ${s.inProgress}, failed ${s.failed}, unreachable ${s.unreachable}`
+          ? `${phase}: updated ${s.updated}/${s.targeted}, in progress ${s.inProgress}, failed ${s.failed}, unreachable ${s.unreachable}${gateText(st)}`
           : 'no status yet';
       },
     },
   ];
   const deadline = Date.now() + Number(opts.timeout) * 1000;
+  const getCommand = `KUBECONFIG=${cp.kubeconfigPath} npx tsx src/cli.ts get apprelease web --watch`;
   for (const ex of examples) {
     const text = localizeExample(readFileSync(join(REPO_ROOT, ex.file), 'utf8'), {
       artifactPort: artifacts.port,
       sandboxDir,
+      prometheusUrl,
     });
     await untilInterrupted(applyText(kc, text));
+    if (ex.name === 'web') {
+      if (prometheusUrl && /^\s+analysis:/m.test(text)) {
+        say(
+          `web is metric-gated: after every batch its error rate in ${prometheusUrl} must stay < 5 % (spec.analysis); watch the gate with: ${getCommand} (status.analysis; Ready reason AnalysisInconclusive or AnalysisFailed when it holds or fails)`,
+        );
+      } else if (!prometheusUrl) {
+        say(
+          'web: applied without spec.analysis (no Prometheus in this run), so its rollout is not metric-gated',
+        );
+      }
+    }
     let last = '';
     for (;;) {
       const obj = (await untilInterrupted(kubeRequestRaw(kc, 'GET', ex.path))) as { status?: Status };
@@ -557,6 +628,7 @@ async function main(): Promise<void> {
   say(`  ls ${sandboxDir}/*/web   # the AppRelease example's releases on the sandboxed instances`);
   say(`  curl -s http://127.0.0.1:${controller.probes.metricsPort}/metrics | grep ecsops_`);
   say(`  curl -s ${emu.controlUrl}/executions   # the emulator's view`);
+  say(`  ${getCommand}   # the AppRelease as a tree${prometheusUrl ? ', with the gate of each batch' : ''}`);
   if (prometheusUrl) {
     say(`  curl -s '${prometheusUrl}/api/v1/query?query=sum+by+(instance_id)(rate(web_requests_total[1m]))'`);
   }

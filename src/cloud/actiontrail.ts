@@ -13,8 +13,7 @@
  * docs/emulator.md "Change feed facts".
  */
 import type { ActionSafety, RegionCaller } from './caller.js';
-import { CloudError } from './errors.js';
-import { arr, jsonObject, jsonValue, obj, PAGINATION_INCOMPLETE, str, type Raw } from './convert.js';
+import { allPages, arr, jsonObject, jsonValue, obj, str, type Raw } from './convert.js';
 import type { ActionTrailApi, TrailEvent } from './types.js';
 
 /** ActionTrail API version. */
@@ -101,34 +100,20 @@ export class ActionTrailClient implements ActionTrailApi {
    *   when the service repeats a `NextToken` (the pages would loop).
    */
   async lookupEvents(req: { eventName: string; startTime: string; endTime?: string }): Promise<TrailEvent[]> {
-    const out: TrailEvent[] = [];
-    const seen = new Set<string>();
-    let token: string | undefined;
-    for (let page = 1; page <= LOOKUP_MAX_PAGES; page++) {
-      const body = await this.caller.call('LookupEvents', {
-        LookupAttribute: [{ Key: 'EventName', Value: req.eventName }],
-        StartTime: req.startTime,
-        EndTime: req.endTime,
-        MaxResults: LOOKUP_PAGE_SIZE,
-        NextToken: token,
-      });
-      out.push(...eventList(body['Events']).map(toTrailEvent));
-      const next = str(body['NextToken']);
-      if (!next) break;
-      if (seen.has(next)) {
-        throw new CloudError({
-          code: PAGINATION_INCOMPLETE,
-          message: `LookupEvents page ${page} repeated a NextToken already followed; the list would loop; refusing to return a partial list`,
-          action: 'LookupEvents',
-          product: 'actiontrail',
-          kind: 'transient',
-          category: 'server',
+    return allPages(
+      { product: 'actiontrail', action: 'LookupEvents' },
+      async (nextToken) => {
+        const body = await this.caller.call('LookupEvents', {
+          LookupAttribute: [{ Key: 'EventName', Value: req.eventName }],
+          StartTime: req.startTime,
+          EndTime: req.endTime,
+          MaxResults: LOOKUP_PAGE_SIZE,
+          NextToken: nextToken,
         });
-      }
-      seen.add(next);
-      token = next;
-    }
-    return out;
+        return { items: eventList(body['Events']).map(toTrailEvent), nextToken: str(body['NextToken']) };
+      },
+      { maxPages: LOOKUP_MAX_PAGES, atMaxPages: 'stop' },
+    );
   }
 }
 

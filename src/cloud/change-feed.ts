@@ -17,7 +17,7 @@
  *   (`UpdateInstancePackageState`), `StartTime` = the last refresh minus
  *   {@link TRAIL_DELIVERY_MS} (ActionTrail makes an event queryable within 10 minutes). An access
  *   error (`permission` category) turns ActionTrail off for this process; the full resync then
- *   covers direct writes.
+ *   covers direct writes. Any other ActionTrail error keeps its window for the next lookup.
  *
  * Executions this process started (or that carry an owner it manages) are skipped: their outcomes
  * reach the view through the tracker (`recordPackageState`, `invalidate`). Each (execution, start
@@ -104,8 +104,8 @@ export class ChangeFeed {
   /**
    * Refreshes the feed unless a refresh started no longer than `maxAgeMs` ago; concurrent callers
    * share one refresh (it runs with its own signal and is not aborted by callers).
-   * @throws CloudError of the execution listing (ActionTrail errors other than access errors
-   *   also throw; an access error turns ActionTrail off instead).
+   * @throws CloudError of the execution listings (an ActionTrail access error turns ActionTrail
+   *   off; other ActionTrail errors leave its window for the next lookup).
    */
   async ensure(maxAgeMs: number): Promise<void> {
     if (this.readAtMs !== undefined && this.opts.now() - this.readAtMs <= maxAgeMs) return;
@@ -149,6 +149,9 @@ export class ChangeFeed {
         else if (phase === 'end' && !e.isParent && !e.parentExecutionId) all = true;
       }
     }
+    // Entries read before the first refresh's window (forced reads, PerInstance readers) were never
+    // covered by the feed: stale once (a normal start reads after the first refresh: no cost).
+    if (this.readAtMs === undefined) this.opts.touchedAll(startedAt - FEED_OVERLAP_MS);
     if (all) this.opts.touchedAll(at);
     if (touched.size > 0) this.opts.touched([...touched], at);
     this.cloudReadAtMs = cloudStart;
@@ -161,7 +164,10 @@ export class ChangeFeed {
   /** Own work: the execution, or for a child its parent, is this process's (see the options). */
   private isOwn(e: Execution): boolean {
     if (!e.parentExecutionId) return this.parents.get(e.executionId)?.own ?? this.opts.isOwn(e);
-    return this.parents.get(e.parentExecutionId)?.own ?? false;
+    const parent = this.parents.get(e.parentExecutionId);
+    if (!parent) return false;
+    parent.atMs = this.opts.now(); // a long execution keeps its parent known while children run
+    return parent.own;
   }
 
   /** Instance IDs named by direct writes ActionTrail recorded since the last lookup (new events only). */
@@ -180,7 +186,9 @@ export class ChangeFeed {
         this.trailDisabled = `${err.code}: ${err.message}`;
         return [];
       }
-      throw err;
+      // ActionTrail is optional: a throttled or failed lookup leaves its window where it was (the
+      // next lookup covers the gap) and does not fail the execution listings.
+      return [];
     }
     this.trailCloudReadAtMs = cloudStart;
     const at = this.opts.now();
@@ -203,7 +211,8 @@ export class ChangeFeed {
 /**
  * The instances an execution operates on, from its parameters: `instanceId` (child executions,
  * single-instance templates) or `targets` with `Type: ResourceIds` (object or JSON string).
- * Undefined when the parameters do not name them (e.g. tag targets).
+ * Undefined when the parameters do not name them (e.g. tag targets). The one reader of an
+ * execution's instances: the feed's and the OOS tracker's (`executionBatch`).
  */
 export function instancesOf(e: Execution): string[] | undefined {
   const p = e.parameters;

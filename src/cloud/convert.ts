@@ -147,21 +147,35 @@ export const MAX_PAGES = 10_000;
 /** Code of the {@link CloudError} thrown when a paged list cannot be read to its end. */
 export const PAGINATION_INCOMPLETE = 'PaginationIncomplete';
 
+/** How far {@link allPages} follows `NextToken`. */
+export interface PageLimit {
+  /** Most pages read, ≥ 1. Default {@link MAX_PAGES}. */
+  maxPages?: number;
+  /**
+   * What happens when `maxPages` pages have been read and the last still returned a token:
+   * `'reject'` (default) rejects with `PaginationIncomplete`; `'stop'` resolves the items read so
+   * far (for a list read newest first whose caller accepts the newest `maxPages` pages).
+   */
+  atMaxPages?: 'reject' | 'stop';
+}
+
 /**
  * Follows `NextToken` pages: calls `fetchPage(token)` (first with `undefined`) until it returns no
  * token, and resolves every page's items in order. `what` names the list call for errors.
  *
- * Never returns a partial list: rejects with a transient `CloudError` (code
+ * Never returns a list that skips pages: rejects with a transient `CloudError` (code
  * `PaginationIncomplete`, category `server`, message naming the action and the page count) when
- * the service repeats a token it already returned (the pages would loop) or when
- * `maxPages` (default {@link MAX_PAGES}) pages have been read and it still returns a token.
+ * the service repeats a token it already returned (the pages would loop) or, unless
+ * `limit.atMaxPages` is `'stop'`, when `limit.maxPages` (default {@link MAX_PAGES}) pages have
+ * been read and it still returns a token. With `'stop'` it resolves those first pages instead.
  * Rejections of `fetchPage` propagate unchanged.
  */
 export async function allPages<T>(
   what: { product: CloudProduct; action: string },
   fetchPage: (nextToken: string | undefined) => Promise<{ items: T[]; nextToken?: string }>,
-  maxPages: number = MAX_PAGES,
+  limit: PageLimit = {},
 ): Promise<T[]> {
+  const maxPages = limit.maxPages ?? MAX_PAGES;
   const out: T[] = [];
   const seen = new Set<string>();
   let token: string | undefined;
@@ -173,6 +187,7 @@ export async function allPages<T>(
       throw incomplete(what, `page ${page} repeated a NextToken already followed; the list would loop`);
     }
     if (page >= maxPages) {
+      if (limit.atMaxPages === 'stop') return out;
       throw incomplete(what, `still returned a NextToken after ${page} pages (limit ${maxPages})`);
     }
     seen.add(res.nextToken);

@@ -299,7 +299,7 @@ export class RegionFleet {
           }
         },
         touchedAll: (at) => {
-          this.staleBefore[kind] = at;
+          this.staleBefore[kind] = Math.max(this.staleBefore[kind], at);
         },
         reads: this.reads,
         onRead: (what, at) => opts.onFeedRead?.(what === 'actiontrail' ? 'actiontrail' : kind, at),
@@ -411,7 +411,8 @@ export class RegionFleet {
     const read = await Promise.allSettled(
       todo.map((id) =>
         this.packageReads.run(
-          `${id}|${o.maxAgeMs > 0 ? 'any' : now}`,
+          // A reader after a change the feed reported never joins a read that started before it.
+          `${id}|${o.maxAgeMs > 0 ? 'any' : now}|${this.touchedAt.packages.get(id) ?? ''}`,
           async (signal) => {
             this.reads.packageStates++;
             const started = this.now();
@@ -483,7 +484,10 @@ export class RegionFleet {
     const read = await Promise.all(
       chunks.map((chunk) =>
         this.patchReads.run(
-          `${chunk.join(',')}|${o.maxAgeMs > 0 ? 'any' : now}`,
+          `${chunk.join(',')}|${o.maxAgeMs > 0 ? 'any' : now}|${Math.max(
+            -1,
+            ...chunk.map((id) => this.touchedAt.patches.get(id) ?? -1),
+          )}`,
           async (signal) => {
             this.reads.patchStates++;
             const started = this.now();
@@ -735,36 +739,44 @@ export class RegionFleet {
   }
 
   /**
-   * Records that this process just wrote `tags` on `instanceId` (ECS `TagResources`; a value
-   * undefined: `UntagResources` removed that key), so every reader of the view sees the write
+   * Records that this process just wrote `tags` on each of `instanceIds` (one ECS `TagResources`
+   * or `UntagResources` call; a value undefined: that key was removed), so every reader of the
+   * view sees the write
    * before the next read: the instance's record and its entries in tag listings are updated now
    * (keeping their read time), and a read that started before the write and lands after it gets
    * the write applied. Listing membership is not changed: an instance that just gained a key
-   * joins that key's listing at its next read.
+   * joins that key's listing at its next read. A write is applied for {@link TAG_WRITE_KEEP_MS}
+   * at most (see {@link withWrites}). Cost: one pass over each key listing per call.
    */
-  recordTags(instanceId: string, tags: Readonly<Record<string, string | undefined>>): void {
+  recordTags(instanceIds: readonly string[], tags: Readonly<Record<string, string | undefined>>): void {
+    if (instanceIds.length === 0) return;
     const now = this.now();
     for (const [id, w] of this.tagWrites) if (now - w.atMs > TAG_WRITE_KEEP_MS) this.tagWrites.delete(id);
-    this.tagWrites.set(instanceId, { tags: { ...this.tagWrites.get(instanceId)?.tags, ...tags }, atMs: now });
-    const view = this.instanceViews.get(instanceId);
-    if (view?.value)
-      this.instanceViews.set(instanceId, {
-        ...view,
-        value: { ...view.value, instance: withTags(view.value.instance, tags) },
-      });
+    const ids = new Set(instanceIds);
+    for (const id of ids) {
+      this.tagWrites.set(id, { tags: { ...this.tagWrites.get(id)?.tags, ...tags }, atMs: now });
+      const view = this.instanceViews.get(id);
+      if (view?.value)
+        this.instanceViews.set(id, {
+          ...view,
+          value: { ...view.value, instance: withTags(view.value.instance, tags) },
+        });
+    }
     for (const l of this.keyListings.values()) {
-      const at = l.value.findIndex((i) => i.instanceId === instanceId);
-      if (at >= 0) l.value[at] = withTags(l.value[at] as Instance, tags);
+      for (const [at, i] of l.value.entries()) if (ids.has(i.instanceId)) l.value[at] = withTags(i, tags);
     }
   }
 
   /**
    * `i` with the tags this process wrote on it ({@link recordTags}) applied: those written at or
    * after `readStartedMs` (the read may predate them), or all of them (a record a reader supplied).
+   * Writes older than {@link TAG_WRITE_KEEP_MS} are not applied: by then every read reflects them,
+   * and a later retag by another tool must win.
    */
   private withWrites(i: Instance, readStartedMs?: number): Instance {
     const w = this.tagWrites.get(i.instanceId);
-    return w && (readStartedMs === undefined || w.atMs >= readStartedMs) ? withTags(i, w.tags) : i;
+    if (!w || this.now() - w.atMs > TAG_WRITE_KEEP_MS) return i;
+    return readStartedMs === undefined || w.atMs >= readStartedMs ? withTags(i, w.tags) : i;
   }
 
   /** Forgets the patch state of `instanceId` (a scan or install just ran on it). */
@@ -852,25 +864,19 @@ export class RegionFleet {
 
   /**
    * How fresh the view of `ids` is for `kind`: the oldest per-instance read (ms of the view's
-   * clock; undefined when none of them is known), when the last change-feed read of that kind
-   * started (undefined before the first), and the full-resync period (ms).
+   * clock; undefined when none of them is known) and the full-resync period (ms).
    */
   freshness(
     kind: 'packages' | 'patches',
     ids: readonly string[],
-  ): { oldestReadMs?: number; feedReadMs?: number; fullResyncMs: number } {
+  ): { oldestReadMs?: number; fullResyncMs: number } {
     const map = kind === 'packages' ? this.packages : this.patches;
     let oldest: number | undefined;
     for (const id of ids) {
       const e = map.get(id);
       if (e && (oldest === undefined || e.readAtMs < oldest)) oldest = e.readAtMs;
     }
-    const feedReadMs = this.feeds[kind].readAtMs;
-    return {
-      ...(oldest !== undefined ? { oldestReadMs: oldest } : {}),
-      ...(feedReadMs !== undefined ? { feedReadMs } : {}),
-      fullResyncMs: this.fullResyncMs,
-    };
+    return { ...(oldest !== undefined ? { oldestReadMs: oldest } : {}), fullResyncMs: this.fullResyncMs };
   }
 
   /** The time of this process's clock, ms (the view's stamps use it). */

@@ -38,10 +38,5 @@ export {
 } from './fleet.js';
 export { PRIORITY, RateGate } from './limiter.js';
 export { ECS_ACTIONS } from './ecs.js';
-export {
-  ACTIONTRAIL_ACTIONS,
-  ACTIONTRAIL_API_VERSION,
-  LOOKUP_MAX_EVENTS,
-  LOOKUP_MAX_PAGES,
-  LOOKUP_PAGE_SIZE,
-} from './actiontrail.js';
+export { ACTIONTRAIL_ACTIONS, LOOKUP_MAX_EVENTS, LOOKUP_MAX_PAGES } from './actiontrail.js';
+export { instancesOf } from './change-feed.js';

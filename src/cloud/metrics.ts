@@ -63,7 +63,7 @@ export function initActionMetrics(m: CloudMetrics, product: string, actions: Ite
 
 /** `feed` label values of `ecsops_change_feed_read_age_seconds`. */
 export const CHANGE_FEEDS = ['packages', 'patches', 'actiontrail'] as const;
-export type ChangeFeed = (typeof CHANGE_FEEDS)[number];
+export type FeedName = (typeof CHANGE_FEEDS)[number];
 
 /** Records the change-feed reads of every region's fleet view (see {@link changeFeedMetrics}). */
 export interface ChangeFeedMetrics {
@@ -71,7 +71,7 @@ export interface ChangeFeedMetrics {
    * A change-feed read of `feed` in `regionId` started at `readAtMs` (the fleet view's clock, ms
    * since the epoch). The gauge reports the age of the newest one at scrape time.
    */
-  observeFeedRead(regionId: string, feed: ChangeFeed, readAtMs: number): void;
+  observeFeedRead(regionId: string, feed: FeedName, readAtMs: number): void;
 }
 
 const FEED_AGE = 'ecsops_change_feed_read_age_seconds';
@@ -88,7 +88,7 @@ const feedCache = new WeakMap<Registry, ChangeFeedMetrics>();
 export function changeFeedMetrics(registry: Registry, now: () => number = Date.now): ChangeFeedMetrics {
   const hit = feedCache.get(registry);
   if (hit) return hit;
-  const last = new Map<string, { region: string; feed: ChangeFeed; readAtMs: number }>();
+  const last = new Map<string, { region: string; feed: FeedName; readAtMs: number }>();
   new Gauge({
     name: FEED_AGE,
     help: "Seconds since the last change-feed read of the region's fleet view started, by feed (packages, patches, actiontrail).",

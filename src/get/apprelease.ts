@@ -5,10 +5,16 @@
  * Instances hang under what last acted on them: a batch when their row's invocation is one of the
  * batch's invoke IDs (or the pending start of that batch), the rollback when it is one of the
  * rollback's, otherwise the revision they run (their ECS tag), otherwise a `no revision` group.
+ *
+ * With `spec.analysis`, `status.analysis` (the metric gate of the newest finished batch) is the
+ * `Analysis:` header line and an `analysis of batch N` node right after that batch, one row per
+ * metric.
  */
 import type { AppInstanceStatus, AppRelease, BatchStatus, RolloutStatus } from '../api/apprelease.js';
 import type { TrackedExecution } from '../api/common.js';
 import {
+  analysisField,
+  analysisNode,
   byInstanceId,
   executionKeyOf,
   groupNode,
@@ -134,7 +140,19 @@ function releaseFields(obj: AppRelease, now: Date): HeaderField[] {
     });
   }
   if (spec.suspend) out.push({ label: 'Suspended', value: 'spec.suspend is true: no batch starts' });
+  const gate = st.analysis ? gateOf(st.analysis.runId) : undefined;
+  const analysis = analysisField(
+    st.analysis,
+    gate ? `after batch ${gate.batch} of revision ${gate.revision}` : `run ${st.analysis?.runId ?? ''}`,
+  );
+  if (analysis) out.push(analysis);
   return out;
+}
+
+/** The batch an AppRelease analysis runId (`<revision>/<rollout sequence>/batch-<index>`) gates. */
+function gateOf(runId: string): { revision: string; sequence: number; batch: number } | undefined {
+  const m = /^([^/]+)\/(\d+)\/batch-(\d+)$/.exec(runId);
+  return m ? { revision: m[1]!, sequence: Number(m[2]), batch: Number(m[3]) } : undefined;
 }
 
 /** Revision nodes by revision, in drawing order, and the one of the rollout in status. */
@@ -250,13 +268,26 @@ class RolloutParts {
     return node;
   }
 
-  /** Batches by index, the pause (while paused), the rollback. */
-  children(): TreeNode[] {
+  /**
+   * Batches by index (the analysis right after the batch it gates), the pause (while paused), the
+   * rollback.
+   */
+  children(now: Date): TreeNode[] {
     const st = this.obj.status ?? {};
     const r = this.r;
     const paused = r && st.phase === 'Paused' && r.revision === st.currentRevision;
+    const a = st.analysis;
+    const gate = a ? gateOf(a.runId) : undefined;
+    const gated =
+      a && gate && r?.revision === gate.revision && r.sequence === gate.sequence ? gate : undefined;
     return [
-      ...[...this.batches.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n),
+      ...[...this.batches.entries()]
+        .sort((x, y) => x[0] - y[0])
+        .flatMap(([index, n]) =>
+          gated && a && index === gated.batch
+            ? [n, analysisNode(a, this.obj.spec?.analysis, `analysis of batch ${index}`, now)]
+            : [n],
+        ),
       ...(paused ? [pauseNode(this.obj, r)] : []),
       ...(this.rollback ? [this.rollback] : []),
     ];
@@ -306,7 +337,7 @@ export function appReleaseView(obj: AppRelease, now: Date): View {
     else others.push(instanceNode(row));
   }
   if (revisions.rollout)
-    revisions.rollout.children = [...parts.children(), ...(revisions.rollout.children ?? [])];
+    revisions.rollout.children = [...parts.children(now), ...(revisions.rollout.children ?? [])];
 
   return summarizedView(obj, {
     kind: 'AppRelease',

@@ -3,6 +3,7 @@
  * conditions, observed generation, deletion, summary counts) and the grouping of per-instance
  * status rows under the executions that last acted on them.
  */
+import type { AnalysisSpec, AnalysisStatus, MetricStatus } from '../api/analysis.js';
 import type {
   Condition,
   DriftDetectionMode,
@@ -10,7 +11,7 @@ import type {
   StateFreshness,
   TrackedExecution,
 } from '../api/common.js';
-import { statusOf, when, type Status } from './style.js';
+import { humanDuration, statusOf, when, type Status } from './style.js';
 import type { HeaderField, TreeNode, View } from './tree.js';
 
 /** The fields of an ecsops object the shared helpers read (raw JSON from the API server). */
@@ -222,5 +223,81 @@ export function instanceLeaf(
     status: statusOf(row.state),
     time: row.lastTransitionTime,
     info,
+  };
+}
+
+/** True once an analysis ended (its verdict is final). */
+const analysisEnded = (a: AnalysisStatus): boolean => a.phase === 'Successful' || a.phase === 'Failed';
+
+/**
+ * The `Analysis:` header line of a kind with `spec.analysis` (AppRelease, PatchPolicy), from
+ * `status.analysis`: its phase, what it gates (`run`, e.g. `after batch 1 of revision
+ * 6b441aee7925`) and its message — the failure (metric, rendered query, measured value,
+ * condition) when Failed, the per-metric progress otherwise. Absent without `status.analysis`.
+ */
+export function analysisField(a: AnalysisStatus | undefined, run: string): HeaderField | undefined {
+  if (!a) return undefined;
+  const message = (a.message ?? '').replace(/^analysis (Running|Inconclusive|Successful|Failed): /, '');
+  return { label: 'Analysis', status: statusOf(a.phase), value: message ? `${run}: ${message}` : run };
+}
+
+/** A metric's word: Failed (it failed the run), Successful (done), Ended, Pending, Inconclusive, Running. */
+function metricWord(a: AnalysisStatus, row: MetricStatus): string {
+  if (a.phase === 'Failed' && a.failure?.metric === row.name) return 'Failed';
+  if (row.measurements > 0 && row.nextAt === undefined) return 'Successful'; // took its `count`
+  if (analysisEnded(a)) return 'Ended'; // another metric decided the run first
+  if (row.measurements === 0) return 'Pending';
+  return row.lastOutcome === 'Inconclusive' ? 'Inconclusive' : 'Running';
+}
+
+/** One metric of a run: counts, limits, the last value (or why it was inconclusive), when next. */
+function metricNode(
+  a: AnalysisStatus,
+  row: MetricStatus,
+  spec: AnalysisSpec['metrics'][number] | undefined,
+  now: Date,
+): TreeNode {
+  const limits = [
+    `count ${spec?.count ?? 1}`,
+    ...(spec?.failureLimit ? [`failureLimit ${spec.failureLimit}`] : []),
+    ...(spec?.inconclusiveLimit ? [`inconclusiveLimit ${spec.inconclusiveLimit}`] : []),
+  ];
+  const info = [
+    `${row.measurements} measurement(s) (${row.successes} successful, ${row.failures} failed, ${row.inconclusives} inconclusive; ${limits.join(', ')})`,
+  ];
+  if (row.lastOutcome === 'Inconclusive' && row.lastError) info.push(`last inconclusive: ${row.lastError}`);
+  else if (row.lastValue !== undefined) info.push(`last ${row.lastValue}`);
+  const next = row.nextAt ? Date.parse(row.nextAt) : NaN;
+  if (!analysisEnded(a) && !Number.isNaN(next))
+    info.push(next > now.getTime() ? `next in ${humanDuration(next - now.getTime())}` : 'next due');
+  return { icon: '∿', name: row.name, kind: 'Metric', status: statusOf(metricWord(a, row)), info };
+}
+
+/**
+ * The node of `status.analysis` (the gate of one batch or install execution), named `name`, with
+ * one child per metric: measurements, successes, failures, inconclusives, the last value or error
+ * and when the next measurement is due; `spec` supplies each metric's count and limits.
+ */
+export function analysisNode(
+  a: AnalysisStatus,
+  spec: AnalysisSpec | undefined,
+  name: string,
+  now: Date,
+): TreeNode {
+  const info: string[] = [];
+  const bake = a.bakeUntil ? Date.parse(a.bakeUntil) : NaN;
+  if (!analysisEnded(a) && bake > now.getTime()) info.push(`baking until ${when(a.bakeUntil ?? '', now)}`);
+  const took = a.finishedAt ? Date.parse(a.finishedAt) - Date.parse(a.startedAt) : NaN;
+  if (!Number.isNaN(took)) info.push(`took ${humanDuration(took)}`);
+  if (a.failure) info.push(`${a.failure.metric}: ${a.failure.condition}`);
+  const specOf = new Map((spec?.metrics ?? []).map((m) => [m.name, m]));
+  return {
+    icon: 'α',
+    name,
+    kind: 'Analysis',
+    status: statusOf(a.phase),
+    time: a.startedAt,
+    info,
+    children: a.metrics.map((row) => metricNode(a, row, specOf.get(row.name), now)),
   };
 }

@@ -5,10 +5,16 @@
  * Instances hang under the execution their row names (the last one that acted on them), inside
  * the operation (last install or last scan) that lists it; rows naming an older execution get
  * their own execution node, rows naming none a `no execution` group.
+ *
+ * With `spec.analysis`, `status.analysis` (the metric gate between two install executions) is the
+ * `Analysis:` header line and an `analysis of execution N` node under the install of that window
+ * occurrence, after its executions, one row per metric.
  */
 import type { TrackedExecution } from '../api/common.js';
 import type { PatchInstanceStatus, PatchOperation, PatchPolicy } from '../api/patchpolicy.js';
 import {
+  analysisField,
+  analysisNode,
   byInstanceId,
   conditionOf,
   driftField,
@@ -118,9 +124,23 @@ function policyFields(obj: PatchPolicy, now: Date): HeaderField[] {
   }
   const drift = driftField(spec, st.stateFreshness, now);
   if (drift) out.push(drift);
+  const gate = st.analysis ? gateOf(st.analysis.runId) : undefined;
+  const analysis = analysisField(
+    st.analysis,
+    gate
+      ? `after install execution ${gate.execution} of the window opened at ${gate.opensAt}`
+      : `run ${st.analysis?.runId ?? ''}`,
+  );
+  if (analysis) out.push(analysis);
   if (spec.suspend)
     out.push({ label: 'Suspended', value: 'spec.suspend is true: no scan or install starts' });
   return out;
+}
+
+/** The install execution a PatchPolicy analysis runId (`<window opensAt>/execution-<n>`) follows. */
+function gateOf(runId: string): { opensAt: string; execution: number } | undefined {
+  const m = /^(.+)\/execution-(\d+)$/.exec(runId);
+  return m ? { opensAt: m[1]!, execution: Number(m[2]) } : undefined;
 }
 
 /**
@@ -215,6 +235,13 @@ export function patchPolicyView(obj: PatchPolicy, now: Date): View {
 
   const children: TreeNode[] = [];
   const install = opNodes.get('install');
+  const a = st.analysis;
+  const gate = a ? gateOf(a.runId) : undefined;
+  if (a && gate) {
+    const node = analysisNode(a, obj.spec?.analysis, `analysis of execution ${gate.execution}`, now);
+    if (install && st.lastInstall?.windowOpensAt === gate.opensAt) install.children!.push(node);
+    else rootExtra.push(node);
+  }
   if (obj.spec?.install || st.window) {
     const w = st.window;
     const info: string[] = [];

@@ -46,6 +46,7 @@ const STATES: Record<string, [string, Tone]> = {
   Compliant: ['✔', 'ok'],
   Stable: ['✔', 'ok'],
   Ready: ['✔', 'ok'],
+  Successful: ['✔', 'ok'],
   Open: ['●', 'ok'],
   // broken
   Failed: ['✖', 'bad'],
@@ -67,6 +68,7 @@ const STATES: Record<string, [string, Tone]> = {
   Unreachable: ['⚠', 'warn'],
   NonCompliant: ['⚠', 'warn'],
   PendingReboot: ['⚠', 'warn'],
+  Inconclusive: ['⚠', 'warn'],
   Suspended: ['‖', 'warn'],
   Deleting: ['⊘', 'warn'],
   // not yet / not any more

@@ -25,6 +25,7 @@ import {
   budgetUsage,
   type BudgetView,
 } from '../controllers/shared/budget.js';
+import type { AnalysisSpec } from '../api/analysis.js';
 import type { AppReleaseSpec } from '../api/apprelease.js';
 import { CONFIGURE_PACKAGE_TEMPLATE, type EcsExtensionSpec } from '../api/ecsextension.js';
 import {
@@ -124,18 +125,12 @@ export interface ManifestObject {
   status?: unknown;
 }
 
-/** The part of spec.analysis a plan describes (the shape of src/api/analysis.ts). */
-interface GateSpec {
-  bakeTime?: string;
-  metrics: ReadonlyArray<{ name: string; interval?: string; count?: number }>;
-}
-
 /**
  * What one analysis gate does, for `ecsops plan`: `analysis error-rate (bake 30s, 3 × 10s)` — the
  * metric names, the bake time (default 0s) and each metric's `count × interval` (defaults 1 and
  * 30s; listed once when every metric has the same).
  */
-export function describeGate(a: GateSpec): string {
+export function describeGate(a: AnalysisSpec): string {
   const cadence = a.metrics.map((m) => `${m.count ?? 1} × ${m.interval ?? '30s'}`);
   const same = new Set(cadence).size <= 1;
   const names = a.metrics.map((m, i) => (same ? m.name : `${m.name} ${cadence[i]}`)).join(', ');
@@ -421,7 +416,7 @@ export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients):
     });
   }
   if (spec.install && missing.length > 0) {
-    const gate = spec.analysis as GateSpec | undefined;
+    const gate = spec.analysis;
     const sizes = chunkSizes(missing.length, OOS_BATCH_SIZE);
     const window = spec.install.maintenanceWindowRef
       ? `in MaintenanceWindow ${spec.install.maintenanceWindowRef.name}`
@@ -493,6 +488,7 @@ export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): 
     );
     const canary = Math.min(strategy.canary?.instances ?? 0, deploy.length);
     const batches = [...(canary > 0 ? [canary] : []), ...chunkSizes(deploy.length - canary, batch)];
+    const gate = spec.analysis;
     plan.work.push({
       template: 'RunCommand RunShellScript (ecsops wrapper)',
       action: 'deploy',
@@ -507,11 +503,10 @@ export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): 
         maxErrors: strategy.maxErrors ?? 0,
       },
       // The controller gates every batch, the last one included (a failure rolls the rollout back).
-      ...(spec.analysis
+      ...(gate
         ? {
             gates: batches.map(
-              (n, i) =>
-                `batch ${i} (${n}${i === 0 && canary > 0 ? ', canary' : ''}) → ${describeGate(spec.analysis as GateSpec)}`,
+              (n, i) => `batch ${i} (${n}${i === 0 && canary > 0 ? ', canary' : ''}) → ${describeGate(gate)}`,
             ),
           }
         : {}),

@@ -118,6 +118,11 @@ interface Scenario {
   bigInstances?: number;
   smallInstances?: number;
   samples?: number;
+  /**
+   * Run the controller with the shipped poll delays (`--execution-poll-min 5s`, `--execution-poll-max
+   * 60s`) instead of the bench's faster 1 s … 5 s.
+   */
+  shippedPolls?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -196,6 +201,24 @@ const SLOW: Scenario[] = [
     instancesPerResource: 10,
     qps: 20,
     capMs: 1_000_000,
+  },
+  {
+    name: '1000x10-qps20-shipped-polls',
+    kind: 'converge',
+    resources: 1000,
+    instancesPerResource: 10,
+    qps: 20,
+    capMs: 1_000_000,
+    shippedPolls: true,
+  },
+  {
+    name: '100x100-qps20-shipped-polls',
+    kind: 'converge',
+    resources: 100,
+    instancesPerResource: 100,
+    qps: 20,
+    capMs: 1_000_000,
+    shippedPolls: true,
   },
   {
     name: 'reaction',
@@ -686,6 +709,7 @@ class Controller {
     ns: string,
     qps: number,
     cli: string,
+    shippedPolls = false,
   ): Promise<Controller> {
     const metricsPort = await freePort();
     const probePort = await freePort();
@@ -718,10 +742,9 @@ class Controller {
         'HTTP',
         '--cloud-qps',
         String(qps),
-        '--execution-poll-min',
-        POLL_MIN,
-        '--execution-poll-max',
-        `${POLL_MAX_MS / 1000}s`,
+        ...(shippedPolls
+          ? []
+          : ['--execution-poll-min', POLL_MIN, '--execution-poll-max', `${POLL_MAX_MS / 1000}s`]),
         '--log-level',
         // ECSOPS_BENCH_LOG_LEVEL (e.g. debug: every reconcile's end and duration) for tracing a tail.
         process.env.ECSOPS_BENCH_LOG_LEVEL ?? 'warn',
@@ -788,7 +811,7 @@ async function withRig<T>(
   try {
     await emu.control.setFaults({ actions: { '*': { latencyMs: LATENCY_MS } } });
     await applyYaml(kc, stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }));
-    ctl = await Controller.start(cp, emu, ns, sc.qps, run.cli);
+    ctl = await Controller.start(cp, emu, ns, sc.qps, run.cli, sc.shippedPolls === true);
     const syncMs = await ctl.waitReady(60_000);
     await sleep(2_000);
     const idleRssMb = procStatus(ctl.pid).rssMb;

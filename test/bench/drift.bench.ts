@@ -47,7 +47,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { format } from 'prettier';
+import { format, resolveConfig } from 'prettier';
 import type { EcsExtensionSpec } from '../../src/api/ecsextension.js';
 import { ACTIONTRAIL_ACTIONS } from '../../src/cloud/actiontrail.js';
 import { ECS_ACTIONS } from '../../src/cloud/ecs.js';
@@ -764,7 +764,13 @@ async function main(): Promise<void> {
   const name = a.full ? 'drift' : `drift-${a.resources}x${a.instances}`;
   mkdirSync(a.out, { recursive: true });
   writeFileSync(join(a.out, `${name}.md`), markdown(report));
-  writeFileSync(join(a.out, `${name}.json`), await format(JSON.stringify(report), { parser: 'json' }));
+  writeFileSync(
+    join(a.out, `${name}.json`),
+    await format(JSON.stringify(report), {
+      ...(await resolveConfig(join(a.out, `${name}.json`))),
+      parser: 'json',
+    }),
+  );
   process.stdout.write(markdown(report));
   process.stdout.write(`\nwritten: ${join(a.out, `${name}.md`)}\n`);
   // Keep-alive sockets and limiter timers would keep the process alive; the results are written.

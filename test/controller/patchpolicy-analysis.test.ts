@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisSpec } from '../../src/api/analysis.js';
-import type { PatchPolicySpec } from '../../src/api/patchpolicy.js';
+import type { PatchPolicy, PatchPolicySpec } from '../../src/api/patchpolicy.js';
 import { FakePrometheus, matchedInstanceIds } from '../harness/fake-prometheus.js';
 import { cond, patchSeed, REGION, startPatchStack, type PatchStack } from '../harness/fast-patchpolicy.js';
 
@@ -31,9 +31,10 @@ const gate = (): AnalysisSpec => ({
 
 /**
  * Policy `name` over fleet `fleet` with the gate; its scans run, and the clock moves into the
- * window of week `week` (0: the one opening 2026-06-05T17:00Z).
+ * window of week `week` (0: the one opening 2026-06-05T17:00Z); `beforeOpen` runs just before the
+ * reconcile that starts the first install execution.
  */
-async function gatedWindow(name: string, fleet: string, week = 0): Promise<string> {
+async function gatedWindow(name: string, fleet: string, week = 0, beforeOpen?: () => void): Promise<string> {
   const at = (iso: string) => new Date(Date.parse(iso) + week * 7 * 86_400_000);
   const spec: Partial<PatchPolicySpec> = {
     targets: { tags: [{ key: 'fleet', value: fleet }] },
@@ -46,6 +47,7 @@ async function gatedWindow(name: string, fleet: string, week = 0): Promise<strin
     },
     analysis: gate(),
   };
+  s.advanceTo(at('2026-06-01T12:00:00Z')); // created on Monday, outside any window
   const created = s.apply(name, spec);
   await s.reconcile(name);
   s.advanceTo(at('2026-06-01T16:30:00.500Z')); // Monday's scan
@@ -55,6 +57,7 @@ async function gatedWindow(name: string, fleet: string, week = 0): Promise<strin
   await s.reconcile(name);
   await s.settle(name);
   s.advanceTo(at('2026-06-05T17:01:00Z')); // inside the window (01:00-05:00 Asia/Shanghai)
+  beforeOpen?.();
   await s.reconcile(name);
   return created.metadata.uid ?? '';
 }
@@ -72,6 +75,8 @@ beforeAll(async () => {
           generate: [
             ...(patchSeed('pg', 0, 60).regions?.[REGION]?.generate as object[]),
             ...(patchSeed('ph', 0, 60).regions?.[REGION]?.generate as object[]),
+            ...(patchSeed('pi', 0, 60).regions?.[REGION]?.generate as object[]),
+            ...(patchSeed('pj', 0, 60).regions?.[REGION]?.generate as object[]),
           ] as never,
         },
       },
@@ -141,5 +146,70 @@ describe('PatchPolicy installs with spec.analysis', () => {
     expect(
       s.events.events.filter((e) => e.name === 'gated-good' && e.reason === 'AnalysisSucceeded'),
     ).toHaveLength(1);
+  });
+
+  /**
+   * The reconcile that starts the first execution writes its intent (status write 1), sends
+   * StartExecution, and its status write after the send fails (a crash there); a new controller
+   * process takes over. The status it finds must already say which execution ran last, or the gate
+   * of execution 1 is skipped.
+   * @returns the policy's UID.
+   */
+  async function crashAfterFirstStart(name: string, fleet: string, week: number): Promise<string> {
+    const uid = await gatedWindow(name, fleet, week, () => {
+      s.store.patchFaults.push(undefined, new Error('injected: the status write after the send failed'));
+    });
+    expect(s.store.patchFaults).toHaveLength(0); // both writes were attempted
+    expect((await s.executions(uid, 'install')).map((e) => e.items.length)).toEqual([50]);
+    // What the restarted controller reads: the intent only (no execution ID yet).
+    expect(s.get(name)?.status?.executions?.map((e) => [e.action, e.executionId])).toEqual([['install', '']]);
+    s.restart();
+    return uid;
+  }
+
+  it('a restart right after the first StartExecution: a bad gate still stops the second execution', async () => {
+    ratio.set('pi', 0.4);
+    const uid = await crashAfterFirstStart('crash-bad', 'pi', 2);
+    await s.settle('crash-bad');
+    for (let i = 0; i < 30; i++) {
+      s.advanceTo(new Date(s.clock.now().getTime() + 10 * 60_000));
+      await s.reconcile('crash-bad');
+    }
+    const installs = await s.executions(uid, 'install');
+    expect(installs).toHaveLength(1); // re-sent with its ClientToken: still one
+    const obj = s.get('crash-bad');
+    expect(obj?.status?.analysis).toMatchObject({
+      runId: '2026-06-19T17:00:00Z/execution-1',
+      phase: 'Failed',
+      failure: { metric: 'error-rate', value: '0.4' },
+    });
+    expect(obj?.status?.lastInstall).toMatchObject({ result: 'Failed', executionCount: 1 });
+    const first = installs[0]?.items.map((i) => i.instanceId).sort() ?? [];
+    expect(obj?.status?.lastInstall?.lastExecutionInstanceIds).toEqual(first);
+  });
+
+  it('a restart right after the first StartExecution: the second execution waits for the gate of the first', async () => {
+    ratio.set('pj', 0.01);
+    const uid = await crashAfterFirstStart('crash-good', 'pj', 3);
+    const first = (await s.executions(uid, 'install'))[0]?.items.map((i) => i.instanceId).sort() ?? [];
+    const gatedFirst = () => prom.queries.some((q) => matchedInstanceIds(q).join(',') === first.join(','));
+    // Stop at the reconcile that starts the second execution: the gate measured the first's
+    // instances by then.
+    const token = s.get('crash-good')?.status?.executions?.[0]?.clientToken;
+    const second = (o: PatchPolicy | undefined) =>
+      (o?.status?.executions ?? []).some((e) => e.action === 'install' && e.clientToken !== token);
+    await s.until('crash-good', (o) => second(o) || o?.status?.lastInstall?.result === 'Succeeded', {
+      maxStepMs: 60_000,
+    });
+    expect(second(s.get('crash-good'))).toBe(true);
+    expect(gatedFirst()).toBe(true);
+    expect(s.get('crash-good')?.status?.analysis).toMatchObject({
+      runId: '2026-06-26T17:00:00Z/execution-1',
+      phase: 'Successful',
+    });
+    await s.until('crash-good', (o) => o?.status?.lastInstall?.result === 'Succeeded', { maxStepMs: 60_000 });
+    const installs = await s.executions(uid, 'install');
+    expect(installs.map((e) => e.items.length)).toEqual([50, 10]);
+    expect(s.get('crash-good')?.status?.lastInstall).toMatchObject({ executionCount: 2 });
   });
 });

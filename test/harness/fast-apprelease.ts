@@ -4,7 +4,7 @@
  * directory per instance under a temp root via `appDir: <root>/{{ACS::InstanceId}}/app`), an
  * artifact server on 127.0.0.1, in-memory objects, recorded Events and a fake wall clock.
  */
-import type { SecretReader } from '../../src/controllers/apprelease/secrets.js';
+import type { SecretReader } from '../../src/controllers/shared/secrets.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -20,8 +20,8 @@
 import { APP_RELEASE_KIND, type BatchStatus, type RolloutStatus } from '../../api/apprelease.js';
 import { AnalysisAction, AnalysisFailedEvent, AnalysisSucceededEvent } from '../../api/events.js';
 import { toMetaTime } from '../../runtime/conditions.js';
-import { failureMessage, progressMessage, type AnalysisContext } from '../shared/analysis/gate.js';
-import { gateContext, runGate, type GateRun } from '../shared/analysis-run.js';
+import type { AnalysisContext } from '../shared/analysis/gate.js';
+import { gateContext, gateDone, runGate, type GateRun } from '../shared/analysis-run.js';
 import { failRollout } from './lifecycle.js';
 import { canaryPause } from './pauses.js';
 import type { StepOutcome } from './progress.js';
@@ -45,9 +45,7 @@ export function gatedBatch(r: RolloutStatus): BatchStatus | undefined {
 export function analysisPending(s: AppScope): boolean {
   const r = s.rollout;
   const b = r && s.obj.spec.analysis && !r.enrol ? gatedBatch(r) : undefined;
-  if (!r || !b) return false;
-  const a = s.analysis;
-  return a?.runId !== gateRunId(r, b.index) || (a.phase !== 'Successful' && a.phase !== 'Failed');
+  return r !== undefined && b !== undefined && !gateDone(s.analysis, gateRunId(r, b.index));
 }
 
 /**
@@ -64,12 +62,11 @@ export function batchContext(s: AppScope, r: RolloutStatus, b: BatchStatus): Ana
 function settleGate(k: AppContext, s: AppScope, r: RolloutStatus, b: BatchStatus, run: GateRun): void {
   if (run.verdict === 'Successful') {
     r.lastProgressTime = toMetaTime(s.now);
-    const note = `Analysis after batch ${b.index} of revision ${r.revision} passed: ${progressMessage(run.status)}`;
+    const note = `Analysis after batch ${b.index} of revision ${r.revision} passed: ${run.message}`;
     if (run.ended) emit(k, s, 'Normal', AnalysisSucceededEvent, AnalysisAction, note);
     return;
   }
-  const why = run.failure ? failureMessage(run.failure) : (run.status.message ?? 'analysis failed');
-  const message = `analysis after batch ${b.index} failed: ${why}`;
+  const message = `analysis after batch ${b.index} failed: ${run.message}`;
   const note = `Rollout of revision ${r.revision}: ${message}`;
   emit(k, s, 'Warning', AnalysisFailedEvent, AnalysisAction, note);
   failRollout(k, s, { message, step: ANALYSIS_STEP });
@@ -86,7 +83,7 @@ export async function analysisGate(k: AppContext, s: AppScope): Promise<StepOutc
   const b = gatedBatch(r);
   if (!b) return 'next';
   const runId = gateRunId(r, b.index);
-  if (s.analysis?.runId === runId && s.analysis.phase === 'Successful') return 'next';
+  if (gateDone(s.analysis, runId) === 'Successful') return 'next';
   const { obj, now } = s;
   const context = batchContext(s, r, b);
   const run = await runGate(k.analysis, {
@@ -103,13 +100,12 @@ export async function analysisGate(k: AppContext, s: AppScope): Promise<StepOutc
     settleGate(k, s, r, b, run);
     return 'next';
   }
-  const wake = now.getTime() + Math.max(1_000, run.requeueAfterMs ?? 1_000);
   s.phase = 'Progressing';
   const inconclusive = run.status.phase === 'Inconclusive';
-  s.gateWait = { batch: b.index, inconclusive, message: `batch ${b.index} ${progressMessage(run.status)}` };
+  s.gateWait = { batch: b.index, inconclusive, message: `batch ${b.index} ${run.message}` };
   // During the canary pause: it begins (and a promote is taken) as without analysis; the next batch
   // waits for both.
   if (b.index === 0) canaryPause(k, s);
-  s.wakeAtMs = Math.min(s.wakeAtMs ?? Infinity, wake);
+  s.wakeAtMs = Math.min(s.wakeAtMs ?? Infinity, run.wakeAtMs ?? now.getTime() + 1_000);
   return 'stop';
 }

@@ -144,10 +144,8 @@ async function writeTags(
     for (const [value, ids] of groups) {
       if (value) await s.ecs.tagResources(ids, [{ key, value }]);
       else await s.ecs.untagResources(ids, [key]);
-      for (const id of ids) {
-        s.tags.set(id, value || undefined);
-        s.fleet.recordTags(id, { [key]: value || undefined }); // the view's records predate the write
-      }
+      for (const id of ids) s.tags.set(id, value || undefined);
+      s.fleet.recordTags(ids, { [key]: value || undefined }); // the view's records predate the write
     }
   } catch (err) {
     // Nothing was folded: the next poll folds them again, once.

@@ -15,7 +15,7 @@ import type { InstanceLock } from '../shared/lock.js';
 import { registerKind } from '../shared/register.js';
 import { AppReleaseMetrics } from './metrics.js';
 import { AppReleaseReconciler, type AppReleaseOptions } from './reconciler.js';
-import { kubeSecretReader } from './secrets.js';
+import { kubeSecretReader } from '../shared/secrets.js';
 
 /** What the AppRelease controller needs from main.ts. */
 export interface AppReleaseRegistration {

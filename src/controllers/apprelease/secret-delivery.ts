@@ -16,16 +16,14 @@ import {
   rememberSecretValues,
   secretEnvVars,
   secretParameterName,
-  SECRET_RECHECK_MS,
   writeSecretParameter,
-  type SecretReader,
 } from './secrets.js';
+import type { SecretReader } from '../shared/secrets.js';
 
 function noReader(s: AppScope): StalledError {
   return new StalledError(
     SecretForbiddenReason,
     `${s.obj.metadata.namespace ?? ''}/${s.obj.metadata.name ?? ''} references Secrets but this controller reads none (no Secret reader configured)`,
-    { recheckAfterMs: SECRET_RECHECK_MS },
   );
 }
 

@@ -20,7 +20,8 @@
  *
  * Secrets are read with the shared reader (src/controllers/shared/secrets.ts: GET only, RBAC the
  * admin opts into per namespace with ClusterRole `ecsops-secret-reader`; a 403 is Stalled
- * `SecretForbidden`, a missing Secret or key `SecretNotFound`, both re-checked on a slow period).
+ * `SecretForbidden`, a missing Secret or key `SecretNotFound`; both, and `InvalidSecretValue`, are
+ * re-checked on the driver's slow period: reconciler.ts `recheckedStalledReasons`).
  */
 import { createHash } from 'node:crypto';
 import type { AppRelease, AppReleaseSpec, EnvVar } from '../../api/apprelease.js';
@@ -29,13 +30,7 @@ import { CloudError } from '../../cloud/errors.js';
 import type { OosApi } from '../../cloud/types.js';
 import { StalledError } from '../../runtime/errors.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
-import {
-  kubeSecretReader,
-  SECRET_RECHECK_MS,
-  secretNotFound,
-  type SecretData,
-  type SecretReader,
-} from '../shared/secrets.js';
+import { secretNotFound, secretValue, type SecretData, type SecretReader } from '../shared/secrets.js';
 
 /** Secret values shorter than this are refused (redacting them would shred all output). */
 export const MIN_SECRET_VALUE_LENGTH = 8;
@@ -43,7 +38,6 @@ export const MIN_SECRET_VALUE_LENGTH = 8;
 export const MAX_SECRET_DOCUMENT_LENGTH = 4096;
 /** Inline env values shorter than this are not redacted (they would redact ordinary words). */
 export const MIN_INLINE_REDACT_LENGTH = 4;
-export { SECRET_RECHECK_MS, kubeSecretReader, type SecretData, type SecretReader };
 
 /** The `install.envVars` entries read from a Secret. */
 export function secretEnvVars(
@@ -100,14 +94,11 @@ export async function readSecretValues(reader: SecretReader, obj: AppRelease): P
   const entries: ResolvedSecrets['entries'] = [];
   for (const e of [...refs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const { name: secretName, key } = e.valueFrom.secretKeyRef;
-    const raw = secrets.get(secretName)?.data[key];
-    if (raw === undefined) throw secretNotFound(ns, secretName, key);
-    const value = Buffer.from(raw, 'base64').toString('utf8');
+    const value = secretValue(secrets.get(secretName), ns, e.valueFrom.secretKeyRef);
     if (value.length < MIN_SECRET_VALUE_LENGTH)
       throw new StalledError(
         InvalidSecretValueReason,
         `Secret ${ns}/${secretName} key ${key} (env ${e.name}) is shorter than ${MIN_SECRET_VALUE_LENGTH} characters; short values cannot be redacted from output`,
-        { recheckAfterMs: SECRET_RECHECK_MS },
       );
     entries.push({ name: e.name, value });
   }
@@ -116,7 +107,6 @@ export async function readSecretValues(reader: SecretReader, obj: AppRelease): P
     throw new StalledError(
       InvalidSecretValueReason,
       `the Secret-sourced env values encode to ${doc.length} characters, above the ${MAX_SECRET_DOCUMENT_LENGTH}-character limit of an OOS encrypted parameter`,
-      { recheckAfterMs: SECRET_RECHECK_MS },
     );
   // The mapping (env name → Secret/key) is part of what the parameter holds: a spec that maps
   // another key of the same Secret rewrites it too.

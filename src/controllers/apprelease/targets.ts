@@ -35,6 +35,8 @@ export function readTargets(s: AppScope, missing?: 'skip'): ReturnType<typeof re
     fleet: {
       view: s.fleet,
       maxAgeMs: targetMaxAgeMs(s, rolling ? ROLLOUT_TARGET_MAX_AGE_MS : intervalMs(spec.interval) / 2),
+      // Tag-key listings shared region-wide: once per half interval, not per reconcile.
+      listingMaxAgeMs: rolling ? ROLLOUT_TARGET_MAX_AGE_MS : intervalMs(spec.interval) / 2,
       ...s.view,
     },
   });

@@ -20,8 +20,7 @@
 import type { AnalysisFailure } from '../../api/analysis.js';
 import { PATCH_POLICY_KIND } from '../../api/patchpolicy.js';
 import { AnalysisAction, AnalysisFailedEvent, AnalysisSucceededEvent } from '../../api/events.js';
-import { failureMessage, progressMessage } from '../shared/analysis/gate.js';
-import { gateContext, runGate, type GateRun } from '../shared/analysis-run.js';
+import { gateContext, gateDone, runGate, type GateRun } from '../shared/analysis-run.js';
 import type { PatchContext, PatchScope } from './phases.js';
 
 /** The runId of the gate after the `n`-th install execution of the occurrence opening at `opensAt`. */
@@ -63,7 +62,7 @@ export async function reconcileInstallGate(
   if (n === 0) return 'go';
   if (installStopped(scope)) return 'stopped';
   const runId = installRunId(opensAt, n);
-  if (scope.analysis?.runId === runId && scope.analysis.phase === 'Successful') return 'go';
+  if (gateDone(scope.analysis, runId) === 'Successful') return 'go';
   const run = await runGate(k.analysis, {
     kind: PATCH_POLICY_KIND,
     obj: scope.obj,
@@ -86,20 +85,19 @@ function settleInstallGate(
   run: GateRun,
 ): InstallGate {
   if (run.verdict === 'Successful') {
-    const note = `Analysis after install execution ${n} passed: ${progressMessage(run.status)}`;
+    const note = `Analysis after install execution ${n} passed: ${run.message}`;
     if (run.ended) void k.events.event(scope.obj, 'Normal', AnalysisSucceededEvent, AnalysisAction, note);
     return 'go';
   }
   if (run.verdict === 'Failed') {
-    const why = run.failure ? failureMessage(run.failure) : (run.status.message ?? 'analysis failed');
-    const note = `Analysis after install execution ${n} failed, no further install execution starts in the window opened at ${opensAt}: ${why}`;
+    const note = `Analysis after install execution ${n} failed, no further install execution starts in the window opened at ${opensAt}: ${run.message}`;
     if (run.ended) void k.events.event(scope.obj, 'Warning', AnalysisFailedEvent, AnalysisAction, note);
     return 'stopped';
   }
   scope.gateWait = {
     inconclusive: run.status.phase === 'Inconclusive',
-    message: `the next install execution waits for the analysis after execution ${n}: ${progressMessage(run.status)}`,
-    wakeAtMs: scope.now.getTime() + Math.max(1_000, run.requeueAfterMs ?? 1_000),
+    message: `the next install execution waits for the analysis after execution ${n}: ${run.message}`,
+    wakeAtMs: run.wakeAtMs ?? scope.now.getTime() + 1_000,
   };
   return 'wait';
 }

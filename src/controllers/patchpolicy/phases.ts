@@ -529,7 +529,7 @@ async function startRound(
   action: 'scan' | 'install',
   ids: readonly string[],
   limit?: number,
-  onIntent?: () => void,
+  onIntent?: (items: readonly WorkItem[]) => void,
 ): Promise<WorkItem[]> {
   scope.sequence += 1;
   const before = scope.inFlight.length;
@@ -768,28 +768,36 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
     inFlightOf(scope, 'install').flatMap((w) => w.instanceIds),
   );
   if (next.length === 0) return; // the running zone's executions finish first
-  const started = await startRound(k, scope, 'install', next, slots * scope.tracker.batchSize, () => {
-    if (!first) return;
-    scope.lastInstall = {
-      trigger: 'Window',
-      windowOpensAt: opensAt,
-      startTime: toMetaTime(now),
-      result: 'Running',
-      instances: 0,
-      succeeded: 0,
-      failed: 0,
-      executionCount: 0,
-      executionIds: [],
-    };
+  const countBefore = first ? 0 : (scope.lastInstall?.executionCount ?? 0);
+  const started = await startRound(k, scope, 'install', next, slots * scope.tracker.batchSize, (items) => {
+    if (first) {
+      scope.lastInstall = {
+        trigger: 'Window',
+        windowOpensAt: opensAt,
+        startTime: toMetaTime(now),
+        result: 'Running',
+        instances: 0,
+        succeeded: 0,
+        failed: 0,
+        executionCount: 0,
+        executionIds: [],
+      };
+    }
+    // With a gate, which execution ran last must survive a restart between the intent write and
+    // the send's status write: the gate of execution k is keyed by the count and its instances.
+    const op = scope.lastInstall;
+    if (gated && op) {
+      op.executionCount = countBefore + items.length;
+      op.lastExecutionInstanceIds = items.flatMap((w) => w.instanceIds).slice(0, 50);
+    }
   });
   const op = scope.lastInstall;
   if (started.length === 0 || !op) return; // every candidate held by another resource
-  if (gated) op.lastExecutionInstanceIds = started.flatMap((w) => w.instanceIds).slice(0, 50);
   const ids = [...(op.executionIds ?? []), ...started.map((w) => w.executionId)];
   Object.assign(op, {
     result: 'Running',
     instances: (op.instances ?? 0) + started.reduce((n, w) => n + w.instanceIds.length, 0),
-    executionCount: (op.executionCount ?? 0) + started.length,
+    executionCount: countBefore + started.length,
     executionIds: ids.slice(0, 10),
   });
   delete op.endTime;

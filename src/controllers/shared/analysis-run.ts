@@ -15,20 +15,24 @@ import type { AnalysisSpec, AnalysisStatus } from '../../api/analysis.js';
 import { InvalidSpecReason, SecretForbiddenReason } from '../../api/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import type { ControllerMetrics, Resource } from './deps.js';
-import { SECRET_RECHECK_MS, type SecretReader } from './secrets.js';
+import type { SecretReader } from './secrets.js';
 import type { ResolvedTarget } from './targets.js';
 import {
   analysisSpecProblem,
-  prometheusQueryFn,
-  resolvePrometheusConnection,
+  failureMessage,
+  progressMessage,
   startAnalysis,
   stepAnalysis,
   type AnalysisContext,
   type AnalysisStep,
   type QueryFn,
 } from './analysis/gate.js';
+import { prometheusQueryFn, resolvePrometheusConnection } from './analysis/prometheus.js';
 
-/** Builds the query function of an object's `spec.analysis.prometheus` (connection, token, CA). */
+/**
+ * Builds the query function of an object's `spec.analysis.prometheus` (connection, token, CA).
+ * {@link runGate} calls it only when a measurement is due.
+ */
 export type QueryFnFactory = (obj: Resource, spec: AnalysisSpec) => Promise<QueryFn>;
 
 /**
@@ -44,7 +48,6 @@ export function prometheusQueryFns(reader: SecretReader | undefined): QueryFnFac
       throw new StalledError(
         SecretForbiddenReason,
         `analysis.prometheus references Secret ${ns}/${refs.name} but this controller reads no Secrets (no Secret reader configured)`,
-        { recheckAfterMs: SECRET_RECHECK_MS },
       );
     const conn = reader
       ? await resolvePrometheusConnection(reader, ns, spec)
@@ -64,6 +67,13 @@ export interface AnalysisRuntime {
 export interface GateRun extends AnalysisStep {
   /** True when this call ended the run (Successful or Failed): count and announce it once. */
   ended: boolean;
+  /**
+   * One line for conditions and Events: when Failed, why (metric, query, value, condition); else
+   * the progress (./analysis/gate.ts `progressMessage`).
+   */
+  message: string;
+  /** While Pending: when to reconcile again, ms since the epoch (the next measurement, ≥ 1 s away). */
+  wakeAtMs?: number;
 }
 
 /**
@@ -77,15 +87,16 @@ export function checkAnalysisSpec(spec: AnalysisSpec | undefined): void {
   if (problem) throw new StalledError(InvalidSpecReason, `spec.${problem}`);
 }
 
-/** `ecsops_analysis_runs_total` result of a finished run: Inconclusive when inconclusiveLimit failed it. */
-export function analysisResultOf(status: AnalysisStatus): 'Successful' | 'Failed' | 'Inconclusive' {
-  if (status.phase === 'Successful') return 'Successful';
-  return status.failure?.condition.startsWith('inconclusiveLimit') ? 'Inconclusive' : 'Failed';
-}
-
-/** True when `status` is the finished analysis of `runId`. */
-export function gateDone(status: AnalysisStatus | undefined, runId: string): boolean {
-  return status?.runId === runId && (status.phase === 'Successful' || status.phase === 'Failed');
+/**
+ * The verdict of `status` when it is the finished analysis of `runId` (Successful or Failed);
+ * undefined while it runs, or when it belongs to another run or is absent.
+ */
+export function gateDone(
+  status: AnalysisStatus | undefined,
+  runId: string,
+): 'Successful' | 'Failed' | undefined {
+  if (status?.runId !== runId) return undefined;
+  return status.phase === 'Successful' || status.phase === 'Failed' ? status.phase : undefined;
 }
 
 /**
@@ -124,25 +135,28 @@ export interface GateRequest {
 
 /**
  * runGate starts the analysis of `req.runId` (when `req.prev` belongs to another run or is absent)
- * or resumes `req.prev`, and takes the measurements that are due at `req.now`.
+ * or resumes `req.prev`, and takes the measurements that are due at `req.now`. The query function
+ * (Secret reads) is built only when a measurement is due: not while baking or between intervals.
  * @returns the new status to persist (in the same status write as what the verdict causes), the
- *   verdict, the wait while Pending, the failure when Failed, and whether this call ended the run.
+ *   verdict, a one-line message (the failure when Failed, else the progress), when to wake while
+ *   Pending, and whether this call ended the run (counted in `ecsops_analysis_runs_total` then).
  * @throws StalledError / TransientError from building the connection (Secret reads); never for
  *   Prometheus problems (they are inconclusive measurements).
  */
 export async function runGate(rt: AnalysisRuntime, req: GateRequest): Promise<GateRun> {
   const { spec, prev, runId, now } = req;
   const status = prev?.runId === runId ? prev : startAnalysis(spec, runId, now.getTime());
-  if (status.phase === 'Successful' || status.phase === 'Failed')
-    return {
-      status,
-      verdict: status.phase,
-      ...(status.failure ? { failure: status.failure } : {}),
-      ended: false,
-    };
-  const query = await rt.queryFn(req.obj, spec);
-  const step = await stepAnalysis(spec, status, now.getTime(), query, req.context);
-  const ended = step.verdict !== 'Pending';
-  if (ended) rt.metrics?.analysisFinished?.(req.kind, analysisResultOf(step.status));
-  return { ...step, ended };
+  // A finished status comes back as is (nothing built, nothing counted again).
+  const step = await stepAnalysis(spec, status, now.getTime(), () => rt.queryFn(req.obj, spec), req.context);
+  if (step.result) rt.metrics?.analysisFinished?.(req.kind, step.result);
+  const message =
+    step.verdict !== 'Failed'
+      ? progressMessage(step.status)
+      : step.failure
+        ? failureMessage(step.failure)
+        : (step.status.message ?? 'analysis failed');
+  const run: GateRun = { ...step, ended: step.result !== undefined, message };
+  if (step.verdict === 'Pending')
+    run.wakeAtMs = now.getTime() + Math.max(1_000, step.requeueAfterMs ?? 1_000);
+  return run;
 }

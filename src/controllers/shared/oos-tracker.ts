@@ -8,6 +8,7 @@ import { OWNER_KIND_TAG, OWNER_UID_TAG } from '../../api/common.js';
 import {
   ACTIVE_EXECUTION_STATUSES,
   TERMINAL_EXECUTION_STATUSES,
+  instancesOf,
   type ClientOptions,
   type RegionFleet,
   type Execution,
@@ -61,19 +62,13 @@ export interface OosTrackerOptions {
   pollDelay?: { minMs: number; maxMs: number };
 }
 
-/** The instance batch an execution was started with (its `targets.ResourceIds` parameter). */
+/**
+ * The instance batch an execution was started with: its `targets.ResourceIds` parameter (object
+ * or JSON string), read by the cloud layer's {@link instancesOf}; `[]` when the parameters do not
+ * name instances (unparsable `targets`, tag targets).
+ */
 export function executionBatch(exec: Execution): string[] {
-  const targets = exec.parameters.targets as { ResourceIds?: unknown } | string | undefined;
-  let parsed: { ResourceIds?: unknown } | undefined;
-  if (typeof targets === 'string') {
-    try {
-      parsed = JSON.parse(targets) as { ResourceIds?: unknown };
-    } catch {
-      parsed = undefined;
-    }
-  } else parsed = targets;
-  const ids = parsed?.ResourceIds;
-  return Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
+  return instancesOf(exec) ?? [];
 }
 
 /**

@@ -7,16 +7,14 @@
  * Only GET of a named Secret in the resource's own namespace, never LIST or WATCH: the controller
  * needs no access to Secrets it is not pointed at. The RBAC is opted into per namespace (ClusterRole
  * `ecsops-secret-reader`, bound with a RoleBinding; docs/deploy.md): a 403 is Stalled
- * `SecretForbidden`, a missing Secret or key `SecretNotFound`, both re-checked on a slow period.
+ * `SecretForbidden`, a missing Secret or key `SecretNotFound`, both re-checked on the driver's slow
+ * period (the kinds list them in `recheckedStalledReasons`; src/controllers/shared/driver.ts).
  * Values live in memory only; messages name the Secret and key, never the value.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { SecretForbiddenReason, SecretNotFoundReason } from '../../api/conditions.js';
 import { StalledError, TransientError } from '../../runtime/errors.js';
 import { httpStatusOf, sanitizeError } from '../../runtime/sanitize.js';
-
-/** How often a Stalled secret reason is re-checked (an admin fixes the Secret or the RoleBinding), ms. */
-export const SECRET_RECHECK_MS = 60_000;
 
 /** One Secret as the controller needs it: its resourceVersion and `data` (Base64 values). */
 export interface SecretData {
@@ -62,7 +60,6 @@ export function secretForbidden(namespace: string, name: string): StalledError {
   return new StalledError(
     SecretForbiddenReason,
     `the controller may not read Secret ${namespace}/${name}: bind ClusterRole ecsops-secret-reader to its ServiceAccount in namespace ${namespace} (RoleBinding)`,
-    { recheckAfterMs: SECRET_RECHECK_MS },
   );
 }
 
@@ -73,24 +70,21 @@ export function secretNotFound(namespace: string, name: string, key?: string): S
     key === undefined
       ? `Secret ${namespace}/${name} does not exist`
       : `Secret ${namespace}/${name} has no key ${key}`,
-    { recheckAfterMs: SECRET_RECHECK_MS },
   );
 }
 
 /**
- * Reads one key of a Secret (GET `namespace/ref.name`) and decodes it (Base64 → UTF-8).
- * @returns the value and the Secret's resourceVersion.
- * @throws StalledError `SecretNotFound` (Secret or key missing), `SecretForbidden` (403);
- *   TransientError on other failures.
+ * The value of key `ref.key` of Secret `namespace/ref.name`, decoded (Base64 → UTF-8).
+ * @param secret what {@link SecretReader.read} answered for `ref.name` (undefined: no such Secret).
+ * @throws StalledError `SecretNotFound` when the Secret or the key does not exist.
  */
-export async function readSecretKey(
-  reader: SecretReader,
+export function secretValue(
+  secret: SecretData | undefined,
   namespace: string,
   ref: { name: string; key: string },
-): Promise<{ value: string; resourceVersion: string }> {
-  const s = await reader.read(namespace, ref.name);
-  if (!s) throw secretNotFound(namespace, ref.name);
-  const raw = s.data[ref.key];
+): string {
+  if (!secret) throw secretNotFound(namespace, ref.name);
+  const raw = secret.data[ref.key];
   if (raw === undefined) throw secretNotFound(namespace, ref.name, ref.key);
-  return { value: Buffer.from(raw, 'base64').toString('utf8'), resourceVersion: s.resourceVersion };
+  return Buffer.from(raw, 'base64').toString('utf8');
 }

@@ -7,6 +7,14 @@
  * documented as needed for a named path. The results are the table in docs/deploy.md
  * (between the `rbac-table` markers), which this test regenerates with ECSOPS_WRITE_RBAC_TABLE=1
  * and otherwise compares.
+ *
+ * The opt-in ClusterRole `ecsops-secret-reader` (GET of Secrets, bound in the test namespace) is
+ * proven by both of its readers, which share one Secret reader (src/controllers/shared/secrets.ts):
+ * an AppRelease's `install.envVars` secretKeyRef, and an AppRelease's metric gate reading its
+ * Prometheus bearer token (`spec.analysis.prometheus.bearerTokenSecretRef`) when its first batch
+ * is done. The gate's Prometheus URL is a closed local port: with the token read, its measurements
+ * are inconclusive (taken, not passed); without the rule, no measurement is taken (Stalled
+ * `SecretForbidden`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -138,6 +146,12 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
       metadata: { name: 'shop-api-db', namespace },
       stringData: { password: `rbac-${randomBytes(8).toString('hex')}` },
     } as K8sObject);
+    await apply(admin, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'prometheus-token', namespace },
+      stringData: { token: `rbac-fake-token-${randomBytes(8).toString('hex')}` },
+    } as K8sObject);
 
     // TokenRequest: a bound token of the ServiceAccount, what the kubelet projects into the pod.
     const tr = (await kubeRequest(
@@ -250,6 +264,39 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
           strategy: { batchSize: '25%' },
         },
       } as K8sObject,
+      {
+        // Metric-gated: after its one batch (i-api0001, the only app=api instance; the emulator
+        // models the wrapper's run, see runOnce) the gate reads the bearer token Secret.
+        apiVersion: 'ecsops.io/v1alpha1',
+        kind: 'AppRelease',
+        metadata: { name: 'gated-api' },
+        spec: {
+          regionId: 'cn-hangzhou',
+          targets: { tags: [{ key: 'app', value: 'api' }] },
+          application: 'api',
+          version: '2.0.0',
+          artifact: { url: 'https://releases.example.com/api-2.0.0.tar.gz', sha256: 'b'.repeat(64) },
+          install: { appDir: '/opt/api' },
+          hooks: { start: { script: 'systemctl restart api' } },
+          strategy: { batchSize: '100%' },
+          analysis: {
+            prometheus: {
+              url: 'http://127.0.0.1:9', // nothing listens: every measurement is inconclusive
+              bearerTokenSecretRef: { name: 'prometheus-token', key: 'token' },
+              timeoutSeconds: 1,
+            },
+            metrics: [
+              {
+                name: 'error-rate',
+                query: 'vector(0)',
+                interval: '1s',
+                successCondition: 'result < 0.05',
+                inconclusiveLimit: 1000,
+              },
+            ],
+          },
+        },
+      } as K8sObject,
     ];
     // Fresh names per run: a previous run's status, finalizers and Events must not count.
     return all.map((o) => {
@@ -278,6 +325,7 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
         status?: { observedGeneration?: number; conditions?: Array<{ type: string; status: string }> };
       };
     const byKind = (kind: string) => objs.find((o) => o.kind === kind)!;
+    const gated = objs.find((o) => o.metadata.name.startsWith('gated-api-'))!;
     const observed = (kind: string) => async () => {
       const got = await get(byKind(kind));
       return got.status?.observedGeneration === got.metadata.generation;
@@ -326,6 +374,13 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
         };
         return got.status?.secretParameter?.secretVersions !== undefined;
       },
+      // A measurement was taken (inconclusive: nothing listens), so the gate read its token.
+      'AppRelease analysis token read': async () => {
+        const got = (await get(gated)) as {
+          status?: { analysis?: { metrics?: Array<{ measurements: number }> } };
+        };
+        return got.status?.analysis?.metrics?.some((m) => m.measurements > 0) === true;
+      },
       'InstanceDisruptionBudget status': observed('InstanceDisruptionBudget'),
     };
   }
@@ -337,6 +392,8 @@ describe('RBAC: the controller as its own ServiceAccount, bound by deploy/base/r
       seed: await loadSeedFile(join(REPO_ROOT, 'deploy/emulator/fleet.yaml')),
       timeScale: 0.005,
     });
+    // Cloud Assistant runs on i-api0001 answer as ecsops' AppRelease wrapper does (result markers).
+    await emu.control.scriptInvocation({ instanceId: 'i-api0001', wrapper: true });
     const lease = `ecsops-rbac-${run}`;
     const objs = examples(run);
     const started = Date.now();

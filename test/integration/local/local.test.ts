@@ -4,7 +4,9 @@
  * nothing of another run on this machine is counted):
  *  - two runs at once, without port flags, both reach Ready, each with its own sandbox dir;
  *  - `--artifact-port N`: the AppRelease example is applied with its artifact URL on port N and
- *    rolls out (the download is sha256-checked), and Ctrl-C after Ready removes everything;
+ *    rolls out (the download is sha256-checked), metric-gated on the run's own Prometheus when
+ *    one is built (its analysis URL is that Prometheus', the last batch's gate passed) and
+ *    without `spec.analysis` otherwise, and Ctrl-C after Ready removes everything;
  *  - Ctrl-C (or SIGTERM) at several moments of start-up leaves no process and no dir behind, nor
  *    does a SIGKILL of the script's own process (what the tsx CLI does to a child that does not
  *    acknowledge a forwarded signal within ~60 ms).
@@ -268,11 +270,33 @@ describe('npm run local (scripts/local.ts)', () => {
         'GET',
         '/apis/ecsops.io/v1alpha1/namespaces/default/appreleases/web',
       )) as {
-        spec: { artifact: { url: string }; install: { appDir: string } };
-        status: { conditions: Array<{ type: string; status: string; reason: string }> };
+        spec: {
+          artifact: { url: string };
+          install: { appDir: string };
+          analysis?: { prometheus: { url: string } };
+        };
+        status: {
+          conditions: Array<{ type: string; status: string; reason: string }>;
+          analysis?: { runId: string; phase: string };
+        };
       };
       expect(web.spec.artifact.url).toBe(`http://127.0.0.1:${port}/web-1.4.2/web.sh`);
       expect(web.spec.install.appDir).toBe(`${sandbox}/{{ACS::InstanceId}}/web`);
+      // Metric-gated on this run's Prometheus when it started one (the binary is built), else not gated.
+      const prometheus = run.lines.map((l) => /prometheus ready at (\S+)/.exec(l)?.[1]).find(Boolean);
+      if (prometheus) {
+        expect(web.spec.analysis?.prometheus.url).toBe(prometheus);
+        expect(web.status.analysis).toMatchObject({
+          runId: expect.stringMatching(/\/batch-1$/),
+          phase: 'Successful',
+        });
+        expect(run.lines.some((l) => /web is metric-gated: .* get apprelease web --watch/.test(l))).toBe(
+          true,
+        );
+      } else {
+        expect(web.spec.analysis).toBeUndefined();
+        expect(run.lines.some((l) => /applied without spec\.analysis/.test(l))).toBe(true);
+      }
       expect(web.status.conditions.find((c) => c.type === 'Ready')).toMatchObject({
         status: 'True',
         reason: 'RolloutSucceeded',

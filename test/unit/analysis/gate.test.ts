@@ -14,8 +14,8 @@ import {
   type AnalysisContext,
   type AnalysisStep,
   type QueryFn,
-  type QueryResult,
 } from '../../../src/controllers/shared/analysis/gate.js';
+import type { QueryResult } from '../../../src/controllers/shared/analysis/prometheus.js';
 
 const T0 = Date.parse('2026-12-07T10:00:00Z');
 const S = 1000;
@@ -78,7 +78,7 @@ async function run(
       s,
       JSON.parse(JSON.stringify(status)) as AnalysisStatus,
       T0 + t * S,
-      fn,
+      () => fn,
       ctx,
     );
     steps.push(step);
@@ -304,7 +304,13 @@ describe('stepAnalysis details', () => {
     const b: AnalysisStep[] = [];
     for (const t of times) {
       const fresh = scripted({ [m.name]: [script.shift()!] }).fn;
-      const step = await stepAnalysis(spec([m]), JSON.parse(JSON.stringify(status)), T0 + t * S, fresh, ctx);
+      const step = await stepAnalysis(
+        spec([m]),
+        JSON.parse(JSON.stringify(status)),
+        T0 + t * S,
+        () => fresh,
+        ctx,
+      );
       b.push(step);
       status = step.status;
     }
@@ -316,8 +322,8 @@ describe('stepAnalysis details', () => {
     const s = spec([metric({ count: 2 })]);
     const st = startAnalysis(s, 'r', T0);
     const { fn, calls } = scripted({ 'error-rate': [0.01, 0.01, 0.01] });
-    await stepAnalysis(s, st, T0, fn, ctx); // result lost (controller died before the status write)
-    const again = await stepAnalysis(s, st, T0 + 1 * S, fn, ctx);
+    await stepAnalysis(s, st, T0, () => fn, ctx); // result lost (controller died before the status write)
+    const again = await stepAnalysis(s, st, T0 + 1 * S, () => fn, ctx);
     expect(calls).toHaveLength(2);
     expect(again.status.metrics[0]?.measurements).toBe(1);
   });
@@ -326,7 +332,7 @@ describe('stepAnalysis details', () => {
     const s = spec([metric({ count: 1 })]);
     const { fn, calls } = scripted({ 'error-rate': [0.9] });
     const [failed] = await run(s, fn, [0]);
-    const again = await stepAnalysis(s, failed!.status, T0 + 100 * S, fn, ctx);
+    const again = await stepAnalysis(s, failed!.status, T0 + 100 * S, () => fn, ctx);
     expect(again).toEqual({ status: failed!.status, verdict: 'Failed', failure: failed!.failure });
     expect(calls).toHaveLength(1);
   });
@@ -335,7 +341,7 @@ describe('stepAnalysis details', () => {
     const s = spec([metric()]);
     const st = startAnalysis(s, 'r', T0);
     const copy = structuredClone(st);
-    await stepAnalysis(s, st, T0, scripted({ 'error-rate': [0.01] }).fn, ctx);
+    await stepAnalysis(s, st, T0, () => scripted({ 'error-rate': [0.01] }).fn, ctx);
     expect(st).toEqual(copy);
   });
 
@@ -344,10 +350,10 @@ describe('stepAnalysis details', () => {
     const b = metric({ name: 'b', count: 1 });
     const { fn, calls } = scripted({ a: [0.01, 0.01], b: [0.01] });
     const [first] = await run(spec([a]), fn, [0]);
-    const second = await stepAnalysis(spec([b, a]), first!.status, T0 + 10 * S, fn, ctx);
+    const second = await stepAnalysis(spec([b, a]), first!.status, T0 + 10 * S, () => fn, ctx);
     expect(second.status.metrics.map((m) => m.name)).toEqual(['b', 'a']);
     expect(second.verdict).toBe('Successful');
-    const third = await stepAnalysis(spec([b]), first!.status, T0 + 10 * S, fn, ctx);
+    const third = await stepAnalysis(spec([b]), first!.status, T0 + 10 * S, () => fn, ctx);
     expect(third.status.metrics.map((m) => m.name)).toEqual(['b']);
     expect(calls.map((c) => c.metric)).toEqual(['a', 'b', 'a', 'b']);
   });

@@ -257,9 +257,11 @@ describe('resolvePrometheusConnection (shared Secret reader)', () => {
   });
   const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 
-  it('reads the token (trimmed) and the CA; timeoutSeconds becomes ms', async () => {
+  it('reads the token (trimmed) and the CA, one GET for the Secret holding both; timeoutSeconds becomes ms', async () => {
+    const gets: string[] = [];
+    const base = reader({ prom: { token: `${TOKEN}\n`, 'ca.crt': pem } });
     const conn = await resolvePrometheusConnection(
-      reader({ prom: { token: `${TOKEN}\n`, 'ca.crt': pem } }),
+      { read: (ns, name) => (gets.push(`${ns}/${name}`), base.read(ns, name)) },
       'team-a',
       spec({
         bearerTokenSecretRef: { name: 'prom', key: 'token' },
@@ -268,6 +270,7 @@ describe('resolvePrometheusConnection (shared Secret reader)', () => {
       }),
     );
     expect(conn).toEqual({ url: 'https://prom:9090', bearerToken: TOKEN, ca: pem, timeoutMs: 3000 });
+    expect(gets).toEqual(['team-a/prom']);
   });
 
   it('without references reads nothing and defaults the timeout to 10 s', async () => {

@@ -14,8 +14,8 @@ import {
   redactValues,
   secretParameterName,
   writeSecretParameter,
-  type SecretReader,
 } from '../../../src/controllers/apprelease/secrets.js';
+import type { SecretReader } from '../../../src/controllers/shared/secrets.js';
 import { renderCommand, revisionOf } from '../../../src/controllers/apprelease/wrapper.js';
 import { invocationOutcome } from '../../../src/controllers/shared/invocation-tracker.js';
 import { StalledError } from '../../../src/runtime/errors.js';

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChangeFeed, PACKAGE_FEED, instancesOf } from '../../../src/cloud/change-feed.js';
 import { CloudError } from '../../../src/cloud/errors.js';
+import { RegionFleet } from '../../../src/cloud/fleet.js';
 import type {
   ActionTrailApi,
   Execution,
@@ -132,11 +133,14 @@ describe('ChangeFeed', () => {
       () => [opaque, parent, child],
     );
     await f.feed.ensure(0);
-    expect(f.all()).toBe(1);
+    expect(f.all()).toBe(2); // the first refresh marks entries read before its window stale, once
+    f.tick();
+    await f.feed.ensure(0);
+    expect(f.all()).toBe(2);
     expect(f.touched).toEqual(['i-7']);
   });
 
-  it('ActionTrail: events touch their instances once; a permission error turns it off, other errors fail the refresh', async () => {
+  it('ActionTrail: events touch their instances once; a permission error turns it off, other errors wait for the next lookup', async () => {
     const ev: TrailEvent = {
       eventId: 'E1',
       eventName: 'UpdateInstancePackageState',
@@ -164,7 +168,8 @@ describe('ChangeFeed', () => {
       rejectedBeforeProcessing: true,
     } as never);
     f.tick();
-    await expect(f.feed.ensure(0)).rejects.toThrow(/ServiceUnavailable/);
+    await f.feed.ensure(0); // a failed lookup does not fail the listings
+    expect(f.feed.trailDisabled).toBeUndefined();
     fail = new CloudError({
       code: 'Forbidden.RAM',
       message: 'denied',
@@ -174,11 +179,64 @@ describe('ChangeFeed', () => {
       category: 'permission',
       rejectedBeforeProcessing: true,
     } as never);
+    f.tick();
     await f.feed.ensure(0);
     expect(f.feed.trailDisabled).toMatch(/Forbidden\.RAM/);
     const lookups = f.reads.actionTrailLookups;
     f.tick();
     await f.feed.ensure(0);
     expect(f.reads.actionTrailLookups).toBe(lookups);
+  });
+});
+
+describe('RegionFleet over the change feed', () => {
+  it('a reader after a reported change never joins a read that started before it', async () => {
+    let now = 1_000_000;
+    let listed: Execution[] = [];
+    const pending: Array<() => void> = [];
+    let reads = 0;
+    const oos = {
+      listAllExecutions: () => Promise.resolve(listed),
+      listInstancePackageStates: async () => {
+        reads++;
+        await new Promise<void>((r) => pending.push(r));
+        return [];
+      },
+    } as unknown as OosApi;
+    const fleet = new RegionFleet({ oos: () => oos, now: () => now, cloudNow: () => now });
+    const read = { maxAgeMs: 60_000 };
+    await fleet.packageStates([], read); // the first refresh
+    const early = fleet.packageStates(['i-1'], read); // a read in flight…
+    await new Promise((r) => setImmediate(r));
+    expect(reads).toBe(1);
+    // …when the feed reports a foreign change on i-1
+    listed = [exec('foreign', { parameters: { instanceId: 'i-1' } })];
+    now += 120_000;
+    const late = fleet.packageStates(['i-1'], read);
+    await new Promise((r) => setImmediate(r));
+    expect(reads).toBe(2); // its own read, not the one that started before the change
+    for (const r of pending) r();
+    await Promise.all([early, late]);
+  });
+
+  it('entries read before the first refresh (a forced read) are read again by the first ChangeFeed reader', async () => {
+    const now = 1_000_000;
+    let reads = 0;
+    const oos = {
+      listAllExecutions: () => Promise.resolve([]),
+      listInstancePackageStates: () => {
+        reads++;
+        return Promise.resolve([]);
+      },
+    } as unknown as OosApi;
+    let t = now;
+    const fleet = new RegionFleet({ oos: () => oos, now: () => t, cloudNow: () => t });
+    await fleet.packageStates(['i-1'], { maxAgeMs: 0 }); // forced: no feed involved
+    t += 5 * 60_000;
+    await fleet.packageStates(['i-1'], { maxAgeMs: 600_000 });
+    expect(reads).toBe(2);
+    t += 60_000;
+    await fleet.packageStates(['i-1'], { maxAgeMs: 600_000 });
+    expect(reads).toBe(2);
   });
 });

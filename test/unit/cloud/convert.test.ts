@@ -53,9 +53,9 @@ describe('converters', () => {
 
   it('allPages rejects instead of returning a partial list when the page cap is hit', async () => {
     let calls = 0;
-    const err = await allPages(LIST, async () => ({ items: [calls], nextToken: `t${++calls}` }), 5).catch(
-      (e: unknown) => e,
-    );
+    const err = await allPages(LIST, async () => ({ items: [calls], nextToken: `t${++calls}` }), {
+      maxPages: 5,
+    }).catch((e: unknown) => e);
     expect(calls).toBe(5);
     expect(isCloudError(err)).toBe(true);
     expect(err).toMatchObject({
@@ -67,6 +67,24 @@ describe('converters', () => {
     });
     expect((err as Error).message).toContain('ListThings');
     expect((err as Error).message).toContain('5 pages');
+  });
+
+  it('allPages with atMaxPages stop resolves the first maxPages pages instead of rejecting', async () => {
+    let calls = 0;
+    const items = await allPages(LIST, async () => ({ items: [calls], nextToken: `t${++calls}` }), {
+      maxPages: 3,
+      atMaxPages: 'stop',
+    });
+    expect(items).toEqual([0, 1, 2]);
+    expect(calls).toBe(3);
+    // A repeated token still rejects (before the bound is reached, or on the last page).
+    for (const maxPages of [5, 2]) {
+      let n = 0;
+      await expect(
+        allPages(LIST, async () => ({ items: [n++], nextToken: 'same' }), { maxPages, atMaxPages: 'stop' }),
+      ).rejects.toMatchObject({ code: PAGINATION_INCOMPLETE, kind: 'transient' });
+      expect(n).toBe(2);
+    }
   });
 
   it('allPages enforces MAX_PAGES by default', async () => {

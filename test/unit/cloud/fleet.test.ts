@@ -457,7 +457,7 @@ describe('RegionFleet.taggedInstances', () => {
     const list = await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 60_000 });
     const known = new Map(list.map((i) => [i.instanceId, i]));
     await fleet.instances(['i-1', 'i-2'], { maxAgeMs: 60_000 }, known);
-    fleet.recordTags('i-1', { rev: 'r1', app: 'a0' });
+    fleet.recordTags(['i-1'], { rev: 'r1', app: 'a0' });
     const tagOf = (i: Instance | undefined, key: string) => i?.tags.find((t) => t.key === key)?.value;
     // The instance record and the key listing (served within its age) carry the write.
     expect(tagOf((await fleet.instances(['i-1'], { maxAgeMs: 60_000 })).get('i-1')?.instance, 'rev')).toBe(
@@ -480,14 +480,50 @@ describe('RegionFleet.taggedInstances', () => {
     holdReads(new Promise<void>((r) => (release = r)));
     const pending = fleet.instances(['i-2'], { maxAgeMs: 0 });
     await new Promise((r) => setTimeout(r, 150)); // the batch window passed: the read is in flight
-    fleet.recordTags('i-2', { rev: 'r2' });
+    fleet.recordTags(['i-2'], { rev: 'r2' });
     release();
     holdReads(undefined);
     expect(tagOf((await pending).get('i-2')?.instance, 'rev')).toBe('r2');
-    fleet.recordTags('i-1', { rev: undefined });
+    fleet.recordTags(['i-1'], { rev: undefined });
     expect(
       tagOf((await fleet.instances(['i-1'], { maxAgeMs: 60_000 })).get('i-1')?.instance, 'rev'),
     ).toBeUndefined();
+  });
+
+  it('records one write on many instances: their records and every listing entry carry it', async () => {
+    const { fleet } = fake();
+    const ids = Array.from({ length: 60 }, (_, n) => `i-${n + 20}`); // a0's last 30, a1's first 30
+    await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 60_000 });
+    await fleet.instances(['i-20', 'i-70'], { maxAgeMs: 60_000 });
+    fleet.recordTags([...ids, 'i-20'], { rev: 'r1' });
+    const rev = (i: Instance | undefined) => i?.tags.find((t) => t.key === 'rev')?.value;
+    const a0 = await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 60_000 });
+    expect(a0.filter((i) => rev(i) === 'r1').map((i) => i.instanceId)).toEqual(ids.slice(0, 30));
+    const views = await fleet.instances(['i-20', 'i-70'], { maxAgeMs: 60_000 });
+    expect([rev(views.get('i-20')?.instance), rev(views.get('i-70')?.instance)]).toEqual(['r1', 'r1']);
+  });
+
+  it('a tag written long ago does not override a later retag by another tool', async () => {
+    let now = 1_000_000;
+    const mine = [inst(1, [{ key: 'app', value: 'a0' }])];
+    const { fleet } = fake(() => now, mine);
+    fleet.recordTags(['i-1'], { rev: 'r1' });
+    mine[0] = inst(1, [
+      { key: 'app', value: 'a0' },
+      { key: 'rev', value: 'r1' },
+    ]);
+    now += 60 * 60_000; // an hour later, another tool retags; this process writes nothing more
+    mine[0] = inst(1, [
+      { key: 'app', value: 'a0' },
+      { key: 'rev', value: 'r9' },
+    ]);
+    const rev = (i: Instance | undefined) => i?.tags.find((t) => t.key === 'rev')?.value;
+    const listed = await fleet.taggedInstances([{ key: 'app', value: 'a0' }], { maxAgeMs: 0 });
+    expect(listed.map(rev)).toEqual(['r9']);
+    // The listing's record, supplied to a by-ID read, keeps the foreign tag.
+    const known = new Map(listed.map((i) => [i.instanceId, i]));
+    const views = await fleet.instances(['i-1'], { maxAgeMs: 0 }, known);
+    expect(rev(views.get('i-1')?.instance)).toBe('r9');
   });
 
   it('reads only the Cloud Assistant state of records a tag read just supplied', async () => {

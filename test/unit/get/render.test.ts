@@ -7,7 +7,12 @@
  * i-web0003 (batch 1 Failed, rollback invocation running), a PatchPolicy installing in an open
  * inline window and the same policy after the install (snapshots, one failed instance), an
  * EcsExtension retrying failed instances (one execution running, one ended with failures), and
- * the example MaintenanceWindow.
+ * the example MaintenanceWindow. The metric-gate fixtures (issue 22) were taken the same way with
+ * the run's real Prometheus and demo traffic: the example AppRelease changed to web-1.4.3-bad, its
+ * canary's analysis Failed (error rate 0.17) and rolling back; and a PatchPolicy over the 140
+ * `env=staging` instances (an inline window open now, `spec.analysis` with an error-rate metric and
+ * a metric whose query answers no sample) waiting Inconclusive after its first install execution,
+ * then Failed at inconclusiveLimit — its `status.instances` cut to 6 rows so the drawing stays short.
  *
  * `UPDATE_GOLDEN=1 npx vitest run test/unit/get/render.test.ts` rewrites the golden files; read
  * the diff before committing it.
@@ -34,6 +39,9 @@ const CASES: Array<[string, string]> = [
   ['patchpolicy-installing', '2026-12-07T11:22:30Z'],
   ['ecsextension-executions', '2026-12-07T11:15:10Z'],
   ['maintenancewindow-closed', '2026-12-07T11:30:00Z'],
+  ['apprelease-analysis-failed', '2026-12-07T17:47:05Z'],
+  ['patchpolicy-analysis-inconclusive', '2026-12-07T17:48:40Z'],
+  ['patchpolicy-analysis-failed', '2026-12-07T17:49:00Z'],
 ];
 
 function golden(name: string, text: string): string {
@@ -200,6 +208,74 @@ describe('renderResource drift detection line', () => {
       // Just switched: the recorded time belongs to the other mode and is not shown.
       obj.spec.driftDetection = 'PerInstance';
       expect(drift()).toMatch(/^Drift: +PerInstance$/);
+    }
+  });
+});
+
+describe('renderResource metric gate (status.analysis)', () => {
+  const draw = (name: string, now: string): string[] => renderResource(fixture(name), { now: new Date(now) });
+  const line = (lines: string[], needle: string): string => lines.find((l) => l.includes(needle)) ?? '';
+
+  it('AppRelease: the failed gate of the canary, its metric counts and value, and the failure message', () => {
+    const lines = draw('apprelease-analysis-failed', '2026-12-07T17:47:05Z');
+    expect(line(lines, 'Analysis:')).toMatch(
+      /^Analysis: +✖ Failed after batch 0 of revision 8d0c837a167a: analysis metric error-rate failed: \(sum\(rate\(web_request_errors_total\{instance_id=~"i-web0001"\}\[10s\]\)\) .* = 0\.169657; successCondition isNaN\(result\) \|\| result < 0\.05 not met/,
+    );
+    // Right after the batch it gates, before the rollback.
+    const at = (needle: string) => lines.findIndex((l) => l.includes(needle));
+    expect(at('≡ batch 0 (canary)')).toBeLessThan(at('α analysis of batch 0'));
+    expect(at('α analysis of batch 0')).toBeLessThan(at('↺ rollback to'));
+    expect(line(lines, 'α analysis of batch 0')).toMatch(
+      /Analysis +✖ Failed .*took 0s, error-rate: successCondition/,
+    );
+    expect(line(lines, '∿ error-rate')).toMatch(
+      /Metric +✖ Failed +1 measurement\(s\) \(0 successful, 1 failed, 0 inconclusive; count 2, inconclusiveLimit 3\), last 0\.169657$/,
+    );
+  });
+
+  it('PatchPolicy: a gate waiting Inconclusive between install executions, per metric', () => {
+    const lines = draw('patchpolicy-analysis-inconclusive', '2026-12-07T17:48:40Z');
+    expect(line(lines, 'Analysis:')).toMatch(
+      /^Analysis: +⚠ Inconclusive after install execution 1 of the window opened at 2026-12-07T17:00:00Z: error-rate 2 measured/,
+    );
+    // Under the install of that window occurrence, after its execution.
+    const at = (needle: string) => lines.findIndex((l) => l.includes(needle));
+    expect(at('◆ install')).toBeLessThan(at('α analysis of execution 1'));
+    expect(at('α analysis of execution 1')).toBeLessThan(at('◆ scan'));
+    expect(line(lines, '∿ error-rate')).toMatch(
+      /◌ Running +2 measurement\(s\) \(2 successful, 0 failed, 0 inconclusive; count 3\), last 0, next in 2s$/,
+    );
+    expect(line(lines, '∿ canary-up')).toMatch(
+      /⚠ Inconclusive +2 measurement\(s\) \(0 successful, 0 failed, 2 inconclusive; count 2, inconclusiveLimit 4\), last inconclusive: the query returned no sample/,
+    );
+  });
+
+  it('PatchPolicy: the failed gate names the metric and the exceeded limit; the passed metric reads Successful', () => {
+    const lines = draw('patchpolicy-analysis-failed', '2026-12-07T17:49:00Z');
+    expect(line(lines, 'Analysis:')).toMatch(
+      /^Analysis: +✖ Failed after install execution 1 .*: analysis metric canary-up failed: min\(up\{job="canary", .* inconclusiveLimit 4 exceeded \(5 inconclusive measurement\(s\)\)$/,
+    );
+    expect(line(lines, 'α analysis of execution 1')).toMatch(
+      /✖ Failed .*took 22s, canary-up: inconclusiveLimit 4 exceeded/,
+    );
+    expect(line(lines, '∿ error-rate')).toMatch(
+      /✔ Successful +3 measurement\(s\) \(3 successful, 0 failed, 0 inconclusive; count 3\), last 0$/,
+    );
+    expect(line(lines, '∿ canary-up')).toMatch(
+      /✖ Failed +5 measurement\(s\) .*inconclusive: the query returned no sample/,
+    );
+    expect(line(lines, '∿ canary-up')).not.toMatch(/next/); // the run ended
+  });
+
+  it('shows no analysis line or node without status.analysis', () => {
+    for (const [name, now] of [
+      ['apprelease-analysis-failed', '2026-12-07T17:47:05Z'],
+      ['patchpolicy-analysis-failed', '2026-12-07T17:49:00Z'],
+    ] as const) {
+      const obj = fixture(name);
+      delete (obj.status as Record<string, unknown>).analysis;
+      const text = renderResource(obj, { now: new Date(now) }).join('\n');
+      expect(text).not.toMatch(/Analysis:|α analysis|∿ /);
     }
   });
 });

@@ -58,7 +58,11 @@ describe('ecsops plan with spec.analysis', () => {
     expect(describeGate(GATE)).toBe('analysis error-rate (bake 30s, 3 × 10s)');
     expect(
       describeGate({
-        metrics: [{ name: 'a' }, { name: 'b', interval: '1m', count: 2 }],
+        prometheus: GATE.prometheus,
+        metrics: [
+          { name: 'a', query: 'vector(0)' },
+          { name: 'b', query: 'vector(0)', interval: '1m', count: 2 },
+        ],
       }),
     ).toBe('analysis a 1 × 30s, b 2 × 1m (bake 0s)');
   });

@@ -7,15 +7,17 @@
  *     A new Running status for the batch/execution `runId`; `bakeUntil` = now + bakeTime (when
  *     > 0); every metric is due at bakeUntil (or now). Persist it before the first step (intent).
  *
- *   stepAnalysis(spec, status, nowMs, query, context): Promise<AnalysisStep>
+ *   stepAnalysis(spec, status, nowMs, connect, context): Promise<AnalysisStep>
  *     Takes the measurements that are due (one per metric per `interval`; none before bakeUntil),
- *     never mutates `status`, and returns { status (persist it), verdict, requeueAfterMs, failure }.
- *     verdict: 'Pending' (requeue after requeueAfterMs), 'Successful' (every metric took `count`
- *     conclusive measurements within failureLimit and inconclusiveLimit), 'Failed' (failure says
- *     why). A terminal status is returned as is (no query). Restart-safe: everything it needs is
- *     in the persisted status; a step lost before its status write is measured again.
- *     `query` errors (thrown) and results that cannot be judged are Inconclusive; they never
- *     yield Successful and past inconclusiveLimit they fail the analysis.
+ *     never mutates `status`, and returns { status (persist it), verdict, requeueAfterMs, failure,
+ *     result }. verdict: 'Pending' (requeue after requeueAfterMs), 'Successful' (every metric took
+ *     `count` conclusive measurements within failureLimit and inconclusiveLimit), 'Failed' (failure
+ *     says why); result: how a run this step ended counts in `ecsops_analysis_runs_total`.
+ *     `connect` builds the query function (Secret reads) and is called only when a measurement is
+ *     due; what it throws propagates. A terminal status is returned as is (no query).
+ *     Restart-safe: everything it needs is in the persisted status; a step lost before its status
+ *     write is measured again. Query errors (thrown) and results that cannot be judged are
+ *     Inconclusive; they never yield Successful and past inconclusiveLimit they fail the analysis.
  *
  *   analysisSpecProblem(spec): string | undefined
  *     Runtime validation of what admission cannot judge (CEL syntax of the conditions, unknown
@@ -24,9 +26,8 @@
  *   failureMessage(failure): string      the AnalysisFailed condition / Event message.
  *   progressMessage(status): string      a one-line progress summary (AnalysisInconclusive etc.).
  *
- * Re-exported for the controllers: `AnalysisContext`, `renderQuery` (template.ts), `QueryResult`,
- * `QueryFn`, `prometheusQueryFn`, `resolvePrometheusConnection`, `PrometheusQueryError`
- * (prometheus.ts), `conditionProblem` (conditions.ts).
+ * Re-exported, the types of `stepAnalysis`'s parameters: `AnalysisContext` (template.ts), `QueryFn`
+ * (prometheus.ts).
  *
  * Outcome of a measurement (Argo Rollouts' `evaluateResult` rules): failureCondition true →
  * Failed; else successCondition true → Successful; else only failureCondition set → Successful;
@@ -48,20 +49,11 @@ import type {
 import { sanitizeError, sanitizeText, truncate } from '../../../runtime/sanitize.js';
 import { conditionProblem, evaluateCondition } from './conditions.js';
 import { renderQuery, unknownPlaceholders, type AnalysisContext } from './template.js';
+import type { AnalysisResult } from '../metrics.js';
 import type { QueryFn, QueryResult } from './prometheus.js';
 
 export type { AnalysisContext } from './template.js';
-export { renderQuery } from './template.js';
-export { conditionProblem } from './conditions.js';
-export {
-  PrometheusQueryError,
-  prometheusQueryFn,
-  queryPrometheus,
-  resolvePrometheusConnection,
-  type PrometheusConnectionOptions,
-  type QueryFn,
-  type QueryResult,
-} from './prometheus.js';
+export type { QueryFn } from './prometheus.js';
 
 /** What a step decided. */
 export type AnalysisVerdict = 'Pending' | 'Successful' | 'Failed';
@@ -75,6 +67,11 @@ export interface AnalysisStep {
   requeueAfterMs?: number;
   /** When Failed: the metric, rendered query, value and condition (also in status.failure). */
   failure?: AnalysisFailure;
+  /**
+   * When this step ended the run: its `ecsops_analysis_runs_total` result (Inconclusive: failed by
+   * inconclusiveLimit). Absent while Pending and for a status that was already terminal.
+   */
+  result?: AnalysisResult;
 }
 
 /** Default `interval` of a metric, ms. */
@@ -259,28 +256,35 @@ function applyMeasurement(
   return next;
 }
 
+/** Why `metric` fails the analysis, if it does, and how the run counts (Failed or Inconclusive). */
 function failureOf(
   metric: AnalysisMetric,
   row: MetricStatus,
   m: Measurement | undefined,
-): AnalysisFailure | undefined {
+): { failure: AnalysisFailure; result: 'Failed' | 'Inconclusive' } | undefined {
   const query = truncate(sanitizeText(m?.query ?? metric.query), 2048);
   if (row.failures > failureLimitOf(metric))
     return {
-      metric: metric.name,
-      query,
-      value: row.lastValue ?? '',
-      condition: truncate(
-        `${m?.condition ?? 'a condition'} (${row.failures} failed measurement(s), failureLimit ${failureLimitOf(metric)})`,
-        1100,
-      ),
+      result: 'Failed',
+      failure: {
+        metric: metric.name,
+        query,
+        value: row.lastValue ?? '',
+        condition: truncate(
+          `${m?.condition ?? 'a condition'} (${row.failures} failed measurement(s), failureLimit ${failureLimitOf(metric)})`,
+          1100,
+        ),
+      },
     };
   if (row.inconclusives > inconclusiveLimitOf(metric))
     return {
-      metric: metric.name,
-      query,
-      value: row.lastError ?? row.lastValue ?? '',
-      condition: `inconclusiveLimit ${inconclusiveLimitOf(metric)} exceeded (${row.inconclusives} inconclusive measurement(s))`,
+      result: 'Inconclusive',
+      failure: {
+        metric: metric.name,
+        query,
+        value: row.lastError ?? row.lastValue ?? '',
+        condition: `inconclusiveLimit ${inconclusiveLimitOf(metric)} exceeded (${row.inconclusives} inconclusive measurement(s))`,
+      },
     };
   return undefined;
 }
@@ -311,16 +315,18 @@ export function progressMessage(status: AnalysisStatus): string {
  *   removed metrics are dropped).
  * @param status the persisted `status.analysis` (from {@link startAnalysis} or a previous step).
  * @param nowMs the current time, ms since the epoch.
- * @param query runs one instant query (e.g. {@link prometheusQueryFn}); may throw (Inconclusive).
- *   Due metrics are queried concurrently.
+ * @param connect builds the function that runs one instant query (e.g. prometheus.ts
+ *   `prometheusQueryFn` over the resolved connection); called once, and only when a measurement is
+ *   due. The query function may throw (Inconclusive); due metrics are queried concurrently.
  * @param context the gated batch's instance IDs, IPs, zones and index (query placeholders).
- * Never throws for a query failure; a bug in `query` that throws synchronously is Inconclusive too.
+ * @throws what `connect` throws (e.g. StalledError for a missing Secret); never for a query
+ *   failure (a bug in the query function that throws synchronously is Inconclusive too).
  */
 export async function stepAnalysis(
   spec: AnalysisSpec,
   status: AnalysisStatus,
   nowMs: number,
-  query: QueryFn,
+  connect: () => QueryFn | Promise<QueryFn>,
   context: AnalysisContext,
 ): Promise<AnalysisStep> {
   if (status.phase === 'Successful' || status.phase === 'Failed')
@@ -342,15 +348,19 @@ export async function stepAnalysis(
   const due = spec.metrics
     .map((m, i) => ({ m, i, row: rows[i] as MetricStatus }))
     .filter(({ m, row }) => !metricDone(m, row) && (msOf(row.nextAt) ?? firstDue) <= nowMs);
-  const measured = await Promise.all(
-    due.map(({ m }) =>
-      measure(m, context, query).catch((err: unknown): Measurement => ({
-        outcome: 'Inconclusive',
-        error: sanitizeError(err),
-        query: m.query,
-      })),
-    ),
-  );
+  let measured: Measurement[] = [];
+  if (due.length > 0) {
+    const query = await connect(); // outside the measurements' catch: what it throws propagates
+    measured = await Promise.all(
+      due.map(({ m }) =>
+        measure(m, context, query).catch((err: unknown): Measurement => ({
+          outcome: 'Inconclusive',
+          error: sanitizeError(err),
+          query: m.query,
+        })),
+      ),
+    );
+  }
   const taken = new Map<number, Measurement>();
   due.forEach(({ m, i, row }, k) => {
     const result = measured[k] as Measurement;
@@ -359,8 +369,9 @@ export async function stepAnalysis(
   });
 
   for (const [i, m] of spec.metrics.entries()) {
-    const failure = failureOf(m, rows[i] as MetricStatus, taken.get(i));
-    if (!failure) continue;
+    const failed = failureOf(m, rows[i] as MetricStatus, taken.get(i));
+    if (!failed) continue;
+    const { failure, result } = failed;
     const next: AnalysisStatus = {
       ...status,
       metrics: rows,
@@ -369,13 +380,13 @@ export async function stepAnalysis(
       failure,
     };
     next.message = failureMessage(failure);
-    return { status: next, verdict: 'Failed', failure };
+    return { status: next, verdict: 'Failed', failure, result };
   }
   if (spec.metrics.every((m, i) => metricDone(m, rows[i] as MetricStatus))) {
     const next: AnalysisStatus = { ...status, metrics: rows, phase: 'Successful', finishedAt: iso(nowMs) };
     delete next.failure;
     next.message = progressMessage(next);
-    return { status: next, verdict: 'Successful' };
+    return { status: next, verdict: 'Successful', result: 'Successful' };
   }
   const phase = rows.some((r) => r.lastOutcome === 'Inconclusive') ? 'Inconclusive' : 'Running';
   const next: AnalysisStatus = { ...status, metrics: rows, phase };

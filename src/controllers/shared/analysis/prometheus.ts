@@ -14,7 +14,7 @@ import type { AnalysisMetric, AnalysisSpec } from '../../../api/analysis.js';
 import { InvalidSecretValueReason } from '../../../api/conditions.js';
 import { StalledError } from '../../../runtime/errors.js';
 import { sanitizeError, sanitizeText, truncate } from '../../../runtime/sanitize.js';
-import { readSecretKey, SECRET_RECHECK_MS, type SecretReader } from '../secrets.js';
+import { secretValue, type SecretData, type SecretReader } from '../secrets.js';
 
 /** Where and how to query (the resolved `spec.analysis.prometheus`; memory only, it holds the token). */
 export interface PrometheusConnectionOptions {
@@ -250,8 +250,8 @@ export function prometheusQueryFn(conn: PrometheusConnectionOptions): QueryFn {
 }
 
 /**
- * Resolves `spec.prometheus` into connection options: reads the bearer token and CA Secrets (GET in
- * `namespace`, the shared reader of src/controllers/shared/secrets.ts; same RBAC as AppRelease
+ * Resolves `spec.prometheus` into connection options: reads the bearer token and CA Secrets (one GET
+ * per Secret in `namespace`, one for both when they share a Secret; the shared reader of src/controllers/shared/secrets.ts; same RBAC as AppRelease
  * envVars secrets). The token is trimmed of surrounding whitespace (a trailing newline is common).
  * @throws StalledError `SecretNotFound` / `SecretForbidden` (from the reader), `InvalidSecretValue`
  *   when the token is empty or the CA is not PEM; TransientError on other read failures.
@@ -263,25 +263,29 @@ export async function resolvePrometheusConnection(
 ): Promise<PrometheusConnectionOptions> {
   const p = spec.prometheus;
   const conn: PrometheusConnectionOptions = { url: p.url, timeoutMs: (p.timeoutSeconds ?? 10) * 1000 };
+  const read = new Map<string, Promise<SecretData | undefined>>(); // a Secret holding both: one GET
+  const valueOf = async (ref: { name: string; key: string }): Promise<string> => {
+    let secret = read.get(ref.name);
+    if (!secret) read.set(ref.name, (secret = reader.read(namespace, ref.name)));
+    return secretValue(await secret, namespace, ref);
+  };
   if (p.bearerTokenSecretRef) {
     const ref = p.bearerTokenSecretRef;
-    const token = (await readSecretKey(reader, namespace, ref)).value.trim();
+    const token = (await valueOf(ref)).trim();
     if (!token || /[\r\n]/.test(token))
       throw new StalledError(
         InvalidSecretValueReason,
         `Secret ${namespace}/${ref.name} key ${ref.key} (analysis.prometheus.bearerTokenSecretRef) must hold one non-empty line`,
-        { recheckAfterMs: SECRET_RECHECK_MS },
       );
     conn.bearerToken = token;
   }
   if (p.caSecretRef) {
     const ref = p.caSecretRef;
-    const ca = (await readSecretKey(reader, namespace, ref)).value;
+    const ca = await valueOf(ref);
     if (!ca.includes('-----BEGIN CERTIFICATE-----'))
       throw new StalledError(
         InvalidSecretValueReason,
         `Secret ${namespace}/${ref.name} key ${ref.key} (analysis.prometheus.caSecretRef) is not a PEM certificate bundle`,
-        { recheckAfterMs: SECRET_RECHECK_MS },
       );
     conn.ca = ca;
   }
