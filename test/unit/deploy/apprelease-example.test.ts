@@ -2,7 +2,8 @@
  * deploy/examples/apprelease.yaml works in `npm run local` (scripts/local.ts): its artifact is a
  * file of deploy/examples/artifacts/ served on 127.0.0.1 (default port 8090; the run sets the
  * URL's port to its artifact server's) whose sha256 it states, its appDir lies under the sandbox
- * prefix the run replaces with its own sandbox dir, and its hooks call the file it installs.
+ * prefix the run replaces with its own sandbox dir, its hooks call the file it installs, and its
+ * metric gate queries a Prometheus on 127.0.0.1 that the run replaces with its own (or drops).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -38,5 +39,17 @@ describe('deploy/examples/apprelease.yaml', () => {
     const name = url.pathname.split('/').pop() as string;
     expect(example.spec.hooks.start.script).toContain(name);
     expect(example.spec.healthCheck?.exec?.script).toContain(name);
+  });
+
+  it('is metric-gated on a Prometheus on 127.0.0.1, which scripts/local.ts points at its own (or drops)', () => {
+    const analysis = example.spec.analysis;
+    expect(analysis).toBeDefined();
+    expect(new URL(analysis!.prometheus.url).hostname).toBe('127.0.0.1');
+    for (const m of analysis!.metrics) {
+      expect(m.query, m.name).toContain('{{instanceIdsRegex}}'); // the batch's instances only
+      expect(m.query, m.name).toMatch(/or vector\(0\)\s*$/); // no traffic is 0, not inconclusive
+    }
+    expect(local).toContain('if (run.prometheusUrl) prometheus.url = run.prometheusUrl;');
+    expect(local).toContain('else delete d.spec.analysis;');
   });
 });
