@@ -11,7 +11,9 @@
  * 2. the bad build (web-1.4.3-bad: health checks pass, every request answers 500) fails the gate of
  *    its first batch: no RunCommand for the other 8 instances, AnalysisFailed with the measured
  *    value, rolled back to 1.4.3;
- * 3. Prometheus stopped mid-rollout: the rollout waits as inconclusive (no next batch), then fails
+ * 3. the bad build under a fleet-wide error ratio (< 0.5) passes the gate of batch 1 (4 of 12 bad)
+ *    and fails that of batch 2 (8 of 12): no RunCommand for batch 3, rolled back, AnalysisFailed;
+ * 4. Prometheus stopped mid-rollout: the rollout waits as inconclusive (no next batch), then fails
  *    at inconclusiveLimit and rolls back.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -85,9 +87,10 @@ describe.skipIf(prometheus.skip)(`AppRelease gated by a real Prometheus ${toolTi
       );
     });
   /** Instances each deploy RunCommand of `version` went to (the wrapper's revision parameter is per spec). */
-  const deployedTo = async (revision: string): Promise<string[]> =>
+  /** Instances a deploy RunCommand of `revision` went to (only invocations not in `except`). */
+  const deployedTo = async (revision: string, except: ReadonlySet<string> = new Set()): Promise<string[]> =>
     (await stack.emu.control.listInvocations())
-      .filter((v) => v.tags[OWNER_UID_TAG] === uid)
+      .filter((v) => v.tags[OWNER_UID_TAG] === uid && !except.has(v.invokeId))
       .filter((v) => v.parameters.action === 'deploy' && v.parameters.revision === revision)
       .flatMap((v) => v.instances.map((i) => i.instanceId))
       .sort();
@@ -252,6 +255,33 @@ describe.skipIf(prometheus.skip)(`AppRelease gated by a real Prometheus ${toolTi
     expect(r?.message).toContain('web_request_errors_total{instance_id=~"i-gate');
     expect(r?.message).toContain('successCondition isNaN(result) || result < 0.05 not met');
     expect(Number(o.status?.analysis?.failure?.value)).toBeGreaterThan(0.05);
+    expect(Object.values(await serving())).toEqual(Array(12).fill(`ok ${stable}`));
+  });
+
+  it('a fleet-wide error ratio that turns bad in batch 2: batch 3 gets no RunCommand, rolled back, AnalysisFailed with the value', async () => {
+    const stable = (await get()).status?.stableRevision ?? '';
+    const earlier = new Set((await stack.emu.control.listInvocations()).map((v) => v.invokeId));
+    // Over all 12 instances: 4 bad of 12 after batch 1 (≈ 0.33, passes), 8 of 12 after batch 2 (≈ 0.67).
+    const fleetRatio =
+      '(sum(rate(web_request_errors_total[5s])) / sum(rate(web_requests_total[5s]))) or vector(0)';
+    await apply(
+      spec(
+        artifacts.add('web-1.4.3-bad', { 'web.sh': webScript('web-1.4.3-bad') }, root),
+        '1.4.3-bad',
+        gate({ query: fleetRatio, successCondition: 'isNaN(result) || result < 0.5' }),
+      ),
+    );
+    const o = await until('rolled back', (x) => x.status?.phase === 'RolledBack');
+    const bad = o.status?.currentRevision ?? '';
+    // Batches 1 and 2 only (this rollout's invocations): no RunCommand for batch 3.
+    expect(await deployedTo(bad, earlier)).toHaveLength(8);
+    const r = ready(o);
+    expect(r?.reason).toBe('AnalysisFailed');
+    expect(r?.message).toContain('analysis after batch 1 failed');
+    expect(r?.message).toContain('successCondition isNaN(result) || result < 0.5 not met');
+    const value = Number(o.status?.analysis?.failure?.value);
+    expect(value).toBeGreaterThan(0.5);
+    expect(value).toBeLessThan(0.9);
     expect(Object.values(await serving())).toEqual(Array(12).fill(`ok ${stable}`));
   });
 
