@@ -32,7 +32,7 @@ export const ACTIONTRAIL_ACTIONS: Readonly<Record<string, ActionSafety>> = {
 export const ACTIONTRAIL_QPS = 2;
 
 /** `MaxResults` of each `LookupEvents` page: the documented maximum. */
-export const LOOKUP_PAGE_SIZE = 50;
+const LOOKUP_PAGE_SIZE = 50;
 
 /**
  * Pages one {@link ActionTrailClient.lookupEvents} reads at most: 20 × 50 = the newest 1,000

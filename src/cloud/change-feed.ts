@@ -50,13 +50,13 @@ export const PATCH_FEED: FeedSource = { kind: 'patches', templateFilter: 'ApplyP
  * Overlap of consecutive listings, ms: execution dates have second resolution and the cloud's clock
  * may be a little off this process's. An execution listed twice is handled once.
  */
-export const FEED_OVERLAP_MS = 60_000;
+const FEED_OVERLAP_MS = 60_000;
 /**
  * How late ActionTrail may make an event queryable, ms: "available for query within 10 minutes"
  * (https://help.aliyun.com/en/actiontrail/product-overview/limits). Each lookup re-reads this span;
  * events seen are handled once.
  */
-export const TRAIL_DELIVERY_MS = 10 * 60_000;
+const TRAIL_DELIVERY_MS = 10 * 60_000;
 
 /** Options of {@link ChangeFeed}. */
 export interface ChangeFeedOptions {

@@ -56,7 +56,7 @@ export function kubeSecretReader(kc: KubeConfig): SecretReader {
 }
 
 /** Stalled `SecretForbidden`: the controller may not read `namespace/name`, with the fix. */
-export function secretForbidden(namespace: string, name: string): StalledError {
+function secretForbidden(namespace: string, name: string): StalledError {
   return new StalledError(
     SecretForbiddenReason,
     `the controller may not read Secret ${namespace}/${name}: bind ClusterRole ecsops-secret-reader to its ServiceAccount in namespace ${namespace} (RoleBinding)`,

@@ -75,7 +75,7 @@ export interface AnalysisStep {
 }
 
 /** Default `interval` of a metric, ms. */
-export const DEFAULT_ANALYSIS_INTERVAL_MS = 30_000;
+const DEFAULT_ANALYSIS_INTERVAL_MS = 30_000;
 /** Longest value kept in `lastValue`, characters. */
 const MAX_VALUE_LENGTH = 256;
 /** Longest error kept in `lastError`, characters. */
@@ -95,7 +95,7 @@ function durationMs(value: string | undefined, fallback: number): number {
 }
 
 /** `bakeTime` of `spec` in ms (0 when absent). */
-export function bakeTimeMs(spec: AnalysisSpec): number {
+function bakeTimeMs(spec: AnalysisSpec): number {
   return durationMs(spec.bakeTime, 0);
 }
 
@@ -161,7 +161,7 @@ export function analysisSpecProblem(spec: AnalysisSpec): string | undefined {
 }
 
 /** A number as Prometheus prints it, at most 6 significant digits (`0.0312`, `NaN`, `+Inf`). */
-export function formatValue(v: number): string {
+function formatValue(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';

@@ -56,7 +56,7 @@ export class PrometheusQueryError extends Error {
 }
 
 /** Largest response body read, bytes (a query answering more is a bad response). */
-export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 function clean(text: string, token: string | undefined): string {
   const cut = token && token.length > 0 ? text.split(token).join('[REDACTED]') : text;
