@@ -7,6 +7,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { AnalysisSpecSchema, AnalysisStatusSchema } from './analysis.js';
+import { TrafficControlSpecSchema, TrafficControlStatusSchema } from './traffic.js';
 import {
   AllowKubernetesNodesSchema,
   commonStatusProperties,
@@ -486,6 +487,7 @@ export const AppReleaseSpecSchema = Type.Object(
     healthCheck: Type.Optional(HealthCheckSchema),
     strategy: Type.Optional(StrategySchema),
     analysis: Type.Optional(AnalysisSpecSchema),
+    trafficControl: Type.Optional(TrafficControlSpecSchema),
     rollback: Type.Optional(
       Type.Object(
         {
@@ -798,6 +800,7 @@ export const AppReleaseStatusSchema = Type.Object({
   rollout: Type.Optional(RolloutStatusSchema),
   secretParameter: Type.Optional(SecretParameterStatusSchema),
   analysis: Type.Optional(AnalysisStatusSchema),
+  trafficControl: Type.Optional(TrafficControlStatusSchema),
   summary: Type.Optional(
     Type.Object(
       {

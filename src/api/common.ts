@@ -318,6 +318,19 @@ export const TrackedExecutionSchema = Type.Object({
   ),
   clientToken: Type.String({ description: 'The ClientToken the work was started with.', maxLength: 64 }),
   startTime: Type.String({ format: 'date-time' }),
+  trafficPhase: Type.Optional(
+    Type.Union([Type.Literal('Draining'), Type.Literal('Restoring')], {
+      description:
+        'spec.trafficControl: Draining — the batch is out of rotation (or being taken out) and is sent once drainSeconds passed; Restoring — the work ended and its instances are back in rotation, waiting for the load balancer to report them healthy before the batch counts as done.',
+    }),
+  ),
+  phaseSince: Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description:
+        'Draining: when the load balancer confirmed every drain (the drainSeconds wait starts here). Restoring: when the originals were written back (healthyTimeoutSeconds counts from here).',
+    }),
+  ),
   lockKeys: Type.Optional(
     Type.String({
       description:

@@ -70,6 +70,8 @@ export const RECHECKED_STALLED_REASONS: readonly string[] = [
   'InvalidCredentials',
   'ConflictingResource',
   'BudgetUnsatisfiable',
+  'LoadBalancerManagedByACK',
+  'DrainCapacityUnsatisfiable',
 ];
 
 // AppRelease reasons
@@ -149,3 +151,14 @@ export const WaitingForDisruptionBudgetReason = 'WaitingForDisruptionBudget';
 export const BudgetUnsatisfiableReason = 'BudgetUnsatisfiable';
 /** InstanceDisruptionBudget Ready=True: selection resolved; status shows usage. */
 export const BudgetResolvedReason = 'BudgetResolved';
+
+/** spec.trafficControl (issue 24): a batch waits until its instances are out of their load balancers' rotation. */
+export const DrainingReason = 'Draining';
+/** spec.trafficControl: a batch waits for the load balancer to report its instances healthy again. */
+export const WaitingForLoadBalancerHealthReason = 'WaitingForLoadBalancerHealth';
+/** spec.trafficControl: the capacity guard (maxDrained, minHealthyBackends) keeps instances in rotation for now. */
+export const WaitingForDrainCapacityReason = 'WaitingForDrainCapacity';
+/** Stalled: a load balancer of spec.trafficControl is managed by ACK's cloud controller manager (tag ack.aliyun.com). */
+export const LoadBalancerManagedByACKReason = 'LoadBalancerManagedByACK';
+/** Stalled: the capacity guard can never admit an instance (e.g. a group smaller than minHealthyBackends + 1). */
+export const DrainCapacityUnsatisfiableReason = 'DrainCapacityUnsatisfiable';

@@ -147,3 +147,12 @@ export const PATCH_EVENT_REASONS = [
   AnalysisFailedEvent,
   AnalysisSucceededEvent,
 ] as const;
+
+/** spec.trafficControl: instances taken out of their load balancers' rotation (Normal). */
+export const BackendsDrainedEvent = 'BackendsDrained';
+/** spec.trafficControl: instances put back with their original weights (Normal). */
+export const BackendsRestoredEvent = 'BackendsRestored';
+/** spec.trafficControl: the load balancer did not report a put-back instance healthy in time (Warning). */
+export const BackendUnhealthyEvent = 'BackendUnhealthy';
+/** Event action of traffic control writes. */
+export const TrafficControlAction = 'TrafficControl';

@@ -7,6 +7,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { AnalysisSpecSchema, AnalysisStatusSchema } from './analysis.js';
+import { TrafficControlSpecSchema, TrafficControlStatusSchema } from './traffic.js';
 import {
   AllowKubernetesNodesSchema,
   commonSpecProperties,
@@ -151,6 +152,7 @@ export const PatchPolicySpecSchema = Type.Object(
     scan: Type.Optional(ScanSchema),
     install: Type.Optional(InstallSchema),
     analysis: Type.Optional(AnalysisSpecSchema),
+    trafficControl: Type.Optional(TrafficControlSpecSchema),
     allowKubernetesNodes: Type.Optional(AllowKubernetesNodesSchema),
   },
   {
@@ -293,6 +295,7 @@ export const PatchPolicyStatusSchema = Type.Object({
   lastScan: Type.Optional(OperationSchema),
   lastInstall: Type.Optional(OperationSchema),
   analysis: Type.Optional(AnalysisStatusSchema),
+  trafficControl: Type.Optional(TrafficControlStatusSchema),
   nextScan: Type.Optional(Type.String({ format: 'date-time', description: 'Next scheduled scan.' })),
   lastScheduledScanTime: Type.Optional(
     Type.String({

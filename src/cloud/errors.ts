@@ -181,15 +181,25 @@ const RULES: readonly Rule[] = [
     kind: 'transient',
     category: 'server',
   },
-  // Retried by Terraform for ECS/OOS operations: state conflicts that clear on their own.
+  // Retried by Terraform for ECS/OOS operations: state conflicts that clear on their own. CLB
+  // (`BackendServer.configuring`, `ServiceIsConfiguring`, `SystemBusy`) and ALB
+  // (`IncorrectStatus.ServerGroup` while an asynchronous change applies, `Conflict.Lock`,
+  // `IdempotenceProcessing`): retried by Terraform's alicloud provider too
+  // (docs/reference-load-balancers.md).
   {
-    test: is(
-      'OperationConflict',
-      'IncorrectInstanceStatus',
-      'InvalidOperation.Conflict',
-      'LastTokenProcessing',
-      'Conflict',
-    ),
+    test: (c) =>
+      is(
+        'OperationConflict',
+        'IncorrectInstanceStatus',
+        'InvalidOperation.Conflict',
+        'LastTokenProcessing',
+        'Conflict',
+        'BackendServer.configuring',
+        'ServiceIsConfiguring',
+        'SystemBusy',
+        'Conflict.Lock',
+        'IdempotenceProcessing',
+      )(c) || c.toLowerCase() === 'incorrectstatus.servergroup',
     kind: 'transient',
     category: 'other',
   },
@@ -213,7 +223,11 @@ const RULES: readonly Rule[] = [
     category: 'permission',
   },
   {
-    test: (c) => c.startsWith('EntityNotExists') || c.endsWith('.NotFound') || c.endsWith('NotFound'),
+    test: (c) =>
+      c.startsWith('EntityNotExists') ||
+      c.endsWith('.NotFound') ||
+      c.endsWith('NotFound') ||
+      c.startsWith('ResourceNotFound'),
     kind: 'permanent',
     category: 'notFound',
   },

@@ -6,6 +6,7 @@
 import type { CredentialsProvider } from '@alicloud/credentials';
 import type { Registry } from 'prom-client';
 import { ACTIONTRAIL_ACTIONS, ACTIONTRAIL_QPS, ActionTrailClient } from './actiontrail.js';
+import { ALB_ACTIONS, AlbClient } from './alb.js';
 import { ApiCaller, type ActionSafety, type CloudLogger } from './caller.js';
 import {
   checkCredentials,
@@ -19,6 +20,7 @@ import { RegionFleet } from './fleet.js';
 import { changeFeedMetrics, cloudMetrics, initActionMetrics } from './metrics.js';
 import { OOS_ACTIONS, OosClient } from './oos.js';
 import { createSdkClient, createSdkSend, sdkEndpoint } from './sdk.js';
+import { SLB_ACTIONS, SlbClient } from './slb.js';
 import type {
   ActionTrailApi,
   ClientViewOptions,
@@ -26,6 +28,8 @@ import type {
   CloudProduct,
   EcsApi,
   Execution,
+  LoadBalancerApi,
+  LoadBalancerType,
   OosApi,
 } from './types.js';
 
@@ -33,10 +37,10 @@ import type {
 export interface CloudOptions {
   /**
    * `host[:port]` per product, used verbatim instead of the regional endpoint (emulator).
-   * ActionTrail without its own override uses the OOS override when one is set (the emulator
-   * serves every product on one endpoint, dispatched by `Version`).
+   * ActionTrail, SLB (CLB) and ALB without their own override use the OOS override when one is set
+   * (the emulator serves every product on one endpoint, dispatched by `Version`).
    */
-  endpointOverride?: { oos?: string; ecs?: string; actiontrail?: string };
+  endpointOverride?: { oos?: string; ecs?: string; actiontrail?: string; slb?: string; alb?: string };
   /** Default `HTTPS`; the emulator needs `HTTP`. */
   protocol?: 'HTTPS' | 'HTTP';
   /** `v3` (default): ACS3-HMAC-SHA256 header signature. `v2`: V1 HMAC-SHA1 query signature. */
@@ -115,6 +119,12 @@ export interface CloudLayer extends CloudClients {
    */
   actionTrail(regionId: string, opts?: ClientViewOptions): ActionTrailApi;
   /**
+   * The CLB (`slb`, SLB API 2014-05-15) or ALB (`alb`, 2020-06-16) client of `regionId` (cached per
+   * type and region, its own rate-limit queue; its `ecsops_cloud_api_*` series are initialised on
+   * first use), or with `opts` a view of it as for `oos`. @throws TypeError for an invalid region ID.
+   */
+  loadBalancer(type: LoadBalancerType, regionId: string, opts?: ClientViewOptions): LoadBalancerApi;
+  /**
    * Resolves a credential once (for `/readyz`). Resolves `{ providerName }`; rejects with a
    * transient `CloudError` (code `CredentialsUnavailable`, category `credentials`) naming the
    * chain and env vars to set.
@@ -172,8 +182,7 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
   ): ApiCaller => {
     if (!REGION_ID.test(regionId)) throw new TypeError(`invalid region ID ${JSON.stringify(regionId)}`);
     const override =
-      opts.endpointOverride?.[product] ??
-      (product === 'actiontrail' ? opts.endpointOverride?.oos : undefined);
+      opts.endpointOverride?.[product] ?? (product === 'ecs' ? undefined : opts.endpointOverride?.oos);
     // LookupEvents is documented at 2 calls per second: a per-action limit unless `actionQps`
     // (`--cloud-action-qps LookupEvents=N`) sets its own.
     const actionQps =
@@ -208,6 +217,8 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
   const oosClients = new Map<string, { caller: ApiCaller; client: OosApi }>();
   const ecsClients = new Map<string, { caller: ApiCaller; client: EcsApi }>();
   const trailClients = new Map<string, { caller: ApiCaller; client: ActionTrailApi }>();
+  const lbClients = new Map<string, { caller: ApiCaller; client: LoadBalancerApi }>();
+  const lbMetricsReady = new Set<LoadBalancerType>();
   const fleets = new Map<string, RegionFleet>();
   const finishedListeners = new Set<(finished: readonly Execution[]) => void>();
   return {
@@ -238,6 +249,22 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
       const view = c.caller.view(clientOpts ?? {});
       return view === c.caller ? c.client : new ActionTrailClient(view);
     },
+    loadBalancer(type, regionId, clientOpts) {
+      const key = `${type}/${regionId}`;
+      let c = lbClients.get(key);
+      if (!c) {
+        const product = type === 'CLB' ? 'slb' : 'alb';
+        if (!lbMetricsReady.has(type)) {
+          initActionMetrics(metrics, product, Object.keys(type === 'CLB' ? SLB_ACTIONS : ALB_ACTIONS));
+          lbMetricsReady.add(type);
+        }
+        const caller = build(product, regionId, type === 'CLB' ? SLB_ACTIONS : ALB_ACTIONS);
+        lbClients.set(key, (c = { caller, client: type === 'CLB' ? new SlbClient(caller) : new AlbClient(caller) }));
+      }
+      const view = c.caller.view(clientOpts ?? {});
+      if (view === c.caller) return c.client;
+      return type === 'CLB' ? new SlbClient(view) : new AlbClient(view);
+    },
     fleet(regionId) {
       let f = fleets.get(regionId);
       if (!f) {
@@ -266,6 +293,8 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
     endpoint(product, regionId) {
       if (product === 'oos') this.oos(regionId);
       else if (product === 'ecs') this.ecs(regionId);
+      else if (product === 'slb') this.loadBalancer('CLB', regionId);
+      else if (product === 'alb') this.loadBalancer('ALB', regionId);
       else this.actionTrail(regionId);
       return endpoints.get(`${product}/${regionId}`) ?? '';
     },

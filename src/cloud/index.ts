@@ -40,3 +40,11 @@ export { PRIORITY, RateGate } from './limiter.js';
 export { ECS_ACTIONS } from './ecs.js';
 export { ACTIONTRAIL_ACTIONS, LOOKUP_MAX_EVENTS, LOOKUP_MAX_PAGES } from './actiontrail.js';
 export { instancesOf } from './change-feed.js';
+export { SLB_ACTIONS, CLB_SERVERS_PER_CALL, clbHealthState } from './slb.js';
+export {
+  ALB_ACTIONS,
+  ALB_UPDATE_SERVERS_PER_CALL,
+  ALB_ADD_REMOVE_SERVERS_PER_CALL,
+  albHealthState,
+} from './alb.js';
+export { WEIGHTED_SCHEDULERS, weightZeroDrains, backendKey } from './lb-common.js';

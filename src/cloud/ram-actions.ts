@@ -5,7 +5,8 @@
  *
  * Two parts:
  * - {@link CONTROLLER_ACTIONS}: every action the cloud layer can call (`OOS_ACTIONS` in oos.ts,
- *   `ECS_ACTIONS` in ecs.ts, `ACTIONTRAIL_ACTIONS` in actiontrail.ts —
+ *   `ECS_ACTIONS` in ecs.ts, `ACTIONTRAIL_ACTIONS` in actiontrail.ts, `SLB_ACTIONS` in slb.ts,
+ *   `ALB_ACTIONS` in alb.ts —
  *   test/unit/cloud/ram-actions.test.ts fails when they drift apart),
  *   with the kinds and features that call it. Actions no controller path calls (API surface kept
  *   for tools and tests) have no kinds and stay out of the policies.
@@ -23,7 +24,7 @@ export const RAM_KINDS = ['EcsExtension', 'PatchPolicy', 'AppRelease', 'Maintena
 export type RamKind = (typeof RAM_KINDS)[number];
 
 /** Products whose actions appear in the policies. */
-export type RamProduct = 'oos' | 'ecs' | 'kms' | 'oss' | 'actiontrail';
+export type RamProduct = 'oos' | 'ecs' | 'kms' | 'oss' | 'actiontrail' | 'slb' | 'alb';
 
 /** One action the controller itself calls through the cloud layer. */
 export interface ControllerAction {
@@ -46,6 +47,10 @@ export interface ControllerAction {
   optional?: string;
 }
 
+/** `optional` text of the traffic-control rows (rendered in the docs' table). */
+const TRAFFIC_CONTROL_ONLY =
+  'only with `spec.trafficControl` naming a group of that product (`slb:` CLB, `alb:` ALB); denied: the batch stalls with the permission error before any weight changes';
+
 /**
  * Every action of the cloud layer (plus planned ones, see `pending`), with who calls it. Features:
  * `targets` (tag / ID resolution and Cloud Assistant state), `install` / `update` / `uninstall`,
@@ -58,7 +63,10 @@ export interface ControllerAction {
  * stops reading it and the full resync catches direct writes), `deploy` / `rollback` (AppRelease Cloud
  * Assistant commands), `deadline` (AppRelease in-flight deploys stopped when
  * `progressDeadlineSeconds` passes), `revision` (the AppRelease revision tag on each instance;
- * removed by `deletionPolicy: Uninstall`), `secretEnv` (AppRelease env from Secrets).
+ * removed by `deletionPolicy: Uninstall`), `secretEnv` (AppRelease env from Secrets),
+ * `trafficControl` (AppRelease batches and PatchPolicy reboots with `spec.trafficControl`: drain
+ * CLB vServer groups / ALB server groups, read the load balancer's health, restore; needed only
+ * for the products `spec.trafficControl` names).
  */
 export const CONTROLLER_ACTIONS: readonly ControllerAction[] = [
   // OOS
@@ -110,6 +118,97 @@ export const CONTROLLER_ACTIONS: readonly ControllerAction[] = [
     kinds: { EcsExtension: ['changeFeed'] },
     optional:
       'with `--actiontrail` (default true) the change feed reads `UpdateInstancePackageState` events; denied or `--actiontrail=false`: direct writes are caught by the full resync (`--full-resync-period`)',
+  },
+  // CLB (SLB 2014-05-15) and ALB (2020-06-16): traffic control only (docs/reference-load-balancers.md)
+  {
+    product: 'slb',
+    action: 'DescribeVServerGroupAttribute',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'slb',
+    action: 'DescribeLoadBalancerListeners',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'slb',
+    action: 'DescribeHealthStatus',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'slb',
+    action: 'ListTagResources',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'slb',
+    action: 'SetVServerGroupAttribute',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'slb',
+    action: 'AddVServerGroupBackendServers',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'slb',
+    action: 'RemoveVServerGroupBackendServers',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'alb',
+    action: 'ListServerGroups',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'alb',
+    action: 'ListServerGroupServers',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'alb',
+    action: 'ListListeners',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'alb',
+    action: 'ListTagResources',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'alb',
+    action: 'GetListenerHealthStatus',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'alb',
+    action: 'UpdateServerGroupServersAttribute',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'alb',
+    action: 'AddServersToServerGroup',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
+  },
+  {
+    product: 'alb',
+    action: 'RemoveServersFromServerGroup',
+    kinds: { AppRelease: ['trafficControl'], PatchPolicy: ['trafficControl'] },
+    optional: TRAFFIC_CONTROL_ONLY,
   },
   // ECS
   {

@@ -11,6 +11,9 @@
  *   (`callApi`) that returns the raw JSON body, which `ecs.ts` maps to plain objects.
  * - ActionTrail (`LookupEvents` only, actiontrail.ts): the same base client and RPC path, endpoint
  *   `actiontrail.<regionId>.aliyuncs.com` (no product SDK on npm).
+ * - CLB (SLB 2014-05-15, slb.ts) and ALB (2020-06-16, alb.ts): the same base client and RPC path,
+ *   endpoints `slb.<regionId>.aliyuncs.com` and `alb.<regionId>.aliyuncs.com` (the generated ALB
+ *   client's "regional" rule; `@alicloud/slb20140515` is not on the registry).
  *
  * With an endpoint override (`127.0.0.1:PORT`) and `protocol: 'HTTP'` the same code talks to the
  * emulator. `signatureAlgorithm: 'v3'` (default) signs with ACS3-HMAC-SHA256 headers;
@@ -22,10 +25,12 @@ import * as $dara from '@darabonba/typescript';
 import type { SendFn } from './caller.js';
 import type { SdkCredential } from './credentials.js';
 import { ACTIONTRAIL_API_VERSION } from './actiontrail.js';
+import { ALB_API_VERSION } from './alb.js';
 import { ECS_API_VERSION } from './ecs.js';
 import { ecsEndpoint } from './ecs-endpoints.js';
 import { cjsDefault } from './interop.js';
 import { OOS_API_VERSION } from './oos.js';
+import { SLB_API_VERSION } from './slb.js';
 import type { CloudProduct } from './types.js';
 
 const OpenApi = cjsDefault(OpenApiModule);
@@ -74,6 +79,8 @@ const VERSIONS: Record<CloudProduct, string> = {
   oos: OOS_API_VERSION,
   ecs: ECS_API_VERSION,
   actiontrail: ACTIONTRAIL_API_VERSION,
+  slb: SLB_API_VERSION,
+  alb: ALB_API_VERSION,
 };
 
 /** The endpoint rule of the generated OOS client: `oos.<regionId>.aliyuncs.com`. */
@@ -94,6 +101,7 @@ export function sdkEndpoint(client: OpenApiClient): string {
 /** The product's regional endpoint (no override). */
 function regionalEndpoint(product: CloudProduct, regionId: string): string {
   if (product === 'ecs') return ecsEndpoint(regionId);
+  if (product === 'slb' || product === 'alb') return `${product}.${regionId}.aliyuncs.com`;
   return product === 'actiontrail' ? actionTrailEndpoint(regionId) : oosEndpoint(regionId);
 }
 

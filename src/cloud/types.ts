@@ -19,7 +19,7 @@
 import type { RegionFleet } from './fleet.js';
 
 /** Alibaba Cloud product served by this layer (`actiontrail`: `LookupEvents` only, actiontrail.ts). */
-export type CloudProduct = 'oos' | 'ecs' | 'actiontrail';
+export type CloudProduct = 'oos' | 'ecs' | 'actiontrail' | 'slb' | 'alb';
 
 /** One page of a `NextToken`/`MaxResults` paged list. `nextToken` is absent on the last page. */
 export interface Page<T> {
@@ -654,6 +654,12 @@ export interface CloudClients {
    * @returns a function that unregisters it.
    */
   onExecutionsFinished?(listener: (finished: readonly Execution[]) => void): () => void;
+  /**
+   * The CLB or ALB client of `regionId` (traffic control). Optional so test doubles of the
+   * other products need not build one; the real cloud layer always has it.
+   * @throws TypeError for an invalid region ID.
+   */
+  loadBalancer?(type: LoadBalancerType, regionId: string, opts?: ClientViewOptions): LoadBalancerApi;
 }
 
 /**
@@ -689,4 +695,90 @@ export interface ActionTrailApi {
    * @throws CloudError (e.g. `Forbidden.RAM` without `actiontrail:LookupEvents`).
    */
   lookupEvents(req: { eventName: string; startTime: string; endTime?: string }): Promise<TrailEvent[]>;
+}
+
+/** Load balancer product of a server group (traffic control; NLB is not served). */
+export type LoadBalancerType = 'CLB' | 'ALB';
+
+/** One backend of a server group: an ECS instance on a port, with its weight. */
+export interface ServerGroupBackend {
+  instanceId: string;
+  port: number;
+  /** 0–100 (CLB and ALB). */
+  weight: number;
+  /**
+   * ALB `ListServerGroupServers` `Status`: `Adding` | `Available` | `Configuring` | `Removing`
+   * (a change is applied once it reads `Available` again). CLB backends are always `Available`.
+   */
+  status: string;
+  description?: string;
+}
+
+/**
+ * A CLB vServer group (`DescribeVServerGroupAttribute`) or ALB server group (`ListServerGroups`
+ * + `ListServerGroupServers`), with what traffic control needs to judge it.
+ */
+export interface ServerGroupView {
+  type: LoadBalancerType;
+  regionId: string;
+  serverGroupId: string;
+  /** Load balancers using the group (CLB: the one it belongs to; ALB: `RelatedLoadBalancerIds`). */
+  loadBalancerIds: string[];
+  /**
+   * Listeners forwarding to the group (ALB listener IDs for `GetListenerHealthStatus`; CLB
+   * listener ports as text). Empty when no listener uses the group.
+   */
+  listenerIds: string[];
+  /**
+   * Scheduling algorithm, lower case (CLB: of the listeners using the group, e.g. `wrr`, `rr`,
+   * `sch`; ALB: the group's `Scheduler`, e.g. `wrr`, `sch`, `uch`). `''` when unknown.
+   */
+  scheduler: string;
+  /** Tags of the group's load balancers (ACK's cloud controller manager tags with `ack.aliyun.com`). */
+  loadBalancerTags: Record<string, string>;
+  backends: ServerGroupBackend[];
+}
+
+/** A backend's health as the load balancer's own health check reports it. */
+export type BackendHealthState = 'Healthy' | 'Unhealthy' | 'Unknown';
+
+/**
+ * CLB (SLB API 2014-05-15) or ALB (API 2020-06-16) server groups of one region: the reads and
+ * writes of traffic control (src/controllers/shared/traffic.ts). Write methods are safe to repeat
+ * (a weight set twice, a backend added or removed twice, is not an error).
+ */
+export interface LoadBalancerApi {
+  readonly type: LoadBalancerType;
+  readonly regionId: string;
+  /**
+   * The group with its backends, schedulers, listeners and its load balancers' tags.
+   * @throws CloudError (`ResourceNotFound`-like codes mapped to a permanent error when the group
+   *   does not exist).
+   */
+  describeGroup(serverGroupId: string): Promise<ServerGroupView>;
+  /**
+   * Sets weights of existing backends (CLB `SetVServerGroupAttribute`, at most 20 servers per
+   * call, chunked; ALB `UpdateServerGroupServersAttribute`, asynchronous: poll
+   * {@link describeGroup} until each server is `Available`).
+   */
+  setWeights(
+    serverGroupId: string,
+    backends: ReadonlyArray<{ instanceId: string; port: number; weight: number }>,
+  ): Promise<void>;
+  /** Adds backends (CLB `AddVServerGroupBackendServers`; ALB `AddServersToServerGroup`, asynchronous). */
+  addBackends(
+    serverGroupId: string,
+    backends: ReadonlyArray<{ instanceId: string; port: number; weight: number; description?: string }>,
+  ): Promise<void>;
+  /** Removes backends (CLB `RemoveVServerGroupBackendServers`; ALB `RemoveServersFromServerGroup`, asynchronous). */
+  removeBackends(
+    serverGroupId: string,
+    backends: ReadonlyArray<{ instanceId: string; port: number }>,
+  ): Promise<void>;
+  /**
+   * Health of the group's backends as the load balancer reports it (CLB `DescribeHealthStatus`
+   * of the group's load balancer; ALB `GetListenerHealthStatus` of each listener in
+   * `group.listenerIds`), keyed `instanceId:port`. A backend with no report is absent.
+   */
+  backendHealth(group: ServerGroupView): Promise<Map<string, BackendHealthState>>;
 }

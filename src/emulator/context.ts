@@ -1,6 +1,7 @@
 import type { ActionTrail } from './actiontrail.js';
 import type { ExecutionEngine } from './engine.js';
 import type { InvocationEngine } from './invocations.js';
+import type { LoadBalancerState } from './loadbalancers.js';
 import type { Params } from './params.js';
 import type { CloudState } from './state.js';
 
@@ -14,6 +15,8 @@ export interface ActionContext {
   invocations: InvocationEngine;
   /** The emulator's ActionTrail (LookupEvents reads it); absent in handler unit tests. */
   trail?: ActionTrail;
+  /** CLB and ALB server groups (loadbalancers.ts); absent in handler unit tests of other products. */
+  loadBalancers?: LoadBalancerState;
 }
 
 /** An action handler returns the response body without `RequestId` (added by the server). */

@@ -2,10 +2,35 @@ import type { ExecutionFilter, InstanceUpdate, PatchStateView } from './core.js'
 import type { ExecutionRecord } from './engine.js';
 import type { FaultConfig, FaultPatch, HeldRequest, ScriptedError } from './faults.js';
 import type { InvocationRecord, InvocationScriptRule } from './invocations.js';
+import type {
+  BackendHealth,
+  CreateLoadBalancer,
+  LoadBalancerRecord,
+  ServerGroupRecord,
+} from './loadbalancers.js';
 import type { Seed, SeedInstance } from './seed.js';
 import type { InstanceRecord, PackageStateRecord, SnapshotRecord } from './state.js';
 
 export type { ExecutionFilter, InstanceUpdate, PatchStateView } from './core.js';
+export type { BackendHealth, CreateLoadBalancer } from './loadbalancers.js';
+
+/** What {@link EmulatorControl.createLoadBalancer} answers. */
+export interface CreatedLoadBalancer {
+  loadBalancerId: string;
+  /** ALB `lsn-…`; CLB: the listener port. */
+  listenerId: string;
+  serverGroupId: string;
+  address: string;
+  port: number;
+  /** `http://address:port`: send requests here. */
+  url: string;
+}
+
+/** A load balancer as {@link EmulatorControl.listLoadBalancers} answers it. */
+export interface LoadBalancerView extends LoadBalancerRecord {
+  url?: string;
+  groups: ServerGroupRecord[];
+}
 
 /**
  * Typed client of the emulator's control API. Usable from any process given the control URL
@@ -230,5 +255,38 @@ export class EmulatorControl {
   /** Snapshots created by patch installs (all regions or one). */
   listSnapshots(regionId?: string): Promise<SnapshotRecord[]> {
     return this.call('GET', `/snapshots${regionId ? `?regionId=${regionId}` : ''}`);
+  }
+
+  /**
+   * Creates a load balancer (`type` ALB or CLB) with one HTTP listener and one server group of
+   * `backends` (instance ID, port, weight default 100) and opens its data-plane listener on
+   * loopback: requests to `url` reach the backends' processes (sandbox mode) by the group's
+   * scheduler, weights and health checks (lb-proxy.ts). Backends start `Initial`: they get traffic
+   * once `healthCheck.healthyThreshold` checks passed.
+   */
+  createLoadBalancer(req: CreateLoadBalancer): Promise<CreatedLoadBalancer> {
+    return this.call('POST', '/load-balancers', req);
+  }
+
+  /** Every load balancer with its `url` and server groups (backends with weight, status, health). */
+  listLoadBalancers(): Promise<LoadBalancerView[]> {
+    return this.call('GET', '/load-balancers');
+  }
+
+  /**
+   * Forces what a backend's health checks report (e.g. `Unhealthy` for "never healthy" tests);
+   * `null` returns it to real checks (from `Initial`). Rejects (404) an unknown group or backend.
+   */
+  forceBackendHealth(
+    serverGroupId: string,
+    instanceId: string,
+    port: number,
+    health: BackendHealth | null,
+  ): Promise<void> {
+    return this.call(
+      'PUT',
+      `/server-groups/${encodeURIComponent(serverGroupId)}/backends/${encodeURIComponent(instanceId)}/${port}/health`,
+      { health },
+    );
   }
 }

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { EmulatorCore, ExecutionFilter, InstanceUpdate } from './core.js';
 import type { FaultConfig, FaultPatch, ScriptedError } from './faults.js';
 import type { InvocationScriptRule } from './invocations.js';
+import type { CreateLoadBalancer } from './loadbalancers.js';
 import type { Seed, SeedInstance } from './seed.js';
 
 class HttpError extends Error {
@@ -157,6 +158,55 @@ const routes: Array<[string, RegExp, Route]> = [
   ],
   ['DELETE', /^\/invocation-scripts$/, (c) => void (c.invocations.rules.length = 0)],
   ['GET', /^\/invocations$/, (c) => c.listInvocations()],
+  // Load balancers (loadbalancers.ts, lb-proxy.ts): create one with its data-plane listener, list
+  // them with groups, backends and health, force a backend's health (`{ "health": null }` clears).
+  [
+    'POST',
+    /^\/load-balancers$/,
+    async (c, _m, _q, b) => {
+      const body = (await b()) as CreateLoadBalancer | undefined;
+      if (!body || (body.type !== 'ALB' && body.type !== 'CLB') || typeof body.regionId !== 'string')
+        throw new HttpError(
+          400,
+          'body must be { type: "ALB" | "CLB", regionId, backends?, scheduler?, healthCheck? }',
+        );
+      const { lb, group, url } = await c.createLoadBalancer(body);
+      return {
+        loadBalancerId: lb.loadBalancerId,
+        listenerId: lb.listenerId,
+        serverGroupId: group.serverGroupId,
+        address: lb.address,
+        port: lb.port,
+        url,
+      };
+    },
+  ],
+  [
+    'GET',
+    /^\/load-balancers$/,
+    (c) =>
+      c.loadBalancers.list().map(({ lb, groups }) => ({
+        ...lb,
+        ...(lb.port !== undefined ? { url: `http://${lb.address}:${lb.port}` } : {}),
+        groups,
+      })),
+  ],
+  [
+    'PUT',
+    /^\/server-groups\/([^/]+)\/backends\/([^/]+)\/(\d+)\/health$/,
+    async (c, m, _q, b) => {
+      const h = ((await b()) as { health?: unknown } | undefined)?.health;
+      if (h !== null && h !== 'Initial' && h !== 'Healthy' && h !== 'Unhealthy')
+        throw new HttpError(400, 'health must be "Initial", "Healthy", "Unhealthy" or null');
+      const ok = c.forceBackendHealth(
+        decodeURIComponent(m[1] ?? ''),
+        decodeURIComponent(m[2] ?? ''),
+        Number(m[3]),
+        h,
+      );
+      if (!ok) throw new HttpError(404, 'server group or backend not found');
+    },
+  ],
   ['GET', /^\/snapshots$/, (c, _m, q) => c.listSnapshots(q.get('regionId') ?? undefined)],
 ];
 
@@ -173,7 +223,9 @@ const routes: Array<[string, RegExp, Route]> = [
  * `GET /regions/:region/package-states[?instanceId]`,
  * `DELETE /regions/:region/instances/:id/package-states/:templateName`,
  * `GET /regions/:region/patch-states[?instanceId]`, `POST|DELETE /invocation-scripts`,
- * `GET /invocations`, `GET /snapshots[?regionId]`. Errors: `{ error }` with 400/404.
+ * `GET /invocations`, `GET /snapshots[?regionId]`, `POST|GET /load-balancers` (create → ids and
+ * `url`; list with groups and backends), `PUT /server-groups/:id/backends/:instanceId/:port/health`
+ * (`{ health }`, null clears). Errors: `{ error }` with 400/404.
  * A request carrying an ACS `Authorization` header or `Signature` parameter is refused (403),
  * so the control port is never reachable with a signed API request.
  */

@@ -5,6 +5,14 @@ import type { FaultConfig, FaultPatch } from './faults.js';
 import { Faults } from './faults.js';
 import type { InvocationRecord, InvocationScriptRule } from './invocations.js';
 import { InvocationEngine } from './invocations.js';
+import { LbDataPlane } from './lb-proxy.js';
+import type {
+  BackendHealth,
+  CreateLoadBalancer,
+  LoadBalancerRecord,
+  ServerGroupRecord,
+} from './loadbalancers.js';
+import { LoadBalancerState } from './loadbalancers.js';
 import { RamGate } from './ram.js';
 import type { SandboxOptions } from './sandbox.js';
 import { Scheduler } from './scheduler.js';
@@ -57,6 +65,10 @@ export class EmulatorCore {
   readonly ram: RamGate;
   /** ActionTrail events of the write calls answered (actiontrail.ts); emptied by `reset()`. */
   readonly trail: ActionTrail;
+  /** CLB and ALB load balancers and server groups (loadbalancers.ts); emptied by `reset()`. */
+  readonly loadBalancers: LoadBalancerState;
+  /** Their data plane: HTTP listeners and health checks (lb-proxy.ts); closed by `reset()`. */
+  readonly lbPlane: LbDataPlane;
   private initialSeed: Seed | undefined;
 
   /**
@@ -78,6 +90,12 @@ export class EmulatorCore {
     this.state = new CloudState(opts.sandbox ? `127.${opts.sandbox.loopbackNet ?? 10}` : undefined);
     this.trail = new ActionTrail(opts.actionTrailDelayMs ?? 0);
     this.ram = new RamGate(opts.ramPolicy);
+    this.loadBalancers = new LoadBalancerState(this.scheduler);
+    this.lbPlane = new LbDataPlane(
+      this.loadBalancers,
+      this.scheduler,
+      (regionId, instanceId) => this.state.regions.get(regionId)?.instances.get(instanceId)?.privateIpAddress,
+    );
     this.invocations = new InvocationEngine(this.state, this.scheduler, this.faults, opts.sandbox);
     this.executions = new ExecutionEngine(
       this.state,
@@ -107,6 +125,8 @@ export class EmulatorCore {
     this.faults.clear();
     this.requestCounts.clear();
     this.trail.clear();
+    void this.lbPlane.closeAll();
+    this.loadBalancers.clear();
     const fresh = new CloudState(this.state.ipPrefix);
     if (this.initialSeed) fresh.applySeed(this.initialSeed);
     this.state.regions.clear();
@@ -216,10 +236,49 @@ export class EmulatorCore {
       .flatMap((r) => r.snapshots);
   }
 
+  /**
+   * Creates a load balancer with one HTTP listener and one server group
+   * ({@link LoadBalancerState.create}) and opens its data-plane listener on loopback.
+   * @returns the records and `url` (`http://127.0.0.1:PORT`). @throws Error when no port is free.
+   */
+  async createLoadBalancer(
+    req: CreateLoadBalancer,
+  ): Promise<{ lb: LoadBalancerRecord; group: ServerGroupRecord; url: string }> {
+    const { lb, group } = this.loadBalancers.create(req);
+    const url = await this.lbPlane.start(lb);
+    return { lb, group, url };
+  }
+
+  /**
+   * Forces what a backend's health checks report (`null` = back to real checks, which start over
+   * from `Initial`). @returns false when the group or backend does not exist.
+   */
+  forceBackendHealth(
+    serverGroupId: string,
+    instanceId: string,
+    port: number,
+    health: BackendHealth | null,
+  ): boolean {
+    const g = this.loadBalancers.groups.get(serverGroupId);
+    const b = g ? this.loadBalancers.backend(g, instanceId, port) : undefined;
+    if (!b) return false;
+    if (health === null) {
+      delete b.forcedHealth;
+      b.health = 'Initial';
+      b.healthyStreak = 0;
+      b.unhealthyStreak = 0;
+    } else {
+      b.forcedHealth = health;
+      b.health = health;
+    }
+    return true;
+  }
+
   /** Cancels every timer, kills sandboxed processes and drops held requests unprocessed (stop). */
   shutdown(): void {
     this.faults.dropAll();
     this.scheduler.clearAll();
     this.invocations.killAll();
+    void this.lbPlane.closeAll();
   }
 }

@@ -574,13 +574,18 @@ export class ExecutionEngine {
       inst.status = 'Stopping';
       const agentWasOnline = inst.cloudAssistantOnline;
       inst.cloudAssistantOnline = false;
+      // Sandbox mode: the OS shuts down (SIGTERM to the instance's processes, SIGKILL to what is
+      // left once Stopping ends) and boots again (the instance's boot hook; sandbox.ts).
+      this.invocations.killInstanceProcesses(inst.instanceId, 'SIGTERM');
       this.scheduler.after(DURATIONS.stopping, () => {
         if (this.gone(inst)) return;
+        this.invocations.killInstanceProcesses(inst.instanceId, 'SIGKILL');
         inst.status = 'Starting';
         this.scheduler.after(DURATIONS.starting, () => {
           if (this.gone(inst)) return;
           inst.status = 'Running';
           inst.cloudAssistantOnline = agentWasOnline;
+          this.invocations.runBootHook(inst.regionId, inst.instanceId);
           for (const p of pending) p.status = 'Installed';
           record();
           done(true, '', { commandOutput: `installed ${todo.length} patch(es), rebooted` });

@@ -9,7 +9,15 @@ import { createApiServer, type BodyLogEntry } from './server.js';
 export type { BodyLogEntry } from './server.js';
 
 export { EmulatorControl } from './control-client.js';
-export type { ExecutionFilter, InstanceUpdate, PatchStateView } from './control-client.js';
+export type {
+  BackendHealth,
+  CreateLoadBalancer,
+  CreatedLoadBalancer,
+  ExecutionFilter,
+  InstanceUpdate,
+  LoadBalancerView,
+  PatchStateView,
+} from './control-client.js';
 export type { ExecutionRecord, ItemResult, RateControl } from './engine.js';
 export type {
   ActionFaults,
@@ -162,6 +170,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     logger: opts.logger,
     ram: core.ram,
     trail: core.trail,
+    loadBalancers: core.loadBalancers,
     ...(opts.bodyLogger ? { bodyLogger: opts.bodyLogger } : {}),
   });
   const ctl = createControlServer(core);
@@ -190,7 +199,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       if (stopped) return;
       stopped = true;
       core.shutdown();
-      await Promise.all([close(api), close(ctl)]);
+      await Promise.all([close(api), close(ctl), core.lbPlane.closeAll()]);
       await netClaim?.release();
     },
   };

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Faults } from './faults.js';
 import { resolveSecretParameters } from './secrets.js';
 import {
+  BOOT_HOOK_FILE,
   PRIVATE_IP_ENV,
   SANDBOX_OWNER_ENV,
   killOwnedProcesses,
+  sandboxRoot,
   runSandboxed,
   substituteParameters,
   type SandboxOptions,
@@ -185,6 +189,38 @@ export class InvocationEngine {
   killInstanceProcesses(instanceId: string, signal: NodeJS.Signals = 'SIGKILL'): number[] {
     if (!this.sandbox) return [];
     return killOwnedProcesses(`${this.sandboxOwner}/${instanceId}`, signal);
+  }
+
+  /**
+   * Sandbox mode: the instance booted (after a patch reboot). Runs its boot hook
+   * `<sandbox root>/<instance ID>/boot.sh` when that file exists, with bash, in that directory, as
+   * one of the instance's processes (`ECS_PRIVATE_IP`, `ECSOPS_SANDBOX_OWNER`, and
+   * `ECSOPS_INSTANCE_ID`), 300 s at most; its output is appended to `boot.log` next to it.
+   * Does not wait for it. @returns whether a hook was started.
+   */
+  runBootHook(regionId: string, instanceId: string): boolean {
+    if (!this.sandbox) return false;
+    const dir = join(sandboxRoot(this.sandbox), instanceId);
+    if (!existsSync(join(dir, BOOT_HOOK_FILE))) return false;
+    const ip = this.state.region(regionId).instances.get(instanceId)?.privateIpAddress;
+    const run = runSandboxed(`exec bash ./${BOOT_HOOK_FILE}`, 300, {
+      ...this.sandbox,
+      cwd: dir,
+      env: {
+        ...this.sandbox.env,
+        ...(ip ? { [PRIVATE_IP_ENV]: ip } : {}),
+        ECSOPS_INSTANCE_ID: instanceId,
+        [SANDBOX_OWNER_ENV]: `${this.sandboxOwner}/${instanceId}`,
+      },
+    });
+    void run.done.then((r) => {
+      try {
+        appendFileSync(join(dir, 'boot.log'), `${isoNow()} boot hook exit ${r.exitCode}\n${r.output}`);
+      } catch {
+        // the directory is gone (reset, cleanup)
+      }
+    });
+    return true;
   }
 
   /** Clears invocations and scripts (control reset). */

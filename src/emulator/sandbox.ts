@@ -113,6 +113,47 @@ export function killOwnedProcesses(owner: string, signal: NodeJS.Signals = 'SIGK
   return pids;
 }
 
+/**
+ * The boot hook's file name: `<sandbox root>/<instance ID>/boot.sh`, run by the sandbox when the
+ * instance boots again after a patch reboot (what systemd units do on a real host). Absent = none.
+ */
+export const BOOT_HOOK_FILE = 'boot.sh';
+
+/** The sandbox root: `rootDir`, else `$TMPDIR`, else `/tmp`. */
+export function sandboxRoot(opts: SandboxOptions): string {
+  return opts.rootDir ?? process.env.TMPDIR ?? '/tmp';
+}
+
+/**
+ * A boot hook (see {@link BOOT_HOOK_FILE}) that starts an AppRelease application again after a
+ * reboot, as a systemd unit would: when `<appDir>/current` links a release, it runs that release's
+ * `start` hook as the AppRelease wrapper does (src/controllers/apprelease/wrapper.sh `run_in`: in
+ * the release directory, with the release's `env` file, `APP_DIR`, `ECSOPS_APPLICATION`,
+ * `ECSOPS_REVISION`, `ECSOPS_RELEASE_DIR`, under the hook's timeout). Secret environment values
+ * (`SECRET_ENV`) are not available at boot. Nothing linked or no start hook: exits 0.
+ * @param appDir the AppRelease `install.appDir` of this instance (absolute).
+ */
+export function appReleaseBootScript(appDir: string, application: string): string {
+  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  return [
+    '#!/bin/bash',
+    '# ecsops emulator boot hook: start the current AppRelease revision again (sandbox.ts).',
+    `APP_DIR=${q(appDir)}`,
+    '[ -L "$APP_DIR/current" ] || exit 0',
+    'rev=$(basename "$(readlink "$APP_DIR/current")")',
+    'meta="$APP_DIR/releases/$rev.ecsops"',
+    '[ -f "$meta/hooks/start.sh" ] || exit 0',
+    'cd "$APP_DIR/releases/$rev" || exit 1',
+    `export APP_DIR ECSOPS_INSTANCE_ID ECSOPS_APPLICATION=${q(application)} ECSOPS_REVISION="$rev"`,
+    'export ECSOPS_RELEASE_DIR="$APP_DIR/releases/$rev" ECSOPS_PREVIOUS_REVISION=',
+    'set -a',
+    'if [ -f "$meta/env" ]; then . "$meta/env"; fi',
+    'set +a',
+    'exec timeout -k 5 "$(cat "$meta/hooks/start.timeout" 2>/dev/null || echo 300)" bash "$meta/hooks/start.sh"',
+    '',
+  ].join('\n');
+}
+
 /** Cloud Assistant's output cap, bytes. */
 export const OUTPUT_CAP_BYTES = 24 * 1024;
 
@@ -191,7 +232,7 @@ export function runSandboxed(
   timeoutSec: number,
   opts: SandboxOptions & { cwd?: string },
 ): SandboxRun {
-  const cwd = opts.cwd ?? opts.rootDir ?? process.env.TMPDIR ?? '/tmp';
+  const cwd = opts.cwd ?? sandboxRoot(opts);
   try {
     mkdirSync(cwd, { recursive: true });
   } catch {

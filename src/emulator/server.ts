@@ -5,14 +5,17 @@ import { parse as parseQuery } from 'node:querystring';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ActionTrail } from './actiontrail.js';
 import { ACTIONTRAIL_ACTIONS, ACTIONTRAIL_VERSION, productHost } from './actiontrail.js';
+import { ALB_ACTIONS, ALB_VERSION } from './alb.js';
 import type { ActionHandler } from './context.js';
 import { ECS_ACTIONS, ECS_VERSION } from './ecs.js';
 import type { ExecutionEngine } from './engine.js';
 import { ApiError } from './errors.js';
 import type { Faults } from './faults.js';
 import type { InvocationEngine } from './invocations.js';
+import type { LoadBalancerState } from './loadbalancers.js';
 import { OOS_ACTIONS, OOS_VERSION } from './oos.js';
 import { Params } from './params.js';
+import { SLB_ACTIONS, SLB_VERSION } from './slb.js';
 import type { RamGate } from './ram.js';
 import { requestScope } from './scope.js';
 import type { SignedRequest } from './signature.js';
@@ -38,6 +41,8 @@ export interface ApiServerDeps {
   ram?: RamGate;
   /** ActionTrail: records every successfully answered write call; serves LookupEvents. */
   trail?: ActionTrail;
+  /** CLB and ALB server groups (loadbalancers.ts) the SLB and ALB actions read and change. */
+  loadBalancers?: LoadBalancerState;
 }
 
 /**
@@ -54,7 +59,7 @@ export interface BodyLogEntry {
 }
 
 interface Product {
-  name: 'Oos' | 'Ecs' | 'Actiontrail';
+  name: 'Oos' | 'Ecs' | 'Actiontrail' | 'Slb' | 'Alb';
   actions: Record<string, ActionHandler>;
 }
 
@@ -62,6 +67,8 @@ const PRODUCTS: Record<string, Product> = {
   [OOS_VERSION]: { name: 'Oos', actions: OOS_ACTIONS },
   [ECS_VERSION]: { name: 'Ecs', actions: ECS_ACTIONS },
   [ACTIONTRAIL_VERSION]: { name: 'Actiontrail', actions: ACTIONTRAIL_ACTIONS },
+  [SLB_VERSION]: { name: 'Slb', actions: SLB_ACTIONS },
+  [ALB_VERSION]: { name: 'Alb', actions: ALB_ACTIONS },
 };
 
 function firstValues(q: ReturnType<typeof parseQuery>): Record<string, string> {
@@ -284,6 +291,7 @@ async function handle(
       executions: deps.executions,
       invocations: deps.invocations,
       ...(deps.trail ? { trail: deps.trail } : {}),
+      ...(deps.loadBalancers ? { loadBalancers: deps.loadBalancers } : {}),
     });
     const outId = (out['Execution'] as { ExecutionId?: unknown } | undefined)?.ExecutionId;
     const startedId = action === 'StartExecution' && typeof outId === 'string' ? outId : undefined;

@@ -75,7 +75,10 @@ export async function deadline(k: AppContext, s: AppScope): Promise<StepOutcome>
   if (analysisPending(s)) return 'next'; // bounded by its own limits; its success is progress
   const seconds = s.obj.spec.progressDeadlineSeconds ?? 1800;
   if (s.now.getTime() - Date.parse(r.lastProgressTime) <= seconds * 1000) return 'next';
-  for (const w of s.inFlight.filter((x) => x.action === 'deploy' && !x.pending)) await s.tracker.cancel(w);
+  for (const w of s.inFlight.filter((x) => x.action === 'deploy' && !x.pending && !x.trafficPhase))
+    await s.tracker.cancel(w);
+  // A batch still draining is never sent (its backends are restored by the kit: traffic.ts).
+  s.inFlight = s.inFlight.filter((x) => !(x.action === 'deploy' && x.trafficPhase === 'Draining'));
   failRollout(k, s, { message: `no progress for ${seconds}s (progressDeadlineSeconds)` });
   return 'next';
 }

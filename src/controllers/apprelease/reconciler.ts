@@ -4,6 +4,7 @@
  * deletion step ({@link ./delete.ts}), the status derivation ({@link ./status.ts}) and the Cloud
  * Assistant {@link InvocationTracker} that runs the wrapper ({@link ./wrapper.ts}).
  */
+import { trafficScopeOf } from '../shared/traffic.js';
 import { APP_RELEASE_KIND, type AppRelease } from '../../api/apprelease.js';
 import type { CloudClients } from '../../cloud/types.js';
 import type {
@@ -218,6 +219,14 @@ export class AppReleaseReconciler implements Reconciler {
     if (status.rollout) scope.rollout = structuredClone(status.rollout);
     if (status.secretParameter) scope.secretParameter = { ...status.secretParameter };
     if (status.analysis) scope.analysis = structuredClone(status.analysis);
+    const traffic = trafficScopeOf({
+      spec: spec.trafficControl,
+      status: status.trafficControl,
+      regionId: spec.regionId,
+      lb: this.deps.cloud.loadBalancer?.bind(this.deps.cloud),
+      drains: (action) => action === 'deploy' || action === 'rollback',
+    });
+    if (traffic) scope.traffic = traffic;
     return scope;
   }
 

@@ -10,6 +10,7 @@
  * so a restarted controller resumes it; every RunCommand has a ClientToken derived from (UID,
  * revision, rollout, batch or rollback attempt, sorted instances), so a batch is never started twice.
  */
+import type { TrafficScope } from '../shared/traffic.js';
 import {
   REVISION_TAG_PREFIX,
   type AppRelease,
@@ -72,6 +73,8 @@ export interface InstanceResult {
 /** Facts gathered during one AppRelease reconcile. */
 export interface AppScope extends BaseScope<AppRelease> {
   ecs: EcsApi;
+  /** spec.trafficControl (deploy and rollback batches drain first), or backends left to restore. */
+  traffic?: TrafficScope;
   /**
    * The region's fleet view: targets (and with them the revision tags) are read through its shared
    * instance records and tag listings; the tags this reconcile writes are recorded in it.

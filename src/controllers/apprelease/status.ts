@@ -3,6 +3,7 @@
  * these functions turn them into `status.instances`, `status.summary` and the Ready / Reconciling /
  * Paused verdict. No I/O; time comes from the scope.
  */
+import { trafficStatusOf } from '../shared/traffic.js';
 import {
   AppInstanceStateValues,
   type AppInstanceState,
@@ -292,6 +293,9 @@ export function deriveAppReleaseStatus(
   if (s.rollout) status.rollout = s.rollout;
   if (s.secretParameter) status.secretParameter = s.secretParameter;
   if (s.analysis) status.analysis = s.analysis;
+  const traffic = trafficStatusOf(s.traffic);
+  if (traffic) status.trafficControl = traffic;
+  else delete status.trafficControl;
   if (s.history.length > 0) status.history = s.history;
   if (s.inFlight.length > 0) status.executions = s.inFlight.map((w) => toTracked(w));
   else delete status.executions;

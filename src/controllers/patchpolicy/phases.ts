@@ -7,6 +7,7 @@
  * StartExecution of ACS-ECS-BulkyApplyPatchBaseline (`action` scan / install, ≤ 50 instances each)
  * and CancelExecution (install.cancelAtWindowEnd).
  */
+import type { TrafficScope } from '../shared/traffic.js';
 import { RECONCILE_REQUESTED_ANNOTATION } from '../../api/common.js';
 import { MaintenanceWindowNotFoundReason, InvalidWindowReason } from '../../api/conditions.js';
 import {
@@ -139,6 +140,8 @@ export interface ResolvedWindow {
 /** Facts gathered during one PatchPolicy reconcile. */
 export interface PatchScope extends BaseScope<PatchPolicy> {
   oos: OosApi;
+  /** spec.trafficControl (install executions drain first), or backends left to restore. */
+  traffic?: TrafficScope;
   ecs: EcsApi;
   /** The region's shared fleet view (patch states). */
   fleet: RegionFleet;

@@ -4,6 +4,7 @@
  * the status derivation ({@link ./status.ts}), builds the OOS tracker for
  * ACS-ECS-BulkyApplyPatchBaseline and reports the `ecsops_patch_*` metrics.
  */
+import { trafficScopeOf } from '../shared/traffic.js';
 import {
   InvalidSecretValueReason,
   MaintenanceWindowNotFoundReason,
@@ -258,6 +259,15 @@ export class PatchPolicyReconciler implements Reconciler {
       ...(status?.lastScheduledScanTime ? { lastScheduledScanTime: status.lastScheduledScanTime } : {}),
       ...(status?.lastHandledScanAt !== undefined ? { lastHandledScanAt: status.lastHandledScanAt } : {}),
     };
+    // Installs (which may restart services or reboot) drain first; scans do not.
+    const traffic = trafficScopeOf({
+      spec: spec.trafficControl,
+      status: status?.trafficControl,
+      regionId: spec.regionId,
+      lb: this.deps.cloud.loadBalancer?.bind(this.deps.cloud),
+      drains: (action) => action === 'install',
+    });
+    if (traffic) scope.traffic = traffic;
     return scope;
   }
 

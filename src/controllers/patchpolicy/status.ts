@@ -3,6 +3,7 @@
  * scope; these functions turn facts into `status.instances`, `status.summary`, the window and
  * schedule fields, and the Ready / Compliant verdict. No I/O and no clock reads.
  */
+import { trafficStatusOf } from '../shared/traffic.js';
 import {
   AllCompliantReason,
   AllTargetsUnreachableReason,
@@ -395,6 +396,9 @@ export function derivePatchPolicyStatus(
   setOrDelete('lastScan', scope.lastScan);
   setOrDelete('lastInstall', scope.lastInstall);
   if (scope.analysis) status.analysis = scope.analysis;
+  const traffic = trafficStatusOf(scope.traffic);
+  if (traffic) status.trafficControl = traffic;
+  else delete status.trafficControl;
   setOrDelete('lastScheduledScanTime', scope.lastScheduledScanTime);
   setOrDelete('lastHandledScanAt', scope.lastHandledScanAt);
   if (!stalled) {

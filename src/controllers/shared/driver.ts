@@ -107,6 +107,19 @@ export interface BaseScope<T extends Resource> {
   budgetWait?: string;
 }
 
+/**
+ * What the driver reads of a kind scope's `traffic` (spec.trafficControl, traffic.ts
+ * `TrafficScope`), set by the kit: why a batch waits on its load balancers (`Draining`,
+ * `WaitingForLoadBalancerHealth`, `WaitingForDrainCapacity`; reported like a budget wait, which
+ * wins), when to look again, and the backends still to restore (deletion waits for them).
+ */
+function trafficOf(
+  scope: object,
+): { wait?: ReasonMessage; wakeAtMs?: number; backends?: readonly unknown[] } | undefined {
+  return (scope as { traffic?: { wait?: ReasonMessage; wakeAtMs?: number; backends?: readonly unknown[] } })
+    .traffic;
+}
+
 /** Longest requeue of a resource waiting for a disruption budget's headroom, milliseconds. */
 export const BUDGET_WAIT_REQUEUE_MS = 5_000;
 
@@ -115,9 +128,9 @@ export const BUDGET_WAIT_REQUEUE_MS = 5_000;
  * Reconciling=True with reason `WaitingForDisruptionBudget` and `wait` as the message; errors and
  * other outcomes are kept. Pure.
  */
-export function withBudgetWait(outcome: Outcome, wait: string | undefined): Outcome {
+export function withBudgetWait(outcome: Outcome, wait: string | ReasonMessage | undefined): Outcome {
   if (!wait || outcome.kind !== 'verdict') return outcome;
-  const why = { reason: WaitingForDisruptionBudgetReason, message: wait };
+  const why = typeof wait === 'string' ? { reason: WaitingForDisruptionBudgetReason, message: wait } : wait;
   return {
     kind: 'verdict',
     verdict: { ...outcome.verdict, ready: { status: 'False', ...why }, reconciling: why },
@@ -430,7 +443,10 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
         ? { kind: 'stalled', error: reasonMessage(err) }
         : err
           ? { kind: 'retrying', error: reasonMessage(err) }
-          : withBudgetWait(derived.outcome ?? { kind: 'started' }, scope.budgetWait);
+          : withBudgetWait(
+              derived.outcome ?? { kind: 'started' },
+              scope.budgetWait ?? trafficOf(scope)?.wait,
+            );
     status.conditions = summarizeConditions(prev.conditions, generation, outcome, now);
     status.observedGeneration = generation;
     if (!(err instanceof TransientError)) {
@@ -524,7 +540,9 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
     let result: DeleteResult;
     try {
       if (work) await work.reconcile(scope);
-      if (work && work.inFlight(scope) > 0) result = { done: false };
+      // Recorded drained backends are restored first (a safety write, even while suspended).
+      if (work && (work.inFlight(scope) > 0 || (trafficOf(scope)?.backends?.length ?? 0) > 0))
+        result = { done: false };
       else if (suspended) return this.deletedWhileSuspended(obj, done);
       else result = await this.hooks.reconcileDelete(scope);
     } catch (err) {
@@ -584,16 +602,18 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
         : rerr;
     }
     if (!ctx.signal.aborted) await this.finish(scope, sink, held);
-    if (work.inFlight(scope) === 0) return {};
+    if (work.inFlight(scope) === 0 && (trafficOf(scope)?.backends?.length ?? 0) === 0) return {};
     return {
-      requeueAfterMs: Math.max(1, Math.round(this.hooks.requeueAfterMs(scope))),
+      requeueAfterMs: Math.max(1, Math.round(this.requeueMs(scope))),
       priority: QueuePriority.poll,
     };
   }
 
   /** The kind's requeue, at most {@link BUDGET_WAIT_REQUEUE_MS} while a disruption budget holds a start back. */
   private requeueMs(scope: Sc): number {
-    const ms = this.hooks.requeueAfterMs(scope);
+    let ms = this.hooks.requeueAfterMs(scope);
+    const wake = trafficOf(scope)?.wakeAtMs;
+    if (wake !== undefined) ms = Math.min(ms, Math.max(500, wake - scope.now.getTime()));
     return scope.budgetWait ? Math.min(ms, BUDGET_WAIT_REQUEUE_MS) : ms;
   }
 
@@ -620,7 +640,8 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
 
 /** True when `status.executions` lists work in flight. */
 function tracksWork(status: unknown): boolean {
-  return ((status as { executions?: unknown[] } | undefined)?.executions?.length ?? 0) > 0;
+  const s = status as { executions?: unknown[]; trafficControl?: { backends?: unknown[] } } | undefined;
+  return (s?.executions?.length ?? 0) > 0 || (s?.trafficControl?.backends?.length ?? 0) > 0;
 }
 
 /** The status the API server holds for the object being reconciled (updated by every write). */

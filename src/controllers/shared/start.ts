@@ -34,6 +34,8 @@ import { admissionMessage, admitStarts, heldKeysOf } from './budget.js';
 import type { Resource } from './deps.js';
 import { clientToken } from './execution.js';
 import { instanceLockKey, type InstanceLock, type LockCheck } from './lock.js';
+import { TrafficControl, type GroupReads, type TrafficScope } from './traffic.js';
+import { WaitingForDrainCapacityReason } from '../../api/conditions.js';
 import {
   ownerOf,
   trackedIds,
@@ -64,6 +66,11 @@ export interface WorkScope {
    * soon.
    */
   budgetWait?: string;
+  /**
+   * spec.trafficControl of the resource (traffic.ts), or its recorded backends to restore when the
+   * spec dropped it; absent when neither.
+   */
+  traffic?: TrafficScope;
 }
 
 /** What {@link WorkKit.start} did. */
@@ -72,6 +79,11 @@ export interface StartOutcome {
   started: WorkItem[];
   /** Instances another resource holds (not started). */
   held: LockCheck['held'];
+  /**
+   * spec.trafficControl: batches recorded and being taken out of rotation (pending, `Draining`);
+   * the kit sends them once drained (see {@link WorkKit.reconcile}).
+   */
+  draining: WorkItem[];
 }
 
 /** Options of {@link WorkKit}. */
@@ -84,6 +96,8 @@ export interface WorkKitOptions {
 
 /** One kind's start path and tracked-work step; see the module comment. */
 export class WorkKit {
+  private readonly traffic = new TrafficControl();
+
   constructor(private readonly opts: WorkKitOptions = {}) {}
 
   /** Whether work of `action` takes the per-instance lock. */
@@ -110,6 +124,9 @@ export class WorkKit {
     req: StartRequest,
     opts: { allOrNothing?: boolean; limit?: number; onIntent?: (items: readonly WorkItem[]) => void } = {},
   ): Promise<StartOutcome> {
+    const t = s.traffic?.spec && s.traffic.drains(req.action) ? s.traffic : undefined;
+    // Read before the synchronous lock section (the capacity guard judges on it).
+    const reads: GroupReads | undefined = t ? await this.traffic.read(t, { health: true }) : undefined;
     let free = [...new Set(req.instanceIds)];
     let held: LockCheck['held'] = [];
     const lock = this.locks(req.action) ? this.opts.lock : undefined;
@@ -132,7 +149,15 @@ export class WorkKit {
         throw new StalledError(BudgetUnsatisfiableReason, message ?? 'a disruption budget can never admit');
     }
     if (opts.limit !== undefined) free = free.slice(0, Math.max(0, opts.limit));
-    if (free.length === 0 || (opts.allOrNothing && held.length > 0)) return { started: [], held };
+    if (free.length === 0 || (opts.allOrNothing && held.length > 0))
+      return { started: [], held, draining: [] };
+    if (t && reads) {
+      // The capacity guard cuts even an all-or-nothing start: the rest follows in later starts.
+      const guard = this.traffic.admit(t, reads, free);
+      free = guard.admitted;
+      if (guard.waiting) t.wait = { reason: WaitingForDrainCapacityReason, message: guard.waiting };
+      if (free.length === 0) return { started: [], held, draining: [] };
+    }
     const o = ownerOf(s.obj);
     const items: WorkItem[] = chunks(free.sort(), s.tracker.batchSize).map((batch) => ({
       executionId: '',
@@ -151,14 +176,26 @@ export class WorkKit {
       }),
       startTime: toMetaTime(s.now),
     }));
+    if (t && reads) {
+      // Originals first, in the intent write; the batch is sent once drained (reconcile).
+      for (const item of items)
+        if (this.traffic.record(t, reads, item.instanceIds, s.now)) item.trafficPhase = 'Draining';
+    }
     s.inFlight.push(...items);
     this.hold(s); // same synchronous turn as the check
     let sent = 0;
     const started: WorkItem[] = [];
+    const draining: WorkItem[] = [];
     try {
       opts.onIntent?.(items);
       await s.recordIntent?.();
       for (const item of items) {
+        if (t && item.trafficPhase === 'Draining') {
+          sent += 1;
+          draining.push(item);
+          await this.traffic.drainStep(t, s.obj, s.tracker.reporting, item, s.now);
+          continue;
+        }
         sent += 1;
         await this.send(s, item, req.describe);
         started.push(item);
@@ -171,7 +208,7 @@ export class WorkKit {
         this.hold(s);
       }
     }
-    return { started, held };
+    return { started, held, draining };
   }
 
   /**
@@ -194,17 +231,38 @@ export class WorkKit {
       s.inFlight.push(...adopted);
     }
     this.hold(s);
-    if (s.inFlight.length === 0) return { running: [], finished: [], vanished: [] };
-    const res = await s.tracker.poll(s.obj, s.inFlight);
+    const t = s.traffic;
+    if (s.inFlight.length === 0 && !(t && t.backends.length > 0))
+      return { running: [], finished: [], vanished: [] };
+    // Not polled: starts still draining, and ended work held back for its load balancer health.
+    const waiting = s.inFlight.filter((w) => w.pending || (w.trafficPhase === 'Restoring' && w.finished));
+    const polled = s.inFlight.filter((w) => !waiting.includes(w));
+    const res: PollResult =
+      polled.length > 0 ? await s.tracker.poll(s.obj, polled) : { running: [], finished: [], vanished: [] };
     for (const w of res.vanished) {
       s.ctx.log.warn(
         { executionId: w.executionId },
         'tracked work no longer listed by the cloud; dropping it',
       );
     }
-    s.inFlight = res.running;
+    s.inFlight = [...waiting, ...res.running];
+    let finished = res.finished;
+    if (t) {
+      try {
+        ({ inFlight: s.inFlight, finished } = await this.traffic.afterPoll(
+          t,
+          s.obj,
+          s.tracker.reporting,
+          s.inFlight,
+          res.finished,
+          s.now,
+        ));
+      } finally {
+        this.hold(s);
+      }
+    }
     this.hold(s);
-    return res;
+    return { ...res, finished };
   }
 
   /** Holds (process-locally) the instances of every locking item in flight; an empty list releases. */
@@ -236,7 +294,21 @@ export class WorkKit {
       );
       s.inFlight = s.inFlight.filter((w) => !dropped.has(w));
     }
-    for (const item of resend) await this.send(s, item, `${item.action}, re-sent after an unanswered start`);
+    for (const item of resend) {
+      if (item.trafficPhase === 'Draining') {
+        // Sent once drained (an item whose drain never got to be recorded waits the same way).
+        if (
+          !s.traffic ||
+          (await this.traffic.drainStep(s.traffic, s.obj, s.tracker.reporting, item, s.now)) === 'wait'
+        )
+          continue;
+        delete item.trafficPhase;
+        delete item.phaseSince;
+        await this.send(s, item, `${item.action}, after draining its instances from their load balancers`);
+        continue;
+      }
+      await this.send(s, item, `${item.action}, re-sent after an unanswered start`);
+    }
     return dropped.size > 0;
   }
 

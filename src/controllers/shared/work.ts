@@ -32,6 +32,16 @@ export interface WorkItem {
   pending?: boolean;
   /** The generation the pending start was decided for (a re-send is only made for the same one). */
   generation?: number;
+  /**
+   * spec.trafficControl (traffic.ts): `Draining` — a pending start whose instances are being taken
+   * out of rotation (sent once `drainSeconds` passed since `phaseSince`); `Restoring` — ended work
+   * held back until the load balancer reports its instances healthy.
+   */
+  trafficPhase?: 'Draining' | 'Restoring';
+  /** RFC 3339: Draining — when the drain was confirmed applied; Restoring — when the originals were back. */
+  phaseSince?: string;
+  /** In memory only: the ended work a `Restoring` item holds back (re-read by a poll after a restart). */
+  finished?: FinishedWork;
 }
 
 /** The result of one instance of a finished batch. */
@@ -144,6 +154,8 @@ export function toTracked(w: WorkItem, locking = true): TrackedExecution {
     t.instanceIds = [...w.instanceIds];
     if (w.generation !== undefined) t.generation = w.generation;
   }
+  if (w.trafficPhase) t.trafficPhase = w.trafficPhase;
+  if (w.phaseSince) t.phaseSince = w.phaseSince;
   const lockKeys = w.instanceIds.length > 0 ? encodeLockKeys(w.instanceIds) : w.lockKeys;
   if (lockKeys && locking) t.lockKeys = lockKeys;
   return t;
@@ -161,6 +173,8 @@ export function fromTracked(t: TrackedExecution): WorkItem {
     ...(t.lockKeys ? { lockKeys: t.lockKeys } : {}),
     ...(t.pending ? { pending: true } : {}),
     ...(t.generation !== undefined ? { generation: t.generation } : {}),
+    ...(t.trafficPhase ? { trafficPhase: t.trafficPhase } : {}),
+    ...(t.phaseSince ? { phaseSince: t.phaseSince } : {}),
   };
 }
 

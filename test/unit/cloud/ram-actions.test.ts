@@ -15,8 +15,10 @@ import { generateRamPolicyDocs } from '../../../scripts/gen-ram-policy.js';
 import { CONFIGURE_PACKAGE_TEMPLATE } from '../../../src/api/ecsextension.js';
 import { APPLY_PATCH_BASELINE_TEMPLATE } from '../../../src/api/patchpolicy.js';
 import { ACTIONTRAIL_ACTIONS } from '../../../src/cloud/actiontrail.js';
+import { ALB_ACTIONS } from '../../../src/cloud/alb.js';
 import { ECS_ACTIONS } from '../../../src/cloud/ecs.js';
 import { OOS_ACTIONS } from '../../../src/cloud/oos.js';
+import { SLB_ACTIONS } from '../../../src/cloud/slb.js';
 import {
   ASSOCIATED_ACTIONS,
   CONTROLLER_ACTIONS,
@@ -36,14 +38,22 @@ function cloudLayerActions(): Set<string> {
     ...Object.keys(OOS_ACTIONS).map((a) => `oos:${a}`),
     ...Object.keys(ECS_ACTIONS).map((a) => `ecs:${a}`),
     ...Object.keys(ACTIONTRAIL_ACTIONS).map((a) => `actiontrail:${a}`),
+    ...Object.keys(SLB_ACTIONS).map((a) => `slb:${a}`),
+    ...Object.keys(ALB_ACTIONS).map((a) => `alb:${a}`),
   ]);
   const dir = join(REPO_ROOT, 'src/cloud');
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
-    const product = { 'oos.ts': 'oos', 'ecs.ts': 'ecs', 'actiontrail.ts': 'actiontrail' }[f];
+    const product = {
+      'oos.ts': 'oos',
+      'ecs.ts': 'ecs',
+      'actiontrail.ts': 'actiontrail',
+      'slb.ts': 'slb',
+      'alb.ts': 'alb',
+    }[f];
     const text = readFileSync(join(dir, f), 'utf8');
     for (const m of text.matchAll(/caller\.call\(\s*'([A-Za-z]+)'/g)) {
       if (!product)
-        throw new Error(`${f} calls ${m[1]}: the table test knows only oos.ts, ecs.ts and actiontrail.ts`);
+        throw new Error(`${f} calls ${m[1]}: the table test knows only oos.ts, ecs.ts, actiontrail.ts, slb.ts and alb.ts`);
       out.add(`${product}:${m[1]}`);
     }
   }
