@@ -50,6 +50,12 @@ import {
 } from '../controllers/shared/kubernetes-nodes.js';
 import { listIds, resolveTargets, type ResolvedTarget } from '../controllers/shared/targets.js';
 import { StalledError } from '../runtime/errors.js';
+import { TrafficControl, trafficScopeOf } from '../controllers/shared/traffic.js';
+import {
+  DEFAULT_DRAIN_SECONDS,
+  DEFAULT_HEALTHY_TIMEOUT_SECONDS,
+  type TrafficControlSpec,
+} from '../api/traffic.js';
 import { withSpecDefaults } from '../api/defaults.js';
 
 /** One target instance and what the plan found on it. */
@@ -84,6 +90,12 @@ export interface PlannedWork {
    * `batch 2 → analysis error-rate (bake 30s, 3 × 10s)`; absent without spec.analysis.
    */
   gates?: string[];
+  /**
+   * spec.trafficControl: the `Draining` step of each batch, in order, e.g. `batch 0 (1) → Draining
+   * i-1 from sgp-a (drainSeconds 30) → deploy → restore original weights → healthy in sgp-a (≤ 300s)`.
+   * Batch sizes are already cut by the capacity guard (maxDrained, minHealthyBackends).
+   */
+  traffic?: string[];
 }
 
 /** A spec problem the controller would report as `Stalled=True` with this reason. */
@@ -135,6 +147,72 @@ export function describeGate(a: AnalysisSpec): string {
   const same = new Set(cadence).size <= 1;
   const names = a.metrics.map((m, i) => (same ? m.name : `${m.name} ${cadence[i]}`)).join(', ');
   return `analysis ${names} (bake ${a.bakeTime ?? '0s'}${same && cadence[0] ? `, ${cadence[0]}` : ''})`;
+}
+
+/**
+ * spec.trafficControl in a plan: reads the groups (ListServerGroups / DescribeVServerGroupAttribute,
+ * the health reads; read calls only), cuts `batches` of `ids` (in start order) with the
+ * controller's own capacity guard (`TrafficControl.admit`, each batch judged with nothing of this
+ * resource out of rotation), and describes each batch's Draining step. A refused load balancer
+ * (ACK) or an unsatisfiable guard becomes a plan problem.
+ * @returns the batch sizes to show and the step lines; `batches` unchanged without trafficControl.
+ * @throws cloud errors of the reads, unchanged.
+ */
+async function planTraffic(
+  plan: Plan,
+  cloud: CloudClients,
+  o: {
+    spec: TrafficControlSpec | undefined;
+    regionId: string;
+    action: string;
+    ids: string[];
+    batches: number[];
+  },
+): Promise<{ batches: number[]; traffic?: string[] }> {
+  if (!o.spec) return { batches: o.batches };
+  const t = trafficScopeOf({
+    spec: o.spec,
+    status: undefined,
+    regionId: o.regionId,
+    lb: cloud.loadBalancer?.bind(cloud),
+    drains: () => true,
+  });
+  if (!t) return { batches: o.batches };
+  const tc = new TrafficControl();
+  try {
+    const reads = await tc.read(t, { health: true });
+    const batches: number[] = [];
+    const lines: string[] = [];
+    let rest = [...o.ids];
+    for (let i = 0; rest.length > 0; i++) {
+      const want = o.batches[Math.min(i, o.batches.length - 1)] ?? rest.length;
+      const guard = tc.admit(t, reads, rest.slice(0, want));
+      const admitted = guard.admitted;
+      if (admitted.length === 0) {
+        plan.notes.push(
+          `${rest.length} instance(s) wait: ${guard.waiting ?? 'the capacity guard admits none now'}`,
+        );
+        break;
+      }
+      batches.push(admitted.length);
+      rest = rest.filter((id) => !admitted.includes(id));
+      const groups = o.spec.serverGroups
+        .filter((g) =>
+          reads.views.get(g.serverGroupId)?.backends.some((b) => admitted.includes(b.instanceId)),
+        )
+        .map((g) => g.serverGroupId);
+      lines.push(
+        groups.length === 0
+          ? `batch ${i} (${admitted.length}) → in no listed server group: ${o.action} without draining`
+          : `batch ${i} (${admitted.length}) → Draining ${listIds(admitted)} from ${groups.join(', ')} (drainSeconds ${o.spec.drainSeconds ?? DEFAULT_DRAIN_SECONDS}) → ${o.action} → original weights back → healthy in ${groups.join(', ')} (≤ ${o.spec.healthyTimeoutSeconds ?? DEFAULT_HEALTHY_TIMEOUT_SECONDS}s)`,
+      );
+    }
+    return { batches, traffic: lines };
+  } catch (err) {
+    if (!(err instanceof StalledError)) throw err;
+    plan.problems.push({ reason: err.reason, message: err.message });
+    return { batches: o.batches };
+  }
 }
 
 /**
@@ -417,7 +495,13 @@ export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients):
   }
   if (spec.install && missing.length > 0) {
     const gate = spec.analysis;
-    const sizes = chunkSizes(missing.length, OOS_BATCH_SIZE);
+    const { batches: sizes, traffic } = await planTraffic(plan, cloud, {
+      spec: spec.trafficControl,
+      regionId: spec.regionId,
+      action: 'install',
+      ids: [...missing].sort(),
+      batches: chunkSizes(missing.length, OOS_BATCH_SIZE),
+    });
     const window = spec.install.maintenanceWindowRef
       ? `in MaintenanceWindow ${spec.install.maintenanceWindowRef.name}`
       : spec.install.maintenanceWindow
@@ -437,6 +521,7 @@ export async function planPatchPolicy(obj: ManifestObject, cloud: CloudClients):
         // With spec.analysis, executions run one at a time and the gate runs between them.
         ...(gate ? { parallelBatches: 1 } : {}),
       },
+      ...(traffic ? { traffic } : {}),
       ...(gate
         ? { gates: sizes.slice(0, -1).map((n, i) => `execution ${i} (${n}) → ${describeGate(gate)}`) }
         : {}),
@@ -487,7 +572,13 @@ export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): 
       Math.min(resolveCount(strategy.batchSize, total, total, 'up'), RUN_COMMAND_BATCH_SIZE),
     );
     const canary = Math.min(strategy.canary?.instances ?? 0, deploy.length);
-    const batches = [...(canary > 0 ? [canary] : []), ...chunkSizes(deploy.length - canary, batch)];
+    const { batches, traffic } = await planTraffic(plan, cloud, {
+      spec: spec.trafficControl,
+      regionId: spec.regionId,
+      action: 'deploy',
+      ids: [...deploy].sort(),
+      batches: [...(canary > 0 ? [canary] : []), ...chunkSizes(deploy.length - canary, batch)],
+    });
     const gate = spec.analysis;
     plan.work.push({
       template: 'RunCommand RunShellScript (ecsops wrapper)',
@@ -502,6 +593,7 @@ export async function planAppRelease(obj: ManifestObject, cloud: CloudClients): 
         ...(canary > 0 ? { canary, pauseAfterCanary: strategy.canary?.pause ?? false } : {}),
         maxErrors: strategy.maxErrors ?? 0,
       },
+      ...(traffic ? { traffic } : {}),
       // The controller gates every batch, the last one included (a failure rolls the rollout back).
       ...(gate
         ? {
@@ -693,6 +785,7 @@ export function formatPlans(plans: Plan[]): string {
       lines.push(
         `  ${w.immediate ? 'would start' : 'scheduled'}: ${w.template} action=${w.action} on ${w.instanceIds.length} instance(s) in ${w.batches.length} batch(es) [${w.batches.join(', ')}] ${extra}`,
       );
+      for (const g of w.traffic ?? []) lines.push(`    ${g}`);
       for (const g of w.gates ?? []) lines.push(`    ${g}`);
     }
     for (const n of p.notes) lines.push(`  note: ${n}`);

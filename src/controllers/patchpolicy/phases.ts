@@ -523,7 +523,7 @@ export async function reconcileCompliance(k: PatchContext, scope: PatchScope): P
  * ClientToken): installs take the per-instance lock (instances another resource holds wait and are
  * recorded in `scope.lockWait`), scans do not. At most `limit` free instances start, in `ids` order;
  * `onIntent` runs just before the intent is written (see `WorkKit.start`).
- * @returns the started work.
+ * @returns the started work, and batches still being drained (spec.trafficControl; no ID yet).
  * @throws ReconcileError from the kit (started batches stay tracked; a failed one stays pending).
  */
 async function startRound(
@@ -543,7 +543,8 @@ async function startRound(
   );
   if (scope.inFlight.length === before) scope.sequence -= 1; // nothing started: no round
   scope.lockWait = lockWaitOf(out.held) ?? scope.lockWait;
-  return out.started;
+  // spec.trafficControl: batches being drained start later, with the same ClientToken.
+  return [...out.started, ...out.draining];
 }
 
 function operationRef(items: readonly WorkItem[]): Pick<PatchOperation, 'executionCount' | 'executionIds'> {
@@ -796,7 +797,7 @@ export async function reconcileInstall(k: PatchContext, scope: PatchScope): Prom
   });
   const op = scope.lastInstall;
   if (started.length === 0 || !op) return; // every candidate held by another resource
-  const ids = [...(op.executionIds ?? []), ...started.map((w) => w.executionId)];
+  const ids = [...(op.executionIds ?? []), ...started.map((w) => w.executionId).filter((id) => id !== '')];
   Object.assign(op, {
     result: 'Running',
     instances: (op.instances ?? 0) + started.reduce((n, w) => n + w.instanceIds.length, 0),
