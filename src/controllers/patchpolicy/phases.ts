@@ -277,6 +277,7 @@ export async function reconcileTargets(k: PatchContext, scope: PatchScope): Prom
 export async function reconcileExecutions(k: PatchContext, scope: PatchScope): Promise<void> {
   const { obj, now } = scope;
   await cancelAtWindowEnd(k, scope); // a safety write: before the poll, whose reads may fail
+  dropDrainingAfterClose(k, scope);
   const res = await k.work.reconcile(scope);
   scope.finished = res.finished;
   const installFailed: string[] = [];
@@ -736,6 +737,25 @@ export async function cancelAtWindowEnd(k: PatchContext, scope: PatchScope): Pro
     WindowAction,
     `cancelled ${running.length} install execution(s) at the window's end: ${listIds(running.map((r) => r.executionId))}`,
   );
+}
+
+/**
+ * spec.trafficControl: an install execution still draining its instances (pending, never sent)
+ * when its window occurrence has closed, or has less than `install.minRemaining` left, is dropped
+ * and never sent; the kit then puts its instances back into rotation (traffic.ts).
+ */
+function dropDrainingAfterClose(k: PatchContext, scope: PatchScope): void {
+  const draining = scope.inFlight.filter((w) => w.action === 'install' && w.trafficPhase === 'Draining');
+  if (draining.length === 0) return;
+  try {
+    reconcileSchedule(k, scope);
+  } catch {
+    return; // a window that cannot be read (Stalled): judged by the start path's own checks
+  }
+  const current = scope.window?.state.current;
+  const left = current ? current.closesAt.getTime() - scope.now.getTime() : -1;
+  if (left >= (scope.window?.minRemainingMs ?? 0)) return;
+  scope.inFlight = scope.inFlight.filter((w) => !draining.includes(w));
 }
 
 /**
