@@ -132,7 +132,11 @@ export class AlbClient implements LoadBalancerApi {
     for (const ids of chunks(loadBalancerIds, IDS_PER_CALL)) {
       listeners.push(
         ...(await allPages({ product: 'alb', action: 'ListListeners' }, async (token) => {
-          const b = await this.caller.call('ListListeners', { LoadBalancerIds: ids, MaxResults: 100, NextToken: token });
+          const b = await this.caller.call('ListListeners', {
+            LoadBalancerIds: ids,
+            MaxResults: 100,
+            NextToken: token,
+          });
           return { items: arr(b['Listeners']), nextToken: str(b['NextToken']) };
         })),
       );
@@ -180,7 +184,11 @@ export class AlbClient implements LoadBalancerApi {
     perCall: number,
   ): Promise<void> {
     for (const part of chunks(servers, perCall)) {
-      await this.caller.call(action, { ServerGroupId: serverGroupId, Servers: part, ClientToken: randomUUID() });
+      await this.caller.call(action, {
+        ServerGroupId: serverGroupId,
+        Servers: part,
+        ClientToken: randomUUID(),
+      });
     }
   }
 
@@ -230,7 +238,9 @@ export class AlbClient implements LoadBalancerApi {
     backends: ReadonlyArray<{ instanceId: string; port: number }>,
   ): Promise<void> {
     const current = await this.servers(serverGroupId);
-    const have = new Set(current.filter((b) => b.status !== 'Removing').map((b) => backendKey(b.instanceId, b.port)));
+    const have = new Set(
+      current.filter((b) => b.status !== 'Removing').map((b) => backendKey(b.instanceId, b.port)),
+    );
     await this.write(
       'RemoveServersFromServerGroup',
       serverGroupId,
@@ -268,7 +278,8 @@ export class AlbClient implements LoadBalancerApi {
             for (const s of arr(info['NonNormalServers'])) {
               const id = str(s['ServerId']);
               const port = num(s['Port']);
-              if (id !== undefined && port !== undefined) nonNormal.set(backendKey(id, port), str(s['Status']) ?? '');
+              if (id !== undefined && port !== undefined)
+                nonNormal.set(backendKey(id, port), str(s['Status']) ?? '');
             }
           }
         }

@@ -259,7 +259,10 @@ export function createCloudClients(opts: CloudOptions, deps: CloudDeps): CloudLa
           lbMetricsReady.add(type);
         }
         const caller = build(product, regionId, type === 'CLB' ? SLB_ACTIONS : ALB_ACTIONS);
-        lbClients.set(key, (c = { caller, client: type === 'CLB' ? new SlbClient(caller) : new AlbClient(caller) }));
+        lbClients.set(
+          key,
+          (c = { caller, client: type === 'CLB' ? new SlbClient(caller) : new AlbClient(caller) }),
+        );
       }
       const view = c.caller.view(clientOpts ?? {});
       if (view === c.caller) return c.client;

@@ -73,7 +73,9 @@ export class SlbClient implements LoadBalancerApi {
   }
 
   /** `DescribeVServerGroupAttribute`: the group's load balancer and backends. */
-  private async attribute(serverGroupId: string): Promise<{ loadBalancerId: string; backends: ServerGroupBackend[] }> {
+  private async attribute(
+    serverGroupId: string,
+  ): Promise<{ loadBalancerId: string; backends: ServerGroupBackend[] }> {
     const body = await this.caller.call('DescribeVServerGroupAttribute', { VServerGroupId: serverGroupId });
     return {
       loadBalancerId: str(body['LoadBalancerId']) ?? '',
@@ -94,14 +96,17 @@ export class SlbClient implements LoadBalancerApi {
    */
   async describeGroup(serverGroupId: string): Promise<ServerGroupView> {
     const { loadBalancerId, backends } = await this.attribute(serverGroupId);
-    const listeners = await allPages({ product: 'slb', action: 'DescribeLoadBalancerListeners' }, async (token) => {
-      const body = await this.caller.call('DescribeLoadBalancerListeners', {
-        LoadBalancerId: [loadBalancerId],
-        MaxResults: 100,
-        NextToken: token,
-      });
-      return { items: arr(body['Listeners']), nextToken: str(body['NextToken']) };
-    });
+    const listeners = await allPages(
+      { product: 'slb', action: 'DescribeLoadBalancerListeners' },
+      async (token) => {
+        const body = await this.caller.call('DescribeLoadBalancerListeners', {
+          LoadBalancerId: [loadBalancerId],
+          MaxResults: 100,
+          NextToken: token,
+        });
+        return { items: arr(body['Listeners']), nextToken: str(body['NextToken']) };
+      },
+    );
     const mine = listeners.filter((l) => str(l['VServerGroupId']) === serverGroupId);
     const tags = await this.tags(loadBalancerId);
     return {
@@ -131,7 +136,10 @@ export class SlbClient implements LoadBalancerApi {
         NextToken: token,
       });
       const v = body['TagResources'];
-      return { items: Array.isArray(v) ? arr(v) : wrapped(v, 'TagResource'), nextToken: str(body['NextToken']) };
+      return {
+        items: Array.isArray(v) ? arr(v) : wrapped(v, 'TagResource'),
+        nextToken: str(body['NextToken']),
+      };
     });
     const out: Record<string, string> = {};
     for (const r of rows) {
@@ -225,7 +233,8 @@ export class SlbClient implements LoadBalancerApi {
         const port = num(r['Port']);
         const lport = str(r['ListenerPort']);
         if (id === undefined || port === undefined) continue;
-        if (group.listenerIds.length > 0 && (lport === undefined || !group.listenerIds.includes(lport))) continue;
+        if (group.listenerIds.length > 0 && (lport === undefined || !group.listenerIds.includes(lport)))
+          continue;
         const key = backendKey(id, port);
         if (!members.has(key)) continue;
         out.set(key, worseHealth(out.get(key), clbHealthState(str(r['ServerHealthStatus']))));

@@ -14,7 +14,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { ActionContext, ActionHandler } from './context.js';
 import { ApiError, invalidParameter, missingParameter } from './errors.js';
-import type { LbBackendRecord, LoadBalancerRecord, LoadBalancerState, ServerGroupRecord } from './loadbalancers.js';
+import type {
+  LbBackendRecord,
+  LoadBalancerRecord,
+  LoadBalancerState,
+  ServerGroupRecord,
+} from './loadbalancers.js';
 import type { PageLimits } from './params.js';
 import { paginate } from './params.js';
 
@@ -55,7 +60,9 @@ function serverGroup(ctx: ActionContext, id: string): ServerGroupRecord {
 }
 
 function albs(ctx: ActionContext): LoadBalancerRecord[] {
-  return [...model(ctx).loadBalancers.values()].filter((lb) => lb.type === 'ALB' && lb.regionId === ctx.regionId);
+  return [...model(ctx).loadBalancers.values()].filter(
+    (lb) => lb.type === 'ALB' && lb.regionId === ctx.regionId,
+  );
 }
 
 /** Whether any server of the group is in a change (the group reads `Configuring`). */
@@ -79,7 +86,11 @@ function serversArg(ctx: ActionContext, max: number): ServerArg[] {
   const list = ctx.params.objList('Servers');
   if (list.length === 0) throw missingParameter('Servers');
   if (list.length > max)
-    throw new ApiError(400, 'IllegalParam.Servers', `The param of Servers is illegal: at most ${max} servers per call.`);
+    throw new ApiError(
+      400,
+      'IllegalParam.Servers',
+      `The param of Servers is illegal: at most ${max} servers per call.`,
+    );
   const seen = new Set<string>();
   return list.map((o, i) => {
     const n = i + 1;
@@ -98,7 +109,8 @@ function serversArg(ctx: ActionContext, max: number): ServerArg[] {
         throw new ApiError(400, 'IllegalParam.Weight', 'The param of Weight is illegal.');
     }
     const key = `${instanceId}:${port}`;
-    if (seen.has(key)) throw new ApiError(400, 'DuplicatedParam.Server', 'The param of Server is duplicated.');
+    if (seen.has(key))
+      throw new ApiError(400, 'DuplicatedParam.Server', 'The param of Server is duplicated.');
     seen.add(key);
     const description = o['Description'];
     return {
@@ -121,7 +133,12 @@ function asyncJob(ctx: ActionContext, action: string, act: () => void): Record<s
     .update(
       JSON.stringify(
         Object.entries(ctx.params.raw)
-          .filter(([k]) => !/^(Signature|SignatureNonce|Timestamp|ClientToken|AccessKeyId|SignatureMethod|SignatureVersion|Format|Version)$/.test(k))
+          .filter(
+            ([k]) =>
+              !/^(Signature|SignatureNonce|Timestamp|ClientToken|AccessKeyId|SignatureMethod|SignatureVersion|Format|Version)$/.test(
+                k,
+              ),
+          )
           .sort(([a], [b]) => (a < b ? -1 : 1)),
       ),
     )
@@ -242,7 +259,8 @@ function relatedLbs(ctx: ActionContext, g: ServerGroupRecord): string[] {
 const listServerGroups: ActionHandler = (ctx) => {
   const ids = ctx.params.list('ServerGroupIds');
   const groups = [...model(ctx).groups.values()].filter(
-    (g) => g.type === 'ALB' && g.regionId === ctx.regionId && (ids.length === 0 || ids.includes(g.serverGroupId)),
+    (g) =>
+      g.type === 'ALB' && g.regionId === ctx.regionId && (ids.length === 0 || ids.includes(g.serverGroupId)),
   );
   const page = paginate(ctx.params, groups, L_1_100, 'ListServerGroups');
   return {
@@ -305,7 +323,12 @@ const listServerGroupServers: ActionHandler = (ctx) => {
       })),
   );
   const page = paginate(ctx.params, rows, L_1_100, `ListServerGroupServers:${id ?? ''}`);
-  return { Servers: page.items, NextToken: page.nextToken, MaxResults: page.maxResults, TotalCount: page.total };
+  return {
+    Servers: page.items,
+    NextToken: page.nextToken,
+    MaxResults: page.maxResults,
+    TotalCount: page.total,
+  };
 };
 
 function listenerView(lb: LoadBalancerRecord): Record<string, unknown> {
@@ -342,7 +365,12 @@ const listListeners: ActionHandler = (ctx) => {
     )
     .map(listenerView);
   const page = paginate(ctx.params, rows, L_1_100, 'ListListeners');
-  return { Listeners: page.items, NextToken: page.nextToken, MaxResults: page.maxResults, TotalCount: page.total };
+  return {
+    Listeners: page.items,
+    NextToken: page.nextToken,
+    MaxResults: page.maxResults,
+    TotalCount: page.total,
+  };
 };
 
 /**
@@ -416,7 +444,12 @@ const getListenerHealthStatus: ActionHandler = (ctx) => {
  * ResourceId, ResourceType, TagKey, TagValue }`. Server groups carry no tags in the emulator.
  */
 const listTagResources: ActionHandler = (ctx) => {
-  const type = ctx.params.oneOf('ResourceType', ['loadbalancer', 'servergroup', 'acl', 'securitypolicy'] as const);
+  const type = ctx.params.oneOf('ResourceType', [
+    'loadbalancer',
+    'servergroup',
+    'acl',
+    'securitypolicy',
+  ] as const);
   if (type === undefined) throw missingParameter('ResourceType');
   const ids = ctx.params.list('ResourceId');
   const tagFilter = ctx.params.objList('Tag');
@@ -424,7 +457,11 @@ const listTagResources: ActionHandler = (ctx) => {
   if (type === 'loadbalancer') {
     for (const lb of albs(ctx)) {
       if (ids.length > 0 && !ids.includes(lb.loadBalancerId)) continue;
-      if (!tagFilter.every((t) => t['Key'] !== undefined && lb.tags[t['Key']] === (t['Value'] ?? lb.tags[t['Key']])))
+      if (
+        !tagFilter.every(
+          (t) => t['Key'] !== undefined && lb.tags[t['Key']] === (t['Value'] ?? lb.tags[t['Key']]),
+        )
+      )
         continue;
       for (const [k, v] of Object.entries(lb.tags))
         rows.push({ ResourceId: lb.loadBalancerId, ResourceType: 'loadbalancer', TagKey: k, TagValue: v });

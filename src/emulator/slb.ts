@@ -11,7 +11,12 @@
  */
 import type { ActionContext, ActionHandler } from './context.js';
 import { ApiError, invalidParameter, missingParameter } from './errors.js';
-import type { LbBackendRecord, LoadBalancerRecord, LoadBalancerState, ServerGroupRecord } from './loadbalancers.js';
+import type {
+  LbBackendRecord,
+  LoadBalancerRecord,
+  LoadBalancerState,
+  ServerGroupRecord,
+} from './loadbalancers.js';
 import type { PageLimits } from './params.js';
 import { paginate } from './params.js';
 
@@ -88,7 +93,8 @@ function backendServersArg(ctx: ActionContext, required: boolean): ServerArg[] |
   }
   const seen = new Set<string>();
   return v.map((raw) => {
-    if (typeof raw !== 'object' || raw === null) throw invalidParameter('BackendServers', 'not a list of objects');
+    if (typeof raw !== 'object' || raw === null)
+      throw invalidParameter('BackendServers', 'not a list of objects');
     const o = raw as Record<string, unknown>;
     const instanceId = typeof o['ServerId'] === 'string' ? o['ServerId'] : '';
     if (instanceId === '') throw invalidParameter('BackendServers', 'ServerId is missing');
@@ -214,7 +220,11 @@ const addVServerGroupBackendServers: ActionHandler = (ctx) => {
   }
   for (const s of list) {
     if (!ctx.state.findInstance(s.instanceId))
-      throw new ApiError(400, 'InvalidBackendServers.ServerIdNotExist', `The ECS instance ${s.instanceId} does not exist.`);
+      throw new ApiError(
+        400,
+        'InvalidBackendServers.ServerIdNotExist',
+        `The ECS instance ${s.instanceId} does not exist.`,
+      );
   }
   lbs.add(
     g,
@@ -264,7 +274,8 @@ const describeHealthStatus: ActionHandler = (ctx) => {
   const lb = loadBalancer(ctx, ctx.params.required('LoadBalancerId'));
   const port = ctx.params.int('ListenerPort', { min: 1, max: 65535 });
   const protocol = ctx.params.str('ListenerProtocol');
-  const listening = (port === undefined || port === lb.listenerPort) && (protocol === undefined || protocol === 'http');
+  const listening =
+    (port === undefined || port === lb.listenerPort) && (protocol === undefined || protocol === 'http');
   const g = listening ? model(ctx).group('CLB', ctx.regionId, lb.serverGroupIds[0] ?? '') : undefined;
   return {
     BackendServers: {
@@ -333,8 +344,18 @@ const describeLoadBalancerListeners: ActionHandler = (ctx) => {
       (ids.length === 0 || ids.includes(lb.loadBalancerId)) &&
       (protocol === undefined || protocol === 'http'),
   );
-  const page = paginate(ctx.params, lbs.map((lb) => listenerView(ctx, lb)), L_1_100, 'DescribeLoadBalancerListeners');
-  return { Listeners: page.items, NextToken: page.nextToken, MaxResults: page.maxResults, TotalCount: page.total };
+  const page = paginate(
+    ctx.params,
+    lbs.map((lb) => listenerView(ctx, lb)),
+    L_1_100,
+    'DescribeLoadBalancerListeners',
+  );
+  return {
+    Listeners: page.items,
+    NextToken: page.nextToken,
+    MaxResults: page.maxResults,
+    TotalCount: page.total,
+  };
 };
 
 /**
@@ -352,7 +373,11 @@ const listTagResources: ActionHandler = (ctx) => {
   for (const lb of model(ctx).loadBalancers.values()) {
     if (lb.type !== 'CLB' || lb.regionId !== ctx.regionId) continue;
     if (ids.length > 0 && !ids.includes(lb.loadBalancerId)) continue;
-    if (!tagFilter.every((t) => t['Key'] !== undefined && lb.tags[t['Key']] === (t['Value'] ?? lb.tags[t['Key']])))
+    if (
+      !tagFilter.every(
+        (t) => t['Key'] !== undefined && lb.tags[t['Key']] === (t['Value'] ?? lb.tags[t['Key']]),
+      )
+    )
       continue;
     for (const [k, v] of Object.entries(lb.tags))
       rows.push({ ResourceType: 'instance', ResourceId: lb.loadBalancerId, TagKey: k, TagValue: v });

@@ -11,7 +11,7 @@
  *   before the first drain write; a backend already recorded keeps its record (a second drain
  *   never records the 0 it wrote). Restore writes exactly those values back.
  * - **Drain.** Weight 0 where the group's scheduler honours weights; otherwise (see
- *   {@link WEIGHT_IGNORING_SCHEDULERS}) the backend is removed and later re-added. CLB writes apply
+ *   `weightZeroDrains`: only wrr and wlc weigh backends) the backend is removed and later re-added. CLB writes apply
  *   at once; ALB writes are asynchronous, so `drainSeconds` starts only once
  *   `ListServerGroupServers` shows every drained server `Available` again (`phaseSince`).
  * - **Restore** is a safety write: it runs whatever `writesAllowed` says (suspend: true, deletion,
@@ -26,7 +26,8 @@
  * - **Capacity guard.** Per group at most `maxDrained` backends out of rotation (weight 0 or removed
  *   by this resource), and never fewer than `minHealthyBackends` healthy backends left in rotation;
  *   starts are cut to fit (the rest waits, `WaitingForDrainCapacity`).
- * - **ACK.** A load balancer tagged `ack.aliyun.com…` (created by ACK's cloud controller manager)
+ * - **ACK.** A load balancer tagged `ack.aliyun.com…` or `kubernetes.do.not.delete` (created by
+ *   ACK's cloud controller manager)
  *   is refused: Stalled `LoadBalancerManagedByACK` (the cluster would revert the weights).
  *
  * API facts: docs/reference-load-balancers.md.
@@ -51,6 +52,7 @@ import type {
   LoadBalancerType,
   ServerGroupView,
 } from '../../cloud/types.js';
+import { weightZeroDrains } from '../../cloud/lb-common.js';
 import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
@@ -59,13 +61,10 @@ import type { Resource } from './deps.js';
 import type { FinishedWork, StartReporting, WorkItem } from './work.js';
 
 /**
- * Schedulers under which a weight of 0 does not take a backend out of rotation, so the backend is
- * removed and re-added instead (docs/reference-load-balancers.md "Schedulers and weight 0").
+ * Tag keys of load balancers ACK's cloud controller manager created or manages (the cluster ID
+ * under `ack.aliyun.com`, and `kubernetes.do.not.delete`; docs/reference-load-balancers.md).
  */
-export const WEIGHT_IGNORING_SCHEDULERS: ReadonlySet<string> = new Set(['rr', 'sch', 'tch', 'qch', 'uch']);
-
-/** Tag key prefix of load balancers ACK's cloud controller manager manages. */
-export const ACK_TAG_PREFIX = 'ack.aliyun.com';
+const ACK_TAG_KEYS = ['ack.aliyun.com', 'kubernetes.do.not.delete'];
 
 /** How often a waiting batch re-checks the load balancer, milliseconds. */
 export const TRAFFIC_RECHECK_MS = 2_000;
@@ -124,7 +123,7 @@ export class TrafficControl {
     for (const [id, type] of refs) {
       if (opts.only && !opts.only.has(id)) continue;
       const view = await t.lb(type).describeGroup(id);
-      const ack = Object.keys(view.loadBalancerTags).find((k) => k.startsWith(ACK_TAG_PREFIX));
+      const ack = Object.keys(view.loadBalancerTags).find((k) => ACK_TAG_KEYS.some((a) => k.startsWith(a)));
       if (ack !== undefined && t.spec?.serverGroups.some((g) => g.serverGroupId === id)) {
         throw new StalledError(
           LoadBalancerManagedByACKReason,
@@ -223,7 +222,8 @@ export class TrafficControl {
     for (const g of t.spec?.serverGroups ?? []) {
       const view = reads.views.get(g.serverGroupId);
       if (!view) continue;
-      const mode = WEIGHT_IGNORING_SCHEDULERS.has(view.scheduler) ? 'Remove' : 'Weight';
+      // Weight 0 drains only where the scheduler weighs backends (wrr, wlc); otherwise remove + re-add.
+      const mode = weightZeroDrains(g.type, view.scheduler) ? 'Weight' : 'Remove';
       for (const b of view.backends) {
         if (!ids.has(b.instanceId)) continue;
         const known = t.backends.some(

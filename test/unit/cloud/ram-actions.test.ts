@@ -53,7 +53,9 @@ function cloudLayerActions(): Set<string> {
     const text = readFileSync(join(dir, f), 'utf8');
     for (const m of text.matchAll(/caller\.call\(\s*'([A-Za-z]+)'/g)) {
       if (!product)
-        throw new Error(`${f} calls ${m[1]}: the table test knows only oos.ts, ecs.ts, actiontrail.ts, slb.ts and alb.ts`);
+        throw new Error(
+          `${f} calls ${m[1]}: the table test knows only oos.ts, ecs.ts, actiontrail.ts, slb.ts and alb.ts`,
+        );
       out.add(`${product}:${m[1]}`);
     }
   }
