@@ -80,7 +80,7 @@ function resultOf(obj: AppRelease, w: WorkItem, o: InstanceOutcome): InstanceRes
   if (o.output !== undefined) out.output = redact(obj, o.output).slice(-1024);
   if (o.exitCode !== undefined) out.exitCode = o.exitCode;
   if (!o.ok) {
-    out.step = parseWrapperOutput(o.output).failedStep ?? 'unknown';
+    out.step = o.step ?? parseWrapperOutput(o.output).failedStep ?? 'unknown';
     out.message = redact(
       obj,
       `${w.action} failed at step ${out.step}${o.exitCode !== undefined ? ` (exit ${o.exitCode})` : ''}: ${o.message ?? ''}`,

@@ -283,8 +283,14 @@ export class WorkKit {
     const pending = s.inFlight.filter((w) => w.pending);
     if (pending.length === 0) return false;
     const generation = s.obj.metadata.generation ?? 0;
+    // A batch still draining was never sent: on deletion it is dropped (its instances restored).
+    const deleting = s.obj.metadata.deletionTimestamp !== undefined;
     const resend = pending.filter(
-      (w) => s.writesAllowed && w.generation === generation && w.instanceIds.length > 0,
+      (w) =>
+        s.writesAllowed &&
+        w.generation === generation &&
+        w.instanceIds.length > 0 &&
+        !(deleting && w.trafficPhase === 'Draining'),
     );
     const dropped = new Set(pending.filter((w) => !resend.includes(w)));
     if (dropped.size > 0) {

@@ -66,6 +66,9 @@ import type { FinishedWork, StartReporting, WorkItem } from './work.js';
  */
 const ACK_TAG_KEYS = ['ack.aliyun.com', 'kubernetes.do.not.delete'];
 
+/** `InstanceOutcome.step` of an instance its load balancer did not report healthy in time. */
+export const LB_HEALTH_STEP = 'loadBalancerHealth';
+
 /** How often a waiting batch re-checks the load balancer, milliseconds. */
 export const TRAFFIC_RECHECK_MS = 2_000;
 
@@ -462,18 +465,14 @@ export class TrafficControl {
       }
       if (bad.length > 0) {
         const seconds = Math.round(timeoutMs / 1000);
-        const badIds = new Set(bad.map((b) => b.instanceId));
         f.outcomes = f.outcomes.map((o) => {
           const b = bad.find((x) => x.instanceId === o.instanceId);
-          return badIds.has(o.instanceId) && b
-            ? {
-                ...o,
-                ok: false,
-                message: sanitizeText(
-                  `load balancer did not report the instance healthy within ${seconds}s (healthyTimeoutSeconds): ${b.detail}`,
-                ).slice(0, 512),
-              }
-            : o;
+          if (!b) return o;
+          const message = sanitizeText(
+            `load balancer did not report the instance healthy within ${seconds}s (healthyTimeoutSeconds): ${b.detail}`,
+          ).slice(0, 512);
+          // The host's output is not the failure: the message is what a kind shows.
+          return { instanceId: o.instanceId, ok: false, step: LB_HEALTH_STEP, message, output: message };
         });
         this.event(
           owner,

@@ -56,6 +56,11 @@ export interface InstanceOutcome {
   output?: string;
   /** The work was cancelled before it ran or finished here (OOS loop item Cancelled / Skipped). */
   cancelled?: boolean;
+  /**
+   * The step that failed when the kit itself judged the outcome after the cloud work succeeded
+   * (`loadBalancerHealth`: traffic.ts); otherwise a kind reads it from the output.
+   */
+  step?: string;
 }
 
 /** A batch that reached a terminal status. */
