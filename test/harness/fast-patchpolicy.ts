@@ -256,7 +256,8 @@ export function patchSeed(prefix: string, plain: number, patched: number, patche
  * Creates policy `name` over the instances tagged `fleet=<fleet>` (scan 00:30 Asia/Shanghai,
  * install window Saturdays 01:00–05:00 Asia/Shanghai, rebootIfNeeded), runs its first scan, then
  * moves the clock (which starts on Monday 2026-06-01) into the window of Saturday 2026-06-06 and
- * reconciles once, which starts the install on the free non-compliant instances.
+ * reconciles once, which starts the install on the free non-compliant instances. `extra` adds spec
+ * fields (e.g. trafficControl).
  * @returns the created policy.
  */
 export async function reachInstallWindow(
@@ -264,8 +265,10 @@ export async function reachInstallWindow(
   name: string,
   fleet: string,
   install: Partial<NonNullable<PatchPolicySpec['install']>> = {},
+  extra: Partial<PatchPolicySpec> = {},
 ): Promise<PatchPolicy> {
   const created = s.apply(name, {
+    ...extra,
     targets: { tags: [{ key: 'fleet', value: fleet }] },
     interval: '1h',
     scan: { schedule: '30 0 * * *', timeZone: 'Asia/Shanghai' },
