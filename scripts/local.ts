@@ -40,7 +40,7 @@
  * one, and the run says so; a port given on the command line is used as given (0 = a free one).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
@@ -49,7 +49,13 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { parseConfig } from '../src/config.js';
 import { loadRamPolicy } from '../src/emulator/cli.js';
-import { DEMO_ACCESS_KEY, loadSeedFile, startEmulator, type EmulatorControl } from '../src/emulator/index.js';
+import {
+  appReleaseBootScript,
+  DEMO_ACCESS_KEY,
+  loadSeedFile,
+  startEmulator,
+  type EmulatorControl,
+} from '../src/emulator/index.js';
 import { startController, type RunningController } from '../src/main.js';
 import { createLogger } from '../src/runtime/logger.js';
 import { startControlPlane } from '../test/harness/controlplane.js';
@@ -231,6 +237,10 @@ const defaulted = (name: 'metricsPort' | 'probePort' | 'artifactPort'): boolean 
  * directory and applies the example with this prefix replaced by it.
  */
 const EXAMPLE_SANDBOX_DIR = '/tmp/ecsops-local';
+/** The demo ALB in front of the AppRelease example's instances (fixed IDs, so manifests can name them). */
+const DEMO_LOAD_BALANCER_ID = 'alb-ecsopsdemoweb';
+/** The demo ALB's server group: deploy/examples/apprelease.yaml's spec.trafficControl names it. */
+const DEMO_SERVER_GROUP_ID = 'sgp-ecsopsdemoweb';
 /** Pause between two rounds of demo traffic (one request per instance per round), ms. */
 const TRAFFIC_INTERVAL_MS = 500;
 /** The traffic loop's time bound (it stops with the run anyway), ms. */
@@ -346,6 +356,68 @@ function localizeExample(
 }
 
 /**
+ * The demo fleet: the instances deploy/examples/apprelease.yaml targets (its `targets.tags`, in its
+ * region), the app port (its install.env.PORT, default 8080) and its `install.appDir`.
+ */
+async function demoFleet(
+  control: EmulatorControl,
+): Promise<{ regionId: string; port: number; appDir: string; instances: Set<string> }> {
+  type Example = {
+    kind?: string;
+    spec?: {
+      regionId?: string;
+      targets?: { tags?: Array<{ key: string; value?: string }> };
+      install?: { env?: Record<string, string>; appDir?: string };
+    };
+  } | null;
+  const example = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/examples/apprelease.yaml'), 'utf8'))
+    .map((d) => d.toJS() as Example)
+    .find((d) => d?.kind === 'AppRelease');
+  const regionId = example?.spec?.regionId ?? 'cn-hangzhou';
+  const port = Number(example?.spec?.install?.env?.['PORT'] ?? 8080);
+  const tags = example?.spec?.targets?.tags ?? [];
+  const instances = new Set(
+    (await control.listInstances(regionId))
+      .filter((i) =>
+        tags.every((t) => t.key in i.tags && (t.value === undefined || i.tags[t.key] === t.value)),
+      )
+      .map((i) => i.instanceId),
+  );
+  return { regionId, port, appDir: example?.spec?.install?.appDir ?? '', instances };
+}
+
+/**
+ * Puts the demo fleet ({@link demoFleet}) behind one emulated ALB: server group
+ * {@link DEMO_SERVER_GROUP_ID}, each instance on the app port with weight 100; the ALB's own health
+ * checks GET /healthz. Also installs each instance's boot hook (`<sandbox>/<instance ID>/boot.sh`,
+ * see docs/emulator.md "Load balancers"): after a patch reboot the current AppRelease revision
+ * starts again, as a systemd unit would.
+ * @returns the ALB's URL.
+ */
+async function startDemoLoadBalancer(control: EmulatorControl, sandboxDir: string): Promise<string> {
+  const { regionId, port, appDir, instances } = await demoFleet(control);
+  for (const id of instances) {
+    const dir = join(sandboxDir, id);
+    mkdirSync(dir, { recursive: true });
+    const own = (sandboxDir + appDir.slice(EXAMPLE_SANDBOX_DIR.length)).replaceAll('{{ACS::InstanceId}}', id);
+    writeFileSync(join(dir, 'boot.sh'), appReleaseBootScript(own, 'web'));
+  }
+  const lb = await control.createLoadBalancer({
+    type: 'ALB',
+    regionId,
+    loadBalancerId: DEMO_LOAD_BALANCER_ID,
+    serverGroupId: DEMO_SERVER_GROUP_ID,
+    // GET /healthz every second, healthy after 2 passes: a batch is back in rotation quickly.
+    healthCheck: { intervalSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 },
+    backends: [...instances].map((instanceId) => ({ instanceId, port, weight: 100 })),
+  });
+  say(
+    `ALB ${lb.loadBalancerId} (server group ${lb.serverGroupId}: ${instances.size} instances on port ${port}, weight 100) at ${lb.url}; health checks GET /healthz`,
+  );
+  return lb.url;
+}
+
+/**
  * Starts a real Prometheus (unless --no-prometheus; without --prometheus only when its binary is
  * built) scraping the demo app on the AppRelease example's target instances (the example's
  * `targets.tags`, its region, its install.env.PORT) every second, with its dir under `runDir`
@@ -362,27 +434,7 @@ async function startDemoPrometheus(control: EmulatorControl, runDir: string): Pr
     say('prometheus: not built (npm run tools:build builds it), so not started');
     return undefined;
   }
-  type Example = {
-    kind?: string;
-    spec?: {
-      regionId?: string;
-      targets?: { tags?: Array<{ key: string; value?: string }> };
-      install?: { env?: Record<string, string> };
-    };
-  } | null;
-  const example = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/examples/apprelease.yaml'), 'utf8'))
-    .map((d) => d.toJS() as Example)
-    .find((d) => d?.kind === 'AppRelease');
-  const regionId = example?.spec?.regionId ?? 'cn-hangzhou';
-  const port = Number(example?.spec?.install?.env?.['PORT'] ?? 8080);
-  const tags = example?.spec?.targets?.tags ?? [];
-  const instances = new Set(
-    (await control.listInstances(regionId))
-      .filter((i) =>
-        tags.every((t) => t.key in i.tags && (t.value === undefined || i.tags[t.key] === t.value)),
-      )
-      .map((i) => i.instanceId),
-  );
+  const { regionId, port, instances } = await demoFleet(control);
   const targets = (await emulatorTargets(control, regionId, port)).filter((t) =>
     instances.has(t.labels?.['instance_id'] ?? ''),
   );
@@ -473,6 +525,8 @@ async function main(): Promise<void> {
   say(`artifacts of deploy/examples/artifacts/ served at http://127.0.0.1:${artifacts.port}/`);
   interrupted.signal.throwIfAborted();
   const prometheusUrl = await untilInterrupted(startDemoPrometheus(emu.control, runDir));
+  interrupted.signal.throwIfAborted();
+  const albUrl = await untilInterrupted(startDemoLoadBalancer(emu.control, sandboxDir));
   interrupted.signal.throwIfAborted();
 
   for (const f of readdirSync(join(REPO_ROOT, 'crds')).filter(
@@ -626,6 +680,8 @@ async function main(): Promise<void> {
     `  ${join(cp.binDir, 'kubectl')} get ecsextensions,patchpolicies,maintenancewindows,appreleases -A -o wide`,
   );
   say(`  ls ${sandboxDir}/*/web   # the AppRelease example's releases on the sandboxed instances`);
+  say(`  curl -s ${albUrl}/   # the demo app through the emulated ALB (answers name version and instance)`);
+  say(`  while sleep 0.5; do curl -s ${albUrl}/; done   # watch the versions change during a rollout`);
   say(`  curl -s http://127.0.0.1:${controller.probes.metricsPort}/metrics | grep ecsops_`);
   say(`  curl -s ${emu.controlUrl}/executions   # the emulator's view`);
   say(`  ${getCommand}   # the AppRelease as a tree${prometheusUrl ? ', with the gate of each batch' : ''}`);

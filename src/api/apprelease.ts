@@ -349,7 +349,10 @@ export const HealthCheckSchema = Type.Object(
             }),
           ),
         },
-        { description: 'GET http://127.0.0.1:<port><path> on the host (curl).' },
+        {
+          description:
+            "GET http://<address>:<port><path> on the host (curl): the address is $ECS_PRIVATE_IP when set (the emulator's sandbox gives each instance its own), else 127.0.0.1.",
+        },
       ),
     ),
     exec: Type.Optional(

@@ -30,7 +30,7 @@ export type {
 } from './faults.js';
 export type { InvocationRecord, InvocationScriptRule, InvokeInstanceRecord } from './invocations.js';
 export type { SandboxOptions } from './sandbox.js';
-export { PRIVATE_IP_ENV, SANDBOX_OWNER_ENV } from './sandbox.js';
+export { appReleaseBootScript, BOOT_HOOK_FILE, PRIVATE_IP_ENV, SANDBOX_OWNER_ENV } from './sandbox.js';
 export { loadSeedFile, parseSeed } from './seed.js';
 export type {
   Seed,

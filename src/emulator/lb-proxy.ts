@@ -7,7 +7,8 @@
  * Routing model (docs/emulator.md "Load balancers"):
  * - A load balancer listens on `127.0.0.1:<ephemeral port>` and forwards to its first server
  *   group (`serverGroupIds[0]`). Backend address: the instance's PrimaryIpAddress (sandbox mode: a
- *   loopback address of its own) and the backend's port.
+ *   loopback address of its own) and the backend's port; an address outside 127.0.0.0/8 (no
+ *   sandbox) is never contacted: the backend is unreachable.
  * - Candidates: backends with status `Available` or `Configuring`, weight > 0 when the group's
  *   scheduler honours weights (see {@link SCHEDULERS}), and, with health checks enabled, health
  *   `Healthy` (`Initial` = not yet passed `healthyThreshold` checks: not routed; ALB and CLB route
@@ -143,9 +144,18 @@ export class LbDataPlane {
   constructor(
     private readonly lbs: LoadBalancerState,
     private readonly scheduler: Scheduler,
-    private readonly resolveIp: ResolveIp,
+    resolveIp: ResolveIp,
     private readonly host = '127.0.0.1',
-  ) {}
+  ) {
+    // All traffic stays on loopback: a backend whose address is not in 127.0.0.0/8 (instances
+    // outside sandbox mode have 172.16.x.y) is unreachable — its checks fail, requests get 502.
+    this.resolveIp = (regionId, instanceId) => {
+      const ip = resolveIp(regionId, instanceId);
+      return ip?.startsWith('127.') ? ip : undefined;
+    };
+  }
+
+  private readonly resolveIp: ResolveIp;
 
   /**
    * Opens `lb`'s listener on an ephemeral port of {@link host} (recorded as `lb.address` /

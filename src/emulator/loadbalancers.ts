@@ -92,6 +92,9 @@ export interface CreateLoadBalancer {
   healthCheck?: Partial<HealthCheckConfig>;
   backends?: Array<{ instanceId: string; port: number; weight?: number; description?: string }>;
   tags?: Record<string, string>;
+  /** Fixed IDs (e.g. a demo whose manifests name the group); default: generated. */
+  loadBalancerId?: string;
+  serverGroupId?: string;
 }
 
 /** Default health check: `/healthz` every 2 s, 3 ok → healthy, 3 failed → unhealthy. */
@@ -122,11 +125,22 @@ export class LoadBalancerState {
     readonly albApplyDelayMs = 3000,
   ) {}
 
-  /** Creates a load balancer, its listener and one server group. */
+  /**
+   * Creates a load balancer, its listener and one server group.
+   * @throws Error when a given `loadBalancerId` / `serverGroupId` is malformed or taken.
+   */
   create(req: CreateLoadBalancer): { lb: LoadBalancerRecord; group: ServerGroupRecord } {
     const alb = req.type === 'ALB';
-    const loadBalancerId = alb ? `alb-${suffix(9)}` : `lb-${suffix(10)}`;
-    const serverGroupId = alb ? `sgp-${suffix(9)}` : `rsp-${suffix(6)}`;
+    const loadBalancerId = req.loadBalancerId ?? (alb ? `alb-${suffix(9)}` : `lb-${suffix(10)}`);
+    const serverGroupId = req.serverGroupId ?? (alb ? `sgp-${suffix(9)}` : `rsp-${suffix(6)}`);
+    for (const [what, id, taken] of [
+      ['loadBalancerId', loadBalancerId, this.loadBalancers.has(loadBalancerId)],
+      ['serverGroupId', serverGroupId, this.groups.has(serverGroupId)],
+    ] as const) {
+      if (!/^[a-z]+-[a-z0-9]{4,32}$/.test(id))
+        throw new Error(`${what} ${id} is not like prefix-[a-z0-9]{4,32}`);
+      if (taken) throw new Error(`${what} ${id} already exists`);
+    }
     const group: ServerGroupRecord = {
       type: req.type,
       regionId: req.regionId,

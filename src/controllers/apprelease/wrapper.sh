@@ -125,7 +125,7 @@ health() {
     if [ "$HK" = http ]; then
       # SC2153: HPATH (not a misspelt PATH) is set by health.conf, sourced above.
       # shellcheck disable=SC2153
-      code=$(curl -s -o /dev/null -m "$HTIMEOUT" -w '%{http_code}' "http://127.0.0.1:$HPORT$HPATH" 2>>"$LOG")
+      code=$(curl -s -o /dev/null -m "$HTIMEOUT" -w '%{http_code}' "http://${ECS_PRIVATE_IP:-127.0.0.1}:$HPORT$HPATH" 2>>"$LOG")
       echo "health probe $i: HTTP $code" >>"$LOG"
       case " $HEXPECT " in *" $code "*) return 0 ;; esac
     else

@@ -155,8 +155,11 @@ export class WorkKit {
       // The capacity guard cuts even an all-or-nothing start: the rest follows in later starts.
       const guard = this.traffic.admit(t, reads, free);
       free = guard.admitted;
-      if (guard.waiting) t.wait = { reason: WaitingForDrainCapacityReason, message: guard.waiting };
-      if (free.length === 0) return { started: [], held, draining: [] };
+      // A start cut to fit goes on (the rest follows in later starts); only one that admits nothing waits.
+      if (free.length === 0) {
+        if (guard.waiting) t.wait = { reason: WaitingForDrainCapacityReason, message: guard.waiting };
+        return { started: [], held, draining: [] };
+      }
     }
     const o = ownerOf(s.obj);
     const items: WorkItem[] = chunks(free.sort(), s.tracker.batchSize).map((batch) => ({

@@ -188,9 +188,11 @@ export class TrafficControl {
     const blocked = new Map<string, string>();
     for (const id of candidates) {
       const groups = [...rooms.entries()].filter(([, r]) => r.members.has(id) && !r.members.get(id)?.ours);
+      // Taking out a backend that is not healthy in rotation costs no healthy capacity (a first
+      // deployment: nothing serves yet).
       const full = groups.find(
         ([, r]) =>
-          r.out + 1 > r.max || r.healthy - (r.members.get(id)?.healthyInRotation ? 1 : 0) < minHealthy,
+          r.out + 1 > r.max || (r.members.get(id)?.healthyInRotation === true && r.healthy - 1 < minHealthy),
       );
       if (full) {
         const [gid, r] = full;

@@ -114,6 +114,7 @@ async function run(
   spec: AppReleaseSpec,
   fetch = false,
   secretDocument?: string,
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; output: string; wallMs: number }> {
   const rendered = renderCommand({
     action,
@@ -136,7 +137,7 @@ async function run(
   );
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const p = spawn('bash', ['-c', content], { env: { PATH: process.env.PATH ?? '', HOME: root } });
+    const p = spawn('bash', ['-c', content], { env: { PATH: process.env.PATH ?? '', HOME: root, ...env } });
     let output = '';
     p.stdout.on('data', (b: Buffer) => (output += b.toString()));
     p.stderr.on('data', (b: Buffer) => (output += b.toString()));
@@ -436,6 +437,26 @@ describe('AppRelease wrapper (real bash)', () => {
     healthStatus = 200;
     expect(parseWrapperOutput(r.output).failedStep).toBe('health');
     expect(r.output).toContain('health probe 2: HTTP 500');
+  });
+
+  it("probes HTTP health on the instance's own address ($ECS_PRIVATE_IP) when set", async () => {
+    // A server on another loopback address only, as the demo app binds $ECS_PRIVATE_IP:$PORT.
+    const ip = `127.252.${process.pid % 250}.7`;
+    const own = createServer((_req, res) => res.writeHead(200).end('ok'));
+    await new Promise<void>((r) => own.listen(0, ip, r));
+    try {
+      const port = (own.address() as AddressInfo).port;
+      const appDir = newAppDir();
+      const s = specFor(appDir, '1', {
+        healthCheck: { http: { port, path: '/healthz' }, periodSeconds: 1, failureThreshold: 1 },
+      });
+      const r = await run('deploy', 'rev1', s, false, undefined, { ECS_PRIVATE_IP: ip });
+      expect(r.code, r.output).toBe(0);
+      const local = await run('deploy', 'rev1', s); // no ECS_PRIVATE_IP: 127.0.0.1, nothing there
+      expect(parseWrapperOutput(local.output).failedStep).toBe('health');
+    } finally {
+      await new Promise<void>((r) => own.close(() => r()));
+    }
   });
 
   it('uninstall removes only what the wrapper owns: a foreign file in appDir survives', async () => {

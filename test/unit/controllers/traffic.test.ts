@@ -314,11 +314,11 @@ describe('drain → act → restore', () => {
     ];
     const t = { ...scope(g, {}, recorded) };
     delete t.spec; // the spec dropped trafficControl: still restored
-    let out = await tc.afterPoll(t, owner, reporting, [], [], at(1));
+    const out = await tc.afterPoll(t, owner, reporting, [], [], at(1));
     expect(t.backends).toHaveLength(2); // written, not yet applied (ALB)
     expect(t.wakeAtMs).toBeDefined();
     g.settle();
-    out = await tc.afterPoll(t, owner, reporting, out.inFlight, [], at(3));
+    await tc.afterPoll(t, owner, reporting, out.inFlight, [], at(3));
     expect(g.backends.slice(0, 2).map((b) => b.weight)).toEqual([80, 20]);
     expect(t.backends).toEqual([]);
   });

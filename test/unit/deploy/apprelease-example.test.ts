@@ -38,7 +38,11 @@ describe('deploy/examples/apprelease.yaml', () => {
     expect(example.spec.artifact.format).toBe('file');
     const name = url.pathname.split('/').pop() as string;
     expect(example.spec.hooks.start.script).toContain(name);
-    expect(example.spec.healthCheck?.exec?.script).toContain(name);
+    // The health check is the app's own /healthz (http), on the port the app listens on.
+    expect(example.spec.healthCheck?.http).toMatchObject({
+      port: Number(example.spec.install?.env?.PORT),
+      path: '/healthz',
+    });
   });
 
   it('is metric-gated on a Prometheus on 127.0.0.1, which scripts/local.ts points at its own (or drops)', () => {

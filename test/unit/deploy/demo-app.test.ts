@@ -5,9 +5,11 @@
  *  - `start` serves HTTP on $ECS_PRIVATE_IP:$PORT (/, /healthz, /metrics in the Prometheus text
  *    format, which promtool accepts), `health` checks the revision, the bad build answers 500 and
  *    its error counter rises, `stop` ends the server (SIGTERM; an idle keep-alive connection does
- *    not hold it up) and frees the address.
+ *    not hold it up) and frees the address;
+ *  - graceful stop: a keep-alive connection open when the stop hook sends SIGTERM is still served
+ *    (its next request answered with `Connection: close`) while new connections are refused.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
@@ -87,6 +89,79 @@ describe('demo app copies', () => {
     );
     expect(res.stdout + res.stderr).toBe('');
     expect(res.status).toBe(0);
+  });
+});
+
+/** GET through a keep-alive agent: status, body, `Connection` header, whether the socket was reused. */
+function getKeepAlive(
+  url: string,
+  agent: Agent,
+): Promise<{ status: number; body: string; connection: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body,
+          connection: String(res.headers['connection']),
+          reused: req.reusedSocket,
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('demo app graceful stop', () => {
+  it('a keep-alive connection open during SIGTERM gets its answer (Connection: close), then it exits', async () => {
+    const dir = mkdtempSync(join(tmp, 'graceful-'));
+    copyFileSync(join(ARTIFACTS, 'web-1.4.3', 'web.sh'), join(dir, 'web.sh'));
+    const { ip, port } = await freeAddress();
+    const env = { ECS_PRIVATE_IP: ip, PORT: String(port), ECSOPS_REVISION: 'r9', ECSOPS_INSTANCE_ID: 'i-g' };
+    const base = `http://${ip}:${port}`;
+    const started = hook(dir, 'start', env);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      expect(started.status, started.stderr).toBe(0);
+      const first = await getKeepAlive(`${base}/`, agent);
+      expect(first.status).toBe(200);
+      expect(first.connection).not.toBe('close');
+      // the stop hook (SIGTERM, then waits) runs while the connection is open
+      const stop = spawn('bash', ['web.sh', 'stop'], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmp, APP_DIR: dir, ...env },
+        stdio: 'ignore',
+      });
+      const stopped = new Promise<number | null>((r) => stop.on('exit', (code) => r(code)));
+      // no new connections once the listening socket is closed…
+      for (let i = 0; ; i++) {
+        const refused = await get(`${base}/healthz`).then(
+          () => false,
+          () => true,
+        );
+        if (refused) break;
+        if (i > 100) throw new Error('the server kept accepting new connections after SIGTERM');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // …but the open keep-alive connection is still served, and told to close
+      expect(await getKeepAlive(`${base}/`, agent)).toEqual({
+        status: 200,
+        body: 'hello from web r9 on i-g\n',
+        connection: 'close',
+        reused: true,
+      });
+      expect(await stopped).toBe(0);
+      expect(readFileSync(join(dir, 'web.log'), 'utf8')).toBe(
+        `web r9 listening on ${ip}:${port}\nweb r9 stopped\n`,
+      );
+    } finally {
+      agent.destroy();
+      hook(dir, 'stop', env);
+    }
   });
 });
 

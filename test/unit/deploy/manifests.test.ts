@@ -13,6 +13,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { ACTIONTRAIL_ACTIONS } from '../../../src/cloud/actiontrail.js';
+import { ALB_ACTIONS } from '../../../src/cloud/alb.js';
+import { SLB_ACTIONS } from '../../../src/cloud/slb.js';
 import { ECS_ACTIONS } from '../../../src/cloud/ecs.js';
 import { cloudMetrics } from '../../../src/cloud/metrics.js';
 import { OOS_ACTIONS } from '../../../src/cloud/oos.js';
@@ -440,10 +442,10 @@ describe('docs/deploy.md RAM policy', () => {
   const instanceBlock = /Instance RAM role[\s\S]*?```json\n([\s\S]*?)```/.exec(section)?.[1];
   const instanceActions = actionsOf(JSON.parse(instanceBlock ?? '{"Statement":[]}') as { Statement: Obj[] });
 
-  it('is a RAM policy document granting only named OOS / ECS / KMS / OSS / ActionTrail actions', () => {
+  it('is a RAM policy document granting only named OOS / ECS / KMS / OSS / ActionTrail / SLB / ALB actions', () => {
     expect(policy.Version).toBe('1');
     for (const p of blocks) for (const st of p.Statement) expect(st.Effect).toBe('Allow');
-    for (const a of actions) expect(a).toMatch(/^(oos|ecs|kms|oss|actiontrail):[A-Z][A-Za-z]+$/);
+    for (const a of actions) expect(a).toMatch(/^(oos|ecs|kms|oss|actiontrail|slb|alb):[A-Z][A-Za-z]+$/);
     expect(actions).toEqual(ramPolicyFor().Statement.flatMap((s) => s.Action));
   });
 
@@ -474,6 +476,8 @@ describe('docs/deploy.md RAM policy', () => {
       ...Object.keys(OOS_ACTIONS).map((a) => `oos:${a}`),
       ...Object.keys(ECS_ACTIONS).map((a) => `ecs:${a}`),
       ...Object.keys(ACTIONTRAIL_ACTIONS).map((a) => `actiontrail:${a}`),
+      ...Object.keys(SLB_ACTIONS).map((a) => `slb:${a}`),
+      ...Object.keys(ALB_ACTIONS).map((a) => `alb:${a}`),
       ...Object.values(TEMPLATE_ACTIONS).flatMap((t) => t.actions.map(ramActionName)),
       ...ASSOCIATED_ACTIONS.map(ramActionName),
     ]);

@@ -10,7 +10,8 @@
  *  - 502 (no retry) when the backend process is gone;
  *  - an ALB weight change is `Configuring` for a while and traffic follows the old weight until it
  *    applies;
- *  - the control API creates a load balancer, lists it, forces health; stop closes the listener.
+ *  - the control API creates a load balancer (fixed IDs optional), lists it, forces health; stop
+ *    closes the listener.
  */
 import { spawn } from 'node:child_process';
 import { Agent, createServer, request, type Server } from 'node:http';
@@ -18,7 +19,13 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmulatorCore } from '../../../src/emulator/core.js';
 import { startEmulator, type Emulator } from '../../../src/emulator/index.js';
-import type { ServerGroupRecord } from '../../../src/emulator/loadbalancers.js';
+import { LbDataPlane } from '../../../src/emulator/lb-proxy.js';
+import {
+  DEFAULT_HEALTH_CHECK,
+  LoadBalancerState,
+  type ServerGroupRecord,
+} from '../../../src/emulator/loadbalancers.js';
+import { Scheduler } from '../../../src/emulator/scheduler.js';
 import { claimLoopbackNet, type LoopbackNetClaim } from '../../../src/emulator/sandbox.js';
 import { fleetIds, fleetSeed } from '../../harness/fast.js';
 
@@ -272,6 +279,46 @@ describe('load balancer data plane', () => {
   });
 });
 
+describe('load balancer schedulers (pick)', () => {
+  const group = (scheduler: string, weights: number[]): ServerGroupRecord => ({
+    type: 'CLB',
+    regionId: REGION,
+    serverGroupId: `rsp-${scheduler}00`,
+    name: 'g',
+    loadBalancerId: 'lb-x0000',
+    scheduler,
+    healthCheck: { ...DEFAULT_HEALTH_CHECK, enabled: false },
+    backends: weights.map((weight, k) => ({
+      instanceId: `i-s${k}`,
+      port: 80,
+      weight,
+      status: 'Available',
+      health: 'Initial',
+      healthyStreak: 0,
+      unhealthyStreak: 0,
+    })),
+  });
+  const plane = () =>
+    new LbDataPlane(new LoadBalancerState(new Scheduler(1)), new Scheduler(1), () => undefined);
+  const picks = (p: LbDataPlane, g: ServerGroupRecord, n: number, ctx = (i: number) => `10.0.0.${i}`) =>
+    Array.from(
+      { length: n },
+      (_, i) => p.pick(g, { sourceIp: ctx(i), sourcePort: 1000 + i, url: `/p${i}` })?.instanceId,
+    );
+
+  it('rr and the hash schedulers ignore weights (weight 0 does not drain); wrr and wlc honour them', () => {
+    expect(picks(plane(), group('rr', [100, 0]), 4)).toEqual(['i-s0', 'i-s1', 'i-s0', 'i-s1']);
+    const sch = picks(plane(), group('sch', [100, 0]), 20);
+    expect(new Set(sch)).toEqual(new Set(['i-s0', 'i-s1']));
+    // the same source IP always lands on the same backend
+    expect(new Set(picks(plane(), group('sch', [100, 100]), 10, () => '10.9.9.9')).size).toBe(1);
+    expect(new Set(picks(plane(), group('wrr', [100, 0]), 10))).toEqual(new Set(['i-s0']));
+    expect(new Set(picks(plane(), group('wlc', [0, 100]), 10))).toEqual(new Set(['i-s1']));
+    // wlc with no live connections: (0 + 1) / weight, the heavier wins
+    expect(picks(plane(), group('wlc', [50, 100]), 1)).toEqual(['i-s1']);
+  });
+});
+
 describe('load balancers through the control API', () => {
   let emu: Emulator;
   let srv: Backend;
@@ -315,6 +362,17 @@ describe('load balancers through the control API', () => {
       emu.control.forceBackendHealth(created.serverGroupId, 'i-nope', srv.port, 'Healthy'),
     ).rejects.toThrow(/404/);
     await emu.control.forceBackendHealth(created.serverGroupId, ids[0] as string, srv.port, null);
+    // fixed IDs (npm run local's demo ALB); a taken one is refused
+    const fixed = {
+      type: 'CLB' as const,
+      regionId: REGION,
+      loadBalancerId: 'lb-fixed01',
+      serverGroupId: 'rsp-fixed01',
+    };
+    expect(await emu.control.createLoadBalancer(fixed)).toMatchObject({ serverGroupId: 'rsp-fixed01' });
+    await expect(emu.control.createLoadBalancer(fixed)).rejects.toThrow(
+      /400 loadBalancerId lb-fixed01 already exists/,
+    );
 
     await emu.stop();
     await expect(get(created.url)).rejects.toThrow(/ECONNREFUSED/);

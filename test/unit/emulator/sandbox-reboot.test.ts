@@ -71,7 +71,7 @@ describe('emulator sandbox: a patch reboot kills the instance processes and runs
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('restarts the current AppRelease revision after the reboot', async () => {
+  it('restarts the current AppRelease revision after the reboot', { timeout: 120_000 }, async () => {
     // The AppRelease wrapper's layout on the instance, revision r1 of the demo app current.
     const appDir = join(root, ID, 'web');
     const rel = join(appDir, 'releases');
@@ -97,7 +97,6 @@ describe('emulator sandbox: a patch reboot kills the instance processes and runs
     })) as { InvokeId: string };
     await waitFor(async () => {
       const inv = (await emu.control.listInvocations()).find((i) => i.invokeId === run.InvokeId);
-      console.log(JSON.stringify(inv?.instances[0]?.status), (() => { try { return readFileSync(join(appDir, 'web.log'), 'utf8'); } catch (e) { return String(e); } })());
       return inv?.instances[0]?.status === 'Success';
     }, 30_000);
     const pid1 = Number(readFileSync(join(appDir, 'web.pid'), 'utf8'));
@@ -142,7 +141,13 @@ describe('emulator sandbox: a patch reboot kills the instance processes and runs
       async () => (await get(`${base}/healthz`).catch(() => ({ status: 0 }))).status === 200,
       30_000,
     );
-    expect(readFileSync(join(root, ID, 'boot.log'), 'utf8')).toContain('boot hook exit 0');
+    await waitFor(async () => {
+      try {
+        return readFileSync(join(root, ID, 'boot.log'), 'utf8').includes('boot hook exit 0');
+      } catch {
+        return false;
+      }
+    }, 30_000);
     await waitFor(async () => (await get(lb.url)).status === 200, 30_000);
     expect((await get(lb.url)).body).toBe(`hello from web r1 on ${ID}\n`);
   });
