@@ -24,7 +24,7 @@ import {
   type Artifact,
 } from '../harness/fast-apprelease.js';
 
-const APPS = ['t1', 't2', 't3', 't4'];
+const APPS = ['t1', 't2', 't3', 't4', 't5'];
 const idsOf = (app: string): string[] =>
   Array.from({ length: 4 }, (_, i) => `i-${app}${String(i + 1).padStart(4, '0')}`);
 const WEIGHTS = [10, 20, 30, 40];
@@ -253,5 +253,58 @@ describe('AppRelease with trafficControl', () => {
     expect(s.get('t4')?.status).toBeUndefined();
     expect(s.get('t4')).toBeUndefined();
     expect(await weights(gid)).toEqual(WEIGHTS);
+  });
+
+  it('drain and restore writes that fail (5xx past the retries, a reset, a lost answer) are retried; nothing acts before its drain', async () => {
+    const gid = await balancer('t5');
+    const art = s.artifacts.add('t5-1', { 'app.sh': appScript('1') }, s.root);
+    await s.emu.control.setFaults({
+      failNext: [
+        // The first drain write: 503 past the cloud layer's retries (two reconciles fail).
+        {
+          action: 'UpdateServerGroupServersAttribute',
+          code: 'ServiceUnavailable',
+          httpStatus: 503,
+          count: 12,
+        },
+        // Later writes: one reset before acting, one answer lost after acting.
+        { action: 'UpdateServerGroupServersAttribute', kind: 'reset', skip: 2 },
+        { action: 'UpdateServerGroupServersAttribute', kind: 'responseLoss', skip: 3 },
+      ],
+    });
+    s.apply('t5', specOf('t5', art, gid));
+    const errors = new Set<string>();
+    let actedWhileInRotation: string[] = [];
+    const o = await drive(
+      't5',
+      gid,
+      (x) => x?.status?.phase === 'Succeeded',
+      (x) => {
+        const r = x?.status?.conditions?.find((c) => c.type === 'Reconciling')?.reason;
+        if (r && r !== 'Draining' && r !== 'RolloutInProgress' && r !== 'WaitingForLoadBalancerHealth')
+          errors.add(r);
+      },
+    ).finally(() => s.emu.control.clearFaults());
+    // Every deploy ran while its instance was out of rotation: its invocation started after the drain.
+    const invs = (await s.emu.control.listInvocations()).filter((v) =>
+      v.instances.some((i) => i.instanceId.startsWith('i-t5')),
+    );
+    const events = s.events.events.filter((e) => e.name === 't5');
+    const drainedFirst = (id: string) =>
+      events.findIndex((e) => e.reason === 'BackendsDrained' && e.note.includes(id));
+    const startedAt = (id: string) =>
+      events.findIndex(
+        (e) =>
+          e.reason === 'ExecutionStarted' &&
+          e.note.includes('deploy') &&
+          invs.some((v) => e.note.includes(v.invokeId) && v.instances.some((i) => i.instanceId === id)),
+      );
+    actedWhileInRotation = idsOf('t5').filter(
+      (id) => !(drainedFirst(id) >= 0 && drainedFirst(id) < startedAt(id)),
+    );
+    expect(actedWhileInRotation).toEqual([]);
+    expect(errors.size).toBeGreaterThan(0); // the 503s were reported, not hidden
+    expect(await weights(gid)).toEqual(WEIGHTS);
+    expect(o?.status?.trafficControl).toBeUndefined();
   });
 });
