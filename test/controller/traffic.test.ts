@@ -59,6 +59,11 @@ async function group(id: string): Promise<LoadBalancerView['groups'][number]> {
   if (!g) throw new Error(`no group ${id}`);
   return g;
 }
+/** `ecsops_drained_backends` of AppRelease `name`. */
+async function drainedGauge(name: string): Promise<number | undefined> {
+  const values = (await s.registry.getSingleMetric('ecsops_drained_backends')?.get())?.values ?? [];
+  return values.find((v) => v.labels.name === name)?.value;
+}
 const weights = async (id: string): Promise<number[]> => (await group(id)).backends.map((b) => b.weight);
 
 function specOf(app: string, art: Artifact, gid: string, over: Partial<AppReleaseSpec> = {}): AppReleaseSpec {
@@ -209,12 +214,14 @@ describe('AppRelease with trafficControl', () => {
     );
     expect(draining?.status?.trafficControl?.backends?.map((b) => b.weight)).toEqual([10, 20]);
     expect((await weights(gid)).filter((w) => w === 0)).toHaveLength(2);
+    expect(await drainedGauge('t3')).toBe(2);
     s.restart(); // the process's memory is gone; status and the cloud remain
     const cur = s.get('t3') as AppRelease;
     s.apply('t3', { ...cur.spec, suspend: true });
     const suspended = await drive('t3', gid, (x) => x?.status?.trafficControl === undefined);
     expect(await weights(gid)).toEqual(WEIGHTS);
     expect(suspended?.status?.executions ?? []).toEqual([]);
+    expect(await drainedGauge('t3')).toBe(0);
     s.apply('t3', {
       ...cur.spec,
       suspend: false,
@@ -274,7 +281,6 @@ describe('AppRelease with trafficControl', () => {
     });
     s.apply('t5', specOf('t5', art, gid));
     const errors = new Set<string>();
-    let actedWhileInRotation: string[] = [];
     const o = await drive(
       't5',
       gid,
@@ -299,7 +305,7 @@ describe('AppRelease with trafficControl', () => {
           e.note.includes('deploy') &&
           invs.some((v) => e.note.includes(v.invokeId) && v.instances.some((i) => i.instanceId === id)),
       );
-    actedWhileInRotation = idsOf('t5').filter(
+    const actedWhileInRotation = idsOf('t5').filter(
       (id) => !(drainedFirst(id) >= 0 && drainedFirst(id) < startedAt(id)),
     );
     expect(actedWhileInRotation).toEqual([]);

@@ -85,6 +85,7 @@ export class AppReleaseMetrics {
       },
       setConditions: (kind, namespace, name, conditions) =>
         shared.setConditions(kind, namespace, name, conditions),
+      setDrainedBackends: (kind, namespace, name, n) => shared.setDrainedBackends?.(kind, namespace, name, n),
       deleteResource: (kind, namespace, name) => {
         shared.deleteResource(kind, namespace, name);
         if (kind === APP_RELEASE_KIND) this.delete(namespace, name);

@@ -179,6 +179,7 @@ export class PatchPolicyReconciler implements Reconciler {
       setInstanceCounts: (kind, ns, name, counts) => deps.metrics.setInstanceCounts(kind, ns, name, counts),
       setConditions: (kind, ns, name, conditions) => deps.metrics.setConditions(kind, ns, name, conditions),
       setOldestReadAge: (kind, ns, name, s) => deps.metrics.setOldestReadAge?.(kind, ns, name, s),
+      setDrainedBackends: (kind, ns, name, n) => deps.metrics.setDrainedBackends?.(kind, ns, name, n),
       deleteResource: (kind, ns, name) => {
         deps.metrics.deleteResource(kind, ns, name);
         deps.patchMetrics?.delete(ns, name);

@@ -62,6 +62,12 @@ export interface ControllerMetrics {
    * target read). Kinds without per-instance state reads never call it.
    */
   setOldestReadAge?(kind: string, namespace: string, name: string, seconds: number | undefined): void;
+  /**
+   * Sets `ecsops_drained_backends{kind,namespace,name}`: load balancer backends the resource holds
+   * out of rotation (spec.trafficControl; `status.trafficControl.backends`), or removes the series
+   * (`undefined`: the resource has no traffic control).
+   */
+  setDrainedBackends?(kind: string, namespace: string, name: string, count: number | undefined): void;
   /** Removes every per-resource series of (kind, namespace, name). */
   deleteResource(kind: string, namespace: string, name: string): void;
   /** `ecsops_analysis_runs_total{kind,result}` +1 (Successful, Failed, Inconclusive); optional for fakes. */

@@ -467,6 +467,12 @@ export class ReconcileDriver<T extends Resource, Sc extends BaseScope<T>> implem
         derived.counts,
       );
     }
+    this.deps.metrics.setDrainedBackends?.(
+      this.hooks.kind,
+      obj.metadata.namespace ?? '',
+      obj.metadata.name ?? '',
+      trafficOf(scope)?.backends?.length,
+    );
     if (derived.freshness) {
       this.deps.metrics.setOldestReadAge?.(
         this.hooks.kind,

@@ -35,6 +35,7 @@ export class DomainMetrics implements ControllerMetrics {
   private readonly instances: Gauge<'kind' | 'namespace' | 'name' | 'state'>;
   private readonly conditions: Gauge<'kind' | 'namespace' | 'name' | 'type' | 'status'>;
   private readonly oldestRead: Gauge<'kind' | 'namespace' | 'name'>;
+  private readonly drained: Gauge<'kind' | 'namespace' | 'name'>;
   private readonly analysisRuns: Counter<'kind' | 'result'>;
   /** State keys set per `kind/namespace/name`, so deletion removes exactly those series. */
   private readonly statesBy = new Map<string, Set<string>>();
@@ -84,6 +85,12 @@ export class DomainMetrics implements ControllerMetrics {
     this.oldestRead = new Gauge({
       name: 'ecsops_state_oldest_read_age_seconds',
       help: "Seconds since the oldest one-by-one state read among a resource's targets (EcsExtension package states, PatchPolicy patch states), as of the resource's last reconcile: stays below the controller's --full-resync-period plus one interval; a higher value means the full resync is not keeping up.",
+      labelNames: ['kind', 'namespace', 'name'],
+      registers: [registry],
+    });
+    this.drained = new Gauge({
+      name: 'ecsops_drained_backends',
+      help: 'Load balancer backends (CLB vServer group / ALB server group members) a resource holds out of rotation or is putting back (spec.trafficControl), as of its last reconcile.',
       labelNames: ['kind', 'namespace', 'name'],
       registers: [registry],
     });
@@ -137,9 +144,16 @@ export class DomainMetrics implements ControllerMetrics {
     else this.oldestRead.set({ kind, namespace, name }, seconds);
   }
 
+  /** Sets (or, for `undefined`, removes) the resource's drained-backends series. */
+  setDrainedBackends(kind: string, namespace: string, name: string, count: number | undefined): void {
+    if (count === undefined) this.drained.remove({ kind, namespace, name });
+    else this.drained.set({ kind, namespace, name }, count);
+  }
+
   /** Removes every series of the resource (no stale gauges after deletion). */
   deleteResource(kind: string, namespace: string, name: string): void {
     this.oldestRead.remove({ kind, namespace, name });
+    this.drained.remove({ kind, namespace, name });
     for (const type of CONDITION_TYPES)
       for (const status of CONDITION_STATUSES)
         this.conditions.remove({ kind, namespace, name, type, status });

@@ -106,6 +106,19 @@ describe('DomainMetrics', () => {
     expect(await samples(registry, name)).toEqual([]);
   });
 
+  it('sets ecsops_drained_backends per resource, removes it for undefined and on deleteResource', async () => {
+    const registry = new Registry();
+    const m = new DomainMetrics(registry);
+    m.setDrainedBackends('AppRelease', 'shop', 'web', 2);
+    m.setDrainedBackends('PatchPolicy', 'shop', 'os', 0);
+    const name = 'ecsops_drained_backends';
+    expect(valueOf(await samples(registry, name), { kind: 'AppRelease', name: 'web' })).toBe(2);
+    m.setDrainedBackends('PatchPolicy', 'shop', 'os', undefined);
+    expect((await samples(registry, name)).map((s) => s.labels.name)).toEqual(['web']);
+    m.deleteResource('AppRelease', 'shop', 'web');
+    expect(await samples(registry, name)).toEqual([]);
+  });
+
   it('registers only on the given registry (private, no global default)', async () => {
     const a = new Registry();
     const b = new Registry();
