@@ -14,6 +14,7 @@ import type { AppInstanceStatus, AppRelease, BatchStatus, RolloutStatus } from '
 import type { TrackedExecution } from '../api/common.js';
 import {
   analysisField,
+  trafficField,
   analysisNode,
   byInstanceId,
   executionKeyOf,
@@ -146,6 +147,8 @@ function releaseFields(obj: AppRelease, now: Date): HeaderField[] {
     gate ? `after batch ${gate.batch} of revision ${gate.revision}` : `run ${st.analysis?.runId ?? ''}`,
   );
   if (analysis) out.push(analysis);
+  const traffic = trafficField(spec.trafficControl, st.trafficControl);
+  if (traffic) out.push(traffic);
   return out;
 }
 

@@ -13,6 +13,12 @@ import type {
 } from '../api/common.js';
 import { humanDuration, statusOf, when, type Status } from './style.js';
 import type { HeaderField, TreeNode, View } from './tree.js';
+import {
+  DEFAULT_DRAIN_SECONDS,
+  DEFAULT_MAX_DRAINED,
+  type TrafficControlSpec,
+  type TrafficControlStatus,
+} from '../api/traffic.js';
 
 /** The fields of an ecsops object the shared helpers read (raw JSON from the API server). */
 export interface AnyObject {
@@ -299,5 +305,34 @@ export function analysisNode(
     time: a.startedAt,
     info,
     children: a.metrics.map((row) => metricNode(a, row, specOf.get(row.name), now)),
+  };
+}
+
+/**
+ * The `Traffic:` header line of a kind with `spec.trafficControl` (AppRelease, PatchPolicy): the
+ * server groups and drain settings, then the backends `status.trafficControl.backends` holds out of
+ * rotation (`rsp-1 i-1:8080 weight 50`), at most 5 named. Absent without either.
+ */
+export function trafficField(
+  spec: TrafficControlSpec | undefined,
+  st: TrafficControlStatus | undefined,
+): HeaderField | undefined {
+  const out = st?.backends ?? [];
+  if (!spec && out.length === 0) return undefined;
+  const groups = (spec?.serverGroups ?? []).map((g) => `${g.type} ${g.serverGroupId}`).join(', ');
+  const settings = spec
+    ? `${groups}; drain ${spec.drainSeconds ?? DEFAULT_DRAIN_SECONDS}s, maxDrained ${spec.maxDrained ?? DEFAULT_MAX_DRAINED}`
+    : 'spec.trafficControl removed';
+  const held =
+    out.length === 0
+      ? 'nothing out of rotation'
+      : `${out.length} backend(s) out of rotation: ${out
+          .slice(0, 5)
+          .map((b) => `${b.serverGroupId} ${b.instanceId}:${b.port} weight ${b.weight}`)
+          .join(', ')}${out.length > 5 ? ', …' : ''}`;
+  return {
+    label: 'Traffic',
+    ...(out.length > 0 ? { status: statusOf('Progressing') } : {}),
+    value: `${settings}; ${held}`,
   };
 }

@@ -14,6 +14,7 @@ import type { TrackedExecution } from '../api/common.js';
 import type { PatchInstanceStatus, PatchOperation, PatchPolicy } from '../api/patchpolicy.js';
 import {
   analysisField,
+  trafficField,
   analysisNode,
   byInstanceId,
   conditionOf,
@@ -132,6 +133,8 @@ function policyFields(obj: PatchPolicy, now: Date): HeaderField[] {
       : `run ${st.analysis?.runId ?? ''}`,
   );
   if (analysis) out.push(analysis);
+  const traffic = trafficField(spec.trafficControl, st.trafficControl);
+  if (traffic) out.push(traffic);
   if (spec.suspend)
     out.push({ label: 'Suspended', value: 'spec.suspend is true: no scan or install starts' });
   return out;

@@ -76,6 +76,41 @@ describe('renderResource (golden files)', () => {
   });
 });
 
+describe('renderResource: traffic control', () => {
+  it('draws a Traffic line with the groups, the drain settings and the backends out of rotation', () => {
+    const obj = fixture('apprelease-canary-paused') as {
+      spec: Record<string, unknown>;
+      status: Record<string, unknown>;
+    };
+    obj.spec.trafficControl = {
+      serverGroups: [{ type: 'ALB', serverGroupId: 'sgp-ecsopsdemoweb' }],
+      drainSeconds: 3,
+    };
+    obj.status.trafficControl = {
+      backends: [
+        {
+          type: 'ALB',
+          serverGroupId: 'sgp-ecsopsdemoweb',
+          instanceId: 'i-web0002',
+          port: 8080,
+          weight: 100,
+          mode: 'Weight',
+          since: '2026-12-07T11:25:00Z',
+        },
+      ],
+    };
+    const text = renderResource(obj, { now: new Date('2026-12-07T11:25:30Z') }).map(clean);
+    expect(text.find((l) => l.includes('Traffic'))).toMatch(
+      /ALB sgp-ecsopsdemoweb; drain 3s, maxDrained 25%; 1 backend\(s\) out of rotation: sgp-ecsopsdemoweb i-web0002:8080 weight 100/,
+    );
+    delete obj.spec.trafficControl;
+    delete obj.status.trafficControl;
+    expect(
+      renderResource(obj, { now: new Date('2026-12-07T11:25:30Z') }).some((l) => l.includes('Traffic')),
+    ).toBe(false);
+  });
+});
+
 describe('renderResource colours', () => {
   it('colours statuses, tree guides and the heading on request, and only the styling differs', () => {
     const obj = fixture('apprelease-rolling-back');
