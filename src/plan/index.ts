@@ -196,15 +196,19 @@ async function planTraffic(
       }
       batches.push(admitted.length);
       rest = rest.filter((id) => !admitted.includes(id));
+      const members = new Set(
+        o.spec.serverGroups.flatMap(
+          (g) => reads.views.get(g.serverGroupId)?.backends.map((b) => b.instanceId) ?? [],
+        ),
+      );
+      const drained = admitted.filter((id) => members.has(id));
       const groups = o.spec.serverGroups
-        .filter((g) =>
-          reads.views.get(g.serverGroupId)?.backends.some((b) => admitted.includes(b.instanceId)),
-        )
+        .filter((g) => reads.views.get(g.serverGroupId)?.backends.some((b) => drained.includes(b.instanceId)))
         .map((g) => g.serverGroupId);
       lines.push(
         groups.length === 0
           ? `batch ${i} (${admitted.length}) → in no listed server group: ${o.action} without draining`
-          : `batch ${i} (${admitted.length}) → Draining ${listIds(admitted)} from ${groups.join(', ')} (drainSeconds ${o.spec.drainSeconds ?? DEFAULT_DRAIN_SECONDS}) → ${o.action} → original weights back → healthy in ${groups.join(', ')} (≤ ${o.spec.healthyTimeoutSeconds ?? DEFAULT_HEALTHY_TIMEOUT_SECONDS}s)`,
+          : `batch ${i} (${admitted.length}) → Draining ${listIds(drained)} from ${groups.join(', ')} (drainSeconds ${o.spec.drainSeconds ?? DEFAULT_DRAIN_SECONDS}) → ${o.action} → original weights back → healthy in ${groups.join(', ')} (≤ ${o.spec.healthyTimeoutSeconds ?? DEFAULT_HEALTHY_TIMEOUT_SECONDS}s)`,
       );
     }
     return { batches, traffic: lines };

@@ -79,6 +79,7 @@ describe('renderResource (golden files)', () => {
 describe('renderResource: traffic control', () => {
   it('draws a Traffic line with the groups, the drain settings and the backends out of rotation', () => {
     const obj = fixture('apprelease-canary-paused') as {
+      kind: string;
       spec: Record<string, unknown>;
       status: Record<string, unknown>;
     };
