@@ -20,6 +20,7 @@ import type {
   LoadBalancerState,
   ServerGroupRecord,
 } from './loadbalancers.js';
+import { tagRows } from './loadbalancers.js';
 import type { PageLimits } from './params.js';
 import { paginate } from './params.js';
 
@@ -453,20 +454,7 @@ const listTagResources: ActionHandler = (ctx) => {
   if (type === undefined) throw missingParameter('ResourceType');
   const ids = ctx.params.list('ResourceId');
   const tagFilter = ctx.params.objList('Tag');
-  const rows: Array<Record<string, string>> = [];
-  if (type === 'loadbalancer') {
-    for (const lb of albs(ctx)) {
-      if (ids.length > 0 && !ids.includes(lb.loadBalancerId)) continue;
-      if (
-        !tagFilter.every(
-          (t) => t['Key'] !== undefined && lb.tags[t['Key']] === (t['Value'] ?? lb.tags[t['Key']]),
-        )
-      )
-        continue;
-      for (const [k, v] of Object.entries(lb.tags))
-        rows.push({ ResourceId: lb.loadBalancerId, ResourceType: 'loadbalancer', TagKey: k, TagValue: v });
-    }
-  }
+  const rows = type === 'loadbalancer' ? tagRows(albs(ctx), ids, tagFilter, 'loadbalancer') : [];
   const page = paginate(ctx.params, rows, L_1_100, `ListTagResources.alb:${type}`);
   return { TagResources: page.items, NextToken: page.nextToken, MaxResults: page.maxResults };
 };

@@ -266,3 +266,31 @@ export class LoadBalancerState {
     this.groups.clear();
   }
 }
+
+/**
+ * `ListTagResources` rows (`ResourceId`, `ResourceType`, `TagKey`, `TagValue`) of the load
+ * balancers among `lbs` named in `ids` (all when empty) whose tags match every `Tag.N` filter (a
+ * filter without `Value` matches any value of its key); shared by the CLB and ALB actions.
+ */
+export function tagRows(
+  lbs: Iterable<LoadBalancerRecord>,
+  ids: readonly string[],
+  filter: ReadonlyArray<Record<string, string | undefined>>,
+  resourceType: string,
+): Array<Record<string, string>> {
+  const rows: Array<Record<string, string>> = [];
+  for (const lb of lbs) {
+    if (ids.length > 0 && !ids.includes(lb.loadBalancerId)) continue;
+    const key = (t: Record<string, string | undefined>) => t['Key'];
+    if (
+      !filter.every(
+        (t) =>
+          key(t) !== undefined && lb.tags[key(t) as string] === (t['Value'] ?? lb.tags[key(t) as string]),
+      )
+    )
+      continue;
+    for (const [k, v] of Object.entries(lb.tags))
+      rows.push({ ResourceId: lb.loadBalancerId, ResourceType: resourceType, TagKey: k, TagValue: v });
+  }
+  return rows;
+}

@@ -17,6 +17,7 @@ import type {
   LoadBalancerState,
   ServerGroupRecord,
 } from './loadbalancers.js';
+import { tagRows } from './loadbalancers.js';
 import type { PageLimits } from './params.js';
 import { paginate } from './params.js';
 
@@ -369,19 +370,10 @@ const listTagResources: ActionHandler = (ctx) => {
   const ids = ctx.params.list('ResourceId');
   if (ids.length > 50) throw invalidParameter('ResourceId', 'at most 50 resource IDs');
   const tagFilter = ctx.params.objList('Tag');
-  const rows: Array<Record<string, string>> = [];
-  for (const lb of model(ctx).loadBalancers.values()) {
-    if (lb.type !== 'CLB' || lb.regionId !== ctx.regionId) continue;
-    if (ids.length > 0 && !ids.includes(lb.loadBalancerId)) continue;
-    if (
-      !tagFilter.every(
-        (t) => t['Key'] !== undefined && lb.tags[t['Key']] === (t['Value'] ?? lb.tags[t['Key']]),
-      )
-    )
-      continue;
-    for (const [k, v] of Object.entries(lb.tags))
-      rows.push({ ResourceType: 'instance', ResourceId: lb.loadBalancerId, TagKey: k, TagValue: v });
-  }
+  const clbs = [...model(ctx).loadBalancers.values()].filter(
+    (lb) => lb.type === 'CLB' && lb.regionId === ctx.regionId,
+  );
+  const rows = tagRows(clbs, ids, tagFilter, 'instance');
   const page = paginate(ctx.params, rows, { min: 1, max: 50, def: 50 }, 'ListTagResources.slb');
   return { TagResources: { TagResource: page.items }, NextToken: page.nextToken };
 };
