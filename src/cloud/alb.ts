@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ActionSafety, RegionCaller } from './caller.js';
-import { allPages, arr, chunks, num, obj, str, strings, type Raw } from './convert.js';
+import { allPages, arr, bool, chunks, num, obj, str, strings, type Raw } from './convert.js';
 import { CloudError } from './errors.js';
 import { backendKey, worseHealth } from './lb-common.js';
 import type { BackendHealthState, LoadBalancerApi, ServerGroupBackend, ServerGroupView } from './types.js';
@@ -167,6 +167,7 @@ export class AlbClient implements LoadBalancerApi {
       listenerIds,
       scheduler: (str(g['Scheduler']) ?? '').toLowerCase(),
       loadBalancerTags: tags,
+      ...(bool(obj(g['HealthCheckConfig'])['HealthCheckEnabled']) === false ? { healthCheck: false } : {}),
       backends,
     };
   }

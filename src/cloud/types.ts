@@ -736,6 +736,13 @@ export interface ServerGroupView {
   scheduler: string;
   /** Tags of the group's load balancers (ACK's cloud controller manager tags with `ack.aliyun.com`). */
   loadBalancerTags: Record<string, string>;
+  /**
+   * False when the load balancer runs no health check on the group (ALB `HealthCheckConfig
+   * .HealthCheckEnabled` false: `GetListenerHealthStatus` then reports nothing useful); undefined
+   * when the read does not tell (CLB: `DescribeHealthStatus` `unavailable` means "not enabled" or
+   * "not triggered yet").
+   */
+  healthCheck?: boolean;
   backends: ServerGroupBackend[];
 }
 

@@ -180,13 +180,13 @@ async function planTraffic(
   if (!t) return { batches: o.batches };
   const tc = new TrafficControl();
   try {
-    const reads = await tc.read(t, { health: true });
+    const reads = await tc.read(t, { health: true, scope: 'start' });
     const batches: number[] = [];
     const lines: string[] = [];
     let rest = [...o.ids];
     for (let i = 0; rest.length > 0; i++) {
       const want = o.batches[Math.min(i, o.batches.length - 1)] ?? rest.length;
-      const guard = tc.admit(t, reads, rest.slice(0, want));
+      const guard = tc.admit(t, reads, rest.slice(0, want), { reserve: false });
       const admitted = guard.admitted;
       if (admitted.length === 0) {
         plan.notes.push(

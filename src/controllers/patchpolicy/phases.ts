@@ -750,7 +750,9 @@ function dropDrainingAfterClose(k: PatchContext, scope: PatchScope): void {
   try {
     reconcileSchedule(k, scope);
   } catch {
-    return; // a window that cannot be read (Stalled): judged by the start path's own checks
+    // A window that cannot be read (Stalled): nothing can say it is open, so nothing is sent.
+    scope.inFlight = scope.inFlight.filter((w) => !draining.includes(w));
+    return;
   }
   const current = scope.window?.state.current;
   const left = current ? current.closesAt.getTime() - scope.now.getTime() : -1;

@@ -34,7 +34,13 @@ import { admissionMessage, admitStarts, heldKeysOf } from './budget.js';
 import type { Resource } from './deps.js';
 import { clientToken } from './execution.js';
 import { instanceLockKey, type InstanceLock, type LockCheck } from './lock.js';
-import { TrafficControl, type GroupReads, type TrafficScope } from './traffic.js';
+import {
+  reservationsOf,
+  TRAFFIC_RECHECK_MS,
+  TrafficControl,
+  type GroupReads,
+  type TrafficScope,
+} from './traffic.js';
 import { WaitingForDrainCapacityReason } from '../../api/conditions.js';
 import {
   ownerOf,
@@ -96,9 +102,12 @@ export interface WorkKitOptions {
 
 /** One kind's start path and tracked-work step; see the module comment. */
 export class WorkKit {
-  private readonly traffic = new TrafficControl();
+  private readonly traffic: TrafficControl;
 
-  constructor(private readonly opts: WorkKitOptions = {}) {}
+  constructor(private readonly opts: WorkKitOptions = {}) {
+    // The capacity guard's reservations are shared by every kit of the process (same lock).
+    this.traffic = new TrafficControl(opts.lock ? reservationsOf(opts.lock) : undefined);
+  }
 
   /** Whether work of `action` takes the per-instance lock. */
   locks(action: string): boolean {
@@ -126,7 +135,9 @@ export class WorkKit {
   ): Promise<StartOutcome> {
     const t = s.traffic?.spec && s.traffic.drains(req.action) ? s.traffic : undefined;
     // Read before the synchronous lock section (the capacity guard judges on it).
-    const reads: GroupReads | undefined = t ? await this.traffic.read(t, { health: true }) : undefined;
+    const reads: GroupReads | undefined = t
+      ? await this.traffic.read(t, { health: true, scope: 'start' })
+      : undefined;
     let free = [...new Set(req.instanceIds)];
     let held: LockCheck['held'] = [];
     const lock = this.locks(req.action) ? this.opts.lock : undefined;
@@ -158,6 +169,7 @@ export class WorkKit {
       // A start cut to fit goes on (the rest follows in later starts); only one that admits nothing waits.
       if (free.length === 0) {
         if (guard.waiting) t.wait = { reason: WaitingForDrainCapacityReason, message: guard.waiting };
+        t.wakeAtMs = Math.min(t.wakeAtMs ?? Infinity, s.now.getTime() + 2 * TRAFFIC_RECHECK_MS);
         return { started: [], held, draining: [] };
       }
     }
@@ -208,6 +220,7 @@ export class WorkKit {
       const unsent = new Set(items.slice(sent));
       if (unsent.size > 0) {
         s.inFlight = s.inFlight.filter((w) => !unsent.has(w));
+        this.traffic.unreserve([...unsent].flatMap((w) => w.instanceIds));
         this.hold(s);
       }
     }
@@ -263,17 +276,20 @@ export class WorkKit {
       } finally {
         this.hold(s);
       }
-    }
-    this.hold(s);
+    } else this.hold(s);
     return { ...res, finished };
   }
 
-  /** Holds (process-locally) the instances of every locking item in flight; an empty list releases. */
+  /**
+   * Holds (process-locally) the instances of every locking item in flight, and every instance
+   * with a backend still out of rotation (spec.trafficControl: held until restored); an empty
+   * list releases.
+   */
   hold(s: WorkScope): void {
-    this.opts.lock?.hold(
-      s.obj,
-      s.inFlight.filter((w) => this.locks(w.action)).flatMap((w) => w.instanceIds),
-    );
+    this.opts.lock?.hold(s.obj, [
+      ...s.inFlight.filter((w) => this.locks(w.action)).flatMap((w) => w.instanceIds),
+      ...(s.traffic?.backends ?? []).map((b) => b.instanceId),
+    ]);
   }
 
   /**

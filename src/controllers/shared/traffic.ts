@@ -57,6 +57,8 @@ import { toMetaTime } from '../../runtime/conditions.js';
 import { StalledError } from '../../runtime/errors.js';
 import { sanitizeText } from '../../runtime/sanitize.js';
 import { listIds } from './targets.js';
+import { isNotFound } from './cloud-errors.js';
+import { isCloudError } from '../../cloud/errors.js';
 import type { Resource } from './deps.js';
 import type { FinishedWork, StartReporting, WorkItem } from './work.js';
 
@@ -92,6 +94,26 @@ export interface TrafficScope {
 export interface GroupReads {
   views: Map<string, ServerGroupView>;
   health: Map<string, Map<string, BackendHealthState>>;
+  /** Groups of recorded backends the load balancer no longer has (restore reads only). */
+  gone: Set<string>;
+}
+
+/**
+ * Backends (`instanceId:port`) admitted by the capacity guard, per server group ID, until their
+ * records are forgotten (or their start was dropped): a second resource draining the same group in
+ * the same moment counts them as out before the load balancer shows it. Process memory only: after
+ * a restart the load balancer's own view (weight 0) and the recorded backends carry the same
+ * information. One per process: {@link reservationsOf} the process's instance lock.
+ */
+export type Reservations = Map<string, Set<string>>;
+
+const RESERVATIONS = new WeakMap<object, Reservations>();
+
+/** The reservations shared by every kit holding the same `key` (the process's instance lock). */
+export function reservationsOf(key: object): Reservations {
+  let r = RESERVATIONS.get(key);
+  if (!r) RESERVATIONS.set(key, (r = new Map()));
+  return r;
 }
 
 const keyOf = (instanceId: string, port: number): string => `${instanceId}:${port}`;
@@ -109,25 +131,44 @@ export function maxDrainedOf(v: number | string | undefined, total: number): num
   return Math.max(1, Math.floor((pct / 100) * total));
 }
 
-/** See the module comment. One per process (stateless apart from the scope it is given). */
+/** See the module comment. Stateless apart from the scope it is given and its reservations. */
 export class TrafficControl {
+  /** @param reserved the process's reservations ({@link reservationsOf}); default: its own. */
+  constructor(private readonly reserved: Reservations = new Map()) {}
+
   /**
-   * Reads every group of the spec (and of the recorded backends) once: views and, when `health`,
-   * the load balancers' health reports.
-   * @throws StalledError `LoadBalancerManagedByACK` for a group of an ACK-managed load balancer.
-   * @throws CloudError from the reads (e.g. a group that does not exist).
+   * Reads groups once: views and, when `health`, the load balancers' health reports. `scope:
+   * 'start'` reads every group of the spec and refuses ACK-managed load balancers; `scope:
+   * 'restore'` reads only the groups with recorded backends (`only` narrows further), never refuses
+   * (a restore is a safety write), and leaves a group that no longer exists out of `views` (its
+   * records are then dropped by {@link restore}: nothing to put back).
+   * @throws StalledError `LoadBalancerManagedByACK` (start) for a group of an ACK-managed load balancer.
+   * @throws CloudError from the reads (start: a group that does not exist too).
    */
-  async read(t: TrafficScope, opts: { health: boolean; only?: ReadonlySet<string> }): Promise<GroupReads> {
+  async read(
+    t: TrafficScope,
+    opts: { health: boolean; scope: 'start' | 'restore'; only?: ReadonlySet<string> },
+  ): Promise<GroupReads> {
     const refs = new Map<string, LoadBalancerType>();
-    for (const g of t.spec?.serverGroups ?? []) refs.set(g.serverGroupId, g.type);
+    if (opts.scope === 'start') for (const g of t.spec?.serverGroups ?? []) refs.set(g.serverGroupId, g.type);
     for (const b of t.backends) refs.set(b.serverGroupId, b.type);
     const views = new Map<string, ServerGroupView>();
     const health = new Map<string, Map<string, BackendHealthState>>();
+    const gone = new Set<string>();
     for (const [id, type] of refs) {
       if (opts.only && !opts.only.has(id)) continue;
-      const view = await t.lb(type).describeGroup(id);
+      let view: ServerGroupView;
+      try {
+        view = await t.lb(type).describeGroup(id);
+      } catch (err) {
+        if (opts.scope === 'restore' && isNotFound(err)) {
+          gone.add(id);
+          continue;
+        }
+        throw err;
+      }
       const ack = Object.keys(view.loadBalancerTags).find((k) => ACK_TAG_KEYS.some((a) => k.startsWith(a)));
-      if (ack !== undefined && t.spec?.serverGroups.some((g) => g.serverGroupId === id)) {
+      if (opts.scope === 'start' && ack !== undefined) {
         throw new StalledError(
           LoadBalancerManagedByACKReason,
           `server group ${id} belongs to load balancer ${view.loadBalancerIds.join(', ')}, tagged ${ack} (created by ACK's cloud controller manager, which would revert the weights); remove it from spec.trafficControl and drain through the Kubernetes Service instead`,
@@ -136,64 +177,87 @@ export class TrafficControl {
       views.set(id, view);
       if (opts.health) health.set(id, await t.lb(type).backendHealth(view));
     }
-    return { views, health };
+    return { views, health, gone };
   }
 
   /**
-   * The capacity guard: which of `candidates` (in order) may go out of rotation now.
+   * The capacity guard: which of `candidates` (in order) may go out of rotation now. Out of
+   * rotation: backends at weight 0 (anyone's), whose change is still being applied (ALB status
+   * other than `Available`), removed by this resource, or admitted by any resource of this process
+   * whose drain is not yet visible (reservations). Each backend counts (an instance with two
+   * ports in a group takes two). Admitted backends are reserved in the same synchronous turn.
    * @returns the admitted IDs (instances in no group are always admitted) and, when some wait, why.
-   * @throws StalledError `DrainCapacityUnsatisfiable` when nothing is admitted and nothing this
-   *   resource holds out of rotation could ever free room (e.g. every candidate's group has fewer
-   *   healthy backends than `minHealthyBackends` + 1).
+   * @throws StalledError `DrainCapacityUnsatisfiable` when nothing is admitted and nothing is out of
+   *   rotation in the blocking groups (nothing can free room: e.g. a group with fewer healthy
+   *   backends than `minHealthyBackends` + 1).
    */
   admit(
     t: TrafficScope,
     reads: GroupReads,
     candidates: readonly string[],
+    opts: { reserve?: boolean } = {},
   ): { admitted: string[]; waiting?: string } {
     const spec = t.spec;
     if (!spec) return { admitted: [...candidates] };
     const minHealthy = spec.minHealthyBackends ?? DEFAULT_MIN_HEALTHY_BACKENDS;
+    interface Member {
+      /** Backends (ports) of the instance in the group still in rotation. */
+      inRotation: string[];
+      /** Of those, the ones the load balancer reports healthy. */
+      healthy: number;
+    }
     interface Room {
       out: number;
       max: number;
       healthy: number;
-      members: Map<string, { healthyInRotation: boolean; ours: boolean }>;
+      members: Map<string, Member>;
     }
     const rooms = new Map<string, Room>();
     for (const g of spec.serverGroups) {
       const view = reads.views.get(g.serverGroupId);
       if (!view) continue;
-      const health = reads.health.get(g.serverGroupId) ?? new Map();
-      const ours = t.backends.filter((b) => b.serverGroupId === g.serverGroupId);
+      const health = reads.health.get(g.serverGroupId) ?? new Map<string, BackendHealthState>();
+      const reserved = this.reserved.get(g.serverGroupId) ?? new Set<string>();
+      const ours = new Set(
+        t.backends.filter((b) => b.serverGroupId === g.serverGroupId).map((b) => keyOf(b.instanceId, b.port)),
+      );
       const present = new Set(view.backends.map((b) => keyOf(b.instanceId, b.port)));
-      const removedByUs = ours.filter((b) => !present.has(keyOf(b.instanceId, b.port)));
-      const members = new Map<string, { healthyInRotation: boolean; ours: boolean }>();
-      let out = removedByUs.length;
+      const outKeys = new Set([...ours, ...reserved].filter((k) => !present.has(k)));
+      const members = new Map<string, Member>();
       let healthy = 0;
       for (const b of view.backends) {
-        const mine = ours.some((o) => o.instanceId === b.instanceId && o.port === b.port);
-        const inRotation = b.weight > 0 && !mine;
-        const ok = inRotation && health.get(keyOf(b.instanceId, b.port)) === 'Healthy';
-        if (!inRotation) out += 1;
+        const key = keyOf(b.instanceId, b.port);
+        const inRotation = b.weight > 0 && b.status === 'Available' && !ours.has(key) && !reserved.has(key);
+        if (!inRotation) {
+          outKeys.add(key);
+          continue;
+        }
+        // No health check on the group: nothing tells healthy from not; count it healthy.
+        const ok = view.healthCheck === false || health.get(key) === 'Healthy';
         if (ok) healthy += 1;
-        const m = members.get(b.instanceId) ?? { healthyInRotation: false, ours: false };
-        members.set(b.instanceId, { healthyInRotation: m.healthyInRotation || ok, ours: m.ours || mine });
+        const m = members.get(b.instanceId) ?? { inRotation: [], healthy: 0 };
+        m.inRotation.push(key);
+        if (ok) m.healthy += 1;
+        members.set(b.instanceId, m);
       }
-      for (const r of removedByUs) members.set(r.instanceId, { healthyInRotation: false, ours: true });
-      const total = view.backends.length + removedByUs.length;
-      rooms.set(g.serverGroupId, { out, max: maxDrainedOf(spec.maxDrained, total), healthy, members });
+      const total = new Set([...present, ...outKeys]).size;
+      rooms.set(g.serverGroupId, {
+        out: outKeys.size,
+        max: maxDrainedOf(spec.maxDrained, total),
+        healthy,
+        members,
+      });
     }
     const admitted: string[] = [];
     const blocked = new Map<string, string>();
     for (const id of candidates) {
-      const groups = [...rooms.entries()].filter(([, r]) => r.members.has(id) && !r.members.get(id)?.ours);
-      // Taking out a backend that is not healthy in rotation costs no healthy capacity (a first
-      // deployment: nothing serves yet).
-      const full = groups.find(
-        ([, r]) =>
-          r.out + 1 > r.max || (r.members.get(id)?.healthyInRotation === true && r.healthy - 1 < minHealthy),
-      );
+      const groups = [...rooms.entries()].filter(([, r]) => r.members.has(id));
+      // Taking out a backend that is not healthy costs no healthy capacity (a first deployment:
+      // nothing serves yet).
+      const full = groups.find(([, r]) => {
+        const m = r.members.get(id) as Member;
+        return r.out + m.inRotation.length > r.max || (m.healthy > 0 && r.healthy - m.healthy < minHealthy);
+      });
       if (full) {
         const [gid, r] = full;
         blocked.set(
@@ -202,17 +266,35 @@ export class TrafficControl {
         );
         continue;
       }
-      for (const [, r] of groups) {
-        r.out += 1;
-        if (r.members.get(id)?.healthyInRotation) r.healthy -= 1;
+      for (const [gid, r] of groups) {
+        const m = r.members.get(id) as Member;
+        r.out += m.inRotation.length;
+        r.healthy -= m.healthy;
+        if (opts.reserve !== false) {
+          const set = this.reserved.get(gid) ?? new Set<string>();
+          for (const k of m.inRotation) set.add(k);
+          this.reserved.set(gid, set);
+        }
+        r.members.delete(id);
       }
       admitted.push(id);
     }
     if (blocked.size === 0) return { admitted };
     const waiting = `capacity guard keeps ${candidates.length - admitted.length} instance(s) in rotation: ${[...blocked.values()].join('; ')}`;
-    const anyOut = [...rooms.values()].some((r) => r.out > 0);
-    if (admitted.length === 0 && !anyOut) throw new StalledError(DrainCapacityUnsatisfiableReason, waiting);
+    const blockers = [...blocked.keys()].map((gid) => rooms.get(gid) as Room);
+    if (admitted.length === 0 && blockers.every((r) => r.out === 0))
+      throw new StalledError(DrainCapacityUnsatisfiableReason, waiting);
     return { admitted, waiting };
+  }
+
+  /**
+   * Ends the reservations of `instanceIds` in every group (their backends are back, or their start
+   * was dropped before any drain): see {@link Reservations}.
+   */
+  unreserve(instanceIds: Iterable<string>): void {
+    const ids = new Set(instanceIds);
+    for (const set of this.reserved.values())
+      for (const k of [...set]) if (ids.has(k.slice(0, k.lastIndexOf(':')))) set.delete(k);
   }
 
   /**
@@ -305,13 +387,28 @@ export class TrafficControl {
 
   /**
    * Puts the recorded backends of `instanceIds` back with their original weight (re-added with
-   * port, weight and description when removed). Idempotent.
-   * @returns true once the load balancer shows every original back and applied (`Available`).
+   * port, weight and description when removed). Idempotent. Groups are handled one by one: one
+   * group's failure does not keep the others from being restored (the first error is rethrown
+   * after all were tried). A record with nothing left to restore is dropped and named in `lost`:
+   * its group no longer exists, or the load balancer refuses to re-add the backend (a permanent
+   * not-found or invalid-parameter answer: its instance was released).
+   * @returns `applied`: the load balancer shows every remaining original back and applied
+   *   (`Available`).
    * @throws CloudError from a read or write (records stay; retried next reconcile).
    */
-  async restore(t: TrafficScope, reads: GroupReads, instanceIds: ReadonlySet<string>): Promise<boolean> {
+  async restore(
+    t: TrafficScope,
+    reads: GroupReads,
+    instanceIds: ReadonlySet<string>,
+  ): Promise<{ applied: boolean; lost: string[] }> {
     let applied = true;
+    let failure: unknown;
+    const lost: DrainedBackend[] = [];
     for (const [gid, recs] of this.byGroup(t.backends.filter((b) => instanceIds.has(b.instanceId)))) {
+      if (reads.gone.has(gid)) {
+        lost.push(...recs);
+        continue;
+      }
       const view = reads.views.get(gid);
       const first = recs[0];
       if (!view || !first) continue;
@@ -322,21 +419,35 @@ export class TrafficControl {
         return b !== undefined && b.status === 'Available' && b.weight !== r.weight;
       });
       const readd = recs.filter((r) => !current.has(keyOf(r.instanceId, r.port)));
-      if (reweigh.length > 0)
-        await lb.setWeights(
-          gid,
-          reweigh.map((r) => ({ instanceId: r.instanceId, port: r.port, weight: r.weight })),
-        );
-      if (readd.length > 0) {
-        await lb.addBackends(
-          gid,
-          readd.map((r) => ({
-            instanceId: r.instanceId,
-            port: r.port,
-            weight: r.weight,
-            ...(r.description !== undefined ? { description: r.description } : {}),
-          })),
-        );
+      try {
+        if (reweigh.length > 0)
+          await lb.setWeights(
+            gid,
+            reweigh.map((r) => ({ instanceId: r.instanceId, port: r.port, weight: r.weight })),
+          );
+        if (readd.length > 0) {
+          try {
+            await lb.addBackends(
+              gid,
+              readd.map((r) => ({
+                instanceId: r.instanceId,
+                port: r.port,
+                weight: r.weight,
+                ...(r.description !== undefined ? { description: r.description } : {}),
+              })),
+            );
+          } catch (err) {
+            const refused =
+              isCloudError(err) &&
+              err.kind === 'permanent' &&
+              (err.category === 'notFound' || err.category === 'invalidParameter');
+            if (!refused) throw err;
+            lost.push(...readd);
+          }
+        }
+      } catch (err) {
+        failure ??= err;
+        continue;
       }
       if (reweigh.length + readd.length > 0) {
         if (first.type === 'ALB') applied = false;
@@ -344,13 +455,22 @@ export class TrafficControl {
       }
       if (recs.some((r) => current.get(keyOf(r.instanceId, r.port))?.status !== 'Available')) applied = false;
     }
-    return applied;
+    if (lost.length > 0) {
+      const drop = new Set(lost);
+      t.backends.splice(0, t.backends.length, ...t.backends.filter((b) => !drop.has(b)));
+    }
+    if (failure !== undefined) throw failure;
+    return {
+      applied,
+      lost: lost.map((r) => `${r.serverGroupId} ${r.instanceId}:${r.port}`),
+    };
   }
 
-  /** Drops the records of `instanceIds` (their originals are back). */
+  /** Drops the records of `instanceIds` (their originals are back) and their reservations. */
   forget(t: TrafficScope, instanceIds: ReadonlySet<string>): void {
     const keep = t.backends.filter((b) => !instanceIds.has(b.instanceId));
     t.backends.splice(0, t.backends.length, ...keep);
+    this.unreserve(instanceIds);
   }
 
   /** Whether any of `instanceIds` has a recorded backend. */
@@ -369,9 +489,11 @@ export class TrafficControl {
   ): Array<{ instanceId: string; detail: string }> {
     const out: Array<{ instanceId: string; detail: string }> = [];
     for (const id of instanceIds) {
+      // A group without health checks has nothing to wait for.
       const bad = t.backends.find(
         (b) =>
           b.instanceId === id &&
+          reads.views.get(b.serverGroupId)?.healthCheck !== false &&
           reads.health.get(b.serverGroupId)?.get(keyOf(b.instanceId, b.port)) !== 'Healthy',
       );
       if (bad) {
@@ -414,12 +536,27 @@ export class TrafficControl {
     const held = new Set(inFlight.filter((w) => !restoring.includes(w)).flatMap((w) => w.instanceIds));
     const idle = new Set(t.backends.map((b) => b.instanceId).filter((id) => !held.has(id)));
     if (idle.size === 0 && restoring.length === 0) return { inFlight, finished: released };
-    const reads = await this.read(t, { health: restoring.length > 0 });
+    const reads = await this.read(t, {
+      health: restoring.length > 0,
+      scope: 'restore',
+      only: new Set(t.backends.map((b) => b.serverGroupId)),
+    });
+    const warnLost = (lost: string[]) => {
+      if (lost.length === 0) return;
+      this.event(
+        owner,
+        reporting,
+        'Warning',
+        BackendsRestoredEvent,
+        `nothing to put back for ${lost.length} backend(s) (server group gone, or the instance was released): ${lost.slice(0, 5).join(', ')}`,
+      );
+    };
     // Restore what no item holds any more (dropped drains, suspended, a restart after a kill).
     const idleOnly = new Set([...idle].filter((id) => !restoring.some((w) => w.instanceIds.includes(id))));
     if (idleOnly.size > 0) {
-      const back = await this.restore(t, reads, idleOnly);
-      if (back) {
+      const { applied, lost } = await this.restore(t, reads, idleOnly);
+      warnLost(lost);
+      if (applied) {
         this.event(
           owner,
           reporting,
@@ -435,11 +572,13 @@ export class TrafficControl {
     for (const w of restoring) {
       const f = w.finished as FinishedWork;
       const ids = new Set(w.instanceIds);
-      const back = await this.restore(t, reads, ids);
-      if (!back) {
+      const { applied, lost } = await this.restore(t, reads, ids);
+      warnLost(lost);
+      if (!applied) {
         t.wakeAtMs = Math.min(t.wakeAtMs ?? Infinity, now.getTime() + TRAFFIC_RECHECK_MS);
         continue;
       }
+      const okIds = f.outcomes.filter((o) => o.ok).map((o) => o.instanceId);
       const since = sinceMs(w.phaseSince);
       if (since === undefined) {
         w.phaseSince = toMetaTime(now);
@@ -450,11 +589,15 @@ export class TrafficControl {
           BackendsRestoredEvent,
           `put ${ids.size} instance(s) back into rotation with their original weights after ${w.action}: ${listIds([...ids])}`,
         );
+        // Health is judged from a later read than the one that saw the weights still at 0 (a
+        // batch that failed on every host has none to wait for).
+        if (okIds.length > 0) {
+          t.wakeAtMs = Math.min(t.wakeAtMs ?? Infinity, now.getTime() + TRAFFIC_RECHECK_MS);
+          continue;
+        }
       }
-      const okIds = f.outcomes.filter((o) => o.ok).map((o) => o.instanceId);
       const bad = this.unhealthy(t, reads, okIds);
-      const started = since ?? now.getTime();
-      if (bad.length > 0 && now.getTime() - started < timeoutMs) {
+      if (bad.length > 0 && now.getTime() - (since ?? now.getTime()) < timeoutMs) {
         t.wait = {
           reason: 'WaitingForLoadBalancerHealth',
           message: `waiting for the load balancer to report ${bad.length} instance(s) healthy: ${bad
@@ -487,10 +630,9 @@ export class TrafficControl {
             .join(', ')}`,
         );
       }
+      // The item keeps its phase and verdict: a kind that puts it back in flight (its fold failed)
+      // hands the same outcomes over again, not the cloud's ok ones.
       this.forget(t, ids);
-      delete w.trafficPhase;
-      delete w.phaseSince;
-      delete w.finished;
       keep = keep.filter((x) => x !== w);
       released.push(f);
     }
@@ -514,7 +656,7 @@ export class TrafficControl {
       t.backends.filter((b) => item.instanceIds.includes(b.instanceId)).map((b) => b.serverGroupId),
     );
     if (item.phaseSince === undefined) {
-      const reads = await this.read(t, { health: false, only: groups });
+      const reads = await this.read(t, { health: false, scope: 'restore', only: groups });
       if (!(await this.drain(t, reads, item.instanceIds))) {
         t.wait = {
           reason: 'Draining',

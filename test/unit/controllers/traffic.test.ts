@@ -5,7 +5,7 @@
  * is covered by test/contract/loadbalancers.contract.test.ts; the whole start path by the
  * controller tier (test/controller/traffic.test.ts).
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { DrainedBackend, TrafficControlSpec } from '../../../src/api/traffic.js';
 import type {
   BackendHealthState,
@@ -17,6 +17,7 @@ import type {
 import { maxDrainedOf, TrafficControl, type TrafficScope } from '../../../src/controllers/shared/traffic.js';
 import type { FinishedWork, StartReporting, WorkItem } from '../../../src/controllers/shared/work.js';
 import { StalledError } from '../../../src/runtime/errors.js';
+import { CloudError } from '../../../src/cloud/errors.js';
 import type { Resource } from '../../../src/controllers/shared/deps.js';
 
 /** One group; ALB changes wait for `settle()` (ListServerGroupServers shows them Configuring). */
@@ -26,6 +27,11 @@ class FakeGroup implements LoadBalancerApi {
   health = new Map<string, BackendHealthState>();
   tags: Record<string, string> = {};
   writes: string[] = [];
+  /** The group was deleted: describeGroup answers not found. */
+  deleted = false;
+  /** Re-adds are refused as for a released instance. */
+  refuseAdd = false;
+  healthCheck: boolean | undefined;
   private queued: Array<() => void> = [];
   constructor(
     readonly type: LoadBalancerType,
@@ -54,7 +60,17 @@ class FakeGroup implements LoadBalancerApi {
   }
   async describeGroup(id: string): Promise<ServerGroupView> {
     expect(id).toBe(this.id);
+    if (this.deleted)
+      throw new CloudError({
+        code: 'ResourceNotFound.ServerGroup',
+        message: 'gone',
+        action: 'ListServerGroups',
+        product: 'alb',
+        kind: 'permanent',
+        category: 'notFound',
+      });
     return {
+      ...(this.healthCheck !== undefined ? { healthCheck: this.healthCheck } : {}),
       type: this.type,
       regionId: this.regionId,
       serverGroupId: this.id,
@@ -77,6 +93,15 @@ class FakeGroup implements LoadBalancerApi {
   }
   async addBackends(_id: string, list: ReadonlyArray<{ instanceId: string; port: number; weight: number }>) {
     this.writes.push(`add ${list.map((b) => `${b.instanceId}=${b.weight}`).join(',')}`);
+    if (this.refuseAdd)
+      throw new CloudError({
+        code: 'InvalidParameter',
+        message: 'The specified ServerId does not exist',
+        action: 'AddVServerGroupBackendServers',
+        product: 'slb',
+        kind: 'permanent',
+        category: 'invalidParameter',
+      });
     this.backends.push(...list.map((l) => ({ ...l, status: this.type === 'ALB' ? 'Adding' : 'Available' })));
     this.change([], () => {
       for (const b of this.backends) if (b.status === 'Adding') b.status = 'Available';
@@ -146,11 +171,14 @@ describe('maxDrainedOf', () => {
 });
 
 describe('capacity guard', () => {
-  const tc = new TrafficControl();
+  let tc = new TrafficControl();
+  beforeEach(() => {
+    tc = new TrafficControl(); // its own reservations per test
+  });
   it('admits at most maxDrained of a group of 4 (default 25% → 1)', async () => {
     const g = new FakeGroup('CLB', 'rsp-a', ['i-1', 'i-2', 'i-3', 'i-4']);
     const t = scope(g);
-    const reads = await tc.read(t, { health: true });
+    const reads = await tc.read(t, { health: true, scope: 'start' });
     const a = tc.admit(t, reads, ['i-1', 'i-2', 'i-3']);
     expect(a.admitted).toEqual(['i-1']);
     expect(a.waiting).toMatch(/rsp-a: 1 of at most 1 backend/);
@@ -159,7 +187,7 @@ describe('capacity guard', () => {
     const g = new FakeGroup('CLB', 'rsp-a', ['i-1', 'i-2', 'i-3', 'i-4']);
     g.backends[3]!.weight = 0; // out by someone else
     const t = scope(g, { maxDrained: 2 });
-    const a = tc.admit(t, await tc.read(t, { health: true }), ['i-1', 'i-2']);
+    const a = tc.admit(t, await tc.read(t, { health: true, scope: 'start' }), ['i-1', 'i-2']);
     expect(a.admitted).toEqual(['i-1']);
   });
   it('keeps minHealthyBackends healthy in rotation', async () => {
@@ -168,40 +196,41 @@ describe('capacity guard', () => {
     g.health.set('i-3:8080', 'Unhealthy');
     const t = scope(g, { maxDrained: 4, minHealthyBackends: 1 });
     // 2 healthy (i-1, i-4): only one of them may leave.
-    expect(tc.admit(t, await tc.read(t, { health: true }), ['i-1', 'i-4', 'i-2']).admitted).toEqual([
-      'i-1',
-      'i-2',
-    ]);
+    expect(
+      tc.admit(t, await tc.read(t, { health: true, scope: 'start' }), ['i-1', 'i-4', 'i-2']).admitted,
+    ).toEqual(['i-1', 'i-2']);
   });
   it('instances in no group are always admitted', async () => {
     const g = new FakeGroup('CLB', 'rsp-a', ['i-1', 'i-2']);
     const t = scope(g);
-    expect(tc.admit(t, await tc.read(t, { health: true }), ['i-9', 'i-1', 'i-2']).admitted).toEqual([
-      'i-9',
-      'i-1',
-    ]);
+    expect(
+      tc.admit(t, await tc.read(t, { health: true, scope: 'start' }), ['i-9', 'i-1', 'i-2']).admitted,
+    ).toEqual(['i-9', 'i-1']);
   });
   it('is Stalled when nothing is out and nothing can ever be admitted', async () => {
     const g = new FakeGroup('CLB', 'rsp-a', ['i-1']);
     const t = scope(g, { minHealthyBackends: 1 });
-    const reads = await tc.read(t, { health: true });
+    const reads = await tc.read(t, { health: true, scope: 'start' });
     expect(() => tc.admit(t, reads, ['i-1'])).toThrow(StalledError);
   });
   it('refuses an ACK-managed load balancer', async () => {
     const g = new FakeGroup('ALB', 'sgp-a', ['i-1', 'i-2']);
     g.tags = { 'ack.aliyun.com': 'c0ffee' };
-    await expect(tc.read(scope(g), { health: false })).rejects.toThrow(
+    await expect(tc.read(scope(g), { health: false, scope: 'start' })).rejects.toThrow(
       /LoadBalancerManagedByACK|ack\.aliyun\.com/,
     );
   });
 });
 
 describe('drain → act → restore', () => {
-  const tc = new TrafficControl();
+  let tc = new TrafficControl();
+  beforeEach(() => {
+    tc = new TrafficControl(); // its own reservations per test
+  });
   it('CLB: records originals once, drains to 0, waits drainSeconds, restores the original weights', async () => {
     const g = new FakeGroup('CLB', 'rsp-a', ['i-1', 'i-2', 'i-3', 'i-4']);
     const t = scope(g);
-    const reads = await tc.read(t, { health: true });
+    const reads = await tc.read(t, { health: true, scope: 'start' });
     expect(tc.record(t, reads, ['i-2'], T0)).toBe(true);
     expect(t.backends).toMatchObject([{ instanceId: 'i-2', weight: 51, mode: 'Weight' }]);
     const w = item(['i-2']);
@@ -209,7 +238,7 @@ describe('drain → act → restore', () => {
     expect(g.backends[1]!.weight).toBe(0);
     expect(w.phaseSince).toBe('2026-12-07T10:00:00Z');
     // A second record (after a crash) keeps the original, not the 0 now on the group.
-    tc.record(t, await tc.read(t, { health: true }), ['i-2'], at(5));
+    tc.record(t, await tc.read(t, { health: true, scope: 'start' }), ['i-2'], at(5));
     expect(t.backends).toHaveLength(1);
     expect(t.backends[0]!.weight).toBe(51);
     expect(await tc.drainStep(t, owner, reporting, w, at(29))).toBe('wait');
@@ -225,6 +254,9 @@ describe('drain → act → restore', () => {
     expect(out.inFlight).toEqual([w]);
     expect(w.trafficPhase).toBe('Restoring');
     expect(g.backends[1]!.weight).toBe(51);
+    // Health is judged on the next pass, from a read after the restore.
+    out = await tc.afterPoll(t, owner, reporting, out.inFlight, [], at(62));
+    expect(out.finished).toEqual([]);
     expect(t.wait?.reason).toBe('WaitingForLoadBalancerHealth');
     g.health.set('i-2:8080', 'Healthy');
     out = await tc.afterPoll(t, owner, reporting, out.inFlight, [], at(70));
@@ -237,7 +269,7 @@ describe('drain → act → restore', () => {
   it('ALB: the drain wait starts once the change is applied (Available), not at the write', async () => {
     const g = new FakeGroup('ALB', 'sgp-a', ['i-1', 'i-2', 'i-3', 'i-4']);
     const t = scope(g);
-    tc.record(t, await tc.read(t, { health: true }), ['i-1'], T0);
+    tc.record(t, await tc.read(t, { health: true, scope: 'start' }), ['i-1'], T0);
     const w = item(['i-1']);
     expect(await tc.drainStep(t, owner, reporting, w, T0)).toBe('wait');
     expect(w.phaseSince).toBeUndefined();
@@ -253,7 +285,7 @@ describe('drain → act → restore', () => {
     const g = new FakeGroup('CLB', 'rsp-a', ['i-1', 'i-2', 'i-3', 'i-4'], 'sch');
     g.backends[0]!.description = 'web-a';
     const t = scope(g, { drainSeconds: 0 });
-    tc.record(t, await tc.read(t, { health: true }), ['i-1'], T0);
+    tc.record(t, await tc.read(t, { health: true, scope: 'start' }), ['i-1'], T0);
     expect(t.backends[0]).toMatchObject({ mode: 'Remove', weight: 50, description: 'web-a' });
     const w = item(['i-1']);
     expect(await tc.drainStep(t, owner, reporting, w, T0)).toBe('send');
@@ -261,13 +293,13 @@ describe('drain → act → restore', () => {
     w.pending = false;
     const out = await tc.afterPoll(t, owner, reporting, [], [fin(w)], at(10));
     expect(g.writes.at(-1)).toBe('add i-1=50');
-    expect(out.finished).toHaveLength(1);
+    expect((await tc.afterPoll(t, owner, reporting, out.inFlight, [], at(12))).finished).toHaveLength(1);
   });
 
   it('never healthy: after healthyTimeoutSeconds the instance fails its batch, saying why', async () => {
     const g = new FakeGroup('CLB', 'rsp-a', ['i-1', 'i-2', 'i-3', 'i-4']);
     const t = scope(g, { healthyTimeoutSeconds: 60 });
-    tc.record(t, await tc.read(t, { health: true }), ['i-3'], T0);
+    tc.record(t, await tc.read(t, { health: true, scope: 'start' }), ['i-3'], T0);
     const w = item(['i-3']);
     await tc.drainStep(t, owner, reporting, w, T0);
     g.health.set('i-3:8080', 'Unhealthy');
@@ -326,7 +358,7 @@ describe('drain → act → restore', () => {
   it('a failed batch is restored and released without waiting for health', async () => {
     const g = new FakeGroup('CLB', 'rsp-a', ['i-1', 'i-2', 'i-3', 'i-4']);
     const t = scope(g);
-    tc.record(t, await tc.read(t, { health: true }), ['i-4'], T0);
+    tc.record(t, await tc.read(t, { health: true, scope: 'start' }), ['i-4'], T0);
     const w = item(['i-4']);
     await tc.drainStep(t, owner, reporting, w, T0);
     g.health.set('i-4:8080', 'Unhealthy');
@@ -334,5 +366,99 @@ describe('drain → act → restore', () => {
     const out = await tc.afterPoll(t, owner, reporting, [], [fin(w, false)], at(31));
     expect(out.finished).toHaveLength(1);
     expect(g.backends[3]!.weight).toBe(53);
+  });
+});
+
+describe('review fixes: what must never strand a backend or overrun the guard', () => {
+  const rec = (
+    g: FakeGroup,
+    instanceId: string,
+    weight: number,
+    mode: 'Weight' | 'Remove' = 'Weight',
+  ): DrainedBackend => ({
+    type: g.type,
+    serverGroupId: g.id,
+    instanceId,
+    port: 8080,
+    weight,
+    mode,
+    since: T0.toISOString(),
+  });
+
+  it('a recorded group that no longer exists is dropped (Warning), the other group is still restored', async () => {
+    const gone = new FakeGroup('ALB', 'sgp-gone', ['i-1', 'i-2']);
+    gone.deleted = true;
+    const live = new FakeGroup('CLB', 'rsp-live', ['i-1', 'i-2']);
+    live.backends[0]!.weight = 0;
+    const t: TrafficScope = {
+      backends: [rec(gone, 'i-1', 100), rec(live, 'i-1', 70)],
+      drains: () => true,
+      lb: (type) => (type === 'ALB' ? gone : live),
+    };
+    await new TrafficControl().afterPoll(t, owner, reporting, [], [], at(1));
+    expect(live.backends[0]!.weight).toBe(70);
+    expect(t.backends).toEqual([]);
+    expect(events.some((e) => e.includes('nothing to put back for 1 backend(s)'))).toBe(true);
+  });
+
+  it('a backend whose re-add is refused (instance released) is dropped; the others are restored', async () => {
+    const g = new FakeGroup('CLB', 'rsp-r', ['i-2', 'i-3'], 'sch');
+    g.refuseAdd = true;
+    const t: TrafficScope = { backends: [rec(g, 'i-1', 40, 'Remove')], drains: () => true, lb: () => g };
+    await new TrafficControl().afterPoll(t, owner, reporting, [], [], at(1));
+    expect(t.backends).toEqual([]);
+  });
+
+  it('ALB: a server whose change is still Configuring counts as out of rotation', async () => {
+    const g = new FakeGroup('ALB', 'sgp-c', ['i-1', 'i-2', 'i-3', 'i-4']);
+    await g.setWeights(g.id, [{ instanceId: 'i-4', port: 8080, weight: 0 }]); // someone else's drain, not applied yet
+    const tc = new TrafficControl();
+    const t = scope(g);
+    expect(tc.admit(t, await tc.read(t, { health: true, scope: 'start' }), ['i-1']).admitted).toEqual([]);
+  });
+
+  it("two resources of one process share the guard: the second sees the first one's admission at once", async () => {
+    const g = new FakeGroup('CLB', 'rsp-two', ['i-1', 'i-2', 'i-3', 'i-4']);
+    const shared = new Map<string, Set<string>>();
+    const a = new TrafficControl(shared);
+    const b = new TrafficControl(shared);
+    const ta = scope(g);
+    const tb = scope(g);
+    const ra = await a.read(ta, { health: true, scope: 'start' });
+    const rb = await b.read(tb, { health: true, scope: 'start' }); // read before either drained
+    expect(a.admit(ta, ra, ['i-1']).admitted).toEqual(['i-1']);
+    expect(b.admit(tb, rb, ['i-2']).admitted).toEqual([]);
+    a.unreserve(['i-1']);
+    expect(b.admit(tb, rb, ['i-2']).admitted).toEqual(['i-2']);
+  });
+
+  it('every port counts: an instance with two backends in a group takes two of maxDrained', async () => {
+    const g = new FakeGroup('CLB', 'rsp-ports', ['i-1', 'i-2', 'i-3', 'i-4']);
+    g.backends.push({ instanceId: 'i-1', port: 9090, weight: 10, status: 'Available' });
+    g.health.set('i-1:9090', 'Healthy');
+    const tc = new TrafficControl();
+    const t = scope(g, { maxDrained: 1 });
+    expect(tc.admit(t, await tc.read(t, { health: true, scope: 'start' }), ['i-1', 'i-2']).admitted).toEqual([
+      'i-2',
+    ]);
+  });
+
+  it('a group without health checks has no health to wait for', async () => {
+    const g = new FakeGroup('ALB', 'sgp-nohc', ['i-1', 'i-2', 'i-3', 'i-4']);
+    g.healthCheck = false;
+    g.health.clear(); // the load balancer reports nothing useful
+    const tc = new TrafficControl();
+    const t = scope(g, { drainSeconds: 0 });
+    tc.record(t, await tc.read(t, { health: true, scope: 'start' }), ['i-1'], T0);
+    const w = item(['i-1']);
+    await tc.drainStep(t, owner, reporting, w, T0);
+    g.settle();
+    expect(await tc.drainStep(t, owner, reporting, w, at(1))).toBe('send');
+    w.pending = false;
+    let out = await tc.afterPoll(t, owner, reporting, [], [fin(w)], at(2));
+    g.settle();
+    out = await tc.afterPoll(t, owner, reporting, out.inFlight, [], at(3));
+    out = await tc.afterPoll(t, owner, reporting, out.inFlight, [], at(4));
+    expect(out.finished.map((f) => f.outcomes[0]?.ok)).toEqual([true]);
   });
 });
