@@ -11,10 +11,11 @@ export { kubeRequest };
 /**
  * A KubeConfig for the test control plane.
  * @param identity `admin` (system:masters) or an unprivileged user created by the harness (`alice`).
+ * @param path the kubeconfig file; default the vitest global setup's (benchmarks pass their own).
  */
-export function getTestKubeConfig(identity = 'admin'): KubeConfig {
+export function getTestKubeConfig(identity = 'admin', path?: string): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromFile(inject('kubeconfigPath'));
+  kc.loadFromFile(path ?? inject('kubeconfigPath'));
   kc.setCurrentContext(identity);
   return kc;
 }

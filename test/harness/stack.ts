@@ -50,11 +50,19 @@ export function instanceIds(prefix: string, from: number, to: number): string[] 
   return Array.from({ length: to - from + 1 }, (_, i) => `i-${prefix}${String(from + i).padStart(4, '0')}`);
 }
 
-/** Controller flags for tests: one namespace, no leader election, ephemeral ports, fast polls. */
-export function testControllerArgs(namespace: string, emu: Emulator, extra: string[] = []): string[] {
+/**
+ * Controller flags for tests: one namespace, no leader election, ephemeral ports, fast polls.
+ * `kubeconfigPath` defaults to the vitest global setup's (benchmarks outside vitest pass theirs).
+ */
+export function testControllerArgs(
+  namespace: string,
+  emu: Emulator,
+  extra: string[] = [],
+  kubeconfigPath: string = inject('kubeconfigPath'),
+): string[] {
   return [
     '--kubeconfig',
-    inject('kubeconfigPath'),
+    kubeconfigPath,
     '--namespace',
     namespace,
     '--leader-elect',
@@ -120,8 +128,10 @@ export async function startStack(opts: {
   controllerArgs?: string[];
   /** Emulator sandbox mode: RunShellScript commands really run with bash (AppRelease tests). */
   sandbox?: SandboxOptions;
+  /** Control plane kubeconfig (its `admin` context); default the vitest global setup's. */
+  kubeconfigPath?: string;
 }): Promise<Stack> {
-  const kc = getTestKubeConfig('admin');
+  const kc = getTestKubeConfig('admin', opts.kubeconfigPath);
   await applyProjectCrds(kc);
   const namespace = await createTestNamespace(kc, opts.prefix);
   const emu = await startEmulator({
@@ -137,7 +147,12 @@ export async function startStack(opts: {
     async startController(extraArgs = []) {
       if (stack.controller) return stack.controller;
       const cfg = parseConfig(
-        testControllerArgs(namespace, emu, [...(opts.controllerArgs ?? []), ...extraArgs]),
+        testControllerArgs(
+          namespace,
+          emu,
+          [...(opts.controllerArgs ?? []), ...extraArgs],
+          opts.kubeconfigPath,
+        ),
       );
       stack.controller = await startController(cfg, {
         cloud: {
