@@ -277,6 +277,9 @@ describe('RAM policy generated from src/cloud/ram-actions.ts, proven on the exam
         s.install.appDir = join(root, `r${n}`, '{{ACS::InstanceId}}', 'web');
         // The metric gate calls no Alibaba Cloud API and this test runs no Prometheus.
         delete (spec as { analysis?: unknown }).analysis;
+        // This test runs no load balancer: the trafficControl actions (slb:…, alb:…) are proven by
+        // test/unit/emulator/loadbalancer-api.test.ts (Forbidden.RAM) and the contract tests.
+        delete (spec as { trafficControl?: unknown }).trafficControl;
         // secretEnv: one value from a Kubernetes Secret (the controller reads it with the
         // stack's kubeconfig, which may read Secrets; in a cluster: ClusterRole
         // ecsops-secret-reader bound in the namespace).

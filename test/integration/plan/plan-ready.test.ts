@@ -99,8 +99,10 @@ describe('ecsops plan sees what the API server stores (real API server, demo fle
       };
       spec.artifact.url = spec.artifact.url.replace(/^http:\/\/127\.0\.0\.1:\d+/, artifacts.base);
       spec.install.appDir = join(root, '{{ACS::InstanceId}}', 'web');
-      // As `npm run local` without Prometheus: no metric gate (this test runs no Prometheus).
+      // As `npm run local` without Prometheus: no metric gate (this test runs no Prometheus); and
+      // no load balancer (test/unit/plan/plan-traffic.test.ts plans trafficControl).
       delete (spec as { analysis?: unknown }).analysis;
+      delete (spec as { trafficControl?: unknown }).trafficControl;
       return { ...d, spec };
     });
   }, 120_000);
