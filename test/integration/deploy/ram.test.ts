@@ -222,7 +222,14 @@ function named(c: Condition, ablated?: string): string | undefined {
   return `${c.type}=${c.status} ${c.reason ?? ''}${denied && action ? ` (${denied[0]}, ${action})` : ''}`;
 }
 
-function settled(o: Doc | undefined): boolean {
+/**
+ * Whether an object settled: Stalled, Ready (a PatchPolicy with its compliance known), or a
+ * condition naming a denial. In an ablation run (`ablated`), a denial settles only once a
+ * condition names the ablated action (`named`): an execution still in progress may already mention
+ * `Forbidden.RAM` for one instance before its final message names the action (seen once in CI:
+ * an EcsExtension judged at 4 s, InstallInProgress, instead of InstallFailed).
+ */
+function settled(o: Doc | undefined, ablated?: string): boolean {
   const cs = o?.status?.conditions ?? [];
   if (o?.status?.observedGeneration !== o?.metadata.generation) return false;
   if (cs.some((c) => c.type === 'Stalled' && c.status === 'True')) return true;
@@ -230,7 +237,10 @@ function settled(o: Doc | undefined): boolean {
   if (cs.some((c) => c.type === 'Compliant' && c.status === 'Unknown')) return false;
   if (cs.some((c) => c.type === 'Ready' && c.status === 'True')) return true;
   return cs.some(
-    (c) => /Forbidden\.RAM|PermissionDenied/.test(`${c.reason} ${c.message}`) && c.type !== 'Reconciling',
+    (c) =>
+      /Forbidden\.RAM|PermissionDenied/.test(`${c.reason} ${c.message}`) &&
+      c.type !== 'Reconciling' &&
+      (ablated === undefined || (named(c, ablated) ?? '').includes(`, ${ablated})`)),
   );
 }
 
@@ -378,7 +388,7 @@ describe('RAM policy generated from src/cloud/ram-actions.ts, proven on the exam
       const deadline = Date.now() + (sc.settleMs ?? SETTLE_MS);
       while (Date.now() < deadline) {
         const all = await Promise.all(docs.map(get));
-        if (all.every((x, i) => !o.waitKinds.has(docs[i]!.kind) || settled(x))) break;
+        if (all.every((x, i) => !o.waitKinds.has(docs[i]!.kind) || settled(x, o.ablated))) break;
         await new Promise((r) => setTimeout(r, 500));
       }
       if (sc.rotateSecret) {
