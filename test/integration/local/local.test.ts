@@ -278,6 +278,7 @@ describe('npm run local (scripts/local.ts)', () => {
         status: {
           conditions: Array<{ type: string; status: string; reason: string }>;
           analysis?: { runId: string; phase: string };
+          trafficControl?: unknown;
         };
       };
       expect(web.spec.artifact.url).toBe(`http://127.0.0.1:${port}/web-1.4.2/web.sh`);
@@ -286,8 +287,10 @@ describe('npm run local (scripts/local.ts)', () => {
       const prometheus = run.lines.map((l) => /prometheus ready at (\S+)/.exec(l)?.[1]).find(Boolean);
       if (prometheus) {
         expect(web.spec.analysis?.prometheus.url).toBe(prometheus);
+        // The last batch's gate: the canary (batch 0), then 50 % batches cut to the example's
+        // trafficControl.maxDrained (2) over the 4 reachable instances: batches 1 (2) and 2 (1).
         expect(web.status.analysis).toMatchObject({
-          runId: expect.stringMatching(/\/batch-1$/),
+          runId: expect.stringMatching(/\/batch-2$/),
           phase: 'Successful',
         });
         expect(run.lines.some((l) => /web is metric-gated: .* get apprelease web --watch/.test(l))).toBe(
@@ -301,6 +304,11 @@ describe('npm run local (scripts/local.ts)', () => {
         status: 'True',
         reason: 'RolloutSucceeded',
       });
+      // Behind the demo ALB: every instance back in rotation once the rollout succeeded.
+      expect(run.lines.some((l) => /ALB alb-ecsopsdemoweb \(server group sgp-ecsopsdemoweb/.test(l))).toBe(
+        true,
+      );
+      expect(web.status.trafficControl).toBeUndefined();
       // the releases really are in this run's sandbox
       expect(readdirSync(sandbox).some((i) => existsSync(join(sandbox, i, 'web', 'current', 'web.sh')))).toBe(
         true,
