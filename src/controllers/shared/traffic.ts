@@ -316,12 +316,8 @@ export class TrafficControl {
         const known = t.backends.some(
           (r) => r.serverGroupId === g.serverGroupId && r.instanceId === b.instanceId && r.port === b.port,
         );
-        if (known) {
-          any = true;
-          continue;
-        }
+        if (known) continue; // a second drain never records the 0 it wrote
         if (b.weight === 0) continue; // out of rotation already, by someone else
-        any = true;
         t.backends.push({
           type: g.type,
           serverGroupId: g.serverGroupId,
@@ -333,7 +329,7 @@ export class TrafficControl {
           since: toMetaTime(now),
         });
       }
-      // A recorded Remove-mode backend already removed is still this batch's to restore.
+      // Recorded now or before (a Remove-mode backend already removed is still this batch's).
       if (t.backends.some((r) => r.serverGroupId === g.serverGroupId && ids.has(r.instanceId))) any = true;
     }
     return any;
